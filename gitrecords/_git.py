@@ -1,0 +1,322 @@
+"""The one module that talks to pygit2: blobs, trees, commits, refs, walks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pygit2
+from pygit2.enums import FileMode, ObjectType, RepositoryOpenFlag, SortMode
+
+from .errors import RepositoryError, RepositoryLockedError
+
+Oid = pygit2.Oid
+GitError = pygit2.GitError
+
+#: messages libgit2 uses when a ref moved under a compare-and-swap
+_MOVED = ("current tip is not the first parent", "old reference value does not match")
+_LOCKED = ("failed to lock", "locked")
+
+
+class RefMoved(Exception):
+    """The branch tip is no longer the expected parent (internal)."""
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    author_name: str
+    author_email: str
+    time: datetime
+    message: str
+
+
+def open_repository(path: str | os.PathLike[str], from_env: bool = False) -> pygit2.Repository:
+    try:
+        if from_env:
+            return pygit2.Repository(str(path), RepositoryOpenFlag.FROM_ENV)
+        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+    except (GitError, KeyError) as err:
+        raise RepositoryError(f"{path}: not a git repository") from err
+
+
+def discover(path: str | os.PathLike[str]) -> str | None:
+    return pygit2.discover_repository(str(path))
+
+
+def init_repository(path: str | os.PathLike[str], bare: bool, branch: str) -> pygit2.Repository:
+    return pygit2.init_repository(str(path), bare=bare, initial_head=branch)
+
+
+def signature(name: str, email: str, when: tuple[int, int] | None = None) -> pygit2.Signature:
+    if when is None:
+        return pygit2.Signature(name, email)
+    return pygit2.Signature(name, email, when[0], when[1])
+
+
+def set_durable(durable: bool) -> None:
+    """fsync loose objects and refs on every write (libgit2's global option)."""
+    pygit2.settings.enable_fsync_gitdir(durable)
+
+
+def tip(repo: pygit2.Repository, ref: str) -> Oid | None:
+    try:
+        return repo.references[ref].target
+    except KeyError:
+        return None
+
+
+def tree_of(repo: pygit2.Repository, commit_id: Oid | None) -> pygit2.Tree | None:
+    if commit_id is None:
+        return None
+    return repo[commit_id].peel(pygit2.Tree)
+
+
+def entry_id(tree: pygit2.Tree | None, path: str) -> Oid | None:
+    """Blob id at ``path`` in ``tree``, or None."""
+    if tree is None:
+        return None
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    if entry.type != ObjectType.BLOB:
+        return None
+    return entry.id
+
+
+def read_blob(repo: pygit2.Repository, oid: Oid) -> bytes:
+    return repo[oid].data
+
+
+def create_blob(repo: pygit2.Repository, data: bytes) -> Oid:
+    return repo.create_blob(data)
+
+
+def build_tree(
+    repo: pygit2.Repository,
+    base: pygit2.Tree | None,
+    changes: Mapping[str, Oid | None],
+) -> Oid:
+    """Write a tree equal to ``base`` with ``changes`` applied (None removes).
+
+    Only the trees on the touched paths are rewritten; empty trees are pruned.
+    """
+    grouped: dict[str, dict[str, Oid | None]] = {}
+    leaves: dict[str, Oid | None] = {}
+    for path, oid in changes.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            grouped.setdefault(head, {})[rest] = oid
+        else:
+            leaves[head] = oid
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    for name, oid in leaves.items():
+        if oid is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, oid, FileMode.BLOB)
+    for name, sub in grouped.items():
+        existing = builder.get(name)
+        subtree = repo[existing.id] if existing is not None and existing.type == ObjectType.TREE else None
+        new_id = build_tree(repo, subtree, sub)
+        if len(repo[new_id]) == 0:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, new_id, FileMode.TREE)
+    return builder.write()
+
+
+def create_commit(
+    repo: pygit2.Repository,
+    ref: str | None,
+    author: pygit2.Signature,
+    committer: pygit2.Signature,
+    message: str,
+    tree: Oid,
+    parents: list[Oid],
+) -> Oid:
+    """Create a commit; with ``ref``, move it only if its tip is ``parents[0]``.
+
+    Raises :class:`RefMoved` when another writer moved the ref first.
+    """
+    try:
+        return repo.create_commit(ref, author, committer, message, tree, parents)
+    except GitError as err:
+        text = str(err)
+        if any(m in text for m in _MOVED):
+            raise RefMoved(text) from err
+        if any(m in text.lower() for m in _LOCKED):
+            raise locked_error(repo, ref) from err
+        raise
+
+
+def locked_error(repo: pygit2.Repository, ref: str | None) -> RepositoryLockedError:
+    lock = os.path.join(repo.path, (ref or "HEAD") + ".lock")
+    age = ""
+    try:
+        age = f", {int(time.time() - os.stat(lock).st_mtime)} s old"
+    except OSError:
+        pass
+    return RepositoryLockedError(
+        f"{ref} is locked by {lock}{age}; if no git or gitrecords process is "
+        "writing to this repository, the lock was left by a crash: remove that file"
+    )
+
+
+def create_ref(repo: pygit2.Repository, ref: str, target: Oid) -> None:
+    repo.references.create(ref, target)
+
+
+def set_ref(repo: pygit2.Repository, ref: str, target: Oid, expected: Oid | None, message: str) -> None:
+    """Move ``ref`` from ``expected`` to ``target`` atomically (compare-and-swap)."""
+    if expected is None:
+        try:
+            repo.references.create(ref, target)
+        except (GitError, ValueError) as err:
+            raise RefMoved(str(err)) from err
+        return
+    try:
+        reference = repo.references[ref]
+    except KeyError as err:
+        raise RefMoved(f"{ref} was deleted") from err
+    if reference.target != expected:
+        raise RefMoved(f"{ref} moved")
+    try:
+        reference.set_target(target, message)
+    except GitError as err:
+        text = str(err)
+        if any(m in text for m in _MOVED):
+            raise RefMoved(text) from err
+        if any(m in text.lower() for m in _LOCKED):
+            raise locked_error(repo, ref) from err
+        raise
+
+
+def commit_info(repo: pygit2.Repository, oid: Oid | str) -> CommitInfo:
+    commit = repo[oid]
+    return CommitInfo(
+        id=str(commit.id),
+        author_name=commit.author.name,
+        author_email=commit.author.email,
+        time=datetime.fromtimestamp(commit.commit_time, timezone.utc),
+        message=commit.message,
+    )
+
+
+def commit_time(repo: pygit2.Repository, oid: Oid) -> int:
+    return repo[oid].commit_time
+
+
+def first_parent_chain(repo: pygit2.Repository, start: Oid, stop: Oid | None) -> list[Oid] | None:
+    """Commits from ``start`` back along first parents, newest first, excluding ``stop``.
+
+    Returns None when ``stop`` is not on the first-parent chain of ``start``.
+    """
+    chain: list[Oid] = []
+    current: Oid | None = start
+    while current is not None:
+        if current == stop:
+            return chain
+        chain.append(current)
+        parents = repo[current].parent_ids
+        current = parents[0] if parents else None
+    return chain if stop is None else None
+
+
+def first_parent(repo: pygit2.Repository, oid: Oid) -> Oid | None:
+    parents = repo[oid].parent_ids
+    return parents[0] if parents else None
+
+
+def changed_blobs(
+    repo: pygit2.Repository,
+    old: pygit2.Tree | None,
+    new: pygit2.Tree | None,
+    prefix: str = "",
+) -> Iterator[tuple[str, Oid | None, Oid | None]]:
+    """(path, old blob, new blob) for every blob that differs, skipping equal subtrees."""
+    if old is not None and new is not None and old.id == new.id:
+        return
+    old_entries = {e.name: e for e in old} if old is not None else {}
+    new_entries = {e.name: e for e in new} if new is not None else {}
+    for name in sorted(old_entries.keys() | new_entries.keys()):
+        a = old_entries.get(name)
+        b = new_entries.get(name)
+        if a is not None and b is not None and a.id == b.id and a.type == b.type:
+            continue
+        path = prefix + name
+        a_tree = repo[a.id] if a is not None and a.type == ObjectType.TREE else None
+        b_tree = repo[b.id] if b is not None and b.type == ObjectType.TREE else None
+        if a_tree is not None or b_tree is not None:
+            yield from changed_blobs(repo, a_tree, b_tree, path + "/")
+        a_blob = a.id if a is not None and a.type == ObjectType.BLOB else None
+        b_blob = b.id if b is not None and b.type == ObjectType.BLOB else None
+        if a_blob != b_blob:
+            yield path, a_blob, b_blob
+
+
+def walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, Oid]]:
+    for entry in tree:
+        if entry.type == ObjectType.TREE:
+            yield from walk_blobs(repo, repo[entry.id], prefix + entry.name + "/")
+        elif entry.type == ObjectType.BLOB:
+            yield prefix + entry.name, entry.id
+
+
+def subtree(repo: pygit2.Repository, tree: pygit2.Tree | None, path: str) -> pygit2.Tree | None:
+    if tree is None:
+        return None
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    if entry.type != ObjectType.TREE:
+        return None
+    return repo[entry.id]
+
+
+def git(repo_path: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the git binary on ``repo_path`` (its git dir); raise RepositoryError on failure."""
+    env = dict(os.environ)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    proc = subprocess.run(
+        ["git", "--git-dir", repo_path, *args],
+        input=input,
+        capture_output=True,
+        env=env,
+    )
+    if proc.returncode != 0:
+        raise RepositoryError(
+            f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}"
+        )
+    return proc
+
+
+def walk_all(repo: pygit2.Repository, tips: list[Oid]) -> Iterator[pygit2.Commit]:
+    """Every commit reachable from ``tips``, parents before children."""
+    walker = repo.walk(tips[0], SortMode.TOPOLOGICAL | SortMode.REVERSE)
+    for other in tips[1:]:
+        walker.push(other)
+    yield from walker
+
+
+def hash_file(path: str | os.PathLike[str]) -> Oid:
+    """The blob id git would give the file's content."""
+    return pygit2.hashfile(str(path))
+
+
+def checkout(repo: pygit2.Repository, tree: Oid) -> None:
+    """Write ``tree`` into the working directory and the index of a new clone."""
+    from pygit2.enums import CheckoutStrategy
+
+    repo.checkout_tree(repo[tree], strategy=CheckoutStrategy.FORCE)
+    index = repo.index
+    index.read_tree(repo[tree])
+    index.write()

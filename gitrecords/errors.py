@@ -1,0 +1,69 @@
+"""The errors gitrecords raises: one base class and a few subclasses.
+
+Invalid data raises jsonschema's own :class:`jsonschema.ValidationError`, as
+the record API of invenio-records does; everything else derives from
+:class:`GitRecordsError`, so callers never need to import pygit2 to catch ours.
+"""
+
+from __future__ import annotations
+
+from jsonschema.exceptions import ValidationError
+
+__all__ = [
+    "GitRecordsError",
+    "InvalidRecordError",
+    "LocalChangesError",
+    "NoResultFound",
+    "RecordDeletedError",
+    "RecordExistsError",
+    "RefResolutionError",
+    "RepositoryError",
+    "RepositoryLockedError",
+    "SchemaError",
+    "StaleRevisionError",
+    "ValidationError",
+]
+
+
+class GitRecordsError(Exception):
+    """Base class of every error gitrecords raises on purpose."""
+
+
+class RepositoryError(GitRecordsError):
+    """The path is not a gitrecords data repository, or it cannot be used."""
+
+
+class RepositoryLockedError(RepositoryError):
+    """A lock file left by another (possibly crashed) writer blocks the branch."""
+
+
+class NoResultFound(GitRecordsError, LookupError):
+    """No record with that id (or it is soft-deleted and ``with_deleted`` is false)."""
+
+
+class RecordExistsError(GitRecordsError):
+    """A record with this id exists, or existed and was soft-deleted."""
+
+
+class RecordDeletedError(GitRecordsError):
+    """The operation needs a live record but the record is soft-deleted."""
+
+
+class StaleRevisionError(GitRecordsError):
+    """The record changed in the repository since this copy was read."""
+
+
+class InvalidRecordError(GitRecordsError, ValueError):
+    """The data cannot be stored as a record (not an object, NaN, bad id, ...)."""
+
+
+class SchemaError(GitRecordsError):
+    """A schema is missing from the store or is not a valid JSON Schema."""
+
+
+class RefResolutionError(SchemaError):
+    """A ``$ref`` points outside the schema store and was not allowed."""
+
+
+class LocalChangesError(GitRecordsError):
+    """A write would overwrite uncommitted edits in a working clone."""

@@ -1,0 +1,69 @@
+"""Hook specifications: the record signals and PID minters.
+
+Every record hook is called with the keyword arguments ``repo`` and
+``record``; an implementation may accept only the ones it needs. Changes that
+``before_record_insert`` and ``before_record_update`` make to the record are
+validated and persisted (unlike invenio-records' before-insert signal).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .record import Record
+    from .repository import Repository
+
+hookspec = pluggy.HookspecMarker("gitrecords")
+hookimpl = pluggy.HookimplMarker("gitrecords")
+
+
+@hookspec
+def before_record_insert(repo: Repository, record: Record) -> None:
+    """Called before a new record is validated and written; may modify ``record``."""
+
+
+@hookspec
+def after_record_insert(repo: Repository, record: Record) -> None:
+    """Called after a new record was written (or staged, inside a transaction)."""
+
+
+@hookspec
+def before_record_update(repo: Repository, record: Record) -> None:
+    """Called before ``record.commit()`` validates and writes; may modify ``record``."""
+
+
+@hookspec
+def after_record_update(repo: Repository, record: Record) -> None:
+    """Called after ``record.commit()`` wrote a new revision."""
+
+
+@hookspec
+def before_record_delete(repo: Repository, record: Record) -> None:
+    """Called before a soft or hard delete; ``record.is_deleted`` is still false."""
+
+
+@hookspec
+def after_record_delete(repo: Repository, record: Record) -> None:
+    """Called after a soft delete wrote its tombstone, or a hard delete purged history."""
+
+
+@hookspec
+def before_record_revert(repo: Repository, record: Record) -> None:
+    """Called before ``record.revert(n)`` writes revision ``n``'s data again."""
+
+
+@hookspec
+def after_record_revert(repo: Repository, record: Record) -> None:
+    """Called after a revert, with the new record (holding the restored data)."""
+
+
+@hookspec
+def gitrecords_pid_minters() -> dict[str, Any]:
+    """Return ``{name: minter}``; a minter is ``minter(repo, record_id, data) -> str``.
+
+    The minter stores its PID in ``data`` and returns the PID value. Minters of
+    all plugins are merged; the built-in one is ``recid``.
+    """

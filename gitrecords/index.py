@@ -1,0 +1,285 @@
+"""The derived revision and PID index: a SQLite file beside the git data.
+
+It is never the source of truth. It records, for each record, the commits of
+the branch's first-parent history that changed the record's blob, so that
+revision listing costs O(revisions of that record). It catches up by itself
+when the branch moved (commits made by others, pushes, pulls) and rebuilds
+from scratch when the indexed tip is no longer in the branch's history (a
+forced update or a hard delete).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _git, layout
+from .errors import GitRecordsError
+
+INDEX_FORMAT = "1"
+
+LIVE, TOMBSTONE, REMOVED = 0, 1, 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revisions (
+    record TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    commit_id TEXT NOT NULL,
+    blob TEXT,
+    state INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    PRIMARY KEY (record, revision)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pids (
+    pid_type TEXT NOT NULL,
+    pid_value TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (pid_type, pid_value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pids_by_record ON pids (record);
+"""
+
+
+@dataclass(frozen=True)
+class RevisionRow:
+    record: uuid.UUID
+    revision: int
+    commit_id: str
+    blob: str | None
+    state: int
+    time: int
+
+    @property
+    def deleted(self) -> bool:
+        return self.state != LIVE
+
+
+#: what a writer already knows about a blob it wrote: (state, {pid_type: value})
+BlobFacts = tuple[int, dict[str, str]]
+
+
+def facts_from_data(data: Any, pid_fields: Mapping[str, str]) -> BlobFacts:
+    if layout.is_tombstone(data):
+        return TOMBSTONE, {}
+    pids: dict[str, str] = {}
+    if isinstance(data, dict):
+        for pid_type, field in pid_fields.items():
+            value = data.get(field)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                pids[pid_type] = str(value)
+    return LIVE, pids
+
+
+class RevisionIndex:
+    """Revision and PID index of one branch of one repository."""
+
+    def __init__(
+        self,
+        repo: Any,
+        ref: str,
+        path: str | None,
+        records_dir: Callable[[], str],
+        pid_fields: Callable[[], Mapping[str, str]],
+    ) -> None:
+        self._repo = repo
+        self._ref = ref
+        self._records_dir = records_dir
+        self._pid_fields = pid_fields
+        self._lock = threading.RLock()
+        self.path = path
+        self._conn = self._connect(path)
+
+    def _connect(self, path: str | None) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
+        if path is not None:
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except (OSError, sqlite3.OperationalError):
+                conn = None
+        if conn is None:  # read-only repository: keep the index in memory
+            self.path = None
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        conn.executescript(_SCHEMA)
+        fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if fmt is None or fmt[0] != INDEX_FORMAT:
+            conn.executescript("BEGIN IMMEDIATE; DELETE FROM revisions; DELETE FROM pids; DELETE FROM meta;"
+                               f"INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'); COMMIT;")
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- catching up -----------------------------------------------------
+
+    def indexed_tip(self) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
+        return row[0] if row else None
+
+    def sync(self, tip: _git.Oid | None = None, facts: Mapping[str, BlobFacts] | None = None) -> None:
+        """Bring the index up to ``tip`` (default: the branch tip)."""
+        if tip is None:
+            tip = _git.tip(self._repo, self._ref)
+        tip_text = str(tip) if tip is not None else None
+        if self.indexed_tip() == tip_text:
+            return
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                indexed = self.indexed_tip()
+                if indexed != tip_text:
+                    self._catch_up(tip, indexed, facts or {})
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def rebuild(self) -> int:
+        """Throw the index away and build it again from the branch; returns revisions indexed."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._clear()
+                self._catch_up(_git.tip(self._repo, self._ref), None, {})
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return conn.execute("SELECT COUNT(*) FROM revisions").fetchone()[0]
+
+    def _clear(self) -> None:
+        self._conn.execute("DELETE FROM revisions")
+        self._conn.execute("DELETE FROM pids")
+        self._conn.execute("DELETE FROM meta WHERE key='tip'")
+
+    def _catch_up(self, tip: _git.Oid | None, indexed: str | None, facts: Mapping[str, BlobFacts]) -> None:
+        repo = self._repo
+        if tip is None:
+            self._clear()
+            return
+        chain = None
+        if indexed is not None:
+            stop = _git.Oid(hex=indexed)
+            chain = _git.first_parent_chain(repo, tip, stop) if stop in repo else None
+            if chain is None:
+                self._clear()
+        if chain is None:
+            chain = _git.first_parent_chain(repo, tip, None) or []
+        records_dir = self._records_dir()
+        for commit_id in reversed(chain):
+            self._apply(commit_id, records_dir, facts)
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
+
+    def _apply(self, commit_id: _git.Oid, records_dir: str, facts: Mapping[str, BlobFacts]) -> None:
+        repo = self._repo
+        parent = _git.first_parent(repo, commit_id)
+        old = _git.subtree(repo, _git.tree_of(repo, parent), records_dir)
+        new = _git.subtree(repo, _git.tree_of(repo, commit_id), records_dir)
+        when = _git.commit_time(repo, commit_id)
+        conn = self._conn
+        pid_fields = self._pid_fields()
+        for path, _old_blob, new_blob in _git.changed_blobs(repo, old, new, records_dir + "/"):
+            record_id = layout.id_from_path(path, records_dir)
+            if record_id is None:
+                continue
+            key = str(record_id)
+            row = conn.execute(
+                "SELECT COALESCE(MAX(revision) + 1, 0) FROM revisions WHERE record=?", (key,)
+            ).fetchone()
+            if new_blob is None:
+                state, pids = REMOVED, {}
+            else:
+                known = facts.get(str(new_blob))
+                if known is None:
+                    known = self._read_facts(new_blob, pid_fields)
+                state, pids = known
+            conn.execute(
+                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?)",
+                (key, row[0], str(commit_id), str(new_blob) if new_blob else None, state, when),
+            )
+            if state != TOMBSTONE:  # a tombstone keeps its PIDs reserved
+                conn.execute("DELETE FROM pids WHERE record=?", (key,))
+            for pid_type, value in pids.items():
+                conn.execute("INSERT OR REPLACE INTO pids VALUES (?, ?, ?)", (pid_type, value, key))
+
+    def _read_facts(self, blob: _git.Oid, pid_fields: Mapping[str, str]) -> BlobFacts:
+        try:
+            data = layout.loads(_git.read_blob(self._repo, blob))
+        except GitRecordsError:
+            return LIVE, {}  # unreadable files are reported when read, not here
+        return facts_from_data(data, pid_fields)
+
+    # -- queries ---------------------------------------------------------
+
+    def revisions(self, record_id: uuid.UUID) -> list[RevisionRow]:
+        rows = self._conn.execute(
+            "SELECT record, revision, commit_id, blob, state, time FROM revisions "
+            "WHERE record=? ORDER BY revision", (str(record_id),)
+        ).fetchall()
+        return [RevisionRow(uuid.UUID(r[0]), *r[1:]) for r in rows]
+
+    def count(self, record_id: uuid.UUID) -> int:
+        return self._conn.execute(
+            "SELECT COUNT(*) FROM revisions WHERE record=?", (str(record_id),)
+        ).fetchone()[0]
+
+    def revision(self, record_id: uuid.UUID, revision: int) -> RevisionRow | None:
+        r = self._conn.execute(
+            "SELECT record, revision, commit_id, blob, state, time FROM revisions "
+            "WHERE record=? AND revision=?", (str(record_id), revision)
+        ).fetchone()
+        return RevisionRow(uuid.UUID(r[0]), *r[1:]) if r else None
+
+    def first_and_last(self, record_id: uuid.UUID) -> tuple[RevisionRow, RevisionRow] | None:
+        key = str(record_id)
+        first = self.revision(record_id, 0)
+        if first is None:
+            return None
+        last = self._conn.execute(
+            "SELECT record, revision, commit_id, blob, state, time FROM revisions "
+            "WHERE record=? ORDER BY revision DESC LIMIT 1", (key,)
+        ).fetchone()
+        return first, RevisionRow(uuid.UUID(last[0]), *last[1:])
+
+    def last_live(self, record_id: uuid.UUID) -> RevisionRow | None:
+        r = self._conn.execute(
+            "SELECT record, revision, commit_id, blob, state, time FROM revisions "
+            "WHERE record=? AND state=0 ORDER BY revision DESC LIMIT 1", (str(record_id),)
+        ).fetchone()
+        return RevisionRow(uuid.UUID(r[0]), *r[1:]) if r else None
+
+    def lookup_pid(self, pid_type: str, value: str) -> uuid.UUID | None:
+        r = self._conn.execute(
+            "SELECT record FROM pids WHERE pid_type=? AND pid_value=?", (pid_type, value)
+        ).fetchone()
+        return uuid.UUID(r[0]) if r else None
+
+    def pids_of(self, record_id: uuid.UUID) -> dict[str, str]:
+        rows = self._conn.execute(
+            "SELECT pid_type, pid_value FROM pids WHERE record=?", (str(record_id),)
+        ).fetchall()
+        return dict(rows)
+
+    def max_integer_pid(self, pid_type: str) -> int:
+        r = self._conn.execute(
+            "SELECT MAX(CAST(pid_value AS INTEGER)) FROM pids WHERE pid_type=? "
+            "AND pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'", (pid_type,)
+        ).fetchone()
+        return int(r[0] or 0)
+
+    def iter_pids(self, pid_type: str) -> Iterator[tuple[str, uuid.UUID]]:
+        for value, record in self._conn.execute(
+            "SELECT pid_value, record FROM pids WHERE pid_type=?", (pid_type,)
+        ):
+            yield value, uuid.UUID(record)

@@ -1,0 +1,171 @@
+"""Format version 1: record id <-> path, canonical JSON bytes, tombstones.
+
+>>> path_for("deadbeef-9fe4-43d3-a08f-38c2b309afba")
+'records/74/a4/deadbeef-9fe4-43d3-a08f-38c2b309afba.json'
+>>> dumps({"b": [1, 2], "a": "é"}).decode()
+'{\\n  "a": "é",\\n  "b": [\\n    1,\\n    2\\n  ]\\n}\\n'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidRecordError
+
+FORMAT_VERSION = 1
+LAYOUT = "sha256-2x2"
+RECORDS_DIR = "records"
+CONFIG_FILE = "gitrecords.json"
+TOMBSTONE_KEY = "$gitrecords"
+#: default limit on the size of one record file, in bytes (see docs/format.md)
+MAX_RECORD_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 500
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_FILE_RE = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$"
+)
+
+
+def normalize_id(id_: uuid.UUID | str) -> uuid.UUID:
+    """Return ``id_`` as a UUID; accept any form :class:`uuid.UUID` accepts.
+
+    Upper-case, braced and ``urn:uuid:`` forms are normalised to the same id;
+    anything else (paths, NUL bytes, short strings) is refused.
+
+    >>> normalize_id("{DEADBEEF-9FE4-43D3-A08F-38C2B309AFBA}")
+    UUID('deadbeef-9fe4-43d3-a08f-38c2b309afba')
+    """
+    if isinstance(id_, uuid.UUID):
+        return id_
+    if not isinstance(id_, str):
+        raise InvalidRecordError(f"record id must be a UUID, not {type(id_).__name__}")
+    text = id_.strip()
+    try:
+        value = uuid.UUID(text)
+    except ValueError:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise InvalidRecordError(f"{shown!r} is not a valid record id (a UUID)") from None
+    return value
+
+
+def path_for(id_: uuid.UUID | str, records_dir: str = RECORDS_DIR) -> str:
+    """Path of a record's file in the tree: ``records/<h0h1>/<h2h3>/<uuid>.json``.
+
+    ``h`` is the SHA-256 of the canonical id, so the fan-out is even whatever
+    UUID version the ids use (time-ordered UUIDv1/v7 prefixes would not be).
+    """
+    name = str(normalize_id(id_))
+    digest = hashlib.sha256(name.encode("ascii")).hexdigest()
+    return f"{records_dir}/{digest[:2]}/{digest[2:4]}/{name}.json"
+
+
+def id_from_path(path: str, records_dir: str = RECORDS_DIR) -> uuid.UUID | None:
+    """The record id of a path in the layout, or None when it is not a record path."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[0] != records_dir or not _FILE_RE.match(parts[3]):
+        return None
+    id_ = uuid.UUID(parts[3][:-5])
+    if path_for(id_, records_dir) != path:
+        return None
+    return id_
+
+
+def is_record_file_name(name: str) -> bool:
+    return bool(_FILE_RE.match(name))
+
+
+def _reject_constant(value: str) -> Any:
+    raise InvalidRecordError(f"{value} is not valid JSON (use null or a string)")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidRecordError(f"duplicate key {key!r} in JSON object")
+        result[key] = value
+    return result
+
+
+def loads(data: bytes | str, *, what: str = "record") -> Any:
+    """Parse JSON strictly: UTF-8, no NaN/Infinity, no duplicate keys, bounded depth."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise InvalidRecordError(
+                f"{what} is not valid UTF-8 (byte {err.start})"
+            ) from None
+    else:
+        text = data
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        )
+    except json.JSONDecodeError as err:
+        raise InvalidRecordError(
+            f"{what} is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"
+        ) from None
+    except RecursionError:
+        raise InvalidRecordError(f"{what} is nested too deeply") from None
+
+
+def check_value(value: Any, pointer: str = "", depth: int = 0) -> None:
+    """Refuse what JSON cannot hold: NaN/Infinity, non-string keys, other types."""
+    if depth > MAX_DEPTH:
+        raise InvalidRecordError(f"record is nested deeper than {MAX_DEPTH} levels at {pointer or '/'}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidRecordError(f"object key {key!r} at {pointer or '/'} is not a string")
+            check_value(item, f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_value(item, f"{pointer}/{index}", depth + 1)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRecordError(f"{value} at {pointer or '/'} is not valid JSON")
+    elif value is None or isinstance(value, (str, int, bool)):
+        return
+    else:
+        raise InvalidRecordError(
+            f"value at {pointer or '/'} of type {type(value).__name__} is not JSON"
+        )
+
+
+def dumps(data: Any) -> bytes:
+    """Canonical JSON bytes: 2-space indent, keys sorted by code point, UTF-8, final newline."""
+    check_value(data)
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def is_canonical(raw: bytes) -> bool:
+    try:
+        return dumps(loads(raw)) == raw
+    except InvalidRecordError:
+        return False
+
+
+def tombstone(deleted_at: datetime) -> dict[str, Any]:
+    """The content of a soft-deleted record's file."""
+    stamp = deleted_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {TOMBSTONE_KEY: {"deleted": stamp}}
+
+
+def is_tombstone(data: Any) -> bool:
+    return (
+        isinstance(data, dict)
+        and len(data) == 1
+        and isinstance(data.get(TOMBSTONE_KEY), dict)
+        and "deleted" in data[TOMBSTONE_KEY]
+    )

@@ -1,0 +1,57 @@
+"""The plugin manager: built-in plugins, entry-point plugins, register/unregister.
+
+Plugins load lazily, on the first hook call, from the ``gitrecords``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "gitrecords"
+
+_pm: pluggy.PluginManager | None = None
+_lock = threading.Lock()
+
+
+def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
+    """A new plugin manager with the hook specs, built-ins and installed plugins."""
+    from . import pids
+
+    pm = pluggy.PluginManager("gitrecords")
+    pm.add_hookspecs(hookspecs)
+    pm.register(pids, name="gitrecords.pids")
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    pm.check_pending()
+    return pm
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    global _pm
+    if _pm is None:
+        with _lock:
+            if _pm is None:
+                _pm = make_plugin_manager()
+    return _pm
+
+
+def register(plugin: Any, name: str | None = None) -> str | None:
+    """Register an object or module holding ``@hookimpl`` functions."""
+    pm = get_plugin_manager()
+    result = pm.register(plugin, name=name)
+    pm.check_pending()
+    return result
+
+
+def unregister(plugin: Any) -> Any:
+    return get_plugin_manager().unregister(plugin)
+
+
+def hook() -> Any:
+    return get_plugin_manager().hook

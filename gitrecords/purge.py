@@ -1,0 +1,176 @@
+"""Hard delete: rewrite history so that a record's content is gone for good.
+
+Every commit reachable from any ref (branches, tags, remote-tracking refs,
+notes, stash) or a detached HEAD is rewritten without the record's file;
+commits whose only change was that file are dropped. Commit and tag objects
+are rewritten byte for byte except for their ``tree``/``parent``/``object``
+lines (signatures become invalid and are removed), so authors, dates and
+messages are kept and every other record keeps exactly the same blobs. Refs
+move together in one locked reference transaction, compare-and-swap against
+the values read at the start. Then reflogs are expired and ``git gc
+--prune=now`` deletes the unreachable objects, the derived index is rebuilt,
+and a commit appends the purged ids to ``purged.txt``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pygit2
+from pygit2.enums import ObjectType
+
+from . import _git
+from .errors import NoResultFound, StaleRevisionError
+
+if TYPE_CHECKING:
+    from .repository import Repository
+
+_TREE_LINE = re.compile(rb"^tree [0-9a-f]{40}\n", re.M)
+_PARENT_LINES = re.compile(rb"^parent [0-9a-f]{40}\n", re.M)
+_OBJECT_LINE = re.compile(rb"^object [0-9a-f]{40}\n")
+
+
+def _strip_signature(header: bytes) -> bytes:
+    lines = header.split(b"\n")
+    kept: list[bytes] = []
+    skipping = False
+    for line in lines:
+        if line.startswith((b"gpgsig ", b"gpgsig-sha256 ")):
+            skipping = True
+            continue
+        if skipping and line.startswith(b" "):
+            continue
+        skipping = False
+        kept.append(line)
+    return b"\n".join(kept)
+
+
+def _rewrite_commit_raw(raw: bytes, tree: pygit2.Oid, parents: list[pygit2.Oid]) -> bytes:
+    header, sep, message = raw.partition(b"\n\n")
+    header = _strip_signature(header) + b"\n"
+    header = _PARENT_LINES.sub(b"", header)
+    parent_lines = b"".join(b"parent " + str(p).encode() + b"\n" for p in parents)
+    header = _TREE_LINE.sub(lambda _m: b"tree " + str(tree).encode() + b"\n" + parent_lines, header, count=1)
+    return header[:-1] + sep + message
+
+
+def purge(
+    repo: Repository,
+    record_ids: list[uuid.UUID],
+    *,
+    message: str | None = None,
+    author: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    git = repo._git
+    paths = [repo.path_for(i) for i in record_ids]
+    tip = repo.tip()
+    tree = _git.tree_of(git, tip)
+    missing = [str(i) for i, p in zip(record_ids, paths, strict=True) if _git.entry_id(tree, p) is None]
+    if missing:
+        raise NoResultFound(f"record {missing[0]} does not exist")
+
+    refs: dict[str, pygit2.Oid] = {}
+    for name in git.references:
+        ref = git.references[name]
+        if ref.type == pygit2.enums.ReferenceType.DIRECT:
+            refs[name] = ref.target
+    detached = git.head.target if git.head_is_detached else None
+    tips = [_peel_commit(git, oid) for oid in refs.values()]
+    if detached is not None:
+        tips.append(detached)
+    tips = [t for t in dict.fromkeys(tips) if t is not None]
+
+    tree_map: dict[pygit2.Oid, pygit2.Oid] = {}
+    commit_map: dict[pygit2.Oid, pygit2.Oid] = {}
+    odb = git.odb
+
+    def new_tree_for(old: pygit2.Oid) -> pygit2.Oid:
+        if old in tree_map:
+            return tree_map[old]
+        old_tree = git[old]
+        present = {p: None for p in paths if _git.entry_id(old_tree, p) is not None}
+        result = _git.build_tree(git, old_tree, present) if present else old
+        tree_map[old] = result
+        return result
+
+    _git.set_durable(False)  # synced once below, before any ref moves
+    commits = list(_git.walk_all(git, tips))
+    total = len(commits)
+    for done, commit in enumerate(commits, 1):
+        old_parents = commit.parent_ids
+        parents = [commit_map.get(p, p) for p in old_parents]
+        tree_id = new_tree_for(commit.tree_id)
+        if tree_id == commit.tree_id and parents == old_parents:
+            commit_map[commit.id] = commit.id
+        elif (
+            len(parents) == 1
+            and tree_id == git[parents[0]].tree_id
+            and commit.tree_id != git[old_parents[0]].tree_id
+        ):
+            commit_map[commit.id] = parents[0]  # it only changed the purged records
+        else:
+            raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)
+            commit_map[commit.id] = odb.write(ObjectType.COMMIT, raw)
+        if progress is not None:
+            progress(done, total)
+
+    updates: dict[str, pygit2.Oid] = {}
+    for name, target in refs.items():
+        new = _map_target(git, target, commit_map)
+        if new != target:
+            updates[name] = new
+    if repo.durable:
+        os.sync()
+    with git.transaction() as tx:
+        for name in updates:
+            tx.lock_ref(name)
+        for name, new in updates.items():
+            if git.references[name].target != refs[name]:
+                raise StaleRevisionError(f"{name} moved during the hard delete; nothing was changed, retry")
+            tx.set_target(name, new, message="gitrecords: hard delete")
+    if detached is not None and commit_map.get(detached, detached) != detached:
+        git.set_head(commit_map[detached])
+
+    repo._forget_paths_in_worktree(paths)
+    for stale in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD"):
+        try:
+            os.unlink(repo.git_dir / stale)
+        except FileNotFoundError:
+            pass
+    git_dir = str(repo.git_dir)
+    _git.git(git_dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
+    _git.git(git_dir, "gc", "--prune=now", "--quiet")
+    repo.reindex()
+    repo._log_purge(record_ids, message=message, author=author)
+
+
+def _peel_commit(git: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Oid | None:
+    obj = git[oid]
+    while obj.type == ObjectType.TAG:
+        obj = git[obj.target]
+    return obj.id if obj.type == ObjectType.COMMIT else None
+
+
+def _map_target(git: pygit2.Repository, target: pygit2.Oid, commit_map: dict[pygit2.Oid, pygit2.Oid]) -> pygit2.Oid:
+    obj = git[target]
+    if obj.type == ObjectType.COMMIT:
+        return commit_map.get(target, target)
+    if obj.type == ObjectType.TAG:
+        inner = _map_target(git, obj.target, commit_map)
+        if inner == obj.target:
+            return target
+        raw = _strip_tag_signature(obj.read_raw())
+        raw = _OBJECT_LINE.sub(b"object " + str(inner).encode() + b"\n", raw, count=1)
+        return git.odb.write(ObjectType.TAG, raw)
+    return target
+
+
+def _strip_tag_signature(raw: bytes) -> bytes:
+    marker = b"-----BEGIN PGP SIGNATURE-----"
+    index = raw.find(marker)
+    return raw[:index] if index >= 0 else raw

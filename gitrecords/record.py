@@ -1,0 +1,483 @@
+"""Record (a dict subclass, as in invenio-records) and its revisions."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from . import _git, layout
+from .errors import (
+    GitRecordsError,
+    InvalidRecordError,
+    NoResultFound,
+    RecordDeletedError,
+)
+from .index import LIVE, REMOVED, TOMBSTONE, RevisionRow
+from .repository import Change, Repository, current_repository, record_facts
+
+__all__ = ["Record", "RecordRevision", "RevisionsIterator"]
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+class RecordBase(dict):
+    """What records and revisions share: identity, timestamps, validation."""
+
+    #: default jsonschema FormatChecker used by validate() when none is given
+    format_checker: Any = None
+    #: default validator class (e.g. a partial validator); None picks it from the schema
+    validator: Any = None
+    #: when False, replace_refs() returns the record unchanged
+    enable_jsonref: bool = True
+
+    def __init__(self, data: dict[str, Any] | None = None, *, repo: Repository | None = None) -> None:
+        super().__init__(data or {})
+        self._repo = repo
+        self._id: uuid.UUID | None = None
+        self._revision_id: int | None = None
+        self._blob: _git.Oid | None = None
+        self._created: datetime | None = None
+        self._updated: datetime | None = None
+        self._deleted = False
+
+    @property
+    def id(self) -> uuid.UUID | None:
+        """The record's UUID (None for a record that was never written)."""
+        return self._id
+
+    @property
+    def revision_id(self) -> int | None:
+        """0-based count of this record's revisions (None before the first write)."""
+        return self._revision_id
+
+    @property
+    def created(self) -> datetime | None:
+        """Commit time of revision 0, tz-aware UTC."""
+        return self._created
+
+    @property
+    def updated(self) -> datetime | None:
+        """Commit time of the latest revision (of this revision, for a RecordRevision)."""
+        return self._updated
+
+    @property
+    def is_deleted(self) -> bool:
+        """True for a soft-deleted record (its file is a tombstone)."""
+        return self._deleted
+
+    @property
+    def repo(self) -> Repository:
+        return self._repo if self._repo is not None else current_repository()
+
+    def validate(self, format_checker: Any = None, validator: Any = None, **kwargs: Any) -> None:
+        """Validate against ``$schema`` (or the repository's default schema).
+
+        Raises :class:`jsonschema.ValidationError` for invalid data.
+        """
+        layout.check_value(dict(self))
+        if layout.TOMBSTONE_KEY in self:
+            raise InvalidRecordError(
+                f"record {self.id}: top-level key {layout.TOMBSTONE_KEY!r} is reserved for tombstones"
+            )
+        schema_ref = self.get("$schema")
+        if schema_ref is None:
+            schema_ref = self.repo.config.get("default_schema")
+        if schema_ref is None:
+            return
+        store = self.repo.schema_store()
+        store.validate(
+            dict(self),
+            schema_ref,
+            format_checker=format_checker or self.format_checker,
+            validator_cls=validator or self.validator,
+        )
+
+    def replace_refs(self) -> Any:
+        """A copy with ``$ref``s replaced by lazy proxies (schema store and local refs only)."""
+        if not self.enable_jsonref:
+            return self
+        return self.repo.schema_store().replace_refs(dict(self))
+
+    def dumps(self) -> dict[str, Any]:
+        """A deep copy of the data (mutating it does not change the record)."""
+        return copy.deepcopy(dict(self))
+
+    def clear_none(self, key: str | None = None) -> None:
+        """Remove None values, empty dicts and empty lists, recursively, in place."""
+        target: Any = self
+        if key is not None:
+            for part in key.split("."):
+                target = target[int(part)] if isinstance(target, list) else target[part]
+        _clear_none(target)
+
+    def _load(self, row_count: int, first: RevisionRow | None, last: RevisionRow | None) -> None:
+        self._revision_id = row_count - 1 if row_count else None
+        self._created = _utc(first.time) if first else None
+        self._updated = _utc(last.time) if last else None
+
+
+def _clear_none(value: Any) -> None:
+    if isinstance(value, dict):
+        for key in list(value):
+            _clear_none(value[key])
+            if value[key] is None or value[key] == {} or value[key] == []:
+                del value[key]
+    elif isinstance(value, list):
+        for item in value:
+            _clear_none(item)
+        value[:] = [v for v in value if not (v is None or v == {} or v == [])]
+
+
+class Record(RecordBase):
+    """A metadata record: a dict with an id, revisions and a lifecycle.
+
+    ``Record.create`` writes revision 0; ``commit`` writes the next revision;
+    ``delete``, ``undelete`` and ``revert`` write revisions too. Each write is
+    one git commit (or part of one, inside ``repo.transaction()``).
+    """
+
+    #: when False, no hooks are called for this class
+    send_signals: bool = True
+
+    # -- construction ----------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        data: dict[str, Any],
+        *,
+        repo: Repository | None = None,
+        id_: uuid.UUID | str | None = None,
+        format_checker: Any = None,
+        validator: Any = None,
+        pid_minters: Iterable[str] = (),
+        message: str | None = None,
+        author: Any = None,
+        **kwargs: Any,
+    ) -> Record:
+        """Create and write a new record (revision 0); returns it."""
+        if not isinstance(data, dict):
+            raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
+        repo = repo or current_repository()
+        record = cls(copy.deepcopy(data), repo=repo)
+        record._id = layout.normalize_id(id_) if id_ is not None else uuid.uuid4()
+        minters = list(pid_minters)
+        if minters:
+            from .pids import get_minter
+
+            resolved = [get_minter(name) for name in minters]
+            with repo.transaction(message=message, author=author):
+                for minter in resolved:
+                    minter(repo, record._id, record)
+                record._insert(format_checker, validator, message, author)
+        else:
+            record._insert(format_checker, validator, message, author)
+        return record
+
+    def _insert(self, format_checker: Any, validator: Any, message: str | None, author: Any) -> None:
+        repo = self.repo
+        self._signal("before_record_insert")
+        self.validate(format_checker=format_checker, validator=validator)
+        data = layout.dumps(dict(self))
+        self._check_size(data, repo)
+        blob = _git.create_blob(repo._git, data)
+        change = Change(
+            self._id, repo.path_for(self._id), blob, "create", create=True,
+            facts=record_facts(dict(self), repo), records=[self],
+        )
+        repo.stage_or_write(change, message=message, author=author)
+        self._blob = blob
+        self._refresh_after_write()
+        self._signal("after_record_insert")
+
+    def _check_size(self, data: bytes, repo: Repository) -> None:
+        if len(data) > repo.max_record_bytes:
+            raise InvalidRecordError(
+                f"record {self._id}: {len(data)} bytes is larger than the limit of {repo.max_record_bytes} bytes"
+            )
+
+    @classmethod
+    def get_record(cls, id_: uuid.UUID | str, with_deleted: bool = False, *, repo: Repository | None = None) -> Record:
+        """The current revision of a record; NoResultFound if missing (or soft-deleted)."""
+        repo = repo or current_repository()
+        record_id = layout.normalize_id(id_)
+        blob = repo.record_blob(record_id)
+        if blob is None:
+            raise NoResultFound(f"record {record_id} does not exist")
+        data = repo.read_record_file(record_id, blob)
+        deleted = layout.is_tombstone(data)
+        if deleted and not with_deleted:
+            raise NoResultFound(f"record {record_id} is deleted")
+        if not isinstance(data, dict):
+            raise InvalidRecordError(f"record {record_id}: file does not hold a JSON object")
+        record = cls({} if deleted else data, repo=repo)
+        record._id = record_id
+        record._blob = blob
+        record._deleted = deleted
+        record._refresh_after_write()
+        return record
+
+    @classmethod
+    def get_records(cls, ids: Iterable[uuid.UUID | str], with_deleted: bool = False, *, repo: Repository | None = None) -> list[Record]:
+        """Records for ``ids``, in input order; missing (and deleted) ids are left out."""
+        repo = repo or current_repository()
+        records = []
+        for id_ in ids:
+            try:
+                records.append(cls.get_record(id_, with_deleted=with_deleted, repo=repo))
+            except NoResultFound:
+                continue
+        return records
+
+    def _refresh_after_write(self) -> None:
+        repo = self.repo
+        tx = repo.in_transaction
+        repo.sync_index()
+        bounds = repo.index.first_and_last(self._id)
+        count = repo.index.count(self._id)
+        if tx is not None and self._id in tx.changes:
+            # the staged write becomes the next revision when the transaction commits
+            committed = _git.entry_id(_git.tree_of(repo._git, repo.tip()), repo.path_for(self._id))
+            changed = tx.changes[self._id].blob != committed
+            now = datetime.now(timezone.utc).replace(microsecond=0)
+            self._revision_id = count if changed else count - 1
+            self._created = _utc(bounds[0].time) if bounds else now
+            self._updated = now if changed or bounds is None else _utc(bounds[1].time)
+            return
+        if bounds is None:
+            self._load(0, None, None)
+            return
+        self._load(count, *bounds)
+
+    # -- writing ---------------------------------------------------------
+
+    def _require_written(self) -> Repository:
+        if self._id is None or self._revision_id is None and self._blob is None:
+            raise GitRecordsError("the record was never written: use Record.create()")
+        return self.repo
+
+    def commit(self, format_checker: Any = None, validator: Any = None, *, message: str | None = None, author: Any = None, **kwargs: Any) -> Record:
+        """Validate and write the data as a new revision; returns ``self``.
+
+        Nothing is written when the data did not change.
+        """
+        repo = self._require_written()
+        if self._deleted:
+            raise RecordDeletedError(f"record {self._id} is deleted: undelete() or revert() it first")
+        self._signal("before_record_update")
+        self.validate(format_checker=format_checker, validator=validator)
+        data = layout.dumps(dict(self))
+        self._check_size(data, repo)
+        blob = _git.create_blob(repo._git, data)
+        change = Change(
+            self._id, repo.path_for(self._id), blob, "update", expected=self._blob,
+            facts=record_facts(dict(self), repo), records=[self],
+        )
+        repo.stage_or_write(change, message=message, author=author)
+        self._blob = blob
+        self._refresh_after_write()
+        self._signal("after_record_update")
+        return self
+
+    def patch(self, patch: list[dict[str, Any]] | str) -> Record:
+        """Apply a JSON Patch (RFC 6902); returns a new unsaved Record (``self`` is unchanged)."""
+        if isinstance(patch, str):
+            patch = layout.loads(patch, what="JSON Patch")
+        if not isinstance(patch, list):
+            raise InvalidRecordError("a JSON Patch must be a list of operations")
+        for number, op in enumerate(patch):
+            if not isinstance(op, dict) or "op" not in op or "path" not in op:
+                raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
+            if op.get("path") in ("", "/") and op.get("op") in ("remove", "replace", "add", "move"):
+                raise InvalidRecordError(f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})")
+        try:
+            data = jsonpatch.apply_patch(dict(self), patch)
+        except jsonpatch.JsonPatchTestFailed:
+            raise
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+            raise type(err)(f"record {self._id}: {err}") from None
+        if not isinstance(data, dict):
+            raise InvalidRecordError("a JSON Patch must leave the record an object")
+        new = type(self)(data, repo=self._repo)
+        new._copy_identity(self)
+        return new
+
+    def _copy_identity(self, other: RecordBase) -> None:
+        self._id = other._id
+        self._revision_id = other._revision_id
+        self._blob = other._blob
+        self._created = other._created
+        self._updated = other._updated
+        self._deleted = other._deleted
+
+    def delete(self, force: bool = False, *, message: str | None = None, author: Any = None) -> Record:
+        """Soft-delete (write a tombstone revision), or with ``force=True`` purge from history."""
+        repo = self._require_written()
+        self._signal("before_record_delete")
+        if force:
+            repo.hard_delete([self._id], message=message, author=author)
+            self._deleted = True
+            self._revision_id = None
+            self._blob = None
+            self._signal("after_record_delete")
+            return self
+        if self._deleted:
+            raise RecordDeletedError(f"record {self._id} is already deleted")
+        data = layout.tombstone(datetime.now(timezone.utc))
+        blob = _git.create_blob(repo._git, layout.dumps(data))
+        facts = (TOMBSTONE, repo.index.pids_of(self._id))
+        change = Change(self._id, repo.path_for(self._id), blob, "delete", expected=self._blob, facts=facts, records=[self])
+        repo.stage_or_write(change, message=message, author=author)
+        self._blob = blob
+        self._deleted = True
+        self._refresh_after_write()
+        self._signal("after_record_delete")
+        return self
+
+    def undelete(self, *, message: str | None = None, author: Any = None) -> Record:
+        """Bring a soft-deleted record back with its last live data (a new revision)."""
+        repo = self._require_written()
+        if not self._deleted:
+            raise GitRecordsError(f"record {self._id} is not deleted")
+        repo.sync_index()
+        last = repo.index.last_live(self._id)
+        if last is None or last.blob is None:
+            raise NoResultFound(f"record {self._id} has no live revision to restore")
+        blob = _git.Oid(hex=last.blob)
+        data = repo.read_record_file(self._id, blob)
+        change = Change(self._id, repo.path_for(self._id), blob, "undelete", expected=self._blob,
+                        facts=record_facts(data, repo), records=[self])
+        repo.stage_or_write(change, message=message, author=author)
+        self.clear()
+        self.update(data)
+        self._blob = blob
+        self._deleted = False
+        self._refresh_after_write()
+        return self
+
+    def revert(self, revision_id: int, *, message: str | None = None, author: Any = None) -> Record:
+        """Write revision ``revision_id``'s data again as a new revision; returns a new Record."""
+        repo = self._require_written()
+        revision = self.revisions[revision_id]
+        self._signal("before_record_revert")
+        change = Change(
+            self._id, repo.path_for(self._id), revision._blob,
+            "revert", expected=self._blob,
+            facts=(TOMBSTONE, repo.index.pids_of(self._id)) if revision.is_deleted else record_facts(dict(revision), repo),
+        )
+        if revision._blob is None:
+            raise GitRecordsError(f"record {self._id}: revision {revision.revision_id} removed the file; it cannot be restored")
+        new = type(self)(dict(revision), repo=self._repo)
+        new._id = self._id
+        new._blob = revision._blob
+        new._deleted = revision.is_deleted
+        change.records.append(new)
+        repo.stage_or_write(
+            change, message=message or f"revert record {self._id} to revision {revision.revision_id}", author=author
+        )
+        new._refresh_after_write()
+        self._copy_identity(new)
+        new._signal("after_record_revert")
+        return new
+
+    # -- history ---------------------------------------------------------
+
+    @property
+    def revisions(self) -> RevisionsIterator:
+        """This record's revisions, oldest first (``[n]`` by id, ``[-k]`` by position)."""
+        self._require_written()
+        return RevisionsIterator(self.repo, self._id)
+
+    def _signal(self, name: str) -> None:
+        if not self.send_signals:
+            return
+        from . import plugins
+
+        getattr(plugins.hook(), name)(repo=self.repo, record=self)
+
+
+class RecordRevision(RecordBase):
+    """One revision of a record, read-only; a tombstone revision has empty data."""
+
+    def __init__(self, data: dict[str, Any] | None = None, *, repo: Repository | None = None) -> None:
+        super().__init__(data, repo=repo)
+        self.commit_id: str | None = None
+
+    @property
+    def commit_info(self) -> _git.CommitInfo:
+        """Author, time and message of the commit that made this revision."""
+        assert self.commit_id is not None
+        return _git.commit_info(self.repo._git, self.commit_id)
+
+    def __repr__(self) -> str:
+        return f"<RecordRevision {self._id} #{self._revision_id} {dict.__repr__(self)}>"
+
+
+class RevisionsIterator:
+    """The revisions of one record: ``len()``, ``[i]``, iteration, ``reversed()``, ``in``.
+
+    A non-negative index is a revision id, a negative one a position from the end;
+    since revision ids never have holes here, both mean the same revision.
+    """
+
+    def __init__(self, repo: Repository, record_id: uuid.UUID) -> None:
+        self._repo = repo
+        self._id = record_id
+        repo.sync_index()
+        self._rows = repo.index.revisions(record_id)
+        self._first_time = self._rows[0].time if self._rows else None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _revision(self, row: RevisionRow) -> RecordRevision:
+        repo = self._repo
+        if row.state == LIVE and row.blob is not None:
+            data = repo.read_record_file(self._id, _git.Oid(hex=row.blob))
+            deleted = False
+        else:
+            data, deleted = {}, True
+        revision = RecordRevision(data if isinstance(data, dict) else {}, repo=repo)
+        revision._id = self._id
+        revision._revision_id = row.revision
+        revision._blob = _git.Oid(hex=row.blob) if row.blob else None
+        revision._deleted = deleted
+        revision._created = _utc(self._first_time) if self._first_time is not None else None
+        revision._updated = _utc(row.time)
+        revision.commit_id = row.commit_id
+        return revision
+
+    def __getitem__(self, index: int) -> RecordRevision:
+        if not isinstance(index, int):
+            raise TypeError("revision indices must be integers")
+        try:
+            row = self._rows[index]
+        except IndexError:
+            raise IndexError(f"record {self._id} has no revision {index}") from None
+        return self._revision(row)
+
+    def __iter__(self) -> Iterator[RecordRevision]:
+        for row in self._rows:
+            yield self._revision(row)
+
+    def __reversed__(self) -> Iterator[RecordRevision]:
+        for row in reversed(self._rows):
+            yield self._revision(row)
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and -len(self._rows) <= index < len(self._rows)
+
+    def rows(self) -> list[RevisionRow]:
+        """The index rows (revision, commit id, blob, state, time) without reading blobs."""
+        return list(self._rows)
+
+
+REMOVED_STATE = REMOVED

@@ -1,0 +1,218 @@
+"""The schema store, validation, and safe ``$ref`` resolution.
+
+Schemas are plain JSON files under the store folder (``schemas/`` by default)
+of the branch, so every clone validates with the schemas versioned with the
+data. A record's ``$schema`` may be an inline schema, a path in the store
+(``datacite/v4.json`` or ``schemas/datacite/v4.json``) or the ``$id`` URI of a
+schema in the store. ``$ref``s resolve only inside the store (and local
+``#/...`` pointers) unless remote references are explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+import jsonref
+import jsonschema
+import referencing
+import referencing.exceptions
+from jsonschema.exceptions import ValidationError, best_match
+from referencing.jsonschema import DRAFT202012, specification_with
+
+from . import layout
+from .errors import InvalidRecordError, RefResolutionError, SchemaError
+
+#: schemas in the store without an ``$id`` are known as gitrecords:schemas/<path>
+STORE_SCHEME = "gitrecords"
+for _list in (urllib.parse.uses_relative, urllib.parse.uses_netloc):
+    if STORE_SCHEME not in _list:
+        _list.append(STORE_SCHEME)
+
+
+def store_uri(path: str) -> str:
+    return f"{STORE_SCHEME}:///{path}"
+
+
+class SchemaStore:
+    """The schemas of one tree of the repository, keyed by ``$id`` and by path."""
+
+    def __init__(
+        self,
+        schemas: Mapping[str, Any],
+        schemas_dir: str = "schemas",
+        allow_remote_refs: bool = False,
+    ) -> None:
+        self.schemas_dir = schemas_dir
+        self.allow_remote_refs = allow_remote_refs
+        self.by_path: dict[str, Any] = dict(schemas)
+        self.by_uri: dict[str, Any] = {}
+        resources = []
+        for path, schema in self.by_path.items():
+            uri = store_uri(path)
+            self.by_uri[uri] = schema
+            if isinstance(schema, dict) and isinstance(schema.get("$id"), str):
+                self.by_uri[schema["$id"].rstrip("#")] = schema
+            resource = _resource(schema, path)
+            resources.append((uri, resource))
+            if isinstance(schema, dict) and isinstance(schema.get("$id"), str):
+                resources.append((schema["$id"].rstrip("#"), resource))
+        self.registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve).with_resources(resources)
+        self._validators: dict[Any, Any] = {}
+
+    # -- lookups ---------------------------------------------------------
+
+    def resolve_schema(self, ref: Any) -> tuple[Any, str]:
+        """The schema a record's ``$schema`` names, and a cache key for it."""
+        if isinstance(ref, dict):
+            return ref, "inline:" + hashlib.sha256(layout.dumps(ref)).hexdigest()
+        if not isinstance(ref, str):
+            raise SchemaError(f"$schema must be a string or an object, not {type(ref).__name__}")
+        key = ref.rstrip("#")
+        if key in self.by_uri:
+            return self.by_uri[key], key
+        path = key[len(self.schemas_dir) + 1:] if key.startswith(self.schemas_dir + "/") else key
+        if path in self.by_path:
+            return self.by_path[path], store_uri(path)
+        if self.allow_remote_refs and key.startswith(("http://", "https://")):
+            return self._fetch(key), key
+        raise SchemaError(
+            f"schema {ref!r} is not in the schema store ({self.schemas_dir}/); "
+            "add it with put_schema"
+        )
+
+    def _retrieve(self, uri: str) -> referencing.Resource:
+        if uri in self.by_uri:
+            return _resource(self.by_uri[uri], uri)
+        if self.allow_remote_refs and uri.startswith(("http://", "https://")):
+            return _resource(self._fetch(uri), uri)
+        raise RefResolutionError(
+            f"$ref {uri!r} is outside the schema store ({self.schemas_dir}/) "
+            "and remote references are not allowed"
+        )
+
+    def _fetch(self, uri: str) -> Any:
+        try:
+            with urllib.request.urlopen(uri, timeout=10) as response:  # noqa: S310 (opt-in)
+                return layout.loads(response.read(), what=f"schema {uri}")
+        except OSError as err:
+            raise RefResolutionError(f"cannot fetch $ref {uri!r}: {err}") from err
+
+    # -- validation ------------------------------------------------------
+
+    def validator(self, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None) -> Any:
+        schema, key = self.resolve_schema(schema_ref)
+        cache_key = (key, validator_cls, id(format_checker))
+        cached = self._validators.get(cache_key)
+        if cached is not None and cached[1] is format_checker:
+            return cached[0]
+        cls = validator_cls or jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        try:
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as err:
+            raise SchemaError(f"schema {key} is not a valid schema: {err.message} at {_pointer(err.path)}") from None
+        if isinstance(schema, dict) and key.startswith("inline:"):
+            registry = self.registry
+        else:
+            registry = self.registry
+        validator = cls(schema, registry=registry, format_checker=format_checker)
+        self._validators[cache_key] = (validator, format_checker)
+        return validator
+
+    def iter_errors(self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None) -> Iterator[ValidationError]:
+        validator = self.validator(schema_ref, format_checker, validator_cls)
+        try:
+            yield from validator.iter_errors(data)
+        except referencing.exceptions.Unresolvable as err:
+            raise _ref_error(err) from None
+        except RecursionError:
+            raise SchemaError("schema has a $ref cycle that never reaches a value") from None
+
+    def validate(self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None) -> None:
+        error = best_match(self.iter_errors(data, schema_ref, format_checker, validator_cls))
+        if error is not None:
+            raise error
+
+    def check_schemas(self) -> Iterator[tuple[str, str]]:
+        """(path, message) for every schema in the store that is not a valid schema."""
+        for path, schema in sorted(self.by_path.items()):
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+            try:
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as err:
+                yield path, f"{err.message} at {_pointer(err.path)}"
+
+    # -- $ref replacement -------------------------------------------------
+
+    def replace_refs(self, data: Any) -> Any:
+        """``data`` with ``$ref``s replaced by lazy jsonref proxies, resolved in the store only."""
+
+        def loader(uri: str) -> Any:
+            key = uri.rstrip("#")
+            if key in self.by_uri:
+                return self.by_uri[key]
+            if self.allow_remote_refs and key.startswith(("http://", "https://")):
+                return self._fetch(key)
+            raise RefResolutionError(
+                f"$ref {uri!r} is outside the schema store ({self.schemas_dir}/) "
+                "and remote references are not allowed"
+            )
+
+        try:
+            return jsonref.replace_refs(data, base_uri=store_uri("record"), loader=loader, load_on_repr=False)
+        except jsonref.JsonRefError as err:
+            raise _jsonref_error(err) from None
+
+
+def _resource(schema: Any, where: str) -> referencing.Resource:
+    try:
+        return referencing.Resource.from_contents(schema, default_specification=DRAFT202012)
+    except referencing.exceptions.CannotDetermineSpecification:
+        return specification_with("https://json-schema.org/draft/2020-12/schema").create_resource(schema)
+    except Exception as err:  # noqa: BLE001 - an unusable schema file
+        raise SchemaError(f"schema {where} cannot be loaded: {err}") from err
+
+
+def _pointer(path: Any) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path) if path else "/"
+
+
+def pointer(error: ValidationError) -> str:
+    """The JSON pointer of the value a validation error is about."""
+    return _pointer(error.absolute_path)
+
+
+def _ref_error(err: Exception) -> RefResolutionError:
+    cause = err.__cause__ or getattr(err, "__context__", None)
+    while cause is not None:
+        if isinstance(cause, RefResolutionError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    ref = getattr(err, "ref", None)
+    return RefResolutionError(f"cannot resolve $ref {ref!r}: {err}")
+
+
+def _jsonref_error(err: Exception) -> RefResolutionError:
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, RefResolutionError):
+        return cause
+    return RefResolutionError(f"cannot resolve $ref: {err}")
+
+
+@lru_cache(maxsize=64)
+def parse_schema_file(raw: bytes, path: str) -> Any:
+    try:
+        return layout.loads(raw, what=f"schema {path}")
+    except InvalidRecordError as err:
+        raise SchemaError(str(err)) from None
+
+
+def schema_bytes(schema: Any) -> bytes:
+    if not isinstance(schema, dict):
+        raise SchemaError("a schema must be a JSON object")
+    return layout.dumps(json.loads(json.dumps(schema)))
