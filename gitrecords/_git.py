@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TypeVar
 
 import pygit2
 from pygit2.enums import FileMode, ObjectType, RepositoryOpenFlag, SortMode
@@ -20,6 +21,11 @@ GitError = pygit2.GitError
 #: messages libgit2 uses when a ref moved under a compare-and-swap
 _MOVED = ("current tip is not the first parent", "old reference value does not match")
 _LOCKED = ("failed to lock", "locked")
+#: seconds a write waits for a ref lock file held by another writer before calling it stale
+#: (git waits 100 ms, core.filesRefLockTimeout; a gitrecords writer may be fsyncing)
+REF_LOCK_WAIT = 0.5
+
+T = TypeVar("T")
 
 
 class RefMoved(Exception):
@@ -146,15 +152,29 @@ def create_commit(
 
     Raises :class:`RefMoved` when another writer moved the ref first.
     """
-    try:
-        return repo.create_commit(ref, author, committer, message, tree, parents)
-    except GitError as err:
-        text = str(err)
-        if any(m in text for m in _MOVED):
-            raise RefMoved(text) from err
-        if any(m in text.lower() for m in _LOCKED):
-            raise locked_error(repo, ref) from err
-        raise
+    return _waiting_for_ref_lock(
+        lambda: repo.create_commit(ref, author, committer, message, tree, parents), repo, ref
+    )
+
+
+def _waiting_for_ref_lock(action: Callable[[], T], repo: pygit2.Repository, ref: str | None) -> T:
+    """Run a ref update; while another writer holds the ref's lock file, retry for up to
+    :data:`REF_LOCK_WAIT` seconds (as git does), then explain the lock."""
+    deadline = time.monotonic() + REF_LOCK_WAIT
+    delay = 0.001
+    while True:
+        try:
+            return action()
+        except (GitError, OSError) as err:
+            text = str(err)
+            if any(m in text for m in _MOVED):
+                raise RefMoved(text) from err
+            if not any(m in text.lower() for m in _LOCKED):
+                raise
+            if time.monotonic() >= deadline:
+                raise locked_error(repo, ref) from err
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def locked_error(repo: pygit2.Repository, ref: str | None) -> RepositoryLockedError:
@@ -188,15 +208,7 @@ def set_ref(repo: pygit2.Repository, ref: str, target: Oid, expected: Oid | None
         raise RefMoved(f"{ref} was deleted") from err
     if reference.target != expected:
         raise RefMoved(f"{ref} moved")
-    try:
-        reference.set_target(target, message)
-    except GitError as err:
-        text = str(err)
-        if any(m in text for m in _MOVED):
-            raise RefMoved(text) from err
-        if any(m in text.lower() for m in _LOCKED):
-            raise locked_error(repo, ref) from err
-        raise
+    _waiting_for_ref_lock(lambda: reference.set_target(target, message), repo, ref)
 
 
 def commit_info(repo: pygit2.Repository, oid: Oid | str) -> CommitInfo:
@@ -205,7 +217,7 @@ def commit_info(repo: pygit2.Repository, oid: Oid | str) -> CommitInfo:
         id=str(commit.id),
         author_name=commit.author.name,
         author_email=commit.author.email,
-        time=datetime.fromtimestamp(commit.commit_time, timezone.utc),
+        time=datetime.fromtimestamp(commit.commit_time, UTC),
         message=commit.message,
     )
 
@@ -293,9 +305,7 @@ def git(repo_path: str, *args: str, input: bytes | None = None) -> subprocess.Co
         env=env,
     )
     if proc.returncode != 0:
-        raise RepositoryError(
-            f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}"
-        )
+        raise RepositoryError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc
 
 

@@ -10,6 +10,7 @@ forced update or a hard delete).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -96,23 +97,42 @@ class RevisionIndex:
         self._conn = self._connect(path)
 
     def _connect(self, path: str | None) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = None
         if path is not None:
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+                try:
+                    return self._open(path)
+                except sqlite3.OperationalError:
+                    raise
+                except sqlite3.DatabaseError:
+                    # not a database any more (e.g. a damaged file): the index is derived, so
+                    # throw it away; it is rebuilt from the branch on the next sync
+                    for suffix in ("", "-wal", "-shm"):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path + suffix)
+                    return self._open(path)
+            except (OSError, sqlite3.OperationalError):
+                pass
+        self.path = None  # read-only repository: keep the index in memory
+        return self._open(":memory:")
+
+    @staticmethod
+    def _open(path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        try:
+            if path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-            except (OSError, sqlite3.OperationalError):
-                conn = None
-        if conn is None:  # read-only repository: keep the index in memory
-            self.path = None
-            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        conn.executescript(_SCHEMA)
-        fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-        if fmt is None or fmt[0] != INDEX_FORMAT:
-            conn.executescript("BEGIN IMMEDIATE; DELETE FROM revisions; DELETE FROM pids; DELETE FROM meta;"
-                               f"INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'); COMMIT;")
+            conn.executescript(_SCHEMA)
+            fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+            if fmt is None or fmt[0] != INDEX_FORMAT:
+                conn.executescript(
+                    "BEGIN IMMEDIATE; DELETE FROM revisions; DELETE FROM pids; DELETE FROM meta;"
+                    f"INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'); COMMIT;"
+                )
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def close(self) -> None:
@@ -225,7 +245,8 @@ class RevisionIndex:
     def revisions(self, record_id: uuid.UUID) -> list[RevisionRow]:
         rows = self._conn.execute(
             "SELECT record, revision, commit_id, blob, state, time FROM revisions "
-            "WHERE record=? ORDER BY revision", (str(record_id),)
+            "WHERE record=? ORDER BY revision",
+            (str(record_id),),
         ).fetchall()
         return [RevisionRow(uuid.UUID(r[0]), *r[1:]) for r in rows]
 
@@ -237,7 +258,8 @@ class RevisionIndex:
     def revision(self, record_id: uuid.UUID, revision: int) -> RevisionRow | None:
         r = self._conn.execute(
             "SELECT record, revision, commit_id, blob, state, time FROM revisions "
-            "WHERE record=? AND revision=?", (str(record_id), revision)
+            "WHERE record=? AND revision=?",
+            (str(record_id), revision),
         ).fetchone()
         return RevisionRow(uuid.UUID(r[0]), *r[1:]) if r else None
 
@@ -248,14 +270,16 @@ class RevisionIndex:
             return None
         last = self._conn.execute(
             "SELECT record, revision, commit_id, blob, state, time FROM revisions "
-            "WHERE record=? ORDER BY revision DESC LIMIT 1", (key,)
+            "WHERE record=? ORDER BY revision DESC LIMIT 1",
+            (key,),
         ).fetchone()
         return first, RevisionRow(uuid.UUID(last[0]), *last[1:])
 
     def last_live(self, record_id: uuid.UUID) -> RevisionRow | None:
         r = self._conn.execute(
             "SELECT record, revision, commit_id, blob, state, time FROM revisions "
-            "WHERE record=? AND state=0 ORDER BY revision DESC LIMIT 1", (str(record_id),)
+            "WHERE record=? AND state=0 ORDER BY revision DESC LIMIT 1",
+            (str(record_id),),
         ).fetchone()
         return RevisionRow(uuid.UUID(r[0]), *r[1:]) if r else None
 
@@ -274,7 +298,8 @@ class RevisionIndex:
     def max_integer_pid(self, pid_type: str) -> int:
         r = self._conn.execute(
             "SELECT MAX(CAST(pid_value AS INTEGER)) FROM pids WHERE pid_type=? "
-            "AND pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'", (pid_type,)
+            "AND pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'",
+            (pid_type,),
         ).fetchone()
         return int(r[0] or 0)
 

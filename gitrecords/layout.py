@@ -13,7 +13,7 @@ import json
 import math
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import InvalidRecordError
@@ -28,9 +28,7 @@ MAX_RECORD_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 500
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_FILE_RE = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$"
-)
+_FILE_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$")
 
 
 def normalize_id(id_: uuid.UUID | str) -> uuid.UUID:
@@ -85,6 +83,16 @@ def _reject_constant(value: str) -> Any:
     raise InvalidRecordError(f"{value} is not valid JSON (use null or a string)")
 
 
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidRecordError(f"{text} is too large for a JSON number that can be stored")
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -100,23 +108,36 @@ def loads(data: bytes | str, *, what: str = "record") -> Any:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise InvalidRecordError(
-                f"{what} is not valid UTF-8 (byte {err.start})"
-            ) from None
+            raise InvalidRecordError(f"{what} is not valid UTF-8 (byte {err.start})") from None
     else:
         text = data
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
         )
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
             f"{what} is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"
         ) from None
+    except InvalidRecordError:
+        raise
+    except ValueError as err:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise InvalidRecordError(f"{what} is not valid JSON: {err}") from None
     except RecursionError:
         raise InvalidRecordError(f"{what} is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRecordError(f"{what} is not valid JSON: an unpaired surrogate escape") from None
+        except RecursionError:
+            raise InvalidRecordError(f"{what} is nested too deeply") from None
+    return value
 
 
 def check_value(value: Any, pointer: str = "", depth: int = 0) -> None:
@@ -137,16 +158,20 @@ def check_value(value: Any, pointer: str = "", depth: int = 0) -> None:
     elif value is None or isinstance(value, (str, int, bool)):
         return
     else:
-        raise InvalidRecordError(
-            f"value at {pointer or '/'} of type {type(value).__name__} is not JSON"
-        )
+        raise InvalidRecordError(f"value at {pointer or '/'} of type {type(value).__name__} is not JSON")
 
 
 def dumps(data: Any) -> bytes:
     """Canonical JSON bytes: 2-space indent, keys sorted by code point, UTF-8, final newline."""
     check_value(data)
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
+    try:
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = err.object[err.start]
+        raise InvalidRecordError(f"record has an unpaired surrogate {char!r}: not valid UTF-8") from None
+    except ValueError as err:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise InvalidRecordError(f"record cannot be written as JSON: {err}") from None
 
 
 def is_canonical(raw: bytes) -> bool:
@@ -158,7 +183,7 @@ def is_canonical(raw: bytes) -> bool:
 
 def tombstone(deleted_at: datetime) -> dict[str, Any]:
     """The content of a soft-deleted record's file."""
-    stamp = deleted_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = deleted_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {TOMBSTONE_KEY: {"deleted": stamp}}
 
 

@@ -45,7 +45,11 @@ def register(plugin: Any, name: str | None = None) -> str | None:
     """Register an object or module holding ``@hookimpl`` functions."""
     pm = get_plugin_manager()
     result = pm.register(plugin, name=name)
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        pm.unregister(plugin)  # a refused plugin must not break every later registration
+        raise
     return result
 
 

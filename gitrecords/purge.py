@@ -156,7 +156,9 @@ def _peel_commit(git: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Oid | None:
     return obj.id if obj.type == ObjectType.COMMIT else None
 
 
-def _map_target(git: pygit2.Repository, target: pygit2.Oid, commit_map: dict[pygit2.Oid, pygit2.Oid]) -> pygit2.Oid:
+def _map_target(
+    git: pygit2.Repository, target: pygit2.Oid, commit_map: dict[pygit2.Oid, pygit2.Oid]
+) -> pygit2.Oid:
     obj = git[target]
     if obj.type == ObjectType.COMMIT:
         return commit_map.get(target, target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonpatch
@@ -25,7 +25,7 @@ __all__ = ["Record", "RecordRevision", "RevisionsIterator"]
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 class RecordBase(dict):
@@ -101,7 +101,7 @@ class RecordBase(dict):
         )
 
     def replace_refs(self) -> Any:
-        """A copy with ``$ref``s replaced by lazy proxies (schema store and local refs only)."""
+        """A copy with ``$ref``s replaced by proxies (schema store and local refs only)."""
         if not self.enable_jsonref:
             return self
         return self.repo.schema_store().replace_refs(dict(self))
@@ -190,8 +190,13 @@ class Record(RecordBase):
         self._check_size(data, repo)
         blob = _git.create_blob(repo._git, data)
         change = Change(
-            self._id, repo.path_for(self._id), blob, "create", create=True,
-            facts=record_facts(dict(self), repo), records=[self],
+            self._id,
+            repo.path_for(self._id),
+            blob,
+            "create",
+            create=True,
+            facts=record_facts(dict(self), repo),
+            records=[self],
         )
         repo.stage_or_write(change, message=message, author=author)
         self._blob = blob
@@ -201,11 +206,14 @@ class Record(RecordBase):
     def _check_size(self, data: bytes, repo: Repository) -> None:
         if len(data) > repo.max_record_bytes:
             raise InvalidRecordError(
-                f"record {self._id}: {len(data)} bytes is larger than the limit of {repo.max_record_bytes} bytes"
+                f"record {self._id}: {len(data)} bytes is larger than "
+                f"the limit of {repo.max_record_bytes} bytes"
             )
 
     @classmethod
-    def get_record(cls, id_: uuid.UUID | str, with_deleted: bool = False, *, repo: Repository | None = None) -> Record:
+    def get_record(
+        cls, id_: uuid.UUID | str, with_deleted: bool = False, *, repo: Repository | None = None
+    ) -> Record:
         """The current revision of a record; NoResultFound if missing (or soft-deleted)."""
         repo = repo or current_repository()
         record_id = layout.normalize_id(id_)
@@ -226,7 +234,9 @@ class Record(RecordBase):
         return record
 
     @classmethod
-    def get_records(cls, ids: Iterable[uuid.UUID | str], with_deleted: bool = False, *, repo: Repository | None = None) -> list[Record]:
+    def get_records(
+        cls, ids: Iterable[uuid.UUID | str], with_deleted: bool = False, *, repo: Repository | None = None
+    ) -> list[Record]:
         """Records for ``ids``, in input order; missing (and deleted) ids are left out."""
         repo = repo or current_repository()
         records = []
@@ -247,7 +257,7 @@ class Record(RecordBase):
             # the staged write becomes the next revision when the transaction commits
             committed = _git.entry_id(_git.tree_of(repo._git, repo.tip()), repo.path_for(self._id))
             changed = tx.changes[self._id].blob != committed
-            now = datetime.now(timezone.utc).replace(microsecond=0)
+            now = datetime.now(UTC).replace(microsecond=0)
             self._revision_id = count if changed else count - 1
             self._created = _utc(bounds[0].time) if bounds else now
             self._updated = now if changed or bounds is None else _utc(bounds[1].time)
@@ -260,11 +270,19 @@ class Record(RecordBase):
     # -- writing ---------------------------------------------------------
 
     def _require_written(self) -> Repository:
-        if self._id is None or self._revision_id is None and self._blob is None:
+        if self._id is None or (self._revision_id is None and self._blob is None):
             raise GitRecordsError("the record was never written: use Record.create()")
         return self.repo
 
-    def commit(self, format_checker: Any = None, validator: Any = None, *, message: str | None = None, author: Any = None, **kwargs: Any) -> Record:
+    def commit(
+        self,
+        format_checker: Any = None,
+        validator: Any = None,
+        *,
+        message: str | None = None,
+        author: Any = None,
+        **kwargs: Any,
+    ) -> Record:
         """Validate and write the data as a new revision; returns ``self``.
 
         Nothing is written when the data did not change.
@@ -278,8 +296,13 @@ class Record(RecordBase):
         self._check_size(data, repo)
         blob = _git.create_blob(repo._git, data)
         change = Change(
-            self._id, repo.path_for(self._id), blob, "update", expected=self._blob,
-            facts=record_facts(dict(self), repo), records=[self],
+            self._id,
+            repo.path_for(self._id),
+            blob,
+            "update",
+            expected=self._blob,
+            facts=record_facts(dict(self), repo),
+            records=[self],
         )
         repo.stage_or_write(change, message=message, author=author)
         self._blob = blob
@@ -297,7 +320,9 @@ class Record(RecordBase):
             if not isinstance(op, dict) or "op" not in op or "path" not in op:
                 raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
             if op.get("path") in ("", "/") and op.get("op") in ("remove", "replace", "add", "move"):
-                raise InvalidRecordError(f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})")
+                raise InvalidRecordError(
+                    f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})"
+                )
         try:
             data = jsonpatch.apply_patch(dict(self), patch)
         except jsonpatch.JsonPatchTestFailed:
@@ -331,10 +356,18 @@ class Record(RecordBase):
             return self
         if self._deleted:
             raise RecordDeletedError(f"record {self._id} is already deleted")
-        data = layout.tombstone(datetime.now(timezone.utc))
+        data = layout.tombstone(datetime.now(UTC))
         blob = _git.create_blob(repo._git, layout.dumps(data))
         facts = (TOMBSTONE, repo.index.pids_of(self._id))
-        change = Change(self._id, repo.path_for(self._id), blob, "delete", expected=self._blob, facts=facts, records=[self])
+        change = Change(
+            self._id,
+            repo.path_for(self._id),
+            blob,
+            "delete",
+            expected=self._blob,
+            facts=facts,
+            records=[self],
+        )
         repo.stage_or_write(change, message=message, author=author)
         self._blob = blob
         self._deleted = True
@@ -353,8 +386,15 @@ class Record(RecordBase):
             raise NoResultFound(f"record {self._id} has no live revision to restore")
         blob = _git.Oid(hex=last.blob)
         data = repo.read_record_file(self._id, blob)
-        change = Change(self._id, repo.path_for(self._id), blob, "undelete", expected=self._blob,
-                        facts=record_facts(data, repo), records=[self])
+        change = Change(
+            self._id,
+            repo.path_for(self._id),
+            blob,
+            "undelete",
+            expected=self._blob,
+            facts=record_facts(data, repo),
+            records=[self],
+        )
         repo.stage_or_write(change, message=message, author=author)
         self.clear()
         self.update(data)
@@ -369,19 +409,28 @@ class Record(RecordBase):
         revision = self.revisions[revision_id]
         self._signal("before_record_revert")
         change = Change(
-            self._id, repo.path_for(self._id), revision._blob,
-            "revert", expected=self._blob,
-            facts=(TOMBSTONE, repo.index.pids_of(self._id)) if revision.is_deleted else record_facts(dict(revision), repo),
+            self._id,
+            repo.path_for(self._id),
+            revision._blob,
+            "revert",
+            expected=self._blob,
+            facts=(TOMBSTONE, repo.index.pids_of(self._id))
+            if revision.is_deleted
+            else record_facts(dict(revision), repo),
         )
         if revision._blob is None:
-            raise GitRecordsError(f"record {self._id}: revision {revision.revision_id} removed the file; it cannot be restored")
+            raise GitRecordsError(
+                f"record {self._id}: revision {revision.revision_id} removed the file; it cannot be restored"
+            )
         new = type(self)(dict(revision), repo=self._repo)
         new._id = self._id
         new._blob = revision._blob
         new._deleted = revision.is_deleted
         change.records.append(new)
         repo.stage_or_write(
-            change, message=message or f"revert record {self._id} to revision {revision.revision_id}", author=author
+            change,
+            message=message or f"revert record {self._id} to revision {revision.revision_id}",
+            author=author,
         )
         new._refresh_after_write()
         self._copy_identity(new)

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,9 +65,7 @@ def current_repository() -> Repository:
     """The repository of the innermost ``with repo:`` block."""
     stack = _current.get(None)
     if not stack:
-        raise RepositoryError(
-            "no current repository: pass repo=... or use 'with Repository(path):'"
-        )
+        raise RepositoryError("no current repository: pass repo=... or use 'with Repository(path):'")
     return stack[-1]
 
 
@@ -194,7 +192,9 @@ class Repository:
         safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", self.branch)
         index_path = None if from_env else str(self.git_dir / "gitrecords" / f"index-{safe_branch}.sqlite")
         self.index = RevisionIndex(
-            self._git, self.ref, index_path,
+            self._git,
+            self.ref,
+            index_path,
             records_dir=lambda: self.config["records"],
             pid_fields=lambda: self.config.get("pids") or {},
         )
@@ -206,7 +206,7 @@ class Repository:
             return None
         target = head.target
         if isinstance(target, str) and target.startswith("refs/heads/"):
-            return target[len("refs/heads/"):]
+            return target[len("refs/heads/") :]
         return None
 
     # -- creating --------------------------------------------------------
@@ -336,7 +336,9 @@ class Repository:
         self._store_cache = (key, store)
         return store
 
-    def transaction(self, message: str | None = None, author: str | tuple[str, str] | None = None) -> Transaction:
+    def transaction(
+        self, message: str | None = None, author: str | tuple[str, str] | None = None
+    ) -> Transaction:
         """``with repo.transaction():`` makes every write inside one commit."""
         current = getattr(self._local, "transaction", None)
         if current is not None:
@@ -359,7 +361,9 @@ class Repository:
         if len(raw) > self.max_record_bytes:
             raise InvalidRecordError(f"record {record_id}: file is larger than {self.max_record_bytes} bytes")
         try:
-            return layout.loads(raw, what=f"record {record_id} ({self.path_for(record_id)} blob {str(blob)[:12]})")
+            return layout.loads(
+                raw, what=f"record {record_id} ({self.path_for(record_id)} blob {str(blob)[:12]})"
+            )
         except InvalidRecordError as err:
             raise InvalidRecordError(str(err)) from None
 
@@ -416,12 +420,14 @@ class Repository:
 
     # -- schemas ---------------------------------------------------------
 
-    def put_schema(self, path: str, schema: dict[str, Any], *, message: str | None = None, author: Any = None) -> str:
+    def put_schema(
+        self, path: str, schema: dict[str, Any], *, message: str | None = None, author: Any = None
+    ) -> str:
         """Add or replace a schema in the store as one commit; returns its store path."""
         path = path.strip("/")
         prefix = self.config["schemas"] + "/"
         if path.startswith(prefix):
-            path = path[len(prefix):]
+            path = path[len(prefix) :]
         if not path.endswith(".json") or ".." in path.split("/") or "\0" in path:
             raise SchemaError(f"schema path {path!r} must be a relative path ending in .json")
         data = schema_bytes(schema)
@@ -437,12 +443,14 @@ class Repository:
                 blob = _git.create_blob(self._git, data)
                 if _git.entry_id(tree, full) == blob:
                     return full
+                self._check_worktree(base, {full: blob})
                 new_tree = _git.build_tree(self._git, tree, {full: blob})
                 author_sig, committer_sig = self._signatures(author)
                 try:
                     self._commit(base, new_tree, author_sig, committer_sig, message or f"put schema {full}")
                 except _git.RefMoved:
                     continue
+                self._update_worktree(base, {full: blob})
                 return full
         raise StaleRevisionError(f"{self.ref} kept moving; schema {path} was not written")
 
@@ -486,7 +494,9 @@ class Repository:
         except (KeyError, _git.GitError):
             return None
 
-    def stage_or_write(self, change: Change, *, message: str | None = None, author: Any = None) -> _git.Oid | None:
+    def stage_or_write(
+        self, change: Change, *, message: str | None = None, author: Any = None
+    ) -> _git.Oid | None:
         """Stage ``change`` in the current transaction, or write it as one commit."""
         tx = self.in_transaction
         if tx is not None:
@@ -520,7 +530,9 @@ class Repository:
                 f"record {change.record_id} changed since it was read; read it again and retry"
             )
 
-    def _write(self, changes: list[Change], *, message: str | None, author: Any, locked: bool = False) -> _git.Oid | None:
+    def _write(
+        self, changes: list[Change], *, message: str | None, author: Any, locked: bool = False
+    ) -> _git.Oid | None:
         """Commit ``changes`` onto the branch (compare-and-swap, rebased on retry)."""
         with contextlib.nullcontext() if locked else self._write_lock():
             delay = 0.001
@@ -554,7 +566,9 @@ class Repository:
                 return commit
         raise StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")
 
-    def _commit(self, base: _git.Oid | None, tree: _git.Oid, author_sig: Any, committer_sig: Any, message: str) -> _git.Oid:
+    def _commit(
+        self, base: _git.Oid | None, tree: _git.Oid, author_sig: Any, committer_sig: Any, message: str
+    ) -> _git.Oid:
         _git.set_durable(self.durable)
         if base is None:
             commit = _git.create_commit(self._git, None, author_sig, committer_sig, message, tree, [])
@@ -572,7 +586,9 @@ class Repository:
                 key = (pid_type, value)
                 owner = seen.get(key) or self.index.lookup_pid(pid_type, value)
                 if owner is not None and owner != change.record_id:
-                    raise PIDError(f"record {change.record_id}: PID {pid_type}:{value} is already used by record {owner}")
+                    raise PIDError(
+                        f"record {change.record_id}: PID {pid_type}:{value} is already used by record {owner}"
+                    )
                 seen[key] = change.record_id
 
     # -- working clones --------------------------------------------------
@@ -597,7 +613,9 @@ class Repository:
             if file.exists():
                 on_disk = _git.hash_file(file)
                 if on_disk != committed:
-                    raise LocalChangesError(f"{path} has local edits in {workdir}; commit or restore them first")
+                    raise LocalChangesError(
+                        f"{path} has local edits in {workdir}; commit or restore them first"
+                    )
             elif committed is not None:
                 raise LocalChangesError(f"{path} was removed locally in {workdir}; restore it first")
 
@@ -658,8 +676,10 @@ class Repository:
                 text = message or f"hard delete record {record_ids[0]}"
             else:
                 text = message or f"hard delete {len(record_ids)} records"
-            text = text.rstrip("\n") + "\n\nGitrecords-Operation: hard-delete\n" + "".join(
-                f"Gitrecords-Record: {i}\n" for i in record_ids[:MAX_TRAILER_RECORDS]
+            text = (
+                text.rstrip("\n")
+                + "\n\nGitrecords-Operation: hard-delete\n"
+                + "".join(f"Gitrecords-Record: {i}\n" for i in record_ids[:MAX_TRAILER_RECORDS])
             )
             try:
                 commit = self._commit(base, new_tree, author_sig, committer_sig, text)
@@ -670,7 +690,14 @@ class Repository:
             return
         raise StaleRevisionError(f"{self.ref} kept moving; the purge log was not written")
 
-    def hard_delete(self, record_ids: Iterable[uuid.UUID | str], *, message: str | None = None, author: Any = None, progress: Any = None) -> None:
+    def hard_delete(
+        self,
+        record_ids: Iterable[uuid.UUID | str],
+        *,
+        message: str | None = None,
+        author: Any = None,
+        progress: Any = None,
+    ) -> None:
         """Purge records from every commit, ref and object store (rewrites history)."""
         from .purge import purge
 
@@ -678,6 +705,8 @@ class Repository:
             raise GitRecordsError("a hard delete cannot run inside a transaction")
         ids = [layout.normalize_id(i) for i in record_ids]
         with self._write_lock():
+            # local edits to a purged record's file would be lost: refuse, as every write does
+            self._check_worktree(self.tip(), {self.path_for(i): None for i in ids})
             purge(self, ids, message=message, author=author, progress=progress)
 
 
@@ -741,7 +770,7 @@ def _read_source_tree(root: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
 
 
 def utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def record_facts(data: Any, repo: Repository) -> BlobFacts:

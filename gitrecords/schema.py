@@ -30,9 +30,16 @@ from .errors import InvalidRecordError, RefResolutionError, SchemaError
 
 #: schemas in the store without an ``$id`` are known as gitrecords:schemas/<path>
 STORE_SCHEME = "gitrecords"
-for _list in (urllib.parse.uses_relative, urllib.parse.uses_netloc):
-    if STORE_SCHEME not in _list:
-        _list.append(STORE_SCHEME)
+
+
+def _register_scheme(scheme: str) -> None:
+    """Let urljoin resolve relative references under ``scheme`` (e.g. ``local://``)."""
+    for _list in (urllib.parse.uses_relative, urllib.parse.uses_netloc):
+        if scheme and scheme not in _list:
+            _list.append(scheme)
+
+
+_register_scheme(STORE_SCHEME)
 
 
 def store_uri(path: str) -> str:
@@ -58,11 +65,14 @@ class SchemaStore:
             self.by_uri[uri] = schema
             if isinstance(schema, dict) and isinstance(schema.get("$id"), str):
                 self.by_uri[schema["$id"].rstrip("#")] = schema
+                _register_scheme(urllib.parse.urlsplit(schema["$id"]).scheme)
             resource = _resource(schema, path)
             resources.append((uri, resource))
             if isinstance(schema, dict) and isinstance(schema.get("$id"), str):
                 resources.append((schema["$id"].rstrip("#"), resource))
-        self.registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve).with_resources(resources)
+        self.registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve).with_resources(
+            resources
+        )
         self._validators: dict[Any, Any] = {}
 
     # -- lookups ---------------------------------------------------------
@@ -76,14 +86,13 @@ class SchemaStore:
         key = ref.rstrip("#")
         if key in self.by_uri:
             return self.by_uri[key], key
-        path = key[len(self.schemas_dir) + 1:] if key.startswith(self.schemas_dir + "/") else key
+        path = key[len(self.schemas_dir) + 1 :] if key.startswith(self.schemas_dir + "/") else key
         if path in self.by_path:
             return self.by_path[path], store_uri(path)
         if self.allow_remote_refs and key.startswith(("http://", "https://")):
             return self._fetch(key), key
         raise SchemaError(
-            f"schema {ref!r} is not in the schema store ({self.schemas_dir}/); "
-            "add it with put_schema"
+            f"schema {ref!r} is not in the schema store ({self.schemas_dir}/); add it with put_schema"
         )
 
     def _retrieve(self, uri: str) -> referencing.Resource:
@@ -98,7 +107,7 @@ class SchemaStore:
 
     def _fetch(self, uri: str) -> Any:
         try:
-            with urllib.request.urlopen(uri, timeout=10) as response:  # noqa: S310 (opt-in)
+            with urllib.request.urlopen(uri, timeout=10) as response:
                 return layout.loads(response.read(), what=f"schema {uri}")
         except OSError as err:
             raise RefResolutionError(f"cannot fetch $ref {uri!r}: {err}") from err
@@ -111,20 +120,24 @@ class SchemaStore:
         cached = self._validators.get(cache_key)
         if cached is not None and cached[1] is format_checker:
             return cached[0]
-        cls = validator_cls or jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        cls = validator_cls or jsonschema.validators.validator_for(
+            schema, default=jsonschema.Draft202012Validator
+        )
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as err:
-            raise SchemaError(f"schema {key} is not a valid schema: {err.message} at {_pointer(err.path)}") from None
-        if isinstance(schema, dict) and key.startswith("inline:"):
-            registry = self.registry
-        else:
-            registry = self.registry
-        validator = cls(schema, registry=registry, format_checker=format_checker)
+            raise SchemaError(
+                f"schema {key} is not a valid schema: {err.message} at {_pointer(err.path)}"
+            ) from None
+        if key.startswith(f"{STORE_SCHEME}:"):
+            schema = _with_base_uri(schema, key)
+        validator = cls(schema, registry=self.registry, format_checker=format_checker)
         self._validators[cache_key] = (validator, format_checker)
         return validator
 
-    def iter_errors(self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None) -> Iterator[ValidationError]:
+    def iter_errors(
+        self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None
+    ) -> Iterator[ValidationError]:
         validator = self.validator(schema_ref, format_checker, validator_cls)
         try:
             yield from validator.iter_errors(data)
@@ -133,7 +146,9 @@ class SchemaStore:
         except RecursionError:
             raise SchemaError("schema has a $ref cycle that never reaches a value") from None
 
-    def validate(self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None) -> None:
+    def validate(
+        self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None
+    ) -> None:
         error = best_match(self.iter_errors(data, schema_ref, format_checker, validator_cls))
         if error is not None:
             raise error
@@ -150,7 +165,11 @@ class SchemaStore:
     # -- $ref replacement -------------------------------------------------
 
     def replace_refs(self, data: Any) -> Any:
-        """``data`` with ``$ref``s replaced by lazy jsonref proxies, resolved in the store only."""
+        """``data`` with ``$ref``s replaced by jsonref proxies, resolved in the store only.
+
+        References are resolved here, not on first access, so that a ``$ref`` outside the
+        store raises :class:`RefResolutionError` from this call, not a jsonref error later.
+        """
 
         def loader(uri: str) -> Any:
             key = uri.rstrip("#")
@@ -164,7 +183,9 @@ class SchemaStore:
             )
 
         try:
-            return jsonref.replace_refs(data, base_uri=store_uri("record"), loader=loader, load_on_repr=False)
+            return jsonref.replace_refs(
+                data, base_uri=store_uri("record"), loader=loader, load_on_repr=False, lazy_load=False
+            )
         except jsonref.JsonRefError as err:
             raise _jsonref_error(err) from None
 
@@ -174,8 +195,20 @@ def _resource(schema: Any, where: str) -> referencing.Resource:
         return referencing.Resource.from_contents(schema, default_specification=DRAFT202012)
     except referencing.exceptions.CannotDetermineSpecification:
         return specification_with("https://json-schema.org/draft/2020-12/schema").create_resource(schema)
-    except Exception as err:  # noqa: BLE001 - an unusable schema file
+    except Exception as err:
         raise SchemaError(f"schema {where} cannot be loaded: {err}") from err
+
+
+def _with_base_uri(schema: Any, uri: str) -> Any:
+    """A store schema without an id, given its store URI as id so that relative ``$ref``s
+    resolve by path in the store (``defs.json`` next to it), as for schemas with an ``$id``."""
+    if not isinstance(schema, dict) or _resource(schema, uri).id() is not None:
+        return schema
+    for keyword in ("$id", "id"):  # "id" in drafts 3 and 4
+        candidate = {**schema, keyword: uri}
+        if _resource(candidate, uri).id() == uri:
+            return candidate
+    return schema
 
 
 def _pointer(path: Any) -> str:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pygit2
 import pytest
+from helpers import SAMPLE_REPO, TITLE_SCHEMA
+from pygit2.enums import ConfigLevel
 
 from gitrecords import Repository
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_REPO = ROOT / "sample-repo"
 
 
 @pytest.fixture(autouse=True)
@@ -37,16 +37,49 @@ def sample_repo(tmp_path: Path) -> Repository:
     return Repository.init(tmp_path / "sample.git", from_dir=SAMPLE_REPO)
 
 
-def git(repo: Repository | Path | str, *args: str, check: bool = True) -> str:
-    """Run the real git binary on a repository's git dir; return stdout."""
-    git_dir = repo.git_dir if isinstance(repo, Repository) else Path(repo)
-    proc = subprocess.run(
-        ["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, env=dict(os.environ)
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
-    return proc.stdout
+@pytest.fixture(autouse=True)
+def isolated_libgit2(isolated_git: None) -> Iterator[None]:
+    """libgit2 reads HOME once, when pygit2 is imported, and ignores GIT_CONFIG_GLOBAL/NOSYSTEM:
+    point its configuration search paths at the empty home as well."""
+    home = os.environ["HOME"]
+    levels = (ConfigLevel.SYSTEM, ConfigLevel.XDG, ConfigLevel.GLOBAL)
+    saved = {level: pygit2.settings.search_path[level] for level in levels}
+    for level in levels:
+        pygit2.settings.search_path[level] = home
+    yield
+    for level, value in saved.items():
+        pygit2.settings.search_path[level] = value
 
 
-def fsck(repo: Repository | Path | str) -> None:
-    git(repo, "fsck", "--strict", "--no-progress")
+# -- CLI fixtures (tests/test_cli*.py) ----------------------------------------
+
+
+@pytest.fixture
+def title_repo(tmp_path: Path) -> Repository:
+    """A bare data repository whose default schema (title.json) requires a string ``title``."""
+    repo = Repository.init(tmp_path / "titles.git", config={"default_schema": "title.json"})
+    repo.put_schema("title.json", TITLE_SCHEMA)
+    return repo
+
+
+@pytest.fixture
+def gr(monkeypatch: pytest.MonkeyPatch):
+    """Run the CLI in-process: ``gr(repo, "create", input=...)`` -> click's Result.
+
+    ``repo`` (a Repository, a path or None for no ``--repo``) comes first. stdout
+    and stderr are kept apart (``result.stdout``, ``result.stderr``); unexpected
+    exceptions propagate (GITRECORDS_DEBUG) so a bug shows its traceback.
+    """
+    from click.testing import CliRunner, Result
+
+    from gitrecords.cli import cli
+
+    monkeypatch.setenv("GITRECORDS_DEBUG", "1")
+    runner = CliRunner()
+
+    def run(repo: Repository | Path | str | None, *args: str, input: str | bytes | None = None) -> Result:
+        where = repo.path if isinstance(repo, Repository) else repo
+        argv = ["--repo", str(where)] if where is not None else []
+        return runner.invoke(cli, [*argv, *args], input=input, catch_exceptions=False, prog_name="gitrecords")
+
+    return run

@@ -12,8 +12,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
 def hook_functions() -> list:
     return [
-        f for name, f in vars(hookspecs).items()
-        if inspect.isfunction(f) and hasattr(f, "gitrecords_spec")
+        f for name, f in vars(hookspecs).items() if inspect.isfunction(f) and hasattr(f, "gitrecords_spec")
     ]
 
 

@@ -1,0 +1,282 @@
+"""Batch writes: check every record first, then write them all as one commit.
+
+A batch is all or nothing. Every record is checked (JSON object, reserved
+keys, size, schema) before anything is written, every problem is reported,
+and the writes then happen inside one ``repo.transaction()``, so they become
+exactly one git commit, or none when anything fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from jsonschema.exceptions import best_match
+
+from .. import layout
+from ..errors import GitRecordsError, NoResultFound, SchemaError
+from ..pids import get_minter
+from ..record import Record, RecordBase
+from ..repository import Repository, record_facts
+from ..schema import SchemaStore, pointer
+from ._common import DataError, ProblemsError, UsageFailure, short
+from ._input import Item, json_type
+from ._output import echo_json, note, progress_iter
+
+
+@dataclass
+class Problem:
+    """One thing wrong with one input record."""
+
+    message: str
+    pointer: str | None = None
+    record_id: uuid.UUID | None = None
+    where: str | None = None
+    new: bool = False
+
+    def line(self) -> str:
+        parts = []
+        if self.where:
+            parts.append(self.where)
+        if self.record_id is not None:
+            parts.append("new record" if self.new else f"record {self.record_id}")
+        if self.pointer:
+            parts.append(self.pointer)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+def fail(problems: Sequence[Problem], total: int, noun: str = "record") -> NoReturn:
+    """Report every problem and exit 1; one problem is one ``Error:`` line."""
+    suffix = "; nothing was written" if total > 1 else ""
+    if len(problems) == 1:
+        raise DataError(problems[0].line() + suffix)
+    bad = len({(p.where, p.record_id) for p in problems})
+    plural = noun if total == 1 else noun + "s"
+    raise ProblemsError(
+        [p.line() for p in problems],
+        f"{len(problems)} problems in {bad} of {total} {plural}{suffix}",
+    )
+
+
+def check_record(repo: Repository, data: Any, store: SchemaStore | None = None) -> list[tuple[str, str]]:
+    """``(pointer, message)`` for everything that would stop ``data`` from being written.
+
+    The same checks as :meth:`Record.validate` (and the size limit), but
+    collecting every schema error instead of raising the best one.
+    """
+    if not isinstance(data, dict):
+        return [("/", f"a record must be a JSON object, not {json_type(data)}")]
+    problems: list[tuple[str, str]] = []
+    if layout.TOMBSTONE_KEY in data:
+        problems.append((f"/{layout.TOMBSTONE_KEY}", "this top-level key is reserved for tombstones"))
+    try:
+        size = len(layout.dumps(data))
+    except GitRecordsError as err:
+        return [*problems, ("/", str(err))]
+    if size > repo.max_record_bytes:
+        problems.append(("/", f"{size} bytes is larger than the limit of {repo.max_record_bytes} bytes"))
+    schema_ref = data.get("$schema")
+    if schema_ref is None:
+        schema_ref = repo.config.get("default_schema")
+    if schema_ref is None:
+        return problems
+    store = store or repo.schema_store()
+    try:
+        found = store.iter_errors(
+            data, schema_ref, format_checker=Record.format_checker, validator_cls=Record.validator
+        )
+        errors = list(found)
+    except SchemaError as err:
+        return [*problems, ("/$schema", str(err))]
+    found: list[tuple[str, str]] = []
+    for error in errors:
+        deepest = best_match([error]) or error
+        found.append((pointer(deepest), deepest.message))
+    return problems + sorted(found)
+
+
+class PidClashes:
+    """Finds PIDs that another record (in the repository or earlier in the batch) already has."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.fields: dict[str, str] = dict(repo.config.get("pids") or {})
+        self.seen: dict[tuple[str, str], uuid.UUID] = {}
+
+    def check(self, record_id: uuid.UUID, data: Any) -> list[tuple[str, str]]:
+        if not self.fields or not isinstance(data, dict):
+            return []
+        problems = []
+        for pid_type, value in record_facts(data, self.repo)[1].items():
+            key = (pid_type, value)
+            owner = self.seen.get(key)
+            if owner is None:
+                try:
+                    owner = self.repo.lookup_pid(pid_type, value)
+                except NoResultFound:
+                    owner = None
+            if owner is not None and owner != record_id:
+                field = self.fields.get(pid_type, pid_type)
+                problems.append((f"/{field}", f"PID {pid_type}:{value} is already used by record {owner}"))
+            else:
+                self.seen[key] = record_id
+        return problems
+
+
+@dataclass
+class Written:
+    """What a batch wrote: the records (in input order) and the commit."""
+
+    records: list[Record]
+    commit: str | None
+    changed: bool
+
+
+def _check_duplicates(items: Sequence[Item]) -> None:
+    seen: dict[uuid.UUID, str] = {}
+    for item in items:
+        if item.id is None:
+            continue
+        if item.id in seen:
+            first = seen[item.id]
+            raise DataError(f"{item.where}: record {item.id} appears twice in the input (first at {first})")
+        seen[item.id] = item.where
+
+
+def write_items(
+    repo: Repository,
+    items: Sequence[Item],
+    *,
+    replace: bool = False,
+    must_exist: bool = False,
+    pid_minters: Sequence[str] = (),
+    message: str | None = None,
+    author: str | None = None,
+    progress: bool = False,
+) -> Written:
+    """Create (or with ``replace`` overwrite) the records of ``items`` in one commit.
+
+    Items without an id become new records. An item whose id exists is an
+    error unless ``replace``; then its data becomes the record's next
+    revision (a soft-deleted record is brought back). With ``must_exist``
+    (``update``) every id must name a live record. PID minters run for new
+    records only.
+    """
+    _check_duplicates(items)
+    existing: dict[int, Record] = {}
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        if item.id is None:
+            continue
+        try:
+            record = Record.get_record(item.id, with_deleted=True, repo=repo)
+        except NoResultFound:
+            if must_exist:
+                problems.append(Problem(f"record {item.id} does not exist", where=item.where))
+            continue
+        if must_exist and record.is_deleted:
+            problems.append(Problem(f"record {item.id} is deleted: undelete it first", where=item.where))
+        existing[index] = record
+    if existing and not replace and not must_exist:
+        taken = [str(items[i].id) for i in existing]
+        if len(taken) == 1:
+            raise UsageFailure(f"record {taken[0]} already exists: use --force to write a new revision")
+        shown = ", ".join(taken[:3]) + (", ..." if len(taken) > 3 else "")
+        raise UsageFailure(f"{len(taken)} records already exist ({shown}): use --force to write revisions")
+    if problems:
+        fail(problems, len(items))
+
+    minters = [(name, get_minter(name)) for name in pid_minters]
+    store = repo.schema_store()
+    pid_clashes = PidClashes(repo)
+    before = repo.tip()
+    records: list[Record] = []
+    with repo.transaction(message=message, author=author) as tx:
+        prepared: list[tuple[Item, uuid.UUID, Any, Record | None]] = []
+        checking: Iterable[tuple[int, Item]] = enumerate(items)
+        if progress:
+            checking = progress_iter(checking, "Checking", len(items))
+        for index, item in checking:
+            old = existing.get(index)
+            record_id = item.id or uuid.uuid4()
+            is_new = item.id is None
+            data = item.data
+            if old is None and minters and isinstance(data, dict):
+                data = copy.deepcopy(data)
+                for _name, minter in minters:
+                    try:
+                        minter(repo, record_id, data)
+                    except GitRecordsError as err:
+                        problems.append(Problem(str(err), record_id=record_id, where=item.where, new=is_new))
+            for where, text in check_record(repo, data, store):
+                problems.append(Problem(text, where, record_id, item.where, is_new))
+            for where, text in pid_clashes.check(record_id, data):
+                problems.append(Problem(text, where, record_id, item.where, is_new))
+            prepared.append((item, record_id, data, old))
+        if problems:
+            fail(problems, len(items))  # leaves the transaction: nothing is written
+        writing: Iterable[tuple[Item, uuid.UUID, Any, Record | None]] = prepared
+        if progress:
+            writing = progress_iter(prepared, "Writing", len(prepared))
+        for _item, record_id, data, old in writing:
+            if old is None:
+                records.append(Record.create(data, repo=repo, id_=record_id))
+                continue
+            if old.is_deleted:
+                old.undelete()
+            old.clear()
+            old.update(data)
+            old.commit()
+            records.append(old)
+    commit = tx.commit_id if tx.commit_id is not None else before
+    return Written(records, str(commit) if commit is not None else None, commit != before)
+
+
+def record_summary(record: RecordBase) -> dict[str, Any]:
+    return {"id": str(record.id), "revision_id": record.revision_id, "is_deleted": record.is_deleted}
+
+
+def report(verb: str, written: Written, as_json: bool) -> None:
+    """Tell what a write did: JSON on stdout with --json, and one line on stderr."""
+    if as_json:
+        echo_json({"commit": written.commit, "records": [record_summary(r) for r in written.records]})
+    count = len(written.records)
+    noun = "record" if count == 1 else "records"
+    if written.changed:
+        note(f"{verb} {count} {noun} (commit {short(written.commit)})")
+    elif count:
+        note(f"No changes: the {noun} already had that data")
+    else:
+        note("Nothing to write: the input holds no records")
+
+
+def load_records(repo: Repository, ids: Sequence[uuid.UUID], *, deleted: bool | None = False) -> list[Record]:
+    """The records of ``ids``; every missing one (and, by ``deleted``, wrong state) is reported.
+
+    ``deleted=False`` wants live records, ``True`` soft-deleted ones, ``None`` either.
+    """
+    records: list[Record] = []
+    problems: list[Problem] = []
+    seen: set[uuid.UUID] = set()
+    for record_id in ids:
+        if record_id in seen:
+            continue
+        seen.add(record_id)
+        try:
+            record = Record.get_record(record_id, with_deleted=True, repo=repo)
+        except NoResultFound as err:
+            problems.append(Problem(str(err)))
+            continue
+        if deleted is False and record.is_deleted:
+            problems.append(Problem(f"record {record_id} is deleted"))
+        elif deleted is True and not record.is_deleted:
+            problems.append(Problem(f"record {record_id} is not deleted"))
+        else:
+            records.append(record)
+    if problems:
+        fail(problems, len(seen))
+    return records

@@ -1,0 +1,201 @@
+"""What the commands share: repository selection, option bundles, CLI errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any, TypeVar
+
+import click
+
+from .. import _git, layout
+from ..errors import GitRecordsError, RepositoryError
+from ..pids import get_minter
+from ..repository import Repository, parse_author
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: errors are one line on stderr."""
+    return re.sub(r"\s*\n\s*", " ", str(text).strip())
+
+
+class DataError(click.ClickException):
+    """Exit 1: invalid input, a schema violation, a missing record."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+class UsageFailure(click.ClickException):
+    """Exit 2, like click's usage errors, but shown as one ``Error:`` line."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+class ProblemsError(DataError):
+    """Exit 1 after listing every problem found, one per line, on stderr."""
+
+    def __init__(self, problems: list[str], message: str) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        for problem in self.problems:
+            click.echo(one_line(problem), err=True)
+        super().show(file)
+
+
+# -- repository selection ------------------------------------------------
+
+
+@dataclass
+class State:
+    """The group's options; the repository is opened when a command first needs it."""
+
+    repo_path: str | None = None
+    branch: str | None = None
+    _repo: Repository | None = None
+
+    def repository(self) -> Repository:
+        if self._repo is None:
+            self._repo = open_repository(self.repo_path, self.branch)
+            click.get_current_context().find_root().call_on_close(self._repo.close)
+        return self._repo
+
+
+def open_repository(path: str | None, branch: str | None) -> Repository:
+    """Open ``path``, else the git repository around the current directory.
+
+    Refuses a git repository that is not a gitrecords data repository (no
+    ``gitrecords.json`` on the branch), so the CLI never writes records into
+    a source code repository by accident.
+    """
+    shown = path
+    if path is None:
+        cwd = os.getcwd()
+        found = _git.discover(cwd)
+        if found is None:
+            raise UsageFailure(
+                f"no data repository here ({cwd} is not inside a git repository): "
+                "use --repo PATH or set GITRECORDS_REPO"
+            )
+        path = found
+        shown = found.rstrip("/")
+        if shown.endswith("/.git"):
+            shown = shown[: -len("/.git")]
+    try:
+        repo = Repository(path, branch=branch)
+    except RepositoryError as err:
+        raise UsageFailure(f"{err} (from --repo or GITRECORDS_REPO)") from None
+    tip = repo.tip()
+    if tip is None:
+        repo.close()
+        raise UsageFailure(f"{shown}: there is no branch {repo.branch!r}")
+    if _git.entry_id(_git.tree_of(repo._git, tip), layout.CONFIG_FILE) is None:
+        repo.close()
+        raise UsageFailure(
+            f"{shown} is not a gitrecords data repository (no {layout.CONFIG_FILE} on branch "
+            f"{repo.branch!r}): use --repo PATH, or create one with 'gitrecords init'"
+        )
+    return repo
+
+
+def pass_repo(f: F) -> F:
+    """Give the command the selected :class:`Repository` as its first argument."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = click.get_current_context().ensure_object(State)
+        return f(state.repository(), *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# -- parameter types and option bundles ----------------------------------
+
+
+class RecordIdType(click.ParamType):
+    """A record id (a UUID, in any form :class:`uuid.UUID` accepts)."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> uuid.UUID:
+        if isinstance(value, uuid.UUID):
+            return value
+        try:
+            return layout.normalize_id(value)
+        except GitRecordsError as err:
+            self.fail(str(err), param, ctx)
+
+
+RECORD_ID = RecordIdType()
+
+
+def _check_author(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_author(value)
+    except GitRecordsError as err:
+        raise click.BadParameter(str(err)) from None
+    return value
+
+
+def write_options(f: F) -> F:
+    """``-m/--message`` and ``--author``: every write takes both."""
+    f = click.option(
+        "--author",
+        metavar="'NAME <EMAIL>'",
+        callback=_check_author,
+        help="Author of the commit (default: git config user.name and user.email).",
+    )(f)
+    f = click.option("-m", "--message", help="Commit message (default: one that describes the change).")(f)
+    return f
+
+
+def _check_minters(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    for name in value:
+        try:
+            get_minter(name)
+        except GitRecordsError as err:
+            raise click.BadParameter(str(err)) from None
+    return value
+
+
+def create_options(f: F) -> F:
+    """``--force`` and ``--pid-minter``, for the commands that create records."""
+    f = click.option(
+        "--pid-minter",
+        "pid_minters",
+        metavar="NAME",
+        multiple=True,
+        callback=_check_minters,
+        help="Mint a PID for each new record (recid: the next control_number); repeatable.",
+    )(f)
+    f = click.option(
+        "--force", is_flag=True, help="If a record with the id exists, write the input as its new revision."
+    )(f)
+    return f
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+
+
+def ids_option(required: bool = False, help: str = "Record id; repeat for several.") -> Callable[[F], F]:
+    return click.option("-i", "--id", "ids", type=RECORD_ID, multiple=True, required=required, help=help)
+
+
+def short(commit: object | None) -> str:
+    return str(commit)[:7] if commit is not None else "-"

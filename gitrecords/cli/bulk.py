@@ -1,0 +1,265 @@
+"""Commands over many records: list, export, import, validate, reindex."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import layout
+from ..errors import GitRecordsError
+from ..record import Record
+from ..repository import Repository
+from ._batch import Problem, check_record, fail, report, write_items
+from ._common import RECORD_ID, DataError, UsageFailure, create_options, json_option, pass_repo, write_options
+from ._input import Item, label_for, parse_lines, read_bytes
+from ._output import echo_json, echo_nl, note, progress_iter
+
+
+def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
+    """A title-ish summary: ``title``, else DataCite's ``titles[0].title``, else the first string field."""
+    title = data.get("title")
+    if isinstance(title, str):
+        return title
+    titles = data.get("titles")
+    if isinstance(titles, list) and titles and isinstance(titles[0], dict):
+        first = titles[0].get("title")
+        if isinstance(first, str):
+            return first
+    for key, value in data.items():
+        if isinstance(value, str) and not key.startswith("$") and key not in skip:
+            return value
+    return None
+
+
+@click.command("list")
+@click.option("--with-deleted", is_flag=True, help="Include soft-deleted records.")
+@click.option("--count", is_flag=True, help="Print only the number of records.")
+@json_option
+@click.option("--nl", is_flag=True, help="Print one JSON object per line (JSON Lines).")
+@pass_repo
+def list_(repo: Repository, with_deleted: bool, count: bool, as_json: bool, nl: bool) -> None:
+    """List the records: each id with its title (or another summary).
+
+    --json prints one JSON array, --nl one object per line, each with id,
+    revision_id, is_deleted and summary.
+
+    \b
+    Examples:
+      gitrecords list
+      gitrecords list --count
+      gitrecords list --nl | jq -r .summary
+    """
+    if as_json and nl:
+        raise UsageFailure("use --json or --nl, not both")
+    if count:
+        click.echo(str(sum(1 for _ in repo.ids(with_deleted=with_deleted))))
+        return
+    skip = set((repo.config.get("pids") or {}).values())
+    rows: list[dict[str, Any]] = []
+    for record_id in repo.ids(with_deleted=with_deleted):
+        record = Record.get_record(record_id, with_deleted=True, repo=repo)
+        row = {
+            "id": str(record_id),
+            "revision_id": record.revision_id,
+            "is_deleted": record.is_deleted,
+            "summary": None if record.is_deleted else summary(record, skip),
+        }
+        if nl:
+            echo_nl(row)
+        elif as_json:
+            rows.append(row)
+        else:
+            text = "(deleted)" if record.is_deleted else flatten(row["summary"])
+            click.echo(f"{record_id}  {text}".rstrip())
+    if as_json:
+        echo_json(rows)
+
+
+def flatten(text: str | None) -> str:
+    return " ".join(text.split()) if text else ""
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Write JSON Lines to this file instead of stdout.",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Write one canonical <id>.json file per record into this new directory, at the record's path "
+    "in the repository.",
+)
+@pass_repo
+def export(repo: Repository, output: str, directory: str | None) -> None:
+    """Export every live record.
+
+    By default, JSON Lines on stdout: one {"id", "revision_id", "data"}
+    object per record, which 'gitrecords import' reads back. With --dir,
+    a tree of records/<h>/<h>/<id>.json files like a working clone's.
+
+    \b
+    Examples:
+      gitrecords export > records.jsonl
+      gitrecords export -o records.jsonl
+      gitrecords export --dir snapshot/
+    """
+    if directory is not None and output != "-":
+        raise UsageFailure("use -o/--output or --dir, not both")
+    ids = list(repo.ids())
+    if directory is not None:
+        root = Path(directory)
+        if root.exists() and any(root.iterdir()):
+            raise UsageFailure(f"{directory} already exists and is not empty")
+        for record_id in progress_iter(ids, "Exporting", len(ids)):
+            record = Record.get_record(record_id, repo=repo)
+            target = root / repo.path_for(record_id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(layout.dumps(dict(record)))
+        note(f"Exported {len(ids)} records to {directory}")
+        return
+    with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as stream:
+        for record_id in progress_iter(ids, "Exporting", len(ids)):
+            record = Record.get_record(record_id, repo=repo)
+            line = {"id": str(record_id), "revision_id": record.revision_id, "data": dict(record)}
+            stream.write(_json_line(line))
+    if output != "-":
+        note(f"Exported {len(ids)} records to {output}")
+
+
+def _json_line(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) + "\n"
+
+
+ENVELOPE_KEYS = {"id", "revision_id", "data"}
+
+
+def _unwrap(items: list[Item]) -> None:
+    """Turn ``{"id": ..., "data": {...}}`` lines (as 'export' writes) into id + data."""
+    problems: list[Problem] = []
+    for item in items:
+        data = item.data
+        if not (isinstance(data, dict) and "data" in data and set(data) <= ENVELOPE_KEYS):
+            continue
+        if not isinstance(data["data"], dict):
+            continue
+        item.data = data["data"]
+        if data.get("id") is not None:
+            try:
+                item.id = layout.normalize_id(data["id"])
+            except GitRecordsError as err:
+                problems.append(Problem(str(err), "/id", where=item.where))
+    if problems:
+        fail(problems, len(items))
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@create_options
+@write_options
+@json_option
+@pass_repo
+def import_(
+    repo: Repository,
+    file: str,
+    force: bool,
+    pid_minters: tuple[str, ...],
+    message: str | None,
+    author: str | None,
+    as_json: bool,
+) -> None:
+    """Import records from a JSON Lines FILE as one commit.
+
+    FILE may be '-' for stdin. Each line is a record's data, or {"id": ..., "data": {...}} as 'export'
+    writes it. Every record is checked before anything is written; the ids
+    are printed one per line, in input order.
+
+    \b
+    Examples:
+      gitrecords import records.jsonl -m "Import from the old system"
+      gitrecords --repo old.git export | gitrecords --repo new.git import -
+    """
+    label = label_for(file)
+    items = parse_lines(read_bytes(file), label)
+    _unwrap(items)
+    if message is None and items:
+        message = f"import {len(items)} record{'' if len(items) == 1 else 's'} from {os.path.basename(label)}"
+    written = write_items(
+        repo, items, replace=force, pid_minters=pid_minters, message=message, author=author, progress=True
+    )
+    if not as_json:
+        for record in written.records:
+            click.echo(str(record.id))
+    report("Imported", written, as_json)
+
+
+@click.command()
+@click.argument("record_ids", nargs=-1, type=RECORD_ID, metavar="[ID]...")
+@json_option
+@pass_repo
+def validate(repo: Repository, record_ids: tuple[uuid.UUID, ...], as_json: bool) -> None:
+    """Check records against their schemas; report every problem.
+
+    Checks every live record, or the given IDs, against its $schema (or the
+    repository's default schema) and reports every problem
+    as '<id> <pointer>: <message>'. Exits with 1 if there is any problem.
+
+    \b
+    Examples:
+      gitrecords validate
+      gitrecords validate --json | jq '.problems[].id'
+    """
+    ids = list(record_ids) or list(repo.ids())
+    store = repo.schema_store()
+    problems: list[dict[str, Any]] = []
+    for record_id in progress_iter(ids, "Validating", len(ids)):
+        try:
+            record = Record.get_record(record_id, repo=repo)
+        except GitRecordsError as err:
+            problems.append({"id": str(record_id), "pointer": "/", "message": str(err)})
+            continue
+        for pointer, text in check_record(repo, dict(record), store):
+            problems.append({"id": str(record_id), "pointer": pointer, "message": text})
+    invalid = len({p["id"] for p in problems})
+    if as_json:
+        echo_json({"valid": not problems, "checked": len(ids), "invalid": invalid, "problems": problems})
+    else:
+        for problem in problems:
+            click.echo(f"{problem['id']} {problem['pointer']}: " + " ".join(problem["message"].split("\n")))
+    noun = "record" if len(ids) == 1 else "records"
+    if problems:
+        raise DataError(
+            f"{len(problems)} problem{'' if len(problems) == 1 else 's'} in {invalid} of {len(ids)} {noun}"
+        )
+    note(f"{len(ids)} {noun} valid")
+
+
+@click.command()
+@pass_repo
+def reindex(repo: Repository) -> None:
+    """Rebuild the derived revision and PID index.
+
+    Prints the number of revisions indexed. The index is a cache kept in
+    the git directory; rebuilding it is always safe, e.g. after a history
+    rewrite by other tools.
+
+    \b
+    Example:
+      gitrecords reindex
+    """
+    count = repo.reindex()
+    click.echo(str(count))
+    note(f"Indexed {count} revisions")
+
+
+COMMANDS = [list_, export, import_, validate, reindex]

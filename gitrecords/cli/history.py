@@ -1,0 +1,116 @@
+"""Commands for a record's past: history and diff."""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from typing import Any
+
+import click
+import jsonpatch
+
+from .. import layout
+from ..errors import NoResultFound
+from ..record import Record
+from ..repository import Repository
+from ._common import RECORD_ID, json_option, pass_repo, short
+from ._output import echo_json, revision_range, timestamp
+
+
+@click.command()
+@click.argument("record_id", type=RECORD_ID, metavar="ID")
+@json_option
+@pass_repo
+def history(repo: Repository, record_id: uuid.UUID, as_json: bool) -> None:
+    """List the revisions of a record, oldest first.
+
+    Each line shows the revision number, the commit, its time (UTC), its
+    author and the first line of its message; soft-deleted revisions are
+    marked. Works for soft-deleted records too.
+
+    \b
+    Examples:
+      gitrecords history 6796d85a-8a58-419c-a937-84aef33e9d18
+      gitrecords history ID --json | jq '.[-1].commit'
+    """
+    record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    rows: list[dict[str, Any]] = []
+    for revision in record.revisions:
+        info = revision.commit_info
+        rows.append(
+            {
+                "revision_id": revision.revision_id,
+                "commit": info.id,
+                "time": timestamp(info.time),
+                "author_name": info.author_name,
+                "author_email": info.author_email,
+                "message": info.message.rstrip("\n"),
+                "is_deleted": revision.is_deleted,
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        when = row["time"].replace("T", " ").replace("+00:00", "Z")
+        subject = row["message"].split("\n", 1)[0]
+        deleted = " (deleted)" if row["is_deleted"] else ""
+        author = f"{row['author_name']} <{row['author_email']}>"
+        click.echo(f"{row['revision_id']:>3}  {short(row['commit'])}  {when}  {author}  {subject}{deleted}")
+
+
+def _data(revisions: Any, index: int | None) -> dict[str, Any]:
+    return {} if index is None else dict(revisions[index])
+
+
+@click.command()
+@click.argument("record_id", type=RECORD_ID, metavar="ID")
+@click.argument("a", type=click.IntRange(min=0), required=False, metavar="[A")
+@click.argument("b", type=click.IntRange(min=0), required=False, metavar="[B]]")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["patch", "unified"]),
+    default="patch",
+    show_default=True,
+    help="patch: a JSON Patch (RFC 6902) from A to B; unified: a unified diff of the canonical JSON.",
+)
+@pass_repo
+def diff(repo: Repository, record_id: uuid.UUID, a: int | None, b: int | None, fmt: str) -> None:
+    """Show how a record changed between revisions A and B.
+
+    With no revisions, compare the previous revision with the latest (a
+    record with one revision is compared with {}). With A only, compare A
+    with the latest. A soft-deleted revision counts as {}.
+
+    \b
+    Examples:
+      gitrecords diff ID
+      gitrecords diff ID 0 2
+      gitrecords diff ID 0 --format unified
+    """
+    record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    revisions = record.revisions
+    count = len(revisions)
+    latest = count - 1
+    if b is None:
+        b = latest
+    if a is None:
+        a_index: int | None = b - 1 if b > 0 else None
+    else:
+        a_index = a
+    for index in (a_index, b):
+        if index is not None and index not in revisions:
+            raise NoResultFound(f"record {record_id} has no revision {index} ({revision_range(count)})")
+    old, new = _data(revisions, a_index), _data(revisions, b)
+    if fmt == "patch":
+        echo_json(jsonpatch.make_patch(old, new).patch)
+        return
+    old_text = layout.dumps(old).decode("utf-8").splitlines(keepends=True)
+    new_text = layout.dumps(new).decode("utf-8").splitlines(keepends=True)
+    old_name = f"{record_id}@{a_index}" if a_index is not None else "/dev/null"
+    lines = difflib.unified_diff(old_text, new_text, fromfile=old_name, tofile=f"{record_id}@{b}")
+    click.echo("".join(lines), nl=False)
+
+
+COMMANDS = [history, diff]

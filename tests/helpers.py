@@ -1,0 +1,34 @@
+"""Helpers the tests import: paths, schemas, and the real git binary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from gitrecords import Repository
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_REPO = ROOT / "sample-repo"
+
+TITLE_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["title"],
+    "properties": {"title": {"type": "string", "minLength": 1}, "year": {"type": "integer"}},
+}
+
+
+def git(repo: Repository | Path | str, *args: str, check: bool = True) -> str:
+    """Run the real git binary on a repository's git dir; return stdout."""
+    git_dir = repo.git_dir if isinstance(repo, Repository) else Path(repo)
+    proc = subprocess.run(
+        ["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, env=dict(os.environ)
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def fsck(repo: Repository | Path | str) -> None:
+    git(repo, "fsck", "--strict", "--no-progress")

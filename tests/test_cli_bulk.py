@@ -1,0 +1,290 @@
+"""CLI: list, export, import, validate, reindex, and progress bars."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLE_REPO, TITLE_SCHEMA, git
+
+from gitrecords import Record, Repository, layout
+from gitrecords.cli import _output
+from gitrecords.cli.bulk import summary
+
+
+def tip(repo: Repository) -> str:
+    return git(repo, "rev-parse", repo.branch).strip()
+
+
+def commits(repo: Repository) -> int:
+    return int(git(repo, "rev-list", "--count", repo.branch).strip())
+
+
+def git_ids(repo: Repository) -> list[str]:
+    """Record ids in the branch tip, read with the real git binary."""
+    names = git(repo, "ls-tree", "-r", "--name-only", repo.branch, "records/").split()
+    return [Path(name).stem for name in names]
+
+
+# -- list --------------------------------------------------------------------
+
+
+def test_list_sample(gr, sample_repo):
+    result = gr(sample_repo, "list")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 60
+    assert {line.split("  ", 1)[0] for line in lines} == set(git_ids(sample_repo))
+    record_id, title = lines[0].split("  ", 1)
+    data = json.loads(git(sample_repo, "show", f"main:{sample_repo.path_for(record_id)}"))
+    assert title == data["titles"][0]["title"]
+    assert gr(sample_repo, "list", "--count").stdout == "60\n"
+
+
+def test_list_json_nl_and_deleted(gr, repo):
+    ids = gr(repo, "create", input='[{"title": "a"}, {"name": "b"}, {"n": 1}]').stdout.split()
+    gr(repo, "delete", "-i", ids[2])
+    rows = json.loads(gr(repo, "list", "--json").stdout)
+    assert {r["id"]: r["summary"] for r in rows} == {ids[0]: "a", ids[1]: "b"}
+    assert all(set(r) == {"id", "revision_id", "is_deleted", "summary"} for r in rows)
+    lines = gr(repo, "list", "--nl", "--with-deleted").stdout.splitlines()
+    rows = {row["id"]: row for row in map(json.loads, lines)}
+    assert rows[ids[2]] == {"id": ids[2], "revision_id": 1, "is_deleted": True, "summary": None}
+    assert gr(repo, "list", "--count", "--with-deleted").stdout == "3\n"
+    assert f"{ids[2]}  (deleted)" in gr(repo, "list", "--with-deleted").stdout
+    result = gr(repo, "list", "--json", "--nl")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: use --json or --nl, not both\n"
+
+
+def test_summary():
+    assert summary({"title": "T", "titles": [{"title": "U"}]}) == "T"
+    assert summary({"titles": [{"title": "U", "lang": "en"}]}) == "U"
+    assert summary({"$schema": "s", "control_number": "1", "name": "N"}, {"control_number"}) == "N"
+    assert summary({"n": 1}) is None
+
+
+# -- export ------------------------------------------------------------------
+
+
+def test_export_json_lines(gr, sample_repo, tmp_path):
+    result = gr(sample_repo, "export")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 60
+    assert sorted(r["id"] for r in rows) == sorted(git_ids(sample_repo))
+    first = rows[0]
+    assert set(first) == {"id", "revision_id", "data"}
+    assert first["data"] == json.loads(git(sample_repo, "show", f"main:{sample_repo.path_for(first['id'])}"))
+
+    out = tmp_path / "out.jsonl"
+    result = gr(sample_repo, "export", "-o", str(out))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert out.read_text("utf-8").splitlines() == [json.dumps(r, ensure_ascii=False) for r in rows]
+
+
+def test_export_skips_deleted(gr, repo):
+    ids = gr(repo, "create", input='[{"title": "a"}, {"title": "b"}]').stdout.split()
+    gr(repo, "delete", "-i", ids[0])
+    rows = [json.loads(line) for line in gr(repo, "export").stdout.splitlines()]
+    assert rows == [{"id": ids[1], "revision_id": 0, "data": {"title": "b"}}]
+
+
+def test_export_dir(gr, sample_repo, tmp_path):
+    target = tmp_path / "snapshot"
+    result = gr(sample_repo, "export", "--dir", str(target))
+    assert result.exit_code == 0, result.stderr
+    files = sorted(target.rglob("*.json"))
+    assert len(files) == 60
+    for file in files[:5]:
+        rel = file.relative_to(target).as_posix()
+        assert rel == sample_repo.path_for(file.stem)
+        assert file.read_bytes() == git(sample_repo, "show", f"main:{rel}").encode("utf-8")
+    result = gr(sample_repo, "export", "--dir", str(target))
+    assert result.exit_code == 2
+    assert "already exists and is not empty" in result.stderr
+    assert gr(sample_repo, "export", "--dir", str(tmp_path / "x"), "-o", "f").exit_code == 2
+
+
+# -- import ------------------------------------------------------------------
+
+
+@pytest.fixture
+def schemas_only(tmp_path: Path) -> Repository:
+    """A data repository with sample-repo's configuration and schemas but no records."""
+    source = tmp_path / "schemas-only"
+    shutil.copytree(SAMPLE_REPO, source, ignore=shutil.ignore_patterns("records"))
+    return Repository.init(tmp_path / "empty.git", from_dir=source)
+
+
+def test_export_then_import_round_trip_is_one_commit(gr, sample_repo, schemas_only, tmp_path):
+    repo = schemas_only
+    dump = tmp_path / "dump.jsonl"
+    gr(sample_repo, "export", "-o", str(dump))
+    before = commits(repo)
+    result = gr(repo, "import", str(dump))
+    assert result.exit_code == 0, result.stderr
+    assert commits(repo) == before + 1
+    assert sorted(git_ids(repo)) == sorted(git_ids(sample_repo))
+    assert result.stdout.split() == [json.loads(line)["id"] for line in dump.read_text().splitlines()]
+    assert git(repo, "log", "-1", "--format=%s").strip() == "import 60 records from dump.jsonl"
+    some = git_ids(sample_repo)[7]
+    path = sample_repo.path_for(some)
+    assert git(repo, "show", f"main:{path}") == git(sample_repo, "show", f"main:{path}")
+
+    # again: the ids exist now
+    again = gr(repo, "import", str(dump))
+    assert again.exit_code == 2
+    assert again.stderr.startswith("Error: 60 records already exist (")
+    # with --force nothing changes, since the data is the same
+    forced = gr(repo, "import", "--force", str(dump))
+    assert forced.exit_code == 0, forced.stderr
+    assert commits(repo) == before + 1
+
+
+def test_import_plain_data_lines_from_stdin(gr, repo):
+    result = gr(repo, "import", "-", "--pid-minter", "recid", input='{"title": "a"}\n{"title": "b"}\n')
+    assert result.exit_code == 0, result.stderr
+    ids = result.stdout.split()
+    assert len(ids) == 2
+    assert [Record.get_record(i, repo=repo)["control_number"] for i in ids] == ["1", "2"]
+    assert result.stderr == f"Imported 2 records (commit {tip(repo)[:7]})\n"
+
+
+def test_import_reports_every_invalid_record_and_writes_nothing(gr, title_repo, tmp_path):
+    lines = [
+        {"title": "ok"},
+        {"id": "deadbeef-9fe4-43d3-a08f-38c2b309afba", "data": {"year": 1}},
+        {"title": 3},
+        {"id": "not-an-id", "data": {"title": "x"}},
+    ]
+    file = tmp_path / "in.jsonl"
+    file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = tip(title_repo)
+    result = gr(title_repo, "import", str(file))
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == f"Error: {file} line 4: /id: 'not-an-id' is not a valid record id (a UUID); nothing was written\n"
+    )
+    lines[3]["id"] = None
+    file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = gr(title_repo, "import", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{file} line 2: record deadbeef-9fe4-43d3-a08f-38c2b309afba: /: 'title' is a required property",
+        f"{file} line 3: new record: /title: 3 is not of type 'string'",
+        "Error: 2 problems in 2 of 4 records; nothing was written",
+    ]
+    assert tip(title_repo) == before
+
+
+def test_import_invalid_json_line(gr, repo, tmp_path):
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"title": "a"}\n{"title": "b",}\n')
+    result = gr(repo, "import", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {file} line 2 is not valid JSON")
+
+
+# -- validate ----------------------------------------------------------------
+
+
+def test_validate_sample_is_clean(gr, sample_repo):
+    result = gr(sample_repo, "validate")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == "60 records valid\n"
+    out = json.loads(gr(sample_repo, "validate", "--json").stdout)
+    assert out == {"valid": True, "checked": 60, "invalid": 0, "problems": []}
+
+
+def test_validate_reports_every_problem(gr, title_repo):
+    ids = gr(
+        title_repo, "create", input='[{"title": "a"}, {"title": "b", "year": 2}, {"title": "c"}]'
+    ).stdout.split()
+    stricter = {**TITLE_SCHEMA, "required": ["title", "year"]}
+    title_repo.put_schema("title.json", stricter)
+    result = gr(title_repo, "validate")
+    assert result.exit_code == 1
+    assert sorted(result.stdout.splitlines()) == sorted(
+        [f"{ids[0]} /: 'year' is a required property", f"{ids[2]} /: 'year' is a required property"]
+    )
+    assert result.stderr == "Error: 2 problems in 2 of 3 records\n"
+    result = gr(title_repo, "validate", "--json")
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert (out["valid"], out["checked"], out["invalid"]) == (False, 3, 2)
+    assert {p["id"] for p in out["problems"]} == {ids[0], ids[2]}
+    assert out["problems"][0]["pointer"] == "/"
+    only = gr(title_repo, "validate", ids[1])
+    assert only.exit_code == 0
+    assert only.stderr == "1 record valid\n"
+
+
+def test_validate_missing_schema(gr, repo):
+    gr(repo, "create", "-i", "deadbeef-9fe4-43d3-a08f-38c2b309afba", input='{"title": "a"}')
+    # a record naming a schema the store does not have can only come from outside the API
+    result = gr(repo, "create", input='{"$schema": "nope.json"}')
+    assert result.exit_code == 1
+    assert "/$schema: schema 'nope.json' is not in the schema store" in result.stderr
+
+
+# -- reindex -----------------------------------------------------------------
+
+
+def test_reindex_prints_revision_count(gr, repo):
+    ids = gr(repo, "create", input='[{"title": "a"}, {"title": "b"}]').stdout.split()
+    gr(repo, "update", "-i", ids[0], input='{"title": "A"}')
+    result = gr(repo, "reindex")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "3\n"
+    assert result.stderr == "Indexed 3 revisions\n"
+
+
+# -- progress ----------------------------------------------------------------
+
+
+def test_progress_on_a_terminal_only(gr, sample_repo, monkeypatch):
+    quiet = gr(sample_repo, "export")
+    assert "\r" not in quiet.stderr
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    shown = gr(sample_repo, "validate")
+    assert shown.exit_code == 0
+    last = shown.stderr.split("\r")[-1]
+    assert last.startswith("Validating  60/60  100%")
+    assert "/s  in 0:00:0" in last
+    assert shown.stderr.endswith("60 records valid\n")
+
+
+def test_progress_line_has_count_rate_and_eta():
+    bar = _output.Progress("Importing", total=200, enabled=False)
+    bar._start = 0.0
+    bar.update(50)
+    assert bar.render(now=1.0) == "Importing  50/200   25%  50/s  ETA 0:00:03"
+    bar.update(200)
+    assert bar.render(now=4.0) == "Importing  200/200  100%  50/s  in 0:00:04"
+    unknown = _output.Progress("Purging", enabled=False)
+    unknown._start = 0.0
+    unknown.update(10)
+    assert unknown.render(now=2.0) == "Purging  10  5/s"
+
+
+def test_hard_delete_progress_callback(gr, repo, monkeypatch):
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    record_id = gr(repo, "create", input='{"title": "a"}').stdout.strip()
+    result = gr(repo, "delete", "--force", "--yes", "-i", record_id)
+    assert result.exit_code == 0, result.stderr
+    assert "Purging  " in result.stderr
+    assert layout.path_for(record_id) not in git(repo, "log", "--all", "--name-only")
+
+
+@pytest.mark.parametrize("command", ["export", "validate", "list"])
+def test_read_commands_need_a_data_repository(gr, tmp_path, command):
+    result = gr(tmp_path / "nowhere", command)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1

@@ -1,0 +1,238 @@
+"""Hard delete: the record's content is purged from every commit, ref, reflog and the object store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from helpers import fsck, git
+
+from gitrecords import GitRecordsError, NoResultFound, Record, Repository
+
+
+def blob_history(repo: Repository, ref: str, path: str) -> list[str]:
+    """The blob ids ``path`` had in the history of ``ref``, oldest first (zeros: removed)."""
+    out = git(repo, "log", "--reverse", "--format=", "--raw", "--no-abbrev", "--no-renames", ref, "--", path)
+    return [line.split()[3] for line in out.splitlines() if line.startswith(":")]
+
+
+def commit_facts(repo: Repository, ref: str) -> list[tuple[str, ...]]:
+    """(author, author date, committer date, message) of every commit of ``ref``, oldest first."""
+    out = git(repo, "log", "--reverse", "--format=%an <%ae>%x1f%ad%x1f%cd%x1f%B%x1e", ref)
+    return [tuple(entry.strip("\n").split("\x1f")) for entry in out.split("\x1e") if entry.strip()]
+
+
+def exists(repo: Repository, oid: str) -> bool:
+    """``git cat-file -e``: does the object store have ``oid``?"""
+    proc = subprocess.run(["git", "--git-dir", str(repo.git_dir), "cat-file", "-e", oid], capture_output=True)
+    return proc.returncode == 0
+
+
+@dataclass
+class Story:
+    repo: Repository
+    target: Record
+    others: list[Record]
+    twin: Record  # a record that shares one blob with the target
+    target_blobs: set[str]
+    shared_blob: str
+    only_target_subjects: set[str]
+
+
+@pytest.fixture
+def story(repo: Repository) -> Story:
+    """About 30 commits: the target and other records, a transaction touching both, an annotated
+    and a lightweight tag, and a second branch on which the target changed too."""
+    others = [Record.create({"title": f"other {n}", "n": n}, repo=repo) for n in range(3)]
+    target = Record.create({"title": "secret v0", "ssn": "123-45-6789"}, repo=repo)
+    only_target: set[str] = {f"create record {target.id}"}
+    for n in range(1, 6):
+        target["title"] = f"secret v{n}"
+        target.commit(message=f"target edit {n}")
+        only_target.add(f"target edit {n}")
+        other = others[n % 3]
+        other["n"] = other["n"] + 10
+        other.commit(message=f"other edit {n}")
+    with repo.transaction(message="mixed commit"):
+        target["title"] = "secret mixed"
+        target.commit()
+        others[0]["mixed"] = True
+        others[0].commit()
+    twin = Record.create(
+        {"title": "secret v2", "ssn": "123-45-6789"}, repo=repo
+    )  # same bytes as target rev 2
+    git(
+        repo,
+        "-c",
+        "user.name=Tagger",
+        "-c",
+        "user.email=tagger@example.org",
+        "tag",
+        "-a",
+        "v1",
+        "-m",
+        "release 1",
+        "main",
+    )
+    for n in range(6, 12):
+        target["title"] = f"secret v{n}"
+        target.commit(message=f"target edit {n}")
+        only_target.add(f"target edit {n}")
+        others[1]["n"] = others[1]["n"] + 1
+        others[1].commit(message=f"other edit {n}")
+    git(repo, "tag", "light", "main~2")
+    git(repo, "branch", "archive", "main~4")
+    # the target changes on the second branch as well
+    archive = Repository(repo.path, branch="archive")
+    on_archive = Record.get_record(target.id, repo=archive)
+    on_archive["title"] = "secret on archive"
+    on_archive.commit(message="archive: target edit")
+    only_target.add("archive: target edit")
+    extra = Record.create({"title": "archive only"}, repo=archive)
+    others.append(extra)
+    target.delete(message="soft delete target")
+    only_target.add("soft delete target")
+    archive.close()
+
+    path = repo.path_for(target.id)
+    blobs = {b for ref in ("main", "archive") for b in blob_history(repo, ref, path)}
+    blobs.discard("0" * 40)
+    shared = git(repo, "rev-parse", f"main:{repo.path_for(twin.id)}").strip()
+    assert shared in blobs
+    assert int(git(repo, "rev-list", "--count", "--all")) >= 30
+    return Story(repo, target, others, twin, blobs, shared, only_target)
+
+
+def test_hard_delete_purges_the_record_from_history(story: Story) -> None:
+    repo, target = story.repo, story.target
+    path = repo.path_for(target.id)
+    refs = ("main", "archive", "v1", "light")
+    all_others = [*story.others, story.twin]
+    histories = {
+        (r.id, ref): blob_history(repo, ref, repo.path_for(r.id)) for r in all_others for ref in refs
+    }
+    indexed = {r.id: [row.blob for row in repo.index.revisions(r.id)] for r in all_others}
+    facts = {ref: commit_facts(repo, ref) for ref in ("main", "archive")}
+    tag_message = git(repo, "tag", "-l", "--format=%(contents)", "v1")
+    assert git(repo, "log", "--all", "--format=%H", "--", path) != ""
+    assert all(exists(repo, blob) for blob in story.target_blobs)
+
+    rec = Record.get_record(target.id, with_deleted=True, repo=repo)  # hard delete of a soft-deleted record
+    assert rec.delete(force=True) is rec
+    assert rec.is_deleted
+
+    # no commit of any ref (or reflog) has the file; its blobs are gone unless another record shares them
+    assert git(repo, "log", "--all", "--format=%H", "--", path) == ""
+    assert git(repo, "log", "--all", "--reflog", "--format=%H", "--", path) == ""
+    assert path not in git(repo, "rev-list", "--all", "--reflog", "--objects")
+    for blob in story.target_blobs - {story.shared_blob}:
+        assert not exists(repo, blob), blob
+    assert exists(repo, story.shared_blob)
+    assert git(repo, "reflog", "show", "archive") == ""  # expired; only main has the purge-log commit
+    assert len(git(repo, "reflog", "show", "main").splitlines()) <= 1
+    unreachable = git(repo, "fsck", "--unreachable", "--no-reflogs", "--no-progress")
+    assert unreachable == ""
+    fsck(repo)
+
+    # every other record keeps exactly the same blobs, on every ref, in git and in the index
+    for (record_id, ref), before in histories.items():
+        assert blob_history(repo, ref, repo.path_for(record_id)) == before, (record_id, ref)
+    for record_id, before in indexed.items():
+        assert [row.blob for row in repo.index.revisions(record_id)] == before
+
+    # commits that only changed the target are dropped; the others keep author, dates and message
+    main_after = commit_facts(repo, "main")
+    assert main_after[:-1] == [
+        f for f in facts["main"] if f[3].splitlines()[0] not in story.only_target_subjects
+    ]
+    assert main_after[-1][3].splitlines()[0] == f"hard delete record {target.id}"
+    assert "Gitrecords-Operation: hard-delete" in main_after[-1][3]
+    assert commit_facts(repo, "archive") == [
+        f for f in facts["archive"] if f[3].splitlines()[0] not in story.only_target_subjects
+    ]
+    assert git(repo, "log", "-1", "--format=%s", "archive").strip() == f"create record {story.others[-1].id}"
+    # the tags survive, rewritten: the annotated one keeps its message
+    assert git(repo, "cat-file", "-t", "v1").strip() == "tag"
+    assert git(repo, "tag", "-l", "--format=%(contents)", "v1") == tag_message
+    assert git(repo, "cat-file", "-t", "light").strip() == "commit"
+
+    # the record is gone, and listed in purged.txt
+    with pytest.raises(NoResultFound):
+        Record.get_record(target.id, with_deleted=True, repo=repo)
+    assert target.id not in set(repo.ids(with_deleted=True))
+    assert git(repo, "show", "main:purged.txt").split() == [str(target.id)]
+    assert Record.get_record(story.twin.id, repo=repo) == {"title": "secret v2", "ssn": "123-45-6789"}
+
+
+def test_the_id_can_be_used_again(story: Story) -> None:
+    repo, target = story.repo, story.target
+    target.delete(force=True)
+    again = Record.create({"title": "new life"}, id_=target.id, repo=repo)
+    assert again.revision_id == 0
+    assert len(again.revisions) == 1
+    assert len(Repository(repo.path).index.revisions(target.id)) == 1
+    assert json.loads(git(repo, "show", f"main:{repo.path_for(target.id)}")) == {"title": "new life"}
+    fsck(repo)
+
+
+def test_other_handles_and_records_carry_on(story: Story) -> None:
+    repo, target = story.repo, story.target
+    other_handle = Repository(repo.path)
+    other_handle.sync_index()
+    stale_copy = Record.get_record(story.others[0].id, repo=repo)
+    target.delete(force=True)
+
+    # another Repository object notices the rewrite and rebuilds its index
+    with pytest.raises(NoResultFound):
+        Record.get_record(target.id, with_deleted=True, repo=other_handle)
+    assert len(Record.get_record(story.others[0].id, repo=other_handle).revisions) == len(
+        repo.index.revisions(story.others[0].id)
+    )
+    # a copy of another record read before the purge can still be committed: its blob did not change
+    stale_copy["after"] = "purge"
+    stale_copy.commit()
+    assert Record.get_record(stale_copy.id, repo=other_handle)["after"] == "purge"
+    fsck(repo)
+
+
+def test_hard_delete_several_records(repo: Repository) -> None:
+    a = Record.create({"t": "a"}, repo=repo)
+    b = Record.create({"t": "b"}, repo=repo)
+    keep = Record.create({"t": "keep"}, repo=repo)
+    repo.hard_delete([b.id, str(a.id).upper()], message="GDPR request 42")
+    assert git(repo, "show", "main:purged.txt").split() == sorted([str(a.id), str(b.id)])
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "GDPR request 42"
+    assert list(repo.ids(with_deleted=True)) == [keep.id]
+    # purged.txt accumulates
+    keep.delete(force=True)
+    assert git(repo, "show", "main:purged.txt").split() == sorted([str(a.id), str(b.id), str(keep.id)])
+    fsck(repo)
+
+
+def test_hard_delete_of_a_missing_record(repo: Repository) -> None:
+    rec = Record.create({"t": "a"}, repo=repo)
+    before = git(repo, "rev-parse", "main").strip()
+    with pytest.raises(NoResultFound):
+        repo.hard_delete([uuid.uuid4()])
+    rec.delete(force=True)
+    with pytest.raises(GitRecordsError):
+        rec.delete(force=True)  # already purged
+    with pytest.raises(NoResultFound):
+        repo.hard_delete([rec.id])
+    assert git(repo, "rev-parse", "main").strip() != before
+
+
+def test_hard_delete_with_progress(repo: Repository) -> None:
+    recs = [Record.create({"n": n}, repo=repo) for n in range(5)]
+    seen: list[tuple[int, int]] = []
+    repo.hard_delete([recs[2].id], progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (6, 6)  # the init commit and five creates were walked
+    assert [d for d, _ in seen] == list(range(1, 7))
+
+
+def test_hard_delete_needs_a_written_record(repo: Repository) -> None:
+    with pytest.raises(GitRecordsError, match="never written"):
+        Record({"t": 1}, repo=repo).delete(force=True)

@@ -1,0 +1,309 @@
+"""Record hooks (invenio-records' signals, as pluggy hooks): order, arguments, persisted changes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pluggy
+import pytest
+from helpers import git
+
+from gitrecords import Record, Repository, ValidationError, hookimpl, hookspecs, plugins
+
+HOOKS = [
+    "before_record_insert",
+    "after_record_insert",
+    "before_record_update",
+    "after_record_update",
+    "before_record_delete",
+    "after_record_delete",
+    "before_record_revert",
+    "after_record_revert",
+]
+
+
+def tip(repo: Repository) -> str:
+    return git(repo, "rev-parse", "main").strip()
+
+
+class Recorder:
+    """Implements all eight hooks; records (hook, revision_id, is_deleted, data, branch tip)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, bool, dict, str]] = []
+        self.records: list[Record] = []
+
+    def _log(self, name: str, repo: Repository, record: Record) -> None:
+        self.calls.append((name, record.revision_id, record.is_deleted, dict(record), tip(repo)))
+        self.records.append(record)
+
+    @property
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    @hookimpl
+    def before_record_insert(self, repo: Repository, record: Record) -> None:
+        self._log("before_record_insert", repo, record)
+
+    @hookimpl
+    def after_record_insert(self, repo: Repository, record: Record) -> None:
+        self._log("after_record_insert", repo, record)
+
+    @hookimpl
+    def before_record_update(self, repo: Repository, record: Record) -> None:
+        self._log("before_record_update", repo, record)
+
+    @hookimpl
+    def after_record_update(self, repo: Repository, record: Record) -> None:
+        self._log("after_record_update", repo, record)
+
+    @hookimpl
+    def before_record_delete(self, repo: Repository, record: Record) -> None:
+        self._log("before_record_delete", repo, record)
+
+    @hookimpl
+    def after_record_delete(self, repo: Repository, record: Record) -> None:
+        self._log("after_record_delete", repo, record)
+
+    @hookimpl
+    def before_record_revert(self, repo: Repository, record: Record) -> None:
+        self._log("before_record_revert", repo, record)
+
+    @hookimpl
+    def after_record_revert(self, repo: Repository, record: Record) -> None:
+        self._log("after_record_revert", repo, record)
+
+
+@contextlib.contextmanager
+def registered(plugin: object) -> Iterator[object]:
+    plugins.register(plugin)
+    try:
+        yield plugin
+    finally:
+        plugins.unregister(plugin)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    with registered(Recorder()) as plugin:
+        yield plugin  # type: ignore[misc]
+
+
+def test_recorder_implements_every_record_hook() -> None:
+    specs = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "gitrecords_spec")}
+    assert specs == {*HOOKS, "gitrecords_pid_minters"}
+    assert all(hasattr(getattr(Recorder, name), "gitrecords_impl") for name in HOOKS)
+
+
+def test_signals(repo: Repository, recorder: Recorder) -> None:
+    """test_signals.py::test_signals: every operation fires its before/after pair, in order."""
+    t0 = tip(repo)
+    rec = Record.create({"title": "test"}, repo=repo)
+    t1 = tip(repo)
+    assert recorder.calls == [
+        ("before_record_insert", None, False, {"title": "test"}, t0),
+        ("after_record_insert", 0, False, {"title": "test"}, t1),
+    ]
+    assert recorder.records == [rec, rec]
+    assert all(r is rec for r in recorder.records)
+
+    recorder.calls.clear()
+    rec["title"] = "test 2"
+    rec.commit()
+    t2 = tip(repo)
+    assert recorder.calls == [
+        ("before_record_update", 0, False, {"title": "test 2"}, t1),
+        ("after_record_update", 1, False, {"title": "test 2"}, t2),
+    ]
+
+    recorder.calls.clear()
+    recorder.records.clear()
+    new = rec.revert(0)
+    t3 = tip(repo)
+    assert recorder.names == ["before_record_revert", "after_record_revert"]
+    assert recorder.calls[0][1:] == (1, False, {"title": "test 2"}, t2)
+    assert recorder.records[0] is rec
+    # after_record_revert receives the new record, holding the restored data
+    assert recorder.calls[1][1:] == (2, False, {"title": "test"}, t3)
+    assert recorder.records[1] is new
+
+    recorder.calls.clear()
+    new.delete()
+    t4 = tip(repo)
+    assert recorder.calls == [
+        ("before_record_delete", 2, False, {"title": "test"}, t3),
+        ("after_record_delete", 3, True, {"title": "test"}, t4),
+    ]
+
+    recorder.calls.clear()
+    new.undelete()
+    assert recorder.calls == []  # there is no undelete hook
+
+    recorder.calls.clear()
+    new.delete(force=True)
+    assert recorder.names == ["before_record_delete", "after_record_delete"]
+    assert recorder.calls[0][2] is False
+    assert recorder.calls[1][2] is True
+
+
+def test_noop_commit_still_calls_the_update_hooks(repo: Repository, recorder: Recorder) -> None:
+    rec = Record.create({"title": "same"}, repo=repo)
+    recorder.calls.clear()
+    rec.commit()
+    assert recorder.names == ["before_record_update", "after_record_update"]
+
+
+def test_signals_disabled(repo: Repository, recorder: Recorder) -> None:
+    """test_signals.py::test_signals_disabled."""
+
+    class QuietRecord(Record):
+        send_signals = False
+
+    rec = QuietRecord.create({"title": "test"}, repo=repo)
+    rec["title"] = "test 2"
+    rec.commit()
+    rec = rec.revert(0)
+    rec.delete()
+    rec.undelete()
+    rec.delete(force=True)
+    assert recorder.calls == []
+    # the base class still sends them
+    Record.create({"title": "loud"}, repo=repo)
+    assert recorder.names == ["before_record_insert", "after_record_insert"]
+
+
+class Stamper:
+    @hookimpl
+    def before_record_insert(self, record: Record) -> None:
+        record["created_with"] = "gitrecords"
+
+    @hookimpl
+    def before_record_update(self, record: Record) -> None:
+        record["edits"] = record.get("edits", 0) + 1
+
+
+def test_changes_made_by_before_hooks_are_persisted(repo: Repository) -> None:
+    """OBS 84-86, improved: the before_record_insert change reaches the repository."""
+    with registered(Stamper()):
+        rec = Record.create({"title": "My new record"}, repo=repo)
+        assert rec == {"title": "My new record", "created_with": "gitrecords"}
+        stored = json.loads(git(repo, "show", f"main:{repo.path_for(rec.id)}"))
+        assert stored == {"title": "My new record", "created_with": "gitrecords"}
+
+        rec["title"] = "Changed"
+        rec.commit()
+        stored = json.loads(git(repo, "show", f"main:{repo.path_for(rec.id)}"))
+        assert stored == {"title": "Changed", "created_with": "gitrecords", "edits": 1}
+        assert Record.get_record(rec.id, repo=repo)["edits"] == 1
+        assert rec.revision_id == 1
+    # unregistered: nothing is added any more
+    rec["title"] = "Plain"
+    rec.commit()
+    assert json.loads(git(repo, "show", f"main:{repo.path_for(rec.id)}"))["edits"] == 1
+
+
+class Breaker:
+    @hookimpl
+    def before_record_insert(self, record: Record) -> None:
+        record["year"] = "not a number"
+
+
+def test_changes_made_by_before_hooks_are_validated(repo: Repository) -> None:
+    schema = {"type": "object", "properties": {"year": {"type": "integer"}}}
+    before = tip(repo)
+    with registered(Breaker()):
+        with pytest.raises(ValidationError, match="'not a number' is not of type 'integer'"):
+            Record.create({"$schema": schema, "title": "T"}, repo=repo)
+    assert tip(repo) == before
+
+
+class Veto:
+    @hookimpl
+    def before_record_insert(self) -> None:
+        raise PermissionError("no new records today")
+
+    @hookimpl
+    def before_record_delete(self) -> None:
+        raise PermissionError("no deletes today")
+
+
+def test_an_error_in_a_before_hook_writes_nothing(repo: Repository) -> None:
+    rec = Record.create({"title": "keep"}, repo=repo)
+    before = tip(repo)
+    with registered(Veto()):
+        with pytest.raises(PermissionError, match="no new records"):
+            Record.create({"title": "T"}, repo=repo)
+        with pytest.raises(PermissionError, match="no deletes"):
+            rec.delete()
+        with pytest.raises(PermissionError, match="no deletes"):
+            rec.delete(force=True)
+    assert tip(repo) == before
+    assert Record.get_record(rec.id, repo=repo) == {"title": "keep"}
+
+
+class RecordOnly:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def after_record_insert(self, record: Record) -> None:
+        self.seen.append(("insert", record.id))
+
+    @hookimpl
+    def after_record_update(self, record):  # untyped, record only
+        self.seen.append(("update", record.revision_id))
+
+
+def test_an_implementation_may_take_only_record(repo: Repository) -> None:
+    plugin = RecordOnly()
+    with registered(plugin):
+        rec = Record.create({"a": 1}, repo=repo)
+        rec["a"] = 2
+        rec.commit()
+    assert plugin.seen == [("insert", rec.id), ("update", 1)]
+
+
+def test_hooks_inside_a_transaction(repo: Repository, recorder: Recorder) -> None:
+    before = tip(repo)
+    with repo.transaction():
+        rec = Record.create({"a": 1}, repo=repo)
+        rec["a"] = 2
+        rec.commit()
+    assert recorder.names == [
+        "before_record_insert",
+        "after_record_insert",
+        "before_record_update",
+        "after_record_update",
+    ]
+    # every hook ran before the single commit was made
+    assert {c[4] for c in recorder.calls} == {before}
+    assert int(git(repo, "rev-list", "--count", f"{before}..main")) == 1
+
+
+class Misspelled:
+    @hookimpl
+    def before_record_insrt(self, record: Record) -> None:  # no such hook
+        pass
+
+
+def test_a_misspelled_hook_is_refused_and_not_left_registered(repo: Repository) -> None:
+    plugin = Misspelled()
+    with pytest.raises(pluggy.PluginValidationError, match="before_record_insrt"):
+        plugins.register(plugin)
+    assert not plugins.get_plugin_manager().is_registered(plugin)
+    # other plugins can still be registered
+    with registered(RecordOnly()):
+        Record.create({"a": 1}, repo=repo)
+
+
+def test_register_by_name_and_unregister() -> None:
+    plugin = RecordOnly()
+    assert plugins.register(plugin, name="my-plugin") == "my-plugin"
+    try:
+        assert plugins.get_plugin_manager().get_plugin("my-plugin") is plugin
+    finally:
+        plugins.unregister(plugin)
+    assert plugins.get_plugin_manager().get_plugin("my-plugin") is None

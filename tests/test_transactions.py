@@ -1,0 +1,262 @@
+"""repo.transaction(): many writes become exactly one git commit, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from helpers import fsck, git
+
+from gitrecords import (
+    InvalidRecordError,
+    NoResultFound,
+    Record,
+    RecordExistsError,
+    Repository,
+    StaleRevisionError,
+)
+
+
+def count_commits(repo: Repository) -> int:
+    return int(git(repo, "rev-list", "--count", "main"))
+
+
+def tip(repo: Repository) -> str:
+    return git(repo, "rev-parse", "main").strip()
+
+
+def test_many_writes_make_one_commit(repo: Repository) -> None:
+    existing = Record.create({"title": "existing"}, repo=repo)
+    doomed = Record.create({"title": "doomed"}, repo=repo)
+    before = count_commits(repo)
+    with repo.transaction(message="import batch", author="Importer <import@example.org>") as tx:
+        created = [Record.create({"n": n}, repo=repo) for n in range(10)]
+        existing["title"] = "changed"
+        existing.commit()
+        doomed.delete()
+        # nothing is on the branch before the transaction ends
+        assert count_commits(repo) == before
+    assert tx.commit_id is not None
+    assert count_commits(repo) == before + 1
+    assert tip(repo) == str(tx.commit_id)
+
+    log = git(repo, "log", "-1", "--format=%an <%ae>%n%B", "main")
+    assert log.startswith("Importer <import@example.org>\nimport batch\n")
+    assert "Gitrecords-Operation: create delete update" in log
+    for rec in [*created, existing, doomed]:
+        assert f"Gitrecords-Record: {rec.id}" in log
+    changed = git(repo, "show", "--name-only", "--format=", "main").split()
+    assert sorted(changed) == sorted(repo.path_for(r.id) for r in [*created, existing, doomed])
+
+    assert [Record.get_record(r.id, repo=repo)["n"] for r in created] == list(range(10))
+    assert Record.get_record(existing.id, repo=repo) == {"title": "changed"}
+    with pytest.raises(NoResultFound):
+        Record.get_record(doomed.id, repo=repo)
+    fsck(repo)
+
+
+def test_default_message_counts_operations(repo: Repository) -> None:
+    a = Record.create({"n": 0}, repo=repo)
+    with repo.transaction():
+        for n in range(3):
+            Record.create({"n": n}, repo=repo)
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "create 3 records"
+    with repo.transaction():
+        Record.create({"n": 9}, repo=repo)
+        a["n"] = 1
+        a.commit()
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "write 2 records (create 1, update 1)"
+
+
+def test_exception_inside_writes_nothing(repo: Repository) -> None:
+    existing = Record.create({"title": "existing"}, repo=repo)
+    before = tip(repo)
+    created = []
+    with pytest.raises(RuntimeError, match="boom"):
+        with repo.transaction():
+            created.append(Record.create({"n": 1}, repo=repo))
+            existing["title"] = "changed"
+            existing.commit()
+            raise RuntimeError("boom")
+    assert tip(repo) == before
+    assert repo.in_transaction is None
+    with pytest.raises(NoResultFound):
+        Record.get_record(created[0].id, repo=repo)
+    assert Record.get_record(existing.id, repo=repo) == {"title": "existing"}
+    assert Record.get_record(existing.id, repo=repo).revision_id == 0
+    # the repository is usable afterwards (the lock was released)
+    Record.create({"n": 2}, repo=repo)
+    assert count_commits(repo) == 3
+
+
+def test_invalid_record_inside_writes_nothing(repo: Repository) -> None:
+    before = tip(repo)
+    with pytest.raises(InvalidRecordError):
+        with repo.transaction():
+            Record.create({"n": 1}, repo=repo)
+            Record.create({"n": float("nan")}, repo=repo)
+    assert tip(repo) == before
+    assert list(repo.ids()) == []
+
+
+def test_create_then_commit_inside_is_one_revision(repo: Repository) -> None:
+    with repo.transaction():
+        rec = Record.create({"title": "v0"}, repo=repo)
+        assert rec.revision_id == 0
+        rec["title"] = "v1"
+        rec.commit()
+        assert rec.revision_id == 0
+        rec["title"] = "v2"
+        rec.commit()
+    assert rec.revision_id == 0
+    assert len(rec.revisions) == 1
+    assert [r.revision_id for r in rec.revisions] == [0]
+    assert rec.revisions[0] == {"title": "v2"}
+    got = Record.get_record(rec.id, repo=repo)
+    assert got == {"title": "v2"}
+    assert got.revision_id == 0
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == f"create record {rec.id}"
+
+
+def test_revision_ids_after_the_transaction(repo: Repository) -> None:
+    a = Record.create({"v": 0}, repo=repo)
+    a["v"] = 1
+    a.commit()
+    b = Record.create({"v": 0}, repo=repo)
+    unchanged = Record.create({"v": 0}, repo=repo)
+    with repo.transaction():
+        a["v"] = 2
+        a.commit()
+        assert a.revision_id == 2
+        a["v"] = 3
+        a.commit()
+        assert a.revision_id == 2
+        b["v"] = 1
+        b.commit()
+        unchanged.commit()  # no change: stays at its revision
+        c = Record.create({"v": 0}, repo=repo)
+    assert (a.revision_id, b.revision_id, unchanged.revision_id, c.revision_id) == (2, 1, 0, 0)
+    for rec in (a, b, unchanged, c):
+        fresh = Record.get_record(rec.id, repo=repo)
+        assert fresh.revision_id == rec.revision_id
+        assert fresh.updated == rec.updated
+        assert fresh.created == rec.created
+        assert [r.revision_id for r in fresh.revisions] == list(range(rec.revision_id + 1))
+    assert [r["v"] for r in a.revisions] == [0, 1, 3]
+
+
+def test_change_that_is_undone_inside_writes_nothing(repo: Repository) -> None:
+    rec = Record.create({"v": 0}, repo=repo)
+    before = tip(repo)
+    with repo.transaction():
+        rec["v"] = 1
+        rec.commit()
+        rec["v"] = 0
+        rec.commit()
+    assert tip(repo) == before
+    assert rec.revision_id == 0
+
+
+def test_reads_inside_see_staged_writes(repo: Repository) -> None:
+    rec = Record.create({"v": 0}, repo=repo)
+    with repo.transaction():
+        rec["v"] = 1
+        rec.commit()
+        assert Record.get_record(rec.id, repo=repo) == {"v": 1}
+        new = Record.create({"w": 1}, repo=repo)
+        assert Record.get_record(new.id, repo=repo) == {"w": 1}
+        new.delete()
+        with pytest.raises(NoResultFound):
+            Record.get_record(new.id, repo=repo)
+    # created and deleted in one commit: the file is a tombstone from its first revision
+    got = Record.get_record(new.id, repo=repo, with_deleted=True)
+    assert got.is_deleted
+    assert got.revision_id == 0
+
+
+def test_create_twice_inside_is_refused(repo: Repository) -> None:
+    before = tip(repo)
+    with pytest.raises(RecordExistsError):
+        with repo.transaction():
+            rec = Record.create({"v": 0}, repo=repo)
+            Record.create({"v": 1}, id_=rec.id, repo=repo)
+    assert tip(repo) == before
+
+
+def test_stale_copy_inside_is_refused(repo: Repository) -> None:
+    rec = Record.create({"v": 0}, repo=repo)
+    copy_ = Record.get_record(rec.id, repo=repo)
+    with repo.transaction():
+        rec["v"] = 1
+        rec.commit()
+        copy_["v"] = 2
+        with pytest.raises(StaleRevisionError):
+            copy_.commit()
+    assert Record.get_record(rec.id, repo=repo) == {"v": 1}
+
+
+def test_nested_transactions_are_one_commit(repo: Repository) -> None:
+    before = count_commits(repo)
+    with repo.transaction(message="outer") as outer:
+        Record.create({"n": 1}, repo=repo)
+        with repo.transaction(message="inner") as inner:
+            assert inner is outer
+            Record.create({"n": 2}, repo=repo)
+        assert count_commits(repo) == before
+        Record.create({"n": 3}, repo=repo)
+    assert count_commits(repo) == before + 1
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "outer"
+    assert len(list(repo.ids())) == 3
+
+
+def test_empty_transaction_writes_nothing(repo: Repository) -> None:
+    before = tip(repo)
+    with repo.transaction() as tx:
+        pass
+    assert tx.commit_id is None
+    assert tip(repo) == before
+
+
+def test_transaction_with_current_repository(repo: Repository) -> None:
+    with repo, repo.transaction():
+        a = Record.create({"n": 1})
+        b = Record.create({"n": 2})
+    assert count_commits(repo) == 2
+    assert json.loads(git(repo, "show", f"main:{repo.path_for(a.id)}")) == {"n": 1}
+    assert json.loads(git(repo, "show", f"main:{repo.path_for(b.id)}")) == {"n": 2}
+
+
+def test_a_transaction_is_per_thread(repo: Repository) -> None:
+    """A write from another thread is not swallowed by this thread's transaction."""
+    seen: list[object] = []
+    started = threading.Event()
+
+    def write_elsewhere() -> None:
+        seen.append(repo.in_transaction)
+        started.set()
+        Record.create({"from": "thread"}, repo=repo)  # waits for the write lock
+
+    with repo.transaction() as tx:
+        Record.create({"from": "tx"}, repo=repo)
+        thread = threading.Thread(target=write_elsewhere)
+        thread.start()
+        assert started.wait(timeout=30)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert seen == [None]
+    assert count_commits(repo) == 3
+    # the transaction's commit first, then the other thread's own commit on top of it
+    assert git(repo, "rev-parse", "main~1").strip() == str(tx.commit_id)
+    last = git(repo, "show", "--format=", "--name-only", "main").split()
+    assert json.loads(git(repo, "show", f"main:{last[0]}")) == {"from": "thread"}
+
+
+def test_hard_delete_is_refused_inside_a_transaction(repo: Repository) -> None:
+    from gitrecords import GitRecordsError
+
+    rec = Record.create({"v": 0}, repo=repo)
+    with pytest.raises(GitRecordsError, match="inside a transaction"):
+        with repo.transaction():
+            rec.delete(force=True)
+    assert Record.get_record(rec.id, repo=repo) == {"v": 0}

@@ -1,0 +1,212 @@
+"""Non-bare data repositories: writes keep the checked-out files and the index in step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLE_REPO, fsck
+
+from gitrecords import Record, Repository, layout
+from gitrecords.errors import LocalChangesError
+
+
+def run(work: Path, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="W", GIT_AUTHOR_EMAIL="w@example.org")
+    env.update(GIT_COMMITTER_NAME="W", GIT_COMMITTER_EMAIL="w@example.org")
+    proc = subprocess.run(["git", "-C", str(work), *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def status(work: Path) -> str:
+    return run(work, "status", "--porcelain", "--untracked-files=all")
+
+
+def tip(work: Path) -> str:
+    return run(work, "rev-parse", "main").strip()
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    return tmp_path / "work"
+
+
+@pytest.fixture
+def clone(work: Path) -> Repository:
+    return Repository.init(work, bare=False)
+
+
+def test_init_checks_out_the_branch(clone: Repository, work: Path) -> None:
+    assert not clone.bare
+    assert (work / ".git").is_dir()
+    assert json.loads((work / "gitrecords.json").read_text())["branch"] == "main"
+    assert run(work, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert status(work) == ""
+
+
+def test_writes_update_files_and_index(clone: Repository, work: Path) -> None:
+    rec = Record.create({"title": "v0"}, repo=clone)
+    file = work / clone.path_for(rec.id)
+    assert file.read_bytes() == layout.dumps({"title": "v0"})
+    assert status(work) == ""
+
+    rec["title"] = "v1"
+    rec.commit()
+    assert json.loads(file.read_text()) == {"title": "v1"}
+    assert status(work) == ""
+
+    rec.delete()
+    assert layout.is_tombstone(json.loads(file.read_text()))
+    assert status(work) == ""
+
+    rec.undelete()
+    assert json.loads(file.read_text()) == {"title": "v1"}
+    rec.revert(0)
+    assert json.loads(file.read_text()) == {"title": "v0"}
+    assert status(work) == ""
+
+    with clone.transaction():
+        others = [Record.create({"n": n}, repo=clone) for n in range(3)]
+        rec["title"] = "in tx"
+        rec.commit()
+    assert status(work) == ""
+    for other in others:
+        assert json.loads((work / clone.path_for(other.id)).read_text()) == dict(other)
+
+    clone.put_schema("example/thing.json", {"type": "object"})
+    assert json.loads((work / "schemas/example/thing.json").read_text()) == {"type": "object"}
+    assert status(work) == ""
+    # what the index holds is what the commit holds
+    assert run(work, "diff", "--cached", "--stat", "HEAD") == ""
+    fsck(clone.git_dir)
+
+
+def test_hard_delete_removes_the_file(clone: Repository, work: Path) -> None:
+    rec = Record.create({"title": "v0"}, repo=clone)
+    keep = Record.create({"title": "keep"}, repo=clone)
+    file = work / clone.path_for(rec.id)
+    rec.delete(force=True)
+    assert not file.exists()
+    assert (work / clone.path_for(keep.id)).exists()
+    assert (work / "purged.txt").read_text() == f"{rec.id}\n"
+    assert status(work) == ""
+    fsck(clone.git_dir)
+
+
+def test_local_edits_block_writes_to_that_record(clone: Repository, work: Path) -> None:
+    rec = Record.create({"title": "v0"}, repo=clone)
+    other = Record.create({"title": "other"}, repo=clone)
+    file = work / clone.path_for(rec.id)
+    file.write_text('{"title": "edited locally"}\n')
+    before = tip(work)
+
+    rec["title"] = "v1"
+    with pytest.raises(LocalChangesError, match="local edits"):
+        rec.commit()
+    with pytest.raises(LocalChangesError):
+        rec.delete()
+    with pytest.raises(LocalChangesError):
+        rec.delete(force=True)
+    assert tip(work) == before
+    assert file.read_text() == '{"title": "edited locally"}\n'  # the edit is kept
+    assert status(work) == f" M {clone.path_for(rec.id)}\n"
+
+    # writes to other records are fine
+    other["title"] = "other v1"
+    other.commit()
+    assert tip(work) != before
+    assert status(work) == f" M {clone.path_for(rec.id)}\n"
+
+    # once the edit is restored, the write goes through
+    run(work, "checkout", "--", clone.path_for(rec.id))
+    rec.commit()
+    assert json.loads(file.read_text()) == {"title": "v1"}
+    assert status(work) == ""
+
+
+def test_staged_changes_block_writes(clone: Repository, work: Path) -> None:
+    rec = Record.create({"title": "v0"}, repo=clone)
+    path = clone.path_for(rec.id)
+    (work / path).write_text('{"title": "staged"}\n')
+    run(work, "add", path)
+    before = tip(work)
+    rec["title"] = "v1"
+    with pytest.raises(LocalChangesError, match="staged changes"):
+        rec.commit()
+    assert tip(work) == before
+
+
+def test_a_removed_file_blocks_writes(clone: Repository, work: Path) -> None:
+    rec = Record.create({"title": "v0"}, repo=clone)
+    (work / clone.path_for(rec.id)).unlink()
+    before = tip(work)
+    rec["title"] = "v1"
+    with pytest.raises(LocalChangesError, match="removed locally"):
+        rec.commit()
+    assert tip(work) == before
+
+
+def test_an_untracked_file_blocks_a_create_with_that_id(clone: Repository, work: Path) -> None:
+    import uuid
+
+    record_id = uuid.uuid4()
+    file = work / clone.path_for(record_id)
+    file.parent.mkdir(parents=True)
+    file.write_text('{"mine": true}\n')
+    before = tip(work)
+    with pytest.raises(LocalChangesError):
+        Record.create({"theirs": True}, id_=record_id, repo=clone)
+    assert tip(work) == before
+    assert file.read_text() == '{"mine": true}\n'
+
+
+def test_local_edits_to_a_schema_block_put_schema(clone: Repository, work: Path) -> None:
+    clone.put_schema("s.json", {"type": "object"})
+    (work / "schemas/s.json").write_text("{}\n")
+    before = tip(work)
+    with pytest.raises(LocalChangesError):
+        clone.put_schema("s.json", {"type": "array"})
+    assert tip(work) == before
+
+
+def test_another_branch_checked_out(clone: Repository, work: Path) -> None:
+    rec = Record.create({"title": "v0"}, repo=clone)
+    run(work, "checkout", "-q", "-b", "draft")
+    rec["title"] = "v1 on main"
+    rec.commit()  # main is not checked out: the work tree is left alone
+    assert json.loads((work / clone.path_for(rec.id)).read_text()) == {"title": "v0"}
+    assert status(work) == ""
+    run(work, "checkout", "-q", "main")
+    assert json.loads((work / clone.path_for(rec.id)).read_text()) == {"title": "v1 on main"}
+    assert status(work) == ""
+
+
+def test_commits_made_in_the_clone_by_git_are_seen(clone: Repository, work: Path) -> None:
+    rec = Record.create({"title": "v0"}, repo=clone)
+    (work / clone.path_for(rec.id)).write_bytes(layout.dumps({"title": "by git"}))
+    run(work, "commit", "-q", "-am", "edit with git")
+    got = Record.get_record(rec.id, repo=clone)
+    assert got == {"title": "by git"}
+    assert got.revision_id == 1
+    got["title"] = "v2"
+    got.commit()
+    assert status(work) == ""
+
+
+def test_init_from_the_sample_into_a_working_clone(work: Path) -> None:
+    clone = Repository.init(work, bare=False, from_dir=SAMPLE_REPO)
+    files = sorted(p.relative_to(work).as_posix() for p in (work / "records").rglob("*.json"))
+    assert len(files) == 60
+    assert all(layout.id_from_path(f) is not None for f in files)
+    assert status(work) == ""
+    rec = Record.get_record(layout.id_from_path(files[0]), repo=clone)
+    rec["version"] = "9.9"
+    rec.commit()
+    assert status(work) == ""
+    # the repository can be opened by discovery-free path, as a working clone
+    assert not Repository(work).bare
