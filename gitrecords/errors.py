@@ -10,6 +10,7 @@ from __future__ import annotations
 from jsonschema.exceptions import ValidationError
 
 __all__ = [
+    "BatchValidationError",
     "GitRecordsError",
     "InvalidRecordError",
     "LocalChangesError",
@@ -67,3 +68,20 @@ class RefResolutionError(SchemaError):
 
 class LocalChangesError(GitRecordsError):
     """A write would overwrite uncommitted edits in a working clone."""
+
+
+class BatchValidationError(GitRecordsError):
+    """Records of a batch are invalid; nothing was written.
+
+    ``problems`` lists every problem as ``(index in the input, record id or None,
+    JSON pointer, message)``.
+    """
+
+    def __init__(self, problems: list[tuple[int, str | None, str, str]], total: int) -> None:
+        self.problems = problems
+        self.total = total
+        invalid = len({p[0] for p in problems})
+        plural = "" if len(problems) == 1 else "s"
+        super().__init__(
+            f"{len(problems)} problem{plural} in {invalid} of {total} records; nothing was written"
+        )

@@ -308,3 +308,120 @@ class RevisionIndex:
             "SELECT pid_value, record FROM pids WHERE pid_type=?", (pid_type,)
         ):
             yield value, uuid.UUID(record)
+
+
+class PendingImport:
+    """Rows of a bulk import, staged in a temporary table until its commit lands.
+
+    Staging catches ids and PIDs that repeat within the batch at once, and
+    :meth:`conflicts` finds the ones already used in the repository with one
+    join; :meth:`apply` then indexes the whole batch without reading a blob.
+    """
+
+    def __init__(self, index: RevisionIndex) -> None:
+        self.index = index
+        self._conn = index._conn
+        with index._lock:
+            self._conn.executescript(
+                "DROP TABLE IF EXISTS temp.import_records; DROP TABLE IF EXISTS temp.import_pids;"
+                "CREATE TEMP TABLE import_records (record TEXT PRIMARY KEY, idx INTEGER, blob TEXT)"
+                " WITHOUT ROWID;"
+                "CREATE TEMP TABLE import_pids (pid_type TEXT, pid_value TEXT, record TEXT, idx INTEGER,"
+                " PRIMARY KEY (pid_type, pid_value)) WITHOUT ROWID;"
+            )
+
+    def add(self, rows: list[tuple[int, str, str, dict[str, str]]]) -> list[tuple[int, str, str, str]]:
+        """Stage (index, record id, blob, pids) rows; returns problems for repeated ids or PIDs."""
+        problems: list[tuple[int, str, str, str]] = []
+        conn = self._conn
+        with self.index._lock:
+            conn.execute("BEGIN")
+            for idx, record, blob, pids in rows:
+                try:
+                    conn.execute("INSERT INTO import_records VALUES (?, ?, ?)", (record, idx, blob))
+                except sqlite3.IntegrityError:
+                    first = conn.execute(
+                        "SELECT idx FROM import_records WHERE record=?", (record,)
+                    ).fetchone()
+                    problems.append(
+                        (idx, record, "/", f"id {record} appears twice in the input (also at {first[0]})")
+                    )
+                    continue
+                for pid_type, value in pids.items():
+                    try:
+                        conn.execute(
+                            "INSERT INTO import_pids VALUES (?, ?, ?, ?)", (pid_type, value, record, idx)
+                        )
+                    except sqlite3.IntegrityError:
+                        other = conn.execute(
+                            "SELECT idx FROM import_pids WHERE pid_type=? AND pid_value=?", (pid_type, value)
+                        ).fetchone()
+                        problems.append(
+                            (
+                                idx,
+                                record,
+                                "/",
+                                f"PID {pid_type}:{value} is also used by the record at {other[0]}",
+                            )
+                        )
+            conn.execute("COMMIT")
+        return problems
+
+    def conflicts(self) -> list[tuple[int, str, str, str]]:
+        """Problems for staged ids and PIDs already used at the indexed tip."""
+        conn = self._conn
+        with self.index._lock:
+            existing = conn.execute(
+                "SELECT i.idx, i.record FROM import_records i WHERE EXISTS ("
+                " SELECT 1 FROM revisions r WHERE r.record = i.record AND r.state != ? AND r.revision = ("
+                "  SELECT MAX(revision) FROM revisions WHERE record = i.record))",
+                (REMOVED,),
+            ).fetchall()
+            taken = conn.execute(
+                "SELECT i.idx, i.record, i.pid_type, i.pid_value, p.record FROM import_pids i JOIN pids p"
+                " ON p.pid_type = i.pid_type AND p.pid_value = i.pid_value AND p.record != i.record"
+            ).fetchall()
+        problems = [(idx, record, "/", f"record {record} already exists") for idx, record in existing]
+        problems += [
+            (idx, record, "/", f"PID {pid_type}:{value} is already used by record {owner}")
+            for idx, record, pid_type, value, owner in taken
+        ]
+        return sorted(problems)
+
+    def apply(self, base: _git.Oid | None, commit: _git.Oid, when: int) -> bool:
+        """Index the staged rows as revisions of ``commit`` if the index is at ``base``."""
+        conn = self._conn
+        with self.index._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self.index.indexed_tip() != (str(base) if base is not None else None):
+                    conn.execute("ROLLBACK")
+                    return False
+                conn.execute(
+                    "INSERT INTO revisions SELECT i.record, COALESCE((SELECT MAX(revision) + 1"
+                    " FROM revisions r WHERE r.record = i.record), 0), ?, i.blob, ?, ? FROM import_records i",
+                    (str(commit), LIVE, when),
+                )
+                conn.execute("DELETE FROM pids WHERE record IN (SELECT record FROM import_records)")
+                conn.execute(
+                    "INSERT OR REPLACE INTO pids SELECT pid_type, pid_value, record FROM import_pids"
+                )
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(commit),))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return True
+
+    def staged(self) -> Iterator[tuple[int, str]]:
+        """(input index, record id) of every staged record, in input order."""
+        with self.index._lock:
+            rows = self._conn.execute("SELECT idx, record FROM import_records ORDER BY idx")
+            while batch := rows.fetchmany(10000):
+                yield from batch
+
+    def close(self) -> None:
+        with self.index._lock:
+            self._conn.executescript(
+                "DROP TABLE IF EXISTS temp.import_records; DROP TABLE IF EXISTS temp.import_pids;"
+            )

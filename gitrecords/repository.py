@@ -690,6 +690,40 @@ class Repository:
             return
         raise StaleRevisionError(f"{self.ref} kept moving; the purge log was not written")
 
+    def import_records(
+        self,
+        items: Iterable[Any],
+        *,
+        message: str | None = None,
+        author: Any = None,
+        format_checker: Any = None,
+        workers: int | None = None,
+        progress: Any = None,
+        source: str | None = None,
+    ) -> Any:
+        """Create many new records as ONE commit, through ``git fast-import``.
+
+        ``items`` holds each record's data (a dict, or its JSON text as str or
+        bytes), or ``(id, data)`` pairs. Every record is validated (in worker
+        processes for large batches) and every problem of every record is
+        reported in one :class:`~gitrecords.errors.BatchValidationError` before
+        anything is written. Returns an ``ImportResult`` with the commit id and
+        the record ids in input order. ``progress(count)`` is called as records
+        are prepared.
+        """
+        from .bulk import import_records
+
+        return import_records(
+            self,
+            items,
+            message=message,
+            author=author,
+            format_checker=format_checker,
+            workers=workers,
+            progress=progress,
+            source=source,
+        )
+
     def hard_delete(
         self,
         record_ids: Iterable[uuid.UUID | str],

@@ -166,10 +166,12 @@ def test_import_reports_every_invalid_record_and_writes_nothing(gr, title_repo, 
     before = tip(title_repo)
     result = gr(title_repo, "import", str(file))
     assert result.exit_code == 1
-    assert (
-        result.stderr
-        == f"Error: {file} line 4: /id: 'not-an-id' is not a valid record id (a UUID); nothing was written\n"
-    )
+    assert result.stderr.splitlines() == [
+        f"{file} line 2: record deadbeef-9fe4-43d3-a08f-38c2b309afba: /: 'title' is a required property",
+        f"{file} line 3: new record: /title: 3 is not of type 'string'",
+        f"{file} line 4: /id: 'not-an-id' is not a valid record id (a UUID)",
+        "Error: 3 problems in 3 of 4 records; nothing was written",
+    ]
     lines[3]["id"] = None
     file.write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = gr(title_repo, "import", str(file))

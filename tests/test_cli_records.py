@@ -508,6 +508,9 @@ def test_import_progress_on_a_terminal(gr, repo, monkeypatch):
     monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
     result = gr(repo, "import", "-", input='{"title": "a"}\n{"title": "b"}\n')
     assert result.exit_code == 0, result.stderr
+    assert "Importing  2  " in result.stderr  # count and rate: a stream has no known total
+    assert "/s" in result.stderr
+    assert len(result.stdout.split()) == 2
+    result = gr(repo, "import", "--force", "-", input='{"title": "c"}\n{"title": "d"}\n')
     assert "Checking  2/2  100%" in result.stderr
     assert "Writing  2/2  100%" in result.stderr
-    assert len(result.stdout.split()) == 2

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
-from collections.abc import Collection
+from array import array
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import layout
-from ..errors import GitRecordsError
+from ..errors import BatchValidationError, GitRecordsError
 from ..record import Record
 from ..repository import Repository
-from ._batch import Problem, check_record, fail, report, write_items
-from ._common import RECORD_ID, DataError, UsageFailure, create_options, json_option, pass_repo, write_options
+from ._batch import Problem, Written, check_record, fail, report, write_items
+from ._common import (
+    RECORD_ID,
+    DataError,
+    UsageFailure,
+    create_options,
+    json_option,
+    pass_repo,
+    short,
+    write_options,
+)
 from ._input import Item, label_for, parse_lines, read_bytes
-from ._output import echo_json, echo_nl, note, progress_iter
+from ._output import Progress, echo_json, echo_nl, note, progress_iter
 
 
 def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
@@ -190,17 +201,102 @@ def import_(
       gitrecords --repo old.git export | gitrecords --repo new.git import -
     """
     label = label_for(file)
-    items = parse_lines(read_bytes(file), label)
-    _unwrap(items)
-    if message is None and items:
-        message = f"import {len(items)} record{'' if len(items) == 1 else 's'} from {os.path.basename(label)}"
-    written = write_items(
-        repo, items, replace=force, pid_minters=pid_minters, message=message, author=author, progress=True
-    )
-    if not as_json:
-        for record in written.records:
-            click.echo(str(record.id))
-    report("Imported", written, as_json)
+    if force or pid_minters:
+        items = parse_lines(read_bytes(file), label)
+        _unwrap(items)
+        if message is None and items:
+            message = (
+                f"import {len(items)} record{'' if len(items) == 1 else 's'} from {os.path.basename(label)}"
+            )
+        written = write_items(
+            repo, items, replace=force, pid_minters=pid_minters, message=message, author=author, progress=True
+        )
+        if not as_json:
+            for record in written.records:
+                click.echo(str(record.id))
+        report("Imported", written, as_json)
+        return
+    _fast_import(repo, file, label, message, author, as_json)
+
+
+def _fast_import(
+    repo: Repository, file: str, label: str, message: str | None, author: str | None, as_json: bool
+) -> None:
+    """New records only: streamed through Repository.import_records (git fast-import)."""
+    line_numbers = array("L")
+    given_ids = bytearray()  # 1 where the input named the record's id
+    parse_errors: dict[int, str] = {}
+
+    def items() -> Iterator[tuple[Any, Any]]:
+        stream = sys.stdin.buffer if file == "-" else open(file, "rb")
+        try:
+            for number, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                line_numbers.append(number)
+                try:
+                    data = layout.loads(line, what=f"{label} line {number}")
+                except GitRecordsError as err:
+                    given_ids.append(0)
+                    parse_errors[len(line_numbers) - 1] = str(err)
+                    yield None, line  # the worker reports it too; the message above names the line
+                    continue
+                if isinstance(data, dict) and "data" in data and set(data) <= ENVELOPE_KEYS:
+                    given_ids.append(data.get("id") is not None)
+                    yield data.get("id"), data["data"]
+                else:
+                    given_ids.append(0)
+                    yield None, data
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
+    before = repo.tip()
+    source = items()
+    with Progress("Importing") as progress:
+        try:
+            result = repo.import_records(
+                source, message=message, author=author, source=os.path.basename(label), progress=progress
+            )
+        except BatchValidationError as err:
+            existing = [p for p in err.problems if p[3] == f"record {p[1]} already exists"]
+            if existing and len(existing) == len(err.problems):
+                shown = ", ".join(str(p[1]) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
+                raise UsageFailure(
+                    f"{len(existing)} record{'' if len(existing) == 1 else 's'} already exist ({shown}): "
+                    "use --force to write revisions"
+                ) from None
+            problems = [
+                Problem(
+                    text,
+                    where,
+                    uuid.UUID(record_id) if record_id else None,
+                    f"{label} line {line_numbers[idx]}",
+                    new=not given_ids[idx],
+                )
+                if idx not in parse_errors
+                else Problem(parse_errors[idx])
+                for idx, record_id, where, text in err.problems
+            ]
+            fail(problems, err.total)
+        finally:
+            source.close()
+    written = Written([], result.commit_id or (str(before) if before else None), result.commit_id is not None)
+    if as_json:
+        echo_json(
+            {
+                "commit": written.commit,
+                "records": [{"id": str(i), "revision_id": 0, "is_deleted": False} for i in result.ids],
+            }
+        )
+    else:
+        for record_id in result.ids:
+            click.echo(str(record_id))
+    count = len(result.ids)
+    if written.changed:
+        note(f"Imported {count} record{'' if count == 1 else 's'} (commit {short(written.commit)})")
+    else:
+        note("Nothing to write: the input holds no records")
 
 
 @click.command()

@@ -1,0 +1,401 @@
+"""Bulk import: many new records as one commit, at the speed of ``git fast-import``.
+
+Records are validated and serialised canonically in worker processes (each
+compiles a schema once), while the parent streams the files into ``git
+fast-import`` on a temporary ref. Every problem of every record is collected;
+if there is any, fast-import is stopped before it writes a ref and nothing
+changes. Otherwise the branch moves from the tip the import was built on to
+the new commit with one compare-and-swap, and the revision and PID index is
+updated from the rows staged during the import, without reading a blob back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import subprocess
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_all_start_methods, get_context
+from typing import TYPE_CHECKING, Any
+
+from . import _git, layout
+from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, RecordExistsError, SchemaError
+from .index import PendingImport, facts_from_data
+from .schema import SchemaStore, pointer
+
+if TYPE_CHECKING:
+    from .repository import Repository
+
+#: records per chunk handed to a worker
+CHUNK = 256
+#: below this many records, validation runs in the calling process
+PARALLEL_THRESHOLD = 2000
+#: at most this many problems are kept (the count of invalid records stays exact)
+MAX_PROBLEMS = 1000
+
+Problem = tuple[int, str | None, str, str]
+
+
+@dataclass
+class ImportResult:
+    """What :meth:`Repository.import_records` wrote."""
+
+    commit_id: str | None
+    ids: list[uuid.UUID] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+# -- the work done per record (in workers or in process) ----------------------
+
+_settings: dict[str, Any] = {}
+
+
+def _init_worker(
+    schemas: dict[str, Any],
+    schemas_dir: str,
+    default_schema: Any,
+    pid_fields: dict[str, str],
+    max_bytes: int,
+    format_checker: Any,
+) -> None:
+    _settings.clear()
+    _settings.update(
+        store=SchemaStore(schemas, schemas_dir),
+        default_schema=default_schema,
+        pid_fields=pid_fields,
+        max_bytes=max_bytes,
+        format_checker=format_checker,
+    )
+
+
+def _prepare_chunk(
+    chunk: list[tuple[int, str, Any]],
+) -> list[tuple[int, str, bytes | None, dict[str, str], list[tuple[str, str]]]]:
+    """Parse, check, validate and serialise records; (index, id, bytes, pids, problems) each."""
+    store: SchemaStore = _settings["store"]
+    out = []
+    for idx, record_id, payload in chunk:
+        problems: list[tuple[str, str]] = []
+        data: Any = payload
+        try:
+            if isinstance(payload, (bytes, str)):
+                data = layout.loads(payload, what="record")
+            if not isinstance(data, dict):
+                raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
+            if layout.TOMBSTONE_KEY in data:
+                raise InvalidRecordError(f"top-level key {layout.TOMBSTONE_KEY!r} is reserved for tombstones")
+            raw = layout.dumps(data)
+            if len(raw) > _settings["max_bytes"]:
+                raise InvalidRecordError(
+                    f"{len(raw)} bytes is larger than the limit of {_settings['max_bytes']}"
+                )
+        except GitRecordsError as err:
+            out.append((idx, record_id, None, {}, [("/", str(err))]))
+            continue
+        schema_ref = data.get("$schema")
+        if schema_ref is None:
+            schema_ref = _settings["default_schema"]
+        if schema_ref is not None:
+            try:
+                for error in store.iter_errors(data, schema_ref, format_checker=_settings["format_checker"]):
+                    problems.append((pointer(error), error.message))
+            except SchemaError as err:
+                problems.append(("/$schema", str(err)))
+        _state, pids = facts_from_data(data, _settings["pid_fields"])
+        out.append((idx, record_id, None if problems else raw, pids, problems))
+    return out
+
+
+# -- the orchestration ---------------------------------------------------------
+
+
+def _normalise(items: Iterable[Any]) -> Iterator[tuple[int, str, Any]]:
+    for idx, item in enumerate(items):
+        if isinstance(item, tuple) and len(item) == 2:
+            record_id, payload = item
+            try:
+                record_id = (
+                    str(layout.normalize_id(record_id)) if record_id is not None else str(uuid.uuid4())
+                )
+            except InvalidRecordError as err:
+                yield idx, f"!{err}", payload  # reported at /id
+                continue
+        else:
+            record_id, payload = str(uuid.uuid4()), item
+        yield idx, record_id, payload
+
+
+def _hooks_in_use() -> tuple[bool, bool]:
+    from . import plugins
+
+    hook = plugins.hook()
+    return bool(hook.before_record_insert.get_hookimpls()), bool(hook.after_record_insert.get_hookimpls())
+
+
+def _blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class _FastImport:
+    """A ``git fast-import`` process: blobs first, then one commit on a temporary ref."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.proc = subprocess.Popen(
+            ["git", "--git-dir", str(repo.git_dir), "fast-import", "--quiet", "--done", "--force"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert self.proc.stdin is not None
+        self.out = self.proc.stdin
+
+    def blob(self, mark: int, data: bytes) -> None:
+        self.out.write(b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data))
+
+    def commit(
+        self, ref: str, base: _git.Oid | None, message: str, author: Any, entries: Iterable[tuple[str, int]]
+    ) -> None:
+        author_sig, committer_sig = self.repo._signatures(author)
+        text = message.encode()
+        out = self.out
+        out.write(b"commit %s\n" % ref.encode())
+        out.write(_person(b"author", author_sig) + _person(b"committer", committer_sig))
+        out.write(b"data %d\n%s\n" % (len(text), text))
+        if base is not None:
+            out.write(b"from %s\n" % str(base).encode())
+        for path, mark in entries:
+            out.write(b"M 100644 :%d %s\n" % (mark, path.encode()))
+        out.write(b"\ndone\n")
+        out.close()
+        stderr = self._finish()
+        if self.proc.returncode != 0:
+            raise GitRecordsError(f"git fast-import failed: {stderr.decode(errors='replace').strip()}")
+
+    def abort(self) -> None:
+        if not self.out.closed:
+            try:
+                self.out.close()  # without "done", fast-import exits with an error and moves no ref
+            except BrokenPipeError:
+                pass
+        self._finish()
+
+    def _finish(self) -> bytes:
+        stderr = b""
+        if self.proc.stderr is not None and not self.proc.stderr.closed:
+            stderr = self.proc.stderr.read()
+            self.proc.stderr.close()
+        self.proc.wait()
+        return stderr
+
+
+def _person(role: bytes, sig: Any) -> bytes:
+    offset = sig.offset
+    sign = "+" if offset >= 0 else "-"
+    tz = f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+    return b"%s %s <%s> %d %s\n" % (role, sig.name.encode(), sig.email.encode(), sig.time, tz.encode())
+
+
+def import_records(
+    repo: Repository,
+    items: Iterable[Any],
+    *,
+    message: str | None = None,
+    author: Any = None,
+    format_checker: Any = None,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    source: str | None = None,
+) -> ImportResult:
+    """Create many new records as one commit; see :meth:`Repository.import_records`."""
+    if repo.in_transaction is not None:
+        raise GitRecordsError("a bulk import cannot run inside a transaction")
+    before_hooks, after_hooks = _hooks_in_use()
+    settings = repo.config
+    with repo._write_lock():
+        base = repo.tip()
+        repo.index.sync(base)
+        store = repo.schema_store(base)
+        init_args = (
+            store.by_path,
+            store.schemas_dir,
+            settings.get("default_schema"),
+            dict(settings.get("pids") or {}),
+            repo.max_record_bytes,
+            format_checker,
+        )
+        records_dir = settings["records"]
+        pending = PendingImport(repo.index)
+        ref = f"refs/gitrecords/import-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        importer = _FastImport(repo)
+        problems: list[Problem] = []
+        invalid: set[int] = set()
+        ids: list[uuid.UUID] = []
+        kept: list[Any] = []
+        total = 0
+
+        def problem(idx: int, record_id: str | None, where: str, text: str) -> None:
+            invalid.add(idx)
+            if len(problems) < MAX_PROBLEMS:
+                problems.append((idx, record_id, where, text))
+
+        def chunks() -> Iterator[list[tuple[int, str, Any]]]:
+            nonlocal total
+            source = _normalise(items)
+            while True:
+                chunk = []
+                for idx, record_id, payload in itertools.islice(source, CHUNK):
+                    total = idx + 1
+                    if record_id.startswith("!"):
+                        problem(idx, None, "/id", record_id[1:])
+                        continue
+                    if before_hooks or after_hooks:
+                        payload = _run_before_hook(repo, record_id, payload, before_hooks, kept)
+                    chunk.append((idx, record_id, payload))
+                if not chunk:
+                    return
+                yield chunk
+
+        try:
+            for results in _results(chunks(), init_args, workers):
+                rows = []
+                for idx, record_id, raw, pids, found in results:
+                    ids.append(uuid.UUID(record_id))
+                    for where, text in found:
+                        problem(idx, record_id, where, text)
+                    if raw is None:
+                        continue
+                    blob = _blob_id(raw)
+                    rows.append((idx, record_id, blob, pids))
+                    if not invalid:
+                        importer.blob(idx + 1, raw)
+                for idx, record_id, where, text in pending.add(rows):
+                    problem(idx, record_id, where, text)
+                if progress is not None:
+                    progress(len(ids))
+            for idx, record_id, where, text in pending.conflicts():
+                problem(idx, record_id, where, text)
+            if invalid:
+                importer.abort()
+                problems.sort()
+                raise BatchValidationError(problems, total)
+            if not ids:
+                importer.abort()
+                return ImportResult(None, [])
+            default = f"import {len(ids)} record{'' if len(ids) == 1 else 's'}"
+            if source:
+                default += f" from {source}"
+            text = (message or default).rstrip("\n")
+            text += f"\n\nGitrecords-Operation: import\nGitrecords-Records: {len(ids)}\n"
+            entries = ((layout.path_for(record, records_dir), idx + 1) for idx, record in pending.staged())
+            importer.commit(ref, base, text, author, entries)
+        except BaseException:
+            importer.abort()
+            pending.close()
+            _delete_ref(repo, ref)
+            raise
+        try:
+            commit = _git.tip(repo._git, ref)
+            assert commit is not None
+            commit = _move_branch(repo, base, commit)
+            when = _git.commit_time(repo._git, commit)
+            if not pending.apply(base, commit, when):
+                repo.index.sync(commit)
+            if repo._checked_out():
+                changes = dict(
+                    (path, new)
+                    for path, _old, new in _git.changed_blobs(
+                        repo._git, _git.tree_of(repo._git, base), _git.tree_of(repo._git, commit)
+                    )
+                )
+                repo._update_worktree(base, changes)
+        finally:
+            pending.close()
+            _delete_ref(repo, ref)
+    if after_hooks:
+        from .record import Record
+
+        for record_id in ids:
+            record = Record.get_record(record_id, repo=repo)
+            record._signal("after_record_insert")
+    return ImportResult(str(commit), ids)
+
+
+def _run_before_hook(repo: Repository, record_id: str, payload: Any, before: bool, kept: list[Any]) -> Any:
+    from .record import Record
+
+    if isinstance(payload, (bytes, str)):
+        try:
+            payload = layout.loads(payload, what="record")
+        except InvalidRecordError:
+            return payload
+    if not isinstance(payload, dict) or not before:
+        return payload
+    record = Record(payload, repo=repo)
+    record._id = uuid.UUID(record_id)
+    record._signal("before_record_insert")
+    return dict(record)
+
+
+def _results(
+    chunks: Iterator[list[tuple[int, str, Any]]], init_args: tuple[Any, ...], workers: int | None
+) -> Iterator[list[tuple[int, str, bytes | None, dict[str, str], list[tuple[str, str]]]]]:
+    """Prepared chunks in input order, from worker processes once the input is large enough."""
+    first: list[list[tuple[int, str, Any]]] = []
+    for chunk in chunks:
+        first.append(chunk)
+        if len(first) * CHUNK >= PARALLEL_THRESHOLD:
+            break
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if count <= 1 or len(first) * CHUNK < PARALLEL_THRESHOLD:
+        _init_worker(*init_args)
+        for chunk in itertools.chain(first, chunks):
+            yield _prepare_chunk(chunk)
+        return
+    # fork: workers need no re-import (and do not re-run a caller's unguarded script)
+    context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(count, mp_context=context, initializer=_init_worker, initargs=init_args) as pool:
+        queue: deque[Future[Any]] = deque()
+        for chunk in itertools.chain(first, chunks):
+            queue.append(pool.submit(_prepare_chunk, chunk))
+            if len(queue) >= count * 4:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
+
+
+def _move_branch(repo: Repository, base: _git.Oid | None, commit: _git.Oid) -> _git.Oid:
+    """Move the branch from ``base`` to ``commit``; rebuild on the new tip if it moved."""
+    try:
+        _git.set_ref(repo._git, repo.ref, commit, base, "gitrecords: import")
+        return commit
+    except _git.RefMoved:
+        pass
+    tip = repo.tip()
+    tip_tree = _git.tree_of(repo._git, tip)
+    changes = {}
+    for path, _old, new in _git.changed_blobs(
+        repo._git, _git.tree_of(repo._git, base), _git.tree_of(repo._git, commit)
+    ):
+        if _git.entry_id(tip_tree, path) is not None:
+            raise RecordExistsError(
+                f"{path} was created by another writer during the import; nothing was written"
+            )
+        changes[path] = new
+    tree = _git.build_tree(repo._git, tip_tree, changes)
+    raw = repo._git[commit]
+    return repo._commit(tip, tree, raw.author, raw.committer, raw.message)
+
+
+def _delete_ref(repo: Repository, ref: str) -> None:
+    try:
+        repo._git.references.delete(ref)
+    except (KeyError, _git.GitError):
+        pass
