@@ -373,11 +373,17 @@ def _results(
 
 def _move_branch(repo: Repository, base: _git.Oid | None, commit: _git.Oid) -> _git.Oid:
     """Move the branch from ``base`` to ``commit``; rebuild on the new tip if it moved."""
+    if repo.durable:
+        _git.sync_filesystem(repo.git_dir)
     try:
         _git.set_ref(repo._git, repo.ref, commit, base, "gitrecords: import")
-        return commit
     except _git.RefMoved:
         pass
+    else:
+        if repo.durable:
+            _git.fsync_path(repo.git_dir / repo.ref)
+            _git.fsync_path((repo.git_dir / repo.ref).parent)
+        return commit
     tip = repo.tip()
     tip_tree = _git.tree_of(repo._git, tip)
     changes = {}

@@ -248,7 +248,7 @@ class RevisionIndex:
             "WHERE record=? ORDER BY revision",
             (str(record_id),),
         ).fetchall()
-        return [RevisionRow(uuid.UUID(r[0]), *r[1:]) for r in rows]
+        return [RevisionRow(record_id, *r[1:]) for r in rows]
 
     def count(self, record_id: uuid.UUID) -> int:
         return self._conn.execute(
@@ -274,6 +274,19 @@ class RevisionIndex:
             (key,),
         ).fetchone()
         return first, RevisionRow(uuid.UUID(last[0]), *last[1:])
+
+    def summary(self, record_id: uuid.UUID) -> tuple[int, int, int] | None:
+        """(number of revisions, time of revision 0, time of the latest revision), in one query."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MAX(revision), MIN(CASE WHEN revision = 0 THEN time END),"
+                " (SELECT time FROM revisions WHERE record = ?1 ORDER BY revision DESC LIMIT 1)"
+                " FROM revisions WHERE record = ?1",
+                (str(record_id),),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return row[0] + 1, row[1], row[2]
 
     def last_live(self, record_id: uuid.UUID) -> RevisionRow | None:
         r = self._conn.execute(

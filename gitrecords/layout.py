@@ -102,6 +102,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_parse_float
+)
+
+
 def loads(data: bytes | str, *, what: str = "record") -> Any:
     """Parse JSON strictly: UTF-8, no NaN/Infinity, no duplicate keys, bounded depth."""
     if isinstance(data, bytes):
@@ -114,12 +119,7 @@ def loads(data: bytes | str, *, what: str = "record") -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_parse_float,
-        )
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
             f"{what} is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"

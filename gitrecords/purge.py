@@ -125,7 +125,7 @@ def purge(
         if new != target:
             updates[name] = new
     if repo.durable:
-        os.sync()
+        _git.sync_filesystem(repo.git_dir)
     with git.transaction() as tx:
         for name in updates:
             tx.lock_ref(name)

@@ -118,11 +118,6 @@ class RecordBase(dict):
                 target = target[int(part)] if isinstance(target, list) else target[part]
         _clear_none(target)
 
-    def _load(self, row_count: int, first: RevisionRow | None, last: RevisionRow | None) -> None:
-        self._revision_id = row_count - 1 if row_count else None
-        self._created = _utc(first.time) if first else None
-        self._updated = _utc(last.time) if last else None
-
 
 def _clear_none(value: Any) -> None:
     if isinstance(value, dict):
@@ -251,21 +246,23 @@ class Record(RecordBase):
         repo = self.repo
         tx = repo.in_transaction
         repo.sync_index()
-        bounds = repo.index.first_and_last(self._id)
-        count = repo.index.count(self._id)
+        summary = repo.index.summary(self._id)
+        count = summary[0] if summary else 0
         if tx is not None and self._id in tx.changes:
             # the staged write becomes the next revision when the transaction commits
             committed = _git.entry_id(_git.tree_of(repo._git, repo.tip()), repo.path_for(self._id))
             changed = tx.changes[self._id].blob != committed
             now = datetime.now(UTC).replace(microsecond=0)
             self._revision_id = count if changed else count - 1
-            self._created = _utc(bounds[0].time) if bounds else now
-            self._updated = now if changed or bounds is None else _utc(bounds[1].time)
+            self._created = _utc(summary[1]) if summary else now
+            self._updated = now if changed or summary is None else _utc(summary[2])
             return
-        if bounds is None:
-            self._load(0, None, None)
+        if summary is None:
+            self._revision_id = self._created = self._updated = None
             return
-        self._load(count, *bounds)
+        self._revision_id = count - 1
+        self._created = _utc(summary[1])
+        self._updated = _utc(summary[2])
 
     # -- writing ---------------------------------------------------------
 
@@ -482,24 +479,24 @@ class RevisionsIterator:
         self._id = record_id
         repo.sync_index()
         self._rows = repo.index.revisions(record_id)
-        self._first_time = self._rows[0].time if self._rows else None
+        self._created = _utc(self._rows[0].time) if self._rows else None
+        self._limit = repo.max_record_bytes
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def _revision(self, row: RevisionRow) -> RecordRevision:
         repo = self._repo
-        if row.state == LIVE and row.blob is not None:
-            data = repo.read_record_file(self._id, _git.Oid(hex=row.blob))
-            deleted = False
-        else:
-            data, deleted = {}, True
+        blob = _git.Oid(hex=row.blob) if row.blob else None
+        data: Any = {}
+        if row.state == LIVE and blob is not None:
+            data = repo.read_record_file(self._id, blob, self._limit)
         revision = RecordRevision(data if isinstance(data, dict) else {}, repo=repo)
         revision._id = self._id
         revision._revision_id = row.revision
-        revision._blob = _git.Oid(hex=row.blob) if row.blob else None
-        revision._deleted = deleted
-        revision._created = _utc(self._first_time) if self._first_time is not None else None
+        revision._blob = blob
+        revision._deleted = row.state != LIVE
+        revision._created = self._created
         revision._updated = _utc(row.time)
         revision.commit_id = row.commit_id
         return revision

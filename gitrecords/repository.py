@@ -187,7 +187,7 @@ class Repository:
         self.ref = f"refs/heads/{self.branch}"
         self._local = threading.local()
         self._thread_lock = threading.RLock()
-        self._config_cache: tuple[Any, dict[str, Any]] | None = None
+        self._config_cache: tuple[Any, Any, dict[str, Any]] | None = None
         self._store_cache: tuple[Any, SchemaStore] | None = None
         safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", self.branch)
         index_path = None if from_env else str(self.git_dir / "gitrecords" / f"index-{safe_branch}.sqlite")
@@ -289,11 +289,14 @@ class Repository:
     @property
     def config(self) -> dict[str, Any]:
         """The repository configuration (``gitrecords.json`` at the branch tip)."""
-        tree = _git.tree_of(self._git, self.tip())
-        blob = _git.entry_id(tree, layout.CONFIG_FILE)
+        tip = self.tip()
         cached = self._config_cache
-        if cached is not None and cached[0] == blob:
-            return cached[1]
+        if cached is not None and cached[0] == tip:
+            return cached[2]
+        blob = _git.entry_id(_git.tree_of(self._git, tip), layout.CONFIG_FILE)
+        if cached is not None and cached[1] == blob:
+            self._config_cache = (tip, blob, cached[2])
+            return cached[2]
         settings = dict(DEFAULT_CONFIG)
         if blob is not None:
             try:
@@ -308,7 +311,7 @@ class Repository:
                     f"{layout.CONFIG_FILE}: format {settings.get('format')!r} is not supported "
                     f"(this gitrecords reads format {layout.FORMAT_VERSION})"
                 )
-        self._config_cache = (blob, settings)
+        self._config_cache = (tip, blob, settings)
         return settings
 
     @property
@@ -356,16 +359,17 @@ class Repository:
             return tx.changes[record_id].blob
         return _git.entry_id(_git.tree_of(self._git, self.tip()), self.path_for(record_id))
 
-    def read_record_file(self, record_id: uuid.UUID, blob: _git.Oid) -> Any:
+    def read_record_file(self, record_id: uuid.UUID, blob: _git.Oid, limit: int | None = None) -> Any:
+        """Parse a record file strictly; errors name the record, its path and the blob."""
         raw = _git.read_blob(self._git, blob)
-        if len(raw) > self.max_record_bytes:
-            raise InvalidRecordError(f"record {record_id}: file is larger than {self.max_record_bytes} bytes")
+        limit = limit if limit is not None else self.max_record_bytes
+        if len(raw) > limit:
+            raise InvalidRecordError(f"record {record_id}: file is larger than {limit} bytes")
         try:
-            return layout.loads(
-                raw, what=f"record {record_id} ({self.path_for(record_id)} blob {str(blob)[:12]})"
-            )
+            return layout.loads(raw)
         except InvalidRecordError as err:
-            raise InvalidRecordError(str(err)) from None
+            where = f"record {record_id} ({self.path_for(record_id)} blob {str(blob)[:12]})"
+            raise InvalidRecordError(str(err).replace("record", where, 1)) from None
 
     @property
     def max_record_bytes(self) -> int:
@@ -569,12 +573,25 @@ class Repository:
     def _commit(
         self, base: _git.Oid | None, tree: _git.Oid, author_sig: Any, committer_sig: Any, message: str
     ) -> _git.Oid:
-        _git.set_durable(self.durable)
-        if base is None:
-            commit = _git.create_commit(self._git, None, author_sig, committer_sig, message, tree, [])
-            _git.set_ref(self._git, self.ref, commit, None, message)
-            return commit
-        return _git.create_commit(self._git, self.ref, author_sig, committer_sig, message, tree, [base])
+        """Write the commit object, then move the branch from ``base`` to it (compare-and-swap).
+
+        Durable mode: the objects are flushed with one ``syncfs`` before the ref
+        moves, and the ref file and its folder are fsynced before this returns,
+        so a write that returned survives a power cut and a crash leaves the
+        branch at ``base`` or at the new commit, never pointing to a missing object.
+        """
+        _git.set_durable(False)
+        commit = _git.create_commit(
+            self._git, None, author_sig, committer_sig, message, tree, [] if base is None else [base]
+        )
+        if self.durable:
+            _git.sync_filesystem(self.git_dir)
+        _git.set_ref(self._git, self.ref, commit, base, message.split("\n", 1)[0])
+        if self.durable:
+            ref_file = self.git_dir / self.ref
+            _git.fsync_path(ref_file)
+            _git.fsync_path(ref_file.parent)
+        return commit
 
     def _check_pids(self, base: _git.Oid | None, changes: list[Change]) -> None:
         if not any(c.facts[1] for c in changes):
