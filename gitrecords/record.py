@@ -267,6 +267,8 @@ class Record(RecordBase):
     # -- writing ---------------------------------------------------------
 
     def _require_written(self) -> Repository:
+        if self._id is not None and self._deleted and self._blob is None:
+            raise NoResultFound(f"record {self._id} was hard-deleted: its history is gone")
         if self._id is None or (self._revision_id is None and self._blob is None):
             raise GitRecordsError("the record was never written: use Record.create()")
         return self.repo

@@ -236,3 +236,14 @@ def test_hard_delete_with_progress(repo: Repository) -> None:
 def test_hard_delete_needs_a_written_record(repo: Repository) -> None:
     with pytest.raises(GitRecordsError, match="never written"):
         Record({"t": 1}, repo=repo).delete(force=True)
+
+
+def test_a_hard_deleted_record_object_says_so(repo):
+    from gitrecords import NoResultFound, Record
+
+    record = Record.create({"title": "gone soon"}, repo=repo)
+    record.delete(force=True)
+    with pytest.raises(NoResultFound, match="was hard-deleted"):
+        record.commit()
+    with pytest.raises(NoResultFound, match="was hard-deleted"):
+        record.revisions  # noqa: B018
