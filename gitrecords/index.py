@@ -178,6 +178,39 @@ class RevisionIndex:
                 raise
             return conn.execute("SELECT COUNT(*) FROM revisions").fetchone()[0]
 
+    def remap(self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]) -> bool:
+        """After a history rewrite: drop purged records, rename rewritten commits.
+
+        Returns False (the caller rebuilds) when the index was not at ``old_tip``.
+        """
+        new_tip = commit_map.get(old_tip, old_tip) if old_tip is not None else None
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if old_tip is None or self.indexed_tip() != str(old_tip):
+                    conn.execute("ROLLBACK")
+                    return False
+                conn.executemany("DELETE FROM revisions WHERE record=?", [(str(i),) for i in purged])
+                conn.executemany("DELETE FROM pids WHERE record=?", [(str(i),) for i in purged])
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS commit_map (old TEXT PRIMARY KEY, new TEXT)")
+                conn.execute("DELETE FROM temp.commit_map")
+                conn.executemany(
+                    "INSERT INTO temp.commit_map VALUES (?, ?)",
+                    ((str(old), str(new)) for old, new in commit_map.items() if old != new),
+                )
+                conn.execute(
+                    "UPDATE revisions SET commit_id = (SELECT new FROM temp.commit_map WHERE old = commit_id)"
+                    " WHERE commit_id IN (SELECT old FROM temp.commit_map)"
+                )
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(new_tip),))
+                conn.execute("DELETE FROM temp.commit_map")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return True
+
     def _clear(self) -> None:
         self._conn.execute("DELETE FROM revisions")
         self._conn.execute("DELETE FROM pids")

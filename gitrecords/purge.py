@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pygit2
-from pygit2.enums import ObjectType
+from pygit2.enums import FileMode, ObjectType
 
 from . import _git
 from .errors import NoResultFound, StaleRevisionError
@@ -85,18 +85,45 @@ def purge(
         tips.append(detached)
     tips = [t for t in dict.fromkeys(tips) if t is not None]
 
-    tree_map: dict[pygit2.Oid, pygit2.Oid] = {}
     commit_map: dict[pygit2.Oid, pygit2.Oid] = {}
     odb = git.odb
+    purged_blobs: set[pygit2.Oid] = set()
+    memo: dict[tuple[pygit2.Oid, frozenset[tuple[str, ...]]], pygit2.Oid] = {}
+    wanted = frozenset(tuple(p.split("/")) for p in paths)
+
+    def strip(tree_id: pygit2.Oid, remove: frozenset[tuple[str, ...]]) -> pygit2.Oid:
+        """``tree_id`` without the paths in ``remove``; shared subtrees are rewritten once."""
+        key = (tree_id, remove)
+        cached = memo.get(key)
+        if cached is not None:
+            return cached
+        tree = git[tree_id]
+        builder = None
+        deeper: dict[str, set[tuple[str, ...]]] = {}
+        for parts in remove:
+            if len(parts) > 1:
+                deeper.setdefault(parts[0], set()).add(parts[1:])
+            elif parts[0] in tree:
+                purged_blobs.add(tree[parts[0]].id)
+                builder = builder or git.TreeBuilder(tree)
+                builder.remove(parts[0])
+        for name, rest in deeper.items():
+            if name not in tree or tree[name].type != ObjectType.TREE:
+                continue
+            old = tree[name].id
+            new = strip(old, frozenset(rest))
+            if new != old:
+                builder = builder or git.TreeBuilder(tree)
+                if len(git[new]) == 0:
+                    builder.remove(name)
+                else:
+                    builder.insert(name, new, FileMode.TREE)
+        result = builder.write() if builder is not None else tree_id
+        memo[key] = result
+        return result
 
     def new_tree_for(old: pygit2.Oid) -> pygit2.Oid:
-        if old in tree_map:
-            return tree_map[old]
-        old_tree = git[old]
-        present = {p: None for p in paths if _git.entry_id(old_tree, p) is not None}
-        result = _git.build_tree(git, old_tree, present) if present else old
-        tree_map[old] = result
-        return result
+        return strip(old, wanted)
 
     _git.set_durable(False)  # synced once below, before any ref moves
     commits = list(_git.walk_all(git, tips))
@@ -124,6 +151,12 @@ def purge(
         new = _map_target(git, target, commit_map)
         if new != target:
             updates[name] = new
+    # the purge log (purged.txt) moves with the other refs, in the one transaction: a crash leaves
+    # every ref as it was, or every ref rewritten and the purge logged
+    rewritten_tip = updates.get(repo.ref, refs[repo.ref])
+    updates[repo.ref], log_changes = repo._purge_log_commit(
+        rewritten_tip, record_ids, message=message, author=author
+    )
     if repo.durable:
         _git.sync_filesystem(repo.git_dir)
     with git.transaction() as tx:
@@ -133,10 +166,18 @@ def purge(
             if git.references[name].target != refs[name]:
                 raise StaleRevisionError(f"{name} moved during the hard delete; nothing was changed, retry")
             tx.set_target(name, new, message="gitrecords: hard delete")
+    if repo.durable:
+        for name in updates:
+            if (repo.git_dir / name).exists():  # a loose ref file (else packed)
+                _git.fsync_path(repo.git_dir / name)
+        for folder in {(repo.git_dir / name).parent for name in updates}:
+            if folder.exists():
+                _git.fsync_path(folder)
     if detached is not None and commit_map.get(detached, detached) != detached:
         git.set_head(commit_map[detached])
 
     repo._forget_paths_in_worktree(paths)
+    repo._update_worktree(rewritten_tip, log_changes)
     for stale in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD"):
         try:
             os.unlink(repo.git_dir / stale)
@@ -144,9 +185,30 @@ def purge(
             pass
     git_dir = str(repo.git_dir)
     _git.git(git_dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
-    _git.git(git_dir, "gc", "--prune=now", "--quiet")
-    repo.reindex()
-    repo._log_purge(record_ids, message=message, author=author)
+    rewritten = [old for old, new in commit_map.items() if old != new]
+    if any(not _is_loose(repo.git_dir, oid) for oid in (*purged_blobs, *rewritten)):
+        # some old objects are in packs: write the packs again without what is unreachable
+        _git.git(git_dir, "repack", "-a", "-d", "-q")
+    # the old commits, trees and the record's blobs are loose and unreachable now: delete them
+    _git.git(git_dir, "prune", "--expire=now")
+    if _has_commit_graph(repo.git_dir):
+        # a commit-graph written by gc still lists the old commits: write it again
+        _git.git(git_dir, "commit-graph", "write", "--reachable", "--no-progress")
+    if not repo.index.remap(tip, commit_map, record_ids):
+        repo.reindex()
+    repo.index.sync(updates[repo.ref])
+
+
+def _has_commit_graph(git_dir: Any) -> bool:
+    info = os.path.join(git_dir, "objects", "info")
+    return os.path.exists(os.path.join(info, "commit-graph")) or os.path.isdir(
+        os.path.join(info, "commit-graphs")
+    )
+
+
+def _is_loose(git_dir: Any, oid: pygit2.Oid) -> bool:
+    text = str(oid)
+    return os.path.exists(os.path.join(git_dir, "objects", text[:2], text[2:]))
 
 
 def _peel_commit(git: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Oid | None:

@@ -247,3 +247,24 @@ def test_a_hard_deleted_record_object_says_so(repo):
         record.commit()
     with pytest.raises(NoResultFound, match="was hard-deleted"):
         record.revisions  # noqa: B018
+
+
+def test_hard_delete_in_a_packed_repository_with_a_commit_graph(repo):
+    """After `git gc` the old objects sit in a pack and a commit-graph lists the old commits."""
+    from gitrecords import Record
+
+    victim = Record.create({"title": "secret"}, repo=repo)
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    keep = Record.create({"title": "keep"}, repo=repo)
+    for n in range(5):
+        keep["n"] = n
+        keep = keep.commit()
+    git(repo, "gc", "--quiet")
+    assert (repo.git_dir / "objects" / "info" / "commit-graph").exists()
+    victim.delete(force=True)
+    fsck(repo)
+    proc = subprocess.run(
+        ["git", "--git-dir", str(repo.git_dir), "cat-file", "-e", blob], capture_output=True
+    )
+    assert proc.returncode != 0
+    assert [r["n"] for r in list(Record.get_record(keep.id, repo=repo).revisions)[1:]] == [0, 1, 2, 3, 4]
