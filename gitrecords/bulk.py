@@ -11,6 +11,7 @@ updated from the rows staged during the import, without reading a blob back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -186,6 +187,9 @@ class _FastImport:
             except BrokenPipeError:
                 pass
         self._finish()
+        # that error makes fast-import write a crash report into the git dir: it is no crash
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.repo.git_dir / f"fast_import_crash_{self.proc.pid}")
 
     def _finish(self) -> bytes:
         stderr = b""
@@ -220,6 +224,7 @@ def import_records(
     before_hooks, after_hooks = _hooks_in_use()
     settings = repo.config
     with repo._write_lock():
+        _delete_stale_import_refs(repo)
         base = repo.tip()
         repo.index.sync(base)
         store = repo.schema_store(base)
@@ -398,6 +403,14 @@ def _move_branch(repo: Repository, base: _git.Oid | None, commit: _git.Oid) -> _
     tree = _git.build_tree(repo._git, tip_tree, changes)
     raw = repo._git[commit]
     return repo._commit(tip, tree, raw.author, raw.committer, raw.message)
+
+
+def _delete_stale_import_refs(repo: Repository) -> None:
+    """Temporary refs of imports that died before cleaning up (the caller holds the write lock,
+    so no import that is still running has one)."""
+    for name in list(repo._git.references):
+        if name.startswith("refs/gitrecords/import-"):
+            _delete_ref(repo, name)
 
 
 def _delete_ref(repo: Repository, ref: str) -> None:

@@ -178,6 +178,19 @@ class RevisionIndex:
                 raise
             return conn.execute("SELECT COUNT(*) FROM revisions").fetchone()[0]
 
+    def blobs_in_use(self, blobs: list[str], exclude: list[uuid.UUID]) -> set[str]:
+        """Which of ``blobs`` some revision of a record not in ``exclude`` also has."""
+        if not blobs:
+            return set()
+        excluded = [str(i) for i in exclude]
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT DISTINCT blob FROM revisions WHERE blob IN ({','.join('?' * len(blobs))})"
+                f" AND record NOT IN ({','.join('?' * len(excluded))})",
+                (*blobs, *excluded),
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def remap(self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]) -> bool:
         """After a history rewrite: drop purged records, rename rewritten commits.
 

@@ -5,11 +5,12 @@ notes, stash) or a detached HEAD is rewritten without the record's file;
 commits whose only change was that file are dropped. Commit and tag objects
 are rewritten byte for byte except for their ``tree``/``parent``/``object``
 lines (signatures become invalid and are removed), so authors, dates and
-messages are kept and every other record keeps exactly the same blobs. Refs
+messages are kept and every other record keeps exactly the same blobs. A commit
+on the rewritten branch appends the purged ids to ``purged.txt``; then all refs
 move together in one locked reference transaction, compare-and-swap against
-the values read at the start. Then reflogs are expired and ``git gc
---prune=now`` deletes the unreachable objects, the derived index is rebuilt,
-and a commit appends the purged ids to ``purged.txt``.
+the values read at the start, so a crash leaves every ref as it was or every
+ref purged and logged. Then reflogs are expired, the unreachable objects are
+deleted and the derived index is updated.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def purge(
     commit_map: dict[pygit2.Oid, pygit2.Oid] = {}
     odb = git.odb
     purged_blobs: set[pygit2.Oid] = set()
+    scratch: list[pygit2.Oid] = []
     memo: dict[tuple[pygit2.Oid, frozenset[tuple[str, ...]]], pygit2.Oid] = {}
     wanted = frozenset(tuple(p.split("/")) for p in paths)
 
@@ -115,6 +117,7 @@ def purge(
             if new != old:
                 builder = builder or git.TreeBuilder(tree)
                 if len(git[new]) == 0:
+                    scratch.append(new)  # an empty tree, written only to find it is empty
                     builder.remove(name)
                 else:
                     builder.insert(name, new, FileMode.TREE)
@@ -185,12 +188,26 @@ def purge(
             pass
     git_dir = str(repo.git_dir)
     _git.git(git_dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
-    rewritten = [old for old, new in commit_map.items() if old != new]
-    if any(not _is_loose(repo.git_dir, oid) for oid in (*purged_blobs, *rewritten)):
-        # some old objects are in packs: write the packs again without what is unreachable
+    # what is now unreachable: the record's blobs (unless another record has the same
+    # content), the rewritten commits and the trees they had
+    shared = repo.index.blobs_in_use([str(b) for b in purged_blobs], exclude=record_ids)
+    exclusive = [b for b in purged_blobs if str(b) not in shared]
+    old_objects = [old for old, new in commit_map.items() if old != new]
+    old_objects += [old for (old, _paths), new in memo.items() if old != new]
+    old_objects += [
+        target for name, target in refs.items() if name in updates and git[target].type == ObjectType.TAG
+    ]
+    root_trees = {git[new].tree_id for new in set(commit_map.values())}
+    old_objects += [oid for oid in set(scratch) if oid not in root_trees]
+    if any(not _is_loose(repo.git_dir, oid) for oid in exclusive):
+        # a packed copy of the content: write the packs again without what is unreachable
         _git.git(git_dir, "repack", "-a", "-d", "-q")
-    # the old commits, trees and the record's blobs are loose and unreachable now: delete them
-    _git.git(git_dir, "prune", "--expire=now")
+        _git.git(git_dir, "prune", "--expire=now")
+    else:
+        # loose objects are files: delete exactly those, without walking the whole history
+        # (packed old commits and trees hold no record content; the next gc drops them)
+        for oid in (*exclusive, *old_objects):
+            _unlink_loose(repo.git_dir, oid)
     if _has_commit_graph(repo.git_dir):
         # a commit-graph written by gc still lists the old commits: write it again
         _git.git(git_dir, "commit-graph", "write", "--reachable", "--no-progress")
@@ -204,6 +221,14 @@ def _has_commit_graph(git_dir: Any) -> bool:
     return os.path.exists(os.path.join(info, "commit-graph")) or os.path.isdir(
         os.path.join(info, "commit-graphs")
     )
+
+
+def _unlink_loose(git_dir: Any, oid: pygit2.Oid) -> None:
+    text = str(oid)
+    try:
+        os.unlink(os.path.join(git_dir, "objects", text[:2], text[2:]))
+    except FileNotFoundError:
+        pass
 
 
 def _is_loose(git_dir: Any, oid: pygit2.Oid) -> bool:

@@ -161,6 +161,7 @@ class Record(RecordBase):
         """Create and write a new record (revision 0); returns it."""
         if not isinstance(data, dict):
             raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
+        layout.check_value(data)  # before the deep copy, which cannot copy a too deeply nested value
         repo = repo or current_repository()
         record = cls(copy.deepcopy(data), repo=repo)
         record._id = layout.normalize_id(id_) if id_ is not None else uuid.uuid4()
@@ -220,7 +221,8 @@ class Record(RecordBase):
         if deleted and not with_deleted:
             raise NoResultFound(f"record {record_id} is deleted")
         if not isinstance(data, dict):
-            raise InvalidRecordError(f"record {record_id}: file does not hold a JSON object")
+            where = f"{repo.path_for(record_id)}{repo._written_in(record_id, blob)}"
+            raise InvalidRecordError(f"record {record_id} ({where}): file does not hold a JSON object")
         record = cls({} if deleted else data, repo=repo)
         record._id = record_id
         record._blob = blob
@@ -318,16 +320,24 @@ class Record(RecordBase):
         for number, op in enumerate(patch):
             if not isinstance(op, dict) or "op" not in op or "path" not in op:
                 raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
-            if op.get("path") in ("", "/") and op.get("op") in ("remove", "replace", "add", "move"):
+            if op.get("path") in ("", "/") and op.get("op") in ("remove", "replace", "add", "move", "copy"):
                 raise InvalidRecordError(
                     f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})"
                 )
         try:
-            data = jsonpatch.apply_patch(dict(self), patch)
-        except jsonpatch.JsonPatchTestFailed:
-            raise
-        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
-            raise type(err)(f"record {self._id}: {err}") from None
+            layout.check_value(patch)  # values too deeply nested to copy, NaN, ...
+        except InvalidRecordError as err:
+            raise InvalidRecordError(f"JSON Patch: {err}") from None
+        data: Any = copy.deepcopy(dict(self))
+        for number, op in enumerate(patch):  # one by one, so that an error names its operation
+            try:
+                data = jsonpatch.JsonPatch([op]).apply(data, in_place=True)
+            except jsonpatch.JsonPatchTestFailed:
+                raise
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+                source = f" from {op['from']}" if "from" in op else ""
+                where = f"JSON Patch operation {number} ({op['op']} {op['path']}{source})"
+                raise type(err)(f"record {self._id}: {where}: {err}") from None
         if not isinstance(data, dict):
             raise InvalidRecordError("a JSON Patch must leave the record an object")
         new = type(self)(data, repo=self._repo)

@@ -254,7 +254,12 @@ class Repository:
         tree = _git.build_tree(repo._git, None, changes)
         author_sig, committer_sig = repo._signatures(None)
         commit = _git.create_commit(repo._git, None, author_sig, committer_sig, message + "\n", tree, [])
+        if repo.durable:  # as every write: the objects on disk before the ref, the ref before returning
+            _git.sync_filesystem(repo.git_dir)
         _git.create_ref(repo._git, repo.ref, commit)
+        if repo.durable:
+            _git.fsync_path(repo.git_dir / repo.ref)
+            _git.fsync_path((repo.git_dir / repo.ref).parent)
         if not bare:
             _git.checkout(repo._git, tree)
         repo.index.sync(commit)
@@ -360,16 +365,28 @@ class Repository:
         return _git.entry_id(_git.tree_of(self._git, self.tip()), self.path_for(record_id))
 
     def read_record_file(self, record_id: uuid.UUID, blob: _git.Oid, limit: int | None = None) -> Any:
-        """Parse a record file strictly; errors name the record, its path and the blob."""
+        """Parse a record file strictly; errors name the record, its path, the commit that wrote
+        it and the blob."""
         raw = _git.read_blob(self._git, blob)
         limit = limit if limit is not None else self.max_record_bytes
-        if len(raw) > limit:
-            raise InvalidRecordError(f"record {record_id}: file is larger than {limit} bytes")
         try:
+            if len(raw) > limit:
+                raise InvalidRecordError(f"record: file is larger than {limit} bytes")
             return layout.loads(raw)
         except InvalidRecordError as err:
-            where = f"record {record_id} ({self.path_for(record_id)} blob {str(blob)[:12]})"
-            raise InvalidRecordError(str(err).replace("record", where, 1)) from None
+            where = f"record {record_id} ({self.path_for(record_id)}{self._written_in(record_id, blob)})"
+            text = str(err)  # "record is not valid JSON: ...", or "NaN is not valid JSON ..."
+            text = text.replace("record", where, 1) if text.startswith("record") else f"{where}: {text}"
+            raise InvalidRecordError(text) from None
+
+    def _written_in(self, record_id: uuid.UUID, blob: _git.Oid) -> str:
+        """For error messages: ``in commit <id>, blob <id>``, the latest commit of the branch that
+        wrote ``blob`` as the record's file (the index knows it)."""
+        self.sync_index()
+        commit = next(
+            (r.commit_id for r in reversed(self.index.revisions(record_id)) if r.blob == str(blob)), None
+        )
+        return (f" in commit {commit[:12]}" if commit else "") + f", blob {str(blob)[:12]}"
 
     @property
     def max_record_bytes(self) -> int:
@@ -678,34 +695,30 @@ class Repository:
                 (workdir / path).unlink()
         index.write()
 
-    def _log_purge(self, record_ids: list[uuid.UUID], *, message: str | None, author: Any) -> None:
-        """Commit the purged ids to purged.txt, so validation and replicas know of them."""
-        for _ in range(MAX_ATTEMPTS):
-            base = self.tip()
-            tree = _git.tree_of(self._git, base)
-            blob = _git.entry_id(tree, PURGED_FILE)
-            known = set(_git.read_blob(self._git, blob).decode().split()) if blob is not None else set()
-            known.update(str(i) for i in record_ids)
-            new_blob = _git.create_blob(self._git, "".join(f"{i}\n" for i in sorted(known)).encode())
-            new_tree = _git.build_tree(self._git, tree, {PURGED_FILE: new_blob})
-            author_sig, committer_sig = self._signatures(author)
-            if len(record_ids) == 1:
-                text = message or f"hard delete record {record_ids[0]}"
-            else:
-                text = message or f"hard delete {len(record_ids)} records"
-            text = (
-                text.rstrip("\n")
-                + "\n\nGitrecords-Operation: hard-delete\n"
-                + "".join(f"Gitrecords-Record: {i}\n" for i in record_ids[:MAX_TRAILER_RECORDS])
-            )
-            try:
-                commit = self._commit(base, new_tree, author_sig, committer_sig, text)
-            except _git.RefMoved:
-                continue
-            self._update_worktree(base, {PURGED_FILE: new_blob})
-            self.index.sync(commit)
-            return
-        raise StaleRevisionError(f"{self.ref} kept moving; the purge log was not written")
+    def _purge_log_commit(
+        self, base: _git.Oid, record_ids: list[uuid.UUID], *, message: str | None, author: Any
+    ) -> tuple[_git.Oid, dict[str, _git.Oid | None]]:
+        """A commit on ``base`` adding the purged ids to purged.txt, so validation and replicas
+        know of them; the hard delete moves the branch to it with the other refs, in one step.
+        Returns the commit and the file it changes (for a working clone)."""
+        tree = _git.tree_of(self._git, base)
+        blob = _git.entry_id(tree, PURGED_FILE)
+        known = set(_git.read_blob(self._git, blob).decode().split()) if blob is not None else set()
+        known.update(str(i) for i in record_ids)
+        new_blob = _git.create_blob(self._git, "".join(f"{i}\n" for i in sorted(known)).encode())
+        new_tree = _git.build_tree(self._git, tree, {PURGED_FILE: new_blob})
+        author_sig, committer_sig = self._signatures(author)
+        if len(record_ids) == 1:
+            text = message or f"hard delete record {record_ids[0]}"
+        else:
+            text = message or f"hard delete {len(record_ids)} records"
+        text = (
+            text.rstrip("\n")
+            + "\n\nGitrecords-Operation: hard-delete\n"
+            + "".join(f"Gitrecords-Record: {i}\n" for i in record_ids[:MAX_TRAILER_RECORDS])
+        )
+        commit = _git.create_commit(self._git, None, author_sig, committer_sig, text, new_tree, [base])
+        return commit, {PURGED_FILE: new_blob}
 
     def import_records(
         self,

@@ -120,9 +120,7 @@ class SchemaStore:
         cached = self._validators.get(cache_key)
         if cached is not None and cached[1] is format_checker:
             return cached[0]
-        cls = validator_cls or jsonschema.validators.validator_for(
-            schema, default=jsonschema.Draft202012Validator
-        )
+        cls = validator_cls or _validator_for(schema, key)
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as err:
@@ -188,6 +186,17 @@ class SchemaStore:
             )
         except jsonref.JsonRefError as err:
             raise _jsonref_error(err) from None
+
+
+def _validator_for(schema: Any, where: str) -> Any:
+    """The validator class for the draft the schema's ``$schema`` names (2020-12 by default)."""
+    if isinstance(schema, dict) and not isinstance(schema.get("$schema", ""), str):
+        # jsonschema would fail with a TypeError or AttributeError
+        kind = type(schema["$schema"]).__name__
+        raise SchemaError(
+            f"schema {where} is not a valid schema: its $schema must be a URI string, not {kind}"
+        )
+    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
 
 
 def _resource(schema: Any, where: str) -> referencing.Resource:

@@ -201,7 +201,14 @@ def test_validate_sample_is_clean(gr, sample_repo):
     assert result.stdout == ""
     assert result.stderr == "60 records valid\n"
     out = json.loads(gr(sample_repo, "validate", "--json").stdout)
-    assert out == {"valid": True, "checked": 60, "invalid": 0, "problems": []}
+    assert out == {
+        "valid": True,
+        "head": str(sample_repo.tip()),
+        "base": None,
+        "checked": 60,
+        "invalid": 0,
+        "problems": [],
+    }
 
 
 def test_validate_reports_every_problem(gr, title_repo):
@@ -213,7 +220,7 @@ def test_validate_reports_every_problem(gr, title_repo):
     result = gr(title_repo, "validate")
     assert result.exit_code == 1
     assert sorted(result.stdout.splitlines()) == sorted(
-        [f"{ids[0]} /: 'year' is a required property", f"{ids[2]} /: 'year' is a required property"]
+        f"{layout.path_for(i)}:1: [schema] /: 'year' is a required property" for i in (ids[0], ids[2])
     )
     assert result.stderr == "Error: 2 problems in 2 of 3 records\n"
     result = gr(title_repo, "validate", "--json")

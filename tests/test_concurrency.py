@@ -344,3 +344,46 @@ def test_a_write_is_refused_when_its_record_changed_meanwhile(
     assert git(repo, "rev-parse", "main").strip() == sneaked[0]
     assert Record.get_record(rec.id, repo=repo) == {"t": "theirs"}
     fsck(repo)
+
+
+def test_processes_writing_to_a_working_clone_at_once(tmp_path: Path) -> None:
+    """Hundreds of mixed writes (creates, updates, batches, read-modify-write of a shared record)
+    from 4 processes into a non-bare clone: every acknowledged write is in the history exactly
+    once, and the checked-out files and git's index end up equal to the branch."""
+    server = Repository.init(tmp_path / "server.git")
+    subprocess.run(["git", "clone", "--quiet", f"file://{server.path}", str(tmp_path / "work")], check=True)
+    repo = Repository(tmp_path / "work")
+    counter = Record.create({"count": 0}, repo=repo)
+    workers, count = 4, 30
+    queue = SPAWN.Queue()
+    start = SPAWN.Barrier(workers)
+    processes = [
+        SPAWN.Process(
+            target=bulk_worker, args=(str(repo.path), w, count, str(counter.id), True, start, queue)
+        )
+        for w in range(workers)
+    ]
+    results = collect(processes, queue)
+    acked = [write for result in results for write in result["acked"]]
+    increments = sum(r["increments"] for r in results)
+    assert len(acked) + increments >= 150  # hundreds of writes
+
+    by_record: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for record_id, blob, revision_id in acked:
+        by_record[record_id].append((blob, revision_id))
+    for record_id, writes in by_record.items():
+        assert blob_history(repo, layout.path_for(record_id)) == [blob for blob, _ in writes], record_id
+        assert [rev for _, rev in writes] == list(range(len(writes))), record_id
+    assert Record.get_record(counter.id, repo=repo)["count"] == increments
+    expected_commits = 2 + sum(r["commits"] for r in results)
+    assert int(git(repo, "rev-list", "--count", "main")) == expected_commits
+
+    work = repo.path
+    status = subprocess.run(
+        ["git", "-C", str(work), "status", "--porcelain"], capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""
+    for record_id in by_record:
+        path = layout.path_for(record_id)
+        assert (work / path).read_bytes() == git(repo, "show", f"main:{path}").encode()
+    fsck(repo)

@@ -1,4 +1,4 @@
-"""Commands over many records: list, export, import, validate, reindex."""
+"""Commands over many records: list, export, import, reindex (validate is in ci.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ from .. import layout
 from ..errors import BatchValidationError, GitRecordsError
 from ..record import Record
 from ..repository import Repository
-from ._batch import Problem, Written, check_record, fail, report, write_items
+from ._batch import Problem, Written, fail, report, write_items
 from ._common import (
-    RECORD_ID,
-    DataError,
     UsageFailure,
     create_options,
     json_option,
@@ -300,47 +298,6 @@ def _fast_import(
 
 
 @click.command()
-@click.argument("record_ids", nargs=-1, type=RECORD_ID, metavar="[ID]...")
-@json_option
-@pass_repo
-def validate(repo: Repository, record_ids: tuple[uuid.UUID, ...], as_json: bool) -> None:
-    """Check records against their schemas; report every problem.
-
-    Checks every live record, or the given IDs, against its $schema (or the
-    repository's default schema) and reports every problem
-    as '<id> <pointer>: <message>'. Exits with 1 if there is any problem.
-
-    \b
-    Examples:
-      gitrecords validate
-      gitrecords validate --json | jq '.problems[].id'
-    """
-    ids = list(record_ids) or list(repo.ids())
-    store = repo.schema_store()
-    problems: list[dict[str, Any]] = []
-    for record_id in progress_iter(ids, "Validating", len(ids)):
-        try:
-            record = Record.get_record(record_id, repo=repo)
-        except GitRecordsError as err:
-            problems.append({"id": str(record_id), "pointer": "/", "message": str(err)})
-            continue
-        for pointer, text in check_record(repo, dict(record), store):
-            problems.append({"id": str(record_id), "pointer": pointer, "message": text})
-    invalid = len({p["id"] for p in problems})
-    if as_json:
-        echo_json({"valid": not problems, "checked": len(ids), "invalid": invalid, "problems": problems})
-    else:
-        for problem in problems:
-            click.echo(f"{problem['id']} {problem['pointer']}: " + " ".join(problem["message"].split("\n")))
-    noun = "record" if len(ids) == 1 else "records"
-    if problems:
-        raise DataError(
-            f"{len(problems)} problem{'' if len(problems) == 1 else 's'} in {invalid} of {len(ids)} {noun}"
-        )
-    note(f"{len(ids)} {noun} valid")
-
-
-@click.command()
 @pass_repo
 def reindex(repo: Repository) -> None:
     """Rebuild the derived revision and PID index.
@@ -358,4 +315,4 @@ def reindex(repo: Repository) -> None:
     note(f"Indexed {count} revisions")
 
 
-COMMANDS = [list_, export, import_, validate, reindex]
+COMMANDS = [list_, export, import_, reindex]  # validate: see ci.py

@@ -1,0 +1,468 @@
+"""Replication with git itself: pull (fetch + record-aware merge), push, the merge driver.
+
+Fetching and pushing run the ``git`` binary, so every transport git knows
+works (``file://``, paths, ssh, https) with the user's own git setup. Merges
+never go through git's or libgit2's text merge: :mod:`gitrecords.merge` merges
+records, and the merge commit is written under the repository's write lock
+with a compare-and-swap on the branch, like every other write.
+
+A pull that has to merge makes the **remote's tip the first parent** of the
+merge commit and the local tip the second. The branch's first-parent
+history, which numbers the revisions (docs/format.md), then stays the one the
+server already published: pushing the merge is a fast-forward that adds one
+revision per record changed locally, and revision ids that others have seen
+never change. Revisions made locally and not yet pushed are the ones folded
+into the merge.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import _git, layout
+from .errors import GitRecordsError, RepositoryError, StaleRevisionError
+from .merge import (
+    Conflict,
+    MergeConflictError,
+    TreeMerge,
+    _check_strategy,
+    merge_trees,
+)
+from .repository import MAX_ATTEMPTS, MAX_TRAILER_RECORDS, Repository
+
+__all__ = [
+    "MergeOutcome",
+    "PushRejectedError",
+    "PushResult",
+    "driver_command",
+    "install_merge_driver",
+    "merge",
+    "pull",
+    "push",
+]
+
+DRIVER_NAME = "gitrecords"
+#: the merge driver's name in git's configuration (merge.gitrecords.name)
+DRIVER_DESCRIPTION = "gitrecords: record-aware three-way merge of JSON records"
+FETCH_REFS = "refs/gitrecords/fetch"
+#: how deep criss-cross histories are merged into virtual bases before giving up
+MAX_VIRTUAL_DEPTH = 8
+
+
+class PushRejectedError(GitRecordsError):
+    """The remote refused the push (it has commits we do not have, or a hook declined)."""
+
+
+@dataclass
+class MergeOutcome:
+    """What a pull or merge did to the branch."""
+
+    #: "up-to-date", "fast-forward" or "merged"
+    status: str
+    #: the branch tip after the pull (None: the branch does not exist)
+    commit: str | None
+    #: the branch tip before
+    previous: str | None
+    #: the commit that was merged (the remote's tip for a pull)
+    merged_commit: str
+    #: records whose file changed on the branch
+    records: list[uuid.UUID] = field(default_factory=list)
+    #: records changed on both sides and merged field by field
+    merged: list[uuid.UUID] = field(default_factory=list)
+    #: conflicts that ``strategy`` resolved
+    resolved: list[Conflict] = field(default_factory=list)
+    strategy: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "commit": self.commit,
+            "previous": self.previous,
+            "merged_commit": self.merged_commit,
+            "records": sorted(str(r) for r in self.records),
+            "merged": sorted(str(r) for r in self.merged),
+            "strategy": self.strategy,
+            "resolved": [c.to_json() for c in self.resolved],
+        }
+
+
+@dataclass
+class PushResult:
+    #: "pushed", "created" or "up-to-date"
+    status: str
+    remote: str
+    branch: str
+    commit: str
+    previous: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "remote": self.remote,
+            "branch": self.branch,
+            "commit": self.commit,
+            "previous": self.previous,
+        }
+
+
+# -- the git binary -------------------------------------------------------------------------------
+
+
+def _run(repo: Repository, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    return subprocess.run(
+        ["git", "--git-dir", str(repo.git_dir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _last_line(text: str) -> str:
+    """The line of git's stderr that says what went wrong: its first error, else its last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("fatal: ", "error: "))]
+    return errors[0] if errors else lines[-1] if lines else "no message"
+
+
+def _check_names(repo: Repository, remote: str, branch: str) -> None:
+    if not remote or remote.startswith("-") or "\0" in remote:
+        raise GitRecordsError(f"{remote!r} is not a remote name or URL")
+    if _run(repo, "check-ref-format", f"refs/heads/{branch}").returncode != 0 or branch.startswith("-"):
+        raise GitRecordsError(f"{branch!r} is not a valid branch name")
+
+
+def _is_named_remote(repo: Repository, remote: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9._-]+", remote)) and (
+        _run(repo, "config", "--get", f"remote.{remote}.url").returncode == 0
+    )
+
+
+def _merge_bases(repo: Repository, a: _git.Oid, b: _git.Oid) -> list[_git.Oid]:
+    proc = _run(repo, "merge-base", "--all", str(a), str(b))
+    if proc.returncode not in (0, 1):
+        raise RepositoryError(f"git merge-base failed: {_last_line(proc.stderr)}")
+    return [_git.Oid(hex=line) for line in proc.stdout.split()]
+
+
+@contextmanager
+def _fetched(repo: Repository, remote: str, branch: str) -> Iterator[_git.Oid]:
+    """Fetch ``branch`` of ``remote`` into a private ref, kept until the merge is done."""
+    _check_names(repo, remote, branch)
+    temp = f"{FETCH_REFS}/{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    refspecs = [f"+refs/heads/{branch}:{temp}"]
+    if _is_named_remote(repo, remote) and _run(repo, "config", "--get-all", f"remote.{remote}.fetch").stdout:
+        refspecs.append(f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+    proc = _run(repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *refspecs)
+    try:
+        if proc.returncode != 0:
+            if "couldn't find remote ref" in proc.stderr:
+                raise GitRecordsError(f"{remote} has no branch {branch!r}")
+            raise RepositoryError(f"git fetch {remote} failed: {_last_line(proc.stderr)}")
+        fetched = _git.tip(repo._git, temp)
+        if fetched is None:  # pragma: no cover - git said it fetched
+            raise RepositoryError(f"git fetch {remote} did not fetch {branch!r}")
+        yield fetched
+    finally:
+        _run(repo, "update-ref", "-d", temp)
+
+
+# -- merging --------------------------------------------------------------------------------------
+
+
+def _tree(repo: Repository, commit: _git.Oid | None) -> Any:
+    return _git.tree_of(repo._git, commit)
+
+
+def _base_tree(
+    repo: Repository, ours: _git.Oid, theirs: _git.Oid, bases: list[_git.Oid], depth: int = 0
+) -> Any:
+    """The merge base's tree; with several bases (criss-cross merges), their merge.
+
+    As git's recursive strategy does, the bases are merged into a virtual
+    base first (conflicts inside it keep the first base's side, so they show
+    up again in the real merge if both sides still differ there).
+    """
+    if len(bases) == 1:
+        return _tree(repo, bases[0])
+    if depth >= MAX_VIRTUAL_DEPTH:
+        raise GitRecordsError(f"{ours} and {theirs} have too many criss-cross merges to merge")
+    virtual = bases[0]
+    for other in bases[1:]:
+        inner = _merge_bases(repo, virtual, other)
+        inner_tree = _base_tree(repo, virtual, other, inner, depth + 1) if inner else None
+        merged = merge_trees(
+            repo, inner_tree, _tree(repo, virtual), _tree(repo, other), strategy="ours", checks=False
+        )
+        tree = _git.build_tree(repo._git, _tree(repo, virtual), merged.changes)
+        signature = _git.signature("gitrecords", "gitrecords@localhost", (0, 0))
+        virtual = _git.create_commit(
+            repo._git, None, signature, signature, "virtual merge base\n", tree, [virtual, other]
+        )
+    return _tree(repo, virtual)
+
+
+def _record_ids(repo: Repository, paths: Any) -> list[uuid.UUID]:
+    records_dir = repo.records_dir
+    found = (layout.id_from_path(p, records_dir) for p in paths)
+    return [i for i in found if i is not None]
+
+
+def _message(title: str, first_parent_changes: list[uuid.UUID], strategy: str | None, resolved: int) -> str:
+    lines = ["Gitrecords-Operation: merge"]
+    if resolved and strategy:
+        lines.append(f"Gitrecords-Strategy: {strategy}")
+    if len(first_parent_changes) <= MAX_TRAILER_RECORDS:
+        lines += [f"Gitrecords-Record: {i}" for i in sorted(first_parent_changes, key=str)]
+    else:
+        lines.append(f"Gitrecords-Records: {len(first_parent_changes)}")
+    return title.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+
+
+def merge(
+    repo: Repository,
+    commit: _git.Oid | str,
+    *,
+    strategy: str | None = None,
+    message: str | None = None,
+    author: Any = None,
+    mainline: Literal["ours", "theirs"] = "ours",
+    name: str | None = None,
+) -> MergeOutcome:
+    """Merge ``commit`` into the repository's branch, record by record.
+
+    Fast-forwards when the branch is an ancestor of ``commit``; otherwise
+    writes a merge commit with both parents (``mainline="theirs"`` makes
+    ``commit`` the first parent, as :func:`pull` does). Conflicts raise
+    :class:`~gitrecords.merge.MergeConflictError` and change nothing, unless
+    ``strategy`` ("ours" or "theirs") resolves them. In a working clone with
+    the branch checked out, the files and git's index follow; local edits to
+    a file the merge changes raise :class:`~gitrecords.errors.LocalChangesError`.
+    """
+    _check_strategy(strategy)
+    if repo.in_transaction is not None:
+        raise GitRecordsError("a merge cannot run inside a transaction")
+    git = repo._git
+    theirs = commit if isinstance(commit, _git.Oid) else _resolve(repo, commit)
+    label = name or str(theirs)[:12]
+    with repo._write_lock():
+        for _ in range(MAX_ATTEMPTS):
+            ours = repo.tip()
+            if ours == theirs:
+                return MergeOutcome("up-to-date", str(ours), str(ours), str(theirs), strategy=strategy)
+            bases = _merge_bases(repo, ours, theirs) if ours is not None else []
+            if ours is not None and bases == [theirs]:
+                return MergeOutcome("up-to-date", str(ours), str(ours), str(theirs), strategy=strategy)
+            if ours is None or bases == [ours]:
+                changes = {
+                    p: new for p, _old, new in _git.changed_blobs(git, _tree(repo, ours), _tree(repo, theirs))
+                }
+                repo._check_worktree(ours, changes)
+                try:
+                    _git.set_ref(git, repo.ref, theirs, ours, f"gitrecords: fast-forward to {label}")
+                except _git.RefMoved:
+                    continue
+                repo.index.sync(theirs)
+                repo._update_worktree(ours, changes)
+                return MergeOutcome(
+                    "fast-forward",
+                    str(theirs),
+                    str(ours) if ours is not None else None,
+                    str(theirs),
+                    records=_record_ids(repo, changes),
+                    strategy=strategy,
+                )
+            if not bases:
+                raise GitRecordsError(
+                    f"{repo.branch} and {label} have no common history; if the remote's history was "
+                    "rewritten (a hard delete), fetch it and reset to it, or clone again"
+                )
+            repo.index.sync(ours)
+            ours_tree = _tree(repo, ours)
+            result: TreeMerge = merge_trees(
+                repo,
+                _base_tree(repo, ours, theirs, bases),
+                ours_tree,
+                _tree(repo, theirs),
+                strategy=strategy,
+                pid_owner=repo.index.lookup_pid,
+            )
+            if result.unresolved:
+                count = len(result.unresolved)
+                plural = "s" if count != 1 else ""
+                raise MergeConflictError(
+                    f"merging {label} into {repo.branch} stopped on {count} conflict{plural}; "
+                    "nothing was changed",
+                    result.unresolved,
+                )
+            repo._check_worktree(ours, result.changes)
+            tree = _git.build_tree(git, ours_tree, result.changes)
+            parents = [theirs, ours] if mainline == "theirs" else [ours, theirs]
+            records_dir = repo.records_dir
+            first_parent_changes = _record_ids(
+                repo,
+                (
+                    path
+                    for path, _old, _new in _git.changed_blobs(
+                        git,
+                        _git.subtree(git, _tree(repo, parents[0]), records_dir),
+                        _git.subtree(git, _tree(repo, tree), records_dir),
+                        records_dir + "/",
+                    )
+                ),
+            )
+            resolved = [c for c in result.conflicts if c.resolved]
+            text = _message(
+                message or f"merge {label} into {repo.branch}", first_parent_changes, strategy, len(resolved)
+            )
+            author_sig, committer_sig = repo._signatures(author)
+            _git.set_durable(repo.durable)
+            merge_commit = _git.create_commit(git, None, author_sig, committer_sig, text, tree, parents)
+            try:
+                _git.set_ref(git, repo.ref, merge_commit, ours, f"gitrecords: merge {label}")
+            except _git.RefMoved:
+                continue
+            repo.index.sync(merge_commit)
+            repo._update_worktree(ours, result.changes)
+            return MergeOutcome(
+                "merged",
+                str(merge_commit),
+                str(ours),
+                str(theirs),
+                records=_record_ids(repo, result.changes),
+                merged=result.merged,
+                resolved=resolved,
+                strategy=strategy,
+            )
+    raise StaleRevisionError(f"{repo.ref} kept moving under the merge; nothing was merged")
+
+
+def _resolve(repo: Repository, revision: str) -> _git.Oid:
+    proc = _run(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}")
+    if proc.returncode != 0:
+        raise GitRecordsError(f"{revision!r} is not a commit in {repo.path}")
+    return _git.Oid(hex=proc.stdout.strip())
+
+
+def pull(
+    repo: Repository,
+    remote: str = "origin",
+    branch: str | None = None,
+    *,
+    strategy: str | None = None,
+    message: str | None = None,
+    author: Any = None,
+) -> MergeOutcome:
+    """Fetch ``branch`` (default: the repository's branch) from ``remote`` and merge it.
+
+    Works on bare repositories and working clones. Fast-forwards when it
+    can; otherwise merges record by record into a merge commit whose first
+    parent is the remote's tip (see the module docstring). Conflicts raise
+    :class:`~gitrecords.merge.MergeConflictError` and leave the repository
+    as it was, unless ``strategy`` resolves them.
+    """
+    _check_strategy(strategy)
+    branch = branch or repo.branch
+    label = f"{remote}/{branch}" if _is_named_remote(repo, remote) else f"{branch} of {remote}"
+    with _fetched(repo, remote, branch) as fetched:
+        return merge(
+            repo,
+            fetched,
+            strategy=strategy,
+            message=message or f"merge {label} into {repo.branch}",
+            author=author,
+            mainline="theirs",
+            name=label,
+        )
+
+
+_REJECTED = {
+    "non-fast-forward": "{remote} has commits that {branch} does not have: run 'gitrecords pull{args}' first",
+    "fetch first": "{remote} has commits that {branch} does not have: run 'gitrecords pull{args}' first",
+    "stale info": "{remote} changed since it was last fetched: run 'gitrecords pull{args}' first",
+}
+
+
+def push(repo: Repository, remote: str = "origin", branch: str | None = None) -> PushResult:
+    """Push the repository's branch to ``branch`` (default: the same name) of ``remote``.
+
+    Never forces: when the remote has commits this repository does not have,
+    :class:`PushRejectedError` says to pull first.
+    """
+    branch = branch or repo.branch
+    _check_names(repo, remote, branch)
+    local = repo.tip()
+    if local is None:
+        raise GitRecordsError(f"nothing to push: branch {repo.branch!r} has no commits")
+    proc = _run(repo, "push", "--porcelain", remote, f"{repo.ref}:refs/heads/{branch}")
+    line = next((x for x in proc.stdout.splitlines() if f":refs/heads/{branch}\t" in x), None)
+    if line is None:
+        raise RepositoryError(f"git push {remote} failed: {_last_line(proc.stderr)}")
+    flag, _refs, summary = line.split("\t", 2)
+    if flag == "=":
+        return PushResult("up-to-date", remote, branch, str(local), str(local))
+    if flag in (" ", "*") and proc.returncode == 0:
+        previous = str(_resolve(repo, summary.split("..")[0])) if ".." in summary else None
+        return PushResult("created" if flag == "*" else "pushed", remote, branch, str(local), previous)
+    reason = summary.strip()
+    match = re.search(r"\(([^)]*)\)", reason)
+    key = match[1] if match else reason
+    args = "" if (remote, branch) == ("origin", repo.branch) else f" {remote} {branch}"
+    if key in _REJECTED:
+        text = _REJECTED[key].format(remote=f"{remote}/{branch}", branch=repo.branch, args=args)
+    else:
+        remote_lines = [
+            x[len("remote: ") :].strip() for x in proc.stderr.splitlines() if x.startswith("remote: ")
+        ]
+        said = "; ".join(x for x in remote_lines if x)
+        text = f"{reason}{': ' + said if said else ''}"
+    raise PushRejectedError(f"push to {remote} rejected: {text}")
+
+
+# -- the merge driver -----------------------------------------------------------------------------
+
+
+def driver_command(executable: str | None = None) -> str:
+    """The command git runs to merge a record file: this Python's gitrecords, by absolute path."""
+    python = shlex.quote(executable or sys.executable)
+    return f"{python} -m gitrecords.cli merge-driver %O %A %B %P"
+
+
+def install_merge_driver(repo: Repository, command: str | None = None) -> list[str]:
+    """Make plain ``git merge``/``git pull`` merge record files through gitrecords.
+
+    Writes ``merge.gitrecords.name`` and ``merge.gitrecords.driver`` into the
+    repository's git config, and the attribute line
+    ``<records>/**/*.json merge=gitrecords`` into ``.gitattributes`` in a
+    working clone (commit it to share it), or ``info/attributes`` in a bare
+    repository. Returns the files written.
+    """
+    command = command or driver_command()
+    for key, value in (("name", DRIVER_DESCRIPTION), ("driver", command)):
+        proc = _run(repo, "config", f"merge.{DRIVER_NAME}.{key}", value)
+        if proc.returncode != 0:
+            raise RepositoryError(f"git config merge.{DRIVER_NAME}.{key} failed: {_last_line(proc.stderr)}")
+    line = f"{repo.records_dir}/**/*.json merge={DRIVER_NAME}"
+    workdir = repo._git.workdir
+    target = (
+        Path(workdir) / ".gitattributes"
+        if workdir and not repo.bare
+        else repo.git_dir / "info" / "attributes"
+    )
+    existing = target.read_text("utf-8") if target.exists() else ""
+    if line not in existing.splitlines():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        separator = "" if not existing or existing.endswith("\n") else "\n"
+        target.write_text(existing + separator + line + "\n", "utf-8")
+    return [str(target), str(repo.git_dir / "config")]

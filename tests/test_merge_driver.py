@@ -1,0 +1,217 @@
+"""The git merge driver: plain ``git merge``/``git pull`` in a clone merge records like gitrecords."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from helpers import fsck, git
+
+from gitrecords import Record, Repository, layout
+from gitrecords.replication import driver_command, install_merge_driver, push
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Curator",
+    "GIT_AUTHOR_EMAIL": "curator@example.org",
+    "GIT_COMMITTER_NAME": "Curator",
+    "GIT_COMMITTER_EMAIL": "curator@example.org",
+}
+
+
+@pytest.fixture(autouse=True)
+def identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in IDENTITY.items():
+        monkeypatch.setenv(name, value)
+
+
+def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=dict(os.environ))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stdout}{proc.stderr}")
+    return proc
+
+
+def clone(server: Repository, dest: Path) -> Repository:
+    subprocess.run(["git", "clone", "--quiet", f"file://{server.path}", str(dest)], check=True)
+    return Repository(dest)
+
+
+def edit(repo: Repository, record_id: uuid.UUID, **changes: object) -> None:
+    record = Record.get_record(record_id, repo=repo)
+    record.update(changes)
+    record.commit()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Repository:
+    return Repository.init(tmp_path / "server.git")
+
+
+@pytest.fixture
+def rec(server: Repository) -> uuid.UUID:
+    return Record.create({"title": "T", "year": 2020, "tags": ["a"]}, repo=server).id
+
+
+@pytest.fixture
+def work(server: Repository, rec: uuid.UUID, tmp_path: Path) -> Repository:
+    return clone(server, tmp_path / "work")
+
+
+def test_install_in_a_working_clone_and_a_bare_repository(work: Repository, server: Repository, gr) -> None:  # type: ignore[no-untyped-def]
+    result = gr(work, "merge-driver", "install")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("Installed the gitrecords merge driver for records/**/*.json (")
+    assert gr(work, "merge-driver", "install").exit_code == 0  # installing again changes nothing
+    assert (work.path / ".gitattributes").read_text() == "records/**/*.json merge=gitrecords\n"
+    assert git(work, "config", "merge.gitrecords.driver").strip() == driver_command()
+    assert git(work, "config", "merge.gitrecords.name").strip().startswith("gitrecords: ")
+    path = work.path_for(uuid.uuid4())
+    assert sh(work.path, "check-attr", "merge", "--", path).stdout == f"{path}: merge: gitrecords\n"
+    assert sh(work.path, "check-attr", "merge", "--", "gitrecords.json").stdout == (
+        "gitrecords.json: merge: unspecified\n"
+    )
+
+    attributes = server.git_dir / "info" / "attributes"
+    attributes.parent.mkdir(exist_ok=True)
+    attributes.write_text("*.bin binary")  # an existing file without a final newline
+    install_merge_driver(server, command="gitrecords merge-driver %O %A %B %P")
+    assert attributes.read_text() == "*.bin binary\nrecords/**/*.json merge=gitrecords\n"
+    assert git(server, "config", "merge.gitrecords.driver").strip() == "gitrecords merge-driver %O %A %B %P"
+    assert not (server.path / ".gitattributes").exists()
+
+
+def branches_editing(
+    work: Repository, rec: uuid.UUID, theirs: dict[str, object], ours: dict[str, object]
+) -> None:
+    """Branch 'other' changes ``theirs``; main (checked out) changes ``ours``."""
+    sh(work.path, "branch", "other")
+    other = Repository(work.path, branch="other")  # not checked out: writes only the branch
+    edit(other, rec, **theirs)
+    edit(work, rec, **ours)
+
+
+def test_git_merge_merges_adjacent_fields_that_a_line_merge_cannot(work: Repository, rec: uuid.UUID) -> None:
+    # "title" and "year" are neighbouring lines of the canonical file: git's text merge conflicts
+    branches_editing(work, rec, theirs={"title": "theirs"}, ours={"year": 2021})
+    proc = sh(work.path, "merge", "--no-edit", "other", check=False)
+    assert proc.returncode == 1 and "CONFLICT (content)" in proc.stdout
+    sh(work.path, "merge", "--abort")
+
+    install_merge_driver(work)
+    proc = sh(work.path, "merge", "--no-edit", "other", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    merged = {"title": "theirs", "year": 2021, "tags": ["a"]}
+    assert (work.path / work.path_for(rec)).read_bytes() == layout.dumps(merged)
+    assert sh(work.path, "status", "--porcelain").stdout == "?? .gitattributes\n"
+    assert Record.get_record(rec, repo=work) == merged
+    # the merge commit is one revision on the first-parent history
+    assert Record.get_record(rec, repo=work).revision_id == 2
+    assert [r["year"] for r in Record.get_record(rec, repo=work).revisions] == [2020, 2021, 2021]
+    fsck(work)
+
+
+def test_git_merge_stops_on_a_conflict_with_our_file_and_a_report(work: Repository, rec: uuid.UUID) -> None:
+    install_merge_driver(work)
+    branches_editing(work, rec, theirs={"title": "theirs", "tags": ["b"]}, ours={"title": "ours"})
+    proc = sh(work.path, "merge", "--no-edit", "other", check=False)
+    assert proc.returncode == 1
+    output = proc.stdout + proc.stderr
+    assert f'record {rec} /title: changed on both sides: base "T", ours "ours", theirs "theirs"' in output
+    path = work.path_for(rec)
+    assert sh(work.path, "diff", "--name-only", "--diff-filter=U").stdout == f"{path}\n"
+    # the file holds our version, valid JSON without conflict markers
+    assert json.loads((work.path / path).read_text()) == {"title": "ours", "year": 2020, "tags": ["a"]}
+
+
+def test_git_pull_in_a_clone_uses_the_driver(
+    server: Repository, rec: uuid.UUID, work: Repository, tmp_path: Path
+) -> None:
+    other = clone(server, tmp_path / "other")
+    edit(other, rec, title="from the server")
+    push(other)
+    install_merge_driver(work)
+    edit(work, rec, tags=["a", "local"])
+    proc = sh(work.path, "pull", "--no-rebase", "--no-edit", "origin", "main", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    merged = {"title": "from the server", "year": 2020, "tags": ["a", "local"]}
+    assert Record.get_record(rec, repo=work) == merged
+    assert (work.path / work.path_for(rec)).read_bytes() == layout.dumps(merged)
+    # git pull makes the local tip the first parent: the merge is one more local revision
+    assert [r["title"] for r in Record.get_record(rec, repo=work).revisions] == ["T", "T", "from the server"]
+    fresh = Repository(work.path)
+    fresh.reindex()
+    assert fresh.index.revisions(rec) == work.index.revisions(rec)
+    fsck(work)
+
+
+# -- the driver command itself --------------------------------------------------------------------
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    paths = (tmp_path / "base", tmp_path / "ours", tmp_path / "theirs")
+    for path, data in zip(
+        paths,
+        ({"a": 1, "b": 1}, {"a": 2, "b": 1}, {"b": 3, "a": 1}),
+        strict=True,
+    ):
+        path.write_text(json.dumps(data))  # not canonical: the driver writes canonical JSON
+    return paths
+
+
+def test_driver_writes_the_merged_record_into_ours(files: tuple[Path, Path, Path], gr) -> None:  # type: ignore[no-untyped-def]
+    base, ours, theirs = files
+    result = gr(None, "merge-driver", str(base), str(ours), str(theirs), "records/aa/bb/x.json")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    assert ours.read_bytes() == layout.dumps({"a": 2, "b": 3})
+
+
+def test_driver_conflict_leaves_ours_and_exits_1(files: tuple[Path, Path, Path], gr) -> None:  # type: ignore[no-untyped-def]
+    base, ours, theirs = files
+    theirs.write_text('{"a": 5, "b": 1}')
+    before = ours.read_bytes()
+    rid = "deadbeef-9fe4-43d3-a08f-38c2b309afba"
+    path = layout.path_for(rid)
+    result = gr(None, "merge-driver", str(base), str(ours), str(theirs), path)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"record {rid} /a: changed on both sides: base 1, ours 2, theirs 5\n"
+        f"Error: {path}: 1 conflict; the file keeps our version: edit it (or 'git checkout --theirs' it), "
+        "then 'git add' it\n"
+    )
+    assert ours.read_bytes() == before
+    result = gr(None, "merge-driver", "--strategy", "theirs", str(base), str(ours), str(theirs), path)
+    assert result.exit_code == 0
+    assert ours.read_bytes() == layout.dumps({"a": 5, "b": 1})
+
+
+def test_driver_edit_versus_delete_and_new_files(files: tuple[Path, Path, Path], gr) -> None:  # type: ignore[no-untyped-def]
+    base, ours, theirs = files
+    theirs.write_bytes(layout.dumps(layout.tombstone(datetime.now(UTC))))
+    result = gr(None, "merge-driver", str(base), str(ours), str(theirs))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("record: deleted on theirs, changed on ours: base {")
+    # git gives an empty base file when both sides added the file
+    base.write_text("")
+    theirs.write_text('{"c": 1}')
+    result = gr(None, "merge-driver", str(base), str(ours), str(theirs))
+    assert result.exit_code == 0
+    assert json.loads(ours.read_text()) == {"a": 2, "b": 1, "c": 1}
+
+
+def test_driver_errors(files: tuple[Path, Path, Path], gr) -> None:  # type: ignore[no-untyped-def]
+    base, ours, theirs = files
+    theirs.write_text("<<<<<<< HEAD\n")
+    result = gr(None, "merge-driver", str(base), str(ours), str(theirs), "x.json")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: x.json (theirs) is not valid JSON: Expecting value (line 1 column 1)\n"
+    result = gr(None, "merge-driver", str(base), str(ours))
+    assert result.exit_code == 2
+    assert result.stderr == "Error: give BASE OURS THEIRS [PATH] (git's %O %A %B %P), or 'install'\n"
+    result = gr(None, "merge-driver", str(base), str(ours), str(theirs), "--command", "x")
+    assert result.exit_code == 2 and result.stderr == "Error: --command is for install\n"
