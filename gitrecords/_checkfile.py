@@ -237,7 +237,7 @@ def _canonical_message(text: str) -> str:
     )
 
 
-# -- the orchestration -------------------------------------------------------------
+# -- worker processes -----------------------------------------------------------------
 
 
 def results(
@@ -349,10 +349,14 @@ class BlobReader:
         return out
 
     def close(self) -> None:
-        if self.proc is not None:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.proc.wait()
-            self.proc = None
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a forked process still holds its stdin open
+            proc.kill()
+            proc.wait()

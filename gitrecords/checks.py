@@ -22,6 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -495,8 +496,12 @@ def validate(
     done = 0
     if progress is not None:
         progress(0, total)
-    with BlobReader(repo, total) as reader:
-        for checked in results(chunks(reader), init_args, workers, total):
+    # closing the results first stops the worker processes, which hold copies of the reader's pipes
+    with (
+        BlobReader(repo, total) as reader,
+        closing(results(chunks(reader), init_args, workers, total)) as done_chunks,
+    ):
+        for checked in done_chunks:
             for path, record_id, state, pids, findings in checked:
                 report.files += 1
                 report.checked_paths.add(path)

@@ -13,7 +13,7 @@ from helpers import TITLE_SCHEMA, git
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitrecords import Record, Repository, checks, layout
+from gitrecords import Record, Repository, _checkfile, checks, layout
 from gitrecords.errors import RepositoryError
 
 
@@ -463,3 +463,22 @@ def test_fmt(tmp_path: Path) -> None:
     list(checks.fmt([ugly]))
     assert ugly.read_bytes() == layout.dumps({"a": "é", "b": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "good.json", "ugly.json"]
+
+
+def test_many_blobs_are_read_through_git_cat_file(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(work, layout.path_for(D), {"title": 4, "control_number": "2"})
+    write(work, layout.path_for(E), b"\xff\n", raw=True)
+    commit_all(work)
+    repo = open_clone(work)
+    expected = found(checks.validate(repo))
+    monkeypatch.setattr(_checkfile, "CAT_FILE_THRESHOLD", 0)
+    with _checkfile.BlobReader(repo, 1) as reader:
+        assert reader.proc is not None
+        blob = repo._git.revparse_single(f"HEAD:{layout.path_for(E)}").id
+        assert reader.read([blob, blob]) == [b"\xff\n", b"\xff\n"]
+        with pytest.raises(
+            RepositoryError, match=f"git cat-file cannot read blob {'0' * 39}1: {'0' * 39}1 missing"
+        ):
+            reader.read(["0" * 39 + "1"])
+    assert found(checks.validate(repo)) == expected
+    assert found(validate_range(repo)) <= expected

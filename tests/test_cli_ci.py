@@ -272,3 +272,25 @@ def test_pre_receive_command(gr, server: Repository, pr: Path, monkeypatch: pyte
     garbage = gr(None, "hooks", "pre-receive", input="nonsense\n")
     assert (garbage.exit_code, garbage.stderr) == (1, "Error: not a pre-receive line: 'nonsense'\n")
     assert os.environ["GIT_DIR"] == str(server.git_dir)
+
+
+def test_validate_an_empty_repository(gr, tmp_path: Path) -> None:
+    run(tmp_path, "git", "init", "-q", "--bare", "empty.git")
+    result = gr(tmp_path / "empty.git", "validate")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"Error: {tmp_path / 'empty.git'} has no commit yet: there is nothing to check\n",
+    )
+
+
+def test_validate_a_tree_that_is_no_data_repository(gr, tmp_path: Path) -> None:
+    run(tmp_path, "git", "init", "-q", "code")
+    (tmp_path / "code" / "main.py").write_text("print()\n")
+    commit_all(tmp_path / "code")
+    result = gr(tmp_path / "code", "validate")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "gitrecords.json: [config] there is no gitrecords.json: this is not a gitrecords data repository\n"
+    )
+    fmt = gr(tmp_path / "code", "fmt")
+    assert (fmt.exit_code, fmt.stderr) == (0, "0 files already in canonical form\n")

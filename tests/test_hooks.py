@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
-from ci_helpers import B, D, clone, commit_all, make_server, run, write
+from ci_helpers import B, C, D, clone, commit_all, make_server, run, write
 from helpers import fsck, git
 
 from gitrecords import Record, Repository, githooks, layout
@@ -121,3 +123,56 @@ def test_a_new_branch_is_checked_from_its_merge_base(server: Repository, work: P
     assert code != 0
     assert "remote: refs/heads/feature: 1 problem in 1 of 1 record" in stderr
     assert git(server, "branch", "--list", "feature") == ""
+
+
+def test_quarantined_objects_reach_git_cat_file_and_worker_processes(server: Repository, work: Path) -> None:
+    """A hook that reads every blob through git cat-file, in two worker processes: the pushed
+    objects are still in quarantine, visible through the environment git gives the hook."""
+    hook = server.git_dir / "hooks" / "pre-receive"
+    code = (
+        "import sys, gitrecords._checkfile as c; c.CAT_FILE_THRESHOLD = 0; "
+        "from gitrecords.cli import main; sys.argv[1:] = ['hooks', 'pre-receive', '-j', '2']; main()"
+    )
+    hook.write_text(f"#!/bin/sh\nexec {sys.executable} -P -c {shlex.quote(code)}\n")
+    with server:
+        Record.create({"title": "main moves on"})  # the branch's base is not main's tip: a PID scan
+    write(work, layout.path_for(D), {"title": "clash", "control_number": "3"})
+    commit_all(work)
+    code_, stderr = push(work, "HEAD:refs/heads/feature")
+    assert code_ != 0
+    assert f"[pid] /control_number: PID recid:3 is also used by record {C}" in stderr
+    write(work, layout.path_for(D), {"title": "fine", "control_number": "5"})
+    commit_all(work)
+    code_, stderr = push(work, "HEAD:refs/heads/feature")
+    assert code_ == 0, stderr
+
+
+def test_server_index(server: Repository, tmp_path: Path) -> None:
+    opened = githooks.server_index(Repository(server.git_dir, from_env=True))
+    assert opened is not None
+    assert opened.index.indexed_tip() == tip(server)
+    opened.close()
+    bare = tmp_path / "plain.git"
+    run(tmp_path, "git", "clone", "-q", "--bare", f"file://{server.path}", "plain.git")
+    assert githooks.server_index(Repository(bare)) is None  # never indexed: not built in a hook
+
+
+def test_the_first_push_into_an_empty_repository_is_checked_whole(work: Path, tmp_path: Path) -> None:
+    run(tmp_path, "git", "init", "-q", "--bare", "--initial-branch", "main", "empty.git")
+    empty = Repository(tmp_path / "empty.git")
+    githooks.install(empty)
+    run(work, "git", "remote", "add", "empty", f"file://{empty.path}")
+    proc = run(work, "git", "push", "empty", "HEAD:main", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "remote: refs/heads/main: 3 records valid (the whole tree of " in proc.stderr
+    # a repository that is not a data repository cannot be pushed there
+    other = tmp_path / "code"
+    run(tmp_path, "git", "init", "-q", "code")
+    (other / "main.py").write_text("print('hello')\n")
+    commit_all(other)
+    proc = run(other, "git", "push", f"file://{empty.path}", "HEAD:refs/heads/code", check=False)
+    assert proc.returncode != 0
+    assert (
+        "gitrecords.json: [config] there is no gitrecords.json: this is not a gitrecords data repository"
+        in (proc.stderr)
+    )

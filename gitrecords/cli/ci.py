@@ -186,6 +186,8 @@ def validate(
             base = checks.range_base(repo, since, head)
         checks.resolve(repo, head)
     except RepositoryError as err:
+        if head == "HEAD" and repo._git.head_is_unborn:
+            raise UsageFailure(f"{repo.path} has no commit yet: there is nothing to check") from None
         raise UsageFailure(str(err)) from None
     with Progress("Validating") as progress:
         report = checks.validate(
@@ -259,7 +261,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
     for path in roots:
         if path.is_dir():
             files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
-        else:
+        elif path.exists():
             files.append(path)
     changed = 0
     problems: list[str] = []
