@@ -150,7 +150,17 @@ class _FastImport:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.proc = subprocess.Popen(
-            ["git", "--git-dir", str(repo.git_dir), "fast-import", "--quiet", "--done", "--force"],
+            # --depth=1: no delta chains, so a record is read without unpacking other versions
+            [
+                "git",
+                "--git-dir",
+                str(repo.git_dir),
+                "fast-import",
+                "--quiet",
+                "--done",
+                "--force",
+                "--depth=1",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -1,0 +1,136 @@
+"""Timing and peak memory of one measured run (standard library, psutil if installed).
+
+Every (system, operation, size) runs in its own worker process, so the peak
+memory is that run's alone. Peak RSS is the largest of:
+
+* the process's own ``ru_maxrss`` (not for the CLI rows: there the driver is
+  not the thing measured);
+* ``ru_maxrss`` of its children (the largest single descendant: a CLI
+  process, a ``git fast-import``, a validation worker);
+* with psutil, the largest *sum* of the RSS of the process tree, sampled every
+  20 ms. Pages that forked workers share with their parent are counted in
+  each process, so this errs on the high side.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+try:  # optional: the bench extra installs it
+    import psutil
+except ImportError:  # pragma: no cover - depends on the environment
+    psutil = None
+
+
+class PeakSampler:
+    """Samples the summed RSS of this process tree in a background thread."""
+
+    def __init__(self, include_self: bool = True, interval: float = 0.02) -> None:
+        self.include_self = include_self
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            procs = me.children(recursive=True)
+            if self.include_self:
+                procs.append(me)
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakSampler:
+        if psutil is not None:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def peak_mb(self) -> float:
+        kb_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        kb_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak = max(self.peak, kb_children * 1024)
+        if self.include_self:
+            peak = max(peak, kb_self * 1024)
+        return peak / 1e6
+
+
+@dataclass
+class Result:
+    """What a worker reports for one (system, operation, size)."""
+
+    ops: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    def to_json(self, peak_mb: float) -> dict[str, Any]:
+        lat = self.latencies
+        return {
+            "ops": self.ops,
+            "seconds": self.seconds,
+            "ops_per_s": self.ops / self.seconds if self.seconds > 0 else None,
+            "median_ms": statistics.median(lat) * 1000 if lat else None,
+            "p95_ms": sorted(lat)[int(len(lat) * 0.95)] * 1000 if len(lat) >= 20 else None,
+            "peak_rss_mb": peak_mb,
+            "note": self.note,
+            "extra": self.extra,
+            "skipped": self.skipped,
+        }
+
+
+def timed_each(items: Iterable[Any], action: Callable[[Any], Any]) -> Result:
+    """Run ``action`` on each item; the total and the latency of each."""
+    latencies = []
+    started = time.perf_counter()
+    for item in items:
+        t0 = time.perf_counter()
+        action(item)
+        latencies.append(time.perf_counter() - t0)
+    return Result(ops=len(latencies), seconds=time.perf_counter() - started, latencies=latencies)
+
+
+def timed_once(action: Callable[[], int | None], ops: int = 1) -> Result:
+    """Run ``action`` once; it may return how many records it handled (default ``ops``)."""
+    started = time.perf_counter()
+    handled = action()
+    seconds = time.perf_counter() - started
+    return Result(ops=handled if handled is not None else ops, seconds=seconds, latencies=[seconds])
+
+
+def git_env(home: str) -> dict[str, str]:
+    """An environment that ignores the git configuration of the person running the benchmark."""
+    env = dict(os.environ)
+    env.update(
+        HOME=home,
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.path.join(home, "gitconfig"),
+        GIT_AUTHOR_NAME="Bench Mark",
+        GIT_AUTHOR_EMAIL="bench@example.org",
+        GIT_COMMITTER_NAME="Bench Mark",
+        GIT_COMMITTER_EMAIL="bench@example.org",
+    )
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GITRECORDS_REPO", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        env.pop(name, None)
+    return env
