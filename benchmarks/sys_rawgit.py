@@ -32,6 +32,8 @@ import jsonschema
 import pygit2
 from pygit2.enums import FileMode, ObjectType
 
+from gitrecords._git import fsync_path, sync_filesystem  # the same syscalls as gitrecords
+
 from . import data
 from .measure import Result, timed_each, timed_once
 from .sys_gitrecords import budgeted
@@ -55,37 +57,6 @@ def write_path(repo: pygit2.Repository, tree: pygit2.Tree | None, path: str, blo
     sub = repo[entry.id] if entry is not None and entry.type == ObjectType.TREE else None
     builder.insert(head, write_path(repo, sub, rest, blob), FileMode.TREE)
     return builder.write()
-
-
-def _load_syncfs() -> Any:
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-_syncfs = _load_syncfs()
-
-
-def sync_filesystem(path: str) -> None:
-    if _syncfs is not None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if _syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    os.sync()
-
-
-def fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 #: set by run(): make each commit durable (objects synced before the ref moves)

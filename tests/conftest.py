@@ -83,3 +83,18 @@ def gr(monkeypatch: pytest.MonkeyPatch):
         return runner.invoke(cli, [*argv, *args], input=input, catch_exceptions=False, prog_name="gitrecords")
 
     return run
+
+
+CURATOR = {
+    "GIT_AUTHOR_NAME": "Curator",
+    "GIT_AUTHOR_EMAIL": "curator@example.org",
+    "GIT_COMMITTER_NAME": "Curator",
+    "GIT_COMMITTER_EMAIL": "curator@example.org",
+}
+
+
+@pytest.fixture
+def curator_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits by gitrecords and by the git binary carry one curator's name."""
+    for name, value in CURATOR.items():
+        monkeypatch.setenv(name, value)

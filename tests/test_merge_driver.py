@@ -15,18 +15,7 @@ from helpers import fsck, git
 from gitrecords import Record, Repository, layout
 from gitrecords.replication import driver_command, install_merge_driver, push
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Curator",
-    "GIT_AUTHOR_EMAIL": "curator@example.org",
-    "GIT_COMMITTER_NAME": "Curator",
-    "GIT_COMMITTER_EMAIL": "curator@example.org",
-}
-
-
-@pytest.fixture(autouse=True)
-def identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in IDENTITY.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("curator_identity")
 
 
 def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

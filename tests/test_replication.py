@@ -17,18 +17,7 @@ from gitrecords.errors import GitRecordsError, LocalChangesError
 from gitrecords.merge import DUPLICATE_PID, EDIT_DELETE, PURGED, MergeConflictError
 from gitrecords.replication import PushRejectedError, merge, pull, push
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Curator",
-    "GIT_AUTHOR_EMAIL": "curator@example.org",
-    "GIT_COMMITTER_NAME": "Curator",
-    "GIT_COMMITTER_EMAIL": "curator@example.org",
-}
-
-
-@pytest.fixture(autouse=True)
-def identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in IDENTITY.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("curator_identity")
 
 
 def sh(cwd: Path, *args: str) -> str:
