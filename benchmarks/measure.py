@@ -19,7 +19,7 @@ import resource
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,3 +134,17 @@ def git_env(home: str) -> dict[str, str]:
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GITRECORDS_REPO", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
         env.pop(name, None)
     return env
+
+
+def budgeted(items: Iterable[Any], budget: float) -> Iterator[Any]:
+    """``items``, until ``budget`` seconds have passed (at least 3)."""
+    deadline = time.perf_counter() + budget
+    for done, item in enumerate(items):
+        if done >= 3 and time.perf_counter() > deadline:
+            return
+        yield item
+
+
+def partial_note(ops: int, n: int, budget: float) -> str:
+    """The note of a row that stopped at its time budget before doing all ``n``."""
+    return f"partial: {ops:,} of {n:,} in the {budget:.0f} s budget"

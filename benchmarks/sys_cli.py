@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from . import data
-from .measure import Result, timed_each, timed_once
-from .sys_gitrecords import budgeted, init_repository
+from .measure import Result, budgeted, timed_each, timed_once
+from .sys_gitrecords import init_repository
 
 
 def command() -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 from gitrecords import Record, Repository
 
 from . import data
-from .measure import Result, timed_each, timed_once
+from .measure import Result, budgeted, partial_note, timed_each, timed_once
 
 
 def init_repository(path: Path) -> Repository:
@@ -31,15 +31,6 @@ def tsv_items(path: Path) -> Iterator[tuple[str, bytes]]:
         for line in stream:
             record_id, _, payload = line.rstrip(b"\n").partition(b"\t")
             yield record_id.decode(), payload
-
-
-def budgeted(items: list[Any], budget: float) -> Iterator[Any]:
-    """``items``, until ``budget`` seconds have passed (at least 3)."""
-    deadline = time.perf_counter() + budget
-    for done, item in enumerate(items):
-        if done >= 3 and time.perf_counter() > deadline:
-            return
-        yield item
 
 
 def run(op: str, spec: dict[str, Any]) -> Result:
@@ -118,7 +109,7 @@ def run(op: str, spec: dict[str, Any]) -> Result:
 
         result = timed_once(validate_all)
         if result.ops < n:
-            result.note = f"partial: {result.ops:,} of {n:,} in the {budget:.0f} s budget"
+            result.note = partial_note(result.ops, n, budget)
         return result
     raise ValueError(f"unknown operation {op!r}")
 

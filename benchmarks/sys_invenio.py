@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import data
-from .measure import Result, timed_each, timed_once
+from .measure import Result, budgeted, partial_note, timed_each, timed_once
 
 warnings.simplefilter("ignore")  # SAWarnings and jsonschema's RefResolver deprecation, on every call
 
@@ -48,14 +48,6 @@ def make_app(db_path: Path) -> Flask:
     InvenioDB(app)
     InvenioRecords(app)
     return app
-
-
-def budgeted(items: list[Any], budget: float) -> Any:
-    deadline = time.perf_counter() + budget
-    for done, item in enumerate(items):
-        if done >= 3 and time.perf_counter() > deadline:
-            return
-        yield item
 
 
 def run(op: str, spec: dict[str, Any]) -> Result:
@@ -88,7 +80,7 @@ def _import(spec: dict[str, Any], n: int) -> Result:
     result = timed_once(create_all)
     result.note = "one transaction"
     if result.ops < n:
-        result.note += f"; partial: {result.ops:,} of {n:,} in the {budget:.0f} s budget"
+        result.note += "; " + partial_note(result.ops, n, budget)
     return result
 
 
@@ -171,7 +163,7 @@ def _run(op: str, spec: dict[str, Any], n: int) -> Result:
 
         result = timed_once(validate_all)
         if result.ops < n:
-            result.note = f"partial: {result.ops:,} of {n:,} in the {budget:.0f} s budget"
+            result.note = partial_note(result.ops, n, budget)
         return result
     raise ValueError(f"unknown operation {op!r}")
 

@@ -35,8 +35,7 @@ from pygit2.enums import FileMode, ObjectType
 from gitrecords._git import fsync_path, sync_filesystem  # the same syscalls as gitrecords
 
 from . import data
-from .measure import Result, timed_each, timed_once
-from .sys_gitrecords import budgeted
+from .measure import Result, budgeted, partial_note, timed_each, timed_once
 
 REF = "refs/heads/main"
 SIG = pygit2.Signature("Bench Mark", "bench@example.org")
@@ -251,7 +250,7 @@ def run(op: str, spec: dict[str, Any]) -> Result:
 
         result = timed_once(validate_all)
         if result.ops < n:
-            result.note = f"partial: {result.ops:,} of {n:,} in the {budget:.0f} s budget"
+            result.note = partial_note(result.ops, n, budget)
         return result
     raise ValueError(f"unknown operation {op!r}")
 
