@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 import jsonpatch
@@ -176,12 +177,7 @@ def patch(
         patched.append(new)
     if problems:
         fail(problems, len(records))
-    before = repo.tip()
-    with repo.transaction(message=message, author=author) as tx:
-        for new in patched:
-            new.commit()
-    commit = tx.commit_id or before
-    report("Patched", Written(patched, str(commit), commit != before), as_json)
+    _each_in_one_commit(repo, patched, Record.commit, "Patched", message, author, as_json)
 
 
 # -- get -------------------------------------------------------------------
@@ -289,12 +285,7 @@ def delete(
     """
     if not force:
         records = load_records(repo, ids, deleted=False)
-        before = repo.tip()
-        with repo.transaction(message=message, author=author) as tx:
-            for record in records:
-                record.delete()
-        commit = tx.commit_id or before
-        report("Deleted", Written(records, str(commit), commit != before), as_json)
+        _each_in_one_commit(repo, records, Record.delete, "Deleted", message, author, as_json)
         return
     records = load_records(repo, ids, deleted=None)
     count = len(records)
@@ -351,12 +342,7 @@ def undelete(
     if not wanted:
         raise UsageFailure("give the ID of a deleted record (as an argument or with -i)")
     records = load_records(repo, wanted, deleted=True)
-    before = repo.tip()
-    with repo.transaction(message=message, author=author) as tx:
-        for record in records:
-            record.undelete()
-    commit = tx.commit_id or before
-    report("Undeleted", Written(records, str(commit), commit != before), as_json)
+    _each_in_one_commit(repo, records, Record.undelete, "Undeleted", message, author, as_json)
 
 
 @click.command()
@@ -400,6 +386,24 @@ def revert(
         )
     else:
         note(f"No changes: record {record_id} already has the data of revision {revision}")
+
+
+def _each_in_one_commit(
+    repo: Repository,
+    records: list[Record],
+    action: Callable[[Record], Any],
+    verb: str,
+    message: str | None,
+    author: str | None,
+    as_json: bool,
+) -> None:
+    """Apply ``action`` to every record inside one transaction (one commit), then report."""
+    before = repo.tip()
+    with repo.transaction(message=message, author=author) as tx:
+        for record in records:
+            action(record)
+    commit = tx.commit_id or before
+    report(verb, Written(records, str(commit), commit != before), as_json)
 
 
 COMMANDS = [create, get, update, patch, delete, undelete, revert]
