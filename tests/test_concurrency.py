@@ -290,26 +290,36 @@ def test_a_write_survives_a_fresh_open(tmp_path: Path, durable: bool) -> None:
     fsck(repo)
 
 
+def sneak_in_before_next_write(
+    repo: Repository, record_id: Any, title: str, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """Make another writer commit ``record_id`` (as "sneaked in") just before ``repo``'s next
+    write builds its commit, bypassing the lock, so only the compare-and-swap protects
+    that write; returns a list that then holds the sneaked commit's id."""
+    other = Repository(repo.path)
+    monkeypatch.setattr(other, "_write_lock", contextlib.nullcontext)
+    their_copy = Record.get_record(record_id, repo=other)
+    original = Repository._check_worktree
+    sneaked: list[str] = []
+
+    def sneak(self: Repository, tip: Any, changes: Any) -> None:
+        if self is repo and not sneaked:
+            their_copy["t"] = title
+            their_copy.commit(message="sneaked in")
+            sneaked.append(git(repo, "rev-parse", "main").strip())
+        original(self, tip, changes)
+
+    monkeypatch.setattr(Repository, "_check_worktree", sneak)
+    return sneaked
+
+
 def test_a_write_is_rebased_when_the_branch_moved(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
     """The branch moves between reading the tip and moving the ref: the commit is rebuilt on the
     new tip, because it touches another record."""
     mine = Record.create({"t": "mine v0"}, repo=repo)
     theirs = Record.create({"t": "theirs v0"}, repo=repo)
     base = git(repo, "rev-parse", "main").strip()
-    other = Repository(repo.path)
-    monkeypatch.setattr(other, "_write_lock", contextlib.nullcontext)
-    their_copy = Record.get_record(theirs.id, repo=other)
-    original = Repository._check_worktree
-    sneaked: list[str] = []
-
-    def sneak(self: Repository, tip: Any, changes: Any) -> None:
-        if self is repo and not sneaked:
-            their_copy["t"] = "theirs v1"
-            their_copy.commit(message="sneaked in")
-            sneaked.append(git(repo, "rev-parse", "main").strip())
-        original(self, tip, changes)
-
-    monkeypatch.setattr(Repository, "_check_worktree", sneak)
+    sneaked = sneak_in_before_next_write(repo, theirs.id, "theirs v1", monkeypatch)
     mine["t"] = "mine v1"
     mine.commit(message="mine")
     assert git(repo, "log", "--format=%s", f"{base}..main").splitlines() == ["mine", "sneaked in"]
@@ -324,20 +334,7 @@ def test_a_write_is_refused_when_its_record_changed_meanwhile(
     repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec = Record.create({"t": "v0"}, repo=repo)
-    other = Repository(repo.path)
-    monkeypatch.setattr(other, "_write_lock", contextlib.nullcontext)
-    their_copy = Record.get_record(rec.id, repo=other)
-    original = Repository._check_worktree
-    sneaked: list[str] = []
-
-    def sneak(self: Repository, tip: Any, changes: Any) -> None:
-        if self is repo and not sneaked:
-            their_copy["t"] = "theirs"
-            their_copy.commit(message="sneaked in")
-            sneaked.append(git(repo, "rev-parse", "main").strip())
-        original(self, tip, changes)
-
-    monkeypatch.setattr(Repository, "_check_worktree", sneak)
+    sneaked = sneak_in_before_next_write(repo, rec.id, "theirs", monkeypatch)
     rec["t"] = "mine"
     with pytest.raises(StaleRevisionError):
         rec.commit(message="mine")
