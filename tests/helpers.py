@@ -32,3 +32,9 @@ def git(repo: Repository | Path | str, *args: str, check: bool = True) -> str:
 
 def fsck(repo: Repository | Path | str) -> None:
     git(repo, "fsck", "--strict", "--no-progress")
+
+
+def annotated_tag(repo: Repository | Path | str, name: str, message: str, rev: str) -> None:
+    """Tag ``rev`` with an annotated tag (a tag object, which a history rewrite must rewrite too)."""
+    tagger = ["-c", "user.name=Tagger", "-c", "user.email=tagger@example.org"]
+    git(repo, *tagger, "tag", "-a", name, "-m", message, rev)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import fsck, git
+from helpers import annotated_tag, fsck, git
 
 from gitrecords import Record, Repository, layout
 from gitrecords.errors import LocalChangesError, RepositoryLockedError
@@ -636,19 +636,7 @@ def setup_repo(case: Crash, tmp_path: Path) -> Repository:
             for record in records:
                 record["v"] = v
                 record.commit()
-        git(
-            repo,
-            "-c",
-            "user.name=Tagger",
-            "-c",
-            "user.email=tagger@example.org",
-            "tag",
-            "-a",
-            "v1",
-            "-m",
-            "release",
-            "main~2",
-        )
+        annotated_tag(repo, "v1", "release", "main~2")
         git(repo, "branch", "archive", "main~4")
         records[1].delete()
         if case.operation == "catch-up":

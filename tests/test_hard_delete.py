@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from helpers import fsck, git
+from helpers import annotated_tag, fsck, git
 
 from gitrecords import GitRecordsError, NoResultFound, Record, Repository
 
@@ -64,19 +64,7 @@ def story(repo: Repository) -> Story:
     twin = Record.create(
         {"title": "secret v2", "ssn": "123-45-6789"}, repo=repo
     )  # same bytes as target rev 2
-    git(
-        repo,
-        "-c",
-        "user.name=Tagger",
-        "-c",
-        "user.email=tagger@example.org",
-        "tag",
-        "-a",
-        "v1",
-        "-m",
-        "release 1",
-        "main",
-    )
+    annotated_tag(repo, "v1", "release 1", "main")
     for n in range(6, 12):
         target["title"] = f"secret v{n}"
         target.commit(message=f"target edit {n}")
