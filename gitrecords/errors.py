@@ -17,6 +17,7 @@ __all__ = [
     "NoResultFound",
     "RecordDeletedError",
     "RecordExistsError",
+    "RecordTooLargeError",
     "RefResolutionError",
     "RepositoryError",
     "RepositoryLockedError",
@@ -56,6 +57,10 @@ class StaleRevisionError(GitRecordsError):
 
 class InvalidRecordError(GitRecordsError, ValueError):
     """The data cannot be stored as a record (not an object, NaN, bad id, ...)."""
+
+
+class RecordTooLargeError(InvalidRecordError):
+    """The record's file would be larger than the repository's ``max_record_bytes``."""
 
 
 class SchemaError(GitRecordsError):

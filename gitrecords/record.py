@@ -17,6 +17,7 @@ from .errors import (
     InvalidRecordError,
     NoResultFound,
     RecordDeletedError,
+    RecordTooLargeError,
 )
 from .index import LIVE, REMOVED, TOMBSTONE, RevisionRow
 from .repository import Change, Repository, current_repository, record_facts
@@ -201,7 +202,7 @@ class Record(RecordBase):
 
     def _check_size(self, data: bytes, repo: Repository) -> None:
         if len(data) > repo.max_record_bytes:
-            raise InvalidRecordError(
+            raise RecordTooLargeError(
                 f"record {self._id}: {len(data)} bytes is larger than "
                 f"the limit of {repo.max_record_bytes} bytes"
             )

@@ -409,6 +409,18 @@ class Repository:
                 continue
             yield record_id
 
+    def latest_ids(
+        self, with_deleted: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[uuid.UUID]:
+        """Ids of the records on the branch, most recently changed first (from the index)."""
+        self.sync_index()
+        return [record_id for record_id, _ in self.index.latest(with_deleted, limit, offset)]
+
+    def count_records(self, with_deleted: bool = False) -> int:
+        """How many records the branch holds (live ones unless ``with_deleted``)."""
+        self.sync_index()
+        return self.index.count_latest(with_deleted)
+
     def _is_tombstone_blob(self, blob: _git.Oid) -> bool:
         raw = _git.read_blob(self._git, blob)
         if len(raw) > 200 or layout.TOMBSTONE_KEY.encode() not in raw:

@@ -30,7 +30,7 @@ from jsonschema.exceptions import ValidationError
 from .. import __version__
 from ..errors import GitRecordsError, RecordExistsError
 from ..schema import pointer
-from . import admin, bulk, ci, history, records, replication
+from . import admin, bulk, ci, history, records, replication, serve
 from ._common import DataError, State, UsageFailure
 
 __all__ = ["cli", "main"]
@@ -104,7 +104,7 @@ def cli(ctx: click.Context, repo_path: str | None, branch: str | None) -> None:
     ctx.obj = State(repo_path=repo_path, branch=branch)
 
 
-for _module in (admin, records, history, bulk, ci, replication):
+for _module in (admin, records, history, bulk, ci, replication, serve):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

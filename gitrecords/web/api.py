@@ -1,0 +1,249 @@
+"""The REST API: ``/api/records`` and ``/records/<control_number>``.
+
+Every answer is JSON. A record's ``ETag`` is its revision id in quotes; send
+it back in ``If-Match`` to write only if nobody changed the record since
+(412 otherwise). Writes need ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from jsonschema.exceptions import ValidationError
+
+from .. import layout
+from ..errors import InvalidRecordError
+from ..record import Record
+from ..repository import Repository
+from . import records as rec
+from .app import author, bearer_token, current_repo, role_for, writes_enabled
+from .errors import HTTPProblem
+
+blueprint = Blueprint("api", __name__)
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def require(role: str) -> None:
+    """401/403 unless the request carries a token with ``role`` ('write' or 'admin')."""
+    if not writes_enabled():
+        raise HTTPProblem(403, "this server is read-only: it was started without a token")
+    granted = role_for(bearer_token())
+    if granted is None:
+        raise HTTPProblem(401, "writes need 'Authorization: Bearer <token>' with the server's token")
+    if role == "admin" and granted != "admin":
+        if not current_app.config["GITRECORDS_ADMIN_TOKEN"]:
+            raise HTTPProblem(403, "hard deletes are disabled: the server was started without an admin token")
+        raise HTTPProblem(403, "a hard delete needs the admin token")
+
+
+def int_arg(name: str, default: int, lowest: int = 1, highest: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPProblem(400, f"query parameter {name!r} must be an integer, not {raw!r}") from None
+    if value < lowest or (highest is not None and value > highest):
+        upper = f" and {highest}" if highest is not None else ""
+        raise HTTPProblem(400, f"query parameter {name!r} must be between {lowest}{upper}, not {value}")
+    return value
+
+
+def flag_arg(name: str) -> bool:
+    value = request.args.get(name, "").lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise HTTPProblem(400, f"query parameter {name!r} must be true or false, not {value!r}")
+
+
+def body_object(what: str = "record") -> dict[str, Any]:
+    return rec.parse_object(request.get_data(cache=False), what)
+
+
+def message() -> str | None:
+    return request.headers.get("X-Commit-Message") or None
+
+
+def with_record(record: Record, status: int = 200) -> Response:
+    response = jsonify(rec.record_json(record))
+    response.status_code = status
+    response.set_etag(str(record.revision_id))
+    return response
+
+
+def written(record: Record, status: int = 200) -> Response:
+    response = with_record(record, status)
+    if status == 201:
+        response.headers["Location"] = url_for("api.get_record", record_id=str(record.id))
+    return response
+
+
+def validated(repo: Repository, data: dict[str, Any], write: Any) -> Any:
+    """Run ``write()``; a schema error comes back with every error of ``data``."""
+    try:
+        return write()
+    except ValidationError as err:
+        raise rec.all_errors(repo, data, err) from None
+
+
+# -- reading -------------------------------------------------------------------
+
+
+@blueprint.get("/api/records")
+def list_records() -> Response:
+    config = current_app.config
+    page = int_arg("page", 1)
+    size = int_arg("size", config["GITRECORDS_PAGE_SIZE"], 1, config["GITRECORDS_MAX_PAGE_SIZE"])
+    q = request.args.get("q", "")
+    found = rec.search(current_repo(), q, page, size)
+
+    def link(number: int) -> str:
+        return url_for("api.list_records", q=q or None, page=number, size=size)
+
+    links = {"self": link(page)}
+    if page > 1:
+        links["prev"] = link(page - 1)
+    if page < found.pages:
+        links["next"] = link(page + 1)
+    return jsonify(
+        {
+            "hits": {"total": found.total, "hits": [rec.record_json(r) for r in found.records]},
+            "page": page,
+            "size": size,
+            "links": links,
+        }
+    )
+
+
+@blueprint.get("/api/records/<record_id>")
+def get_record(record_id: str) -> Response:
+    record = rec.load(current_repo(), rec.parse_id(record_id))
+    response = with_record(record)
+    return response.make_conditional(request)
+
+
+@blueprint.get("/api/records/<record_id>/revisions")
+def list_revisions(record_id: str) -> Response:
+    rid = rec.parse_id(record_id)
+    infos = rec.history(current_repo(), rid)
+    return jsonify({"id": str(rid), "revisions": [i.as_json(rid) for i in infos]})
+
+
+@blueprint.get("/api/records/<record_id>/revisions/<int:revision_id>")
+def get_revision(record_id: str, revision_id: int) -> Response:
+    rid = rec.parse_id(record_id)
+    repo = current_repo()
+    revision = rec.revision(repo, rid, revision_id)
+    info = rec.history(repo, rid)[revision_id]
+    return jsonify(rec.revision_json(revision, info))
+
+
+@blueprint.get("/records/<control_number>")
+def get_by_control_number(control_number: str) -> Response:
+    """A record by its ``recid`` PID (``control_number``), as invenio serves it."""
+    return with_record(rec.load_by_pid(current_repo(), "recid", control_number))
+
+
+# -- writing -------------------------------------------------------------------
+
+
+@blueprint.post("/api/records")
+def create_record() -> Response:
+    require("write")
+    repo = current_repo()
+    data = body_object()
+    record_id: uuid.UUID | None = None
+    if request.args.get("id"):
+        record_id = rec.parse_id(request.args["id"])
+    if "pid_minter" in request.args:
+        minters = [m for m in request.args.getlist("pid_minter") if m]
+    else:
+        minters = list(current_app.config["GITRECORDS_PID_MINTERS"])
+    minters = [m for m in minters if m != "recid" or "control_number" not in data]
+    record = validated(
+        repo,
+        data,
+        lambda: Record.create(
+            data, repo=repo, id_=record_id, pid_minters=minters, message=message(), author=author()
+        ),
+    )
+    return written(record, 201)
+
+
+@blueprint.put("/api/records/<record_id>")
+def replace_record(record_id: str) -> Response:
+    require("write")
+    repo = current_repo()
+    record = rec.load(repo, rec.parse_id(record_id))
+    rec.check_revision(record, request.headers.get("If-Match"))
+    data = body_object()
+    record.clear()
+    record.update(data)
+    return written(validated(repo, data, lambda: record.commit(message=message(), author=author())))
+
+
+@blueprint.patch("/api/records/<record_id>")
+def patch_record(record_id: str) -> Response:
+    require("write")
+    repo = current_repo()
+    record = rec.load(repo, rec.parse_id(record_id))
+    rec.check_revision(record, request.headers.get("If-Match"))
+    try:
+        operations = layout.loads(request.get_data(cache=False), what="JSON Patch")
+    except InvalidRecordError as err:
+        raise HTTPProblem(400, str(err)) from None
+    patched = record.patch(operations)
+    return written(validated(repo, dict(patched), lambda: patched.commit(message=message(), author=author())))
+
+
+@blueprint.delete("/api/records/<record_id>")
+def delete_record(record_id: str) -> Response:
+    hard = flag_arg("hard")
+    require("admin" if hard else "write")
+    repo = current_repo()
+    record = rec.load(repo, rec.parse_id(record_id), deleted_ok=hard)
+    rec.check_revision(record, request.headers.get("If-Match"))
+    record.delete(force=hard, message=message(), author=author())
+    response = Response(status=204)
+    if not hard:
+        response.set_etag(str(record.revision_id))
+    return response
+
+
+@blueprint.post("/api/records/<record_id>/revert")
+def revert_record(record_id: str) -> Response:
+    """Body: ``{"revision_id": n}``; writes revision n's data again as a new revision."""
+    require("write")
+    repo = current_repo()
+    record = rec.load(repo, rec.parse_id(record_id), deleted_ok=True)
+    rec.check_revision(record, request.headers.get("If-Match"))
+    body = body_object("request body")
+    target = body.get("revision_id")
+    if not isinstance(target, int) or isinstance(target, bool):
+        raise HTTPProblem(400, '/revision_id: the request body must be {"revision_id": <integer>}')
+    if target < 0 or target not in record.revisions:
+        raise HTTPProblem(404, f"record {record.id} has no revision {target}")
+    new = record.revert(target, message=message(), author=author())
+    if new.is_deleted:
+        response = Response(status=204)
+        response.set_etag(str(new.revision_id))
+        return response
+    return written(new)
+
+
+@blueprint.post("/api/records/<record_id>/undelete")
+def undelete_record(record_id: str) -> Response:
+    require("write")
+    repo = current_repo()
+    record = rec.load(repo, rec.parse_id(record_id), deleted_ok=True)
+    if not record.is_deleted:
+        raise HTTPProblem(409, f"record {record.id} is not deleted")
+    rec.check_revision(record, request.headers.get("If-Match"))
+    return written(record.undelete(message=message(), author=author()))

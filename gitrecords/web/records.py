@@ -1,0 +1,297 @@
+"""What the API and the pages ask of a repository: lookups, listings, search and writes.
+
+Both front ends go through these functions, so a record looks the same in
+JSON and in HTML, and a write from either checks the same revision (the
+``ETag``/``If-Match`` pair of the API, a hidden field in the pages' forms).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+
+from .. import _git, layout
+from ..errors import InvalidRecordError, NoResultFound
+from ..record import Record, RecordRevision
+from ..repository import Repository
+from ..schema import pointer
+from .errors import HTTPProblem, RecordGone
+
+
+def parse_id(value: str) -> uuid.UUID:
+    try:
+        return layout.normalize_id(value)
+    except InvalidRecordError:
+        raise HTTPProblem(404, f"no record with id {value!r}: not a UUID") from None
+
+
+def load(repo: Repository, record_id: uuid.UUID, *, deleted_ok: bool = False) -> Record:
+    """The current revision; 404 if there is none, 410 if it is soft-deleted (unless ``deleted_ok``)."""
+    try:
+        record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    except NoResultFound:
+        raise HTTPProblem(404, f"record {record_id} does not exist") from None
+    if record.is_deleted and not deleted_ok:
+        raise RecordGone(f"record {record_id} is deleted", record.revision_id)
+    return record
+
+
+def load_by_pid(repo: Repository, pid_type: str, value: str) -> Record:
+    try:
+        record_id = repo.lookup_pid(pid_type, value)
+    except NoResultFound:
+        raise HTTPProblem(404, f"no record with PID {pid_type}:{value}") from None
+    return load(repo, record_id)
+
+
+def check_revision(record: Record, expected: str | None) -> None:
+    """412 unless ``expected`` (an If-Match value or a form field) names the current revision."""
+    if expected is None:
+        return
+    tags = [t.strip().removeprefix("W/").strip('"') for t in expected.split(",")]
+    if "*" in tags or str(record.revision_id) in tags:
+        return
+    raise HTTPProblem(
+        412,
+        f"record {record.id} is at revision {record.revision_id}, not {expected}: "
+        "someone else changed it; reload and try again",
+        revision_id=record.revision_id,
+    )
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def when(value: datetime | None) -> str:
+    """For people: ``2026-11-26 10:33 UTC``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    rid = str(record.id)
+    return {
+        "id": rid,
+        "revision_id": record.revision_id,
+        "created": timestamp(record.created),
+        "updated": timestamp(record.updated),
+        "metadata": dict(record),
+        "links": {
+            "self": f"/api/records/{rid}",
+            "revisions": f"/api/records/{rid}/revisions",
+            "html": f"/admin/records/{rid}",
+        },
+    }
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """One revision of a record with the commit that made it."""
+
+    revision_id: int
+    commit: str
+    author_name: str
+    author_email: str
+    time: datetime
+    message: str
+    deleted: bool
+
+    def as_json(self, record_id: uuid.UUID) -> dict[str, Any]:
+        return {
+            "revision_id": self.revision_id,
+            "commit": self.commit,
+            "author": {"name": self.author_name, "email": self.author_email},
+            "time": timestamp(self.time),
+            "message": self.message,
+            "deleted": self.deleted,
+            "links": {"self": f"/api/records/{record_id}/revisions/{self.revision_id}"},
+        }
+
+
+def history(repo: Repository, record_id: uuid.UUID) -> list[RevisionInfo]:
+    """Every revision, oldest first; 404 if the record never existed (or was hard-deleted)."""
+    rows = repo_revisions(repo, record_id).rows()
+    infos = []
+    for row in rows:
+        info = _git.commit_info(repo._git, row.commit_id)
+        infos.append(
+            RevisionInfo(
+                row.revision,
+                row.commit_id,
+                info.author_name,
+                info.author_email,
+                info.time,
+                info.message.strip(),
+                row.deleted,
+            )
+        )
+    return infos
+
+
+def repo_revisions(repo: Repository, record_id: uuid.UUID) -> Any:
+    try:
+        record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    except NoResultFound:
+        raise HTTPProblem(404, f"record {record_id} does not exist") from None
+    return record.revisions
+
+
+def revision(repo: Repository, record_id: uuid.UUID, revision_id: int) -> RecordRevision:
+    revisions = repo_revisions(repo, record_id)
+    if revision_id < 0 or revision_id not in revisions:
+        raise HTTPProblem(404, f"record {record_id} has no revision {revision_id}")
+    return revisions[revision_id]
+
+
+def revision_json(revision: RecordRevision, info: RevisionInfo) -> dict[str, Any]:
+    body = info.as_json(revision.id)  # type: ignore[arg-type]
+    body["id"] = str(revision.id)
+    body["metadata"] = dict(revision)
+    return body
+
+
+def canonical_text(data: Any) -> str:
+    return layout.dumps(data).decode()
+
+
+# -- listing and search --------------------------------------------------------
+
+_TERM = re.compile(r'(?:(?P<field>[^\s:"]+):)?(?:"(?P<quoted>[^"]*)"|(?P<word>\S+))')
+
+
+@dataclass(frozen=True)
+class Term:
+    field: str | None
+    value: str
+
+
+def parse_query(q: str) -> list[Term]:
+    """``title:foo creators.name:"Smith, J" bar``: every term must match (AND).
+
+    A field is a dotted path to a key at any depth (``title`` finds
+    ``titles[].title`` too; lists are searched element by element); ``id:``
+    matches the record id; a bare word matches any value. Matching is a
+    case-insensitive substring test on the value's text.
+    """
+    terms = []
+    for match in _TERM.finditer(q):
+        value = match.group("quoted") if match.group("quoted") is not None else match.group("word")
+        terms.append(Term(match.group("field"), value.casefold()))
+    return terms
+
+
+def _at(data: Any, path: list[str]) -> Iterator[Any]:
+    """Values at ``path`` below ``data``, looking through lists."""
+    if isinstance(data, list):
+        for item in data:
+            yield from _at(item, path)
+        return
+    if not path:
+        yield data
+        return
+    if isinstance(data, dict) and path[0] in data:
+        yield from _at(data[path[0]], path[1:])
+
+
+def _values(data: Any, path: list[str]) -> Iterator[Any]:
+    """Values at ``path`` starting at ``data`` or at any object nested in it."""
+    yield from _at(data, path)
+    children = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    for child in children:
+        if isinstance(child, dict | list):
+            yield from _values(child, path)
+
+
+def _scalars(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _scalars(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _scalars(item)
+    elif isinstance(value, str):
+        yield value
+    elif value is not None:
+        yield json.dumps(value)
+
+
+def matches(record_id: uuid.UUID, data: Any, terms: list[Term]) -> bool:
+    for term in terms:
+        if term.field == "id":
+            if term.value not in str(record_id):
+                return False
+            continue
+        found = _values(data, term.field.split(".")) if term.field else iter([data])
+        if not any(term.value in text.casefold() for value in found for text in _scalars(value)):
+            return False
+    return True
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    total: int
+    page: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+
+def search(repo: Repository, q: str, page: int, size: int, with_deleted: bool = False) -> Page:
+    """Live records, most recently updated first, filtered by ``q``, one page of them."""
+    terms = parse_query(q)
+    start = (page - 1) * size
+    if not terms:
+        total = repo.count_records(with_deleted=with_deleted)
+        ids = repo.latest_ids(with_deleted=with_deleted, limit=size, offset=start)
+        return Page([load(repo, i, deleted_ok=True) for i in ids], total, page, size)
+    found: list[Record] = []
+    total = 0
+    for record_id in repo.latest_ids(with_deleted=with_deleted):
+        record = load(repo, record_id, deleted_ok=True)
+        if matches(record_id, dict(record), terms):
+            if start <= total < start + size:
+                found.append(record)
+            total += 1
+    return Page(found, total, page, size)
+
+
+# -- writes --------------------------------------------------------------------
+
+
+def all_errors(repo: Repository, data: dict[str, Any], err: ValidationError) -> ValidationError:
+    """Attach every schema error (``err.all_errors``: pointer and message) to ``err``."""
+    schema_ref = data.get("$schema", repo.config.get("default_schema"))
+    errors: list[dict[str, str]] = []
+    if schema_ref is not None:
+        try:
+            found = repo.schema_store().iter_errors(data, schema_ref)
+            errors = [{"pointer": pointer(e), "message": e.message} for e in found]
+        except Exception:  # the one error we have is still worth reporting
+            errors = []
+    errors.sort(key=lambda e: e["pointer"])
+    err.all_errors = errors or [{"pointer": pointer(err), "message": err.message}]  # type: ignore[attr-defined]
+    return err
+
+
+def parse_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        data = layout.loads(raw, what=what)
+    except InvalidRecordError as err:
+        raise HTTPProblem(400, str(err)) from None
+    if not isinstance(data, dict):
+        raise HTTPProblem(400, f"{what} must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
