@@ -367,14 +367,17 @@ class RevisionIndex:
     ) -> list[tuple[uuid.UUID, int]]:
         """(record id, time of its latest revision), most recently changed first.
 
+        Commit times have one-second resolution: within a second, records with
+        more revisions come first, then by id.
+
         Records whose file was removed are left out; soft-deleted ones too unless
         ``with_deleted``. One scan of the index, no blob is read.
         """
         states = (LIVE, TOMBSTONE) if with_deleted else (LIVE,)
         rows = self._conn.execute(
-            "SELECT record, time FROM (SELECT record, MAX(revision), state, time FROM revisions"
-            f" GROUP BY record) WHERE state IN ({','.join('?' * len(states))})"
-            " ORDER BY time DESC, record LIMIT ? OFFSET ?",
+            "SELECT record, time FROM (SELECT record, MAX(revision) AS revision, state, time"
+            f" FROM revisions GROUP BY record) WHERE state IN ({','.join('?' * len(states))})"
+            " ORDER BY time DESC, revision DESC, record LIMIT ? OFFSET ?",
             (*states, -1 if limit is None else limit, offset),
         ).fetchall()
         return [(uuid.UUID(r[0]), r[1]) for r in rows]

@@ -102,6 +102,7 @@ class RevisionInfo:
     time: datetime
     message: str
     deleted: bool
+    operation: str | None = None
 
     def as_json(self, record_id: uuid.UUID) -> dict[str, Any]:
         return {
@@ -110,6 +111,7 @@ class RevisionInfo:
             "author": {"name": self.author_name, "email": self.author_email},
             "time": timestamp(self.time),
             "message": self.message,
+            "operation": self.operation,
             "deleted": self.deleted,
             "links": {"self": f"/api/records/{record_id}/revisions/{self.revision_id}"},
         }
@@ -121,6 +123,7 @@ def history(repo: Repository, record_id: uuid.UUID) -> list[RevisionInfo]:
     infos = []
     for row in rows:
         info = _git.commit_info(repo._git, row.commit_id)
+        message, operation = split_trailers(info.message)
         infos.append(
             RevisionInfo(
                 row.revision,
@@ -128,11 +131,25 @@ def history(repo: Repository, record_id: uuid.UUID) -> list[RevisionInfo]:
                 info.author_name,
                 info.author_email,
                 info.time,
-                info.message.strip(),
+                message,
                 row.deleted,
+                operation,
             )
         )
     return infos
+
+
+def split_trailers(message: str) -> tuple[str, str | None]:
+    """The message without gitrecords' ``Gitrecords-*`` trailers, and the operation they name."""
+    text = message.strip()
+    head, _, last = text.rpartition("\n\n")
+    lines = last.splitlines()
+    if not lines or not all(line.startswith("Gitrecords-") for line in lines):
+        return text, None
+    operation = next(
+        (ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Gitrecords-Operation:")), None
+    )
+    return head.strip(), operation
 
 
 def repo_revisions(repo: Repository, record_id: uuid.UUID) -> Any:

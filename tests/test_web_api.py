@@ -1,0 +1,377 @@
+"""The REST API through Flask's test client, checked against the real repository with git."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from helpers import SAMPLE_REPO, TITLE_SCHEMA, fsck, git
+
+from gitrecords import Record, Repository
+from gitrecords.errors import RepositoryError
+from gitrecords.web import create_app
+
+WRITER = "writer-token-0123"
+ADMIN = "admin-token-4567"
+FIRST = "fd297857-b8c4-43ae-930c-8e23a81b527b"  # sample-repo's record with control_number "1"
+
+
+def auth(token: str = WRITER, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def commits(repo: Repository) -> int:
+    return int(git(repo, "rev-list", "--count", "main").strip())
+
+
+@pytest.fixture
+def client(sample_repo: Repository) -> FlaskClient:
+    app = create_app(sample_repo.path, GITRECORDS_TOKEN=WRITER, GITRECORDS_ADMIN_TOKEN=ADMIN, TESTING=True)
+    return app.test_client()
+
+
+@pytest.fixture
+def titles(tmp_path: Path) -> tuple[Repository, FlaskClient]:
+    """A repository whose default schema requires a string title, and a client with the writer token."""
+    repo = Repository.init(tmp_path / "titles.git", config={"default_schema": "title.json"})
+    repo.put_schema("title.json", TITLE_SCHEMA)
+    app = create_app(
+        repo.path,
+        GITRECORDS_TOKEN=WRITER,
+        GITRECORDS_ADMIN_TOKEN=ADMIN,
+        GITRECORDS_PID_MINTERS=(),
+        TESTING=True,
+    )
+    return repo, app.test_client()
+
+
+def create(client: FlaskClient, data: Any, **headers: str) -> Any:
+    return client.post("/api/records", data=json.dumps(data), headers=auth(**headers))
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def test_record_by_control_number_as_in_the_seed(client: FlaskClient) -> None:
+    response = client.get("/records/1")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["id"] == FIRST
+    assert body["metadata"]["control_number"] == "1"
+    assert body["revision_id"] == 0
+    assert response.headers["ETag"] == '"0"'
+    assert client.get("/records/999").status_code == 404
+
+
+def test_get_record_and_conditional_get(client: FlaskClient) -> None:
+    response = client.get(f"/api/records/{FIRST}")
+    assert response.status_code == 200
+    assert response.get_json()["links"]["revisions"] == f"/api/records/{FIRST}/revisions"
+    assert client.get(f"/api/records/{FIRST}", headers={"If-None-Match": '"0"'}).status_code == 304
+    # uppercase and braces: any form uuid.UUID accepts names the same record
+    assert client.get(f"/api/records/{FIRST.upper()}").get_json()["id"] == FIRST
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/records/" + str(uuid.UUID(int=1)), "/api/records/not-a-uuid", "/api/nothing-here"],
+)
+def test_unknown_is_404_json(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["status"] == 404 and body["message"]
+
+
+def test_list_pages_through_every_record(client: FlaskClient, sample_repo: Repository) -> None:
+    seen: list[str] = []
+    url: str | None = "/api/records?size=25"
+    while url:
+        body = client.get(url).get_json()
+        assert body["hits"]["total"] == 60
+        seen += [hit["id"] for hit in body["hits"]["hits"]]
+        url = body["links"].get("next")
+    assert len(seen) == 60 and set(seen) == {str(i) for i in sample_repo.ids()}
+    last = client.get("/api/records?size=25&page=3").get_json()
+    assert len(last["hits"]["hits"]) == 10 and "prev" in last["links"]
+
+
+def test_list_is_newest_first(client: FlaskClient) -> None:
+    record = client.get(f"/api/records/{FIRST}").get_json()["metadata"]
+    record["version"] = "9.9"
+    assert client.put(f"/api/records/{FIRST}", data=json.dumps(record), headers=auth()).status_code == 200
+    assert client.get("/api/records?size=1").get_json()["hits"]["hits"][0]["id"] == FIRST
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("title:pollinator", {FIRST}),  # titles[].title, at any depth
+        ("titles.title:POLLINATOR", {FIRST}),
+        ('creators.name:"Hernández-García, José"', {FIRST}),
+        ("pollinator publicationYear:2022", {FIRST}),
+        (f"id:{FIRST[:8]}", {FIRST}),
+        ("title:pollinator publicationYear:1999", set()),
+    ],
+)
+def test_search(client: FlaskClient, q: str, expected: set[str]) -> None:
+    body = client.get("/api/records", query_string={"q": q}).get_json()
+    assert {hit["id"] for hit in body["hits"]["hits"]} == expected
+    assert body["hits"]["total"] == len(expected)
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=x", "size=0", "size=501", "size=-3"])
+def test_bad_paging_is_400(client: FlaskClient, query: str) -> None:
+    response = client.get(f"/api/records?{query}")
+    assert response.status_code == 400
+    assert "query parameter" in response.get_json()["message"]
+
+
+def test_revisions_list_and_one_revision(titles: tuple[Repository, FlaskClient]) -> None:
+    repo, client = titles
+    rid = create(client, {"title": "one"}, **{"X-Commit-Message": "first version"}).get_json()["id"]
+    headers = auth(**{"If-Match": '"0"', "X-Commit-Message": "better title"})
+    client.put(f"/api/records/{rid}", data=json.dumps({"title": "two"}), headers=headers)
+    revisions = client.get(f"/api/records/{rid}/revisions").get_json()["revisions"]
+    assert [r["revision_id"] for r in revisions] == [0, 1]
+    assert [r["message"] for r in revisions] == ["first version", "better title"]
+    assert [r["operation"] for r in revisions] == ["create", "update"]
+    assert revisions[1]["commit"] == git(repo, "rev-parse", "main").strip()
+    assert revisions[1]["author"]["name"]
+    one = client.get(f"/api/records/{rid}/revisions/0").get_json()
+    assert one["metadata"] == {"title": "one"} and one["revision_id"] == 0
+    assert client.get(f"/api/records/{rid}/revisions/2").status_code == 404
+
+
+# -- tokens ----------------------------------------------------------------------
+
+
+def test_writes_need_the_token(client: FlaskClient, sample_repo: Repository) -> None:
+    before = commits(sample_repo)
+    missing = client.post("/api/records", data="{}")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.post("/api/records", data="{}", headers=auth("wrong-token-000")).status_code == 401
+    assert client.delete(f"/api/records/{FIRST}").status_code == 401
+    assert commits(sample_repo) == before
+
+
+def test_without_a_token_the_server_is_read_only(sample_repo: Repository) -> None:
+    client = create_app(sample_repo.path, TESTING=True).test_client()
+    response = client.post("/api/records", data="{}", headers=auth())
+    assert response.status_code == 403
+    assert "read-only" in response.get_json()["message"]
+    assert client.get("/records/1").status_code == 200
+
+
+def test_tokens_come_from_the_environment(sample_repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITRECORDS_REPO", str(sample_repo.path))
+    monkeypatch.setenv("GITRECORDS_TOKEN", WRITER)
+    client = create_app(TESTING=True).test_client()
+    assert client.delete(f"/api/records/{FIRST}", headers=auth()).status_code == 204
+
+
+def test_create_app_refuses_a_missing_repository_and_short_tokens(tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError, match="no such directory"):
+        create_app(tmp_path / "nothing")
+    with pytest.raises(RepositoryError, match="no repository"):
+        create_app()
+    Repository.init(tmp_path / "r.git")
+    with pytest.raises(ValueError, match="too short"):
+        create_app(tmp_path / "r.git", GITRECORDS_TOKEN="short")
+
+
+# -- writing ---------------------------------------------------------------------
+
+
+def test_create_mints_a_control_number(client: FlaskClient, sample_repo: Repository) -> None:
+    data = json.loads((SAMPLE_REPO / "records").rglob("*.json").__next__().read_text())
+    del data["control_number"]
+    response = create(client, data)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["metadata"]["control_number"] == "61"
+    assert response.headers["Location"].endswith(f"/api/records/{body['id']}")
+    assert response.headers["ETag"] == '"0"'
+    assert client.get("/records/61").get_json()["id"] == body["id"]
+    # the commit is an ordinary git commit with the canonical file
+    path = sample_repo.path_for(body["id"])
+    shown = json.loads(git(sample_repo, "show", f"main:{path}"))
+    assert shown["control_number"] == "61"
+    fsck(sample_repo)
+
+
+def test_create_with_an_id_and_no_minter(titles: tuple[Repository, FlaskClient]) -> None:
+    _, client = titles
+    rid = str(uuid.uuid4())
+    response = client.post(
+        "/api/records", query_string={"id": rid, "pid_minter": ""}, data='{"title": "x"}', headers=auth()
+    )
+    assert response.status_code == 201
+    assert response.get_json()["metadata"] == {"title": "x"}
+    again = client.post("/api/records", query_string={"id": rid}, data='{"title": "y"}', headers=auth())
+    assert again.status_code == 409
+    assert rid in again.get_json()["message"]
+
+
+def test_invalid_record_lists_every_error_and_writes_nothing(titles: tuple[Repository, FlaskClient]) -> None:
+    repo, client = titles
+    before = commits(repo)
+    response = create(client, {"title": 5, "year": "MMXXVI"})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["status"] == 400
+    assert [e["pointer"] for e in body["errors"]] == ["/title", "/year"]
+    assert "is not of type 'string'" in body["errors"][0]["message"]
+    assert commits(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"title": "x",}', "record is not valid JSON"),
+        (b'{"title": "x", "title": "y"}', "duplicate key"),
+        (b'["title"]', "must be a JSON object"),
+        (b'{"title": NaN}', "NaN"),
+        (b"\xff", "not valid UTF-8"),
+    ],
+)
+def test_malformed_json_is_400(titles: tuple[Repository, FlaskClient], body: bytes, message: str) -> None:
+    repo, client = titles
+    before = commits(repo)
+    response = client.post("/api/records", data=body, headers=auth())
+    assert response.status_code == 400
+    assert message in response.get_json()["message"]
+    assert commits(repo) == before
+
+
+def test_oversized_bodies_and_records_are_413(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "small.git", config={"max_record_bytes": 1000})
+    client = create_app(repo.path, GITRECORDS_TOKEN=WRITER, TESTING=True).test_client()
+    assert client.application.config["MAX_CONTENT_LENGTH"] == 2 * 1000 + 64 * 1024
+    huge = client.post("/api/records", data=b" " * 70_000, headers=auth())
+    assert huge.status_code == 413
+    assert huge.get_json()["status"] == 413
+    too_large = create(client, {"text": "x" * 1500})
+    assert too_large.status_code == 413
+    assert "larger than the limit of 1000 bytes" in too_large.get_json()["message"]
+
+
+def test_put_with_if_match(titles: tuple[Repository, FlaskClient]) -> None:
+    repo, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    ok = client.put(f"/api/records/{rid}", data='{"title": "two"}', headers=auth(**{"If-Match": '"0"'}))
+    assert ok.status_code == 200 and ok.headers["ETag"] == '"1"'
+    before = commits(repo)
+    stale = client.put(f"/api/records/{rid}", data='{"title": "three"}', headers=auth(**{"If-Match": '"0"'}))
+    assert stale.status_code == 412
+    assert stale.get_json()["revision_id"] == 1
+    assert "someone else changed it" in stale.get_json()["message"]
+    assert commits(repo) == before
+    unchanged = client.put(f"/api/records/{rid}", data='{"title": "two"}', headers=auth())
+    assert unchanged.status_code == 200 and unchanged.headers["ETag"] == '"1"'  # nothing to write
+    assert commits(repo) == before
+
+
+def test_a_write_racing_another_writer_gets_412(titles: tuple[Repository, FlaskClient]) -> None:
+    """If-Match passed, but another writer commits before this one: the compare-and-swap refuses it."""
+    repo, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    original = Record.commit
+
+    def commit_after_someone_else(self: Record, *args: Any, **kwargs: Any) -> Record:
+        other = Repository(repo.path)
+        theirs = Record.get_record(self.id, repo=other)
+        theirs["title"] = "theirs"
+        original(theirs)
+        other.close()
+        return original(self, *args, **kwargs)
+
+    Record.commit = commit_after_someone_else  # type: ignore[method-assign]
+    try:
+        response = client.put(
+            f"/api/records/{rid}", data='{"title": "mine"}', headers=auth(**{"If-Match": '"0"'})
+        )
+    finally:
+        Record.commit = original  # type: ignore[method-assign]
+    assert response.status_code == 412
+    assert client.get(f"/api/records/{rid}").get_json()["metadata"] == {"title": "theirs"}
+
+
+def test_patch(titles: tuple[Repository, FlaskClient]) -> None:
+    _, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    ops = [{"op": "add", "path": "/year", "value": 2026}]
+    ok = client.patch(f"/api/records/{rid}", data=json.dumps(ops), headers=auth())
+    assert ok.status_code == 200
+    assert ok.get_json()["metadata"] == {"title": "one", "year": 2026}
+    failed = [{"op": "test", "path": "/title", "value": "nope"}]
+    assert client.patch(f"/api/records/{rid}", data=json.dumps(failed), headers=auth()).status_code == 409
+    bad = [{"op": "remove", "path": "/missing"}]
+    response = client.patch(f"/api/records/{rid}", data=json.dumps(bad), headers=auth())
+    assert response.status_code == 400
+    assert "operation 0" in response.get_json()["message"]
+    invalid = [{"op": "replace", "path": "/year", "value": "soon"}]
+    response = client.patch(f"/api/records/{rid}", data=json.dumps(invalid), headers=auth())
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["pointer"] == "/year"
+
+
+def test_soft_delete_410_undelete_and_revert(titles: tuple[Repository, FlaskClient]) -> None:
+    _, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    client.put(f"/api/records/{rid}", data='{"title": "two"}', headers=auth())
+    deleted = client.delete(f"/api/records/{rid}", headers=auth(**{"If-Match": '"1"'}))
+    assert deleted.status_code == 204 and deleted.headers["ETag"] == '"2"'
+    gone = client.get(f"/api/records/{rid}")
+    assert gone.status_code == 410
+    assert gone.get_json() == {"status": 410, "message": f"record {rid} is deleted", "revision_id": 2}
+    assert client.put(f"/api/records/{rid}", data='{"title": "x"}', headers=auth()).status_code == 410
+    assert client.delete(f"/api/records/{rid}", headers=auth()).status_code == 410
+    assert len(client.get(f"/api/records/{rid}/revisions").get_json()["revisions"]) == 3
+    back = client.post(f"/api/records/{rid}/undelete", headers=auth())
+    assert back.status_code == 200 and back.get_json()["metadata"] == {"title": "two"}
+    assert client.post(f"/api/records/{rid}/undelete", headers=auth()).status_code == 409
+    reverted = client.post(f"/api/records/{rid}/revert", data='{"revision_id": 0}', headers=auth())
+    assert reverted.status_code == 200
+    assert reverted.get_json()["revision_id"] == 4 and reverted.get_json()["metadata"] == {"title": "one"}
+    missing = client.post(f"/api/records/{rid}/revert", data='{"revision_id": 9}', headers=auth())
+    assert missing.status_code == 404
+    bad = client.post(f"/api/records/{rid}/revert", data='{"revision": 0}', headers=auth())
+    assert bad.status_code == 400
+
+
+def test_hard_delete_needs_the_admin_token(titles: tuple[Repository, FlaskClient]) -> None:
+    repo, client = titles
+    rid = create(client, {"title": "secret"}).get_json()["id"]
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(rid)}").strip()
+    refused = client.delete(f"/api/records/{rid}?hard=true", headers=auth())
+    assert refused.status_code == 403
+    assert "admin token" in refused.get_json()["message"]
+    assert client.delete(f"/api/records/{rid}?hard=true", headers=auth(ADMIN)).status_code == 204
+    assert client.get(f"/api/records/{rid}").status_code == 404
+    assert client.get(f"/api/records/{rid}/revisions").status_code == 404
+    assert git(repo, "cat-file", "-e", blob, check=False) == ""
+    assert "secret" not in git(repo, "log", "-p", "--all")
+    fsck(repo)
+
+
+def test_hard_delete_is_off_without_an_admin_token(sample_repo: Repository) -> None:
+    client = create_app(sample_repo.path, GITRECORDS_TOKEN=WRITER, TESTING=True).test_client()
+    response = client.delete(f"/api/records/{FIRST}?hard=1", headers=auth())
+    assert response.status_code == 403
+    assert "disabled" in response.get_json()["message"]
+
+
+def test_sees_commits_made_by_other_processes(client: FlaskClient, sample_repo: Repository) -> None:
+    assert client.get("/records/1").get_json()["revision_id"] == 0
+    other = Repository(sample_repo.path)  # another writer, as a push would be
+    record = Record.get_record(FIRST, repo=other)
+    record["version"] = "2.0"
+    record.commit()
+    body = client.get("/records/1").get_json()
+    assert body["revision_id"] == 1 and body["metadata"]["version"] == "2.0"
