@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -375,3 +377,44 @@ def test_sees_commits_made_by_other_processes(client: FlaskClient, sample_repo: 
     record.commit()
     body = client.get("/records/1").get_json()
     assert body["revision_id"] == 1 and body["metadata"]["version"] == "2.0"
+
+
+def test_serves_a_working_clone_and_updates_its_files(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "clone", bare=False)
+    client = create_app(repo.path, GITRECORDS_TOKEN=WRITER, TESTING=True).test_client()
+    response = create(client, {"title": "on disk"})
+    assert response.status_code == 201
+    path = tmp_path / "clone" / repo.path_for(response.get_json()["id"])
+    assert json.loads(path.read_text())["title"] == "on disk"
+    assert git(repo, "--work-tree", str(tmp_path / "clone"), "status", "--porcelain") == ""
+
+
+def test_flask_app_option_finds_the_factory(sample_repo: Repository) -> None:
+    """``flask --app 'gitrecords.web:create_app("PATH")' run`` works: check with ``flask routes``."""
+    app = f'gitrecords.web:create_app("{sample_repo.path}")'
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", app, "routes"], capture_output=True, text=True, check=True
+    )
+    assert "/records/<control_number>" in proc.stdout
+    assert "/api/records/<record_id>/revisions" in proc.stdout
+
+
+def test_search_finds_values_written_with_escapes(titles: tuple[Repository, FlaskClient]) -> None:
+    """The search skips files that do not contain a term's text; values the file escapes still match."""
+    _, client = titles
+    ids = {
+        create(client, {"title": title}).get_json()["id"]: title
+        for title in ["back\\slash", 'a "quoted" word', "Straße", "tab\there", "plain"]
+    }
+    by_title = {title: rid for rid, title in ids.items()}
+
+    def search(q: str) -> set[str]:
+        return {
+            hit["id"] for hit in client.get("/api/records", query_string={"q": q}).get_json()["hits"]["hits"]
+        }
+
+    assert search("title:back\\slash") == {by_title["back\\slash"]}
+    assert search("title:quoted") == {by_title['a "quoted" word']}
+    assert search("title:STRASSE") == {by_title["Straße"]}  # casefolded on both sides
+    assert search("tab\there") == {by_title["tab\there"]}
+    assert search("title:nowhere") == set()

@@ -180,6 +180,7 @@ def canonical_text(data: Any) -> str:
 
 # -- listing and search --------------------------------------------------------
 
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 _TERM = re.compile(r'(?:(?P<field>[^\s:"]+):)?(?:"(?P<quoted>[^"]*)"|(?P<word>\S+))')
 
 
@@ -271,14 +272,28 @@ def search(repo: Repository, q: str, page: int, size: int, with_deleted: bool = 
         total = repo.count_records(with_deleted=with_deleted)
         ids = repo.latest_ids(with_deleted=with_deleted, limit=size, offset=start)
         return Page([load(repo, i, deleted_ok=True) for i in ids], total, page, size)
-    found: list[Record] = []
-    total = 0
+    matched: list[uuid.UUID] = []
+    needles = [t.value for t in terms if t.field != "id" and not _ESCAPED.search(t.value)]
     for record_id in repo.latest_ids(with_deleted=with_deleted):
-        record = load(repo, record_id, deleted_ok=True)
-        if matches(record_id, dict(record), terms):
-            if start <= total < start + size:
-                found.append(record)
-            total += 1
+        blob = repo.record_blob(record_id)
+        raw = _git.read_blob(repo._git, blob) if blob is not None else b"{}"
+        # canonical files hold strings unescaped (but for quotes, backslashes and control
+        # characters) and numbers as json.dumps writes them: a value absent from the file's
+        # text cannot match, and most records are skipped without parsing them
+        if needles:
+            text = raw.decode("utf-8", "replace").casefold()
+            if not all(needle in text for needle in needles):
+                continue
+        try:
+            data = layout.loads(raw)
+        except InvalidRecordError:
+            continue  # a hand-broken file: its own page says what is wrong with it
+        if layout.is_tombstone(data):
+            data = {}
+        if matches(record_id, data, terms):
+            matched.append(record_id)
+    found = [load(repo, i, deleted_ok=True) for i in matched[start : start + size]]
+    total = len(matched)
     return Page(found, total, page, size)
 
 
