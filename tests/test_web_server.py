@@ -1,0 +1,138 @@
+"""`gitrecords serve` as a real process on a real port, with the real git binary pushing into it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from helpers import SAMPLE_REPO, git
+
+from gitrecords.cli import cli
+
+FIRST = "fd297857-b8c4-43ae-930c-8e23a81b527b"
+GITRECORDS = [sys.executable, "-m", "gitrecords.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
+    """Start ``gitrecords --repo PATH serve --port P ARGS...``; return its base URL once it answers."""
+    servers: list[subprocess.Popen[bytes]] = []
+
+    def start(path: Path, *args: str, env: dict[str, str] | None = None) -> str:
+        port = free_port()
+        command = [*GITRECORDS, "--repo", str(path), "serve", "--port", str(port), *args]
+        log = tmp_path_factory.mktemp("server") / "stderr.log"
+        with log.open("wb") as stderr:  # a file, not a pipe: the request log must never fill a pipe
+            proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=stderr)
+        servers.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/records?size=1", timeout=5).close()
+                return base
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"server did not start: {log.read_text()}") from None
+                time.sleep(0.1)
+
+    yield start
+    for proc in servers:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def request(url: str, method: str = "GET", body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_the_seed_curl_example_and_a_push_while_serving(
+    tmp_path: Path, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run([*GITRECORDS, "init", "--from", str(SAMPLE_REPO), str(tmp_path / "demo.git")], check=True)
+    token_file = tmp_path / "token"
+    token_file.write_text("a-token-from-a-file\n")
+    base = serve(tmp_path / "demo.git", "--token-file", str(token_file))
+
+    # the seed: `curl http://127.0.0.1:5000/records/1` answers with "control_number": "1"
+    proc = subprocess.run(["curl", "-s", f"{base}/records/1"], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout)["metadata"]["control_number"] == "1"
+
+    # a curator pushes a change from a clone with plain git; the running server serves it
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(tmp_path / "demo.git"), str(clone)], check=True)
+    path = next(clone.glob(f"records/*/*/{FIRST}.json"))
+    data = json.loads(path.read_text())
+    data["version"] = "pushed"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    identity = ["-c", "user.name=Curator", "-c", "user.email=curator@example.org"]
+    subprocess.run(["git", "-C", str(clone), *identity, "commit", "-qam", "Bump version"], check=True)
+    subprocess.run(["git", "-C", str(clone), "push", "-q", "origin", "main"], check=True)
+    status, body = request(f"{base}/records/1")
+    assert status == 200
+    assert body["revision_id"] == 1 and body["metadata"]["version"] == "pushed"
+    status, revisions = request(f"{base}/api/records/{FIRST}/revisions")
+    assert revisions["revisions"][-1]["message"] == "Bump version"
+    assert revisions["revisions"][-1]["author"]["name"] == "Curator"
+
+    # and writes with the token from the file reach git
+    status, created = request(f"{base}/api/records?pid_minter=", "POST", {"title": "over HTTP"})
+    assert status == 401
+    status, created = request(
+        f"{base}/api/records?pid_minter=", "POST", {"title": "over HTTP"}, token="a-token-from-a-file"
+    )
+    assert status == 201, created
+    assert created["id"] in git(tmp_path / "demo.git", "log", "-1", "--format=%B")
+
+
+def test_read_only_without_a_token(tmp_path: Path, serve: Any) -> None:
+    subprocess.run([*GITRECORDS, "init", "--from", str(SAMPLE_REPO), str(tmp_path / "demo.git")], check=True)
+    base = serve(tmp_path / "demo.git")
+    assert request(f"{base}/api/records?size=1")[1]["hits"]["total"] == 60
+    status, body = request(f"{base}/api/records", "POST", {"title": "x"}, token="anything-at-all")
+    assert status == 403 and "read-only" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--token-file", "missing.txt"], "--token-file missing.txt: No such file or directory"),
+        (["--token-file", "short.txt"], "must have at least 8 characters"),
+        (["--admin-token-file", "short.txt"], "--admin-token-file short.txt: the token on its first line"),
+    ],
+)
+def test_serve_refuses_bad_token_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    subprocess.run([*GITRECORDS, "init", str(tmp_path / "r.git")], check=True, capture_output=True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "short.txt").write_text("short\n")
+    result = CliRunner().invoke(cli, ["--repo", "r.git", "serve", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
