@@ -11,12 +11,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import SAMPLE_REPO, git
+from helpers import SAMPLE_REPO, fsck, git
 
 from gitrecords.cli import cli
 
@@ -136,3 +137,24 @@ def test_serve_refuses_bad_token_files(
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_concurrent_creates_get_distinct_control_numbers(tmp_path: Path, serve: Any) -> None:
+    """Many requests at once, on the server's threads and from a second server process:
+    every create lands in its own commit and every recid is minted once."""
+    subprocess.run([*GITRECORDS, "init", "--from", str(SAMPLE_REPO), str(tmp_path / "demo.git")], check=True)
+    token = "concurrent-token"
+    first = serve(tmp_path / "demo.git", env={"GITRECORDS_TOKEN": token})
+    second = serve(tmp_path / "demo.git", env={"GITRECORDS_TOKEN": token})
+
+    def create(n: int) -> tuple[int, Any]:
+        base = first if n % 2 else second
+        return request(f"{base}/api/records", "POST", {"title": f"record {n}"}, token=token)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(create, range(24)))
+    assert [status for status, _ in results] == [201] * 24, results
+    numbers = sorted(int(body["metadata"]["control_number"]) for _, body in results)
+    assert numbers == list(range(61, 85))
+    assert git(tmp_path / "demo.git", "rev-list", "--count", "main").strip() == str(1 + 24)
+    fsck(tmp_path / "demo.git")
