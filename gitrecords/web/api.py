@@ -141,8 +141,7 @@ def get_revision(record_id: str, revision_id: int) -> Response:
     rid = rec.parse_id(record_id)
     repo = current_repo()
     revision = rec.revision(repo, rid, revision_id)
-    info = rec.history(repo, rid)[revision_id]
-    return jsonify(rec.revision_json(revision, info))
+    return jsonify(rec.revision_json(revision, rec.info_of(repo, revision)))
 
 
 @blueprint.get("/records/<control_number>")

@@ -120,23 +120,15 @@ class RevisionInfo:
 def history(repo: Repository, record_id: uuid.UUID) -> list[RevisionInfo]:
     """Every revision, oldest first; 404 if the record never existed (or was hard-deleted)."""
     rows = repo_revisions(repo, record_id).rows()
-    infos = []
-    for row in rows:
-        info = _git.commit_info(repo._git, row.commit_id)
-        message, operation = split_trailers(info.message)
-        infos.append(
-            RevisionInfo(
-                row.revision,
-                row.commit_id,
-                info.author_name,
-                info.author_email,
-                info.time,
-                message,
-                row.deleted,
-                operation,
-            )
-        )
-    return infos
+    return [revision_info(repo, row.revision, row.commit_id, row.deleted) for row in rows]
+
+
+def revision_info(repo: Repository, revision_id: int, commit_id: str, deleted: bool) -> RevisionInfo:
+    info = _git.commit_info(repo._git, commit_id)
+    message, operation = split_trailers(info.message)
+    return RevisionInfo(
+        revision_id, commit_id, info.author_name, info.author_email, info.time, message, deleted, operation
+    )
 
 
 def split_trailers(message: str) -> tuple[str, str | None]:
@@ -165,6 +157,11 @@ def revision(repo: Repository, record_id: uuid.UUID, revision_id: int) -> Record
     if revision_id < 0 or revision_id not in revisions:
         raise HTTPProblem(404, f"record {record_id} has no revision {revision_id}")
     return revisions[revision_id]
+
+
+def info_of(repo: Repository, revision: RecordRevision) -> RevisionInfo:
+    assert revision.revision_id is not None and revision.commit_id is not None
+    return revision_info(repo, revision.revision_id, revision.commit_id, revision.is_deleted)
 
 
 def revision_json(revision: RecordRevision, info: RevisionInfo) -> dict[str, Any]:
