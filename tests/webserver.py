@@ -1,11 +1,13 @@
 """A real ``gitrecords serve`` for the tests: a subprocess on a free port, stopped at the end.
 
-    with serve(repo_path, env={"GITRECORDS_TOKEN": TOKEN}) as base_url:
-        urllib.request.urlopen(f"{base_url}/api/records")
+    env = isolated_env(tmp_path / "home", GITRECORDS_TOKEN=TOKEN)
+    with serve(repo_path, "--author", "Curator <curator@example.org>", env=env) as base_url:
+        urlopen(f"{base_url}/api/records")
 
 The server gets the environment of the tests plus ``env``; pass
 :func:`isolated_env` there (or start it from a test whose git config is
 already isolated) so the git config of the person running the tests is not read.
+It is stopped (SIGTERM) when the ``with`` block ends, even on a failure.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-#: the same program the CLI tests run, from the interpreter running the tests
+#: the CLI, run by the interpreter running the tests (no console script on PATH needed)
 GITRECORDS = [sys.executable, "-m", "gitrecords.cli"]
 
 
