@@ -45,6 +45,7 @@ def helpers() -> dict[str, Any]:
         "timestamp": rec.timestamp,
         "when": rec.when,
         "title": _title,
+        "without_trailers": _without_trailers,
     }
 
 
@@ -188,6 +189,14 @@ def _diff_class(line: str) -> str:
     return {"+": "add", "-": "del"}.get(line[:1], "same")
 
 
+def _without_trailers(message: str) -> str:
+    """A commit message for people: without the ``Gitrecords-*:`` trailers gitrecords adds for tools."""
+    lines = message.rstrip().splitlines()
+    while lines and (lines[-1].startswith("Gitrecords-") or not lines[-1].strip()):
+        lines.pop()
+    return "\n".join(lines) or message
+
+
 def _title(record: Record) -> str:
     for key in ("title", "name"):
         value = record.get(key)
@@ -246,6 +255,7 @@ def edit(record_id: str) -> Any:
         )
     text = request.form.get("data", "")
     based_on = request.form.get("revision_id", "")
+    status = 400
     try:
         rec.check_revision(current, based_on)
         data = rec.parse_object(text.encode(), "record")
@@ -256,14 +266,17 @@ def edit(record_id: str) -> Any:
     except ValidationError as err:
         errors = rec.all_errors(repo, data, err).all_errors  # type: ignore[attr-defined]
     except (GitRecordsError, HTTPProblem) as err:
-        errors = [{"pointer": "", "message": problem(err)[1]["message"]}]
+        status, body = problem(err)  # 412 for a stale revision, as the API answers
+        errors = [{"pointer": "", "message": body["message"]}]
     else:
         if current.revision_id == before:
             flash("Nothing changed: no new revision was written.")
         else:
             flash(f"Saved revision {current.revision_id}.")
         return redirect(url_for("admin.record", record_id=record_id))
-    return render_template("edit.html", record=current, text=text, errors=errors, revision_id=based_on), 400
+    return render_template(
+        "edit.html", record=current, text=text, errors=errors, revision_id=based_on
+    ), status
 
 
 @blueprint.post("/records/<record_id>/delete")
