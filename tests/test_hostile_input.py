@@ -434,7 +434,7 @@ def deep_import(env: Env) -> Outcome:
     "large records",
     f"a record over max_record_bytes ({LIMIT} here; 10 MiB by default)",
     "API",
-    "InvalidRecordError",
+    "RecordTooLargeError",
     f"bytes is larger than the limit of {LIMIT} bytes",
 )
 def large_create(env: Env) -> Outcome:

@@ -3,61 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+import webserver
 from click.testing import CliRunner
 from helpers import SAMPLE_REPO, fsck, git
+from webserver import GITRECORDS, urlopen
 
 from gitrecords.cli import cli
 
 FIRST = "fd297857-b8c4-43ae-930c-8e23a81b527b"
-GITRECORDS = [sys.executable, "-m", "gitrecords.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
-    """Start ``gitrecords --repo PATH serve --port P ARGS...``; return its base URL once it answers."""
-    servers: list[subprocess.Popen[bytes]] = []
-
-    def start(path: Path, *args: str, env: dict[str, str] | None = None) -> str:
-        port = free_port()
-        command = [*GITRECORDS, "--repo", str(path), "serve", "--port", str(port), *args]
-        log = tmp_path_factory.mktemp("server") / "stderr.log"
-        with log.open("wb") as stderr:  # a file, not a pipe: the request log must never fill a pipe
-            proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=stderr)
-        servers.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/records?size=1", timeout=5).close()
-                return base
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start: {log.read_text()}") from None
-                time.sleep(0.1)
-
-    yield start
-    for proc in servers:
-        proc.terminate()
-        proc.wait(timeout=10)
+def serve() -> Iterator[Callable[..., str]]:
+    """``serve(path, *args, env=...)`` starts a server (stopped after the test); returns its URL."""
+    with ExitStack() as stack:
+        yield lambda path, *args, env=None: stack.enter_context(webserver.serve(path, *args, env=env))
 
 
 def request(url: str, method: str = "GET", body: Any = None, token: str | None = None) -> tuple[int, Any]:
@@ -66,7 +36,7 @@ def request(url: str, method: str = "GET", body: Any = None, token: str | None =
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=30) as response:
+        with urlopen(req, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())

@@ -45,7 +45,6 @@ def helpers() -> dict[str, Any]:
         "timestamp": rec.timestamp,
         "when": rec.when,
         "title": _title,
-        "without_trailers": _without_trailers,
     }
 
 
@@ -141,7 +140,7 @@ def revision(record_id: str, revision_id: int) -> str:
     rid = rec.parse_id(record_id)
     current = rec.load(repo, rid, deleted_ok=True)
     old = rec.revision(repo, rid, revision_id)
-    info = rec.history(repo, rid)[revision_id]
+    info = rec.info_of(repo, old)
     return render_template(
         "revision.html", record=current, revision=old, info=info, text=rec.canonical_text(dict(old))
     )
@@ -189,14 +188,6 @@ def _diff_class(line: str) -> str:
     return {"+": "add", "-": "del"}.get(line[:1], "same")
 
 
-def _without_trailers(message: str) -> str:
-    """A commit message for people: without the ``Gitrecords-*:`` trailers gitrecords adds for tools."""
-    lines = message.rstrip().splitlines()
-    while lines and (lines[-1].startswith("Gitrecords-") or not lines[-1].strip()):
-        lines.pop()
-    return "\n".join(lines) or message
-
-
 def _title(record: Record) -> str:
     for key in ("title", "name"):
         value = record.get(key)
@@ -218,6 +209,7 @@ def new() -> Any:
     require()
     text = request.form.get("data", "{\n  \n}\n")
     errors: list[dict[str, str]] = []
+    status = 200
     if request.method == "POST":
         repo = current_repo()
         try:
@@ -228,15 +220,15 @@ def new() -> Any:
                 data, repo=repo, pid_minters=minters, message=commit_message(), author=author()
             )
         except ValidationError as err:
+            status = 400
             errors = rec.all_errors(repo, data, err).all_errors  # type: ignore[attr-defined]
         except (GitRecordsError, HTTPProblem) as err:
-            errors = [{"pointer": "", "message": problem(err)[1]["message"]}]
+            status, body = problem(err)  # 409 for a used id or PID, as the API answers
+            errors = [{"pointer": "", "message": body["message"]}]
         else:
             flash(f"Created record {created.id}.")
             return redirect(url_for("admin.record", record_id=str(created.id)))
-    return render_template("edit.html", record=None, text=text, errors=errors, revision_id=None), (
-        400 if errors else 200
-    )
+    return render_template("edit.html", record=None, text=text, errors=errors, revision_id=None), status
 
 
 @blueprint.route("/records/<record_id>/edit", methods=["GET", "POST"])
@@ -274,9 +266,8 @@ def edit(record_id: str) -> Any:
         else:
             flash(f"Saved revision {current.revision_id}.")
         return redirect(url_for("admin.record", record_id=record_id))
-    return render_template(
-        "edit.html", record=current, text=text, errors=errors, revision_id=based_on
-    ), status
+    stored = rec.load(repo, current.id)  # the heading names the stored record, not the refused text
+    return render_template("edit.html", record=stored, text=text, errors=errors, revision_id=based_on), status
 
 
 @blueprint.post("/records/<record_id>/delete")

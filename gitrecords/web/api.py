@@ -147,7 +147,8 @@ def get_revision(record_id: str, revision_id: int) -> Response:
 @blueprint.get("/records/<control_number>")
 def get_by_control_number(control_number: str) -> Response:
     """A record by its ``recid`` PID (``control_number``), as invenio serves it."""
-    return with_record(rec.load_by_pid(current_repo(), "recid", control_number))
+    response = with_record(rec.load_by_pid(current_repo(), "recid", control_number))
+    return response.make_conditional(request)
 
 
 # -- writing -------------------------------------------------------------------
