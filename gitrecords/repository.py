@@ -54,6 +54,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 DEFAULT_AUTHOR = ("gitrecords", "gitrecords@localhost")
 MAX_ATTEMPTS = 50
+#: how many record blobs a Repository remembers as strictly parsed already (about 100 bytes each)
+CHECKED_BLOBS = 20_000
 PURGED_FILE = "purged.txt"
 
 _current: contextvars.ContextVar[list[Repository]] = contextvars.ContextVar("gitrecords_repos")
@@ -67,6 +69,23 @@ def current_repository() -> Repository:
     if not stack:
         raise RepositoryError("no current repository: pass repo=... or use 'with Repository(path):'")
     return stack[-1]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One state of the branch, for reads: its tip commit, the tip's tree, the configuration."""
+
+    tip: _git.Oid | None
+    tree: Any
+    config: dict[str, Any]
+
+    @property
+    def records_dir(self) -> str:
+        return self.config["records"]
+
+    @property
+    def max_record_bytes(self) -> int:
+        return int(self.config.get("max_record_bytes") or layout.MAX_RECORD_BYTES)
 
 
 @dataclass
@@ -187,7 +206,10 @@ class Repository:
         self.ref = f"refs/heads/{self.branch}"
         self._local = threading.local()
         self._thread_lock = threading.RLock()
-        self._config_cache: tuple[Any, Any, dict[str, Any]] | None = None
+        self._config_cache: tuple[Any, dict[str, Any]] | None = None
+        self._snapshot: Snapshot | None = None
+        #: blob ids whose record file passed the strict parse (an ordered set, oldest first)
+        self._checked_blobs: dict[_git.Oid, None] = {}
         self._store_cache: tuple[Any, SchemaStore] | None = None
         safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", self.branch)
         index_path = None if from_env else str(self.git_dir / "gitrecords" / f"index-{safe_branch}.sqlite")
@@ -286,6 +308,7 @@ class Repository:
         return f"<Repository {str(self.path)!r} branch={self.branch!r}>"
 
     def close(self) -> None:
+        self._snapshot = None
         self.index.close()
         self._git.free()
 
@@ -294,17 +317,32 @@ class Repository:
     def tip(self) -> _git.Oid | None:
         return _git.tip(self._git, self.ref)
 
+    def snapshot(self) -> Snapshot:
+        """The branch tip, its tree and its configuration, looked up once.
+
+        A read takes one snapshot and uses it throughout, so it looks the branch up once and
+        sees one consistent state even while another process moves the branch. Cached by tip
+        (commits never change), so a snapshot of an unmoved branch costs one ref lookup.
+        """
+        tip = self.tip()
+        snap = self._snapshot
+        if snap is not None and snap.tip == tip:
+            return snap
+        tree = _git.tree_of(self._git, tip)
+        snap = Snapshot(tip, tree, self._config_in(tree))
+        self._snapshot = snap
+        return snap
+
     @property
     def config(self) -> dict[str, Any]:
         """The repository configuration (``gitrecords.json`` at the branch tip)."""
-        tip = self.tip()
+        return self.snapshot().config
+
+    def _config_in(self, tree: Any) -> dict[str, Any]:
+        blob = _git.entry_id(tree, layout.CONFIG_FILE)
         cached = self._config_cache
-        if cached is not None and cached[0] == tip:
-            return cached[2]
-        blob = _git.entry_id(_git.tree_of(self._git, tip), layout.CONFIG_FILE)
-        if cached is not None and cached[1] == blob:
-            self._config_cache = (tip, blob, cached[2])
-            return cached[2]
+        if cached is not None and cached[0] == blob:
+            return cached[1]
         settings = dict(DEFAULT_CONFIG)
         if blob is not None:
             try:
@@ -319,7 +357,7 @@ class Repository:
                     f"{layout.CONFIG_FILE}: format {settings.get('format')!r} is not supported "
                     f"(this gitrecords reads format {layout.FORMAT_VERSION})"
                 )
-        self._config_cache = (tip, blob, settings)
+        self._config_cache = (blob, settings)
         return settings
 
     @property
@@ -331,8 +369,9 @@ class Repository:
 
     def schema_store(self, commit: _git.Oid | None = None) -> SchemaStore:
         """The schemas of the branch tip (or of ``commit``)."""
-        settings = self.config
-        tree = _git.tree_of(self._git, commit or self.tip())
+        snap = self.snapshot()
+        settings = snap.config
+        tree = snap.tree if commit is None else _git.tree_of(self._git, commit)
         store_tree = _git.subtree(self._git, tree, settings["schemas"])
         key = (store_tree.id if store_tree is not None else None, self.allow_remote_refs)
         cached = self._store_cache
@@ -360,22 +399,33 @@ class Repository:
     def in_transaction(self) -> Transaction | None:
         return getattr(self._local, "transaction", None)
 
-    def record_blob(self, record_id: uuid.UUID) -> _git.Oid | None:
-        """Blob id of the record's current file (staged changes first)."""
+    def record_blob(self, record_id: uuid.UUID, snapshot: Snapshot | None = None) -> _git.Oid | None:
+        """Blob id of the record's current file (staged changes first), at ``snapshot``
+        (default: the branch tip)."""
         tx = self.in_transaction
         if tx is not None and record_id in tx.changes:
             return tx.changes[record_id].blob
-        return _git.entry_id(_git.tree_of(self._git, self.tip()), self.path_for(record_id))
+        snap = snapshot or self.snapshot()
+        return _git.entry_id(snap.tree, layout.path_for(record_id, snap.records_dir))
 
     def read_record_file(self, record_id: uuid.UUID, blob: _git.Oid, limit: int | None = None) -> Any:
         """Parse a record file strictly; errors name the record, its path, the commit that wrote
         it and the blob."""
         raw = _git.read_blob(self._git, blob)
-        limit = limit if limit is not None else self.max_record_bytes
+        if limit is None:
+            limit = self.max_record_bytes
         try:
             if len(raw) > limit:
                 raise InvalidRecordError(f"record: file is larger than {limit} bytes")
-            return layout.loads(raw)
+            checked = self._checked_blobs
+            if blob in checked:
+                return layout.loads(raw, checked=True)
+            value = layout.loads(raw)
+            checked[blob] = None
+            if len(checked) > CHECKED_BLOBS:  # forget the oldest; a race only forgets another one
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del checked[next(iter(checked))]
+            return value
         except InvalidRecordError as err:
             where = f"record {record_id} ({self.path_for(record_id)}{self._written_in(record_id, blob)})"
             text = str(err)  # "record is not valid JSON: ...", or "NaN is not valid JSON ..."
@@ -393,7 +443,7 @@ class Repository:
 
     @property
     def max_record_bytes(self) -> int:
-        return int(self.config.get("max_record_bytes") or layout.MAX_RECORD_BYTES)
+        return self.snapshot().max_record_bytes
 
     def ids(self, with_deleted: bool = False) -> Iterator[uuid.UUID]:
         """Ids of the records on the branch (live ones unless ``with_deleted``)."""
