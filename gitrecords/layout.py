@@ -105,17 +105,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_parse_float
 )
-_PLAIN_DECODER = json.JSONDecoder()
 
 
-def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> Any:
-    """Parse JSON strictly: UTF-8, no NaN/Infinity, no duplicate keys, bounded depth.
-
-    ``checked=True`` is for bytes known to have passed this strict parse before (a git blob
-    read again: a blob id always names the same bytes). The checks that cannot fail again
-    are skipped: duplicate keys (the Python hook called for every object makes up a third of
-    the parse), NaN and Infinity, unpaired surrogates. The value is the same.
-    """
+def loads(data: bytes | str, *, what: str = "record") -> Any:
+    """Parse JSON strictly: UTF-8, no NaN/Infinity, no duplicate keys, bounded depth."""
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -126,7 +119,7 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        value = (_PLAIN_DECODER if checked else _DECODER).decode(text)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
             f"{what} is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"
@@ -137,7 +130,7 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
         raise InvalidRecordError(f"{what} is not valid JSON: {err}") from None
     except RecursionError:
         raise InvalidRecordError(f"{what} is nested too deeply") from None
-    if not checked and "\\u" in text and _SURROGATE_ESCAPE.search(text):  # `in` first: much faster
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):  # the substring test first: much faster
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:

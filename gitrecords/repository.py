@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import fcntl
+import marshal
 import os
 import re
 import threading
@@ -54,8 +55,6 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 DEFAULT_AUTHOR = ("gitrecords", "gitrecords@localhost")
 MAX_ATTEMPTS = 50
-#: how many record blobs a Repository remembers as strictly parsed already (about 100 bytes each)
-CHECKED_BLOBS = 20_000
 PURGED_FILE = "purged.txt"
 
 _current: contextvars.ContextVar[list[Repository]] = contextvars.ContextVar("gitrecords_repos")
@@ -69,6 +68,54 @@ def current_repository() -> Repository:
     if not stack:
         raise RepositoryError("no current repository: pass repo=... or use 'with Repository(path):'")
     return stack[-1]
+
+
+class ParsedBlobs:
+    """Record files already parsed, by blob id, kept as marshal bytes (bounded, oldest out first).
+
+    A blob id always names the same bytes, so a record file read again needs neither the
+    pack read nor the strict parse: ``marshal.loads`` gives a new copy of the value, which
+    the caller may change freely, three to four times faster than reading and parsing it.
+    """
+
+    def __init__(self, max_bytes: int = 8 * 1024 * 1024, max_item: int = 64 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.max_item = max_item
+        self._items: dict[_git.Oid, tuple[int, bytes]] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, blob: _git.Oid, limit: int) -> Any:
+        """The value of ``blob``'s file if it was parsed before (``_MISSING`` if not, or if the
+        file is larger than ``limit``, so that the caller reads it again and reports that)."""
+        item = self._items.get(blob)
+        if item is None or item[0] > limit:
+            return _MISSING
+        return marshal.loads(item[1])
+
+    def __contains__(self, blob: _git.Oid) -> bool:
+        return blob in self._items
+
+    def put(self, blob: _git.Oid, raw_size: int, value: Any) -> None:
+        try:
+            packed = marshal.dumps(value)
+        except ValueError:  # nested deeper than marshal goes
+            return
+        if len(packed) > self.max_item:
+            return
+        with self._lock:
+            if blob in self._items:
+                return
+            self._items[blob] = (raw_size, packed)
+            self._size += len(packed)
+            while self._size > self.max_bytes:
+                _raw_size, old = self._items.pop(next(iter(self._items)))
+                self._size -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
 
 
 @dataclass(frozen=True)
@@ -208,8 +255,7 @@ class Repository:
         self._thread_lock = threading.RLock()
         self._config_cache: tuple[Any, dict[str, Any]] | None = None
         self._snapshot: Snapshot | None = None
-        #: blob ids whose record file passed the strict parse (an ordered set, oldest first)
-        self._checked_blobs: dict[_git.Oid, None] = {}
+        self._parsed = ParsedBlobs()
         self._store_cache: tuple[Any, SchemaStore] | None = None
         safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", self.branch)
         index_path = None if from_env else str(self.git_dir / "gitrecords" / f"index-{safe_branch}.sqlite")
@@ -411,20 +457,17 @@ class Repository:
     def read_record_file(self, record_id: uuid.UUID, blob: _git.Oid, limit: int | None = None) -> Any:
         """Parse a record file strictly; errors name the record, its path, the commit that wrote
         it and the blob."""
-        raw = _git.read_blob(self._git, blob)
         if limit is None:
             limit = self.max_record_bytes
         try:
+            value = self._parsed.get(blob, limit)
+            if value is not _MISSING:
+                return value
+            raw = _git.read_blob(self._git, blob)
             if len(raw) > limit:
                 raise InvalidRecordError(f"record: file is larger than {limit} bytes")
-            checked = self._checked_blobs
-            if blob in checked:
-                return layout.loads(raw, checked=True)
             value = layout.loads(raw)
-            checked[blob] = None
-            if len(checked) > CHECKED_BLOBS:  # forget the oldest; a race only forgets another one
-                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                    del checked[next(iter(checked))]
+            self._parsed.put(blob, len(raw), value)
             return value
         except InvalidRecordError as err:
             where = f"record {record_id} ({self.path_for(record_id)}{self._written_in(record_id, blob)})"
