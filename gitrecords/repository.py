@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import fcntl
-import marshal
 import os
 import re
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _git, layout
+from ._parsed import ParsedBlobs
 from .errors import (
     GitRecordsError,
     InvalidRecordError,
@@ -68,54 +68,6 @@ def current_repository() -> Repository:
     if not stack:
         raise RepositoryError("no current repository: pass repo=... or use 'with Repository(path):'")
     return stack[-1]
-
-
-class ParsedBlobs:
-    """Record files already parsed, by blob id, kept as marshal bytes (bounded, oldest out first).
-
-    A blob id always names the same bytes, so a record file read again needs neither the
-    pack read nor the strict parse: ``marshal.loads`` gives a new copy of the value, which
-    the caller may change freely, three to four times faster than reading and parsing it.
-    """
-
-    def __init__(self, max_bytes: int = 8 * 1024 * 1024, max_item: int = 64 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self.max_item = max_item
-        self._items: dict[_git.Oid, tuple[int, bytes]] = {}
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, blob: _git.Oid, limit: int) -> Any:
-        """The value of ``blob``'s file if it was parsed before (``_MISSING`` if not, or if the
-        file is larger than ``limit``, so that the caller reads it again and reports that)."""
-        item = self._items.get(blob)
-        if item is None or item[0] > limit:
-            return _MISSING
-        return marshal.loads(item[1])
-
-    def __contains__(self, blob: _git.Oid) -> bool:
-        return blob in self._items
-
-    def put(self, blob: _git.Oid, raw_size: int, value: Any) -> None:
-        try:
-            packed = marshal.dumps(value)
-        except ValueError:  # nested deeper than marshal goes
-            return
-        if len(packed) > self.max_item:
-            return
-        with self._lock:
-            if blob in self._items:
-                return
-            self._items[blob] = (raw_size, packed)
-            self._size += len(packed)
-            while self._size > self.max_bytes:
-                _raw_size, old = self._items.pop(next(iter(self._items)))
-                self._size -= len(old)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._size = 0
 
 
 @dataclass(frozen=True)
@@ -460,15 +412,7 @@ class Repository:
         if limit is None:
             limit = self.max_record_bytes
         try:
-            value = self._parsed.get(blob, limit)
-            if value is not _MISSING:
-                return value
-            raw = _git.read_blob(self._git, blob)
-            if len(raw) > limit:
-                raise InvalidRecordError(f"record: file is larger than {limit} bytes")
-            value = layout.loads(raw)
-            self._parsed.put(blob, len(raw), value)
-            return value
+            return self._parsed.read(blob, limit, lambda: _git.read_blob(self._git, blob))
         except InvalidRecordError as err:
             where = f"record {record_id} ({self.path_for(record_id)}{self._written_in(record_id, blob)})"
             text = str(err)  # "record is not valid JSON: ...", or "NaN is not valid JSON ..."

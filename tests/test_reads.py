@@ -13,11 +13,12 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gitrecords import InvalidRecordError, Record, Repository, layout
-from gitrecords.repository import ParsedBlobs
+from gitrecords import InvalidRecordError, Record, Repository, _git, layout
+from gitrecords._parsed import ParsedBlobs
 
 
 def push_from_clone(repo: Repository, tmp: Path, files: dict[str, bytes], message: str = "edit") -> str:
@@ -103,14 +104,31 @@ def test_a_lower_size_limit_applies_to_a_file_read_before(repo: Repository, tmp_
 
 
 def test_parsed_blobs_stay_within_their_budget(repo: Repository) -> None:
-    parsed = ParsedBlobs(max_bytes=2000, max_item=500)
-    blobs = [Record.create({"n": n}, repo=repo)._blob for n in range(100)]
-    for n, blob in enumerate(blobs):
-        assert blob is not None
-        parsed.put(blob, 10, {"n": n, "pad": "x" * 50})
-    assert parsed._size <= 2000
-    assert blobs[0] not in parsed and blobs[-1] in parsed  # the oldest went first
-    assert parsed.get(blobs[-1], 1000) == {"n": 99, "pad": "x" * 50}
-    assert parsed.get(blobs[-1], 9) is parsed.get(blobs[0], 1000)  # over the limit: as if absent
-    parsed.put(blobs[0], 10, {"big": "y" * 1000})  # larger than max_item: not kept
-    assert blobs[0] not in parsed
+    parsed = ParsedBlobs(max_entries=50, max_bytes=2000, max_item=500)
+    values = [{"n": n, "pad": "x" * 50} for n in range(100)]
+    blobs = [_git.create_blob(repo._git, layout.dumps(v)) for v in values]
+
+    def read(blob: _git.Oid) -> Any:
+        return parsed.read(blob, 10_000, lambda: _git.read_blob(repo._git, blob))
+
+    assert [read(b) for b in blobs] == values  # strict parse; remembered as checked only
+    assert len(parsed._items) == 50 and blobs[0] not in parsed and blobs[-1] in parsed
+    assert not parsed.kept(blobs[-1]) and parsed._size == 0
+    assert [read(b) for b in blobs[-50:]] == values[-50:]  # checked: kept while within budget
+    assert parsed._size <= 2000 and parsed.kept(blobs[-1]) and not parsed.kept(blobs[50])
+    assert read(blobs[-1]) == values[-1] and read(blobs[-1]) is not read(blobs[-1])
+    with pytest.raises(InvalidRecordError, match="larger than 20 bytes"):
+        parsed.read(blobs[-1], 20, lambda: _git.read_blob(repo._git, blobs[-1]))
+    big = _git.create_blob(repo._git, layout.dumps({"big": "y" * 1000}))
+    read(big)
+    read(big)
+    assert big in parsed and not parsed.kept(big)  # larger than max_item: checked only
+
+
+def test_a_file_read_three_times_goes_through_each_stage(repo: Repository, tmp_path: Path) -> None:
+    record = Record.create({"title": "one", "tags": ["a", "b"]}, repo=repo)
+    blob = record._blob
+    assert blob is not None and blob not in repo._parsed
+    reads = [Record.get_record(record.id, repo=repo) for _ in range(3)]
+    assert all(r == {"title": "one", "tags": ["a", "b"]} for r in reads)
+    assert repo._parsed.kept(blob)
