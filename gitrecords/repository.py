@@ -811,7 +811,10 @@ class Repository:
         with self._write_lock():
             # local edits to a purged record's file would be lost: refuse, as every write does
             self._check_worktree(self.tip(), {self.path_for(i): None for i in ids})
-            purge(self, ids, message=message, author=author, progress=progress)
+            try:
+                purge(self, ids, message=message, author=author, progress=progress)
+            finally:
+                self._parsed.clear()  # no copy of a purged record's data stays in memory
 
 
 def _message_for(changes: list[Change]) -> str:

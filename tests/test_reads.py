@@ -132,3 +132,13 @@ def test_a_file_read_three_times_goes_through_each_stage(repo: Repository, tmp_p
     reads = [Record.get_record(record.id, repo=repo) for _ in range(3)]
     assert all(r == {"title": "one", "tags": ["a", "b"]} for r in reads)
     assert repo._parsed.kept(blob)
+
+
+def test_a_hard_delete_forgets_the_parsed_files(repo: Repository) -> None:
+    record = Record.create({"title": "secret"}, repo=repo)
+    for _ in range(2):
+        Record.get_record(record.id, repo=repo)
+    blob = record._blob
+    assert repo._parsed.kept(blob)
+    record.delete(force=True)
+    assert blob not in repo._parsed and not repo._parsed._items
