@@ -333,14 +333,16 @@ class RevisionIndex:
     def summary(self, record_id: uuid.UUID, tip: Any = _ANY_TIP) -> tuple[int, int, int] | None:
         """(number of revisions, time of revision 0, time of the latest revision), in one query.
 
-        With ``tip``, the answer is that of the index synced to ``tip``: the same query tells
-        whether the index is there already, so a read of an up-to-date index costs one query.
+        With ``tip`` (the branch tip the caller just read), the same query tells whether the
+        index is there already, so a read of an up-to-date index costs one query. If not, the
+        index catches up with the branch as it is now, not with ``tip``: another process may
+        have moved both on meanwhile, and syncing back to an older tip would rebuild the index.
         """
         key = str(record_id)
         with self._lock:
             row = self._conn.execute(self._SUMMARY, (key,)).fetchone()
             if tip is not _ANY_TIP and row[3] != (str(tip) if tip is not None else None):
-                self.sync(tip)
+                self.sync()
                 row = self._conn.execute(self._SUMMARY, (key,)).fetchone()
         if row is None or row[0] is None:
             return None

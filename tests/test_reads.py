@@ -142,3 +142,18 @@ def test_a_hard_delete_forgets_the_parsed_files(repo: Repository) -> None:
     assert repo._parsed.kept(blob)
     record.delete(force=True)
     assert blob not in repo._parsed and not repo._parsed._items
+
+
+def test_a_read_racing_a_writer_never_syncs_the_index_backwards(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A get reads the tip, then asks the index; a writer elsewhere may have moved both on in
+    between. The index then catches up with the branch: it must not go back to the older tip
+    (which is not a descendant of the indexed one, so that would be a full rebuild)."""
+    record = Record.create({"title": "one"}, repo=repo)
+    older = repo.tip()
+    record["title"] = "two"
+    record.commit()  # the index is at the new tip now
+    monkeypatch.setattr(repo.index, "_clear", lambda: pytest.fail("the index was rebuilt"))
+    assert repo.index.summary(record.id, older) is not None
+    assert repo.index.indexed_tip() == str(repo.tip())
