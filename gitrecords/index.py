@@ -16,8 +16,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _git, layout
 from .errors import GitRecordsError
@@ -25,6 +24,7 @@ from .errors import GitRecordsError
 INDEX_FORMAT = "1"
 
 LIVE, TOMBSTONE, REMOVED = 0, 1, 2
+_ANY_TIP: Any = object()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -47,8 +47,11 @@ CREATE INDEX IF NOT EXISTS pids_by_record ON pids (record);
 """
 
 
-@dataclass(frozen=True)
-class RevisionRow:
+class RevisionRow(NamedTuple):
+    """One revision of one record: the commit that changed its file, the new blob and state."""
+
+    # a named tuple, not a frozen dataclass: a listing builds one per revision, and a frozen
+    # dataclass costs several times more to construct
     record: uuid.UUID
     revision: int
     commit_id: str
@@ -290,11 +293,10 @@ class RevisionIndex:
 
     def revisions(self, record_id: uuid.UUID) -> list[RevisionRow]:
         rows = self._conn.execute(
-            "SELECT record, revision, commit_id, blob, state, time FROM revisions "
-            "WHERE record=? ORDER BY revision",
+            "SELECT revision, commit_id, blob, state, time FROM revisions WHERE record=? ORDER BY revision",
             (str(record_id),),
         ).fetchall()
-        return [RevisionRow(record_id, *r[1:]) for r in rows]
+        return [RevisionRow(record_id, *r) for r in rows]
 
     def count(self, record_id: uuid.UUID) -> int:
         return self._conn.execute(
@@ -321,15 +323,27 @@ class RevisionIndex:
         ).fetchone()
         return first, RevisionRow(uuid.UUID(last[0]), *last[1:])
 
-    def summary(self, record_id: uuid.UUID) -> tuple[int, int, int] | None:
-        """(number of revisions, time of revision 0, time of the latest revision), in one query."""
+    _SUMMARY = (
+        "SELECT MAX(revision), MIN(CASE WHEN revision = 0 THEN time END),"
+        " (SELECT time FROM revisions WHERE record = ?1 ORDER BY revision DESC LIMIT 1),"
+        " (SELECT value FROM meta WHERE key = 'tip')"
+        " FROM revisions WHERE record = ?1"
+    )
+
+    def summary(self, record_id: uuid.UUID, tip: Any = _ANY_TIP) -> tuple[int, int, int] | None:
+        """(number of revisions, time of revision 0, time of the latest revision), in one query.
+
+        With ``tip`` (the branch tip the caller just read), the same query tells whether the
+        index is there already, so a read of an up-to-date index costs one query. If not, the
+        index catches up with the branch as it is now, not with ``tip``: another process may
+        have moved both on meanwhile, and syncing back to an older tip would rebuild the index.
+        """
+        key = str(record_id)
         with self._lock:
-            row = self._conn.execute(
-                "SELECT MAX(revision), MIN(CASE WHEN revision = 0 THEN time END),"
-                " (SELECT time FROM revisions WHERE record = ?1 ORDER BY revision DESC LIMIT 1)"
-                " FROM revisions WHERE record = ?1",
-                (str(record_id),),
-            ).fetchone()
+            row = self._conn.execute(self._SUMMARY, (key,)).fetchone()
+            if tip is not _ANY_TIP and row[3] != (str(tip) if tip is not None else None):
+                self.sync()
+                row = self._conn.execute(self._SUMMARY, (key,)).fetchone()
         if row is None or row[0] is None:
             return None
         return row[0] + 1, row[1], row[2]

@@ -24,6 +24,8 @@ from .repository import Change, Repository, current_repository, record_facts
 
 __all__ = ["Record", "RecordRevision", "RevisionsIterator"]
 
+_TIP_NOW: Any = object()
+
 
 def _utc(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
@@ -214,10 +216,11 @@ class Record(RecordBase):
         """The current revision of a record; NoResultFound if missing (or soft-deleted)."""
         repo = repo or current_repository()
         record_id = layout.normalize_id(id_)
-        blob = repo.record_blob(record_id)
+        snap = repo.snapshot()  # one look at the branch for the whole read
+        blob = repo.record_blob(record_id, snap)
         if blob is None:
             raise NoResultFound(f"record {record_id} does not exist")
-        data = repo.read_record_file(record_id, blob)
+        data = repo.read_record_file(record_id, blob, snap.max_record_bytes)
         deleted = layout.is_tombstone(data)
         if deleted and not with_deleted:
             raise NoResultFound(f"record {record_id} is deleted")
@@ -228,7 +231,7 @@ class Record(RecordBase):
         record._id = record_id
         record._blob = blob
         record._deleted = deleted
-        record._refresh_after_write()
+        record._refresh_after_write(snap.tip)
         return record
 
     @classmethod
@@ -245,11 +248,11 @@ class Record(RecordBase):
                 continue
         return records
 
-    def _refresh_after_write(self) -> None:
+    def _refresh_after_write(self, tip: Any = _TIP_NOW) -> None:
+        """Revision id and timestamps from the index (synced to ``tip``, default the branch tip)."""
         repo = self.repo
         tx = repo.in_transaction
-        repo.sync_index()
-        summary = repo.index.summary(self._id)
+        summary = repo.index.summary(self._id, repo.tip() if tip is _TIP_NOW else tip)
         count = summary[0] if summary else 0
         if tx is not None and self._id in tx.changes:
             # the staged write becomes the next revision when the transaction commits
@@ -490,10 +493,11 @@ class RevisionsIterator:
     def __init__(self, repo: Repository, record_id: uuid.UUID) -> None:
         self._repo = repo
         self._id = record_id
-        repo.sync_index()
+        snap = repo.snapshot()
+        repo.index.sync(snap.tip)
         self._rows = repo.index.revisions(record_id)
         self._created = _utc(self._rows[0].time) if self._rows else None
-        self._limit = repo.max_record_bytes
+        self._limit = snap.max_record_bytes
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _git, layout
+from ._parsed import ParsedBlobs
 from .errors import (
     GitRecordsError,
     InvalidRecordError,
@@ -67,6 +68,23 @@ def current_repository() -> Repository:
     if not stack:
         raise RepositoryError("no current repository: pass repo=... or use 'with Repository(path):'")
     return stack[-1]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One state of the branch, for reads: its tip commit, the tip's tree, the configuration."""
+
+    tip: _git.Oid | None
+    tree: Any
+    config: dict[str, Any]
+
+    @property
+    def records_dir(self) -> str:
+        return self.config["records"]
+
+    @property
+    def max_record_bytes(self) -> int:
+        return int(self.config.get("max_record_bytes") or layout.MAX_RECORD_BYTES)
 
 
 @dataclass
@@ -187,7 +205,9 @@ class Repository:
         self.ref = f"refs/heads/{self.branch}"
         self._local = threading.local()
         self._thread_lock = threading.RLock()
-        self._config_cache: tuple[Any, Any, dict[str, Any]] | None = None
+        self._config_cache: tuple[Any, dict[str, Any]] | None = None
+        self._snapshot: Snapshot | None = None
+        self._parsed = ParsedBlobs()
         self._store_cache: tuple[Any, SchemaStore] | None = None
         safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", self.branch)
         index_path = None if from_env else str(self.git_dir / "gitrecords" / f"index-{safe_branch}.sqlite")
@@ -286,6 +306,7 @@ class Repository:
         return f"<Repository {str(self.path)!r} branch={self.branch!r}>"
 
     def close(self) -> None:
+        self._snapshot = None
         self.index.close()
         self._git.free()
 
@@ -294,17 +315,32 @@ class Repository:
     def tip(self) -> _git.Oid | None:
         return _git.tip(self._git, self.ref)
 
+    def snapshot(self) -> Snapshot:
+        """The branch tip, its tree and its configuration, looked up once.
+
+        A read takes one snapshot and uses it throughout, so it looks the branch up once and
+        sees one consistent state even while another process moves the branch. Cached by tip
+        (commits never change), so a snapshot of an unmoved branch costs one ref lookup.
+        """
+        tip = self.tip()
+        snap = self._snapshot
+        if snap is not None and snap.tip == tip:
+            return snap
+        tree = _git.tree_of(self._git, tip)
+        snap = Snapshot(tip, tree, self._config_in(tree))
+        self._snapshot = snap
+        return snap
+
     @property
     def config(self) -> dict[str, Any]:
         """The repository configuration (``gitrecords.json`` at the branch tip)."""
-        tip = self.tip()
+        return self.snapshot().config
+
+    def _config_in(self, tree: Any) -> dict[str, Any]:
+        blob = _git.entry_id(tree, layout.CONFIG_FILE)
         cached = self._config_cache
-        if cached is not None and cached[0] == tip:
-            return cached[2]
-        blob = _git.entry_id(_git.tree_of(self._git, tip), layout.CONFIG_FILE)
-        if cached is not None and cached[1] == blob:
-            self._config_cache = (tip, blob, cached[2])
-            return cached[2]
+        if cached is not None and cached[0] == blob:
+            return cached[1]
         settings = dict(DEFAULT_CONFIG)
         if blob is not None:
             try:
@@ -319,7 +355,7 @@ class Repository:
                     f"{layout.CONFIG_FILE}: format {settings.get('format')!r} is not supported "
                     f"(this gitrecords reads format {layout.FORMAT_VERSION})"
                 )
-        self._config_cache = (tip, blob, settings)
+        self._config_cache = (blob, settings)
         return settings
 
     @property
@@ -331,8 +367,9 @@ class Repository:
 
     def schema_store(self, commit: _git.Oid | None = None) -> SchemaStore:
         """The schemas of the branch tip (or of ``commit``)."""
-        settings = self.config
-        tree = _git.tree_of(self._git, commit or self.tip())
+        snap = self.snapshot()
+        settings = snap.config
+        tree = snap.tree if commit is None else _git.tree_of(self._git, commit)
         store_tree = _git.subtree(self._git, tree, settings["schemas"])
         key = (store_tree.id if store_tree is not None else None, self.allow_remote_refs)
         cached = self._store_cache
@@ -360,22 +397,22 @@ class Repository:
     def in_transaction(self) -> Transaction | None:
         return getattr(self._local, "transaction", None)
 
-    def record_blob(self, record_id: uuid.UUID) -> _git.Oid | None:
-        """Blob id of the record's current file (staged changes first)."""
+    def record_blob(self, record_id: uuid.UUID, snapshot: Snapshot | None = None) -> _git.Oid | None:
+        """Blob id of the record's current file (staged changes first), at ``snapshot``
+        (default: the branch tip)."""
         tx = self.in_transaction
         if tx is not None and record_id in tx.changes:
             return tx.changes[record_id].blob
-        return _git.entry_id(_git.tree_of(self._git, self.tip()), self.path_for(record_id))
+        snap = snapshot or self.snapshot()
+        return _git.entry_id(snap.tree, layout.path_for(record_id, snap.records_dir))
 
     def read_record_file(self, record_id: uuid.UUID, blob: _git.Oid, limit: int | None = None) -> Any:
         """Parse a record file strictly; errors name the record, its path, the commit that wrote
         it and the blob."""
-        raw = _git.read_blob(self._git, blob)
-        limit = limit if limit is not None else self.max_record_bytes
+        if limit is None:
+            limit = self.max_record_bytes
         try:
-            if len(raw) > limit:
-                raise InvalidRecordError(f"record: file is larger than {limit} bytes")
-            return layout.loads(raw)
+            return self._parsed.read(blob, limit, lambda: _git.read_blob(self._git, blob))
         except InvalidRecordError as err:
             where = f"record {record_id} ({self.path_for(record_id)}{self._written_in(record_id, blob)})"
             text = str(err)  # "record is not valid JSON: ...", or "NaN is not valid JSON ..."
@@ -393,7 +430,7 @@ class Repository:
 
     @property
     def max_record_bytes(self) -> int:
-        return int(self.config.get("max_record_bytes") or layout.MAX_RECORD_BYTES)
+        return self.snapshot().max_record_bytes
 
     def ids(self, with_deleted: bool = False) -> Iterator[uuid.UUID]:
         """Ids of the records on the branch (live ones unless ``with_deleted``)."""
@@ -786,7 +823,10 @@ class Repository:
         with self._write_lock():
             # local edits to a purged record's file would be lost: refuse, as every write does
             self._check_worktree(self.tip(), {self.path_for(i): None for i in ids})
-            purge(self, ids, message=message, author=author, progress=progress)
+            try:
+                purge(self, ids, message=message, author=author, progress=progress)
+            finally:
+                self._parsed.clear()  # no copy of a purged record's data stays in memory
 
 
 def _message_for(changes: list[Change]) -> str:

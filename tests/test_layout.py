@@ -53,6 +53,9 @@ def test_canonical_round_trip(value) -> None:
     assert layout.is_canonical(raw)
     # the standard library reads it too, and finds the same value
     assert json.loads(raw) == value
+    # a file read again (checked=True) gives the same value, in the same key order
+    again = layout.loads(b"\xef\xbb\xbf" + raw, checked=True)
+    assert again == value and json.dumps(again) == json.dumps(layout.loads(raw))
 
 
 @FAST

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from .. import replication
 from ..errors import InvalidRecordError
 from ..merge import STRATEGIES, UNRESOLVABLE, MergeConflictError, describe_conflicts, merge_files
 from ..repository import Repository
@@ -21,6 +20,8 @@ from ._common import (
     write_options,
 )
 from ._output import echo_json, note
+
+# gitrecords.replication is imported in the commands that use it, not at start-up (5 ms)
 
 STRATEGY = click.option(
     "--strategy",
@@ -66,6 +67,8 @@ def pull(
       gitrecords pull origin main --strategy theirs
       gitrecords pull --json | jq '.conflicts'
     """
+    from .. import replication
+
     try:
         outcome = replication.pull(repo, remote, branch, strategy=strategy, message=message, author=author)
     except MergeConflictError as err:
@@ -115,6 +118,8 @@ def push(repo: Repository, remote: str, branch: str | None, as_json: bool) -> No
       gitrecords push
       gitrecords push origin main --json
     """
+    from .. import replication
+
     result = replication.push(repo, remote, branch)
     if as_json:
         echo_json(result.to_json())
@@ -156,6 +161,8 @@ def merge_driver(
       gitrecords merge-driver install
       git pull    # now merges record files field by field
     """
+    from .. import replication
+
     if args == ("install",):
         if strategy is not None:
             raise UsageFailure("--strategy is for merging files, not for install")
