@@ -9,21 +9,29 @@ a tree is stored as a delta against the previous version written for the same
 path (chains at most ``depth`` long, like ``pack.depth``), commits whole. The
 pack is visible to git and libgit2 once :meth:`PackWriter.finish` has renamed
 it and then its index into ``objects/pack``; until then nothing refers to it.
+
+:func:`copy_without` then removes the purged objects from the packs that hold
+them: it copies a pack without them, reusing every other entry byte for byte
+(what ``git repack -a -d`` does after walking the whole history and searching
+deltas for the objects stored whole; here neither is needed).
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 #: object type numbers in a pack
 COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
 _OFS_DELTA = 6
+_REF_DELTA = 7
 _NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
 #: the longest copy one delta instruction can express (24-bit size)
 _MAX_COPY = 0xFFFFFF
@@ -113,6 +121,13 @@ def delta(base: bytes, target: bytes) -> bytes:
     return bytes(out)
 
 
+def deflate(data: bytes) -> bytes:
+    """``data`` zlib-compressed (level 1) with a window no larger than it: ``zlib.compress`` sets
+    up a 256 KiB state for every call, which costs more than compressing a commit or a delta."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, min(max(len(data).bit_length(), 9), 15), 6)
+    return compressor.compress(data) + compressor.flush()
+
+
 def _entry_header(kind: int, size: int) -> bytearray:
     out = bytearray()
     byte = (kind << 4) | (size & 0x0F)
@@ -182,7 +197,7 @@ class PackWriter:
             data = raw
             entry = _entry_header(kind, len(raw))
             depth = 0
-        entry += zlib.compress(data)
+        entry += deflate(data)
         if slot is not None:
             self._bases[slot] = _Base(raw, self._offset, depth)
         self._entries.append((oid, zlib.crc32(entry), self._offset))
@@ -207,16 +222,7 @@ class PackWriter:
                 checksum = digest.digest()
                 stream.seek(0, os.SEEK_END)
                 stream.write(checksum)
-            base = os.path.join(self._dir, f"pack-{checksum.hex()}")
-            index = _index(self._entries, checksum)
-            fd, tmp_index = tempfile.mkstemp(prefix="tmp_idx_", dir=self._dir)
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(index)
-            os.chmod(self._tmp, 0o444)
-            os.chmod(tmp_index, 0o444)
-            os.replace(self._tmp, base + ".pack")
-            os.replace(tmp_index, base + ".idx")
-            return base + ".pack"
+            return _install(self._dir, self._tmp, self._entries, checksum)
         finally:
             if os.path.exists(self._tmp):
                 os.unlink(self._tmp)
@@ -226,6 +232,24 @@ class PackWriter:
         self._file.close()
         if os.path.exists(self._tmp):
             os.unlink(self._tmp)
+
+
+def _install(pack_dir: str, tmp_pack: str, entries: list[tuple[bytes, int, int]], checksum: bytes) -> str:
+    """Write the index of the complete pack ``tmp_pack``, then move the pack and its index into
+    place, the index last (git sees a pack through its index). Returns the pack's path."""
+    base = os.path.join(pack_dir, f"pack-{checksum.hex()}")
+    fd, tmp_index = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(_index(entries, checksum))
+        os.chmod(tmp_pack, 0o444)
+        os.chmod(tmp_index, 0o444)
+        os.replace(tmp_pack, base + ".pack")
+        os.replace(tmp_index, base + ".idx")
+    finally:
+        if os.path.exists(tmp_index):
+            os.unlink(tmp_index)
+    return base + ".pack"
 
 
 def _index(entries: list[tuple[bytes, int, int]], checksum: bytes) -> bytes:
@@ -255,3 +279,162 @@ def _index(entries: list[tuple[bytes, int, int]], checksum: bytes) -> bytes:
     out += checksum
     out += hashlib.sha1(out).digest()
     return bytes(out)
+
+
+# -- reading an index, copying a pack without some objects --------------------------------------
+
+
+@dataclass
+class PackIndex:
+    """A version 2 pack index: sorted object ids, their CRC-32s and offsets in the pack."""
+
+    ids: bytes  # n * 20 bytes, sorted
+    crcs: tuple[int, ...]
+    offsets: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.crcs)
+
+    def id(self, position: int) -> bytes:
+        return self.ids[20 * position : 20 * position + 20]
+
+    def find(self, oid: bytes) -> int:
+        """The position of ``oid``, or -1."""
+        lo, hi = 0, len(self)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            here = self.ids[20 * mid : 20 * mid + 20]
+            if here < oid:
+                lo = mid + 1
+            elif here > oid:
+                hi = mid
+            else:
+                return mid
+        return -1
+
+
+class UnsupportedPack(Exception):
+    """A pack index this module does not read (not version 2)."""
+
+
+def read_index(path: str) -> PackIndex:
+    with open(path, "rb") as stream:
+        data = stream.read()
+    if data[:8] != b"\xfftOc" + struct.pack(">I", 2):
+        raise UnsupportedPack(f"{path}: not a version 2 pack index")
+    count = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
+    start = 8 + 256 * 4
+    ids = data[start : start + 20 * count]
+    start += 20 * count
+    crcs = struct.unpack_from(f">{count}I", data, start)
+    start += 4 * count
+    small = struct.unpack_from(f">{count}I", data, start)
+    start += 4 * count
+    if any(offset & 0x80000000 for offset in small):
+        large = len([o for o in small if o & 0x80000000])
+        table = struct.unpack_from(f">{large}Q", data, start)
+        small = tuple(table[o & 0x7FFFFFFF] if o & 0x80000000 else o for o in small)
+    return PackIndex(ids, crcs, small)
+
+
+def _parse_header(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
+    """(type, offset after the type-and-size header) of the entry at ``offset``."""
+    byte = data[offset]
+    kind = (byte >> 4) & 7
+    offset += 1
+    while byte & 0x80:
+        byte = data[offset]
+        offset += 1
+    return kind, offset
+
+
+def _parse_ofs(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
+    """(distance back to the base, offset after it) of an OFS_DELTA entry's base reference."""
+    byte = data[offset]
+    offset += 1
+    distance = byte & 0x7F
+    while byte & 0x80:
+        byte = data[offset]
+        offset += 1
+        distance = ((distance + 1) << 7) | (byte & 0x7F)
+    return distance, offset
+
+
+def copy_without(
+    pack_path: str, index: PackIndex, drop: set[bytes], read: Callable[[bytes], tuple[int, bytes]]
+) -> str:
+    """Write a copy of a pack without the objects in ``drop`` next to it (with its index) and
+    return its path; the caller deletes the old pack.
+
+    Entries are copied byte for byte, as ``git repack`` reuses them; only an OFS_DELTA whose
+    base moved gets a new base distance, and an object whose delta base is dropped is stored
+    whole (``read`` gives its type and content), so nothing of a dropped object stays behind.
+    """
+    order = sorted(range(len(index)), key=index.offsets.__getitem__)
+    kept = [i for i in order if index.id(i) not in drop]
+    pack_dir = os.path.dirname(pack_path)
+    fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+    digest = hashlib.sha1()
+    moved: dict[int, int] = {}  # old offset -> new offset of every kept entry
+    entries: list[tuple[bytes, int, int]] = []
+    try:
+        with open(pack_path, "rb") as source, os.fdopen(fd, "wb") as out:
+            data = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                header = b"PACK" + struct.pack(">II", 2, len(kept))
+                out.write(header)
+                digest.update(header)
+                ends = dict(zip(order, [index.offsets[i] for i in order[1:]] + [len(data) - 20], strict=True))
+                position = len(header)
+                run_start = run_end = -1  # a run of entries copied as they are
+                for i in kept:
+                    start, end = index.offsets[i], ends[i]
+                    kind, after = _parse_header(data, start)
+                    entry: bytes | None = None
+                    if kind == _OFS_DELTA:
+                        distance, payload = _parse_ofs(data, after)
+                        base = moved.get(start - distance)
+                        if base is None:
+                            entry = _whole(*read(index.id(i)))
+                        elif position - base != distance:
+                            entry = data[start:after] + _ofs(position - base) + data[payload:end]
+                    elif kind == _REF_DELTA and data[after : after + 20] in drop:
+                        entry = _whole(*read(index.id(i)))
+                    moved[start] = position
+                    if entry is None:
+                        if run_end != start:
+                            _flush(out, digest, data, run_start, run_end)
+                            run_start = start
+                        run_end = end
+                        crc = index.crcs[i]
+                        position += end - start
+                    else:
+                        _flush(out, digest, data, run_start, run_end)
+                        run_start = run_end = -1
+                        out.write(entry)
+                        digest.update(entry)
+                        crc = zlib.crc32(entry)
+                        position += len(entry)
+                    entries.append((index.id(i), crc, moved[start]))
+                _flush(out, digest, data, run_start, run_end)
+            finally:
+                data.close()
+            checksum = digest.digest()
+            out.write(checksum)
+        return _install(pack_dir, tmp, entries, checksum)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _whole(kind: int, raw: bytes) -> bytes:
+    return bytes(_entry_header(kind, len(raw))) + deflate(raw)
+
+
+def _flush(out: BinaryIO, digest: Any, data: mmap.mmap, start: int, end: int) -> None:
+    """Copy ``data[start:end]``, a few MiB at a time."""
+    while start < end:
+        chunk = data[start : min(end, start + (4 << 20))]
+        out.write(chunk)
+        digest.update(chunk)
+        start += len(chunk)

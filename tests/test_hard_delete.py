@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -351,3 +352,156 @@ def test_the_pack_writer_round_trips_through_git(tmp_path) -> None:
         assert got == raw
     assert git(git_dir, "log", "--format=%s", ids[-1].hex()) == "m\n"
     subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--strict", "--no-dangling"], check=True)
+
+
+# -- packed content: the packs that hold it are copied without it ----------------------------------
+
+
+def all_objects(repo: Repository) -> set[str]:
+    out = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    return set(out.split())
+
+
+def packs(repo: Repository) -> set[str]:
+    return {p.name for p in (repo.git_dir / "objects" / "pack").glob("*.pack")}
+
+
+def big_record(n: int, extra: str = "") -> dict:
+    """A record large enough for git to store its revisions as deltas of each other."""
+    return {
+        "title": "record with many fields" + extra,
+        "fields": {f"key{i}": f"value {i} {n}" for i in range(200)},
+    }
+
+
+def entry_kinds(repo: Repository) -> set[int]:
+    """The entry types in the repository's packs (6: OFS_DELTA, 7: REF_DELTA)."""
+    from gitrecords import _pack
+
+    kinds = set()
+    for idx in (repo.git_dir / "objects" / "pack").glob("*.idx"):
+        index = _pack.read_index(str(idx))
+        data = idx.with_suffix(".pack").read_bytes()
+        kinds |= {_pack._parse_header(data, offset)[0] for offset in index.offsets}
+    return kinds
+
+
+@pytest.mark.parametrize("offsets", [True, False], ids=["ofs-delta", "ref-delta"])
+def test_a_purged_blob_that_was_a_delta_base(repo: Repository, offsets: bool) -> None:
+    """After `git gc`, another record's blob is stored as a delta of the purged record's blob: the
+    copied pack stores it whole, so nothing of the purged content stays, and it reads the same."""
+    # ids whose file names end alike and a larger victim: git picks the victim's blob as the base
+    victim_id, twin_id = (uuid.UUID(f"000{d}{d}{d}{d}0-0000-0000-0000-000000000000") for d in (1, 2))
+    victim = Record.create(big_record(0, " extra" * 20), id_=victim_id, repo=repo)
+    twin = Record.create(big_record(0), id_=twin_id, repo=repo)  # nearly the same bytes
+    for n in range(1, 4):
+        twin["fields"]["key0"] = f"changed {n}"
+        twin = twin.commit()
+    offset_config = f"repack.useDeltaBaseOffset={str(offsets).lower()}"
+    git(repo, "-c", offset_config, "-c", "pack.threads=1", "gc", "--quiet", "--aggressive")
+    assert (6 if offsets else 7) in entry_kinds(repo)
+    victim_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    deltas = git(repo, "verify-pack", "-v", *map(str, (repo.git_dir / "objects" / "pack").glob("*.idx")))
+    assert any(line.endswith(victim_blob) for line in deltas.splitlines()), (
+        "no object is a delta of the victim"
+    )
+    twin_blobs = set(blob_history(repo, "main", repo.path_for(twin.id)))
+    contents = {blob: git(repo, "cat-file", "blob", blob) for blob in twin_blobs}
+
+    victim.delete(force=True)
+    assert victim_blob not in all_objects(repo)
+    for blob, text in contents.items():
+        assert git(repo, "cat-file", "blob", blob) == text
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+    for idx in (repo.git_dir / "objects" / "pack").glob("*.idx"):
+        git(repo, "verify-pack", str(idx))
+    assert [r["fields"]["key0"] for r in Record.get_record(twin.id, repo=repo).revisions] == [
+        "value 0 0",
+        "changed 1",
+        "changed 2",
+        "changed 3",
+    ]
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "loose"])
+def test_content_another_branch_or_file_shares_is_kept(repo: Repository, packed: bool) -> None:
+    """A blob of the purged record that something else still reaches (a record only on another
+    branch, a file outside records/) stays; the others go."""
+    victim = Record.create({"title": "shared"}, repo=repo)
+    shared_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    victim["title"] = "mine alone"
+    victim = victim.commit()
+    own_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    victim["title"] = "copied"
+    victim = victim.commit()
+    copied_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    other = Repository(repo.path, branch="side")
+    git(repo, "branch", "side", "main~2")
+    Record.create({"title": "shared"}, repo=other)  # same bytes, only on the side branch
+    other.close()
+    # a plain file on main with the same bytes as the last revision
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo.git_dir / "tmp-index")}
+    plumbing = ["git", "--git-dir", str(repo.git_dir)]
+    subprocess.run([*plumbing, "read-tree", "main"], env=env, check=True)
+    subprocess.run(
+        [*plumbing, "update-index", "--add", "--cacheinfo", f"100644,{copied_blob},copy.json"],
+        env=env,
+        check=True,
+    )
+    tree = subprocess.run(
+        [*plumbing, "write-tree"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    commit = git(
+        repo,
+        "-c",
+        "user.name=A",
+        "-c",
+        "user.email=a@example.org",
+        "commit-tree",
+        tree.strip(),
+        "-p",
+        "main",
+        "-m",
+        "a copy",
+    ).strip()
+    git(repo, "update-ref", "refs/heads/main", commit)
+    (repo.git_dir / "tmp-index").unlink()
+    if packed:
+        git(repo, "gc", "--quiet")
+    victim.delete(force=True)
+    objects = all_objects(repo)
+    assert shared_blob in objects and copied_blob in objects
+    assert own_blob not in objects
+    assert git(repo, "cat-file", "blob", "main:copy.json") == git(repo, "cat-file", "blob", copied_blob)
+    fsck(repo)
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+
+
+def test_a_multi_pack_index_leaves_it_to_git_repack(repo: Repository) -> None:
+    victim = Record.create({"title": "secret"}, repo=repo)
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    keep = Record.create({"title": "keep"}, repo=repo)
+    git(repo, "gc", "--quiet")
+    git(repo, "multi-pack-index", "write")
+    victim.delete(force=True)
+    assert blob not in all_objects(repo)
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+    assert Record.get_record(keep.id, repo=repo) == {"title": "keep"}
+
+
+def test_old_packs_are_replaced_and_only_the_affected_ones(repo: Repository) -> None:
+    """A pack without the purged content is left alone; one with it is replaced by a copy."""
+    early = Record.create({"title": "early"}, repo=repo)
+    git(repo, "repack", "-q")  # a first pack: the init commit and `early`
+    first = packs(repo)
+    victim = Record.create({"title": "secret"}, repo=repo)
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    Record.create({"title": "later"}, repo=repo)
+    git(repo, "repack", "-q")  # a second pack with the victim
+    second = packs(repo) - first
+    victim.delete(force=True)
+    now = packs(repo)
+    assert first <= now and not second & now
+    assert blob not in all_objects(repo)
+    assert Record.get_record(early.id, repo=repo) == {"title": "early"}
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
