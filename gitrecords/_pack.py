@@ -65,20 +65,33 @@ def _varint(value: int) -> bytes:
 
 
 def _copy(out: bytearray, offset: int, size: int) -> None:
+    """Append copy instructions for ``size`` bytes of the base from ``offset``: a command byte
+    whose bits say which of the offset's 4 and the size's 3 bytes follow (zero bytes are left out)."""
     while size > 0:
         chunk = min(size, _MAX_COPY)
         cmd = 0x80
         args = bytearray()
-        for i in range(4):
-            byte = (offset >> (8 * i)) & 0xFF
-            if byte:
-                cmd |= 1 << i
-                args.append(byte)
-        for i in range(3):
-            byte = (chunk >> (8 * i)) & 0xFF
-            if byte:
-                cmd |= 0x10 << i
-                args.append(byte)
+        if offset & 0xFF:
+            cmd |= 0x01
+            args.append(offset & 0xFF)
+        if offset & 0xFF00:
+            cmd |= 0x02
+            args.append((offset >> 8) & 0xFF)
+        if offset & 0xFF0000:
+            cmd |= 0x04
+            args.append((offset >> 16) & 0xFF)
+        if offset & 0xFF000000:
+            cmd |= 0x08
+            args.append((offset >> 24) & 0xFF)
+        if chunk & 0xFF:
+            cmd |= 0x10
+            args.append(chunk & 0xFF)
+        if chunk & 0xFF00:
+            cmd |= 0x20
+            args.append((chunk >> 8) & 0xFF)
+        if chunk & 0xFF0000:
+            cmd |= 0x40
+            args.append((chunk >> 16) & 0xFF)
         out.append(cmd)
         out += args
         offset += chunk
@@ -93,12 +106,25 @@ def _insert(out: bytearray, data: bytes) -> None:
 
 
 def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
-    """Length of the longest common prefix of ``a`` and ``b``, at most ``limit`` (binary search,
-    so that the comparisons run in C)."""
+    """Length of the longest common prefix of ``a`` and ``b``, at most ``limit``: a binary search
+    whose comparisons run in C, each on the part not compared yet."""
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    """Length of the longest common suffix of ``a`` and ``b``, at most ``limit``."""
+    lo, hi = 0, limit
+    end_a, end_b = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[end_a - mid : end_a - lo] == b[end_b - mid : end_b - lo]:
             lo = mid
         else:
             hi = mid - 1
@@ -110,8 +136,7 @@ def delta(base: bytes, target: bytes) -> bytes:
     middle. Enough for trees that differ in one place (an entry replaced, added or removed)."""
     limit = min(len(base), len(target))
     prefix = _common_prefix(base, target, limit)
-    rest = limit - prefix
-    suffix = _common_prefix(base[::-1], target[::-1], rest) if rest else 0
+    suffix = _common_suffix(base, target, limit - prefix)
     out = bytearray(_varint(len(base)) + _varint(len(target)))
     if prefix:
         _copy(out, 0, prefix)
@@ -122,9 +147,12 @@ def delta(base: bytes, target: bytes) -> bytes:
 
 
 def deflate(data: bytes) -> bytes:
-    """``data`` zlib-compressed (level 1) with a window no larger than it: ``zlib.compress`` sets
-    up a 256 KiB state for every call, which costs more than compressing a commit or a delta."""
-    compressor = zlib.compressobj(1, zlib.DEFLATED, min(max(len(data).bit_length(), 9), 15), 6)
+    """``data`` zlib-compressed at level 1. Below 4 KiB with a window no larger than the data:
+    ``zlib.compress`` sets up 256 KiB of state for every call, which costs more than compressing
+    a commit or a delta."""
+    if len(data) > 4096:
+        return zlib.compress(data, 1)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, max(len(data).bit_length(), 9), 4)
     return compressor.compress(data) + compressor.flush()
 
 
@@ -438,3 +466,133 @@ def _flush(out: BinaryIO, digest: Any, data: mmap.mmap, start: int, end: int) ->
         out.write(chunk)
         digest.update(chunk)
         start += len(chunk)
+
+
+# -- reading objects ------------------------------------------------------------------------------
+
+
+def apply_delta(base: bytes, delta_data: bytes) -> bytes:
+    """The object a git delta makes of ``base``."""
+    i = 0
+    for _size in range(2):  # the base's and the result's sizes
+        while delta_data[i] & 0x80:
+            i += 1
+        i += 1
+    out = bytearray()
+    end = len(delta_data)
+    while i < end:
+        cmd = delta_data[i]
+        i += 1
+        if cmd & 0x80:
+            offset = size = 0
+            for bit, shift in ((0x01, 0), (0x02, 8), (0x04, 16), (0x08, 24)):
+                if cmd & bit:
+                    offset |= delta_data[i] << shift
+                    i += 1
+            for bit, shift in ((0x10, 0), (0x20, 8), (0x40, 16)):
+                if cmd & bit:
+                    size |= delta_data[i] << shift
+                    i += 1
+            out += base[offset : offset + (size or 0x10000)]
+        elif cmd:
+            out += delta_data[i : i + cmd]
+            i += cmd
+        else:
+            raise ValueError("delta instruction 0")
+    return bytes(out)
+
+
+class PackReader:
+    """Reads objects out of a repository's packs, keeping recently read ones.
+
+    A history rewrite reads every version of a folder's tree in order. In a pack each is a
+    delta of a neighbouring version; libgit2 keeps only the whole object at the bottom of a
+    chain and applies the chain's deltas again for every read, where this reader keeps what it
+    resolved and applies one delta. Every object read is checked against its id; anything
+    unusual (a loose object, a base in another pack, a damaged entry) returns None, and the
+    caller asks libgit2.
+    """
+
+    def __init__(self, pack_dir: str, cache_bytes: int = 64 << 20) -> None:
+        self._packs: list[tuple[PackIndex, mmap.mmap]] = []
+        self._cache: dict[tuple[int, int], tuple[int, bytes]] = {}
+        self._cached = 0
+        self._limit = cache_bytes
+        for name in sorted(os.listdir(pack_dir)):
+            if not (name.startswith("pack-") and name.endswith(".idx")):
+                continue
+            try:
+                index = read_index(os.path.join(pack_dir, name))
+                with open(os.path.join(pack_dir, name[:-4] + ".pack"), "rb") as stream:
+                    data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError, UnsupportedPack):
+                continue
+            self._packs.append((index, data))
+
+    def close(self) -> None:
+        for _index, data in self._packs:
+            data.close()
+        self._packs = []
+        self._cache.clear()
+
+    def read(self, oid: bytes) -> tuple[int, bytes] | None:
+        """(type, content) of the object ``oid``, or None when libgit2 should read it."""
+        for number, (index, _data) in enumerate(self._packs):
+            position = index.find(oid)
+            if position >= 0:
+                try:
+                    found = self._resolve(number, index.offsets[position])
+                except (ValueError, IndexError, zlib.error):
+                    return None
+                if found is None or object_id(found[0], found[1]) != oid:
+                    return None
+                return found
+        return None
+
+    def _resolve(self, number: int, offset: int) -> tuple[int, bytes] | None:
+        data = self._packs[number][1]
+        deltas: list[tuple[int, bytes]] = []  # (offset, delta), the outermost first
+        while True:
+            cached = self._cache.get((number, offset))
+            if cached is not None:
+                kind, raw = cached
+                break
+            byte = data[offset]
+            kind = (byte >> 4) & 7
+            size = byte & 0x0F
+            shift = 4
+            at = offset + 1
+            while byte & 0x80:
+                byte = data[at]
+                at += 1
+                size |= (byte & 0x7F) << shift
+                shift += 7
+            if kind == _OFS_DELTA:
+                distance, at = _parse_ofs(data, at)
+                deltas.append((offset, _inflate(data, at, size)))
+                offset -= distance
+                continue
+            if kind not in _NAMES:
+                return None  # a REF_DELTA: its base may be anywhere
+            raw = _inflate(data, at, size)
+            self._keep(number, offset, kind, raw)
+            break
+        for at_offset, delta_data in reversed(deltas):
+            raw = apply_delta(raw, delta_data)
+            self._keep(number, at_offset, kind, raw)
+        return kind, raw
+
+    def _keep(self, number: int, offset: int, kind: int, raw: bytes) -> None:
+        self._cache[(number, offset)] = (kind, raw)
+        self._cached += len(raw)
+        while self._cached > self._limit and self._cache:
+            oldest = next(iter(self._cache))
+            self._cached -= len(self._cache.pop(oldest)[1])
+
+
+def _inflate(data: mmap.mmap, start: int, size: int) -> bytes:
+    """The ``size`` bytes a pack entry's zlib stream at ``start`` inflates to."""
+    raw = zlib.decompress(data[start : start + size + (size >> 10) + 64], 15, max(size, 1))
+    if len(raw) != size:
+        raise ValueError("pack entry of the wrong size")
+    return raw

@@ -93,6 +93,7 @@ def purge(
     memo: dict[tuple[pygit2.Oid, frozenset[tuple[bytes, ...]]], pygit2.Oid] = {}
     wanted = frozenset(tuple(part.encode() for part in p.split("/")) for p in paths)
     pack = _pack.PackWriter(str(repo.git_dir / "objects" / "pack"), _delta_depth(git))
+    reader = _pack.PackReader(str(repo.git_dir / "objects" / "pack"))
 
     def strip(
         tree_id: pygit2.Oid, remove: frozenset[tuple[bytes, ...]], slot: tuple[bytes, ...]
@@ -106,7 +107,8 @@ def purge(
         cached = memo.get(key)
         if cached is not None:
             return cached
-        raw = odb.read(tree_id)[1]
+        found = reader.read(tree_id.raw)
+        raw = found[1] if found is not None and found[0] == _pack.TREE else odb.read(tree_id)[1]
         new_raw = raw
         deeper: dict[bytes, set[tuple[bytes, ...]]] = {}
         for parts in remove:
@@ -170,6 +172,8 @@ def purge(
     except BaseException:
         pack.abort()
         raise
+    finally:
+        reader.close()
 
     updates: dict[str, pygit2.Oid] = {}
     for name, target in refs.items():
@@ -247,6 +251,9 @@ def _find_entry(raw: bytes, name: bytes) -> tuple[int, int, bytes] | None:
     start, in C, and stops at the one named ``name``: a search for the name alone could match
     inside an id.
     """
+    found = _find_in_fan_out(raw, name)
+    if found is not None:
+        return found
     finder = _ENTRY_FINDERS.get(name)
     if finder is None:
         finder = re.compile(
@@ -254,10 +261,41 @@ def _find_entry(raw: bytes, name: bytes) -> tuple[int, int, bytes] | None:
         )
         if len(_ENTRY_FINDERS) < 4096:
             _ENTRY_FINDERS[name] = finder
-    found = finder.match(raw)
-    if found is None:
+    match = finder.match(raw)
+    if match is None:
         return None
-    return found.start(1), found.end(), found.group(1)
+    return match.start(1), match.end(), match.group(1)
+
+
+def _find_in_fan_out(raw: bytes, name: bytes) -> tuple[int, int, bytes] | None:
+    """:func:`_find_entry` for a fan-out tree (``records/`` and its folders), where every entry is
+    a folder whose name is as long as ``name``, so every entry is as long: a few strided slices
+    check that (each entry ``40000 ``, a name without NUL, NUL, then the id), then a binary
+    search finds the name. None when the tree is not of that shape or has no such entry (the
+    caller then walks the entries)."""
+    size = len(name)
+    width = 27 + size
+    count, rest = divmod(len(raw), width)
+    if rest or not count:
+        return None
+    for column, expected in enumerate(b"40000 "):
+        if raw[column::width] != bytes((expected,)) * count:
+            return None
+    if raw[6 + size :: width] != b"\x00" * count:
+        return None
+    if any(b"\x00" in raw[6 + column :: width] for column in range(size)):
+        return None
+    lo, hi = 0, count
+    while lo < hi:  # folder names of one length sort as plain bytes
+        mid = (lo + hi) // 2
+        here = raw[mid * width + 6 : mid * width + 6 + size]
+        if here < name:
+            lo = mid + 1
+        elif here > name:
+            hi = mid
+        else:
+            return mid * width, (mid + 1) * width, b"40000"
+    return None
 
 
 def _delta_depth(git: pygit2.Repository) -> int:

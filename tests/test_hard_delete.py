@@ -505,3 +505,75 @@ def test_old_packs_are_replaced_and_only_the_affected_ones(repo: Repository) -> 
     assert blob not in all_objects(repo)
     assert Record.get_record(early.id, repo=repo) == {"title": "early"}
     git(repo, "fsck", "--full", "--strict", "--no-progress")
+
+
+def test_finding_a_tree_entry() -> None:
+    """The fan-out shortcut (entries of one width) and the walk over entries agree."""
+    import random
+
+    from gitrecords import purge
+
+    rng = random.Random(4)
+
+    def entry(mode: bytes, name: bytes) -> bytes:
+        return mode + b" " + name + b"\x00" + bytes(rng.randrange(256) for _ in range(20))
+
+    fan_out = b"".join(entry(b"40000", b"%02x" % i) for i in range(0, 256, 3))
+    mixed = entry(b"100644", b"gitrecords.json") + entry(b"40000", b"records") + entry(b"40000", b"schemas")
+    # an id holding " 7e\0" must not be taken for an entry
+    tricky = entry(b"40000", b"7d")[:-20] + b"\x01 7e\x00" + b"\x02" * 15 + entry(b"40000", b"7f")
+    for raw in (fan_out, mixed, tricky):
+        for name in (
+            b"00",
+            b"03",
+            b"7e",
+            b"7f",
+            b"fc",
+            b"ff",
+            b"records",
+            b"schemas",
+            b"gitrecords.json",
+            b"x",
+        ):
+            expected = None
+            position = 0
+            while position < len(raw):  # the plain walk over entries
+                space = raw.index(b" ", position)
+                nul = raw.index(b"\x00", space)
+                if raw[space + 1 : nul] == name:
+                    expected = (position, nul + 21, raw[position:space])
+                position = nul + 21
+            assert purge._find_entry(raw, name) == expected, (raw, name)
+
+
+def test_the_pack_reader_reads_what_git_reads(repo: Repository) -> None:
+    """Every object of a packed repository, read by PackReader (deltas resolved, checked against
+    their ids), is what git has; what it cannot read it leaves to libgit2 (None)."""
+    from gitrecords import _pack
+
+    records = [Record.create(big_record(n), repo=repo) for n in range(3)]
+    for n in range(6):
+        records[n % 3]["fields"]["key1"] = f"changed {n}"
+        records[n % 3] = records[n % 3].commit()
+    git(repo, "gc", "--quiet", "--aggressive")
+    loose = Record.create({"title": "loose"}, repo=repo)
+    reader = _pack.PackReader(str(repo.git_dir / "objects" / "pack"), cache_bytes=4096)
+    try:
+        names = {2: "tree", 1: "commit", 3: "blob", 4: "tag"}
+        [idx] = (repo.git_dir / "objects" / "pack").glob("*.idx")
+        index = _pack.read_index(str(idx))
+        packed = {index.id(i).hex() for i in range(len(index))}
+        assert 6 in entry_kinds(repo)  # deltas to resolve
+        loose_blob = git(repo, "rev-parse", f"main:{repo.path_for(loose.id)}").strip()
+        assert reader.read(bytes.fromhex(loose_blob)) is None
+        for oid in sorted(packed):
+            found = reader.read(bytes.fromhex(oid))
+            assert found is not None
+            kind, raw = found
+            assert git(repo, "cat-file", "-t", oid).strip() == names[kind]
+            proc = subprocess.run(
+                ["git", "--git-dir", str(repo.git_dir), "cat-file", names[kind], oid], capture_output=True
+            )
+            assert proc.stdout == raw
+    finally:
+        reader.close()
