@@ -388,18 +388,40 @@ def _parse_ofs(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
     return distance, offset
 
 
+@dataclass
+class PendingPack:
+    """A pack written under a temporary name: :meth:`install` makes it part of the repository,
+    :meth:`discard` forgets it."""
+
+    pack_dir: str
+    tmp: str
+    entries: list[tuple[bytes, int, int]]
+    checksum: bytes
+
+    def install(self) -> str:
+        """Write the index and move the pack into place; returns its path."""
+        try:
+            return _install(self.pack_dir, self.tmp, self.entries, self.checksum)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
 def copy_without(
     pack_path: str, index: PackIndex, drop: set[bytes], read: Callable[[bytes], tuple[int, bytes]]
-) -> str:
-    """Write a copy of a pack without the objects in ``drop`` next to it (with its index) and
-    return its path; the caller deletes the old pack.
+) -> PendingPack:
+    """Write a copy of a pack without the objects in ``drop`` next to it, under a temporary
+    name; the caller installs it, then deletes the old pack.
 
     Entries are copied byte for byte, as ``git repack`` reuses them; only an OFS_DELTA whose
     base moved gets a new base distance, and an object whose delta base is dropped is stored
     whole (``read`` gives its type and content), so nothing of a dropped object stays behind.
     """
-    order = sorted(range(len(index)), key=index.offsets.__getitem__)
-    kept = [i for i in order if index.id(i) not in drop]
+    offsets = index.offsets
+    order = sorted(range(len(index)), key=offsets.__getitem__)
     pack_dir = os.path.dirname(pack_path)
     fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
     digest = hashlib.sha1()
@@ -409,50 +431,59 @@ def copy_without(
         with open(pack_path, "rb") as source, os.fdopen(fd, "wb") as out:
             data = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
             try:
-                header = b"PACK" + struct.pack(">II", 2, len(kept))
+                ids = index.ids
+                dropped = [i for i in order if ids[20 * i : 20 * i + 20] in drop]
+                header = b"PACK" + struct.pack(">II", 2, len(order) - len(dropped))
                 out.write(header)
                 digest.update(header)
-                ends = dict(zip(order, [index.offsets[i] for i in order[1:]] + [len(data) - 20], strict=True))
+                ends = [offsets[i] for i in order[1:]]
+                ends.append(len(data) - 20)
                 position = len(header)
                 run_start = run_end = -1  # a run of entries copied as they are
-                for i in kept:
-                    start, end = index.offsets[i], ends[i]
-                    kind, after = _parse_header(data, start)
+                crcs = index.crcs
+                for j, i in enumerate(order):
+                    oid = ids[20 * i : 20 * i + 20]
+                    if oid in drop:
+                        continue
+                    start, end = offsets[i], ends[j]
+                    kind = (data[start] >> 4) & 7
                     entry: bytes | None = None
                     if kind == _OFS_DELTA:
+                        _kind, after = _parse_header(data, start)
                         distance, payload = _parse_ofs(data, after)
                         base = moved.get(start - distance)
                         if base is None:
-                            entry = _whole(*read(index.id(i)))
+                            entry = _whole(*read(oid))
                         elif position - base != distance:
                             entry = data[start:after] + _ofs(position - base) + data[payload:end]
-                    elif kind == _REF_DELTA and data[after : after + 20] in drop:
-                        entry = _whole(*read(index.id(i)))
+                    elif kind == _REF_DELTA:
+                        _kind, after = _parse_header(data, start)
+                        if data[after : after + 20] in drop:
+                            entry = _whole(*read(oid))
                     moved[start] = position
                     if entry is None:
                         if run_end != start:
                             _flush(out, digest, data, run_start, run_end)
                             run_start = start
                         run_end = end
-                        crc = index.crcs[i]
+                        entries.append((oid, crcs[i], position))
                         position += end - start
                     else:
                         _flush(out, digest, data, run_start, run_end)
                         run_start = run_end = -1
                         out.write(entry)
                         digest.update(entry)
-                        crc = zlib.crc32(entry)
+                        entries.append((oid, zlib.crc32(entry), position))
                         position += len(entry)
-                    entries.append((index.id(i), crc, moved[start]))
                 _flush(out, digest, data, run_start, run_end)
             finally:
                 data.close()
             checksum = digest.digest()
             out.write(checksum)
-        return _install(pack_dir, tmp, entries, checksum)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return PendingPack(pack_dir, tmp, entries, checksum)
 
 
 def _whole(kind: int, raw: bytes) -> bytes:

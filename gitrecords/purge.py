@@ -15,6 +15,7 @@ deleted and the derived index is updated.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -217,20 +218,18 @@ def purge(
     # what is now unreachable: the record's blobs (unless something else has the same content),
     # the rewritten commits, the trees they had and the rewritten tags. One walk of what the refs,
     # HEADs and indexes reach says which of them really are (it also finds a blob that another
-    # record, on any branch, or any other file shares)
+    # record, on any branch, or any other file shares); the packs are copied meanwhile
     old_objects = [old for old, new in commit_map.items() if old != new]
     old_objects += [old for (old, _paths), new in memo.items() if old != new]
     old_objects += [
         target for name, target in refs.items() if name in updates and git[target].type == ObjectType.TAG
     ]
-    reachable = set(
-        _git.git(
-            git_dir, "rev-list", "--objects", "--no-object-names", "--all", "--reflog", "--indexed-objects"
-        ).stdout.split()
+    walk = _git.git_background(
+        git_dir, "rev-list", "--objects", "--no-object-names", "--all", "--reflog", "--indexed-objects"
     )
-    exclusive = {b.raw for b in purged_blobs if str(b).encode() not in reachable}
-    unused = {o.raw for o in old_objects if str(o).encode() not in reachable and not pack.known(o.raw)}
-    _delete_objects(repo, exclusive, unused)
+    _delete_objects(
+        repo, {b.raw for b in purged_blobs}, {o.raw for o in old_objects if not pack.known(o.raw)}, walk
+    )
     if _has_commit_graph(repo.git_dir):
         # a commit-graph written by gc still lists the old commits: write it again
         _git.git(git_dir, "commit-graph", "write", "--reachable", "--no-progress")
@@ -307,51 +306,54 @@ def _delta_depth(git: pygit2.Repository) -> int:
         return 50
 
 
-def _delete_objects(repo: Repository, content: set[bytes], others: set[bytes]) -> None:
-    """Delete the unreachable objects ``content`` (the purged blobs) and ``others`` (old commits,
-    trees and tags) from the object store.
+def _delete_objects(
+    repo: Repository, content: set[bytes], others: set[bytes], walk: Callable[[], bytes]
+) -> None:
+    """Delete the purged blobs ``content`` and the old commits, trees and tags ``others`` from
+    the object store, except those that ``walk`` (the output of a running ``git rev-list
+    --objects``) lists as still reachable.
 
-    Loose objects are files: they are unlinked. A pack that holds one of ``content`` is copied
-    without ``content`` and ``others`` (entries reused byte for byte, without a walk or a delta
-    search, much faster than ``git repack -a -d``), and the copy replaces it. ``others`` in
-    packs without content stay until the next ``git gc``: they hold no record content.
+    Loose objects are files: they are unlinked. A pack that holds purged content is copied
+    without the unreachable ``content`` and ``others`` (entries reused byte for byte, without a
+    walk or a delta search, much faster than ``git repack -a -d``), and the copy replaces it.
+    The copies are written while the walk runs, as if none of the objects were reachable, and
+    written again in the rare case that some are. ``others`` in packs without content stay
+    until the next ``git gc``: they hold no record content.
     """
     git_dir = repo.git_dir
-    objects = git_dir / "objects"
-    loose = _loose_objects(objects)
-    for oid in (*content, *others):
-        if oid in loose:
-            os.unlink(objects / oid[:1].hex() / oid[1:].hex())
-    pack_dir = objects / "pack"
-    affected: list[tuple[str, _pack.PackIndex]] = []
-    special = False  # a case left to git
-    for idx in sorted(pack_dir.glob("pack-*.idx")) if content else ():
+    pack_dir = git_dir / "objects" / "pack"
+    affected, special = _packs_holding(pack_dir, content)
+    pending: list[_pack.PendingPack] = []
+    try:
         try:
-            index = _pack.read_index(str(idx))
-        except _pack.UnsupportedPack:
-            special = True  # it may hold the content
-            continue
-        if any(index.find(oid) >= 0 for oid in content):
-            affected.append((str(idx), index))
-            if any(idx.with_suffix(s).exists() for s in (".keep", ".promisor", ".mtimes")):
-                special = True
-    if not affected and not special:
-        return
-    if special or (pack_dir / "multi-pack-index").exists():
-        # kept, promisor or cruft packs, a multi-pack-index, an old index format: let git do it
-        _git.git(str(git_dir), "repack", "-a", "-d", "-q", "--window=0")
-        _git.git(str(git_dir), "prune", "--expire=now")
-        return
-    drop = content | others
-    odb = repo._git.odb
-
-    def read(oid: bytes) -> tuple[int, bytes]:
-        kind, data = odb.read(pygit2.Oid(raw=oid))
-        return int(kind), data
-
-    written = [
-        _pack.copy_without(idx[: -len(".idx")] + ".pack", index, drop, read) for idx, index in affected
-    ]
+            if not special:
+                pending = _copy_packs(repo, affected, content | others)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                walk()  # no process left behind
+            raise
+        reachable = set(walk().split())
+        exclusive = {oid for oid in content if oid.hex().encode() not in reachable}
+        unused = {oid for oid in others if oid.hex().encode() not in reachable}
+        if exclusive != content or unused != others:
+            for copy in pending:
+                copy.discard()
+            affected, special = _packs_holding(pack_dir, exclusive)
+            pending = [] if special else _copy_packs(repo, affected, exclusive | unused)
+        objects = git_dir / "objects"
+        loose = _loose_objects(objects)
+        for oid in (*exclusive, *unused):
+            if oid in loose:
+                os.unlink(objects / oid[:1].hex() / oid[1:].hex())
+        if special:
+            # kept, promisor or cruft packs, a multi-pack-index, an old index format: let git do it
+            _git.git(str(git_dir), "repack", "-a", "-d", "-q", "--window=0")
+            _git.git(str(git_dir), "prune", "--expire=now")
+            return
+        written = [copy.install() for copy in pending]
+    finally:
+        for copy in pending:
+            copy.discard()
     if repo.durable:
         # the copies reach the disk before the packs they replace go
         for path in written:
@@ -367,8 +369,49 @@ def _delete_objects(repo: Repository, content: set[bytes], others: set[bytes]) -
                 os.unlink(stem + suffix)
             except FileNotFoundError:
                 pass
-    if repo.durable:
+    if written and repo.durable:
         _git.fsync_path(pack_dir)
+
+
+def _packs_holding(pack_dir: Path, content: set[bytes]) -> tuple[list[tuple[str, _pack.PackIndex]], bool]:
+    """The packs (index path, index) that hold any of ``content``, and whether git must do the
+    job instead (a kept, promisor or cruft pack among them, an index this code does not read,
+    a multi-pack-index)."""
+    affected: list[tuple[str, _pack.PackIndex]] = []
+    special = False
+    for idx in sorted(pack_dir.glob("pack-*.idx")) if content else ():
+        try:
+            index = _pack.read_index(str(idx))
+        except _pack.UnsupportedPack:
+            special = True  # it may hold the content
+            continue
+        if any(index.find(oid) >= 0 for oid in content):
+            affected.append((str(idx), index))
+            if any(idx.with_suffix(s).exists() for s in (".keep", ".promisor", ".mtimes")):
+                special = True
+    if affected and (pack_dir / "multi-pack-index").exists():
+        special = True
+    return affected, special
+
+
+def _copy_packs(
+    repo: Repository, affected: list[tuple[str, _pack.PackIndex]], drop: set[bytes]
+) -> list[_pack.PendingPack]:
+    odb = repo._git.odb
+
+    def read(oid: bytes) -> tuple[int, bytes]:
+        kind, data = odb.read(pygit2.Oid(raw=oid))
+        return int(kind), data
+
+    pending: list[_pack.PendingPack] = []
+    try:
+        for idx, index in affected:
+            pending.append(_pack.copy_without(idx[: -len(".idx")] + ".pack", index, drop, read))
+    except BaseException:
+        for copy in pending:
+            copy.discard()
+        raise
+    return pending
 
 
 def _has_commit_graph(git_dir: Any) -> bool:

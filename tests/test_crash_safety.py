@@ -324,8 +324,8 @@ CASES = [
     Crash(
         "purge-pack-copied",
         "packed-hard-delete",
-        "the pack copied without the content, the old pack not deleted",
-        "_pack.copy_without",
+        "the pack copied without the content and in place, the old pack not deleted",
+        "_pack.PendingPack.install",
         "after",
         1,
         "after",
