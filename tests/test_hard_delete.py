@@ -577,3 +577,26 @@ def test_the_pack_reader_reads_what_git_reads(repo: Repository) -> None:
             assert proc.stdout == raw
     finally:
         reader.close()
+
+
+def test_two_hard_deletes_in_a_packed_repository(repo: Repository) -> None:
+    """The second purge reads trees from the first one's pack and copies the first one's copies."""
+    records = [Record.create(big_record(n), repo=repo) for n in range(4)]
+    for n in range(8):
+        records[n % 4]["fields"]["key2"] = f"v{n}"
+        records[n % 4] = records[n % 4].commit()
+    git(repo, "gc", "--quiet")
+    blobs = {r.id: set(blob_history(repo, "main", repo.path_for(r.id))) for r in records}
+    records[0].delete(force=True)
+    records[2].delete(force=True)
+    objects = all_objects(repo)
+    assert not (blobs[records[0].id] | blobs[records[2].id]) & objects
+    assert blobs[records[1].id] | blobs[records[3].id] <= objects
+    assert git(repo, "show", "main:purged.txt").split() == sorted(str(records[i].id) for i in (0, 2))
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+    for idx in (repo.git_dir / "objects" / "pack").glob("*.idx"):
+        git(repo, "verify-pack", str(idx))
+    assert [r["fields"]["key2"] for r in list(Record.get_record(records[3].id, repo=repo).revisions)[1:]] == [
+        "v3",
+        "v7",
+    ]
