@@ -371,6 +371,9 @@ def _delete_objects(
                 pass
     if written and repo.durable:
         _git.fsync_path(pack_dir)
+    if written and (git_dir / "objects" / "info" / "packs").exists():
+        # the list of packs for dumb HTTP clients names the deleted packs (git repack updated it)
+        _git.git(str(git_dir), "update-server-info")
 
 
 def _packs_holding(pack_dir: Path, content: set[bytes]) -> tuple[list[tuple[str, _pack.PackIndex]], bool]:

@@ -600,3 +600,18 @@ def test_two_hard_deletes_in_a_packed_repository(repo: Repository) -> None:
         "v3",
         "v7",
     ]
+
+
+def test_the_pack_list_for_dumb_http_follows(repo: Repository) -> None:
+    """objects/info/packs (git update-server-info) names the packs that replaced the old ones."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    git(repo, "gc", "--quiet")
+    git(repo, "update-server-info")
+    victim.delete(force=True)
+    listed = {
+        line.split()[1]
+        for line in (repo.git_dir / "objects" / "info" / "packs").read_text().splitlines()
+        if line
+    }
+    assert listed == packs(repo)
