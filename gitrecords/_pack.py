@@ -420,32 +420,33 @@ def copy_without(
     base moved gets a new base distance, and an object whose delta base is dropped is stored
     whole (``read`` gives its type and content), so nothing of a dropped object stays behind.
     """
+    count = len(index)
     offsets = index.offsets
-    order = sorted(range(len(index)), key=offsets.__getitem__)
+    order = sorted(range(count), key=offsets.__getitem__)
     pack_dir = os.path.dirname(pack_path)
     fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
     digest = hashlib.sha1()
-    moved: dict[int, int] = {}  # old offset -> new offset of every kept entry
-    entries: list[tuple[bytes, int, int]] = []
     try:
         with open(pack_path, "rb") as source, os.fdopen(fd, "wb") as out:
             data = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
             try:
-                ids = index.ids
-                dropped = [i for i in order if ids[20 * i : 20 * i + 20] in drop]
-                header = b"PACK" + struct.pack(">II", 2, len(order) - len(dropped))
+                ids = [index.ids[k : k + 20] for k in range(0, 20 * count, 20)]
+                kept = [oid not in drop for oid in ids]
+                header = b"PACK" + struct.pack(">II", 2, sum(kept))
                 out.write(header)
                 digest.update(header)
-                ends = [offsets[i] for i in order[1:]]
-                ends.append(len(data) - 20)
+                starts = [offsets[i] for i in order]
+                starts.append(len(data) - 20)
+                new_offsets = [0] * count  # by position in the index, like crcs
+                crcs = list(index.crcs)
+                moved: dict[int, int] = {}  # old offset -> new offset of every kept entry
                 position = len(header)
                 run_start = run_end = -1  # a run of entries copied as they are
-                crcs = index.crcs
                 for j, i in enumerate(order):
-                    oid = ids[20 * i : 20 * i + 20]
-                    if oid in drop:
+                    if not kept[i]:
                         continue
-                    start, end = offsets[i], ends[j]
+                    start = starts[j]
+                    moved[start] = new_offsets[i] = position
                     kind = (data[start] >> 4) & 7
                     entry: bytes | None = None
                     if kind == _OFS_DELTA:
@@ -453,27 +454,25 @@ def copy_without(
                         distance, payload = _parse_ofs(data, after)
                         base = moved.get(start - distance)
                         if base is None:
-                            entry = _whole(*read(oid))
+                            entry = _whole(*read(ids[i]))
                         elif position - base != distance:
-                            entry = data[start:after] + _ofs(position - base) + data[payload:end]
+                            entry = data[start:after] + _ofs(position - base) + data[payload : starts[j + 1]]
                     elif kind == _REF_DELTA:
                         _kind, after = _parse_header(data, start)
                         if data[after : after + 20] in drop:
-                            entry = _whole(*read(oid))
-                    moved[start] = position
+                            entry = _whole(*read(ids[i]))
                     if entry is None:
                         if run_end != start:
                             _flush(out, digest, data, run_start, run_end)
                             run_start = start
-                        run_end = end
-                        entries.append((oid, crcs[i], position))
-                        position += end - start
+                        run_end = starts[j + 1]
+                        position += run_end - start
                     else:
                         _flush(out, digest, data, run_start, run_end)
                         run_start = run_end = -1
                         out.write(entry)
                         digest.update(entry)
-                        entries.append((oid, zlib.crc32(entry), position))
+                        crcs[i] = zlib.crc32(entry)
                         position += len(entry)
                 _flush(out, digest, data, run_start, run_end)
             finally:
@@ -483,6 +482,8 @@ def copy_without(
     except BaseException:
         os.unlink(tmp)
         raise
+    # in the order of the old index, which is the order of the ids
+    entries = [(ids[i], crcs[i], new_offsets[i]) for i in range(count) if kept[i]]
     return PendingPack(pack_dir, tmp, entries, checksum)
 
 
