@@ -319,6 +319,7 @@ class PackIndex:
     ids: bytes  # n * 20 bytes, sorted
     crcs: tuple[int, ...]
     offsets: tuple[int, ...]
+    fanout: tuple[int, ...]  # fanout[b]: how many ids start with a byte <= b
 
     def __len__(self) -> int:
         return len(self.crcs)
@@ -328,7 +329,8 @@ class PackIndex:
 
     def find(self, oid: bytes) -> int:
         """The position of ``oid``, or -1."""
-        lo, hi = 0, len(self)
+        first = oid[0]
+        lo, hi = (self.fanout[first - 1] if first else 0), self.fanout[first]
         while lo < hi:
             mid = (lo + hi) // 2
             here = self.ids[20 * mid : 20 * mid + 20]
@@ -350,7 +352,8 @@ def read_index(path: str) -> PackIndex:
         data = stream.read()
     if data[:8] != b"\xfftOc" + struct.pack(">I", 2):
         raise UnsupportedPack(f"{path}: not a version 2 pack index")
-    count = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
+    fanout = struct.unpack_from(">256I", data, 8)
+    count = fanout[255]
     start = 8 + 256 * 4
     ids = data[start : start + 20 * count]
     start += 20 * count
@@ -362,7 +365,7 @@ def read_index(path: str) -> PackIndex:
         large = len([o for o in small if o & 0x80000000])
         table = struct.unpack_from(f">{large}Q", data, start)
         small = tuple(table[o & 0x7FFFFFFF] if o & 0x80000000 else o for o in small)
-    return PackIndex(ids, crcs, small)
+    return PackIndex(ids, crcs, small, fanout)
 
 
 def _parse_header(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
@@ -550,6 +553,7 @@ class PackReader:
         self._cache: dict[tuple[int, int], tuple[int, bytes]] = {}
         self._cached = 0
         self._limit = cache_bytes
+        self._last = 0
         for name in sorted(os.listdir(pack_dir)):
             if not (name.startswith("pack-") and name.endswith(".idx")):
                 continue
@@ -569,9 +573,12 @@ class PackReader:
 
     def read(self, oid: bytes) -> tuple[int, bytes] | None:
         """(type, content) of the object ``oid``, or None when libgit2 should read it."""
-        for number, (index, _data) in enumerate(self._packs):
+        # the pack that had the last object first: versions of a tree tend to share a pack
+        for number in (self._last, *range(len(self._packs))) if self._packs else ():
+            index = self._packs[number][0]
             position = index.find(oid)
             if position >= 0:
+                self._last = number
                 try:
                     found = self._resolve(number, index.offsets[position])
                 except (ValueError, IndexError, zlib.error):
