@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -350,6 +351,31 @@ def git(repo_path: str, *args: str, input: bytes | None = None) -> subprocess.Co
     if proc.returncode != 0:
         raise RepositoryError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc
+
+
+def git_background(repo_path: str, *args: str) -> Callable[[], bytes]:
+    """Start the git binary on ``repo_path`` and return a function that waits for it and returns
+    its output (raising RepositoryError on failure). The output goes to a temporary file, so
+    git never waits on a full pipe while the caller works."""
+    env = dict(os.environ)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    proc = subprocess.Popen(["git", "--git-dir", repo_path, *args], stdout=out, stderr=err, env=env)
+
+    def wait() -> bytes:
+        try:
+            code = proc.wait()
+            out.seek(0)
+            err.seek(0)
+            if code != 0:
+                message = err.read().decode(errors="replace").strip()
+                raise RepositoryError(f"git {' '.join(args)} failed: {message}")
+            return out.read()
+        finally:
+            out.close()
+            err.close()
+
+    return wait
 
 
 def walk_all(repo: pygit2.Repository, tips: list[Oid]) -> Iterator[pygit2.Commit]:

@@ -15,16 +15,18 @@ deleted and the derived index is updated.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pygit2
-from pygit2.enums import FileMode, ObjectType
+from pygit2.enums import ObjectType
 
-from . import _git
+from . import _git, _pack
 from .errors import NoResultFound, StaleRevisionError
 
 if TYPE_CHECKING:
@@ -89,65 +91,90 @@ def purge(
     commit_map: dict[pygit2.Oid, pygit2.Oid] = {}
     odb = git.odb
     purged_blobs: set[pygit2.Oid] = set()
-    scratch: list[pygit2.Oid] = []
-    memo: dict[tuple[pygit2.Oid, frozenset[tuple[str, ...]]], pygit2.Oid] = {}
-    wanted = frozenset(tuple(p.split("/")) for p in paths)
+    memo: dict[tuple[pygit2.Oid, frozenset[tuple[bytes, ...]]], pygit2.Oid] = {}
+    wanted = frozenset(tuple(part.encode() for part in p.split("/")) for p in paths)
+    pack = _pack.PackWriter(str(repo.git_dir / "objects" / "pack"), _delta_depth(git))
+    reader = _pack.PackReader(str(repo.git_dir / "objects" / "pack"))
 
-    def strip(tree_id: pygit2.Oid, remove: frozenset[tuple[str, ...]]) -> pygit2.Oid:
-        """``tree_id`` without the paths in ``remove``; shared subtrees are rewritten once."""
+    def strip(
+        tree_id: pygit2.Oid, remove: frozenset[tuple[bytes, ...]], slot: tuple[bytes, ...]
+    ) -> pygit2.Oid:
+        """``tree_id`` without the paths in ``remove``; shared subtrees are rewritten once.
+
+        Works on the raw tree: an entry is ``mode SP name NUL id``, sorted by name, so removing
+        a file or replacing a subtree's id is a splice of bytes.
+        """
         key = (tree_id, remove)
         cached = memo.get(key)
         if cached is not None:
             return cached
-        tree = git[tree_id]
-        builder = None
-        deeper: dict[str, set[tuple[str, ...]]] = {}
+        found = reader.read(tree_id.raw)
+        raw = found[1] if found is not None and found[0] == _pack.TREE else odb.read(tree_id)[1]
+        new_raw = raw
+        deeper: dict[bytes, set[tuple[bytes, ...]]] = {}
         for parts in remove:
             if len(parts) > 1:
                 deeper.setdefault(parts[0], set()).add(parts[1:])
-            elif parts[0] in tree:
-                purged_blobs.add(tree[parts[0]].id)
-                builder = builder or git.TreeBuilder(tree)
-                builder.remove(parts[0])
-        for name, rest in deeper.items():
-            if name not in tree or tree[name].type != ObjectType.TREE:
                 continue
-            old = tree[name].id
-            new = strip(old, frozenset(rest))
-            if new != old:
-                builder = builder or git.TreeBuilder(tree)
-                if len(git[new]) == 0:
-                    scratch.append(new)  # an empty tree, written only to find it is empty
-                    builder.remove(name)
-                else:
-                    builder.insert(name, new, FileMode.TREE)
-        result = builder.write() if builder is not None else tree_id
+            found = _find_entry(new_raw, parts[0])
+            if found is not None:
+                start, end, _mode = found
+                purged_blobs.add(pygit2.Oid(raw=new_raw[end - 20 : end]))
+                new_raw = new_raw[:start] + new_raw[end:]
+        for name, rest in deeper.items():
+            found = _find_entry(new_raw, name)
+            if found is None or found[2] != b"40000":
+                continue
+            start, end, _mode = found
+            old = pygit2.Oid(raw=new_raw[end - 20 : end])
+            new = strip(old, frozenset(rest), (*slot, name))
+            if new == _EMPTY_TREE:
+                new_raw = new_raw[:start] + new_raw[end:]
+            elif new != old:
+                new_raw = new_raw[: end - 20] + new.raw + new_raw[end:]
+        if new_raw is raw:
+            result = tree_id
+        elif not new_raw and slot:
+            result = _EMPTY_TREE  # the parent drops the entry: git keeps no empty folders
+        else:
+            result = pygit2.Oid(raw=pack.add(_pack.TREE, new_raw, slot))
         memo[key] = result
         return result
 
-    def new_tree_for(old: pygit2.Oid) -> pygit2.Oid:
-        return strip(old, wanted)
-
     _git.set_durable(False)  # synced once below, before any ref moves
-    commits = list(_git.walk_all(git, tips))
-    total = len(commits)
-    for done, commit in enumerate(commits, 1):
-        old_parents = commit.parent_ids
-        parents = [commit_map.get(p, p) for p in old_parents]
-        tree_id = new_tree_for(commit.tree_id)
-        if tree_id == commit.tree_id and parents == old_parents:
-            commit_map[commit.id] = commit.id
-        elif (
-            len(parents) == 1
-            and tree_id == git[parents[0]].tree_id
-            and commit.tree_id != git[old_parents[0]].tree_id
-        ):
-            commit_map[commit.id] = parents[0]  # it only changed the purged records
-        else:
-            raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)
-            commit_map[commit.id] = odb.write(ObjectType.COMMIT, raw)
-        if progress is not None:
-            progress(done, total)
+    trees: dict[pygit2.Oid, pygit2.Oid] = {}  # commit (old or rewritten) -> its tree
+
+    def tree_of(commit_id: pygit2.Oid) -> pygit2.Oid:
+        found = trees.get(commit_id)
+        return found if found is not None else git[commit_id].tree_id
+
+    try:
+        commits = list(_git.walk_all(git, tips))
+        total = len(commits)
+        for done, commit in enumerate(commits, 1):
+            old_parents = commit.parent_ids
+            parents = [commit_map.get(p, p) for p in old_parents]
+            old_tree = commit.tree_id
+            trees[commit.id] = old_tree
+            tree_id = strip(old_tree, wanted, ())
+            if tree_id == old_tree and parents == old_parents:
+                commit_map[commit.id] = commit.id
+            elif len(parents) == 1 and tree_id == tree_of(parents[0]) and old_tree != tree_of(old_parents[0]):
+                commit_map[commit.id] = parents[0]  # it only changed the purged records
+            else:
+                raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)
+                new = pygit2.Oid(raw=pack.add(_pack.COMMIT, raw))
+                trees[new] = tree_id
+                commit_map[commit.id] = new
+            if progress is not None:
+                progress(done, total)
+        # the new trees and commits go into the repository as one pack, before anything refers to them
+        pack.finish()
+    except BaseException:
+        pack.abort()
+        raise
+    finally:
+        reader.close()
 
     updates: dict[str, pygit2.Oid] = {}
     for name, target in refs.items():
@@ -188,32 +215,206 @@ def purge(
             pass
     git_dir = str(repo.git_dir)
     _git.git(git_dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
-    # what is now unreachable: the record's blobs (unless another record has the same
-    # content), the rewritten commits and the trees they had
-    shared = repo.index.blobs_in_use([str(b) for b in purged_blobs], exclude=record_ids)
-    exclusive = [b for b in purged_blobs if str(b) not in shared]
+    # what is now unreachable: the record's blobs (unless something else has the same content),
+    # the rewritten commits, the trees they had and the rewritten tags. One walk of what the refs,
+    # HEADs and indexes reach says which of them really are (it also finds a blob that another
+    # record, on any branch, or any other file shares); the packs are copied meanwhile
     old_objects = [old for old, new in commit_map.items() if old != new]
     old_objects += [old for (old, _paths), new in memo.items() if old != new]
     old_objects += [
         target for name, target in refs.items() if name in updates and git[target].type == ObjectType.TAG
     ]
-    root_trees = {git[new].tree_id for new in set(commit_map.values())}
-    old_objects += [oid for oid in set(scratch) if oid not in root_trees]
-    if any(not _is_loose(repo.git_dir, oid) for oid in exclusive):
-        # a packed copy of the content: write the packs again without what is unreachable
-        _git.git(git_dir, "repack", "-a", "-d", "-q")
-        _git.git(git_dir, "prune", "--expire=now")
-    else:
-        # loose objects are files: delete exactly those, without walking the whole history
-        # (packed old commits and trees hold no record content; the next gc drops them)
-        for oid in (*exclusive, *old_objects):
-            _unlink_loose(repo.git_dir, oid)
+    walk = _git.git_background(
+        git_dir, "rev-list", "--objects", "--no-object-names", "--all", "--reflog", "--indexed-objects"
+    )
+    _delete_objects(
+        repo, {b.raw for b in purged_blobs}, {o.raw for o in old_objects if not pack.known(o.raw)}, walk
+    )
     if _has_commit_graph(repo.git_dir):
         # a commit-graph written by gc still lists the old commits: write it again
         _git.git(git_dir, "commit-graph", "write", "--reachable", "--no-progress")
     if not repo.index.remap(tip, commit_map, record_ids):
         repo.reindex()
     repo.index.sync(updates[repo.ref])
+
+
+#: the id of the empty tree
+_EMPTY_TREE = pygit2.Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+_ENTRY_FINDERS: dict[bytes, re.Pattern[bytes]] = {}
+
+
+def _find_entry(raw: bytes, name: bytes) -> tuple[int, int, bytes] | None:
+    """(start, end, mode) of the entry ``name`` in a raw tree, or None.
+
+    One regular expression walks the entries (``mode SP name NUL`` and a 20-byte id) from the
+    start, in C, and stops at the one named ``name``: a search for the name alone could match
+    inside an id.
+    """
+    found = _find_in_fan_out(raw, name)
+    if found is not None:
+        return found
+    finder = _ENTRY_FINDERS.get(name)
+    if finder is None:
+        finder = re.compile(
+            rb"(?:[0-7]+ [^\x00]+\x00.{20})*?([0-7]+) " + re.escape(name) + rb"\x00.{20}", re.S
+        )
+        if len(_ENTRY_FINDERS) < 4096:
+            _ENTRY_FINDERS[name] = finder
+    match = finder.match(raw)
+    if match is None:
+        return None
+    return match.start(1), match.end(), match.group(1)
+
+
+def _find_in_fan_out(raw: bytes, name: bytes) -> tuple[int, int, bytes] | None:
+    """:func:`_find_entry` for a fan-out tree (``records/`` and its folders), where every entry is
+    a folder whose name is as long as ``name``, so every entry is as long: a few strided slices
+    check that (each entry ``40000 ``, a name without NUL, NUL, then the id), then a binary
+    search finds the name. None when the tree is not of that shape or has no such entry (the
+    caller then walks the entries)."""
+    size = len(name)
+    width = 27 + size
+    count, rest = divmod(len(raw), width)
+    if rest or not count:
+        return None
+    for column, expected in enumerate(b"40000 "):
+        if raw[column::width] != bytes((expected,)) * count:
+            return None
+    if raw[6 + size :: width] != b"\x00" * count:
+        return None
+    if any(b"\x00" in raw[6 + column :: width] for column in range(size)):
+        return None
+    lo, hi = 0, count
+    while lo < hi:  # folder names of one length sort as plain bytes
+        mid = (lo + hi) // 2
+        here = raw[mid * width + 6 : mid * width + 6 + size]
+        if here < name:
+            lo = mid + 1
+        elif here > name:
+            hi = mid
+        else:
+            return mid * width, (mid + 1) * width, b"40000"
+    return None
+
+
+def _delta_depth(git: pygit2.Repository) -> int:
+    """The longest delta chain the rewritten trees may form: the repository's ``pack.depth``
+    (gitrecords sets a short one so that old revisions read fast), else git's default, 50."""
+    try:
+        return max(0, min(git.config.get_int("pack.depth"), 4095))
+    except (KeyError, ValueError, pygit2.GitError):
+        return 50
+
+
+def _delete_objects(
+    repo: Repository, content: set[bytes], others: set[bytes], walk: Callable[[], bytes]
+) -> None:
+    """Delete the purged blobs ``content`` and the old commits, trees and tags ``others`` from
+    the object store, except those that ``walk`` (the output of a running ``git rev-list
+    --objects``) lists as still reachable.
+
+    Loose objects are files: they are unlinked. A pack that holds purged content is copied
+    without the unreachable ``content`` and ``others`` (entries reused byte for byte, without a
+    walk or a delta search, much faster than ``git repack -a -d``), and the copy replaces it.
+    The copies are written while the walk runs, as if none of the objects were reachable, and
+    written again in the rare case that some are. ``others`` in packs without content stay
+    until the next ``git gc``: they hold no record content.
+    """
+    git_dir = repo.git_dir
+    pack_dir = git_dir / "objects" / "pack"
+    affected, special = _packs_holding(pack_dir, content)
+    pending: list[_pack.PendingPack] = []
+    try:
+        try:
+            if not special:
+                pending = _copy_packs(repo, affected, content | others)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                walk()  # no process left behind
+            raise
+        reachable = set(walk().split())
+        exclusive = {oid for oid in content if oid.hex().encode() not in reachable}
+        unused = {oid for oid in others if oid.hex().encode() not in reachable}
+        if exclusive != content or unused != others:
+            for copy in pending:
+                copy.discard()
+            affected, special = _packs_holding(pack_dir, exclusive)
+            pending = [] if special else _copy_packs(repo, affected, exclusive | unused)
+        objects = git_dir / "objects"
+        loose = _loose_objects(objects)
+        for oid in (*exclusive, *unused):
+            if oid in loose:
+                os.unlink(objects / oid[:1].hex() / oid[1:].hex())
+        if special:
+            # kept, promisor or cruft packs, a multi-pack-index, an old index format: let git do it
+            _git.git(str(git_dir), "repack", "-a", "-d", "-q", "--window=0")
+            _git.git(str(git_dir), "prune", "--expire=now")
+            return
+        written = [copy.install() for copy in pending]
+    finally:
+        for copy in pending:
+            copy.discard()
+    if repo.durable:
+        # the copies reach the disk before the packs they replace go
+        for path in written:
+            _git.fsync_path(path)
+            _git.fsync_path(path[: -len(".pack")] + ".idx")
+        _git.fsync_path(pack_dir)
+    for idx, _index in affected:
+        stem = idx[: -len(".idx")]
+        if stem + ".pack" in written:
+            continue  # the same content (cannot happen: each affected pack loses an object)
+        for suffix in (".idx", ".pack", ".rev", ".bitmap"):
+            try:
+                os.unlink(stem + suffix)
+            except FileNotFoundError:
+                pass
+    if written and repo.durable:
+        _git.fsync_path(pack_dir)
+    if written and (git_dir / "objects" / "info" / "packs").exists():
+        # the list of packs for dumb HTTP clients names the deleted packs (git repack updated it)
+        _git.git(str(git_dir), "update-server-info")
+
+
+def _packs_holding(pack_dir: Path, content: set[bytes]) -> tuple[list[tuple[str, _pack.PackIndex]], bool]:
+    """The packs (index path, index) that hold any of ``content``, and whether git must do the
+    job instead (a kept, promisor or cruft pack among them, an index this code does not read,
+    a multi-pack-index)."""
+    affected: list[tuple[str, _pack.PackIndex]] = []
+    special = False
+    for idx in sorted(pack_dir.glob("pack-*.idx")) if content else ():
+        try:
+            index = _pack.read_index(str(idx))
+        except _pack.UnsupportedPack:
+            special = True  # it may hold the content
+            continue
+        if any(index.find(oid) >= 0 for oid in content):
+            affected.append((str(idx), index))
+            if any(idx.with_suffix(s).exists() for s in (".keep", ".promisor", ".mtimes")):
+                special = True
+    if affected and (pack_dir / "multi-pack-index").exists():
+        special = True
+    return affected, special
+
+
+def _copy_packs(
+    repo: Repository, affected: list[tuple[str, _pack.PackIndex]], drop: set[bytes]
+) -> list[_pack.PendingPack]:
+    odb = repo._git.odb
+
+    def read(oid: bytes) -> tuple[int, bytes]:
+        kind, data = odb.read(pygit2.Oid(raw=oid))
+        return int(kind), data
+
+    pending: list[_pack.PendingPack] = []
+    try:
+        for idx, index in affected:
+            pending.append(_pack.copy_without(idx[: -len(".idx")] + ".pack", index, drop, read))
+    except BaseException:
+        for copy in pending:
+            copy.discard()
+        raise
+    return pending
 
 
 def _has_commit_graph(git_dir: Any) -> bool:
@@ -223,17 +424,20 @@ def _has_commit_graph(git_dir: Any) -> bool:
     )
 
 
-def _unlink_loose(git_dir: Any, oid: pygit2.Oid) -> None:
-    text = str(oid)
-    try:
-        os.unlink(os.path.join(git_dir, "objects", text[:2], text[2:]))
-    except FileNotFoundError:
-        pass
-
-
-def _is_loose(git_dir: Any, oid: pygit2.Oid) -> bool:
-    text = str(oid)
-    return os.path.exists(os.path.join(git_dir, "objects", text[:2], text[2:]))
+def _loose_objects(objects: Path) -> set[bytes]:
+    """The ids of the loose objects (a listing of 256 folders costs less than an unlink per old
+    object when most of them are packed)."""
+    found: set[bytes] = set()
+    for folder in os.scandir(objects):
+        if len(folder.name) == 2 and folder.is_dir():
+            prefix = folder.name
+            for entry in os.scandir(folder.path):
+                if len(entry.name) == 38:
+                    try:
+                        found.add(bytes.fromhex(prefix + entry.name))
+                    except ValueError:
+                        pass
+    return found
 
 
 def _peel_commit(git: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Oid | None:

@@ -89,7 +89,11 @@ OPERATIONS = {
     "catch-up": "first read after the index file was lost: the index rebuilds itself",
     "hard-delete": "hard delete: history rewrite and purge log, one ref transaction, reflog expire, "
     "deletion of the unreachable objects",
+    "packed-hard-delete": "hard delete after `git gc` packed the content: each pack that holds it is "
+    "copied without it, then the copies replace the old packs",
 }
+#: operations that hard-delete TARGET
+PURGES = ("hard-delete", "packed-hard-delete")
 
 CASES = [
     # -- single writes: blob, trees, commit object, syncfs, ref move, ref fsync, index ------------
@@ -317,6 +321,26 @@ CASES = [
         "after",
         ("index-behind", "purged"),
     ),
+    Crash(
+        "purge-pack-copied",
+        "packed-hard-delete",
+        "the pack copied without the content and in place, the old pack not deleted",
+        "_pack.PendingPack.install",
+        "after",
+        1,
+        "after",
+        ("index-behind", "dangling"),
+    ),
+    Crash(
+        "purge-packs-replaced",
+        "packed-hard-delete",
+        "old packs deleted, updating the index",
+        "index.RevisionIndex.remap",
+        "before",
+        1,
+        "after",
+        ("index-behind", "purged"),
+    ),
 ]
 
 
@@ -326,7 +350,7 @@ CHILD = r"""
 import json, os, signal, sys, uuid
 
 import gitrecords
-from gitrecords import Record, Repository, _git, bulk, index, layout
+from gitrecords import Record, Repository, _git, _pack, bulk, index, layout
 
 spec = json.loads(sys.argv[1])
 path = spec["repo"]
@@ -486,7 +510,7 @@ elif operation == "catch-up":
     armed = True
     Record.get_record(IDS[2], repo=repo).revisions
     ack()
-elif operation == "hard-delete":
+elif operation in ("hard-delete", "packed-hard-delete"):
     op({}, purge=IDS[0])
     armed = True
     repo.hard_delete([IDS[0]], progress=progress)
@@ -629,7 +653,7 @@ def setup_repo(case: Crash, tmp_path: Path) -> Repository:
         repo = Repository.init(tmp_path / "clone", bare=False)
     else:
         repo = Repository.init(tmp_path / "data.git")
-    if case.operation in ("reindex", "catch-up", "hard-delete"):
+    if case.operation in ("reindex", "catch-up", *PURGES):
         # a story: three records, several revisions, a tag and a second branch
         records = [Record.create({"title": f"r{n}", "v": 0}, id_=IDS[n], repo=repo) for n in range(3)]
         for v in range(1, 4):
@@ -639,6 +663,8 @@ def setup_repo(case: Crash, tmp_path: Path) -> Repository:
         annotated_tag(repo, "v1", "release", "main~2")
         git(repo, "branch", "archive", "main~4")
         records[1].delete()
+        if case.operation == "packed-hard-delete":
+            git(repo, "gc", "--quiet")
         if case.operation == "catch-up":
             for suffix in ("", "-wal", "-shm"):
                 (repo.git_dir / "gitrecords" / f"index-main.sqlite{suffix}").unlink(missing_ok=True)
@@ -816,7 +842,7 @@ def check_notes(case: Crash, repo_path: Path, before: dict[str, Any], events: li
     import_refs = [r for r in refs(repo_path).splitlines() if r.startswith("refs/gitrecords/import-")]
     assert bool(import_refs) == ("import-ref" in case.notes), import_refs
     assert not list(repo_path.glob("fast_import_crash_*"))
-    if case.operation == "hard-delete" and case.outcome == "after":
+    if case.operation in PURGES and case.outcome == "after":
         blobs = before["target_blobs"]
         in_reflog = git(repo_path, "log", "--all", "--reflog", "--format=%H", "--", layout.path_for(TARGET))
         assert bool(in_reflog) == ("in-reflog" in case.notes)
@@ -832,7 +858,7 @@ def test_killed_writer(case: Crash, tmp_path: Path) -> None:
     repo = setup_repo(case, tmp_path)
     path = repo.git_dir
     before: dict[str, Any] = {"refs": refs(path)}
-    if case.operation == "hard-delete":
+    if case.operation in PURGES:
         before["target_blobs"] = blobs_anywhere(path, layout.path_for(TARGET))
         story = histories(path)
         before["histories"] = {i: [b for _c, b in story[layout.path_for(i)]] for i in IDS[1:3]}
@@ -853,7 +879,7 @@ def test_killed_writer(case: Crash, tmp_path: Path) -> None:
         assert str(lock) in str(info.value)
         lock.unlink()
     check_no_locks_left(path)
-    if case.operation == "hard-delete":
+    if case.operation in PURGES:
         state = check_purge(path, before)
     elif case.operation in ("reindex", "catch-up"):
         state = "before" if refs(path) == before["refs"] else "changed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -256,3 +257,361 @@ def test_hard_delete_in_a_packed_repository_with_a_commit_graph(repo):
     )
     assert proc.returncode != 0
     assert [r["n"] for r in list(Record.get_record(keep.id, repo=repo).revisions)[1:]] == [0, 1, 2, 3, 4]
+
+
+# -- the rewrite writes one pack ------------------------------------------------------------------
+
+
+def loose_objects(repo: Repository) -> set[str]:
+    folder = repo.git_dir / "objects"
+    return {d.name + f.name for d in folder.iterdir() if len(d.name) == 2 for f in d.iterdir()}
+
+
+def test_the_rewritten_commits_and_trees_go_into_one_pack(repo: Repository) -> None:
+    """No loose object per rewritten tree or commit: one pack, trees stored as short delta chains."""
+    git(repo, "config", "pack.depth", "3")
+    victim = Record.create({"title": "secret"}, repo=repo)
+    others = [Record.create({"n": n}, repo=repo) for n in range(4)]
+    for n in range(20):
+        others[n % 4]["v"] = n
+        others[n % 4] = others[n % 4].commit()
+    before = loose_objects(repo)
+    packs_before = set((repo.git_dir / "objects" / "pack").glob("*.pack"))
+    repo.hard_delete([victim.id])
+
+    new_loose = loose_objects(repo) - before
+    kinds = {git(repo, "cat-file", "-t", oid).strip() for oid in new_loose}
+    assert kinds <= {"blob", "tree", "commit"}
+    assert len(new_loose) <= 3  # only the purge-log commit, its tree and purged.txt
+    [pack] = set((repo.git_dir / "objects" / "pack").glob("*.pack")) - packs_before
+    listing = git(repo, "verify-pack", "-v", str(pack.with_suffix(".idx")))
+    rows = [
+        line.split() for line in listing.splitlines() if len(line.split()) >= 5 and len(line.split()[0]) == 40
+    ]
+    assert sum(1 for row in rows if row[1] == "commit") >= 24
+    deltas = [int(row[5]) for row in rows if row[1] == "tree" and len(row) == 7]
+    assert deltas and max(deltas) <= 3
+    fsck(repo)
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+    for record in others:
+        assert [r["n"] for r in Record.get_record(record.id, repo=repo).revisions] == [record["n"]] * len(
+            record.revisions
+        )
+
+
+def test_the_pack_writer_round_trips_through_git(tmp_path) -> None:
+    """Objects written by PackWriter read back byte for byte with git, deltas included (long copies,
+    long inserts, growing and shrinking targets)."""
+    from gitrecords import _pack
+
+    git_dir = tmp_path / "plain.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(git_dir)], check=True)
+    pack_dir = git_dir / "objects" / "pack"
+    writer = _pack.PackWriter(str(pack_dir), depth=2)
+    blob_id = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "hash-object", "-w", "--stdin"],
+        input=b"x",
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
+    entry = bytes.fromhex(blob_id.decode())
+
+    def tree(names: list[str]) -> bytes:
+        return b"".join(b"100644 " + name.encode() + b"\x00" + entry for name in sorted(names))
+
+    names = [f"file-{n:06d}" for n in range(4000)]  # ~128 KiB: copies longer than 64 KiB
+    contents = [
+        tree(names),
+        tree([*names[:2000], "file-001999-" + "y" * 200, *names[2000:]]),  # an insert over 127 bytes
+        tree(names[1:]),
+        tree(names[:10]),  # a small target of a big base: stored whole
+        tree(names[:3]),
+        tree([*names[:3], "z"]),
+    ]
+    ids = [writer.add(_pack.TREE, raw, slot="t") for raw in contents]
+    ids.append(
+        writer.add(
+            _pack.COMMIT,
+            b"tree " + ids[0].hex().encode() + b"\nauthor a <a> 0 +0000\ncommitter a <a> 0 +0000\n\nm\n",
+        )
+    )
+    assert writer.add(_pack.TREE, contents[0], slot="t") == ids[0]  # once only
+    path = writer.finish()
+    assert path is not None
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "verify-pack", "-v", path[:-5] + ".idx"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "chain length = 2" in out and "chain length = 3" not in out
+    for oid, raw in zip(ids, contents, strict=False):
+        got = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "cat-file", "tree", oid.hex()], capture_output=True, check=True
+        ).stdout
+        assert got == raw
+    assert git(git_dir, "log", "--format=%s", ids[-1].hex()) == "m\n"
+    subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--strict", "--no-dangling"], check=True)
+
+
+# -- packed content: the packs that hold it are copied without it ----------------------------------
+
+
+def all_objects(repo: Repository) -> set[str]:
+    out = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    return set(out.split())
+
+
+def packs(repo: Repository) -> set[str]:
+    return {p.name for p in (repo.git_dir / "objects" / "pack").glob("*.pack")}
+
+
+def big_record(n: int, extra: str = "") -> dict:
+    """A record large enough for git to store its revisions as deltas of each other."""
+    return {
+        "title": "record with many fields" + extra,
+        "fields": {f"key{i}": f"value {i} {n}" for i in range(200)},
+    }
+
+
+def entry_kinds(repo: Repository) -> set[int]:
+    """The entry types in the repository's packs (6: OFS_DELTA, 7: REF_DELTA)."""
+    from gitrecords import _pack
+
+    kinds = set()
+    for idx in (repo.git_dir / "objects" / "pack").glob("*.idx"):
+        index = _pack.read_index(str(idx))
+        data = idx.with_suffix(".pack").read_bytes()
+        kinds |= {_pack._parse_header(data, offset)[0] for offset in index.offsets}
+    return kinds
+
+
+@pytest.mark.parametrize("offsets", [True, False], ids=["ofs-delta", "ref-delta"])
+def test_a_purged_blob_that_was_a_delta_base(repo: Repository, offsets: bool) -> None:
+    """After `git gc`, another record's blob is stored as a delta of the purged record's blob: the
+    copied pack stores it whole, so nothing of the purged content stays, and it reads the same."""
+    # ids whose file names end alike and a larger victim: git picks the victim's blob as the base
+    victim_id, twin_id = (uuid.UUID(f"000{d}{d}{d}{d}0-0000-0000-0000-000000000000") for d in (1, 2))
+    victim = Record.create(big_record(0, " extra" * 20), id_=victim_id, repo=repo)
+    twin = Record.create(big_record(0), id_=twin_id, repo=repo)  # nearly the same bytes
+    for n in range(1, 4):
+        twin["fields"]["key0"] = f"changed {n}"
+        twin = twin.commit()
+    offset_config = f"repack.useDeltaBaseOffset={str(offsets).lower()}"
+    git(repo, "-c", offset_config, "-c", "pack.threads=1", "gc", "--quiet", "--aggressive")
+    assert (6 if offsets else 7) in entry_kinds(repo)
+    victim_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    deltas = git(repo, "verify-pack", "-v", *map(str, (repo.git_dir / "objects" / "pack").glob("*.idx")))
+    assert any(line.endswith(victim_blob) for line in deltas.splitlines()), (
+        "no object is a delta of the victim"
+    )
+    twin_blobs = set(blob_history(repo, "main", repo.path_for(twin.id)))
+    contents = {blob: git(repo, "cat-file", "blob", blob) for blob in twin_blobs}
+
+    victim.delete(force=True)
+    assert victim_blob not in all_objects(repo)
+    for blob, text in contents.items():
+        assert git(repo, "cat-file", "blob", blob) == text
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+    for idx in (repo.git_dir / "objects" / "pack").glob("*.idx"):
+        git(repo, "verify-pack", str(idx))
+    assert [r["fields"]["key0"] for r in Record.get_record(twin.id, repo=repo).revisions] == [
+        "value 0 0",
+        "changed 1",
+        "changed 2",
+        "changed 3",
+    ]
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "loose"])
+def test_content_another_branch_or_file_shares_is_kept(repo: Repository, packed: bool) -> None:
+    """A blob of the purged record that something else still reaches (a record only on another
+    branch, a file outside records/) stays; the others go."""
+    victim = Record.create({"title": "shared"}, repo=repo)
+    shared_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    victim["title"] = "mine alone"
+    victim = victim.commit()
+    own_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    victim["title"] = "copied"
+    victim = victim.commit()
+    copied_blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    other = Repository(repo.path, branch="side")
+    git(repo, "branch", "side", "main~2")
+    Record.create({"title": "shared"}, repo=other)  # same bytes, only on the side branch
+    other.close()
+    # a plain file on main with the same bytes as the last revision
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo.git_dir / "tmp-index")}
+    plumbing = ["git", "--git-dir", str(repo.git_dir)]
+    subprocess.run([*plumbing, "read-tree", "main"], env=env, check=True)
+    subprocess.run(
+        [*plumbing, "update-index", "--add", "--cacheinfo", f"100644,{copied_blob},copy.json"],
+        env=env,
+        check=True,
+    )
+    tree = subprocess.run(
+        [*plumbing, "write-tree"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    commit = git(
+        repo,
+        "-c",
+        "user.name=A",
+        "-c",
+        "user.email=a@example.org",
+        "commit-tree",
+        tree.strip(),
+        "-p",
+        "main",
+        "-m",
+        "a copy",
+    ).strip()
+    git(repo, "update-ref", "refs/heads/main", commit)
+    (repo.git_dir / "tmp-index").unlink()
+    if packed:
+        git(repo, "gc", "--quiet")
+    victim.delete(force=True)
+    objects = all_objects(repo)
+    assert shared_blob in objects and copied_blob in objects
+    assert own_blob not in objects
+    assert git(repo, "cat-file", "blob", "main:copy.json") == git(repo, "cat-file", "blob", copied_blob)
+    fsck(repo)
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+
+
+def test_a_multi_pack_index_leaves_it_to_git_repack(repo: Repository) -> None:
+    victim = Record.create({"title": "secret"}, repo=repo)
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    keep = Record.create({"title": "keep"}, repo=repo)
+    git(repo, "gc", "--quiet")
+    git(repo, "multi-pack-index", "write")
+    victim.delete(force=True)
+    assert blob not in all_objects(repo)
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+    assert Record.get_record(keep.id, repo=repo) == {"title": "keep"}
+
+
+def test_old_packs_are_replaced_and_only_the_affected_ones(repo: Repository) -> None:
+    """A pack without the purged content is left alone; one with it is replaced by a copy."""
+    early = Record.create({"title": "early"}, repo=repo)
+    git(repo, "repack", "-q")  # a first pack: the init commit and `early`
+    first = packs(repo)
+    victim = Record.create({"title": "secret"}, repo=repo)
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    Record.create({"title": "later"}, repo=repo)
+    git(repo, "repack", "-q")  # a second pack with the victim
+    second = packs(repo) - first
+    victim.delete(force=True)
+    now = packs(repo)
+    assert first <= now and not second & now
+    assert blob not in all_objects(repo)
+    assert Record.get_record(early.id, repo=repo) == {"title": "early"}
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+
+
+def test_finding_a_tree_entry() -> None:
+    """The fan-out shortcut (entries of one width) and the walk over entries agree."""
+    import random
+
+    from gitrecords import purge
+
+    rng = random.Random(4)
+
+    def entry(mode: bytes, name: bytes) -> bytes:
+        return mode + b" " + name + b"\x00" + bytes(rng.randrange(256) for _ in range(20))
+
+    fan_out = b"".join(entry(b"40000", b"%02x" % i) for i in range(0, 256, 3))
+    mixed = entry(b"100644", b"gitrecords.json") + entry(b"40000", b"records") + entry(b"40000", b"schemas")
+    # an id holding " 7e\0" must not be taken for an entry
+    tricky = entry(b"40000", b"7d")[:-20] + b"\x01 7e\x00" + b"\x02" * 15 + entry(b"40000", b"7f")
+    for raw in (fan_out, mixed, tricky):
+        for name in (
+            b"00",
+            b"03",
+            b"7e",
+            b"7f",
+            b"fc",
+            b"ff",
+            b"records",
+            b"schemas",
+            b"gitrecords.json",
+            b"x",
+        ):
+            expected = None
+            position = 0
+            while position < len(raw):  # the plain walk over entries
+                space = raw.index(b" ", position)
+                nul = raw.index(b"\x00", space)
+                if raw[space + 1 : nul] == name:
+                    expected = (position, nul + 21, raw[position:space])
+                position = nul + 21
+            assert purge._find_entry(raw, name) == expected, (raw, name)
+
+
+def test_the_pack_reader_reads_what_git_reads(repo: Repository) -> None:
+    """Every object of a packed repository, read by PackReader (deltas resolved, checked against
+    their ids), is what git has; what it cannot read it leaves to libgit2 (None)."""
+    from gitrecords import _pack
+
+    records = [Record.create(big_record(n), repo=repo) for n in range(3)]
+    for n in range(6):
+        records[n % 3]["fields"]["key1"] = f"changed {n}"
+        records[n % 3] = records[n % 3].commit()
+    git(repo, "gc", "--quiet", "--aggressive")
+    loose = Record.create({"title": "loose"}, repo=repo)
+    reader = _pack.PackReader(str(repo.git_dir / "objects" / "pack"), cache_bytes=4096)
+    try:
+        names = {2: "tree", 1: "commit", 3: "blob", 4: "tag"}
+        [idx] = (repo.git_dir / "objects" / "pack").glob("*.idx")
+        index = _pack.read_index(str(idx))
+        packed = {index.id(i).hex() for i in range(len(index))}
+        assert 6 in entry_kinds(repo)  # deltas to resolve
+        loose_blob = git(repo, "rev-parse", f"main:{repo.path_for(loose.id)}").strip()
+        assert reader.read(bytes.fromhex(loose_blob)) is None
+        for oid in sorted(packed):
+            found = reader.read(bytes.fromhex(oid))
+            assert found is not None
+            kind, raw = found
+            assert git(repo, "cat-file", "-t", oid).strip() == names[kind]
+            proc = subprocess.run(
+                ["git", "--git-dir", str(repo.git_dir), "cat-file", names[kind], oid], capture_output=True
+            )
+            assert proc.stdout == raw
+    finally:
+        reader.close()
+
+
+def test_two_hard_deletes_in_a_packed_repository(repo: Repository) -> None:
+    """The second purge reads trees from the first one's pack and copies the first one's copies."""
+    records = [Record.create(big_record(n), repo=repo) for n in range(4)]
+    for n in range(8):
+        records[n % 4]["fields"]["key2"] = f"v{n}"
+        records[n % 4] = records[n % 4].commit()
+    git(repo, "gc", "--quiet")
+    blobs = {r.id: set(blob_history(repo, "main", repo.path_for(r.id))) for r in records}
+    records[0].delete(force=True)
+    records[2].delete(force=True)
+    objects = all_objects(repo)
+    assert not (blobs[records[0].id] | blobs[records[2].id]) & objects
+    assert blobs[records[1].id] | blobs[records[3].id] <= objects
+    assert git(repo, "show", "main:purged.txt").split() == sorted(str(records[i].id) for i in (0, 2))
+    git(repo, "fsck", "--full", "--strict", "--no-progress")
+    for idx in (repo.git_dir / "objects" / "pack").glob("*.idx"):
+        git(repo, "verify-pack", str(idx))
+    assert [r["fields"]["key2"] for r in list(Record.get_record(records[3].id, repo=repo).revisions)[1:]] == [
+        "v3",
+        "v7",
+    ]
+
+
+def test_the_pack_list_for_dumb_http_follows(repo: Repository) -> None:
+    """objects/info/packs (git update-server-info) names the packs that replaced the old ones."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    git(repo, "gc", "--quiet")
+    git(repo, "update-server-info")
+    victim.delete(force=True)
+    listed = {
+        line.split()[1]
+        for line in (repo.git_dir / "objects" / "info" / "packs").read_text().splitlines()
+        if line
+    }
+    assert listed == packs(repo)

@@ -1,0 +1,637 @@
+"""Write new git objects into one pack file and its index, from Python.
+
+A history rewrite creates tens of thousands of trees and commits. Written as
+loose objects, each is a deflated file of its own (with its folder, rename and
+inode), and the ``git repack`` that follows has to read them back and search
+deltas for all of them. :class:`PackWriter` writes them instead into a single
+pack (format version 2) with an index (version 2), as ``git index-pack`` would:
+a tree is stored as a delta against the previous version written for the same
+path (chains at most ``depth`` long, like ``pack.depth``), commits whole. The
+pack is visible to git and libgit2 once :meth:`PackWriter.finish` has renamed
+it and then its index into ``objects/pack``; until then nothing refers to it.
+
+:func:`copy_without` then removes the purged objects from the packs that hold
+them: it copies a pack without them, reusing every other entry byte for byte
+(what ``git repack -a -d`` does after walking the whole history and searching
+deltas for the objects stored whole; here neither is needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+#: object type numbers in a pack
+COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
+_OFS_DELTA = 6
+_REF_DELTA = 7
+_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
+#: the longest copy one delta instruction can express (24-bit size)
+_MAX_COPY = 0xFFFFFF
+
+
+@dataclass
+class _Base:
+    raw: bytes
+    offset: int
+    depth: int
+
+
+def object_id(kind: int, raw: bytes) -> bytes:
+    """The 20-byte SHA-1 git gives an object of type ``kind`` with content ``raw``."""
+    digest = hashlib.sha1(b"%s %d\x00" % (_NAMES[kind], len(raw)))
+    digest.update(raw)
+    return digest.digest()
+
+
+def _varint(value: int) -> bytes:
+    """A delta header size: 7 bits a byte, least significant first."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _copy(out: bytearray, offset: int, size: int) -> None:
+    """Append copy instructions for ``size`` bytes of the base from ``offset``: a command byte
+    whose bits say which of the offset's 4 and the size's 3 bytes follow (zero bytes are left out)."""
+    while size > 0:
+        chunk = min(size, _MAX_COPY)
+        cmd = 0x80
+        args = bytearray()
+        if offset & 0xFF:
+            cmd |= 0x01
+            args.append(offset & 0xFF)
+        if offset & 0xFF00:
+            cmd |= 0x02
+            args.append((offset >> 8) & 0xFF)
+        if offset & 0xFF0000:
+            cmd |= 0x04
+            args.append((offset >> 16) & 0xFF)
+        if offset & 0xFF000000:
+            cmd |= 0x08
+            args.append((offset >> 24) & 0xFF)
+        if chunk & 0xFF:
+            cmd |= 0x10
+            args.append(chunk & 0xFF)
+        if chunk & 0xFF00:
+            cmd |= 0x20
+            args.append((chunk >> 8) & 0xFF)
+        if chunk & 0xFF0000:
+            cmd |= 0x40
+            args.append((chunk >> 16) & 0xFF)
+        out.append(cmd)
+        out += args
+        offset += chunk
+        size -= chunk
+
+
+def _insert(out: bytearray, data: bytes) -> None:
+    for start in range(0, len(data), 0x7F):
+        piece = data[start : start + 0x7F]
+        out.append(len(piece))
+        out += piece
+
+
+def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
+    """Length of the longest common prefix of ``a`` and ``b``, at most ``limit``: a binary search
+    whose comparisons run in C, each on the part not compared yet."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    """Length of the longest common suffix of ``a`` and ``b``, at most ``limit``."""
+    lo, hi = 0, limit
+    end_a, end_b = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[end_a - mid : end_a - lo] == b[end_b - mid : end_b - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def delta(base: bytes, target: bytes) -> bytes:
+    """A git delta turning ``base`` into ``target``: copy the common prefix and suffix, insert the
+    middle. Enough for trees that differ in one place (an entry replaced, added or removed)."""
+    limit = min(len(base), len(target))
+    prefix = _common_prefix(base, target, limit)
+    suffix = _common_suffix(base, target, limit - prefix)
+    out = bytearray(_varint(len(base)) + _varint(len(target)))
+    if prefix:
+        _copy(out, 0, prefix)
+    _insert(out, target[prefix : len(target) - suffix])
+    if suffix:
+        _copy(out, len(base) - suffix, suffix)
+    return bytes(out)
+
+
+def deflate(data: bytes) -> bytes:
+    """``data`` zlib-compressed at level 1. Below 4 KiB with a window no larger than the data:
+    ``zlib.compress`` sets up 256 KiB of state for every call, which costs more than compressing
+    a commit or a delta."""
+    if len(data) > 4096:
+        return zlib.compress(data, 1)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, max(len(data).bit_length(), 9), 4)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _entry_header(kind: int, size: int) -> bytearray:
+    out = bytearray()
+    byte = (kind << 4) | (size & 0x0F)
+    size >>= 4
+    while size:
+        out.append(byte | 0x80)
+        byte = size & 0x7F
+        size >>= 7
+    out.append(byte)
+    return out
+
+
+def _ofs(distance: int) -> bytes:
+    """An OFS_DELTA's distance back to its base, in git's offset encoding."""
+    out = [distance & 0x7F]
+    distance >>= 7
+    while distance:
+        distance -= 1
+        out.append(0x80 | (distance & 0x7F))
+        distance >>= 7
+    return bytes(reversed(out))
+
+
+class PackWriter:
+    """Collects objects into a new pack in ``pack_dir``; :meth:`finish` makes it part of the
+    repository.
+
+    An object the repository has already is written again (git allows an object in several
+    packs): asking libgit2 costs more than the copy, as a miss makes it rescan the packs.
+    """
+
+    def __init__(self, pack_dir: str, depth: int) -> None:
+        self._dir = pack_dir
+        self._depth = max(depth, 0)
+        fd, self._tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+        self._file = os.fdopen(fd, "wb")
+        self._file.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is filled in by finish()
+        self._offset = 12
+        self._entries: list[tuple[bytes, int, int]] = []  # (id, crc32, offset)
+        self._known: set[bytes] = set()
+        self._bases: dict[Hashable, _Base] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def known(self, oid: bytes) -> bool:
+        """Whether ``oid`` was added."""
+        return oid in self._known
+
+    def add(self, kind: int, raw: bytes, slot: Hashable | None = None) -> bytes:
+        """Add an object; returns its id. Objects with the same ``slot`` (a tree's path) are
+        stored as deltas of the one added before them."""
+        oid = object_id(kind, raw)
+        if oid in self._known:
+            return oid
+        self._known.add(oid)
+        base = self._bases.get(slot) if slot is not None else None
+        data: bytes | None = None
+        if base is not None and base.depth < self._depth:
+            data = delta(base.raw, raw)
+            if len(data) * 2 >= len(raw):
+                data = None
+        if data is not None and base is not None:
+            entry = _entry_header(_OFS_DELTA, len(data)) + _ofs(self._offset - base.offset)
+            depth = base.depth + 1
+        else:
+            data = raw
+            entry = _entry_header(kind, len(raw))
+            depth = 0
+        entry += deflate(data)
+        if slot is not None:
+            self._bases[slot] = _Base(raw, self._offset, depth)
+        self._entries.append((oid, zlib.crc32(entry), self._offset))
+        self._file.write(entry)
+        self._offset += len(entry)
+        return oid
+
+    def finish(self) -> str | None:
+        """Complete the pack, write its index and move both into place (pack first, then the
+        index that makes git see it). Returns the pack's path, or None when nothing was written."""
+        self._file.close()
+        try:
+            if not self._entries:
+                return None
+            with open(self._tmp, "r+b") as stream:
+                stream.seek(8)
+                stream.write(struct.pack(">I", len(self._entries)))
+                stream.seek(0)
+                digest = hashlib.sha1()
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(chunk)
+                checksum = digest.digest()
+                stream.seek(0, os.SEEK_END)
+                stream.write(checksum)
+            return _install(self._dir, self._tmp, self._entries, checksum)
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+    def abort(self) -> None:
+        """Forget the pack (an error before :meth:`finish`)."""
+        self._file.close()
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+
+def _install(pack_dir: str, tmp_pack: str, entries: list[tuple[bytes, int, int]], checksum: bytes) -> str:
+    """Write the index of the complete pack ``tmp_pack``, then move the pack and its index into
+    place, the index last (git sees a pack through its index). Returns the pack's path."""
+    base = os.path.join(pack_dir, f"pack-{checksum.hex()}")
+    fd, tmp_index = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(_index(entries, checksum))
+        os.chmod(tmp_pack, 0o444)
+        os.chmod(tmp_index, 0o444)
+        os.replace(tmp_pack, base + ".pack")
+        os.replace(tmp_index, base + ".idx")
+    finally:
+        if os.path.exists(tmp_index):
+            os.unlink(tmp_index)
+    return base + ".pack"
+
+
+def _index(entries: list[tuple[bytes, int, int]], checksum: bytes) -> bytes:
+    """A version 2 pack index for ``entries`` (id, crc32, offset) of the pack ``checksum``."""
+    ordered = sorted(entries)
+    fanout = [0] * 256
+    for oid, _crc, _offset in ordered:
+        fanout[oid[0]] += 1
+    total = 0
+    for i in range(256):
+        total += fanout[i]
+        fanout[i] = total
+    small: list[int] = []
+    large: list[int] = []
+    for _oid, _crc, offset in ordered:
+        if offset < 0x80000000:
+            small.append(offset)
+        else:
+            small.append(0x80000000 | len(large))
+            large.append(offset)
+    out = bytearray(b"\xfftOc" + struct.pack(">I", 2))
+    out += struct.pack(">256I", *fanout)
+    out += b"".join(oid for oid, _crc, _offset in ordered)
+    out += struct.pack(f">{len(ordered)}I", *(crc for _oid, crc, _offset in ordered))
+    out += struct.pack(f">{len(small)}I", *small)
+    out += struct.pack(f">{len(large)}Q", *large)
+    out += checksum
+    out += hashlib.sha1(out).digest()
+    return bytes(out)
+
+
+# -- reading an index, copying a pack without some objects --------------------------------------
+
+
+@dataclass
+class PackIndex:
+    """A version 2 pack index: sorted object ids, their CRC-32s and offsets in the pack."""
+
+    ids: bytes  # n * 20 bytes, sorted
+    crcs: tuple[int, ...]
+    offsets: tuple[int, ...]
+    fanout: tuple[int, ...]  # fanout[b]: how many ids start with a byte <= b
+
+    def __len__(self) -> int:
+        return len(self.crcs)
+
+    def id(self, position: int) -> bytes:
+        return self.ids[20 * position : 20 * position + 20]
+
+    def find(self, oid: bytes) -> int:
+        """The position of ``oid``, or -1."""
+        first = oid[0]
+        lo, hi = (self.fanout[first - 1] if first else 0), self.fanout[first]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            here = self.ids[20 * mid : 20 * mid + 20]
+            if here < oid:
+                lo = mid + 1
+            elif here > oid:
+                hi = mid
+            else:
+                return mid
+        return -1
+
+
+class UnsupportedPack(Exception):
+    """A pack index this module does not read (not version 2)."""
+
+
+def read_index(path: str) -> PackIndex:
+    with open(path, "rb") as stream:
+        data = stream.read()
+    if data[:8] != b"\xfftOc" + struct.pack(">I", 2):
+        raise UnsupportedPack(f"{path}: not a version 2 pack index")
+    fanout = struct.unpack_from(">256I", data, 8)
+    count = fanout[255]
+    start = 8 + 256 * 4
+    ids = data[start : start + 20 * count]
+    start += 20 * count
+    crcs = struct.unpack_from(f">{count}I", data, start)
+    start += 4 * count
+    small = struct.unpack_from(f">{count}I", data, start)
+    start += 4 * count
+    if any(offset & 0x80000000 for offset in small):
+        large = len([o for o in small if o & 0x80000000])
+        table = struct.unpack_from(f">{large}Q", data, start)
+        small = tuple(table[o & 0x7FFFFFFF] if o & 0x80000000 else o for o in small)
+    return PackIndex(ids, crcs, small, fanout)
+
+
+def _parse_header(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
+    """(type, offset after the type-and-size header) of the entry at ``offset``."""
+    byte = data[offset]
+    kind = (byte >> 4) & 7
+    offset += 1
+    while byte & 0x80:
+        byte = data[offset]
+        offset += 1
+    return kind, offset
+
+
+def _parse_ofs(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
+    """(distance back to the base, offset after it) of an OFS_DELTA entry's base reference."""
+    byte = data[offset]
+    offset += 1
+    distance = byte & 0x7F
+    while byte & 0x80:
+        byte = data[offset]
+        offset += 1
+        distance = ((distance + 1) << 7) | (byte & 0x7F)
+    return distance, offset
+
+
+@dataclass
+class PendingPack:
+    """A pack written under a temporary name: :meth:`install` makes it part of the repository,
+    :meth:`discard` forgets it."""
+
+    pack_dir: str
+    tmp: str
+    entries: list[tuple[bytes, int, int]]
+    checksum: bytes
+
+    def install(self) -> str:
+        """Write the index and move the pack into place; returns its path."""
+        try:
+            return _install(self.pack_dir, self.tmp, self.entries, self.checksum)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def copy_without(
+    pack_path: str, index: PackIndex, drop: set[bytes], read: Callable[[bytes], tuple[int, bytes]]
+) -> PendingPack:
+    """Write a copy of a pack without the objects in ``drop`` next to it, under a temporary
+    name; the caller installs it, then deletes the old pack.
+
+    Entries are copied byte for byte, as ``git repack`` reuses them; only an OFS_DELTA whose
+    base moved gets a new base distance, and an object whose delta base is dropped is stored
+    whole (``read`` gives its type and content), so nothing of a dropped object stays behind.
+    """
+    count = len(index)
+    offsets = index.offsets
+    order = sorted(range(count), key=offsets.__getitem__)
+    pack_dir = os.path.dirname(pack_path)
+    fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+    digest = hashlib.sha1()
+    try:
+        with open(pack_path, "rb") as source, os.fdopen(fd, "wb") as out:
+            data = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                ids = [index.ids[k : k + 20] for k in range(0, 20 * count, 20)]
+                kept = [oid not in drop for oid in ids]
+                header = b"PACK" + struct.pack(">II", 2, sum(kept))
+                out.write(header)
+                digest.update(header)
+                starts = [offsets[i] for i in order]
+                starts.append(len(data) - 20)
+                new_offsets = [0] * count  # by position in the index, like crcs
+                crcs = list(index.crcs)
+                moved: dict[int, int] = {}  # old offset -> new offset of every kept entry
+                position = len(header)
+                run_start = run_end = -1  # a run of entries copied as they are
+                for j, i in enumerate(order):
+                    if not kept[i]:
+                        continue
+                    start = starts[j]
+                    moved[start] = new_offsets[i] = position
+                    kind = (data[start] >> 4) & 7
+                    entry: bytes | None = None
+                    if kind == _OFS_DELTA:
+                        _kind, after = _parse_header(data, start)
+                        distance, payload = _parse_ofs(data, after)
+                        base = moved.get(start - distance)
+                        if base is None:
+                            entry = _whole(*read(ids[i]))
+                        elif position - base != distance:
+                            entry = data[start:after] + _ofs(position - base) + data[payload : starts[j + 1]]
+                    elif kind == _REF_DELTA:
+                        _kind, after = _parse_header(data, start)
+                        if data[after : after + 20] in drop:
+                            entry = _whole(*read(ids[i]))
+                    if entry is None:
+                        if run_end != start:
+                            _flush(out, digest, data, run_start, run_end)
+                            run_start = start
+                        run_end = starts[j + 1]
+                        position += run_end - start
+                    else:
+                        _flush(out, digest, data, run_start, run_end)
+                        run_start = run_end = -1
+                        out.write(entry)
+                        digest.update(entry)
+                        crcs[i] = zlib.crc32(entry)
+                        position += len(entry)
+                _flush(out, digest, data, run_start, run_end)
+            finally:
+                data.close()
+            checksum = digest.digest()
+            out.write(checksum)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    # in the order of the old index, which is the order of the ids
+    entries = [(ids[i], crcs[i], new_offsets[i]) for i in range(count) if kept[i]]
+    return PendingPack(pack_dir, tmp, entries, checksum)
+
+
+def _whole(kind: int, raw: bytes) -> bytes:
+    return bytes(_entry_header(kind, len(raw))) + deflate(raw)
+
+
+def _flush(out: BinaryIO, digest: Any, data: mmap.mmap, start: int, end: int) -> None:
+    """Copy ``data[start:end]``, a few MiB at a time."""
+    while start < end:
+        chunk = data[start : min(end, start + (4 << 20))]
+        out.write(chunk)
+        digest.update(chunk)
+        start += len(chunk)
+
+
+# -- reading objects ------------------------------------------------------------------------------
+
+
+def apply_delta(base: bytes, delta_data: bytes) -> bytes:
+    """The object a git delta makes of ``base``."""
+    i = 0
+    for _size in range(2):  # the base's and the result's sizes
+        while delta_data[i] & 0x80:
+            i += 1
+        i += 1
+    out = bytearray()
+    end = len(delta_data)
+    while i < end:
+        cmd = delta_data[i]
+        i += 1
+        if cmd & 0x80:
+            offset = size = 0
+            for bit, shift in ((0x01, 0), (0x02, 8), (0x04, 16), (0x08, 24)):
+                if cmd & bit:
+                    offset |= delta_data[i] << shift
+                    i += 1
+            for bit, shift in ((0x10, 0), (0x20, 8), (0x40, 16)):
+                if cmd & bit:
+                    size |= delta_data[i] << shift
+                    i += 1
+            out += base[offset : offset + (size or 0x10000)]
+        elif cmd:
+            out += delta_data[i : i + cmd]
+            i += cmd
+        else:
+            raise ValueError("delta instruction 0")
+    return bytes(out)
+
+
+class PackReader:
+    """Reads objects out of a repository's packs, keeping recently read ones.
+
+    A history rewrite reads every version of a folder's tree in order. In a pack each is a
+    delta of a neighbouring version; libgit2 keeps only the whole object at the bottom of a
+    chain and applies the chain's deltas again for every read, where this reader keeps what it
+    resolved and applies one delta. Every object read is checked against its id; anything
+    unusual (a loose object, a base in another pack, a damaged entry) returns None, and the
+    caller asks libgit2.
+    """
+
+    def __init__(self, pack_dir: str, cache_bytes: int = 64 << 20) -> None:
+        self._packs: list[tuple[PackIndex, mmap.mmap]] = []
+        self._cache: dict[tuple[int, int], tuple[int, bytes]] = {}
+        self._cached = 0
+        self._limit = cache_bytes
+        self._last = 0
+        for name in sorted(os.listdir(pack_dir)):
+            if not (name.startswith("pack-") and name.endswith(".idx")):
+                continue
+            try:
+                index = read_index(os.path.join(pack_dir, name))
+                with open(os.path.join(pack_dir, name[:-4] + ".pack"), "rb") as stream:
+                    data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError, UnsupportedPack):
+                continue
+            self._packs.append((index, data))
+
+    def close(self) -> None:
+        for _index, data in self._packs:
+            data.close()
+        self._packs = []
+        self._cache.clear()
+
+    def read(self, oid: bytes) -> tuple[int, bytes] | None:
+        """(type, content) of the object ``oid``, or None when libgit2 should read it."""
+        # the pack that had the last object first: versions of a tree tend to share a pack
+        for number in (self._last, *range(len(self._packs))) if self._packs else ():
+            index = self._packs[number][0]
+            position = index.find(oid)
+            if position >= 0:
+                self._last = number
+                try:
+                    found = self._resolve(number, index.offsets[position])
+                except (ValueError, IndexError, zlib.error):
+                    return None
+                if found is None or object_id(found[0], found[1]) != oid:
+                    return None
+                return found
+        return None
+
+    def _resolve(self, number: int, offset: int) -> tuple[int, bytes] | None:
+        data = self._packs[number][1]
+        deltas: list[tuple[int, bytes]] = []  # (offset, delta), the outermost first
+        while True:
+            cached = self._cache.get((number, offset))
+            if cached is not None:
+                kind, raw = cached
+                break
+            byte = data[offset]
+            kind = (byte >> 4) & 7
+            size = byte & 0x0F
+            shift = 4
+            at = offset + 1
+            while byte & 0x80:
+                byte = data[at]
+                at += 1
+                size |= (byte & 0x7F) << shift
+                shift += 7
+            if kind == _OFS_DELTA:
+                distance, at = _parse_ofs(data, at)
+                deltas.append((offset, _inflate(data, at, size)))
+                offset -= distance
+                continue
+            if kind not in _NAMES:
+                return None  # a REF_DELTA: its base may be anywhere
+            raw = _inflate(data, at, size)
+            self._keep(number, offset, kind, raw)
+            break
+        for at_offset, delta_data in reversed(deltas):
+            raw = apply_delta(raw, delta_data)
+            self._keep(number, at_offset, kind, raw)
+        return kind, raw
+
+    def _keep(self, number: int, offset: int, kind: int, raw: bytes) -> None:
+        self._cache[(number, offset)] = (kind, raw)
+        self._cached += len(raw)
+        while self._cached > self._limit and self._cache:
+            oldest = next(iter(self._cache))
+            self._cached -= len(self._cache.pop(oldest)[1])
+
+
+def _inflate(data: mmap.mmap, start: int, size: int) -> bytes:
+    """The ``size`` bytes a pack entry's zlib stream at ``start`` inflates to."""
+    raw = zlib.decompress(data[start : start + size + (size >> 10) + 64], 15, max(size, 1))
+    if len(raw) != size:
+        raise ValueError("pack entry of the wrong size")
+    return raw
