@@ -16,6 +16,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from .errors import InvalidRecordError
 
 FORMAT_VERSION = 1
@@ -163,6 +165,41 @@ def check_value(value: Any, pointer: str = "", depth: int = 0) -> None:
 
 def dumps(data: Any) -> bytes:
     """Canonical JSON bytes: 2-space indent, keys sorted by code point, UTF-8, final newline."""
+    check_value(data)
+    return _encode(data)
+
+
+def dumps_parsed(data: Any) -> bytes:
+    """:func:`dumps` of a value that :func:`loads` returned, without checking it again.
+
+    What :func:`loads` returns holds only JSON types, string keys and finite
+    floats, so the walk of :func:`check_value` can be skipped; only the depth
+    limit is left, and values that deep take the checked path below.
+    """
+    return _encode(data)
+
+
+#: orjson writes what json.dumps(indent=2, sort_keys=True, ensure_ascii=False) writes, byte for
+#: byte, for every value without floats (tests/test_layout.py checks it): floats are formatted
+#: differently (``1e-05`` against ``0.00001``), so a value holding one takes the json path.
+_ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+#: a number with a fraction or an exponent where a value starts (a line's start or after a key):
+#: a float. Strings may match it too (``"a: 1.5"``); that only sends them down the slower path.
+_FLOAT_VALUE = re.compile(rb"(?:^|\n *|: )-?[0-9]+[.eE]")
+
+
+def _encode(data: Any) -> bytes:
+    try:
+        raw = orjson.dumps(data, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        pass  # integers beyond 64 bits, unpaired surrogates, nesting deeper than orjson goes
+    else:
+        if not _FLOAT_VALUE.search(raw):
+            return raw + b"\n"
+    return _encode_with_json(data)
+
+
+def _encode_with_json(data: Any) -> bytes:
     check_value(data)
     try:
         text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
