@@ -73,43 +73,90 @@ def _init_worker(
         pid_fields=pid_fields,
         max_bytes=max_bytes,
         format_checker=format_checker,
+        schemas={},
     )
+
+
+#: valid records per schema (and process) that jsonschema checks too, after jsonschema-rs
+CROSS_CHECKS = 32
+
+
+class _Validity:
+    """The problems of records against one schema: jsonschema-rs decides, jsonschema explains.
+
+    A record jsonschema-rs finds invalid is checked again by jsonschema, whose
+    messages are reported (and which has the last word: it may find no problem).
+    The first valid records are checked by both; if they disagree, jsonschema
+    alone checks the rest.
+    """
+
+    def __init__(self, store: SchemaStore, schema_ref: Any, format_checker: Any) -> None:
+        self.store, self.schema_ref, self.format_checker = store, schema_ref, format_checker
+        self.fast = store.fast_check(schema_ref, format_checker)
+        self.cross_checks = CROSS_CHECKS
+
+    def problems(self, data: Any) -> list[tuple[str, str]]:
+        if self.fast is not None and self.fast(data):
+            if self.cross_checks <= 0:
+                return []
+            self.cross_checks -= 1
+            found = self.explain(data)
+            if found:
+                self.fast = None
+            return found
+        return self.explain(data)
+
+    def explain(self, data: Any) -> list[tuple[str, str]]:
+        return [
+            (pointer(error), error.message)
+            for error in self.store.iter_errors(data, self.schema_ref, format_checker=self.format_checker)
+        ]
+
+
+def _validity(schema_ref: Any) -> _Validity:
+    cache: dict[str, _Validity] = _settings["schemas"]
+    if isinstance(schema_ref, str):
+        found = cache.get(schema_ref)
+        if found is None:
+            found = cache[schema_ref] = _Validity(_settings["store"], schema_ref, _settings["format_checker"])
+        return found
+    return _Validity(_settings["store"], schema_ref, _settings["format_checker"])  # inline: rare
 
 
 def _prepare_chunk(
     chunk: list[tuple[int, str, Any]],
 ) -> list[tuple[int, str, bytes | None, dict[str, str], list[tuple[str, str]]]]:
     """Parse, check, validate and serialise records; (index, id, bytes, pids, problems) each."""
-    store: SchemaStore = _settings["store"]
+    max_bytes = _settings["max_bytes"]
+    default_schema = _settings["default_schema"]
+    pid_fields = _settings["pid_fields"]
     out = []
     for idx, record_id, payload in chunk:
         problems: list[tuple[str, str]] = []
         data: Any = payload
         try:
-            if isinstance(payload, (bytes, str)):
+            parsed = isinstance(payload, (bytes, str))
+            if parsed:
                 data = layout.loads(payload, what="record")
             if not isinstance(data, dict):
                 raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
             if layout.TOMBSTONE_KEY in data:
                 raise InvalidRecordError(f"top-level key {layout.TOMBSTONE_KEY!r} is reserved for tombstones")
-            raw = layout.dumps(data)
-            if len(raw) > _settings["max_bytes"]:
-                raise InvalidRecordError(
-                    f"{len(raw)} bytes is larger than the limit of {_settings['max_bytes']}"
-                )
+            raw = layout.dumps_parsed(data) if parsed else layout.dumps(data)
+            if len(raw) > max_bytes:
+                raise InvalidRecordError(f"{len(raw)} bytes is larger than the limit of {max_bytes}")
         except GitRecordsError as err:
             out.append((idx, record_id, None, {}, [("/", str(err))]))
             continue
         schema_ref = data.get("$schema")
         if schema_ref is None:
-            schema_ref = _settings["default_schema"]
+            schema_ref = default_schema
         if schema_ref is not None:
             try:
-                for error in store.iter_errors(data, schema_ref, format_checker=_settings["format_checker"]):
-                    problems.append((pointer(error), error.message))
+                problems = _validity(schema_ref).problems(data)
             except SchemaError as err:
-                problems.append(("/$schema", str(err)))
-        _state, pids = facts_from_data(data, _settings["pid_fields"])
+                problems = [("/$schema", str(err))]
+        _state, pids = facts_from_data(data, pid_fields)
         out.append((idx, record_id, None if problems else raw, pids, problems))
     return out
 
