@@ -24,6 +24,11 @@ from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from typing import TYPE_CHECKING, Any
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 from . import _git, layout
 from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, RecordExistsError, SchemaError
 from .index import PendingImport, facts_from_data
@@ -36,6 +41,8 @@ if TYPE_CHECKING:
 CHUNK = 256
 #: below this many records, validation runs in the calling process
 PARALLEL_THRESHOLD = 2000
+#: bytes buffered on the way to git fast-import (in Python, and in the pipe where the OS allows)
+PIPE_BYTES = 1 << 20
 #: at most this many problems are kept (the count of invalid records stays exact)
 MAX_PROBLEMS = 1000
 
@@ -164,20 +171,25 @@ def _prepare_chunk(
 # -- the orchestration ---------------------------------------------------------
 
 
-def _normalise(items: Iterable[Any]) -> Iterator[tuple[int, str, Any]]:
+def _normalise(items: Iterable[Any]) -> Iterator[tuple[int, uuid.UUID | str, Any]]:
+    """(index, id, payload) per item; the id is a UUID, or a message starting with "!"."""
     for idx, item in enumerate(items):
         if isinstance(item, tuple) and len(item) == 2:
             record_id, payload = item
             try:
-                record_id = (
-                    str(layout.normalize_id(record_id)) if record_id is not None else str(uuid.uuid4())
-                )
+                record_id = layout.normalize_id(record_id) if record_id is not None else uuid.uuid4()
             except InvalidRecordError as err:
                 yield idx, f"!{err}", payload  # reported at /id
                 continue
         else:
-            record_id, payload = str(uuid.uuid4()), item
+            record_id, payload = uuid.uuid4(), item
         yield idx, record_id, payload
+
+
+def _record_path(record_id: str, records_dir: str) -> str:
+    """:func:`layout.path_for` of an id already in canonical form (``str(uuid)``)."""
+    digest = hashlib.sha256(record_id.encode("ascii")).hexdigest()
+    return f"{records_dir}/{digest[:2]}/{digest[2:4]}/{record_id}.json"
 
 
 def _hooks_in_use() -> tuple[bool, bool]:
@@ -211,9 +223,11 @@ class _FastImport:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            bufsize=PIPE_BYTES,
         )
         assert self.proc.stdin is not None
         self.out = self.proc.stdin
+        _widen_pipe(self.out.fileno())
 
     def blob(self, mark: int, data: bytes) -> None:
         self.out.write(b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data))
@@ -255,6 +269,14 @@ class _FastImport:
             self.proc.stderr.close()
         self.proc.wait()
         return stderr
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the pipe to fast-import hold more (Linux): fewer stalls when it is briefly busy."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setpipe is not None:
+        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size for non-root
+            fcntl.fcntl(fd, setpipe, PIPE_BYTES)
 
 
 def _person(role: bytes, sig: Any) -> bytes:
@@ -313,11 +335,13 @@ def import_records(
             source = _normalise(items)
             while True:
                 chunk = []
-                for idx, record_id, payload in itertools.islice(source, CHUNK):
+                for idx, given, payload in itertools.islice(source, CHUNK):
                     total = idx + 1
-                    if record_id.startswith("!"):
-                        problem(idx, None, "/id", record_id[1:])
+                    if isinstance(given, str):
+                        problem(idx, None, "/id", given[1:])
                         continue
+                    ids.append(given)
+                    record_id = str(given)
                     if before_hooks or after_hooks:
                         payload = _run_before_hook(repo, record_id, payload, before_hooks, kept)
                     chunk.append((idx, record_id, payload))
@@ -326,10 +350,11 @@ def import_records(
                 yield chunk
 
         try:
+            prepared = 0
             for results in _results(chunks(), init_args, workers):
                 rows = []
+                prepared += len(results)
                 for idx, record_id, raw, pids, found in results:
-                    ids.append(uuid.UUID(record_id))
                     for where, text in found:
                         problem(idx, record_id, where, text)
                     if raw is None:
@@ -341,7 +366,7 @@ def import_records(
                 for idx, record_id, where, text in pending.add(rows):
                     problem(idx, record_id, where, text)
                 if progress is not None:
-                    progress(len(ids))
+                    progress(prepared)
             for idx, record_id, where, text in pending.conflicts():
                 problem(idx, record_id, where, text)
             if invalid:
@@ -356,7 +381,7 @@ def import_records(
                 default += f" from {source}"
             text = (message or default).rstrip("\n")
             text += f"\n\nGitrecords-Operation: import\nGitrecords-Records: {len(ids)}\n"
-            entries = ((layout.path_for(record, records_dir), idx + 1) for idx, record in pending.staged())
+            entries = ((_record_path(record, records_dir), idx + 1) for idx, record in pending.staged())
             importer.commit(ref, base, text, author, entries)
         except BaseException:
             importer.abort()
