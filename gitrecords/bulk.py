@@ -122,12 +122,12 @@ class _Validity:
 
 def _validity(schema_ref: Any) -> _Validity:
     cache: dict[str, _Validity] = _settings["schemas"]
-    if isinstance(schema_ref, str):
-        found = cache.get(schema_ref)
-        if found is None:
-            found = cache[schema_ref] = _Validity(_settings["store"], schema_ref, _settings["format_checker"])
-        return found
-    return _Validity(_settings["store"], schema_ref, _settings["format_checker"])  # inline: rare
+    store: SchemaStore = _settings["store"]
+    key = schema_ref if isinstance(schema_ref, str) else store.resolve_schema(schema_ref)[1]  # inline
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _Validity(store, schema_ref, _settings["format_checker"])
+    return found
 
 
 def _prepare_chunk(

@@ -386,3 +386,12 @@ def test_cross_checks_stop_after_a_while(doi_repo: Repository, monkeypatch: pyte
     items = [{"doi": f"10.1234/{i}"} for i in range(bulk.CROSS_CHECKS + 10)]
     items[-1] = {"doi": "not a doi"}  # a lying fast check is believed once the cross-checks are done
     assert len(doi_repo.import_records(items, workers=1).ids) == len(items)
+
+
+def test_inline_schemas_are_checked_too(repo: Repository) -> None:
+    schema = {"type": "object", "required": ["title"], "properties": {"title": {"pattern": "^\\S+$"}}}
+    items = [{"$schema": schema, "title": f"t{i}"} for i in range(bulk.CROSS_CHECKS + 5)]
+    items += [{"$schema": schema, "title": "x\x1c"}, {"$schema": schema}]
+    with pytest.raises(BatchValidationError) as info:
+        repo.import_records(items, workers=1)
+    assert [(p[0], p[2]) for p in info.value.problems] == [(len(items) - 2, "/title"), (len(items) - 1, "/")]
