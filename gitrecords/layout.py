@@ -183,19 +183,22 @@ def dumps_parsed(data: Any) -> bytes:
 #: byte, for every value without floats (tests/test_layout.py checks it): floats are formatted
 #: differently (``1e-05`` against ``0.00001``), so a value holding one takes the json path.
 _ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-#: a number with a fraction or an exponent as a member's value or an array's element (at the
-#: start of a line) or the whole value: a float. Strings may match (``"a: 1.5"``); that only costs
-#: the slower path. Patterns with a literal prefix are many times faster than one with alternatives.
+#: a number with a fraction or an exponent, as the whole value, a member's value (after ``:``) or an
+#: array's element (at the start of a line) once the spaces are taken out: a float. Outside strings
+#: orjson writes spaces only as indentation and after ``:``; inside strings the patterns may match
+#: too (``"a: 1.5"``), which only costs the slower path. Patterns with a literal first character
+#: are many times faster than one with alternatives.
 _FLOAT = re.compile(rb"-?[0-9]+[.eE]")
-_FLOAT_MEMBER = re.compile(rb": -?[0-9]+[.eE]")
-_FLOAT_ELEMENT = re.compile(rb"\n *-?[0-9]+[.eE]")
+_FLOAT_MEMBER = re.compile(rb":-?[0-9]+[.eE]")
+_FLOAT_ELEMENT = re.compile(rb"\n-?[0-9]+[.eE]")
 
 
 def _has_float(raw: bytes) -> bool:
+    squeezed = raw.translate(None, b" ")
     return (
-        _FLOAT_MEMBER.search(raw) is not None
-        or _FLOAT_ELEMENT.search(raw) is not None
-        or _FLOAT.match(raw) is not None
+        _FLOAT_MEMBER.search(squeezed) is not None
+        or _FLOAT_ELEMENT.search(squeezed) is not None
+        or _FLOAT.match(squeezed) is not None
     )
 
 
