@@ -107,7 +107,11 @@ class _Validity:
             if self.cross_checks <= 0:
                 return []
             self.cross_checks -= 1
-            found = self.explain(data)
+            try:
+                found = self.explain(data)
+            except SchemaError:  # e.g. a $ref cycle jsonschema-rs did not mind
+                self.fast = None
+                raise
             if found:
                 self.fast = None
             return found

@@ -395,3 +395,19 @@ def test_inline_schemas_are_checked_too(repo: Repository) -> None:
     with pytest.raises(BatchValidationError) as info:
         repo.import_records(items, workers=1)
     assert [(p[0], p[2]) for p in info.value.problems] == [(len(items) - 2, "/title"), (len(items) - 1, "/")]
+
+
+def test_a_ref_cycle_jsonschema_rs_does_not_mind_is_reported_for_every_record(repo: Repository) -> None:
+    """jsonschema cannot validate with a $ref cycle that never reaches a value; jsonschema-rs
+    accepts the records, so the first cross-check drops it and every record gets the schema error."""
+    repo.put_schema(
+        "cycle.json",
+        {"properties": {"a": {"$defs": {"d": {"$ref": "#/properties/a"}}, "$ref": "#/properties/a/$defs/d"}}},
+    )
+    items = [{"$schema": "cycle.json", "a": i} for i in range(bulk.CROSS_CHECKS + 10)]
+    with pytest.raises(BatchValidationError) as info:
+        repo.import_records(items, workers=1)
+    assert [p[0] for p in info.value.problems] == list(range(len(items)))
+    assert {p[2:] for p in info.value.problems} == {
+        ("/$schema", "schema has a $ref cycle that never reaches a value")
+    }
