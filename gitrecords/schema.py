@@ -251,12 +251,16 @@ def _validator_for(schema: Any, where: str) -> Any:
     return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
 
 
+#: jsonschema's validator classes and jsonschema-rs's for the same drafts (draft 3 has none)
 _RUST_DRAFTS: dict[Any, Any] = {
-    jsonschema.Draft4Validator: jsonschema_rs.Draft4Validator,
-    jsonschema.Draft6Validator: jsonschema_rs.Draft6Validator,
-    jsonschema.Draft7Validator: jsonschema_rs.Draft7Validator,
-    jsonschema.Draft201909Validator: jsonschema_rs.Draft201909Validator,
-    jsonschema.Draft202012Validator: jsonschema_rs.Draft202012Validator,
+    getattr(jsonschema, name): getattr(jsonschema_rs, name, None)
+    for name in (
+        "Draft4Validator",
+        "Draft6Validator",
+        "Draft7Validator",
+        "Draft201909Validator",
+        "Draft202012Validator",
+    )
 }
 
 
