@@ -24,6 +24,11 @@ from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from typing import TYPE_CHECKING, Any
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 from . import _git, layout
 from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, RecordExistsError, SchemaError
 from .index import PendingImport, facts_from_data
@@ -36,6 +41,8 @@ if TYPE_CHECKING:
 CHUNK = 256
 #: below this many records, validation runs in the calling process
 PARALLEL_THRESHOLD = 2000
+#: bytes buffered on the way to git fast-import (in Python, and in the pipe where the OS allows)
+PIPE_BYTES = 1 << 20
 #: at most this many problems are kept (the count of invalid records stays exact)
 MAX_PROBLEMS = 1000
 
@@ -73,43 +80,94 @@ def _init_worker(
         pid_fields=pid_fields,
         max_bytes=max_bytes,
         format_checker=format_checker,
+        schemas={},
     )
+
+
+#: valid records per schema (and process) that jsonschema checks too, after jsonschema-rs
+CROSS_CHECKS = 32
+
+
+class _Validity:
+    """The problems of records against one schema: jsonschema-rs decides, jsonschema explains.
+
+    A record jsonschema-rs finds invalid is checked again by jsonschema, whose
+    messages are reported (and which has the last word: it may find no problem).
+    The first valid records are checked by both; if they disagree, jsonschema
+    alone checks the rest.
+    """
+
+    def __init__(self, store: SchemaStore, schema_ref: Any, format_checker: Any) -> None:
+        self.store, self.schema_ref, self.format_checker = store, schema_ref, format_checker
+        self.fast = store.fast_check(schema_ref, format_checker)
+        self.cross_checks = CROSS_CHECKS
+
+    def problems(self, data: Any) -> list[tuple[str, str]]:
+        if self.fast is not None and self.fast(data):
+            if self.cross_checks <= 0:
+                return []
+            self.cross_checks -= 1
+            try:
+                found = self.explain(data)
+            except SchemaError:  # e.g. a $ref cycle jsonschema-rs did not mind
+                self.fast = None
+                raise
+            if found:
+                self.fast = None
+            return found
+        return self.explain(data)
+
+    def explain(self, data: Any) -> list[tuple[str, str]]:
+        return [
+            (pointer(error), error.message)
+            for error in self.store.iter_errors(data, self.schema_ref, format_checker=self.format_checker)
+        ]
+
+
+def _validity(schema_ref: Any) -> _Validity:
+    cache: dict[str, _Validity] = _settings["schemas"]
+    store: SchemaStore = _settings["store"]
+    key = schema_ref if isinstance(schema_ref, str) else store.resolve_schema(schema_ref)[1]  # inline
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _Validity(store, schema_ref, _settings["format_checker"])
+    return found
 
 
 def _prepare_chunk(
     chunk: list[tuple[int, str, Any]],
 ) -> list[tuple[int, str, bytes | None, dict[str, str], list[tuple[str, str]]]]:
     """Parse, check, validate and serialise records; (index, id, bytes, pids, problems) each."""
-    store: SchemaStore = _settings["store"]
+    max_bytes = _settings["max_bytes"]
+    default_schema = _settings["default_schema"]
+    pid_fields = _settings["pid_fields"]
     out = []
     for idx, record_id, payload in chunk:
         problems: list[tuple[str, str]] = []
         data: Any = payload
         try:
-            if isinstance(payload, (bytes, str)):
+            parsed = isinstance(payload, (bytes, str))
+            if parsed:
                 data = layout.loads(payload, what="record")
             if not isinstance(data, dict):
                 raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
             if layout.TOMBSTONE_KEY in data:
                 raise InvalidRecordError(f"top-level key {layout.TOMBSTONE_KEY!r} is reserved for tombstones")
-            raw = layout.dumps(data)
-            if len(raw) > _settings["max_bytes"]:
-                raise InvalidRecordError(
-                    f"{len(raw)} bytes is larger than the limit of {_settings['max_bytes']}"
-                )
+            raw = layout.dumps_parsed(data) if parsed else layout.dumps(data)
+            if len(raw) > max_bytes:
+                raise InvalidRecordError(f"{len(raw)} bytes is larger than the limit of {max_bytes}")
         except GitRecordsError as err:
             out.append((idx, record_id, None, {}, [("/", str(err))]))
             continue
         schema_ref = data.get("$schema")
         if schema_ref is None:
-            schema_ref = _settings["default_schema"]
+            schema_ref = default_schema
         if schema_ref is not None:
             try:
-                for error in store.iter_errors(data, schema_ref, format_checker=_settings["format_checker"]):
-                    problems.append((pointer(error), error.message))
+                problems = _validity(schema_ref).problems(data)
             except SchemaError as err:
-                problems.append(("/$schema", str(err)))
-        _state, pids = facts_from_data(data, _settings["pid_fields"])
+                problems = [("/$schema", str(err))]
+        _state, pids = facts_from_data(data, pid_fields)
         out.append((idx, record_id, None if problems else raw, pids, problems))
     return out
 
@@ -117,20 +175,25 @@ def _prepare_chunk(
 # -- the orchestration ---------------------------------------------------------
 
 
-def _normalise(items: Iterable[Any]) -> Iterator[tuple[int, str, Any]]:
+def _normalise(items: Iterable[Any]) -> Iterator[tuple[int, uuid.UUID | str, Any]]:
+    """(index, id, payload) per item; the id is a UUID, or a message starting with "!"."""
     for idx, item in enumerate(items):
         if isinstance(item, tuple) and len(item) == 2:
             record_id, payload = item
             try:
-                record_id = (
-                    str(layout.normalize_id(record_id)) if record_id is not None else str(uuid.uuid4())
-                )
+                record_id = layout.normalize_id(record_id) if record_id is not None else uuid.uuid4()
             except InvalidRecordError as err:
                 yield idx, f"!{err}", payload  # reported at /id
                 continue
         else:
-            record_id, payload = str(uuid.uuid4()), item
+            record_id, payload = uuid.uuid4(), item
         yield idx, record_id, payload
+
+
+def _record_path(record_id: str, records_dir: str) -> str:
+    """:func:`layout.path_for` of an id already in canonical form (``str(uuid)``)."""
+    digest = hashlib.sha256(record_id.encode("ascii")).hexdigest()
+    return f"{records_dir}/{digest[:2]}/{digest[2:4]}/{record_id}.json"
 
 
 def _hooks_in_use() -> tuple[bool, bool]:
@@ -164,9 +227,11 @@ class _FastImport:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            bufsize=PIPE_BYTES,
         )
         assert self.proc.stdin is not None
         self.out = self.proc.stdin
+        _widen_pipe(self.out.fileno())
 
     def blob(self, mark: int, data: bytes) -> None:
         self.out.write(b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data))
@@ -208,6 +273,14 @@ class _FastImport:
             self.proc.stderr.close()
         self.proc.wait()
         return stderr
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the pipe to fast-import hold more (Linux): fewer stalls when it is briefly busy."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setpipe is not None:
+        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size for non-root
+            fcntl.fcntl(fd, setpipe, PIPE_BYTES)
 
 
 def _person(role: bytes, sig: Any) -> bytes:
@@ -252,7 +325,8 @@ def import_records(
         importer = _FastImport(repo)
         problems: list[Problem] = []
         invalid: set[int] = set()
-        ids: list[uuid.UUID] = []
+        # 16 bytes per id until git fast-import is done: UUID objects take 120 MB per million
+        ids = bytearray()
         kept: list[Any] = []
         total = 0
 
@@ -266,11 +340,13 @@ def import_records(
             source = _normalise(items)
             while True:
                 chunk = []
-                for idx, record_id, payload in itertools.islice(source, CHUNK):
+                for idx, given, payload in itertools.islice(source, CHUNK):
                     total = idx + 1
-                    if record_id.startswith("!"):
-                        problem(idx, None, "/id", record_id[1:])
+                    if isinstance(given, str):
+                        problem(idx, None, "/id", given[1:])
                         continue
+                    ids.extend(given.bytes)
+                    record_id = str(given)
                     if before_hooks or after_hooks:
                         payload = _run_before_hook(repo, record_id, payload, before_hooks, kept)
                     chunk.append((idx, record_id, payload))
@@ -279,10 +355,11 @@ def import_records(
                 yield chunk
 
         try:
+            prepared = 0
             for results in _results(chunks(), init_args, workers):
                 rows = []
+                prepared += len(results)
                 for idx, record_id, raw, pids, found in results:
-                    ids.append(uuid.UUID(record_id))
                     for where, text in found:
                         problem(idx, record_id, where, text)
                     if raw is None:
@@ -294,22 +371,23 @@ def import_records(
                 for idx, record_id, where, text in pending.add(rows):
                     problem(idx, record_id, where, text)
                 if progress is not None:
-                    progress(len(ids))
+                    progress(prepared)
             for idx, record_id, where, text in pending.conflicts():
                 problem(idx, record_id, where, text)
             if invalid:
                 importer.abort()
                 problems.sort()
                 raise BatchValidationError(problems, total)
-            if not ids:
+            count = len(ids) // 16
+            if not count:
                 importer.abort()
                 return ImportResult(None, [])
-            default = f"import {len(ids)} record{'' if len(ids) == 1 else 's'}"
+            default = f"import {count} record{'' if count == 1 else 's'}"
             if source:
                 default += f" from {source}"
             text = (message or default).rstrip("\n")
-            text += f"\n\nGitrecords-Operation: import\nGitrecords-Records: {len(ids)}\n"
-            entries = ((layout.path_for(record, records_dir), idx + 1) for idx, record in pending.staged())
+            text += f"\n\nGitrecords-Operation: import\nGitrecords-Records: {count}\n"
+            entries = ((_record_path(record, records_dir), idx + 1) for idx, record in pending.staged())
             importer.commit(ref, base, text, author, entries)
         except BaseException:
             importer.abort()
@@ -334,13 +412,17 @@ def import_records(
         finally:
             pending.close()
             _delete_ref(repo, ref)
+    view = memoryview(ids)
+    result = ImportResult(
+        str(commit), [uuid.UUID(bytes=bytes(view[i : i + 16])) for i in range(0, len(ids), 16)]
+    )
     if after_hooks:
         from .record import Record
 
-        for record_id in ids:
+        for record_id in result.ids:
             record = Record.get_record(record_id, repo=repo)
             record._signal("after_record_insert")
-    return ImportResult(str(commit), ids)
+    return result
 
 
 def _run_before_hook(repo: Repository, record_id: str, payload: Any, before: bool, kept: list[Any]) -> Any:

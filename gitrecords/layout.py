@@ -16,6 +16,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from .errors import InvalidRecordError
 
 FORMAT_VERSION = 1
@@ -170,6 +172,55 @@ def check_value(value: Any, pointer: str = "", depth: int = 0) -> None:
 
 def dumps(data: Any) -> bytes:
     """Canonical JSON bytes: 2-space indent, keys sorted by code point, UTF-8, final newline."""
+    check_value(data)
+    return _encode(data)
+
+
+def dumps_parsed(data: Any) -> bytes:
+    """:func:`dumps` of a value that :func:`loads` returned, without checking it again.
+
+    What :func:`loads` returns holds only JSON types, string keys and finite
+    floats, so the walk of :func:`check_value` can be skipped; only the depth
+    limit is left, and values that deep take the checked path below.
+    """
+    return _encode(data)
+
+
+#: orjson writes what json.dumps(indent=2, sort_keys=True, ensure_ascii=False) writes, byte for
+#: byte, for every value without floats (tests/test_layout.py checks it): floats are formatted
+#: differently (``1e-05`` against ``0.00001``), so a value holding one takes the json path.
+_ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+#: a number with a fraction or an exponent, as the whole value, a member's value (after ``:``) or an
+#: array's element (at the start of a line) once the spaces are taken out: a float. Outside strings
+#: orjson writes spaces only as indentation and after ``:``; inside strings the patterns may match
+#: too (``"a: 1.5"``), which only costs the slower path. Patterns with a literal first character
+#: are many times faster than one with alternatives.
+_FLOAT = re.compile(rb"-?[0-9]+[.eE]")
+_FLOAT_MEMBER = re.compile(rb":-?[0-9]+[.eE]")
+_FLOAT_ELEMENT = re.compile(rb"\n-?[0-9]+[.eE]")
+
+
+def _has_float(raw: bytes) -> bool:
+    squeezed = raw.translate(None, b" ")
+    return (
+        _FLOAT_MEMBER.search(squeezed) is not None
+        or _FLOAT_ELEMENT.search(squeezed) is not None
+        or _FLOAT.match(squeezed) is not None
+    )
+
+
+def _encode(data: Any) -> bytes:
+    try:
+        raw = orjson.dumps(data, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        pass  # integers beyond 64 bits, unpaired surrogates, nesting deeper than orjson goes
+    else:
+        if not _has_float(raw):
+            return raw + b"\n"
+    return _encode_with_json(data)
+
+
+def _encode_with_json(data: Any) -> bytes:
     check_value(data)
     try:
         text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)

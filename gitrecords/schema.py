@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 import jsonref
 import jsonschema
+import jsonschema_rs
 import referencing
 import referencing.exceptions
 from jsonschema.exceptions import ValidationError, best_match
@@ -74,6 +76,7 @@ class SchemaStore:
             resources
         )
         self._validators: dict[Any, Any] = {}
+        self._fast: dict[str, Callable[[Any], bool] | None] = {}
 
     # -- lookups ---------------------------------------------------------
 
@@ -151,6 +154,55 @@ class SchemaStore:
         if error is not None:
             raise error
 
+    def fast_check(self, schema_ref: Any, format_checker: Any = None) -> Callable[[Any], bool] | None:
+        """A compiled jsonschema-rs check: ``check(data)`` is True when ``data`` is valid.
+
+        It decides validity only: where it says False, :meth:`iter_errors` (jsonschema)
+        has the last word and the messages. None where the two could disagree: a format
+        checker, remote references allowed, a draft jsonschema-rs does not share,
+        ``patternProperties`` (Rust's regex dialect), or a schema it cannot compile.
+        ``pattern`` and ``multipleOf`` are checked by jsonschema's own code, so Python's
+        ``re`` dialect and float arithmetic apply. ``$ref`` resolves in the store only.
+        """
+        if format_checker is not None or self.allow_remote_refs:
+            return None
+        validator = self.validator(schema_ref)  # a SchemaError is raised as for iter_errors
+        _schema, key = self.resolve_schema(schema_ref)
+        if key not in self._fast:
+            self._fast[key] = self._compile_fast(validator, key)
+        return self._fast[key]
+
+    def _compile_fast(self, validator: Any, key: str) -> Callable[[Any], bool] | None:
+        cls = type(validator)
+        expected = _RUST_DRAFTS.get(cls)
+        schemas = [validator.schema, *self.by_path.values()]
+        if expected is None or any(_mentions(schema, "patternProperties") for schema in schemas):
+            return None
+        try:
+            if jsonschema_rs.validator_cls_for(validator.schema) is not expected:
+                return None
+            registry = jsonschema_rs.Registry(
+                [(uri, schema) for uri, schema in self.by_uri.items()], retriever=_refuse_retrieval
+            )
+            compiled = expected(
+                validator.schema,
+                validate_formats=False,
+                registry=registry,
+                retriever=_refuse_retrieval,
+                base_uri=key if key.startswith(f"{STORE_SCHEME}:") else None,
+                keywords={"pattern": _python_pattern(), "multipleOf": _python_keyword(cls, "multipleOf")},
+            )
+        except Exception:  # whatever jsonschema-rs cannot compile is validated by jsonschema alone
+            return None
+
+        def check(data: Any) -> bool:
+            try:
+                return bool(compiled.is_valid(data))
+            except Exception:  # e.g. an integer beyond 64 bits: let jsonschema decide
+                return False
+
+        return check
+
     def check_schemas(self) -> Iterator[tuple[str, str]]:
         """(path, message) for every schema in the store that is not a valid schema."""
         for path, schema in sorted(self.by_path.items()):
@@ -197,6 +249,63 @@ def _validator_for(schema: Any, where: str) -> Any:
             f"schema {where} is not a valid schema: its $schema must be a URI string, not {kind}"
         )
     return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+
+
+#: jsonschema's validator classes and jsonschema-rs's for the same drafts (draft 3 has none)
+_RUST_DRAFTS: dict[Any, Any] = {
+    getattr(jsonschema, name): getattr(jsonschema_rs, name, None)
+    for name in (
+        "Draft4Validator",
+        "Draft6Validator",
+        "Draft7Validator",
+        "Draft201909Validator",
+        "Draft202012Validator",
+    )
+}
+
+
+def _refuse_retrieval(uri: str) -> Any:
+    raise RefResolutionError(f"$ref {uri!r} is outside the schema store")
+
+
+def _mentions(value: Any, key: str) -> bool:
+    """Whether ``key`` is a key anywhere in ``value`` (as a keyword or not: a cautious answer)."""
+    if isinstance(value, dict):
+        return key in value or any(_mentions(item, key) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions(item, key) for item in value)
+    return False
+
+
+def _python_pattern() -> type:
+    class Pattern:
+        """``pattern`` as jsonschema checks it: ``re.search`` on strings (cached compiled)."""
+
+        def __init__(self, parent_schema: Any, value: str, schema_path: Any) -> None:
+            self.search = re.compile(value).search
+
+        def validate(self, instance: Any) -> None:
+            if isinstance(instance, str) and self.search(instance) is None:
+                raise ValueError("does not match the pattern")
+
+    return Pattern
+
+
+def _python_keyword(cls: Any, keyword: str) -> type:
+    function = cls.VALIDATORS[keyword]
+    checker = cls({})
+
+    class Keyword:
+        """A keyword checked by jsonschema's own function."""
+
+        def __init__(self, parent_schema: Any, value: Any, schema_path: Any) -> None:
+            self.value, self.schema = value, parent_schema
+
+        def validate(self, instance: Any) -> None:
+            for error in function(checker, self.value, instance, self.schema) or ():
+                raise ValueError(error.message)
+
+    return Keyword
 
 
 def _resource(schema: Any, where: str) -> referencing.Resource:

@@ -192,6 +192,33 @@ def test_import_invalid_json_line(gr, repo, tmp_path):
     assert result.stderr.startswith(f"Error: {file} line 2 is not valid JSON")
 
 
+def test_import_reports_the_same_from_a_file_and_from_stdin(gr, title_repo, tmp_path):
+    """Lines of a file that cannot be envelopes are parsed by the import, not by the CLI first;
+    the report must not change (stdin is parsed line by line before the import)."""
+    lines = [
+        '{"title": "ok"}',
+        '{"title": "b",}',  # not JSON
+        '{"title": "a", "title": "b"}',  # a duplicate key
+        '["a list"]',
+        '{"title": 3}',
+        '{"\\u0074itle": "escaped key"}',
+        '{"id": "deadbeef-9fe4-43d3-a08f-38c2b309afba", "data": {"year": 1}}',
+        '{"title": NaN}',
+        '{"title": "x", "$gitrecords": {}}',
+        "\ufeff" + '{"title": "after a byte order mark"}',
+        '{"title": "\\ud800"}',  # an unpaired surrogate escape
+        '{"title": "deep", "x": ' + "[" * 2000 + "]" * 2000 + "}",
+    ]
+    file = tmp_path / "in.jsonl"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_file = gr(title_repo, "import", str(file))
+    from_stdin = gr(title_repo, "import", "-", input=file.read_bytes())
+    assert from_file.exit_code == from_stdin.exit_code == 1
+    assert from_file.stderr.replace(str(file), "stdin") == from_stdin.stderr
+    assert "stdin line 2 is not valid JSON" in from_stdin.stderr
+    assert "duplicate key 'title'" in from_stdin.stderr
+
+
 # -- validate ----------------------------------------------------------------
 
 

@@ -223,6 +223,7 @@ def _fast_import(
     """New records only: streamed through Repository.import_records (git fast-import)."""
     line_numbers = array("L")
     given_ids = bytearray()  # 1 where the input named the record's id
+    unparsed = bytearray()  # 1 where the line went to the import as text, to be parsed there
     parse_errors: dict[int, str] = {}
 
     def items() -> Iterator[tuple[Any, Any]]:
@@ -232,6 +233,12 @@ def _fast_import(
                 if not line.strip():
                     continue
                 line_numbers.append(number)
+                if file != "-" and not _may_be_envelope(line):
+                    given_ids.append(0)
+                    unparsed.append(1)
+                    yield None, line  # parsed (in parallel) by the import; see _parse_errors
+                    continue
+                unparsed.append(0)
                 try:
                     data = layout.loads(line, what=f"{label} line {number}")
                 except GitRecordsError as err:
@@ -257,6 +264,7 @@ def _fast_import(
                 source, message=message, author=author, source=os.path.basename(label), progress=progress
             )
         except BatchValidationError as err:
+            parse_errors.update(_parse_errors(file, label, err.problems, unparsed, line_numbers))
             existing = [p for p in err.problems if p[3] == f"record {p[1]} already exists"]
             if existing and len(existing) == len(err.problems):
                 shown = ", ".join(str(p[1]) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
@@ -295,6 +303,32 @@ def _fast_import(
         note(f"Imported {count} record{'' if count == 1 else 's'} (commit {short(written.commit)})")
     else:
         note("Nothing to write: the input holds no records")
+
+
+def _may_be_envelope(line: bytes) -> bool:
+    """False for a line that cannot be ``{"id": ..., "data": ...}``: no "data" key, even escaped."""
+    return b'"data"' in line or b"\\u" in line
+
+
+def _parse_errors(
+    file: str, label: str, problems: list[Any], unparsed: bytearray, line_numbers: array[int]
+) -> dict[int, str]:
+    """The messages of lines sent unparsed that do not parse, worded as when parsed here.
+
+    Only the lines with a problem are read again (the input is a file: stdin is parsed
+    line by line before the import)."""
+    wanted = {line_numbers[p[0]]: p[0] for p in problems if p[2] == "/" and unparsed[p[0]]}
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    with open(file, "rb") as stream:
+        for number, line in enumerate(stream, 1):
+            if number in wanted:
+                try:
+                    layout.loads(line, what=f"{label} line {number}")
+                except GitRecordsError as err:
+                    found[wanted[number]] = str(err)
+    return found
 
 
 @click.command()
