@@ -118,6 +118,10 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
     skipped: duplicate keys (a Python call for every object, a third of the parse), NaN
     and Infinity, unpaired surrogates. The value is the same.
     """
+    if isinstance(data, bytes) and not checked:
+        value = _canonical_value(data)
+        if value is not _NOT_CANONICAL:
+            return value
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -146,6 +150,34 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
             raise InvalidRecordError(f"{what} is not valid JSON: an unpaired surrogate escape") from None
         except RecursionError:
             raise InvalidRecordError(f"{what} is nested too deeply") from None
+    return value
+
+
+_NOT_CANONICAL: Any = object()
+#: a line of a canonical file indented this deep holds a value nested deeper than MAX_DEPTH
+_TOO_DEEP = b"\n" + b" " * (2 * MAX_DEPTH + 2)
+
+
+def _canonical_value(raw: bytes) -> Any:
+    """The value of a file in canonical form, parsed and checked in C; else ``_NOT_CANONICAL``.
+
+    A file gitrecords wrote is canonical: parsed by orjson and written again, it gives back the
+    same bytes. Those bytes cannot hold a duplicate key (the value has one member fewer, so
+    writing it again gives other bytes), NaN or Infinity (orjson refuses them), an unpaired
+    surrogate (orjson refuses to write one) or a value nested deeper than ``MAX_DEPTH`` (looked
+    for by indentation): what the strict parse checks in Python, it need not check here, and the
+    value is the one it would return. Anything else (hand-edited files, compact JSON, floats that
+    orjson writes in another form) takes the strict parse.
+    """
+    if not (raw.startswith(b"{\n") and raw.endswith(b"}\n")) or _TOO_DEEP in raw:
+        return _NOT_CANONICAL
+    try:
+        value = orjson.loads(raw)
+        again = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return _NOT_CANONICAL
+    if len(again) + 1 != len(raw) or not raw.startswith(again):
+        return _NOT_CANONICAL
     return value
 
 

@@ -194,6 +194,50 @@ def test_duplicate_keys_anywhere(key, first, second) -> None:
         layout.loads(raw.encode())
 
 
+@FAST
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+@example({"x": 1.5, "y": [1e-05, -0.0, 1e16]})
+@example({"big": 2**70, "s": "\u2028\x00\\"})
+def test_canonical_files_parse_as_the_strict_parse_does(value) -> None:
+    """Canonical bytes take the C path (orjson); the value is the strict parse's, type for type."""
+    raw = layout.dumps(value)
+    fast, strict = layout.loads(raw), layout.loads(raw.decode())  # str input: the strict parse
+    assert fast == strict
+    assert json.dumps(fast, sort_keys=True) == json.dumps(strict, sort_keys=True)  # 1 vs 1.0, -0.0
+
+
+def test_files_gitrecords_writes_take_the_c_path() -> None:
+    value = {"titles": [{"title": 'Straße \u2028 "q"'}], "n": 2**60, "ok": True, "none": None, "e": {}}
+    raw = layout.dumps(value)
+    assert layout._canonical_value(raw) == value
+    assert layout._canonical_value(raw.replace(b"\n", b"\r\n")) is layout._NOT_CANONICAL
+
+
+@FAST
+@given(st.text(), json_values, json_values)
+def test_duplicate_keys_in_canonical_layout_are_refused(key, first, second) -> None:
+    member = lambda v: json.dumps(key, ensure_ascii=False) + ": " + json.dumps(v, ensure_ascii=False)  # noqa: E731
+    raw = ("{\n  " + member(first) + ",\n  " + member(second) + "\n}\n").encode()
+    with pytest.raises(InvalidRecordError, match="duplicate key"):
+        layout.loads(raw)
+
+
+@pytest.mark.parametrize("depth", [layout.MAX_DEPTH, layout.MAX_DEPTH + 5, 1_100])
+def test_deep_canonical_files_are_parsed_as_the_strict_parse_does(depth: int) -> None:
+    """``{"a": {"a": ... 1}}`` in canonical layout, written line by line (json.dumps would recurse)."""
+    lines = [("  " * i) + ('"a": ' if i else "") + "{" for i in range(depth)]
+    lines += ["  " * depth + '"a": 1'] + ["  " * i + "}" for i in reversed(range(depth))]
+    raw = ("\n".join(lines) + "\n").encode()
+
+    def outcome(data: bytes | str) -> object:
+        try:
+            return layout.loads(data)
+        except InvalidRecordError as err:
+            return str(err)
+
+    assert outcome(raw) == outcome(raw.decode())
+
+
 @pytest.mark.parametrize("depth", [10_000, 100_000])
 def test_deep_nesting_is_refused_on_read(depth: int) -> None:
     with pytest.raises(InvalidRecordError, match="nested too deeply"):
