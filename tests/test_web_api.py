@@ -418,3 +418,24 @@ def test_search_finds_values_written_with_escapes(titles: tuple[Repository, Flas
     assert search("title:STRASSE") == {by_title["Straße"]}  # casefolded on both sides
     assert search("tab\there") == {by_title["tab\there"]}
     assert search("title:nowhere") == set()
+
+
+def test_a_write_over_http_cannot_drop_or_change_a_pid(client: FlaskClient, sample_repo: Repository) -> None:
+    before = commits(sample_repo)
+    data = client.get("/records/1").get_json()["metadata"]
+    dropped = {k: v for k, v in data.items() if k != "control_number"}
+    for response in (
+        client.put(f"/api/records/{FIRST}", json=dropped, headers=auth()),
+        client.put(f"/api/records/{FIRST}", json={**data, "control_number": "7"}, headers=auth()),
+        client.patch(
+            f"/api/records/{FIRST}", json=[{"op": "remove", "path": "/control_number"}], headers=auth()
+        ),
+    ):
+        assert response.status_code == 400
+        body = response.get_json()
+        assert body["errors"] == [
+            {"pointer": "/control_number", "message": 'the recid PID "1" cannot change'}
+        ]
+        assert body["message"].startswith(f'/control_number: record {FIRST} has the recid PID "1"')
+    assert commits(sample_repo) == before
+    assert client.get("/records/1").get_json()["id"] == FIRST

@@ -251,6 +251,7 @@ def edit(record_id: str) -> Any:
     try:
         rec.check_revision(current, based_on)
         data = rec.parse_object(text.encode(), "record")
+        rec.check_pids_kept(repo, current, data)
         current.clear()
         current.update(data)
         before = current.revision_id

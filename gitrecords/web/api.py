@@ -184,6 +184,7 @@ def replace_record(record_id: str) -> Response:
     record = rec.load(repo, rec.parse_id(record_id))
     rec.check_revision(record, request.headers.get("If-Match"))
     data = body_object()
+    rec.check_pids_kept(repo, record, data)
     record.clear()
     record.update(data)
     return written(validated(repo, data, lambda: record.commit(message=message(), author=author())))
@@ -200,6 +201,7 @@ def patch_record(record_id: str) -> Response:
     except InvalidRecordError as err:
         raise HTTPProblem(400, str(err)) from None
     patched = record.patch(operations)
+    rec.check_pids_kept(repo, record, dict(patched))
     return written(validated(repo, dict(patched), lambda: patched.commit(message=message(), author=author())))
 
 

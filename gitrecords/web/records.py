@@ -66,6 +66,23 @@ def check_revision(record: Record, expected: str | None) -> None:
     )
 
 
+def check_pids_kept(repo: Repository, record: Record, data: dict[str, Any]) -> None:
+    """400 when ``data`` drops or changes a PID field the record holds (``control_number``...).
+
+    A PID is how others cite the record (``/records/<control_number>``): the Python API lets a
+    program rewrite it, but a write over HTTP or from the pages may not lose it by accident.
+    """
+    for pid_type, field in sorted((repo.config.get("pids") or {}).items()):
+        if field in record and data.get(field) != record[field]:
+            shown = json.dumps(record[field], ensure_ascii=False)
+            raise HTTPProblem(
+                400,
+                f"/{field}: record {record.id} has the {pid_type} PID {shown}; "
+                "it cannot be removed or changed",
+                errors=[{"pointer": f"/{field}", "message": f"the {pid_type} PID {shown} cannot change"}],
+            )
+
+
 def timestamp(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
