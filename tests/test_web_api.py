@@ -439,3 +439,12 @@ def test_a_write_over_http_cannot_drop_or_change_a_pid(client: FlaskClient, samp
         assert body["message"].startswith(f'/control_number: record {FIRST} has the recid PID "1"')
     assert commits(sample_repo) == before
     assert client.get("/records/1").get_json()["id"] == FIRST
+
+
+def test_a_record_brought_with_its_control_number_keeps_it(client: FlaskClient) -> None:
+    taken = create(client, {"control_number": "1"})
+    assert taken.status_code == 409
+    assert taken.get_json()["message"].endswith(f"PID recid:1 is already used by record {FIRST}")
+    kept = create(client, {"control_number": "500"})
+    assert kept.status_code == 201
+    assert client.get("/records/500").get_json()["id"] == kept.get_json()["id"]

@@ -214,8 +214,7 @@ def new() -> Any:
         repo = current_repo()
         try:
             data = rec.parse_object(text.encode(), "record")
-            minters = [m for m in current_app.config["GITRECORDS_PID_MINTERS"]]
-            minters = [m for m in minters if m != "recid" or "control_number" not in data]
+            minters = rec.minters_for(data, current_app.config["GITRECORDS_PID_MINTERS"])
             created = Record.create(
                 data, repo=repo, pid_minters=minters, message=commit_message(), author=author()
             )

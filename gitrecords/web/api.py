@@ -162,11 +162,8 @@ def create_record() -> Response:
     record_id: uuid.UUID | None = None
     if request.args.get("id"):
         record_id = rec.parse_id(request.args["id"])
-    if "pid_minter" in request.args:
-        minters = [m for m in request.args.getlist("pid_minter") if m]
-    else:
-        minters = list(current_app.config["GITRECORDS_PID_MINTERS"])
-    minters = [m for m in minters if m != "recid" or "control_number" not in data]
+    asked = request.args.getlist("pid_minter") if "pid_minter" in request.args else None
+    minters = rec.minters_for(data, current_app.config["GITRECORDS_PID_MINTERS"] if asked is None else asked)
     record = validated(
         repo,
         data,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from jsonschema.exceptions import ValidationError
 
 from .. import _git, layout
 from ..errors import InvalidRecordError, NoResultFound
+from ..pids import RECID_FIELD
 from ..record import Record, RecordRevision
 from ..repository import Repository
 from ..schema import pointer
@@ -81,6 +82,12 @@ def check_pids_kept(repo: Repository, record: Record, data: dict[str, Any]) -> N
                 "it cannot be removed or changed",
                 errors=[{"pointer": f"/{field}", "message": f"the {pid_type} PID {shown} cannot change"}],
             )
+
+
+def minters_for(data: dict[str, Any], names: Iterable[str]) -> list[str]:
+    """The minters to run for a new record: ``recid`` only when the data has no ``control_number``
+    yet (a record brought over from elsewhere keeps its number; uniqueness is still checked)."""
+    return [name for name in names if name and (name != "recid" or RECID_FIELD not in data)]
 
 
 def timestamp(value: datetime | None) -> str | None:
