@@ -448,3 +448,32 @@ def test_a_record_brought_with_its_control_number_keeps_it(client: FlaskClient) 
     kept = create(client, {"control_number": "500"})
     assert kept.status_code == 201
     assert client.get("/records/500").get_json()["id"] == kept.get_json()["id"]
+
+
+def test_a_hand_broken_file_is_listed_as_such(tmp_path: Path) -> None:
+    """A file pushed broken past the checks does not take the list down with it."""
+    repo = Repository.init(tmp_path / "clone", bare=False)
+    client = create_app(
+        repo.path, GITRECORDS_TOKEN=WRITER, GITRECORDS_PID_MINTERS=(), TESTING=True
+    ).test_client()
+    good = create(client, {"title": "fine"}).get_json()["id"]
+    broken = create(client, {"title": "soon broken"}).get_json()["id"]
+    path = tmp_path / "clone" / repo.path_for(broken)
+    path.write_text('{"title": "a", "title": "b"}\n')
+    identity = ["-c", "user.name=Hand", "-c", "user.email=hand@example.org"]
+    subprocess.run(["git", "-C", str(tmp_path / "clone"), *identity, "commit", "-qam", "by hand"], check=True)
+
+    hits = client.get("/api/records").get_json()["hits"]["hits"]
+    assert hits[0]["id"] == broken and "duplicate key 'title'" in hits[0]["error"]
+    assert hits[1]["id"] == good and hits[1]["metadata"] == {"title": "fine"}
+    assert [h["id"] for h in client.get(f"/api/records?q=id:{broken[:8]}").get_json()["hits"]["hits"]] == [
+        broken
+    ]
+    assert client.get("/api/records?q=soon").get_json()["hits"]["total"] == 0
+
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert b"(unreadable file)" in page.data and b"duplicate key" in page.data
+    one = client.get(f"/api/records/{broken}")
+    assert one.status_code == 400
+    assert one.get_json()["message"].startswith(f"record {broken} ({repo.path_for(broken)} in commit ")

@@ -36,6 +36,11 @@ from .errors import HTTPProblem, problem
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+@blueprint.app_template_test("unreadable")
+def is_unreadable(entry: object) -> bool:
+    return isinstance(entry, rec.Unreadable)
+
+
 @blueprint.app_context_processor
 def helpers() -> dict[str, Any]:
     return {

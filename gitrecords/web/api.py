@@ -114,7 +114,7 @@ def list_records() -> Response:
         links["next"] = link(page + 1)
     return jsonify(
         {
-            "hits": {"total": found.total, "hits": [rec.record_json(r) for r in found.records]},
+            "hits": {"total": found.total, "hits": [rec.listing_json(r) for r in found.records]},
             "page": page,
             "size": size,
             "links": links,

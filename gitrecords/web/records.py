@@ -273,9 +273,33 @@ def matches(record_id: uuid.UUID, data: Any, terms: list[Term]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A listed record whose file cannot be read (hand-edited into invalid JSON, say)."""
+
+    id: uuid.UUID
+    error: str
+
+    def as_json(self) -> dict[str, Any]:
+        rid = str(self.id)
+        return {"id": rid, "error": self.error, "links": {"self": f"/api/records/{rid}"}}
+
+
+def listed(repo: Repository, record_id: uuid.UUID) -> Record | Unreadable:
+    """A record for a list page: one broken file is shown as such, not an error for the page."""
+    try:
+        return load(repo, record_id, deleted_ok=True)
+    except InvalidRecordError as err:
+        return Unreadable(record_id, str(err))
+
+
+def listing_json(entry: Record | Unreadable) -> dict[str, Any]:
+    return entry.as_json() if isinstance(entry, Unreadable) else record_json(entry)
+
+
 @dataclass
 class Page:
-    records: list[Record]
+    records: list[Record | Unreadable]
     total: int
     page: int
     size: int
@@ -292,7 +316,7 @@ def search(repo: Repository, q: str, page: int, size: int, with_deleted: bool = 
     if not terms:
         total = repo.count_records(with_deleted=with_deleted)
         ids = repo.latest_ids(with_deleted=with_deleted, limit=size, offset=start)
-        return Page([load(repo, i, deleted_ok=True) for i in ids], total, page, size)
+        return Page([listed(repo, i) for i in ids], total, page, size)
     matched: list[uuid.UUID] = []
     needles = [t.value for t in terms if t.field != "id" and not _ESCAPED.search(t.value)]
     for record_id in repo.latest_ids(with_deleted=with_deleted):
@@ -308,12 +332,14 @@ def search(repo: Repository, q: str, page: int, size: int, with_deleted: bool = 
         try:
             data = layout.loads(raw)
         except InvalidRecordError:
-            continue  # a hand-broken file: its own page says what is wrong with it
+            if not all(t.field == "id" and t.value in str(record_id) for t in terms):
+                continue  # a broken file matches an id search only; its page says what is wrong
+            data = {}
         if layout.is_tombstone(data):
             data = {}
         if matches(record_id, data, terms):
             matched.append(record_id)
-    found = [load(repo, i, deleted_ok=True) for i in matched[start : start + size]]
+    found = [listed(repo, i) for i in matched[start : start + size]]
     total = len(matched)
     return Page(found, total, page, size)
 
