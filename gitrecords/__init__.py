@@ -6,8 +6,6 @@ the ``plugins`` registry and the errors.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from . import plugins
 from .errors import (
     GitRecordsError,
@@ -22,10 +20,18 @@ from .hookspecs import hookimpl
 from .record import Record, RecordRevision
 from .repository import Repository
 
-try:
-    __version__ = version("gitrecords")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, looked up when asked for: importlib.metadata costs every CLI command 25 ms."""
+    if name != "__version__":
+        raise AttributeError(f"module 'gitrecords' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gitrecords")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
 
 __all__ = [
     "GitRecordsError",

@@ -27,7 +27,6 @@ import jsonpatch
 import jsonpointer
 from jsonschema.exceptions import ValidationError
 
-from .. import __version__
 from ..errors import GitRecordsError, RecordExistsError
 from ..schema import pointer
 from . import admin, bulk, ci, history, records, replication, serve
@@ -75,7 +74,7 @@ class GitRecordsGroup(click.Group):
 
 
 @click.group(cls=GitRecordsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="gitrecords")
+@click.version_option(None, "--version", package_name="gitrecords", prog_name="gitrecords")
 @click.option(
     "--repo",
     "repo_path",
