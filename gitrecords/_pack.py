@@ -362,7 +362,7 @@ def read_index(path: str) -> PackIndex:
     start += 4 * count
     small = struct.unpack_from(f">{count}I", data, start)
     start += 4 * count
-    if any(offset & 0x80000000 for offset in small):
+    if small and max(small) & 0x80000000:
         large = len([o for o in small if o & 0x80000000])
         table = struct.unpack_from(f">{large}Q", data, start)
         small = tuple(table[o & 0x7FFFFFFF] if o & 0x80000000 else o for o in small)
@@ -548,12 +548,15 @@ def _index_without(
     ``dropped`` (sorted), with ``crcs``, each offset moved by ``shifts`` (from ``breaks`` on)."""
     count = len(index)
     ids = index.ids
+    offsets = index.offsets
     kept_ids: list[bytes] = []
-    kept: list[range] = []
+    kept_offsets: list[int] = []
+    kept_crcs: list[int] = []
     previous = 0
-    for position in (*dropped, count):
+    for position in (*dropped, count):  # the runs of kept entries, in the order of the ids
         kept_ids.append(ids[20 * previous : 20 * position])
-        kept.append(range(previous, position))
+        kept_offsets += offsets[previous:position]
+        kept_crcs += crcs[previous:position]
         previous = position + 1
     gone = [0] * 256
     for position in dropped:
@@ -563,12 +566,11 @@ def _index_without(
     for byte in range(256):
         total += gone[byte]
         fanout.append(index.fanout[byte] - total)
-    offsets = index.offsets
     if len(breaks) == 1:
-        moved = [offsets[i] for part in kept for i in part]
+        moved = kept_offsets
     else:
         where = bisect.bisect_right
-        moved = [offsets[i] + shifts[where(breaks, offsets[i]) - 1] for part in kept for i in part]
+        moved = [offset + shifts[where(breaks, offset) - 1] for offset in kept_offsets]
     small: list[int] = []
     large: list[int] = []
     if moved and max(moved) >= 0x80000000:
@@ -583,7 +585,7 @@ def _index_without(
     out = bytearray(b"\xfftOc" + struct.pack(">I", 2))
     out += struct.pack(">256I", *fanout)
     out += b"".join(kept_ids)
-    out += struct.pack(f">{len(small)}I", *(crcs[i] for part in kept for i in part))
+    out += struct.pack(f">{len(small)}I", *kept_crcs)
     out += struct.pack(f">{len(small)}I", *small)
     out += struct.pack(f">{len(large)}Q", *large)
     out += checksum
