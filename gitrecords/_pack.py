@@ -18,6 +18,7 @@ deltas for the objects stored whole; here neither is needed).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import mmap
 import os
@@ -250,7 +251,7 @@ class PackWriter:
                 checksum = digest.digest()
                 stream.seek(0, os.SEEK_END)
                 stream.write(checksum)
-            return _install(self._dir, self._tmp, self._entries, checksum)
+            return _install(self._dir, self._tmp, _index(self._entries, checksum), checksum)
         finally:
             if os.path.exists(self._tmp):
                 os.unlink(self._tmp)
@@ -262,14 +263,14 @@ class PackWriter:
             os.unlink(self._tmp)
 
 
-def _install(pack_dir: str, tmp_pack: str, entries: list[tuple[bytes, int, int]], checksum: bytes) -> str:
-    """Write the index of the complete pack ``tmp_pack``, then move the pack and its index into
-    place, the index last (git sees a pack through its index). Returns the pack's path."""
+def _install(pack_dir: str, tmp_pack: str, index: bytes, checksum: bytes) -> str:
+    """Write ``index``, the index of the complete pack ``tmp_pack``, then move the pack and its
+    index into place, the index last (git sees a pack through its index). Returns the pack's path."""
     base = os.path.join(pack_dir, f"pack-{checksum.hex()}")
     fd, tmp_index = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream.write(_index(entries, checksum))
+            stream.write(index)
         os.chmod(tmp_pack, 0o444)
         os.chmod(tmp_index, 0o444)
         os.replace(tmp_pack, base + ".pack")
@@ -361,7 +362,7 @@ def read_index(path: str) -> PackIndex:
     start += 4 * count
     small = struct.unpack_from(f">{count}I", data, start)
     start += 4 * count
-    if any(offset & 0x80000000 for offset in small):
+    if small and max(small) & 0x80000000:
         large = len([o for o in small if o & 0x80000000])
         table = struct.unpack_from(f">{large}Q", data, start)
         small = tuple(table[o & 0x7FFFFFFF] if o & 0x80000000 else o for o in small)
@@ -398,13 +399,13 @@ class PendingPack:
 
     pack_dir: str
     tmp: str
-    entries: list[tuple[bytes, int, int]]
+    index: bytes  # the complete pack index
     checksum: bytes
 
     def install(self) -> str:
         """Write the index and move the pack into place; returns its path."""
         try:
-            return _install(self.pack_dir, self.tmp, self.entries, self.checksum)
+            return _install(self.pack_dir, self.tmp, self.index, self.checksum)
         finally:
             self.discard()
 
@@ -422,72 +423,174 @@ def copy_without(
     Entries are copied byte for byte, as ``git repack`` reuses them; only an OFS_DELTA whose
     base moved gets a new base distance, and an object whose delta base is dropped is stored
     whole (``read`` gives its type and content), so nothing of a dropped object stays behind.
+
+    A pack holds a million entries and loses a few: the entries between two changes are copied
+    as one byte range, and the new index is the old one without the dropped entries, each
+    offset moved by what was removed or resized before it (a step function of the old offset).
+    Only an entry's first byte is read, and an OFS_DELTA's base distance.
     """
     count = len(index)
     offsets = index.offsets
-    order = sorted(range(count), key=offsets.__getitem__)
+    starts = sorted(offsets)
     pack_dir = os.path.dirname(pack_path)
+    dropped: dict[int, int] = {}  # old offset -> position in the index, of the dropped entries
+    for oid in drop:
+        found = index.find(oid)
+        if found >= 0:
+            dropped[offsets[found]] = found
+    position_of: dict[int, int] = {}  # old offset -> position in the index, made when needed
+    lookups = 0
+
+    def position(offset: int) -> int:
+        """The position in the index of the entry at ``offset``: a few are found by a scan (in C)
+        of the offsets, then a table of all of them is made."""
+        nonlocal lookups
+        if not position_of:
+            lookups += 1
+            if lookups <= 8:
+                return offsets.index(offset)
+            position_of.update((at, i) for i, at in enumerate(offsets))
+        return position_of[offset]
+
     fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
     digest = hashlib.sha1()
+    crcs = list(index.crcs)
+    # the old offsets at which the shift (new offset - old offset) changes, and the shift from there
+    breaks: list[int] = [0]
+    shifts: list[int] = [0]
     try:
         with open(pack_path, "rb") as source, os.fdopen(fd, "wb") as out:
             data = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
             try:
-                ids = [index.ids[k : k + 20] for k in range(0, 20 * count, 20)]
-                kept = [oid not in drop for oid in ids]
-                header = b"PACK" + struct.pack(">II", 2, sum(kept))
+                header = b"PACK" + struct.pack(">II", 2, count - len(dropped))
                 out.write(header)
                 digest.update(header)
-                starts = [offsets[i] for i in order]
                 starts.append(len(data) - 20)
-                new_offsets = [0] * count  # by position in the index, like crcs
-                crcs = list(index.crcs)
-                moved: dict[int, int] = {}  # old offset -> new offset of every kept entry
-                position = len(header)
-                run_start = run_end = -1  # a run of entries copied as they are
-                for j, i in enumerate(order):
-                    if not kept[i]:
-                        continue
+                shift = 0  # new offset - old offset of the current entry
+                changed = 0  # the entries from this old offset on have ``shift``
+                run_start = 12  # the kept entries not copied yet start here
+                for j in range(count):
                     start = starts[j]
-                    moved[start] = new_offsets[i] = position
-                    kind = (data[start] >> 4) & 7
-                    entry: bytes | None = None
+                    if start in dropped:
+                        _flush(out, digest, data, run_start, start)
+                        run_start = changed = starts[j + 1]
+                        shift -= changed - start
+                        breaks.append(changed)
+                        shifts.append(shift)
+                        continue
+                    byte = data[start]
+                    kind = (byte >> 4) & 7
                     if kind == _OFS_DELTA:
-                        _kind, after = _parse_header(data, start)
-                        distance, payload = _parse_ofs(data, after)
-                        base = moved.get(start - distance)
-                        if base is None:
-                            entry = _whole(*read(ids[i]))
-                        elif position - base != distance:
-                            entry = data[start:after] + _ofs(position - base) + data[payload : starts[j + 1]]
+                        after = start + 1
+                        while byte & 0x80:
+                            byte = data[after]
+                            after += 1
+                        payload = after  # the base distance, then the deflated delta
+                        byte = data[payload]
+                        payload += 1
+                        distance = byte & 0x7F
+                        while byte & 0x80:
+                            byte = data[payload]
+                            payload += 1
+                            distance = ((distance + 1) << 7) | (byte & 0x7F)
+                        base = start - distance
+                        if base >= changed:
+                            continue  # base and entry move together: copied as they are
+                        if base in dropped:
+                            entry = _whole(*read(index.id(position(start))))
+                        else:
+                            new_distance = (
+                                start + shift - (base + shifts[bisect.bisect_right(breaks, base) - 1])
+                            )
+                            if new_distance == distance:
+                                continue
+                            entry = data[start:after] + _ofs(new_distance) + data[payload : starts[j + 1]]
                     elif kind == _REF_DELTA:
-                        _kind, after = _parse_header(data, start)
-                        if data[after : after + 20] in drop:
-                            entry = _whole(*read(ids[i]))
-                    if entry is None:
-                        if run_end != start:
-                            _flush(out, digest, data, run_start, run_end)
-                            run_start = start
-                        run_end = starts[j + 1]
-                        position += run_end - start
+                        after = start + 1
+                        while byte & 0x80:
+                            byte = data[after]
+                            after += 1
+                        if data[after : after + 20] not in drop:
+                            continue
+                        entry = _whole(*read(index.id(position(start))))
                     else:
-                        _flush(out, digest, data, run_start, run_end)
-                        run_start = run_end = -1
-                        out.write(entry)
-                        digest.update(entry)
-                        crcs[i] = zlib.crc32(entry)
-                        position += len(entry)
-                _flush(out, digest, data, run_start, run_end)
+                        continue
+                    _flush(out, digest, data, run_start, start)
+                    out.write(entry)
+                    digest.update(entry)
+                    end = starts[j + 1]
+                    crcs[position(start)] = zlib.crc32(entry)
+                    run_start = changed = end
+                    shift += len(entry) - (end - start)
+                    breaks.append(changed)
+                    shifts.append(shift)
+                _flush(out, digest, data, run_start, starts[count])
             finally:
                 data.close()
             checksum = digest.digest()
             out.write(checksum)
+        new_index = _index_without(index, sorted(dropped.values()), crcs, breaks, shifts, checksum)
     except BaseException:
         os.unlink(tmp)
         raise
-    # in the order of the old index, which is the order of the ids
-    entries = [(ids[i], crcs[i], new_offsets[i]) for i in range(count) if kept[i]]
-    return PendingPack(pack_dir, tmp, entries, checksum)
+    return PendingPack(pack_dir, tmp, new_index, checksum)
+
+
+def _index_without(
+    index: PackIndex,
+    dropped: list[int],
+    crcs: list[int],
+    breaks: list[int],
+    shifts: list[int],
+    checksum: bytes,
+) -> bytes:
+    """The version 2 index of a copy of the pack of ``index`` without the entries at positions
+    ``dropped`` (sorted), with ``crcs``, each offset moved by ``shifts`` (from ``breaks`` on)."""
+    count = len(index)
+    ids = index.ids
+    offsets = index.offsets
+    kept_ids: list[bytes] = []
+    kept_offsets: list[int] = []
+    kept_crcs: list[int] = []
+    previous = 0
+    for position in (*dropped, count):  # the runs of kept entries, in the order of the ids
+        kept_ids.append(ids[20 * previous : 20 * position])
+        kept_offsets += offsets[previous:position]
+        kept_crcs += crcs[previous:position]
+        previous = position + 1
+    gone = [0] * 256
+    for position in dropped:
+        gone[ids[20 * position]] += 1
+    fanout: list[int] = []
+    total = 0
+    for byte in range(256):
+        total += gone[byte]
+        fanout.append(index.fanout[byte] - total)
+    if len(breaks) == 1:
+        moved = kept_offsets
+    else:
+        where = bisect.bisect_right
+        moved = [offset + shifts[where(breaks, offset) - 1] for offset in kept_offsets]
+    small: list[int] = []
+    large: list[int] = []
+    if moved and max(moved) >= 0x80000000:
+        for offset in moved:
+            if offset < 0x80000000:
+                small.append(offset)
+            else:
+                small.append(0x80000000 | len(large))
+                large.append(offset)
+    else:
+        small = moved
+    out = bytearray(b"\xfftOc" + struct.pack(">I", 2))
+    out += struct.pack(">256I", *fanout)
+    out += b"".join(kept_ids)
+    out += struct.pack(f">{len(small)}I", *kept_crcs)
+    out += struct.pack(f">{len(small)}I", *small)
+    out += struct.pack(f">{len(large)}Q", *large)
+    out += checksum
+    out += hashlib.sha1(out).digest()
+    return bytes(out)
 
 
 def _whole(kind: int, raw: bytes) -> bytes:

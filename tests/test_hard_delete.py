@@ -7,6 +7,7 @@ import os
 import subprocess
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from helpers import annotated_tag, fsck, git
@@ -351,6 +352,63 @@ def test_the_pack_writer_round_trips_through_git(tmp_path) -> None:
         ).stdout
         assert got == raw
     assert git(git_dir, "log", "--format=%s", ids[-1].hex()) == "m\n"
+    subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--strict", "--no-dangling"], check=True)
+
+
+def test_copying_a_pack_without_some_objects(tmp_path) -> None:
+    """copy_without drops objects spread over a pack of interleaved delta chains: the deltas whose
+    base moved across a dropped entry get new distances, those whose base is dropped are stored
+    whole, and git reads every other object as before."""
+    import pygit2
+
+    from gitrecords import _pack
+
+    git_dir = tmp_path / "plain.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(git_dir)], check=True)
+    pack_dir = git_dir / "objects" / "pack"
+    blob_id = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "hash-object", "-w", "--stdin"],
+        input=b"x",
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
+    entry = bytes.fromhex(blob_id.decode())
+    writer = _pack.PackWriter(str(pack_dir), depth=50)
+    written: list[tuple[bytes, bytes]] = []
+    for version in range(80):
+        for slot in ("a", "b", "c"):  # the chains interleave: a delta's base is 3 entries back
+            names = [f"{slot}-{n:04d}" for n in range(40 + version)]
+            raw = b"".join(b"100644 " + name.encode() + b"\x00" + entry for name in sorted(names))
+            written.append((writer.add(_pack.TREE, raw, slot=slot), raw))
+    path = writer.finish()
+    assert path is not None
+    idx = path[: -len(".pack")] + ".idx"
+    drop = {oid for n, (oid, _raw) in enumerate(written) if n % 7 in (2, 3)}
+    odb = pygit2.Repository(str(git_dir)).odb
+
+    def read(oid: bytes) -> tuple[int, bytes]:
+        kind, data = odb.read(pygit2.Oid(raw=oid))
+        return int(kind), data
+
+    copy = _pack.copy_without(path, _pack.read_index(idx), drop, read)
+    new_path = copy.install()
+    for suffix in (".pack", ".idx"):
+        os.unlink(path[: -len(".pack")] + suffix)
+    subprocess.run(["git", "--git-dir", str(git_dir), "verify-pack", new_path[:-5] + ".idx"], check=True)
+    index = _pack.read_index(new_path[:-5] + ".idx")
+    assert len(index) == len(written) - len(drop)
+    data = Path(new_path).read_bytes()
+    kinds = [_pack._parse_header(data, offset)[0] for offset in index.offsets]
+    assert kinds.count(6) > len(kinds) // 2  # most entries are still deltas
+    for oid, raw in written:
+        hex_id = oid.hex()
+        found = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "cat-file", "tree", hex_id], capture_output=True
+        )
+        if oid in drop:
+            assert found.returncode != 0
+        else:
+            assert found.stdout == raw
     subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--strict", "--no-dangling"], check=True)
 
 
