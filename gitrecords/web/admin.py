@@ -275,13 +275,18 @@ def edit(record_id: str) -> Any:
     return render_template("edit.html", record=stored, text=text, errors=errors, revision_id=based_on), status
 
 
+def form_record(record_id: str, role: str = "write", deleted_ok: bool = True) -> Record:
+    """The record a button's form acts on, at the revision the page showed (412 otherwise)."""
+    require(role)
+    current = rec.load(current_repo(), rec.parse_id(record_id), deleted_ok=deleted_ok)
+    rec.check_revision(current, request.form.get("revision_id"))
+    return current
+
+
 @blueprint.post("/records/<record_id>/delete")
 def delete(record_id: str) -> Response:
     hard = request.form.get("hard") == "1"
-    require("admin" if hard else "write")
-    repo = current_repo()
-    current = rec.load(repo, rec.parse_id(record_id), deleted_ok=hard)
-    rec.check_revision(current, request.form.get("revision_id"))
+    current = form_record(record_id, "admin" if hard else "write", deleted_ok=hard)
     if hard:
         if request.form.get("confirm", "").strip() != str(current.id):
             flash("Not purged: type the record's id to confirm.")
@@ -296,10 +301,7 @@ def delete(record_id: str) -> Response:
 
 @blueprint.post("/records/<record_id>/undelete")
 def undelete(record_id: str) -> Response:
-    require()
-    repo = current_repo()
-    current = rec.load(repo, rec.parse_id(record_id), deleted_ok=True)
-    rec.check_revision(current, request.form.get("revision_id"))
+    current = form_record(record_id)
     if not current.is_deleted:
         raise HTTPProblem(409, f"record {current.id} is not deleted")
     current.undelete(message=commit_message(), author=author())
@@ -309,10 +311,7 @@ def undelete(record_id: str) -> Response:
 
 @blueprint.post("/records/<record_id>/revert")
 def revert(record_id: str) -> Response:
-    require()
-    repo = current_repo()
-    current = rec.load(repo, rec.parse_id(record_id), deleted_ok=True)
-    rec.check_revision(current, request.form.get("revision_id"))
+    current = form_record(record_id)
     try:
         target = int(request.form.get("target", ""))
     except ValueError:
