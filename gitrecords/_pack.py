@@ -72,27 +72,13 @@ def _copy(out: bytearray, offset: int, size: int) -> None:
         chunk = min(size, _MAX_COPY)
         cmd = 0x80
         args = bytearray()
-        if offset & 0xFF:
-            cmd |= 0x01
-            args.append(offset & 0xFF)
-        if offset & 0xFF00:
-            cmd |= 0x02
-            args.append((offset >> 8) & 0xFF)
-        if offset & 0xFF0000:
-            cmd |= 0x04
-            args.append((offset >> 16) & 0xFF)
-        if offset & 0xFF000000:
-            cmd |= 0x08
-            args.append((offset >> 24) & 0xFF)
-        if chunk & 0xFF:
-            cmd |= 0x10
-            args.append(chunk & 0xFF)
-        if chunk & 0xFF00:
-            cmd |= 0x20
-            args.append((chunk >> 8) & 0xFF)
-        if chunk & 0xFF0000:
-            cmd |= 0x40
-            args.append((chunk >> 16) & 0xFF)
+        # bits 0-3: the offset's bytes, least significant first; bits 4-6: the size's
+        fields = [(offset >> shift) & 0xFF for shift in (0, 8, 16, 24)]
+        fields += [(chunk >> shift) & 0xFF for shift in (0, 8, 16)]
+        for bit, byte in enumerate(fields):
+            if byte:
+                cmd |= 1 << bit
+                args.append(byte)
         out.append(cmd)
         out += args
         offset += chunk
