@@ -278,9 +278,12 @@ def edit(record_id: str) -> Any:
 def form_record(record_id: str, role: str = "write", deleted_ok: bool = True) -> Record:
     """The record a button's form acts on, at the revision the page showed (412 otherwise)."""
     require(role)
-    current = rec.load(current_repo(), rec.parse_id(record_id), deleted_ok=deleted_ok)
-    rec.check_revision(current, request.form.get("revision_id"))
-    return current
+    return rec.load(
+        current_repo(),
+        rec.parse_id(record_id),
+        deleted_ok=deleted_ok,
+        expected=request.form.get("revision_id"),
+    )
 
 
 @blueprint.post("/records/<record_id>/delete")

@@ -40,6 +40,17 @@ def require(role: str) -> None:
         raise HTTPProblem(403, "a hard delete needs the admin token")
 
 
+def writable(record_id: str, role: str = "write", deleted_ok: bool = False) -> Record:
+    """The record a write acts on, if the token allows it and ``If-Match`` (when sent) names it."""
+    require(role)
+    return rec.load(
+        current_repo(),
+        rec.parse_id(record_id),
+        deleted_ok=deleted_ok,
+        expected=request.headers.get("If-Match"),
+    )
+
+
 def int_arg(name: str, default: int, lowest: int = 1, highest: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -176,10 +187,8 @@ def create_record() -> Response:
 
 @blueprint.put("/api/records/<record_id>")
 def replace_record(record_id: str) -> Response:
-    require("write")
+    record = writable(record_id)
     repo = current_repo()
-    record = rec.load(repo, rec.parse_id(record_id))
-    rec.check_revision(record, request.headers.get("If-Match"))
     data = body_object()
     rec.check_pids_kept(repo, record, data)
     record.clear()
@@ -189,10 +198,8 @@ def replace_record(record_id: str) -> Response:
 
 @blueprint.patch("/api/records/<record_id>")
 def patch_record(record_id: str) -> Response:
-    require("write")
+    record = writable(record_id)
     repo = current_repo()
-    record = rec.load(repo, rec.parse_id(record_id))
-    rec.check_revision(record, request.headers.get("If-Match"))
     try:
         operations = layout.loads(request.get_data(cache=False), what="JSON Patch")
     except InvalidRecordError as err:
@@ -205,10 +212,7 @@ def patch_record(record_id: str) -> Response:
 @blueprint.delete("/api/records/<record_id>")
 def delete_record(record_id: str) -> Response:
     hard = flag_arg("hard")
-    require("admin" if hard else "write")
-    repo = current_repo()
-    record = rec.load(repo, rec.parse_id(record_id), deleted_ok=hard)
-    rec.check_revision(record, request.headers.get("If-Match"))
+    record = writable(record_id, "admin" if hard else "write", deleted_ok=hard)
     record.delete(force=hard, message=message(), author=author())
     response = Response(status=204)
     if not hard:
@@ -219,10 +223,7 @@ def delete_record(record_id: str) -> Response:
 @blueprint.post("/api/records/<record_id>/revert")
 def revert_record(record_id: str) -> Response:
     """Body: ``{"revision_id": n}``; writes revision n's data again as a new revision."""
-    require("write")
-    repo = current_repo()
-    record = rec.load(repo, rec.parse_id(record_id), deleted_ok=True)
-    rec.check_revision(record, request.headers.get("If-Match"))
+    record = writable(record_id, deleted_ok=True)
     body = body_object("request body")
     target = body.get("revision_id")
     if not isinstance(target, int) or isinstance(target, bool):

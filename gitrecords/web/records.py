@@ -33,14 +33,18 @@ def parse_id(value: str) -> uuid.UUID:
         raise HTTPProblem(404, f"no record with id {value!r}: not a UUID") from None
 
 
-def load(repo: Repository, record_id: uuid.UUID, *, deleted_ok: bool = False) -> Record:
-    """The current revision; 404 if there is none, 410 if it is soft-deleted (unless ``deleted_ok``)."""
+def load(
+    repo: Repository, record_id: uuid.UUID, *, deleted_ok: bool = False, expected: str | None = None
+) -> Record:
+    """The current revision; 404 if there is none, 410 if it is soft-deleted (unless ``deleted_ok``),
+    412 unless ``expected`` (when given) names it (see :func:`check_revision`)."""
     try:
         record = Record.get_record(record_id, with_deleted=True, repo=repo)
     except NoResultFound:
         raise HTTPProblem(404, f"record {record_id} does not exist") from None
     if record.is_deleted and not deleted_ok:
         raise RecordGone(f"record {record_id} is deleted", record.revision_id)
+    check_revision(record, expected)
     return record
 
 
