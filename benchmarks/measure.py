@@ -148,3 +148,12 @@ def budgeted(items: Iterable[Any], budget: float) -> Iterator[Any]:
 def partial_note(ops: int, n: int, budget: float) -> str:
     """The note of a row that stopped at its time budget before doing all ``n``."""
     return f"partial: {ops:,} of {n:,} in the {budget:.0f} s budget"
+
+
+def timed_within(action: Callable[[], int], n: int, budget: float) -> Result:
+    """:func:`timed_once` for an ``action`` that does what it can of ``n`` within ``budget``
+    seconds; the row says so when it stopped early."""
+    result = timed_once(action)
+    if result.ops < n:
+        result.note = partial_note(result.ops, n, budget)
+    return result

@@ -15,7 +15,7 @@ from typing import Any
 from gitrecords import Record, Repository
 
 from . import data
-from .measure import Result, budgeted, partial_note, timed_each, timed_once
+from .measure import Result, budgeted, timed_each, timed_once, timed_within
 
 
 def init_repository(path: Path) -> Repository:
@@ -110,10 +110,7 @@ def run(op: str, spec: dict[str, Any]) -> Result:
                     break
             return done
 
-        result = timed_once(validate_all)
-        if result.ops < n:
-            result.note = partial_note(result.ops, n, budget)
-        return result
+        return timed_within(validate_all, n, budget)
     raise ValueError(f"unknown operation {op!r}")
 
 

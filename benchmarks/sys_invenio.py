@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import data
-from .measure import Result, budgeted, partial_note, timed_each, timed_once
+from .measure import Result, budgeted, partial_note, timed_each, timed_once, timed_within
 
 warnings.simplefilter("ignore")  # SAWarnings and jsonschema's RefResolver deprecation, on every call
 
@@ -161,10 +161,7 @@ def _run(op: str, spec: dict[str, Any], n: int) -> Result:
                     break
             return done
 
-        result = timed_once(validate_all)
-        if result.ops < n:
-            result.note = partial_note(result.ops, n, budget)
-        return result
+        return timed_within(validate_all, n, budget)
     raise ValueError(f"unknown operation {op!r}")
 
 

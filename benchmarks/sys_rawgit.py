@@ -35,7 +35,7 @@ from pygit2.enums import FileMode, ObjectType
 from gitrecords._git import fsync_path, sync_filesystem  # the same syscalls as gitrecords
 
 from . import data
-from .measure import Result, budgeted, partial_note, timed_each, timed_once
+from .measure import Result, budgeted, timed_each, timed_once, timed_within
 
 REF = "refs/heads/main"
 SIG = pygit2.Signature("Bench Mark", "bench@example.org")
@@ -248,10 +248,7 @@ def run(op: str, spec: dict[str, Any]) -> Result:
                     break
             return done
 
-        result = timed_once(validate_all)
-        if result.ops < n:
-            result.note = partial_note(result.ops, n, budget)
-        return result
+        return timed_within(validate_all, n, budget)
     raise ValueError(f"unknown operation {op!r}")
 
 
