@@ -300,22 +300,26 @@ def test_the_rewritten_commits_and_trees_go_into_one_pack(repo: Repository) -> N
         )
 
 
-def test_the_pack_writer_round_trips_through_git(tmp_path) -> None:
-    """Objects written by PackWriter read back byte for byte with git, deltas included (long copies,
-    long inserts, growing and shrinking targets)."""
-    from gitrecords import _pack
-
+def plain_repo_with_a_blob(tmp_path: Path) -> tuple[Path, Path, bytes]:
+    """A bare git repository (no gitrecords) holding one blob: its git dir, pack folder and blob id."""
     git_dir = tmp_path / "plain.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(git_dir)], check=True)
-    pack_dir = git_dir / "objects" / "pack"
-    writer = _pack.PackWriter(str(pack_dir), depth=2)
     blob_id = subprocess.run(
         ["git", "--git-dir", str(git_dir), "hash-object", "-w", "--stdin"],
         input=b"x",
         capture_output=True,
         check=True,
     ).stdout.strip()
-    entry = bytes.fromhex(blob_id.decode())
+    return git_dir, git_dir / "objects" / "pack", bytes.fromhex(blob_id.decode())
+
+
+def test_the_pack_writer_round_trips_through_git(tmp_path) -> None:
+    """Objects written by PackWriter read back byte for byte with git, deltas included (long copies,
+    long inserts, growing and shrinking targets)."""
+    from gitrecords import _pack
+
+    git_dir, pack_dir, entry = plain_repo_with_a_blob(tmp_path)
+    writer = _pack.PackWriter(str(pack_dir), depth=2)
 
     def tree(names: list[str]) -> bytes:
         return b"".join(b"100644 " + name.encode() + b"\x00" + entry for name in sorted(names))
@@ -363,16 +367,7 @@ def test_copying_a_pack_without_some_objects(tmp_path) -> None:
 
     from gitrecords import _pack
 
-    git_dir = tmp_path / "plain.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", str(git_dir)], check=True)
-    pack_dir = git_dir / "objects" / "pack"
-    blob_id = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "hash-object", "-w", "--stdin"],
-        input=b"x",
-        capture_output=True,
-        check=True,
-    ).stdout.strip()
-    entry = bytes.fromhex(blob_id.decode())
+    git_dir, pack_dir, entry = plain_repo_with_a_blob(tmp_path)
     writer = _pack.PackWriter(str(pack_dir), depth=50)
     written: list[tuple[bytes, bytes]] = []
     for version in range(80):
