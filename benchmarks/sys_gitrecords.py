@@ -76,7 +76,7 @@ def run(op: str, spec: dict[str, Any]) -> Result:
         def listing(_: int) -> None:
             # every listing starts with no parsed files remembered: what listing a record's history
             # costs the first time, not the cache that listing the same record 100 times would measure
-            repo._parsed.clear()
+            repo.parsed.clear()
             revisions = list(record.revisions)
             if len(revisions) != expected:
                 raise AssertionError(f"{len(revisions)} revisions, expected {expected}")

@@ -334,7 +334,7 @@ class BlobReader:
         """The content of each blob (keep chunks to a few hundred: they go through a pipe)."""
         proc = self.proc
         if proc is None:
-            return [_git.read_blob(self.repo._git, blob) for blob in blobs]
+            return [_git.read_blob(self.repo.git, blob) for blob in blobs]
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write("".join(f"{blob}\n" for blob in blobs).encode("ascii"))
         proc.stdin.flush()

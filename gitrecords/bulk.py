@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import logging
 import os
+import sqlite3
 import subprocess
 import uuid
 from collections import deque
@@ -22,20 +24,23 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-from . import _git, layout
-from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, RecordExistsError, SchemaError
+from . import _git, layout, signals
+from .config import PURGED_FILE
+from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, SchemaError, StaleRevisionError
 from .index import PendingImport, facts_from_data
+from .record import Record
 from .schema import SchemaStore, pointer
+from .storage import Storage as Repository
+from .writer import MAX_ATTEMPTS
 
-if TYPE_CHECKING:
-    from .repository import Repository
+log = logging.getLogger("gitrecords")
 
 #: records per chunk handed to a worker
 CHUNK = 256
@@ -197,10 +202,7 @@ def _record_path(record_id: str, records_dir: str) -> str:
 
 
 def _hooks_in_use() -> tuple[bool, bool]:
-    from . import plugins
-
-    hook = plugins.hook()
-    return bool(hook.before_record_insert.get_hookimpls()), bool(hook.after_record_insert.get_hookimpls())
+    return signals.receivers("before_record_insert"), signals.receivers("after_record_insert")
 
 
 def _blob_id(data: bytes) -> str:
@@ -239,7 +241,7 @@ class _FastImport:
     def commit(
         self, ref: str, base: _git.Oid | None, message: str, author: Any, entries: Iterable[tuple[str, int]]
     ) -> None:
-        author_sig, committer_sig = self.repo._signatures(author)
+        author_sig, committer_sig = self.repo.writer.signatures(author)
         text = message.encode()
         out = self.out
         out.write(b"commit %s\n" % ref.encode())
@@ -306,10 +308,10 @@ def import_records(
         raise GitRecordsError("a bulk import cannot run inside a transaction")
     before_hooks, after_hooks = _hooks_in_use()
     settings = repo.config
-    with repo._write_lock():
+    with repo.writer.lock():
         _delete_stale_import_refs(repo)
         base = repo.tip()
-        repo.index.sync(base)
+        repo.index.catch_up(base)
         store = repo.schema_store(base)
         init_args = (
             store.by_path,
@@ -372,7 +374,7 @@ def import_records(
                     problem(idx, record_id, where, text)
                 if progress is not None:
                     progress(prepared)
-            for idx, record_id, where, text in pending.conflicts():
+            for idx, record_id, where, text in _conflicts(repo, pending, _git.tree_of(repo.git, base)):
                 problem(idx, record_id, where, text)
             if invalid:
                 importer.abort()
@@ -395,20 +397,17 @@ def import_records(
             _delete_ref(repo, ref)
             raise
         try:
-            commit = _git.tip(repo._git, ref)
+            commit = _git.tip(repo.git, ref)
             assert commit is not None
-            commit = _move_branch(repo, base, commit)
-            when = _git.commit_time(repo._git, commit)
-            if not pending.apply(base, commit, when):
-                repo.index.sync(commit)
-            if repo._checked_out():
-                changes = dict(
-                    (path, new)
-                    for path, _old, new in _git.changed_blobs(
-                        repo._git, _git.tree_of(repo._git, base), _git.tree_of(repo._git, commit)
-                    )
-                )
-                repo._update_worktree(base, changes)
+            parent, commit = _move_branch(repo, base, commit, pending, total)
+            # the branch moved: from here on nothing raises. The staged rows index the commit
+            # without reading a blob back, once the index has caught up with its parent
+            try:
+                repo.index.catch_up(parent)
+                pending.apply(parent, commit, _git.commit_time(repo.git, commit))
+            except sqlite3.Error:
+                log.warning("the import's rows were not indexed; the index reads the commit instead")
+            repo.writer.landed(parent, commit)
         finally:
             pending.close()
             _delete_ref(repo, ref)
@@ -417,17 +416,13 @@ def import_records(
         str(commit), [uuid.UUID(bytes=bytes(view[i : i + 16])) for i in range(0, len(ids), 16)]
     )
     if after_hooks:
-        from .record import Record
-
         for record_id in result.ids:
             record = Record.get_record(record_id, repo=repo)
-            record._signal("after_record_insert")
+            signals.send("after_record_insert", repo, record)
     return result
 
 
 def _run_before_hook(repo: Repository, record_id: str, payload: Any, before: bool, kept: list[Any]) -> Any:
-    from .record import Record
-
     if isinstance(payload, (bytes, str)):
         try:
             payload = layout.loads(payload, what="record")
@@ -435,10 +430,27 @@ def _run_before_hook(repo: Repository, record_id: str, payload: Any, before: boo
             return payload
     if not isinstance(payload, dict) or not before:
         return payload
-    record = Record(payload, repo=repo)
-    record._id = uuid.UUID(record_id)
-    record._signal("before_record_insert")
-    return dict(record)
+    return Record.before_insert(payload, id_=uuid.UUID(record_id), repo=repo)
+
+
+def _conflicts(repo: Repository, pending: PendingImport, tree: Any) -> list[tuple[int, str, str, str]]:
+    """Problems of the staged records against ``tree`` (the index must be at its commit): ids
+    that exist or were hard-deleted, PIDs that another record holds or a purged one held."""
+    problems = pending.conflicts()
+    purged = repo.writer.purged(tree)
+    if purged.ids:
+        problems += [
+            (idx, record, "/", f"record {record} was hard-deleted (it is listed in {PURGED_FILE})")
+            for idx, record in pending.staged()
+            if record in purged.ids
+        ]
+    if purged.pids:
+        problems += [
+            (idx, record, "/", f"PID {t}:{v} belonged to hard-deleted record {purged.pids[(t, v)]}")
+            for idx, record, t, v in pending.staged_pids()
+            if (t, v) in purged.pids
+        ]
+    return sorted(problems)
 
 
 def _results(
@@ -468,45 +480,50 @@ def _results(
             yield queue.popleft().result()
 
 
-def _move_branch(repo: Repository, base: _git.Oid | None, commit: _git.Oid) -> _git.Oid:
-    """Move the branch from ``base`` to ``commit``; rebuild on the new tip if it moved."""
-    if repo.durable:
-        _git.sync_filesystem(repo.git_dir)
+def _move_branch(
+    repo: Repository, base: _git.Oid | None, commit: _git.Oid, pending: PendingImport, total: int
+) -> tuple[_git.Oid | None, _git.Oid]:
+    """Move the branch from ``base`` to ``commit``; returns (parent, commit) as landed.
+
+    If another writer moved the branch meanwhile, the import is rebuilt on the new tip after
+    the ids and PIDs are checked again there (a record, a PID or a purge that arrived during the
+    import refuses it, and nothing is written)."""
     try:
-        _git.set_ref(repo._git, repo.ref, commit, base, "gitrecords: import")
+        repo.writer.move(base, commit, "gitrecords: import")
+        return base, commit
     except _git.RefMoved:
         pass
-    else:
-        if repo.durable:
-            _git.fsync_path(repo.git_dir / repo.ref)
-            _git.fsync_path((repo.git_dir / repo.ref).parent)
-        return commit
-    tip = repo.tip()
-    tip_tree = _git.tree_of(repo._git, tip)
-    changes = {}
-    for path, _old, new in _git.changed_blobs(
-        repo._git, _git.tree_of(repo._git, base), _git.tree_of(repo._git, commit)
-    ):
-        if _git.entry_id(tip_tree, path) is not None:
-            raise RecordExistsError(
-                f"{path} was created by another writer during the import; nothing was written"
-            )
-        changes[path] = new
-    tree = _git.build_tree(repo._git, tip_tree, changes)
-    raw = repo._git[commit]
-    return repo._commit(tip, tree, raw.author, raw.committer, raw.message)
+    git = repo.git
+    changes = {
+        path: new
+        for path, _old, new in _git.changed_blobs(git, _git.tree_of(git, base), _git.tree_of(git, commit))
+    }
+    raw = git[commit]
+    for _ in range(MAX_ATTEMPTS):
+        tip = repo.tip()
+        tip_tree = _git.tree_of(git, tip)
+        repo.index.catch_up(tip)
+        problems = _conflicts(repo, pending, tip_tree)
+        if problems:
+            raise BatchValidationError(problems[:MAX_PROBLEMS], total)
+        tree = _git.build_tree(git, tip_tree, changes)
+        try:
+            return tip, repo.writer.commit(tip, tree, raw.message, signatures=(raw.author, raw.committer))
+        except _git.RefMoved:
+            continue
+    raise StaleRevisionError(f"{repo.ref} kept moving under the import; nothing was written")
 
 
 def _delete_stale_import_refs(repo: Repository) -> None:
     """Temporary refs of imports that died before cleaning up (the caller holds the write lock,
     so no import that is still running has one)."""
-    for name in list(repo._git.references):
+    for name in list(repo.git.references):
         if name.startswith("refs/gitrecords/import-"):
             _delete_ref(repo, name)
 
 
 def _delete_ref(repo: Repository, ref: str) -> None:
     try:
-        repo._git.references.delete(ref)
+        repo.git.references.delete(ref)
     except (KeyError, _git.GitError):
         pass

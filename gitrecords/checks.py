@@ -39,10 +39,11 @@ from ._checkfile import (
     pids_of,
     results,
 )
+from .config import DEFAULT_CONFIG, PURGED_FILE
 from .errors import InvalidRecordError, RepositoryError, SchemaError
-from .repository import DEFAULT_CONFIG, PURGED_FILE, Repository
 from .schema import SchemaStore, parse_schema_file
 from .schema import pointer as error_pointer
+from .storage import Storage as Repository
 
 __all__ = [
     "CHECKS",
@@ -193,7 +194,7 @@ def resolve(repo: Repository, spec: Any) -> tuple[_git.Oid, Any]:
 
     The id is the commit's, or the tree's when ``spec`` names a tree.
     """
-    git = repo._git
+    git = repo.git
     try:
         obj = git[spec] if isinstance(spec, _git.Oid) else git.revparse_single(str(spec))
         if obj.type == _git.ObjectType.TREE:
@@ -218,7 +219,7 @@ def range_base(repo: Repository, base: Any, head: Any) -> _git.Oid:
     clone whose history stops before the merge base)."""
     base_id, _ = resolve(repo, base)
     head_id, _ = resolve(repo, head)
-    git = repo._git
+    git = repo.git
     if git[base_id].type != _git.ObjectType.COMMIT or git[head_id].type != _git.ObjectType.COMMIT:
         return base_id
     try:
@@ -239,7 +240,7 @@ def _read_config(repo: Repository, tree: Any, problems: _Problems) -> dict[str, 
             )
         )
         return None
-    text = _git.read_blob(repo._git, blob)
+    text = _git.read_blob(repo.git, blob)
     try:
         loaded = layout.loads(text, what=layout.CONFIG_FILE)
     except InvalidRecordError as err:
@@ -287,7 +288,7 @@ def _load_schemas(
     repo: Repository, tree: Any, schemas_dir: str, report: set[str] | None, problems: _Problems
 ) -> dict[str, Any]:
     """The schema store's schemas by path; problems for the files in ``report`` (None: all)."""
-    git = repo._git
+    git = repo.git
     store_tree = _git.subtree(git, tree, schemas_dir)
     schemas: dict[str, Any] = {}
     if store_tree is None:
@@ -338,7 +339,7 @@ def _read_purged(repo: Repository, tree: Any) -> set[str]:
     if blob is None:
         return set()
     ids = set()
-    for line in _git.read_blob(repo._git, blob).decode("utf-8", "replace").split():
+    for line in _git.read_blob(repo.git, blob).decode("utf-8", "replace").split():
         try:
             ids.add(str(layout.normalize_id(line)))
         except InvalidRecordError:
@@ -408,7 +409,7 @@ def validate(
     settings = _read_config(repo, head_tree, problems)
     if settings is None:
         return _finish(report, problems)
-    git = repo._git
+    git = repo.git
     records_dir: str = settings["records"].strip("/")
     schemas_dir: str = settings["schemas"].strip("/")
     pid_fields: dict[str, str] = dict(settings.get("pids") or {})
@@ -581,7 +582,7 @@ def _add_other_owners(
     checked = {path for path, _r, _b in entries}
     touched = checked | {path for path, _o, _n in changed}
     index = pid_index if pid_index is not None else _index_at(repo, base_id)
-    git = repo._git
+    git = repo.git
     if index is not None and base_id is not None and index.indexed_tip() == str(base_id):
         # the index knows every PID at base; records the range did not touch still hold theirs
         for (pid_type, value), holders in owners.items():
@@ -643,7 +644,7 @@ def _check_pids(
             others = [other for other, other_path in holders if other_path != path]
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
             blob = _git.entry_id(head_tree, path)
-            text = _git.read_blob(repo._git, blob).decode("utf-8", "replace") if blob is not None else ""
+            text = _git.read_blob(repo.git, blob).decode("utf-8", "replace") if blob is not None else ""
             problems.add(
                 Problem(
                     path,

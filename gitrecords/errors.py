@@ -15,6 +15,7 @@ __all__ = [
     "InvalidRecordError",
     "LocalChangesError",
     "NoResultFound",
+    "PIDError",
     "RecordDeletedError",
     "RecordExistsError",
     "RecordTooLargeError",
@@ -53,6 +54,10 @@ class RecordDeletedError(GitRecordsError):
 
 class StaleRevisionError(GitRecordsError):
     """The record changed in the repository since this copy was read."""
+
+
+class PIDError(GitRecordsError):
+    """A PID cannot be minted, or it is already used by another record."""
 
 
 class InvalidRecordError(GitRecordsError, ValueError):

@@ -25,7 +25,7 @@ from typing import Any
 
 from . import _git, checks
 from .errors import GitRecordsError, RepositoryError
-from .repository import Repository
+from .storage import Storage as Repository
 
 __all__ = [
     "HOOK_MARKER",
@@ -170,7 +170,7 @@ def check_push(
     the revision index whose PID table is used when it is at an update's base.
     """
     allowed = normalise_refs(allow_rewrite)
-    git = repo._git
+    git = repo.git
     default_tip = _git.tip(git, repo.ref)
     results = []
     for update in updates:

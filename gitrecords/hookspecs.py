@@ -4,17 +4,22 @@ Every record hook is called with the keyword arguments ``repo`` and
 ``record``; an implementation may accept only the ones it needs. Changes that
 ``before_record_insert`` and ``before_record_update`` make to the record are
 validated and persisted (unlike invenio-records' before-insert signal).
+
+``repo`` is a :class:`gitrecords.Repository` and ``record`` a
+:class:`gitrecords.Record` (or the subclass the caller used). The specs name
+them in words, not imports, so that this module stays at the bottom of the
+package's layers: it imports nothing of gitrecords.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
-if TYPE_CHECKING:
-    from .record import Record
-    from .repository import Repository
+#: what the hooks receive (see the module docstring)
+Repository = Any
+Record = Any
 
 hookspec = pluggy.HookspecMarker("gitrecords")
 hookimpl = pluggy.HookimplMarker("gitrecords")

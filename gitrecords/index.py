@@ -6,6 +6,11 @@ revision listing costs O(revisions of that record). It catches up by itself
 when the branch moved (commits made by others, pushes, pulls) and rebuilds
 from scratch when the indexed tip is no longer in the branch's history (a
 forced update or a hard delete).
+
+Every row knows the position (``seq``) of its commit in that first-parent
+history, so a question can be answered as of any commit the index has seen:
+a reader that took its snapshot before another writer moved the branch gets
+the answer for its snapshot, and never moves the shared index backwards.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from . import _git, layout
-from .errors import GitRecordsError
+from .config import parse_config
+from .errors import GitRecordsError, PIDError
 
-INDEX_FORMAT = "1"
+INDEX_FORMAT = "2"
 
 LIVE, TOMBSTONE, REMOVED = 0, 1, 2
 _ANY_TIP: Any = object()
@@ -35,13 +41,15 @@ CREATE TABLE IF NOT EXISTS revisions (
     blob TEXT,
     state INTEGER NOT NULL,
     time INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
     PRIMARY KEY (record, revision)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, commit_id TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS pids (
     pid_type TEXT NOT NULL,
     pid_value TEXT NOT NULL,
     record TEXT NOT NULL,
-    PRIMARY KEY (pid_type, pid_value)
+    PRIMARY KEY (pid_type, pid_value, record)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pids_by_record ON pids (record);
 """
@@ -64,8 +72,10 @@ class RevisionRow(NamedTuple):
         return self.state != LIVE
 
 
-#: what a writer already knows about a blob it wrote: (state, {pid_type: value})
+#: what a writer already knows about a file it wrote: (state, {pid_type: value})
 BlobFacts = tuple[int, dict[str, str]]
+#: facts by (record id, blob id): a blob alone is not enough (two tombstones can be one blob)
+Hints = Mapping[tuple[str, str], BlobFacts]
 
 
 def facts_from_data(data: Any, pid_fields: Mapping[str, str]) -> BlobFacts:
@@ -81,23 +91,24 @@ def facts_from_data(data: Any, pid_fields: Mapping[str, str]) -> BlobFacts:
 
 
 class RevisionIndex:
-    """Revision and PID index of one branch of one repository."""
+    """Revision and PID index of one branch of one repository.
 
-    def __init__(
-        self,
-        repo: Any,
-        ref: str,
-        path: str | None,
-        records_dir: Callable[[], str],
-        pid_fields: Callable[[], Mapping[str, str]],
-    ) -> None:
+    It subscribes to the write path (:class:`gitrecords.writer.DerivedIndex`):
+    :meth:`catch_up` after the branch moved, :meth:`rewritten` after a hard delete.
+    Each commit is read with the settings (``records``, ``pids``) of its own
+    ``gitrecords.json``, so a rebuild gives the same rows as catching up did.
+    """
+
+    def __init__(self, repo: Any, ref: str, path: str | None) -> None:
         self._repo = repo
         self._ref = ref
-        self._records_dir = records_dir
-        self._pid_fields = pid_fields
         self._lock = threading.RLock()
+        self._settings_cache: tuple[Any, tuple[str, dict[str, str]]] | None = None
         self.path = path
         self._conn = self._connect(path)
+
+    def __repr__(self) -> str:
+        return f"<RevisionIndex {self._ref} {self.path or ':memory:'}>"
 
     def _connect(self, path: str | None) -> sqlite3.Connection:
         if path is not None:
@@ -126,11 +137,15 @@ class RevisionIndex:
             if path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+            fmt = None
+            with contextlib.suppress(sqlite3.OperationalError):  # a new file has no meta table
+                fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
             if fmt is None or fmt[0] != INDEX_FORMAT:
+                # an index of another format is thrown away: it is rebuilt from the branch
+                tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+                drops = "".join(f'DROP TABLE "{table}";' for (table,) in tables)
                 conn.executescript(
-                    "BEGIN IMMEDIATE; DELETE FROM revisions; DELETE FROM pids; DELETE FROM meta;"
+                    f"BEGIN IMMEDIATE; {drops} {_SCHEMA}"
                     f"INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'); COMMIT;"
                 )
         except BaseException:
@@ -148,8 +163,20 @@ class RevisionIndex:
         row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
         return row[0] if row else None
 
-    def sync(self, tip: _git.Oid | None = None, facts: Mapping[str, BlobFacts] | None = None) -> None:
-        """Bring the index up to ``tip`` (default: the branch tip)."""
+    def seq_of(self, commit: _git.Oid | str | None) -> int | None:
+        """The position of ``commit`` in the indexed first-parent history (None: not indexed)."""
+        if commit is None:
+            return 0
+        row = self._conn.execute("SELECT seq FROM commits WHERE commit_id=?", (str(commit),)).fetchone()
+        return row[0] if row else None
+
+    def catch_up(self, tip: _git.Oid | None = None, hints: Hints | None = None) -> None:
+        """Bring the index up to ``tip`` (default: the branch tip).
+
+        A ``tip`` the index has already passed (an older snapshot of a reader) changes nothing:
+        the shared index never moves backwards. Only the branch's own tip can make it start
+        again from scratch (after a forced update or a rewrite).
+        """
         if tip is None:
             tip = _git.tip(self._repo, self._ref)
         tip_text = str(tip) if tip is not None else None
@@ -160,12 +187,15 @@ class RevisionIndex:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 indexed = self.indexed_tip()
-                if indexed != tip_text:
-                    self._catch_up(tip, indexed, facts or {})
+                if indexed != tip_text and (tip is None or self.seq_of(tip) is None):
+                    self._catch_up(tip, indexed, hints or {})
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    #: the name this method had before the index subscribed to the write path
+    sync = catch_up
 
     def rebuild(self) -> int:
         """Throw the index away and build it again from the branch; returns revisions indexed."""
@@ -194,6 +224,14 @@ class RevisionIndex:
             ).fetchall()
         return {row[0] for row in rows}
 
+    def rewritten(
+        self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]
+    ) -> None:
+        """After a history rewrite: drop purged records, rename rewritten commits, catch up."""
+        if not self.remap(old_tip, commit_map, purged):
+            self.rebuild()
+        self.catch_up()
+
     def remap(self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]) -> bool:
         """After a history rewrite: drop purged records, rename rewritten commits.
 
@@ -219,6 +257,18 @@ class RevisionIndex:
                     "UPDATE revisions SET commit_id = (SELECT new FROM temp.commit_map WHERE old = commit_id)"
                     " WHERE commit_id IN (SELECT old FROM temp.commit_map)"
                 )
+                # a dropped commit (it only changed purged records) maps to its parent's commit:
+                # of the commits mapped to one new id, the oldest keeps the position
+                conn.execute(
+                    "DELETE FROM commits WHERE commit_id IN (SELECT old FROM temp.commit_map m WHERE"
+                    " m.new IN (SELECT commit_id FROM commits) OR EXISTS (SELECT 1 FROM temp.commit_map o"
+                    " JOIN commits c ON c.commit_id = o.old WHERE o.new = m.new AND c.seq <"
+                    " (SELECT seq FROM commits WHERE commit_id = m.old)))"
+                )
+                conn.execute(
+                    "UPDATE commits SET commit_id = (SELECT new FROM temp.commit_map WHERE old = commit_id)"
+                    " WHERE commit_id IN (SELECT old FROM temp.commit_map)"
+                )
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(new_tip),))
                 conn.execute("DELETE FROM temp.commit_map")
                 conn.execute("COMMIT")
@@ -230,9 +280,10 @@ class RevisionIndex:
     def _clear(self) -> None:
         self._conn.execute("DELETE FROM revisions")
         self._conn.execute("DELETE FROM pids")
+        self._conn.execute("DELETE FROM commits")
         self._conn.execute("DELETE FROM meta WHERE key='tip'")
 
-    def _catch_up(self, tip: _git.Oid | None, indexed: str | None, facts: Mapping[str, BlobFacts]) -> None:
+    def _catch_up(self, tip: _git.Oid | None, indexed: str | None, hints: Hints) -> None:
         repo = self._repo
         if tip is None:
             self._clear()
@@ -242,26 +293,83 @@ class RevisionIndex:
             stop = _git.Oid(hex=indexed)
             chain = _git.first_parent_chain(repo, tip, stop) if stop in repo else None
             if chain is None:
+                if tip != _git.tip(repo, self._ref):
+                    # an old snapshot of a history that was since rewritten: follow the branch
+                    # instead of going back to it
+                    branch_tip = _git.tip(repo, self._ref)
+                    if branch_tip is None or str(branch_tip) == indexed:
+                        return
+                    self._catch_up(branch_tip, indexed, {})
+                    return
                 self._clear()
         if chain is None:
             chain = _git.first_parent_chain(repo, tip, None) or []
-        records_dir = self._records_dir()
+        row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()
+        seq = row[0]
         for commit_id in reversed(chain):
-            self._apply(commit_id, records_dir, facts)
+            seq += 1
+            self._apply(commit_id, seq, hints)
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
 
-    def _apply(self, commit_id: _git.Oid, records_dir: str, facts: Mapping[str, BlobFacts]) -> None:
+    def _settings(self, tree: Any) -> tuple[str, dict[str, str]]:
+        """(records folder, PID fields) of the gitrecords.json in ``tree``."""
+        blob = _git.entry_id(tree, layout.CONFIG_FILE)
+        cached = self._settings_cache
+        if cached is not None and cached[0] == blob:
+            return cached[1]
+        try:
+            settings = parse_config(_git.read_blob(self._repo, blob) if blob is not None else None)
+            found = (str(settings["records"]), dict(settings.get("pids") or {}))
+        except GitRecordsError:
+            found = cached[1] if cached is not None else (layout.RECORDS_DIR, {})
+        self._settings_cache = (blob, found)
+        return found
+
+    def _changed_records(
+        self, parent: _git.Oid | None, commit_id: _git.Oid
+    ) -> tuple[Iterator[tuple[uuid.UUID, _git.Oid | None]], dict[str, str]]:
+        """(record id, new blob) for every record ``commit_id`` changed against ``parent``."""
+        repo = self._repo
+        old_tree = _git.tree_of(repo, parent)
+        new_tree = _git.tree_of(repo, commit_id)
+        new_dir, pid_fields = self._settings(new_tree)
+        old_dir = self._settings(old_tree)[0] if old_tree is not None else new_dir
+        self._settings(new_tree)  # keep the cache on the newer settings
+        if old_dir == new_dir:
+            old = _git.subtree(repo, old_tree, old_dir)
+            new = _git.subtree(repo, new_tree, new_dir)
+
+            def same_folder() -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
+                for path, _old_blob, new_blob in _git.changed_blobs(repo, old, new, new_dir + "/"):
+                    record_id = layout.id_from_path(path, new_dir)
+                    if record_id is not None:
+                        yield record_id, new_blob
+
+            return same_folder(), pid_fields
+
+        # the records folder moved: compare the two folders record by record
+        def by_id(tree: Any, folder: str) -> dict[uuid.UUID, _git.Oid]:
+            sub = _git.subtree(repo, tree, folder)
+            found: dict[uuid.UUID, _git.Oid] = {}
+            if sub is not None:
+                for path, blob in _git.walk_blobs(repo, sub, folder + "/"):
+                    record_id = layout.id_from_path(path, folder)
+                    if record_id is not None:
+                        found[record_id] = blob
+            return found
+
+        before, after = by_id(old_tree, old_dir), by_id(new_tree, new_dir)
+        changed = [(i, after.get(i)) for i in sorted(before.keys() | after.keys(), key=str)]
+        return iter([(i, blob) for i, blob in changed if before.get(i) != blob]), pid_fields
+
+    def _apply(self, commit_id: _git.Oid, seq: int, hints: Hints) -> None:
         repo = self._repo
         parent = _git.first_parent(repo, commit_id)
-        old = _git.subtree(repo, _git.tree_of(repo, parent), records_dir)
-        new = _git.subtree(repo, _git.tree_of(repo, commit_id), records_dir)
         when = _git.commit_time(repo, commit_id)
         conn = self._conn
-        pid_fields = self._pid_fields()
-        for path, _old_blob, new_blob in _git.changed_blobs(repo, old, new, records_dir + "/"):
-            record_id = layout.id_from_path(path, records_dir)
-            if record_id is None:
-                continue
+        conn.execute("INSERT INTO commits VALUES (?, ?)", (seq, str(commit_id)))
+        changed, pid_fields = self._changed_records(parent, commit_id)
+        for record_id, new_blob in changed:
             key = str(record_id)
             row = conn.execute(
                 "SELECT COALESCE(MAX(revision) + 1, 0) FROM revisions WHERE record=?", (key,)
@@ -269,18 +377,19 @@ class RevisionIndex:
             if new_blob is None:
                 state, pids = REMOVED, {}
             else:
-                known = facts.get(str(new_blob))
+                known = hints.get((key, str(new_blob)))
                 if known is None:
                     known = self._read_facts(new_blob, pid_fields)
                 state, pids = known
             conn.execute(
-                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?)",
-                (key, row[0], str(commit_id), str(new_blob) if new_blob else None, state, when),
+                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, row[0], str(commit_id), str(new_blob) if new_blob else None, state, when, seq),
             )
-            if state != TOMBSTONE:  # a tombstone keeps its PIDs reserved
-                conn.execute("DELETE FROM pids WHERE record=?", (key,))
+            if state == TOMBSTONE:
+                continue  # a tombstone keeps the PIDs its record had, reserved
+            conn.execute("DELETE FROM pids WHERE record=?", (key,))
             for pid_type, value in pids.items():
-                conn.execute("INSERT OR REPLACE INTO pids VALUES (?, ?, ?)", (pid_type, value, key))
+                conn.execute("INSERT OR IGNORE INTO pids VALUES (?, ?, ?)", (pid_type, value, key))
 
     def _read_facts(self, blob: _git.Oid, pid_fields: Mapping[str, str]) -> BlobFacts:
         try:
@@ -291,11 +400,28 @@ class RevisionIndex:
 
     # -- queries ---------------------------------------------------------
 
-    def revisions(self, record_id: uuid.UUID) -> list[RevisionRow]:
-        rows = self._conn.execute(
-            "SELECT revision, commit_id, blob, state, time FROM revisions WHERE record=? ORDER BY revision",
-            (str(record_id),),
-        ).fetchall()
+    def _as_of(self, tip: Any) -> int | None:
+        """The ``seq`` bound for a question asked as of ``tip`` (None: the indexed tip).
+
+        A tip the index has not reached yet makes it catch up with the branch (never back).
+        """
+        if tip is _ANY_TIP:
+            return None
+        seq = self.seq_of(tip)
+        if seq is None:
+            self.catch_up()
+            seq = self.seq_of(tip)
+        return seq
+
+    def revisions(self, record_id: uuid.UUID, tip: Any = _ANY_TIP) -> list[RevisionRow]:
+        """The revisions of a record, oldest first (as of ``tip``, when given)."""
+        with self._lock:
+            bound = self._as_of(tip)
+            rows = self._conn.execute(
+                "SELECT revision, commit_id, blob, state, time FROM revisions WHERE record=?"
+                " AND seq <= COALESCE(?, seq) ORDER BY revision",
+                (str(record_id), bound),
+            ).fetchall()
         return [RevisionRow(record_id, *r) for r in rows]
 
     def count(self, record_id: uuid.UUID) -> int:
@@ -324,29 +450,35 @@ class RevisionIndex:
         return first, RevisionRow(uuid.UUID(last[0]), *last[1:])
 
     _SUMMARY = (
-        "SELECT MAX(revision), MIN(CASE WHEN revision = 0 THEN time END),"
-        " (SELECT time FROM revisions WHERE record = ?1 ORDER BY revision DESC LIMIT 1),"
-        " (SELECT value FROM meta WHERE key = 'tip')"
-        " FROM revisions WHERE record = ?1"
+        "WITH t(bound) AS (SELECT seq FROM commits WHERE commit_id = ?2)"
+        " SELECT (SELECT bound FROM t), MAX(revision), MIN(CASE WHEN revision = 0 THEN time END),"
+        " (SELECT time FROM revisions WHERE record = ?1 AND seq <= (SELECT bound FROM t)"
+        "  ORDER BY revision DESC LIMIT 1)"
+        " FROM revisions WHERE record = ?1 AND seq <= (SELECT bound FROM t)"
     )
 
     def summary(self, record_id: uuid.UUID, tip: Any = _ANY_TIP) -> tuple[int, int, int] | None:
         """(number of revisions, time of revision 0, time of the latest revision), in one query.
 
-        With ``tip`` (the branch tip the caller just read), the same query tells whether the
-        index is there already, so a read of an up-to-date index costs one query. If not, the
-        index catches up with the branch as it is now, not with ``tip``: another process may
-        have moved both on meanwhile, and syncing back to an older tip would rebuild the index.
+        With ``tip`` (the branch tip the caller read its data at), the answer is as of that
+        commit, even when the index has gone further since: data and revision ids always come
+        from one state. A tip the index has not seen yet makes it catch up with the branch.
         """
         key = str(record_id)
-        with self._lock:
-            row = self._conn.execute(self._SUMMARY, (key,)).fetchone()
-            if tip is not _ANY_TIP and row[3] != (str(tip) if tip is not None else None):
-                self.sync()
-                row = self._conn.execute(self._SUMMARY, (key,)).fetchone()
-        if row is None or row[0] is None:
+        if tip is _ANY_TIP:
+            tip = self.indexed_tip()
+        if tip is None:
             return None
-        return row[0] + 1, row[1], row[2]
+        with self._lock:
+            row = self._conn.execute(self._SUMMARY, (key, str(tip))).fetchone()
+            if row[0] is None:
+                self.catch_up()
+                row = self._conn.execute(self._SUMMARY, (key, str(tip))).fetchone()
+                if row[0] is None:  # not in the branch's history any more: answer for the index's tip
+                    row = self._conn.execute(self._SUMMARY, (key, self.indexed_tip())).fetchone()
+        if row is None or row[1] is None:
+            return None
+        return row[1] + 1, row[2], row[3]
 
     def last_live(self, record_id: uuid.UUID) -> RevisionRow | None:
         r = self._conn.execute(
@@ -356,11 +488,31 @@ class RevisionIndex:
         ).fetchone()
         return RevisionRow(uuid.UUID(r[0]), *r[1:]) if r else None
 
+    def pid_owners(self, pid_type: str, value: str) -> list[uuid.UUID]:
+        """Every record holding ``pid_type:value`` (more than one only after a plain-git push or
+        merge put the same PID in two records: :meth:`duplicate_pids` lists those)."""
+        rows = self._conn.execute(
+            "SELECT record FROM pids WHERE pid_type=? AND pid_value=? ORDER BY record", (pid_type, value)
+        ).fetchall()
+        return [uuid.UUID(r[0]) for r in rows]
+
     def lookup_pid(self, pid_type: str, value: str) -> uuid.UUID | None:
-        r = self._conn.execute(
-            "SELECT record FROM pids WHERE pid_type=? AND pid_value=?", (pid_type, value)
-        ).fetchone()
-        return uuid.UUID(r[0]) if r else None
+        """The record holding ``pid_type:value``; :class:`PIDError` when two records hold it."""
+        owners = self.pid_owners(pid_type, value)
+        if len(owners) > 1:
+            raise PIDError(
+                f"PID {pid_type}:{value} is held by {len(owners)} records "
+                f"({', '.join(str(o) for o in owners)}); give all but one another PID"
+            )
+        return owners[0] if owners else None
+
+    def duplicate_pids(self) -> list[tuple[str, str, list[uuid.UUID]]]:
+        """(type, value, records) for every PID that more than one record holds."""
+        rows = self._conn.execute(
+            "SELECT pid_type, pid_value, group_concat(record, ' ') FROM pids"
+            " GROUP BY pid_type, pid_value HAVING COUNT(*) > 1 ORDER BY pid_type, pid_value"
+        ).fetchall()
+        return [(t, v, sorted(uuid.UUID(r) for r in records.split())) for t, v, records in rows]
 
     def pids_of(self, record_id: uuid.UUID) -> dict[str, str]:
         rows = self._conn.execute(
@@ -410,6 +562,15 @@ class RevisionIndex:
             "SELECT pid_value, record FROM pids WHERE pid_type=?", (pid_type,)
         ):
             yield value, uuid.UUID(record)
+
+    def contents(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Every revision row (without positions) and every PID row, sorted: for comparing an
+        index with a rebuild in tests."""
+        revisions = self._conn.execute(
+            "SELECT record, revision, commit_id, blob, state, time FROM revisions ORDER BY record, revision"
+        ).fetchall()
+        pids = self._conn.execute("SELECT pid_type, pid_value, record FROM pids ORDER BY 1, 2, 3").fetchall()
+        return revisions, pids
 
 
 class PendingImport:
@@ -491,7 +652,8 @@ class PendingImport:
         return sorted(problems)
 
     def apply(self, base: _git.Oid | None, commit: _git.Oid, when: int) -> bool:
-        """Index the staged rows as revisions of ``commit`` if the index is at ``base``."""
+        """Index the staged rows as revisions of ``commit`` if the index is at ``base``, its
+        first parent (else the caller lets the index catch up by reading the commit)."""
         conn = self._conn
         with self.index._lock:
             conn.execute("BEGIN IMMEDIATE")
@@ -499,21 +661,29 @@ class PendingImport:
                 if self.index.indexed_tip() != (str(base) if base is not None else None):
                     conn.execute("ROLLBACK")
                     return False
+                seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM commits").fetchone()[0]
+                conn.execute("INSERT INTO commits VALUES (?, ?)", (seq, str(commit)))
                 conn.execute(
                     "INSERT INTO revisions SELECT i.record, COALESCE((SELECT MAX(revision) + 1"
-                    " FROM revisions r WHERE r.record = i.record), 0), ?, i.blob, ?, ? FROM import_records i",
-                    (str(commit), LIVE, when),
+                    " FROM revisions r WHERE r.record = i.record), 0), ?, i.blob, ?, ?, ?"
+                    " FROM import_records i",
+                    (str(commit), LIVE, when, seq),
                 )
                 conn.execute("DELETE FROM pids WHERE record IN (SELECT record FROM import_records)")
-                conn.execute(
-                    "INSERT OR REPLACE INTO pids SELECT pid_type, pid_value, record FROM import_pids"
-                )
+                conn.execute("INSERT OR IGNORE INTO pids SELECT pid_type, pid_value, record FROM import_pids")
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(commit),))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         return True
+
+    def staged_pids(self) -> Iterator[tuple[int, str, str, str]]:
+        """(input index, record id, PID type, value) of every staged PID."""
+        with self.index._lock:
+            rows = self._conn.execute("SELECT idx, record, pid_type, pid_value FROM import_pids ORDER BY idx")
+            while batch := rows.fetchmany(10000):
+                yield from batch
 
     def staged(self) -> Iterator[tuple[int, str]]:
         """(input index, record id) of every staged record, in input order."""

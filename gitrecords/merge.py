@@ -43,11 +43,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _git, layout
+from .config import PURGED_FILE, purged_text, read_purged
 from .errors import GitRecordsError
 from .index import facts_from_data
 
 if TYPE_CHECKING:
-    from .repository import Repository
+    from .storage import Storage as Repository
 
 __all__ = [
     "ABSENT",
@@ -75,8 +76,6 @@ FILE: Final = "file"
 PURGED: Final = "purged"
 #: kinds that no strategy resolves: they need a person to change a record
 UNRESOLVABLE: Final = frozenset({DUPLICATE_PID, PURGED})
-
-PURGED_FILE = "purged.txt"
 
 
 class _Absent:
@@ -410,7 +409,7 @@ def merge_trees(
     merge bases).
     """
     _check_strategy(strategy)
-    git = repo._git
+    git = repo.git
     records_dir = repo.records_dir
     ours_changed = {p: (old, new) for p, old, new in _git.changed_blobs(git, base, ours)}
     theirs_changed = {p: (old, new) for p, old, new in _git.changed_blobs(git, base, theirs)}
@@ -431,12 +430,12 @@ def merge_trees(
         mine = ours_changed[path][1]
         if mine == new:
             continue
-        if path == PURGED_FILE:
-            ids = set()
-            for blob in (mine, new):
-                data = read(blob)
-                ids.update(data.decode("utf-8", "replace").split() if data else [])
-            contents[path] = "".join(f"{i}\n" for i in sorted(ids)).encode()
+        if path == PURGED_FILE:  # both sides' purge logs: every id, every reserved PID
+            both = read_purged(read(mine) or b"")
+            other = read_purged(read(new) or b"")
+            both.ids |= other.ids
+            both.pids.update(other.pids)
+            contents[path] = purged_text(both, {})
             continue
         if record_id is None:
             conflict = Conflict(
@@ -531,7 +530,7 @@ def _check_purged(
         data: bytes | None = contents[PURGED_FILE]
     else:
         blob = _merged_blob(ours, result, PURGED_FILE)
-        data = _git.read_blob(repo._git, blob) if blob is not None else None
+        data = _git.read_blob(repo.git, blob) if blob is not None else None
     if not data:
         return []
     conflicts = []
@@ -572,7 +571,7 @@ def _check_pids(
     pid_fields: Mapping[str, str] = repo.config.get("pids") or {}
     if not pid_fields:
         return []
-    git = repo._git
+    git = repo.git
     records_dir = repo.records_dir
 
     def load(blob: _git.Oid | None) -> Any:

@@ -1,7 +1,9 @@
-"""The plugin manager: built-in plugins, entry-point plugins, register/unregister.
+"""The plugin manager: built-in plugins, entry-point plugins, register/unregister,
+and the registry of PID minters that plugins contribute.
 
 Plugins load lazily, on the first hook call, from the ``gitrecords``
-entry-point group.
+entry-point group. The built-in ``recid`` minter (:mod:`gitrecords.pids`) is
+registered like any third-party plugin.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, pids
+from .errors import PIDError
 
 ENTRY_POINT_GROUP = "gitrecords"
 
@@ -21,8 +24,6 @@ _lock = threading.Lock()
 
 def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     """A new plugin manager with the hook specs, built-ins and installed plugins."""
-    from . import pids
-
     pm = pluggy.PluginManager("gitrecords")
     pm.add_hookspecs(hookspecs)
     pm.register(pids, name="gitrecords.pids")
@@ -59,3 +60,19 @@ def unregister(plugin: Any) -> Any:
 
 def hook() -> Any:
     return get_plugin_manager().hook
+
+
+def minters() -> dict[str, pids.Minter]:
+    """All known PID minters by name, from every plugin."""
+    found: dict[str, pids.Minter] = {}
+    for contribution in hook().gitrecords_pid_minters():
+        found.update(contribution or {})
+    return found
+
+
+def get_minter(name: str) -> pids.Minter:
+    """The minter called ``name``; :class:`PIDError` names the known ones if there is none."""
+    known = minters()
+    if name not in known:
+        raise PIDError(f"unknown PID minter {name!r}; known minters: {', '.join(sorted(known))}")
+    return known[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from . import _git, layout
+from . import _git, layout, plugins, signals
 from .errors import (
     GitRecordsError,
     InvalidRecordError,
@@ -20,7 +21,11 @@ from .errors import (
     RecordTooLargeError,
 )
 from .index import LIVE, REMOVED, TOMBSTONE, RevisionRow
-from .repository import Change, Repository, current_repository, record_facts
+from .storage import Storage, current_repository, record_facts
+from .writer import Change
+
+#: the type of ``repo`` arguments: a :class:`gitrecords.Repository` (its storage is all a record needs)
+Repository = Storage
 
 __all__ = ["Record", "RecordRevision", "RevisionsIterator"]
 
@@ -170,9 +175,7 @@ class Record(RecordBase):
         record._id = layout.normalize_id(id_) if id_ is not None else uuid.uuid4()
         minters = list(pid_minters)
         if minters:
-            from .pids import get_minter
-
-            resolved = [get_minter(name) for name in minters]
+            resolved = [plugins.get_minter(name) for name in minters]
             with repo.transaction(message=message, author=author):
                 for minter in resolved:
                     minter(repo, record._id, record)
@@ -181,13 +184,22 @@ class Record(RecordBase):
             record._insert(format_checker, validator, message, author)
         return record
 
+    @classmethod
+    def before_insert(cls, data: dict[str, Any], *, id_: uuid.UUID, repo: Repository) -> dict[str, Any]:
+        """Send ``before_record_insert`` for ``data`` about to be created as record ``id_`` by a
+        bulk import (which writes it itself); returns the data as the hooks left it."""
+        record = cls(data, repo=repo)
+        record._id = id_
+        record._signal("before_record_insert")
+        return dict(record)
+
     def _insert(self, format_checker: Any, validator: Any, message: str | None, author: Any) -> None:
         repo = self.repo
         self._signal("before_record_insert")
         self.validate(format_checker=format_checker, validator=validator)
         data = layout.dumps(dict(self))
         self._check_size(data, repo)
-        blob = _git.create_blob(repo._git, data)
+        blob = _git.create_blob(repo.git, data)
         change = Change(
             self._id,
             repo.path_for(self._id),
@@ -195,9 +207,8 @@ class Record(RecordBase):
             "create",
             create=True,
             facts=record_facts(dict(self), repo),
-            records=[self],
         )
-        repo.stage_or_write(change, message=message, author=author)
+        self._stage_or_write(repo, change, message, author)
         self._blob = blob
         self._refresh_after_write()
         self._signal("after_record_insert")
@@ -225,7 +236,7 @@ class Record(RecordBase):
         if deleted and not with_deleted:
             raise NoResultFound(f"record {record_id} is deleted")
         if not isinstance(data, dict):
-            where = f"{repo.path_for(record_id)}{repo._written_in(record_id, blob)}"
+            where = f"{repo.path_for(record_id)}{repo.written_in(record_id, blob)}"
             raise InvalidRecordError(f"record {record_id} ({where}): file does not hold a JSON object")
         record = cls({} if deleted else data, repo=repo)
         record._id = record_id
@@ -252,11 +263,20 @@ class Record(RecordBase):
         """Revision id and timestamps from the index (synced to ``tip``, default the branch tip)."""
         repo = self.repo
         tx = repo.in_transaction
-        summary = repo.index.summary(self._id, repo.tip() if tip is _TIP_NOW else tip)
+        try:
+            summary = repo.index.summary(self._id, repo.tip() if tip is _TIP_NOW else tip)
+        except sqlite3.Error:
+            # the index is busy (another process rebuilds it): the write has happened, so it must
+            # not fail now; this revision follows the one the record had, as it would in the index
+            now = datetime.now(UTC).replace(microsecond=0)
+            self._revision_id = 0 if self._revision_id is None else self._revision_id + 1
+            self._created = self._created or now
+            self._updated = now
+            return
         count = summary[0] if summary else 0
         if tx is not None and self._id in tx.changes:
             # the staged write becomes the next revision when the transaction commits
-            committed = _git.entry_id(_git.tree_of(repo._git, repo.tip()), repo.path_for(self._id))
+            committed = _git.entry_id(_git.tree_of(repo.git, repo.tip()), repo.path_for(self._id))
             changed = tx.changes[self._id].blob != committed
             now = datetime.now(UTC).replace(microsecond=0)
             self._revision_id = count if changed else count - 1
@@ -271,6 +291,17 @@ class Record(RecordBase):
         self._updated = _utc(summary[2])
 
     # -- writing ---------------------------------------------------------
+
+    def _stage_or_write(
+        self, repo: Repository, change: Change, message: str | None, author: Any, target: Record | None = None
+    ) -> None:
+        """Write ``change`` (or stage it in the open transaction, which reports its commit to
+        ``target``, by default this record, when it lands)."""
+        repo.stage_or_write(change, message=message, author=author)
+        tx = repo.in_transaction
+        if tx is not None:
+            record = target if target is not None else self
+            tx.on_commit(lambda commit: record._refresh_after_write(_TIP_NOW if commit is None else commit))
 
     def _require_written(self) -> Repository:
         if self._id is not None and self._deleted and self._blob is None:
@@ -299,7 +330,7 @@ class Record(RecordBase):
         self.validate(format_checker=format_checker, validator=validator)
         data = layout.dumps(dict(self))
         self._check_size(data, repo)
-        blob = _git.create_blob(repo._git, data)
+        blob = _git.create_blob(repo.git, data)
         change = Change(
             self._id,
             repo.path_for(self._id),
@@ -307,9 +338,8 @@ class Record(RecordBase):
             "update",
             expected=self._blob,
             facts=record_facts(dict(self), repo),
-            records=[self],
         )
-        repo.stage_or_write(change, message=message, author=author)
+        self._stage_or_write(repo, change, message, author)
         self._blob = blob
         self._refresh_after_write()
         self._signal("after_record_update")
@@ -370,18 +400,16 @@ class Record(RecordBase):
         if self._deleted:
             raise RecordDeletedError(f"record {self._id} is already deleted")
         data = layout.tombstone(datetime.now(UTC))
-        blob = _git.create_blob(repo._git, layout.dumps(data))
-        facts = (TOMBSTONE, repo.index.pids_of(self._id))
+        blob = _git.create_blob(repo.git, layout.dumps(data))
         change = Change(
             self._id,
             repo.path_for(self._id),
             blob,
             "delete",
             expected=self._blob,
-            facts=facts,
-            records=[self],
+            facts=(TOMBSTONE, {}),  # a tombstone keeps the PIDs the record had, whatever they are
         )
-        repo.stage_or_write(change, message=message, author=author)
+        self._stage_or_write(repo, change, message, author)
         self._blob = blob
         self._deleted = True
         self._refresh_after_write()
@@ -406,9 +434,8 @@ class Record(RecordBase):
             "undelete",
             expected=self._blob,
             facts=record_facts(data, repo),
-            records=[self],
         )
-        repo.stage_or_write(change, message=message, author=author)
+        self._stage_or_write(repo, change, message, author)
         self.clear()
         self.update(data)
         self._blob = blob
@@ -427,9 +454,7 @@ class Record(RecordBase):
             revision._blob,
             "revert",
             expected=self._blob,
-            facts=(TOMBSTONE, repo.index.pids_of(self._id))
-            if revision.is_deleted
-            else record_facts(dict(revision), repo),
+            facts=(TOMBSTONE, {}) if revision.is_deleted else record_facts(dict(revision), repo),
         )
         if revision._blob is None:
             raise GitRecordsError(
@@ -439,11 +464,12 @@ class Record(RecordBase):
         new._id = self._id
         new._blob = revision._blob
         new._deleted = revision.is_deleted
-        change.records.append(new)
-        repo.stage_or_write(
+        self._stage_or_write(
+            repo,
             change,
-            message=message or f"revert record {self._id} to revision {revision.revision_id}",
-            author=author,
+            message or f"revert record {self._id} to revision {revision.revision_id}",
+            author,
+            target=new,
         )
         new._refresh_after_write()
         self._copy_identity(new)
@@ -459,11 +485,7 @@ class Record(RecordBase):
         return RevisionsIterator(self.repo, self._id)
 
     def _signal(self, name: str) -> None:
-        if not self.send_signals:
-            return
-        from . import plugins
-
-        getattr(plugins.hook(), name)(repo=self.repo, record=self)
+        signals.send(name, self.repo, self)
 
 
 class RecordRevision(RecordBase):
@@ -477,7 +499,7 @@ class RecordRevision(RecordBase):
     def commit_info(self) -> _git.CommitInfo:
         """Author, time and message of the commit that made this revision."""
         assert self.commit_id is not None
-        return _git.commit_info(self.repo._git, self.commit_id)
+        return _git.commit_info(self.repo.git, self.commit_id)
 
     def __repr__(self) -> str:
         return f"<RecordRevision {self._id} #{self._revision_id} {dict.__repr__(self)}>"
@@ -494,8 +516,7 @@ class RevisionsIterator:
         self._repo = repo
         self._id = record_id
         snap = repo.snapshot()
-        repo.index.sync(snap.tip)
-        self._rows = repo.index.revisions(record_id)
+        self._rows = repo.index.revisions(record_id, snap.tip)  # as of this snapshot
         self._created = _utc(self._rows[0].time) if self._rows else None
         self._limit = snap.max_record_bytes
 

@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from jsonschema.exceptions import best_match
+
 from . import _git, layout
-from .errors import GitRecordsError, RepositoryError, StaleRevisionError
+from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError, StaleRevisionError
 from .merge import (
     Conflict,
     MergeConflictError,
@@ -38,7 +40,9 @@ from .merge import (
     _check_strategy,
     merge_trees,
 )
-from .repository import MAX_ATTEMPTS, MAX_TRAILER_RECORDS, Repository
+from .schema import pointer
+from .storage import Storage as Repository
+from .writer import MAX_ATTEMPTS, MAX_TRAILER_RECORDS
 
 __all__ = [
     "MergeOutcome",
@@ -170,7 +174,7 @@ def _fetched(repo: Repository, remote: str, branch: str) -> Iterator[_git.Oid]:
             if "couldn't find remote ref" in proc.stderr:
                 raise GitRecordsError(f"{remote} has no branch {branch!r}")
             raise RepositoryError(f"git fetch {remote} failed: {_last_line(proc.stderr)}")
-        fetched = _git.tip(repo._git, temp)
+        fetched = _git.tip(repo.git, temp)
         if fetched is None:  # pragma: no cover - git said it fetched
             raise RepositoryError(f"git fetch {remote} did not fetch {branch!r}")
         yield fetched
@@ -182,7 +186,7 @@ def _fetched(repo: Repository, remote: str, branch: str) -> Iterator[_git.Oid]:
 
 
 def _tree(repo: Repository, commit: _git.Oid | None) -> Any:
-    return _git.tree_of(repo._git, commit)
+    return _git.tree_of(repo.git, commit)
 
 
 def _base_tree(
@@ -205,10 +209,10 @@ def _base_tree(
         merged = merge_trees(
             repo, inner_tree, _tree(repo, virtual), _tree(repo, other), strategy="ours", checks=False
         )
-        tree = _git.build_tree(repo._git, _tree(repo, virtual), merged.changes)
+        tree = _git.build_tree(repo.git, _tree(repo, virtual), merged.changes)
         signature = _git.signature("gitrecords", "gitrecords@localhost", (0, 0))
         virtual = _git.create_commit(
-            repo._git, None, signature, signature, "virtual merge base\n", tree, [virtual, other]
+            repo.git, None, signature, signature, "virtual merge base\n", tree, [virtual, other]
         )
     return _tree(repo, virtual)
 
@@ -253,10 +257,11 @@ def merge(
     _check_strategy(strategy)
     if repo.in_transaction is not None:
         raise GitRecordsError("a merge cannot run inside a transaction")
-    git = repo._git
+    git = repo.git
     theirs = commit if isinstance(commit, _git.Oid) else _resolve(repo, commit)
     label = name or str(theirs)[:12]
-    with repo._write_lock():
+    writer = repo.writer
+    with writer.lock():
         for _ in range(MAX_ATTEMPTS):
             ours = repo.tip()
             if ours == theirs:
@@ -268,13 +273,12 @@ def merge(
                 changes = {
                     p: new for p, _old, new in _git.changed_blobs(git, _tree(repo, ours), _tree(repo, theirs))
                 }
-                repo._check_worktree(ours, changes)
-                try:
-                    _git.set_ref(git, repo.ref, theirs, ours, f"gitrecords: fast-forward to {label}")
+                repo.working_clone.check(ours, changes)
+                try:  # the fetched objects reach the disk before the branch names them
+                    writer.move(ours, theirs, f"gitrecords: fast-forward to {label}")
                 except _git.RefMoved:
                     continue
-                repo.index.sync(theirs)
-                repo._update_worktree(ours, changes)
+                writer.landed(ours, theirs, changes)
                 return MergeOutcome(
                     "fast-forward",
                     str(theirs),
@@ -288,7 +292,7 @@ def merge(
                     f"{repo.branch} and {label} have no common history; if the remote's history was "
                     "rewritten (a hard delete), fetch it and reset to it, or clone again"
                 )
-            repo.index.sync(ours)
+            repo.index.catch_up(ours)
             ours_tree = _tree(repo, ours)
             result: TreeMerge = merge_trees(
                 repo,
@@ -306,8 +310,9 @@ def merge(
                     "nothing was changed",
                     result.unresolved,
                 )
-            repo._check_worktree(ours, result.changes)
+            repo.working_clone.check(ours, result.changes)
             tree = _git.build_tree(git, ours_tree, result.changes)
+            _validate_merged(repo, tree, result.changes, f"merging {label} into {repo.branch}")
             parents = [theirs, ours] if mainline == "theirs" else [ours, theirs]
             records_dir = repo.records_dir
             first_parent_changes = _record_ids(
@@ -326,15 +331,11 @@ def merge(
             text = _message(
                 message or f"merge {label} into {repo.branch}", first_parent_changes, strategy, len(resolved)
             )
-            author_sig, committer_sig = repo._signatures(author)
-            _git.set_durable(repo.durable)
-            merge_commit = _git.create_commit(git, None, author_sig, committer_sig, text, tree, parents)
-            try:
-                _git.set_ref(git, repo.ref, merge_commit, ours, f"gitrecords: merge {label}")
+            try:  # the merged trees and blobs reach the disk before the branch names them
+                merge_commit = writer.commit(ours, tree, text, author=author, parents=parents)
             except _git.RefMoved:
                 continue
-            repo.index.sync(merge_commit)
-            repo._update_worktree(ours, result.changes)
+            writer.landed(ours, merge_commit, result.changes)
             return MergeOutcome(
                 "merged",
                 str(merge_commit),
@@ -346,6 +347,37 @@ def merge(
                 strategy=strategy,
             )
     raise StaleRevisionError(f"{repo.ref} kept moving under the merge; nothing was merged")
+
+
+def _validate_merged(repo: Repository, tree: _git.Oid, changes: Any, what: str) -> None:
+    """Every record the merge writes (merged field by field, or taken from the other side) must be
+    valid against the schemas of the merged tree: a merge never lands what a write would refuse."""
+    git = repo.git
+    settings = repo.config
+    records_dir = settings["records"]
+    store = repo.schema_store(tree)
+    for path, blob in sorted(changes.items()):
+        record_id = layout.id_from_path(path, records_dir)
+        if record_id is None or blob is None:
+            continue
+        try:
+            data = layout.loads(_git.read_blob(git, blob), what=f"record {record_id}")
+        except InvalidRecordError as err:
+            raise InvalidRecordError(f"{what}: {err}; nothing was changed") from None
+        if not isinstance(data, dict) or layout.is_tombstone(data):
+            continue
+        schema_ref = data.get("$schema", settings.get("default_schema"))
+        if schema_ref is None:
+            continue
+        try:
+            error = best_match(store.iter_errors(data, schema_ref))
+        except SchemaError as err:
+            raise SchemaError(f"{what}: record {record_id} ({path}): {err}; nothing was changed") from None
+        if error is not None:
+            raise InvalidRecordError(
+                f"{what}: record {record_id} ({path}) would not be valid at {pointer(error)}: "
+                f"{error.message}; nothing was changed"
+            )
 
 
 def _resolve(repo: Repository, revision: str) -> _git.Oid:
@@ -454,7 +486,7 @@ def install_merge_driver(repo: Repository, command: str | None = None) -> list[s
         if proc.returncode != 0:
             raise RepositoryError(f"git config merge.{DRIVER_NAME}.{key} failed: {_last_line(proc.stderr)}")
     line = f"{repo.records_dir}/**/*.json merge={DRIVER_NAME}"
-    workdir = repo._git.workdir
+    workdir = repo.git.workdir
     target = (
         Path(workdir) / ".gitattributes"
         if workdir and not repo.bare

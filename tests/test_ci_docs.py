@@ -113,7 +113,7 @@ def test_the_workflow_on_the_page_is_the_sample_one() -> None:
 
 
 def test_the_sample_repo_brings_its_ci_set_up(sample_repo: Repository) -> None:
-    tree = sample_repo._git[sample_repo.tip()].tree
+    tree = sample_repo.git[sample_repo.tip()].tree
     for path in (".github/workflows/validate.yml", ".pre-commit-config.yaml", "README.md"):
         assert (tree / path).data == (SAMPLE_REPO / path).read_bytes()
     assert checks.validate(sample_repo).ok

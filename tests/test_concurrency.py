@@ -18,6 +18,8 @@ import pygit2
 import pytest
 
 from gitrecords import Record, Repository, StaleRevisionError, layout
+from gitrecords.worktree import WorkingClone
+from gitrecords.writer import WritePath
 
 SPAWN = multiprocessing.get_context("spawn")
 TIMEOUT = 120  # seconds; a bound for a hung child, never a way to wait for one
@@ -53,7 +55,7 @@ def blob_history(repo: Repository, path: str) -> list[str]:
 def without_lock_file() -> None:
     """Leave only the compare-and-swap on the ref to keep writers apart (as for writers that do
     not share the lock file, e.g. on other machines or older versions)."""
-    Repository._write_lock = lambda self: contextlib.nullcontext()  # type: ignore[method-assign]
+    WritePath.lock = lambda self: contextlib.nullcontext()  # type: ignore[method-assign]
 
 
 def bulk_worker(
@@ -297,19 +299,19 @@ def sneak_in_before_next_write(
     write builds its commit, bypassing the lock, so only the compare-and-swap protects
     that write; returns a list that then holds the sneaked commit's id."""
     other = Repository(repo.path)
-    monkeypatch.setattr(other, "_write_lock", contextlib.nullcontext)
+    monkeypatch.setattr(other.writer, "lock", contextlib.nullcontext)
     their_copy = Record.get_record(record_id, repo=other)
-    original = Repository._check_worktree
+    original = WorkingClone.check
     sneaked: list[str] = []
 
-    def sneak(self: Repository, tip: Any, changes: Any) -> None:
-        if self is repo and not sneaked:
+    def sneak(self: WorkingClone, tip: Any, changes: Any) -> None:
+        if self is repo.working_clone and not sneaked:
             their_copy["t"] = title
             their_copy.commit(message="sneaked in")
             sneaked.append(git(repo, "rev-parse", "main").strip())
         original(self, tip, changes)
 
-    monkeypatch.setattr(Repository, "_check_worktree", sneak)
+    monkeypatch.setattr(WorkingClone, "check", sneak)
     return sneaked
 
 

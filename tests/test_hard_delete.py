@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import annotated_tag, fsck, git
 
-from gitrecords import GitRecordsError, NoResultFound, Record, Repository
+from gitrecords import GitRecordsError, NoResultFound, Record, RecordExistsError, Repository
 
 
 def blob_history(repo: Repository, ref: str, path: str) -> list[str]:
@@ -157,14 +157,16 @@ def test_hard_delete_purges_the_record_from_history(story: Story) -> None:
     assert Record.get_record(story.twin.id, repo=repo) == {"title": "secret v2", "ssn": "123-45-6789"}
 
 
-def test_the_id_can_be_used_again(story: Story) -> None:
+def test_the_id_cannot_be_used_again(story: Story) -> None:
+    """A hard-deleted id stays listed in purged.txt and the write path refuses it, as validate and
+    the pre-receive hook do (issue 15, F8)."""
     repo, target = story.repo, story.target
     target.delete(force=True)
-    again = Record.create({"title": "new life"}, id_=target.id, repo=repo)
-    assert again.revision_id == 0
-    assert len(again.revisions) == 1
-    assert len(Repository(repo.path).index.revisions(target.id)) == 1
-    assert json.loads(git(repo, "show", f"main:{repo.path_for(target.id)}")) == {"title": "new life"}
+    before = git(repo, "rev-parse", "main").strip()
+    with pytest.raises(RecordExistsError, match="was hard-deleted"):
+        Record.create({"title": "new life"}, id_=target.id, repo=repo)
+    assert git(repo, "rev-parse", "main").strip() == before
+    assert Repository(repo.path).index.revisions(target.id) == []
     fsck(repo)
 
 

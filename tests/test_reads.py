@@ -106,10 +106,10 @@ def test_a_lower_size_limit_applies_to_a_file_read_before(repo: Repository, tmp_
 def test_parsed_blobs_stay_within_their_budget(repo: Repository) -> None:
     parsed = ParsedBlobs(max_entries=50, max_bytes=2000, max_item=500)
     values = [{"n": n, "pad": "x" * 50} for n in range(100)]
-    blobs = [_git.create_blob(repo._git, layout.dumps(v)) for v in values]
+    blobs = [_git.create_blob(repo.git, layout.dumps(v)) for v in values]
 
     def read(blob: _git.Oid) -> Any:
-        return parsed.read(blob, 10_000, lambda: _git.read_blob(repo._git, blob))
+        return parsed.read(blob, 10_000, lambda: _git.read_blob(repo.git, blob))
 
     assert [read(b) for b in blobs] == values  # strict parse; remembered as checked only
     assert len(parsed._items) == 50 and blobs[0] not in parsed and blobs[-1] in parsed
@@ -118,8 +118,8 @@ def test_parsed_blobs_stay_within_their_budget(repo: Repository) -> None:
     assert parsed._size <= 2000 and parsed.kept(blobs[-1]) and not parsed.kept(blobs[50])
     assert read(blobs[-1]) == values[-1] and read(blobs[-1]) is not read(blobs[-1])
     with pytest.raises(InvalidRecordError, match="larger than 20 bytes"):
-        parsed.read(blobs[-1], 20, lambda: _git.read_blob(repo._git, blobs[-1]))
-    big = _git.create_blob(repo._git, layout.dumps({"big": "y" * 1000}))
+        parsed.read(blobs[-1], 20, lambda: _git.read_blob(repo.git, blobs[-1]))
+    big = _git.create_blob(repo.git, layout.dumps({"big": "y" * 1000}))
     read(big)
     read(big)
     assert big in parsed and not parsed.kept(big)  # larger than max_item: checked only
@@ -128,10 +128,10 @@ def test_parsed_blobs_stay_within_their_budget(repo: Repository) -> None:
 def test_a_file_read_three_times_goes_through_each_stage(repo: Repository, tmp_path: Path) -> None:
     record = Record.create({"title": "one", "tags": ["a", "b"]}, repo=repo)
     blob = record._blob
-    assert blob is not None and blob not in repo._parsed
+    assert blob is not None and blob not in repo.parsed
     reads = [Record.get_record(record.id, repo=repo) for _ in range(3)]
     assert all(r == {"title": "one", "tags": ["a", "b"]} for r in reads)
-    assert repo._parsed.kept(blob)
+    assert repo.parsed.kept(blob)
 
 
 def test_a_hard_delete_forgets_the_parsed_files(repo: Repository) -> None:
@@ -139,9 +139,9 @@ def test_a_hard_delete_forgets_the_parsed_files(repo: Repository) -> None:
     for _ in range(2):
         Record.get_record(record.id, repo=repo)
     blob = record._blob
-    assert repo._parsed.kept(blob)
+    assert repo.parsed.kept(blob)
     record.delete(force=True)
-    assert blob not in repo._parsed and not repo._parsed._items
+    assert blob not in repo.parsed and not repo.parsed._items
 
 
 def test_a_read_racing_a_writer_never_syncs_the_index_backwards(

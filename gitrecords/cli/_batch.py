@@ -18,7 +18,7 @@ from jsonschema.exceptions import best_match
 
 from .. import layout
 from ..errors import GitRecordsError, NoResultFound, SchemaError
-from ..pids import get_minter
+from ..plugins import get_minter
 from ..record import Record, RecordBase
 from ..repository import Repository, record_facts
 from ..schema import SchemaStore, pointer

@@ -14,7 +14,7 @@ import click
 
 from .. import _git, layout
 from ..errors import GitRecordsError, RepositoryError
-from ..pids import get_minter
+from ..plugins import get_minter
 from ..repository import Repository, parse_author
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,7 +102,7 @@ def open_repository(path: str | None, branch: str | None) -> Repository:
     if tip is None:
         repo.close()
         raise UsageFailure(f"{shown}: there is no branch {repo.branch!r}")
-    if _git.entry_id(_git.tree_of(repo._git, tip), layout.CONFIG_FILE) is None:
+    if _git.entry_id(_git.tree_of(repo.git, tip), layout.CONFIG_FILE) is None:
         repo.close()
         raise UsageFailure(
             f"{shown} is not a gitrecords data repository (no {layout.CONFIG_FILE} on branch "

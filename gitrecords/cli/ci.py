@@ -191,7 +191,7 @@ def validate(
             base = checks.range_base(repo, since, head)
         checks.resolve(repo, head)
     except RepositoryError as err:
-        if head == "HEAD" and repo._git.head_is_unborn:
+        if head == "HEAD" and repo.git.head_is_unborn:
             raise UsageFailure(f"{repo.path} has no commit yet: there is nothing to check") from None
         raise UsageFailure(str(err)) from None
     with Progress("Validating") as progress:
@@ -262,9 +262,9 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
         roots = list(paths)
     else:
         repo = open_any(ctx)
-        if repo.bare or repo._git.workdir is None:
+        if repo.bare or repo.git.workdir is None:
             raise UsageFailure(f"{repo.path} is a bare repository: fmt rewrites files in a working clone")
-        root = Path(repo._git.workdir)
+        root = Path(repo.git.workdir)
         roots = [root / _records_dir(root)]
     files: list[Path] = []
     for path in roots:

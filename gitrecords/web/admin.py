@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response
 from ..errors import GitRecordsError
 from ..record import Record
 from . import records as rec
-from .app import author, current_repo, role_for, writes_enabled
+from .context import author, current_repo, role_for, writes_enabled
 from .errors import HTTPProblem, problem
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")

@@ -18,7 +18,7 @@ from ..errors import InvalidRecordError
 from ..record import Record
 from ..repository import Repository
 from . import records as rec
-from .app import author, bearer_token, current_repo, role_for, writes_enabled
+from .context import author, bearer_token, current_repo, role_for, writes_enabled
 from .errors import HTTPProblem
 
 blueprint = Blueprint("api", __name__)

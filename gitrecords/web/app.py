@@ -1,26 +1,21 @@
-"""The application factory, the repository pool and the request-wide helpers.
+"""The application factory: settings, the repository pool, the blueprints.
 
-A :class:`~gitrecords.Repository` is not shared between threads: each request
-borrows one from a small pool and gives it back when it ends. Every read looks
-up the branch tip again, so commits pushed into the repository while the
-server runs are seen by the next request.
+Request-wide helpers live in :mod:`.context`; the factory imports the
+blueprints and nothing imports the factory but the package itself.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
-import queue
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, g, redirect, url_for
 
 from ..errors import RepositoryError
-from ..repository import Repository
+from . import admin, api, errors
+from .context import RepositoryPool
 
 DEFAULTS: dict[str, Any] = {
     "GITRECORDS_REPO": None,
@@ -40,43 +35,6 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
 }
-
-
-class RepositoryPool:
-    """Open repositories for request threads: borrow one, give it back."""
-
-    def __init__(self, path: str, branch: str | None, durable: bool, size: int = 8) -> None:
-        self.path = path
-        self.branch = branch
-        self.durable = durable
-        self._idle: queue.LifoQueue[Repository] = queue.LifoQueue(maxsize=size)
-        self.put(self.open())  # fail at start-up, not at the first request
-
-    def open(self) -> Repository:
-        return Repository(self.path, branch=self.branch, durable=self.durable)
-
-    @contextmanager
-    def borrow(self) -> Iterator[Repository]:
-        repo = self.get()
-        try:
-            yield repo
-        finally:
-            self.put(repo)
-
-    def get(self) -> Repository:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            return self.open()
-
-    def put(self, repo: Repository) -> None:
-        if repo.in_transaction is not None:  # pragma: no cover - a request never leaves one open
-            repo.close()
-            return
-        try:
-            self._idle.put_nowait(repo)
-        except queue.Full:
-            repo.close()
 
 
 def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -> Flask:
@@ -122,55 +80,8 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
         if repo is not None:
             pool.put(repo)
 
-    from . import admin, api, errors
-
     errors.register(app)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(admin.blueprint)
     app.add_url_rule("/", "root", lambda: redirect(url_for("admin.index")))
     return app
-
-
-def current_repo() -> Repository:
-    """The repository this request reads and writes (borrowed until the request ends)."""
-    repo = g.get("gitrecords_repo")
-    if repo is None:
-        from flask import current_app
-
-        repo = g.gitrecords_repo = current_app.extensions["gitrecords"].get()
-    return repo
-
-
-def role_for(token: str | None) -> str | None:
-    """'admin', 'write' or None for a presented token (compared in constant time)."""
-    from flask import current_app
-
-    if not token:
-        return None
-    admin = current_app.config["GITRECORDS_ADMIN_TOKEN"]
-    if admin and hmac.compare_digest(token.encode(), admin.encode()):
-        return "admin"
-    writer = current_app.config["GITRECORDS_TOKEN"]
-    if writer and hmac.compare_digest(token.encode(), writer.encode()):
-        return "write"
-    return None
-
-
-def writes_enabled() -> bool:
-    from flask import current_app
-
-    return bool(current_app.config["GITRECORDS_TOKEN"] or current_app.config["GITRECORDS_ADMIN_TOKEN"])
-
-
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
-def author() -> str | None:
-    from flask import current_app
-
-    return current_app.config["GITRECORDS_AUTHOR"]

@@ -21,6 +21,7 @@ from ..errors import (
     InvalidRecordError,
     LocalChangesError,
     NoResultFound,
+    PIDError,
     RecordDeletedError,
     RecordExistsError,
     RecordTooLargeError,
@@ -28,7 +29,6 @@ from ..errors import (
     SchemaError,
     StaleRevisionError,
 )
-from ..pids import PIDError
 from ..schema import pointer
 
 log = logging.getLogger(__name__)

@@ -152,7 +152,7 @@ def history(repo: Repository, record_id: uuid.UUID) -> list[RevisionInfo]:
 
 
 def revision_info(repo: Repository, revision_id: int, commit_id: str, deleted: bool) -> RevisionInfo:
-    info = _git.commit_info(repo._git, commit_id)
+    info = _git.commit_info(repo.git, commit_id)
     message, operation = split_trailers(info.message)
     return RevisionInfo(
         revision_id, commit_id, info.author_name, info.author_email, info.time, message, deleted, operation
@@ -325,7 +325,7 @@ def search(repo: Repository, q: str, page: int, size: int, with_deleted: bool = 
     needles = [t.value for t in terms if t.field != "id" and not _ESCAPED.search(t.value)]
     for record_id in repo.latest_ids(with_deleted=with_deleted):
         blob = repo.record_blob(record_id)
-        raw = _git.read_blob(repo._git, blob) if blob is not None else b"{}"
+        raw = _git.read_blob(repo.git, blob) if blob is not None else b"{}"
         # canonical files hold strings unescaped (but for quotes, backslashes and control
         # characters) and numbers as json.dumps writes them: a value absent from the file's
         # text cannot match, and most records are skipped without parsing them

@@ -1,0 +1,523 @@
+"""The write path: the one way the branch moves.
+
+Every writer (a record write, a transaction, a bulk import, a hard delete, a
+pull or merge, ``put_schema``) goes through :class:`WritePath`. It owns:
+
+- the **write lock**: a thread lock plus ``flock`` on ``gitrecords/write.lock``
+  (the kernel releases it when a writer dies, so a crash never blocks anyone);
+- the **signatures** of new commits (``--author``, ``GIT_AUTHOR_*``, git config);
+- the **durable compare-and-swap**: objects reach the disk (one ``syncfs``)
+  before the ref moves, the ref moves only if it still names the commit the
+  change was built on, and the ref file and its folders are fsynced before the
+  write returns;
+- **what happens after the branch moves**: a working clone's files follow, and
+  every derived index subscribed with :meth:`WritePath.subscribe` catches up.
+  Once the ref has moved the write has happened: a derived index that cannot
+  catch up now (busy, locked) is logged, never raised, and catches up on the
+  next read.
+
+Record writes (:meth:`WritePath.write`) are rebuilt on the new tip when another
+writer moved the branch, as long as the records they touch did not change, and
+are checked there again: expectations, PIDs, purged ids, local edits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import _git
+from .config import PURGED_FILE, Purged, read_purged
+from .errors import GitRecordsError, NoResultFound, PIDError, RecordExistsError, StaleRevisionError
+from .index import LIVE, BlobFacts, RevisionIndex
+from .worktree import WorkingClone
+
+__all__ = [
+    "DEFAULT_AUTHOR",
+    "MAX_ATTEMPTS",
+    "MAX_TRAILER_RECORDS",
+    "Change",
+    "DerivedIndex",
+    "Transaction",
+    "WritePath",
+    "parse_author",
+]
+
+DEFAULT_AUTHOR = ("gitrecords", "gitrecords@localhost")
+#: how often a write is rebuilt on a branch that keeps moving before it gives up
+MAX_ATTEMPTS = 50
+#: commit messages name at most this many records in trailers
+MAX_TRAILER_RECORDS = 50
+
+log = logging.getLogger("gitrecords")
+
+_MISSING: Any = object()
+_AUTHOR_RE = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>]*)>\s*$")
+
+#: what a writer knows about the files it wrote: (record id, blob id) -> (state, PIDs)
+Hints = Mapping[tuple[str, str], BlobFacts]
+
+
+class DerivedIndex(Protocol):
+    """Data derived from the branch (the revision/PID index, a search index): it subscribes to
+    the write path and catches up whenever the branch moved, by any writer."""
+
+    def catch_up(self, tip: _git.Oid | None, hints: Hints | None = None) -> None:
+        """Bring the index up to ``tip``; ``hints`` are facts the writer already knows."""
+
+    def rewritten(
+        self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]
+    ) -> None:
+        """History was rewritten (a hard delete): commits in ``commit_map`` were replaced."""
+
+
+def parse_author(author: str | tuple[str, str] | None) -> tuple[str, str] | None:
+    """``"Name <email>"`` (or a ``(name, email)`` pair) as a pair; None stays None."""
+    if author is None:
+        return None
+    if isinstance(author, tuple):
+        return author
+    match = _AUTHOR_RE.match(author)
+    if not match or not match["name"]:
+        raise GitRecordsError(f"author {author!r} must look like 'Name <email>'")
+    return match["name"], match["email"]
+
+
+def _date_from_env(name: str) -> tuple[int, int] | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    match = re.match(r"^@?(\d+)(?:\s+([+-])(\d\d)(\d\d))?$", value.strip())
+    if not match:
+        return None
+    offset = 0
+    if match[2]:
+        offset = (int(match[3]) * 60 + int(match[4])) * (1 if match[2] == "+" else -1)
+    return int(match[1]), offset
+
+
+@dataclass
+class Change:
+    """One record's new file content (blob None removes the file)."""
+
+    record_id: uuid.UUID
+    path: str
+    blob: _git.Oid | None
+    operation: str
+    expected: Any = _MISSING  # blob id the record must still have at the tip
+    create: bool = False  # the record must not exist (not even as a tombstone, nor purged)
+    facts: BlobFacts = (LIVE, {})
+
+    def frees(self, pid_type: str, value: str) -> bool:
+        """Whether this change lets go of the PID ``pid_type:value`` (a tombstone keeps its PIDs)."""
+        if self.blob is None:
+            return True
+        state, pids = self.facts
+        return state == LIVE and pids.get(pid_type) != value
+
+
+class Transaction:
+    """Several writes that become exactly one git commit, all or nothing.
+
+    Transactions nest with savepoint semantics: when an inner ``with`` block
+    raises, the writes staged inside it are dropped and the outer transaction
+    goes on; the commit happens when the outermost block ends without error.
+    ``on_commit(callback)`` asks to be told the commit id once it landed.
+    """
+
+    def __init__(self, writer: WritePath, message: str | None, author: Any) -> None:
+        self.writer = writer
+        self.message = message
+        self.author = author
+        self.changes: dict[uuid.UUID, Change] = {}
+        self.minted: dict[str, int] = {}
+        self.commit_id: _git.Oid | None = None
+        self._lock: contextlib.ExitStack | None = None
+        self._savepoints: list[tuple[dict[uuid.UUID, Change], dict[str, int], int]] = []
+        self._callbacks: list[Callable[[_git.Oid | None], None]] = []
+
+    def stage(self, change: Change) -> None:
+        previous = self.changes.get(change.record_id)
+        if previous is not None:
+            # keep what the record had to be at the tip before this transaction
+            change.expected = previous.expected
+            change.create = previous.create
+            if change.operation != previous.operation and previous.operation == "create":
+                change.operation = "create"
+        self.changes[change.record_id] = change
+
+    def on_commit(self, callback: Callable[[_git.Oid | None], None]) -> None:
+        """Call ``callback(commit id)`` when the transaction has committed (not on a rollback)."""
+        self._callbacks.append(callback)
+
+    def __enter__(self) -> Transaction:
+        if self._lock is None:
+            self._lock = contextlib.ExitStack()
+            self._lock.enter_context(self.writer.lock())
+            self.writer.local.transaction = self
+        else:
+            self._savepoints.append((dict(self.changes), dict(self.minted), len(self._callbacks)))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._savepoints:
+            changes, minted, callbacks = self._savepoints.pop()
+            if exc_type is not None:  # roll back to the savepoint
+                self.changes, self.minted = changes, minted
+                del self._callbacks[callbacks:]
+            return
+        try:
+            if exc_type is None and self.changes:
+                self.commit_id = self.writer.write(
+                    list(self.changes.values()), message=self.message, author=self.author, locked=True
+                )
+        finally:
+            self.writer.local.transaction = None
+            assert self._lock is not None
+            self._lock.close()
+            self._lock = None
+        if exc_type is None:
+            for callback in self._callbacks:
+                callback(self.commit_id)
+
+
+class WritePath:
+    """The write path of one branch of one repository (see the module docstring)."""
+
+    def __init__(
+        self,
+        git: Any,
+        ref: str,
+        *,
+        durable: bool,
+        author: tuple[str, str] | None,
+        index: RevisionIndex,
+        working_clone: WorkingClone,
+    ) -> None:
+        self.git = git
+        self.git_dir = Path(git.path)
+        self.ref = ref
+        self.durable = durable
+        self.author = author
+        self.index = index
+        self.working_clone = working_clone
+        self.local = threading.local()
+        self._thread_lock = threading.RLock()
+        self._subscribers: list[DerivedIndex] = [index]
+        self._purged_cache: tuple[Any, Purged] | None = None
+
+    # -- subscribers -------------------------------------------------------
+
+    def subscribe(self, derived: DerivedIndex) -> None:
+        """Keep ``derived`` up to date with the branch from now on."""
+        if derived not in self._subscribers:
+            self._subscribers.append(derived)
+
+    def catch_up(self, tip: _git.Oid | None) -> None:
+        """Bring every derived index up to ``tip`` (for reads: errors are raised)."""
+        for derived in self._subscribers:
+            derived.catch_up(tip)
+
+    def landed(
+        self,
+        old: _git.Oid | None,
+        new: _git.Oid,
+        changes: Mapping[str, _git.Oid | None] | None = None,
+        hints: Hints | None = None,
+    ) -> None:
+        """What happens once the branch moved from ``old`` to ``new``: the working clone's files
+        follow ``changes`` (path -> blob, all of old..new when None), then every derived index
+        catches up. Nothing here raises: the write has happened."""
+        try:
+            if self.working_clone.checked_out():
+                if changes is None:
+                    changes = {
+                        path: blob
+                        for path, _old, blob in _git.changed_blobs(
+                            self.git, _git.tree_of(self.git, old), _git.tree_of(self.git, new)
+                        )
+                    }
+                self.working_clone.update(changes)
+        except Exception:  # the files can be brought back with git; the commit stands
+            log.warning("%s moved to %s but the working clone was not updated", self.ref, new, exc_info=True)
+        for derived in self._subscribers:
+            try:
+                derived.catch_up(new, hints)
+            except Exception:
+                log.warning("%r did not catch up with %s; the next read will", derived, new, exc_info=True)
+
+    def rewritten(
+        self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]
+    ) -> None:
+        """Tell every derived index that history was rewritten (a hard delete)."""
+        for derived in self._subscribers:
+            try:
+                derived.rewritten(old_tip, commit_map, purged)
+            except Exception:
+                log.warning(
+                    "%r did not follow the rewrite; the next read rebuilds it", derived, exc_info=True
+                )
+
+    # -- the lock and the signatures ----------------------------------------
+
+    @property
+    def transaction(self) -> Transaction | None:
+        """The transaction this thread has open, if any."""
+        return getattr(self.local, "transaction", None)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise local writers: a thread lock plus ``flock`` on a lock file."""
+        with self._thread_lock:
+            lock_path = self.git_dir / "gitrecords" / "write.lock"
+            try:
+                lock_path.parent.mkdir(exist_ok=True)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                yield  # read-only repository: the compare-and-swap still protects us
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+
+    def signatures(self, author: Any = None) -> tuple[Any, Any]:
+        """(author, committer) signatures for a new commit."""
+        name_email = parse_author(author) or self.author or self._config_author() or DEFAULT_AUTHOR
+        author_sig = _git.signature(*name_email, _date_from_env("GIT_AUTHOR_DATE"))
+        committer = (
+            os.environ.get("GIT_COMMITTER_NAME") or name_email[0],
+            os.environ.get("GIT_COMMITTER_EMAIL") or name_email[1],
+        )
+        committer_sig = _git.signature(*committer, _date_from_env("GIT_COMMITTER_DATE"))
+        return author_sig, committer_sig
+
+    def _config_author(self) -> tuple[str, str] | None:
+        name = os.environ.get("GIT_AUTHOR_NAME")
+        email = os.environ.get("GIT_AUTHOR_EMAIL")
+        if name and email:
+            return name, email
+        try:
+            config = self.git.config
+            return config["user.name"], config["user.email"]
+        except (KeyError, _git.GitError):
+            return None
+
+    # -- moving the branch ---------------------------------------------------
+
+    def tip(self) -> _git.Oid | None:
+        return _git.tip(self.git, self.ref)
+
+    def commit(
+        self,
+        base: _git.Oid | None,
+        tree: _git.Oid,
+        message: str,
+        *,
+        author: Any = None,
+        signatures: tuple[Any, Any] | None = None,
+        parents: list[_git.Oid] | None = None,
+    ) -> _git.Oid:
+        """Write a commit of ``tree`` and move the branch from ``base`` to it (compare-and-swap).
+
+        ``parents`` defaults to ``[base]``. Raises :class:`gitrecords._git.RefMoved` when the
+        branch is not at ``base`` any more; nothing refers to the new commit then.
+        """
+        _git.set_durable(False)  # one syncfs below instead of an fsync per object
+        author_sig, committer_sig = signatures or self.signatures(author)
+        if parents is None:
+            parents = [] if base is None else [base]
+        commit = _git.create_commit(self.git, None, author_sig, committer_sig, message, tree, parents)
+        self.move(base, commit, message.split("\n", 1)[0])
+        return commit
+
+    def move(self, base: _git.Oid | None, target: _git.Oid, message: str) -> None:
+        """Move the branch from ``base`` to the existing commit ``target`` (compare-and-swap).
+
+        Durable mode: every object written so far reaches the disk (one ``syncfs``) before the
+        ref moves, and the ref file and its folders are fsynced before this returns, so a write
+        that returned survives a power cut, and a crash leaves the branch at ``base`` or at
+        ``target``, never naming a missing object.
+        """
+        if self.durable:
+            _git.sync_filesystem(self.git_dir)
+        _git.set_ref(self.git, self.ref, target, base, message)
+        if self.durable:
+            self.sync_ref(self.ref, created=base is None)
+
+    def sync_ref(self, ref: str, created: bool = False) -> None:
+        """fsync a loose ref file and its folder; for a new ref, also the folders that may have
+        been made for it (``refs/heads/a`` for a branch ``a/b``), up to ``refs/heads``."""
+        ref_file = self.git_dir / ref
+        if ref_file.exists():  # else the ref is packed (packed-refs is fsynced by libgit2's rename)
+            _git.fsync_path(ref_file)
+        folder = ref_file.parent
+        top = self.git_dir / "refs"
+        while folder.exists():
+            _git.fsync_path(folder)
+            if not created or folder.parent == top or folder == self.git_dir:
+                break
+            folder = folder.parent
+
+    # -- record writes ---------------------------------------------------------
+
+    def purged(self, tree: Any) -> Purged:
+        """The hard-deleted ids and their reserved PIDs listed in ``tree``'s purged.txt."""
+        blob = _git.entry_id(tree, PURGED_FILE)
+        cached = self._purged_cache
+        if cached is not None and cached[0] == blob:
+            return cached[1]
+        found = read_purged(_git.read_blob(self.git, blob) if blob is not None else b"")
+        self._purged_cache = (blob, found)
+        return found
+
+    def check_expectation(self, change: Change, current: _git.Oid | None, tree: Any) -> None:
+        """Refuse ``change`` if the record is not what the writer expected at the tip."""
+        if change.create:
+            if current is not None:
+                raise RecordExistsError(f"record {change.record_id} already exists")
+            if str(change.record_id) in self.purged(tree).ids:
+                raise RecordExistsError(
+                    f"record {change.record_id} was hard-deleted (it is listed in {PURGED_FILE}); "
+                    "its id cannot be used again"
+                )
+        elif change.expected is not _MISSING and current != change.expected:
+            if change.expected is not None and current is None:
+                raise NoResultFound(f"record {change.record_id} does not exist any more")
+            raise StaleRevisionError(
+                f"record {change.record_id} changed since it was read; read it again and retry"
+            )
+
+    def check_staged(self, tx: Transaction, change: Change) -> None:
+        """Check ``change`` against what ``tx`` staged before, or against the tip."""
+        previous = tx.changes.get(change.record_id)
+        if previous is not None:
+            if change.create:
+                raise RecordExistsError(f"record {change.record_id} already exists")
+            if change.expected is not _MISSING and change.expected != previous.blob:
+                raise StaleRevisionError(f"record {change.record_id} changed since it was read")
+            change.expected = _MISSING
+            return
+        tree = _git.tree_of(self.git, self.tip())
+        self.check_expectation(change, _git.entry_id(tree, change.path), tree)
+
+    def check_pids(self, base: _git.Oid | None, tree: Any, changes: list[Change]) -> None:
+        """Refuse PIDs that another record holds at ``base`` (and keeps after ``changes``), that
+        two changed records both take, or that a hard-deleted record had."""
+        if not any(c.facts[1] for c in changes if c.blob is not None and c.facts[0] == LIVE):
+            return
+        self.index.catch_up(base)
+        changed = {c.record_id: c for c in changes}
+        purged = self.purged(tree).pids
+        seen: dict[tuple[str, str], uuid.UUID] = {}
+        for change in changes:
+            if change.blob is None or change.facts[0] != LIVE:
+                continue
+            for pid_type, value in change.facts[1].items():
+                key = (pid_type, value)
+                other = seen.get(key)
+                if other is not None and other != change.record_id:
+                    raise PIDError(
+                        f"record {change.record_id}: PID {pid_type}:{value} is already used by record {other}"
+                    )
+                for owner in self.index.pid_owners(pid_type, value):
+                    if owner == change.record_id:
+                        continue
+                    moving = changed.get(owner)
+                    if moving is not None and moving.frees(pid_type, value):
+                        continue
+                    raise PIDError(
+                        f"record {change.record_id}: PID {pid_type}:{value} is already used by record {owner}"
+                    )
+                if key in purged and purged[key] != str(change.record_id):
+                    raise PIDError(
+                        f"record {change.record_id}: PID {pid_type}:{value} belonged to hard-deleted "
+                        f"record {purged[key]} and stays reserved"
+                    )
+                seen[key] = change.record_id
+
+    def write(
+        self, changes: list[Change], *, message: str | None, author: Any, locked: bool = False
+    ) -> _git.Oid | None:
+        """Commit ``changes`` onto the branch (compare-and-swap, rebuilt on the new tip on retry);
+        returns the new tip (the old one when nothing changed)."""
+        with contextlib.nullcontext() if locked else self.lock():
+            delay = 0.001
+            for _ in range(MAX_ATTEMPTS):
+                base = self.tip()
+                tree = _git.tree_of(self.git, base)
+                effective: dict[str, _git.Oid | None] = {}
+                for change in changes:
+                    current = _git.entry_id(tree, change.path)
+                    self.check_expectation(change, current, tree)
+                    if current != change.blob:
+                        effective[change.path] = change.blob
+                if not effective:
+                    return base
+                live = [c for c in changes if c.path in effective]
+                self.check_pids(base, tree, live)
+                self.working_clone.check(base, effective)
+                new_tree = _git.build_tree(self.git, tree, effective)
+                text = (message or _message_for(live)).rstrip("\n") + "\n" + _trailers(live)
+                try:
+                    commit = self.commit(base, new_tree, text, author=author)
+                except _git.RefMoved:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                    continue
+                hints = {(str(c.record_id), str(c.blob)): c.facts for c in live if c.blob is not None}
+                self.landed(base, commit, effective, hints)
+                return commit
+        raise StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")
+
+    def write_files(self, files: Mapping[str, bytes], *, message: str, author: Any = None) -> _git.Oid | None:
+        """Commit files that are not records (a schema, the configuration) onto the branch."""
+        with self.lock():
+            for _ in range(MAX_ATTEMPTS):
+                base = self.tip()
+                tree = _git.tree_of(self.git, base)
+                changes = {path: _git.create_blob(self.git, data) for path, data in files.items()}
+                changes = {p: b for p, b in changes.items() if _git.entry_id(tree, p) != b}
+                if not changes:
+                    return base
+                self.working_clone.check(base, changes)
+                new_tree = _git.build_tree(self.git, tree, changes)
+                try:
+                    commit = self.commit(base, new_tree, message, author=author)
+                except _git.RefMoved:
+                    continue
+                self.landed(base, commit, changes)
+                return commit
+        raise StaleRevisionError(f"{self.ref} kept moving; {', '.join(files)} not written")
+
+
+def _message_for(changes: list[Change]) -> str:
+    operations = sorted({c.operation for c in changes})
+    if len(changes) == 1:
+        change = changes[0]
+        return f"{change.operation} record {change.record_id}"
+    if len(operations) == 1:
+        return f"{operations[0]} {len(changes)} records"
+    counts = ", ".join(f"{op} {sum(1 for c in changes if c.operation == op)}" for op in operations)
+    return f"write {len(changes)} records ({counts})"
+
+
+def _trailers(changes: list[Change]) -> str:
+    operations = sorted({c.operation for c in changes})
+    lines = [f"Gitrecords-Operation: {' '.join(operations)}"]
+    if len(changes) <= MAX_TRAILER_RECORDS:
+        lines += [f"Gitrecords-Record: {c.record_id}" for c in changes]
+    else:
+        lines.append(f"Gitrecords-Records: {len(changes)}")
+    return "\n" + "\n".join(lines) + "\n"
