@@ -38,7 +38,7 @@ from .index import PendingImport, facts_from_data
 from .record import Record
 from .schema import SchemaStore, pointer
 from .storage import Storage as Repository
-from .writer import MAX_ATTEMPTS
+from .writer import MAX_ATTEMPTS, keep_out_of_children, release_in_children
 
 log = logging.getLogger("gitrecords")
 
@@ -70,6 +70,21 @@ class ImportResult:
 _settings: dict[str, Any] = {}
 
 
+def _die_with_parent(parent: int) -> None:
+    """In a worker process: be killed when the parent dies (Linux ``PR_SET_PDEATHSIG``), and exit
+    at once if it is already gone. Elsewhere a worker notices when its next task never comes."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _init_worker(
     schemas: dict[str, Any],
     schemas_dir: str,
@@ -77,7 +92,10 @@ def _init_worker(
     pid_fields: dict[str, str],
     max_bytes: int,
     format_checker: Any,
+    parent: int | None = None,
 ) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     _settings.clear()
     _settings.update(
         store=SchemaStore(schemas, schemas_dir),
@@ -233,6 +251,9 @@ class _FastImport:
         )
         assert self.proc.stdin is not None
         self.out = self.proc.stdin
+        # forked workers must not keep fast-import's input open: when this process dies, fast-import
+        # sees the end of its input without "done" and exits without writing a ref
+        keep_out_of_children(self.out.fileno())
         _widen_pipe(self.out.fileno())
 
     def blob(self, mark: int, data: bytes) -> None:
@@ -252,6 +273,7 @@ class _FastImport:
         for path, mark in entries:
             out.write(b"M 100644 :%d %s\n" % (mark, path.encode()))
         out.write(b"\ndone\n")
+        release_in_children(out.fileno())
         out.close()
         stderr = self._finish()
         if self.proc.returncode != 0:
@@ -259,6 +281,7 @@ class _FastImport:
 
     def abort(self) -> None:
         if not self.out.closed:
+            release_in_children(self.out.fileno())
             try:
                 self.out.close()  # without "done", fast-import exits with an error and moves no ref
             except BrokenPipeError:
@@ -308,8 +331,10 @@ def import_records(
         raise GitRecordsError("a bulk import cannot run inside a transaction")
     before_hooks, after_hooks = _hooks_in_use()
     settings = repo.config
-    with repo.writer.lock():
-        _delete_stale_import_refs(repo)
+    # the write lock is only taken to move the branch: preparing the records (validation in
+    # worker processes, git fast-import) runs without it, so a slow import blocks no writer and a
+    # killed one leaves no lock behind
+    with _import_slot(repo):
         base = repo.tip()
         repo.index.catch_up(base)
         store = repo.schema_store(base)
@@ -399,15 +424,16 @@ def import_records(
         try:
             commit = _git.tip(repo.git, ref)
             assert commit is not None
-            parent, commit = _move_branch(repo, base, commit, pending, total)
-            # the branch moved: from here on nothing raises. The staged rows index the commit
-            # without reading a blob back, once the index has caught up with its parent
-            try:
-                repo.index.catch_up(parent)
-                pending.apply(parent, commit, _git.commit_time(repo.git, commit))
-            except sqlite3.Error:
-                log.warning("the import's rows were not indexed; the index reads the commit instead")
-            repo.writer.landed(parent, commit)
+            with repo.writer.lock():
+                parent, commit = _move_branch(repo, base, commit, pending, total)
+                # the branch moved: from here on nothing raises. The staged rows index the commit
+                # without reading a blob back, once the index has caught up with its parent
+                try:
+                    repo.index.catch_up(parent)
+                    pending.apply(parent, commit, _git.commit_time(repo.git, commit))
+                except sqlite3.Error:
+                    log.warning("the import's rows were not indexed; the index reads the commit instead")
+                repo.writer.landed(parent, commit)
         finally:
             pending.close()
             _delete_ref(repo, ref)
@@ -470,7 +496,8 @@ def _results(
         return
     # fork: workers need no re-import (and do not re-run a caller's unguarded script)
     context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(count, mp_context=context, initializer=_init_worker, initargs=init_args) as pool:
+    initargs = (*init_args, os.getpid())
+    with ProcessPoolExecutor(count, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
         queue: deque[Future[Any]] = deque()
         for chunk in itertools.chain(first, chunks):
             queue.append(pool.submit(_prepare_chunk, chunk))
@@ -514,12 +541,45 @@ def _move_branch(
     raise StaleRevisionError(f"{repo.ref} kept moving under the import; nothing was written")
 
 
-def _delete_stale_import_refs(repo: Repository) -> None:
-    """Temporary refs of imports that died before cleaning up (the caller holds the write lock,
-    so no import that is still running has one)."""
+@contextlib.contextmanager
+def _import_slot(repo: Repository) -> Iterator[None]:
+    """Mark an import as running (a shared ``flock`` on ``gitrecords/imports.running``) for as long as
+    it prepares its records. An import that finds no other one running first cleans up what a
+    killed import left: its temporary ref, git fast-import's temporary pack and crash report."""
+    path = repo.git_dir / "gitrecords" / "imports.running"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        yield  # a read-only repository: the import fails later, when it writes
+        return
+    keep_out_of_children(fd)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # other imports are running: leave their files alone
+            else:
+                _clean_up_killed_imports(repo)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        release_in_children(fd)
+        os.close(fd)
+
+
+def _clean_up_killed_imports(repo: Repository) -> None:
+    """What imports that were killed left (no import is running: the caller made sure)."""
     for name in list(repo.git.references):
         if name.startswith("refs/gitrecords/import-"):
             _delete_ref(repo, name)
+    for stale in (repo.git_dir / "objects" / "pack").glob("tmp_*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    for report in repo.git_dir.glob("fast_import_crash_*"):
+        with contextlib.suppress(OSError):
+            report.unlink()
 
 
 def _delete_ref(repo: Repository, ref: str) -> None:

@@ -24,7 +24,7 @@ from .errors import InvalidRecordError, NoResultFound, RepositoryError, SchemaEr
 from .index import BlobFacts, RevisionIndex, facts_from_data
 from .schema import SchemaStore, parse_schema_file, schema_bytes
 from .worktree import WorkingClone
-from .writer import Change, Transaction, WritePath, parse_author
+from .writer import DEFAULT_LOCK_WAIT, Change, Transaction, WritePath, parse_author
 
 __all__ = ["Snapshot", "Storage", "current_repository", "record_facts"]
 
@@ -68,6 +68,7 @@ class Storage:
         durable: bool = True,
         allow_remote_refs: bool = False,
         from_env: bool = False,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
     ) -> None:
         #: the opened git repository (a pygit2 object: use it through gitrecords._git)
         self.git = _git.open_repository(path, from_env=from_env)
@@ -96,6 +97,7 @@ class Storage:
             author=self.author,
             index=self.index,
             working_clone=self.working_clone,
+            lock_wait=lock_wait,
         )
 
     def _head_branch(self) -> str | None:

@@ -28,6 +28,7 @@ import fcntl
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -38,7 +39,14 @@ from typing import Any, Protocol
 
 from . import _git
 from .config import PURGED_FILE, Purged, read_purged
-from .errors import GitRecordsError, NoResultFound, PIDError, RecordExistsError, StaleRevisionError
+from .errors import (
+    GitRecordsError,
+    NoResultFound,
+    PIDError,
+    RecordExistsError,
+    RepositoryLockedError,
+    StaleRevisionError,
+)
 from .index import LIVE, BlobFacts, RevisionIndex
 from .worktree import WorkingClone
 
@@ -79,6 +87,72 @@ class DerivedIndex(Protocol):
         self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]
     ) -> None:
         """History was rewritten (a hard delete): commits in ``commit_map`` were replaced."""
+
+
+#: seconds a writer waits for the write lock before it gives up (``--wait`` in the CLI)
+DEFAULT_LOCK_WAIT = 120.0
+#: descriptors a forked child closes at once: the lock files this process holds, the input of
+#: a git fast-import it feeds
+_HELD_LOCKS: set[int] = set()
+
+
+def keep_out_of_children(fd: int) -> None:
+    """Close ``fd`` in every process forked from now on (until :func:`release_in_children`)."""
+    _HELD_LOCKS.add(fd)
+
+
+def release_in_children(fd: int) -> None:
+    _HELD_LOCKS.discard(fd)
+
+
+def _close_inherited_locks() -> None:
+    """In a forked child: close the copies of the parent's lock files (and pipes). The parent's
+    lock stays held (it has its own descriptors), and dies with the parent, not with its
+    children."""
+    for fd in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
+def _lock_holder(fd: int) -> str:
+    """What the holder wrote into the lock file: ``pid N (command, started at ...)``."""
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text or "another process"
+
+
+def _wait_for_flock(fd: int, deadline: float, wait: float, git_dir: Path) -> None:
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise RepositoryLockedError(
+                    f"waited {wait:g} s for the write lock of {git_dir}, held by {_lock_holder(fd)}; "
+                    "wait longer (--wait SECONDS), or stop that process"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _say_who_holds(fd: int) -> None:
+    """Write ``pid N (command, started at ...)`` into the lock file for whoever waits next."""
+    command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))
+    text = f"pid {os.getpid()} ({command or 'python'}, started at {_STARTED})\n".encode()
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text, 0)
+
+
+_STARTED = time.strftime("%Y-%m-%d %H:%M:%S %z")
 
 
 def parse_author(author: str | tuple[str, str] | None) -> tuple[str, str] | None:
@@ -203,6 +277,7 @@ class WritePath:
         author: tuple[str, str] | None,
         index: RevisionIndex,
         working_clone: WorkingClone,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
     ) -> None:
         self.git = git
         self.git_dir = Path(git.path)
@@ -211,6 +286,8 @@ class WritePath:
         self.author = author
         self.index = index
         self.working_clone = working_clone
+        #: seconds :meth:`lock` waits for another writer
+        self.lock_wait = lock_wait
         self.local = threading.local()
         self._thread_lock = threading.RLock()
         self._subscribers: list[DerivedIndex] = [index]
@@ -277,20 +354,49 @@ class WritePath:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Serialise local writers: a thread lock plus ``flock`` on a lock file."""
-        with self._thread_lock:
+        """Serialise local writers: a thread lock plus ``flock`` on ``gitrecords/write.lock``.
+
+        Re-entrant within a thread. Waits at most :attr:`lock_wait` seconds, then raises
+        :class:`RepositoryLockedError` naming the process that holds the lock (its pid, command
+        and start time, which the holder writes into the lock file). Processes forked while the
+        lock is held close their copy of it, so a child never keeps the lock after its parent dies.
+        """
+        if getattr(self.local, "lock_depth", 0):
+            self.local.lock_depth += 1
+            try:
+                yield
+            finally:
+                self.local.lock_depth -= 1
+            return
+        deadline = time.monotonic() + self.lock_wait
+        if not self._thread_lock.acquire(timeout=max(self.lock_wait, 0)):
+            raise RepositoryLockedError(
+                f"waited {self.lock_wait:g} s for the write lock of {self.git_dir}, "
+                "held by another thread of this process"
+            )
+        try:
             lock_path = self.git_dir / "gitrecords" / "write.lock"
             try:
                 lock_path.parent.mkdir(exist_ok=True)
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError:
-                yield  # read-only repository: the compare-and-swap still protects us
-                return
+                fd = -1  # read-only repository: the compare-and-swap still protects us
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
+                if fd >= 0:
+                    _HELD_LOCKS.add(fd)
+                    _wait_for_flock(fd, deadline, self.lock_wait, self.git_dir)
+                    _say_who_holds(fd)
+                self.local.lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self.local.lock_depth = 0
             finally:
-                os.close(fd)
+                if fd >= 0:
+                    _HELD_LOCKS.discard(fd)
+                    os.close(fd)
+        finally:
+            self._thread_lock.release()
 
     def signatures(self, author: Any = None) -> tuple[Any, Any]:
         """(author, committer) signatures for a new commit."""
