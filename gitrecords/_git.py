@@ -399,3 +399,96 @@ def checkout(repo: pygit2.Repository, tree: Oid) -> None:
     index = repo.index
     index.read_tree(repo[tree])
     index.write()
+
+
+# -- objects and refs for the hard delete (gitrecords/purge.py) --------------------------------------
+
+#: a repository handle, for type annotations outside this module
+GitRepository = pygit2.Repository
+
+#: the kinds of git object, numbered as in packs (and by libgit2)
+COMMIT, TREE, BLOB, TAG = (
+    int(ObjectType.COMMIT),
+    int(ObjectType.TREE),
+    int(ObjectType.BLOB),
+    int(ObjectType.TAG),
+)
+
+#: the id of the empty tree
+EMPTY_TREE = Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+
+
+def oid_from_raw(raw: bytes) -> Oid:
+    """The id of 20 raw bytes (as a tree entry stores it)."""
+    return Oid(raw=raw)
+
+
+def oid_from_hex(text: str) -> Oid:
+    return Oid(hex=text)
+
+
+def read_object(repo: pygit2.Repository, oid: Oid) -> tuple[int, bytes]:
+    """(kind, raw content) of any object, read from the object database."""
+    kind, data = repo.odb.read(oid)
+    return int(kind), data
+
+
+def write_object(repo: pygit2.Repository, kind: int, raw: bytes) -> Oid:
+    """Write a raw object of ``kind`` as a loose object; its id."""
+    return repo.odb.write(kind, raw)
+
+
+def object_kind(repo: pygit2.Repository, oid: Oid) -> int:
+    """The kind of an object (COMMIT, TREE, BLOB or TAG), from its header alone."""
+    return int(repo.odb.read_header(oid)[0])
+
+
+def tag_target(repo: pygit2.Repository, oid: Oid) -> Oid:
+    """The object a tag object points at."""
+    return repo[oid].target
+
+
+def commit_tree(repo: pygit2.Repository, oid: Oid) -> Oid:
+    return repo[oid].tree_id
+
+
+def direct_refs(repo: pygit2.Repository) -> dict[str, Oid]:
+    """Every ref that names an object (not another ref), with its target."""
+    refs: dict[str, Oid] = {}
+    for name in repo.references:
+        ref = repo.references[name]
+        if ref.type == pygit2.enums.ReferenceType.DIRECT:
+            refs[name] = ref.target
+    return refs
+
+
+def detached_head(repo: pygit2.Repository) -> Oid | None:
+    """The commit a detached HEAD names, or None when HEAD is on a branch."""
+    return repo.head.target if repo.head_is_detached else None
+
+
+def set_detached_head(repo: pygit2.Repository, oid: Oid) -> None:
+    repo.set_head(oid)
+
+
+def config_int(repo: pygit2.Repository, name: str) -> int | None:
+    """An integer setting of the repository's git configuration, or None (unset or not a number)."""
+    try:
+        return repo.config.get_int(name)
+    except (KeyError, ValueError, GitError):
+        return None
+
+
+def move_refs(
+    repo: pygit2.Repository, updates: Mapping[str, Oid], expected: Mapping[str, Oid], message: str
+) -> None:
+    """Move every ref of ``updates`` in one locked reference transaction, compare-and-swap: raise
+    :class:`RefMoved` (naming the ref) and move none if any is no longer at its ``expected`` value."""
+    with repo.transaction() as tx:
+        for name in updates:
+            tx.lock_ref(name)
+        for name, new in updates.items():
+            current = repo.references.get(name)
+            if current is None or current.target != expected[name]:
+                raise RefMoved(name)
+            tx.set_target(name, new, message=message)

@@ -23,9 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pygit2
-from pygit2.enums import ObjectType
-
 from . import _git, _pack
 from .errors import NoResultFound, StaleRevisionError
 
@@ -52,7 +49,7 @@ def _strip_signature(header: bytes) -> bytes:
     return b"\n".join(kept)
 
 
-def _rewrite_commit_raw(raw: bytes, tree: pygit2.Oid, parents: list[pygit2.Oid]) -> bytes:
+def _rewrite_commit_raw(raw: bytes, tree: _git.Oid, parents: list[_git.Oid]) -> bytes:
     header, sep, message = raw.partition(b"\n\n")
     header = _strip_signature(header) + b"\n"
     header = _PARENT_LINES.sub(b"", header)
@@ -77,28 +74,21 @@ def purge(
     if missing:
         raise NoResultFound(f"record {missing[0]} does not exist")
 
-    refs: dict[str, pygit2.Oid] = {}
-    for name in git.references:
-        ref = git.references[name]
-        if ref.type == pygit2.enums.ReferenceType.DIRECT:
-            refs[name] = ref.target
-    detached = git.head.target if git.head_is_detached else None
+    refs = _git.direct_refs(git)
+    detached = _git.detached_head(git)
     tips = [_peel_commit(git, oid) for oid in refs.values()]
     if detached is not None:
         tips.append(detached)
     tips = [t for t in dict.fromkeys(tips) if t is not None]
 
-    commit_map: dict[pygit2.Oid, pygit2.Oid] = {}
-    odb = git.odb
-    purged_blobs: set[pygit2.Oid] = set()
-    memo: dict[tuple[pygit2.Oid, frozenset[tuple[bytes, ...]]], pygit2.Oid] = {}
+    commit_map: dict[_git.Oid, _git.Oid] = {}
+    purged_blobs: set[_git.Oid] = set()
+    memo: dict[tuple[_git.Oid, frozenset[tuple[bytes, ...]]], _git.Oid] = {}
     wanted = frozenset(tuple(part.encode() for part in p.split("/")) for p in paths)
     pack = _pack.PackWriter(str(repo.git_dir / "objects" / "pack"), _delta_depth(git))
     reader = _pack.PackReader(str(repo.git_dir / "objects" / "pack"))
 
-    def strip(
-        tree_id: pygit2.Oid, remove: frozenset[tuple[bytes, ...]], slot: tuple[bytes, ...]
-    ) -> pygit2.Oid:
+    def strip(tree_id: _git.Oid, remove: frozenset[tuple[bytes, ...]], slot: tuple[bytes, ...]) -> _git.Oid:
         """``tree_id`` without the paths in ``remove``; shared subtrees are rewritten once.
 
         Works on the raw tree: an entry is ``mode SP name NUL id``, sorted by name, so removing
@@ -109,7 +99,7 @@ def purge(
         if cached is not None:
             return cached
         found = reader.read(tree_id.raw)
-        raw = found[1] if found is not None and found[0] == _pack.TREE else odb.read(tree_id)[1]
+        raw = found[1] if found is not None and found[0] == _pack.TREE else _git.read_object(git, tree_id)[1]
         new_raw = raw
         deeper: dict[bytes, set[tuple[bytes, ...]]] = {}
         for parts in remove:
@@ -119,34 +109,34 @@ def purge(
             found = _find_entry(new_raw, parts[0])
             if found is not None:
                 start, end, _mode = found
-                purged_blobs.add(pygit2.Oid(raw=new_raw[end - 20 : end]))
+                purged_blobs.add(_git.oid_from_raw(new_raw[end - 20 : end]))
                 new_raw = new_raw[:start] + new_raw[end:]
         for name, rest in deeper.items():
             found = _find_entry(new_raw, name)
             if found is None or found[2] != b"40000":
                 continue
             start, end, _mode = found
-            old = pygit2.Oid(raw=new_raw[end - 20 : end])
+            old = _git.oid_from_raw(new_raw[end - 20 : end])
             new = strip(old, frozenset(rest), (*slot, name))
-            if new == _EMPTY_TREE:
+            if new == _git.EMPTY_TREE:
                 new_raw = new_raw[:start] + new_raw[end:]
             elif new != old:
                 new_raw = new_raw[: end - 20] + new.raw + new_raw[end:]
         if new_raw is raw:
             result = tree_id
         elif not new_raw and slot:
-            result = _EMPTY_TREE  # the parent drops the entry: git keeps no empty folders
+            result = _git.EMPTY_TREE  # the parent drops the entry: git keeps no empty folders
         else:
-            result = pygit2.Oid(raw=pack.add(_pack.TREE, new_raw, slot))
+            result = _git.oid_from_raw(pack.add(_pack.TREE, new_raw, slot))
         memo[key] = result
         return result
 
     _git.set_durable(False)  # synced once below, before any ref moves
-    trees: dict[pygit2.Oid, pygit2.Oid] = {}  # commit (old or rewritten) -> its tree
+    trees: dict[_git.Oid, _git.Oid] = {}  # commit (old or rewritten) -> its tree
 
-    def tree_of(commit_id: pygit2.Oid) -> pygit2.Oid:
+    def tree_of(commit_id: _git.Oid) -> _git.Oid:
         found = trees.get(commit_id)
-        return found if found is not None else git[commit_id].tree_id
+        return found if found is not None else _git.commit_tree(git, commit_id)
 
     try:
         commits = list(_git.walk_all(git, tips))
@@ -163,7 +153,7 @@ def purge(
                 commit_map[commit.id] = parents[0]  # it only changed the purged records
             else:
                 raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)
-                new = pygit2.Oid(raw=pack.add(_pack.COMMIT, raw))
+                new = _git.oid_from_raw(pack.add(_pack.COMMIT, raw))
                 trees[new] = tree_id
                 commit_map[commit.id] = new
             if progress is not None:
@@ -176,7 +166,7 @@ def purge(
     finally:
         reader.close()
 
-    updates: dict[str, pygit2.Oid] = {}
+    updates: dict[str, _git.Oid] = {}
     for name, target in refs.items():
         new = _map_target(git, target, commit_map)
         if new != target:
@@ -189,13 +179,11 @@ def purge(
     )
     if repo.durable:
         _git.sync_filesystem(repo.git_dir)
-    with git.transaction() as tx:
-        for name in updates:
-            tx.lock_ref(name)
-        for name, new in updates.items():
-            if git.references[name].target != refs[name]:
-                raise StaleRevisionError(f"{name} moved during the hard delete; nothing was changed, retry")
-            tx.set_target(name, new, message="gitrecords: hard delete")
+    try:
+        _git.move_refs(git, updates, refs, "gitrecords: hard delete")
+    except _git.RefMoved as moved:
+        message = f"{moved} moved during the hard delete; nothing was changed, retry"
+        raise StaleRevisionError(message) from None
     if repo.durable:
         for name in updates:
             if (repo.git_dir / name).exists():  # a loose ref file (else packed)
@@ -204,7 +192,7 @@ def purge(
             if folder.exists():
                 _git.fsync_path(folder)
     if detached is not None and commit_map.get(detached, detached) != detached:
-        git.set_head(commit_map[detached])
+        _git.set_detached_head(git, commit_map[detached])
 
     repo._forget_paths_in_worktree(paths)
     repo._update_worktree(rewritten_tip, log_changes)
@@ -222,7 +210,9 @@ def purge(
     old_objects = [old for old, new in commit_map.items() if old != new]
     old_objects += [old for (old, _paths), new in memo.items() if old != new]
     old_objects += [
-        target for name, target in refs.items() if name in updates and git[target].type == ObjectType.TAG
+        target
+        for name, target in refs.items()
+        if name in updates and _git.object_kind(git, target) == _git.TAG
     ]
     walk = _git.git_background(
         git_dir, "rev-list", "--objects", "--no-object-names", "--all", "--reflog", "--indexed-objects"
@@ -238,8 +228,6 @@ def purge(
     repo.index.sync(updates[repo.ref])
 
 
-#: the id of the empty tree
-_EMPTY_TREE = pygit2.Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 _ENTRY_FINDERS: dict[bytes, re.Pattern[bytes]] = {}
 
 
@@ -297,13 +285,11 @@ def _find_in_fan_out(raw: bytes, name: bytes) -> tuple[int, int, bytes] | None:
     return None
 
 
-def _delta_depth(git: pygit2.Repository) -> int:
+def _delta_depth(git: _git.GitRepository) -> int:
     """The longest delta chain the rewritten trees may form: the repository's ``pack.depth``
     (gitrecords sets a short one so that old revisions read fast), else git's default, 50."""
-    try:
-        return max(0, min(git.config.get_int("pack.depth"), 4095))
-    except (KeyError, ValueError, pygit2.GitError):
-        return 50
+    depth = _git.config_int(git, "pack.depth")
+    return 50 if depth is None else max(0, min(depth, 4095))
 
 
 def _delete_objects(
@@ -400,11 +386,10 @@ def _packs_holding(pack_dir: Path, content: set[bytes]) -> tuple[list[tuple[str,
 def _copy_packs(
     repo: Repository, affected: list[tuple[str, _pack.PackIndex]], drop: set[bytes]
 ) -> list[_pack.PendingPack]:
-    odb = repo._git.odb
+    git = repo._git
 
     def read(oid: bytes) -> tuple[int, bytes]:
-        kind, data = odb.read(pygit2.Oid(raw=oid))
-        return int(kind), data
+        return _git.read_object(git, _git.oid_from_raw(oid))
 
     pending: list[_pack.PendingPack] = []
     try:
@@ -440,26 +425,26 @@ def _loose_objects(objects: Path) -> set[bytes]:
     return found
 
 
-def _peel_commit(git: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Oid | None:
-    obj = git[oid]
-    while obj.type == ObjectType.TAG:
-        obj = git[obj.target]
-    return obj.id if obj.type == ObjectType.COMMIT else None
+def _peel_commit(git: _git.GitRepository, oid: _git.Oid) -> _git.Oid | None:
+    kind = _git.object_kind(git, oid)
+    while kind == _git.TAG:
+        oid = _git.tag_target(git, oid)
+        kind = _git.object_kind(git, oid)
+    return oid if kind == _git.COMMIT else None
 
 
-def _map_target(
-    git: pygit2.Repository, target: pygit2.Oid, commit_map: dict[pygit2.Oid, pygit2.Oid]
-) -> pygit2.Oid:
-    obj = git[target]
-    if obj.type == ObjectType.COMMIT:
+def _map_target(git: _git.GitRepository, target: _git.Oid, commit_map: dict[_git.Oid, _git.Oid]) -> _git.Oid:
+    kind = _git.object_kind(git, target)
+    if kind == _git.COMMIT:
         return commit_map.get(target, target)
-    if obj.type == ObjectType.TAG:
-        inner = _map_target(git, obj.target, commit_map)
-        if inner == obj.target:
+    if kind == _git.TAG:
+        inner_old = _git.tag_target(git, target)
+        inner = _map_target(git, inner_old, commit_map)
+        if inner == inner_old:
             return target
-        raw = _strip_tag_signature(obj.read_raw())
+        raw = _strip_tag_signature(_git.read_object(git, target)[1])
         raw = _OBJECT_LINE.sub(b"object " + str(inner).encode() + b"\n", raw, count=1)
-        return git.odb.write(ObjectType.TAG, raw)
+        return _git.write_object(git, _git.TAG, raw)
     return target
 
 

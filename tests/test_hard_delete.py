@@ -668,3 +668,15 @@ def test_the_pack_list_for_dumb_http_follows(repo: Repository) -> None:
         if line
     }
     assert listed == packs(repo)
+
+
+def test_purge_talks_to_git_through_the_git_module_only() -> None:
+    """Only gitrecords/_git.py imports pygit2."""
+    import ast
+
+    import gitrecords.purge
+
+    tree = ast.parse(Path(gitrecords.purge.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.split(".")[0] == "pygit2"}
