@@ -2,7 +2,9 @@
 
 Every commit reachable from any ref (branches, tags, remote-tracking refs,
 notes, stash) or a detached HEAD is rewritten without the record's file;
-commits whose only change was that file are dropped. Commit and tag objects
+commits whose only change was that file are dropped. A ref or tag naming a tree
+is moved to the tree without the file; one naming a purged blob makes the hard
+delete refuse before anything is written. Commit and tag objects
 are rewritten byte for byte except for their ``tree``/``parent``/``object``
 lines (signatures become invalid and are removed), so authors, dates and
 messages are kept and every other record keeps exactly the same blobs. A commit
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _git, _pack
-from .errors import NoResultFound, StaleRevisionError
+from .errors import GitRecordsError, NoResultFound, StaleRevisionError
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
 _TREE_LINE = re.compile(rb"^tree [0-9a-f]{40}\n", re.M)
 _PARENT_LINES = re.compile(rb"^parent [0-9a-f]{40}\n", re.M)
 _OBJECT_LINE = re.compile(rb"^object [0-9a-f]{40}\n")
+
+
+class HardDeleteRefusedError(GitRecordsError):
+    """A hard delete cannot remove all of the content (a ref names a purged blob, a linked worktree
+    is missing): nothing was changed."""
 
 
 def _strip_signature(header: bytes) -> bytes:
@@ -76,10 +83,11 @@ def purge(
 
     refs = _git.direct_refs(git)
     detached = _git.detached_head(git)
-    tips = [_peel_commit(git, oid) for oid in refs.values()]
+    peeled = {name: _peel(git, oid) for name, oid in refs.items()}  # what a tag names, in the end
+    tips = [oid for kind, oid in peeled.values() if kind == _git.COMMIT]
     if detached is not None:
         tips.append(detached)
-    tips = [t for t in dict.fromkeys(tips) if t is not None]
+    tips = list(dict.fromkeys(tips))
 
     commit_map: dict[_git.Oid, _git.Oid] = {}
     purged_blobs: set[_git.Oid] = set()
@@ -158,6 +166,17 @@ def purge(
                 commit_map[commit.id] = new
             if progress is not None:
                 progress(done, total)
+        # a ref or tag may name a tree, any folder of a commit's tree: the record's file goes from
+        # every suffix of its path (records/ab/cd/<id>.json, ab/cd/<id>.json, cd/<id>.json, ...)
+        anywhere = frozenset(parts[n:] for parts in wanted for n in range(len(parts)))
+        tree_map = {oid: strip(oid, anywhere, ()) for kind, oid in peeled.values() if kind == _git.TREE}
+        # a ref or tag naming one of the record's blobs cannot be rewritten: refuse, before any ref moves
+        for name, (kind, oid) in sorted(peeled.items()):
+            if kind == _git.BLOB and oid in purged_blobs:
+                raise HardDeleteRefusedError(
+                    f"{name} names {oid}, the content of a record to purge: delete that ref first "
+                    "(nothing was changed)"
+                )
         # the new trees and commits go into the repository as one pack, before anything refers to them
         pack.finish()
     except BaseException:
@@ -167,8 +186,9 @@ def purge(
         reader.close()
 
     updates: dict[str, _git.Oid] = {}
+    tag_map: dict[_git.Oid, _git.Oid] = {}  # the rewritten tag objects
     for name, target in refs.items():
-        new = _map_target(git, target, commit_map)
+        new = _map_target(git, target, commit_map, tree_map, tag_map)
         if new != target:
             updates[name] = new
     # the purge log (purged.txt) moves with the other refs, in the one transaction: a crash leaves
@@ -209,11 +229,7 @@ def purge(
     # record, on any branch, or any other file shares); the packs are copied meanwhile
     old_objects = [old for old, new in commit_map.items() if old != new]
     old_objects += [old for (old, _paths), new in memo.items() if old != new]
-    old_objects += [
-        target
-        for name, target in refs.items()
-        if name in updates and _git.object_kind(git, target) == _git.TAG
-    ]
+    old_objects += list(tag_map)
     walk = _git.git_background(
         git_dir, "rev-list", "--objects", "--no-object-names", "--all", "--reflog", "--indexed-objects"
     )
@@ -425,26 +441,40 @@ def _loose_objects(objects: Path) -> set[bytes]:
     return found
 
 
-def _peel_commit(git: _git.GitRepository, oid: _git.Oid) -> _git.Oid | None:
+def _peel(git: _git.GitRepository, oid: _git.Oid) -> tuple[int, _git.Oid]:
+    """(kind, id) of the object that ``oid`` names, through any chain of tags."""
     kind = _git.object_kind(git, oid)
     while kind == _git.TAG:
         oid = _git.tag_target(git, oid)
         kind = _git.object_kind(git, oid)
-    return oid if kind == _git.COMMIT else None
+    return kind, oid
 
 
-def _map_target(git: _git.GitRepository, target: _git.Oid, commit_map: dict[_git.Oid, _git.Oid]) -> _git.Oid:
+def _map_target(
+    git: _git.GitRepository,
+    target: _git.Oid,
+    commit_map: dict[_git.Oid, _git.Oid],
+    tree_map: dict[_git.Oid, _git.Oid],
+    tag_map: dict[_git.Oid, _git.Oid],
+) -> _git.Oid:
+    """What a ref naming ``target`` names after the rewrite: the rewritten commit or tree, or a
+    tag object rewritten to name it (recorded in ``tag_map``); blobs stay."""
     kind = _git.object_kind(git, target)
     if kind == _git.COMMIT:
         return commit_map.get(target, target)
+    if kind == _git.TREE:
+        return tree_map.get(target, target)
     if kind == _git.TAG:
+        if target in tag_map:
+            return tag_map[target]
         inner_old = _git.tag_target(git, target)
-        inner = _map_target(git, inner_old, commit_map)
+        inner = _map_target(git, inner_old, commit_map, tree_map, tag_map)
         if inner == inner_old:
             return target
         raw = _strip_tag_signature(_git.read_object(git, target)[1])
         raw = _OBJECT_LINE.sub(b"object " + str(inner).encode() + b"\n", raw, count=1)
-        return _git.write_object(git, _git.TAG, raw)
+        tag_map[target] = _git.write_object(git, _git.TAG, raw)
+        return tag_map[target]
     return target
 
 

@@ -680,3 +680,65 @@ def test_purge_talks_to_git_through_the_git_module_only() -> None:
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name for name in imported if name.split(".")[0] == "pygit2"}
+
+
+# -- every kind of ref: trees, blobs, linked worktrees, stashes, notes -------------------------------
+
+
+def refs_and_objects(repo: Repository) -> tuple[str, set[str], set[str]]:
+    """Every ref with its value, every object and every pack: what a refused hard delete keeps."""
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)"), all_objects(repo), packs(repo)
+
+
+def test_refs_and_tags_to_trees_are_rewritten(repo: Repository) -> None:
+    """A lightweight tag on the root tree, a ref on a subtree and an annotated tag on a tree keep
+    the content reachable unless they are rewritten too (F4)."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    keep = Record.create({"title": "keep"}, repo=repo)
+    path = repo.path_for(victim.id)
+    blob = git(repo, "rev-parse", f"main:{path}").strip()
+    git(repo, "tag", "root-tree", "main^{tree}")
+    git(repo, "update-ref", "refs/trees/records", "main:records")
+    git(repo, "update-ref", "refs/trees/leaf", f"main:{path.rsplit('/', 1)[0]}")
+    annotated_tag(repo, "tree-tag", "the tree of release 1", "main^{tree}")
+    tag_message = git(repo, "tag", "-l", "--format=%(contents)", "tree-tag")
+
+    victim.delete(force=True)
+
+    assert not exists(repo, blob)
+    rewritten_tree = git(repo, "rev-parse", "main~1^{tree}").strip()  # the same commit, rewritten
+    assert git(repo, "rev-parse", "root-tree").strip() == rewritten_tree
+    assert path not in git(repo, "ls-tree", "-r", "--name-only", "root-tree")
+    assert repo.path_for(keep.id) in git(repo, "ls-tree", "-r", "--name-only", "root-tree")
+    for ref in ("refs/trees/records", "refs/trees/leaf"):
+        assert git(repo, "cat-file", "-t", ref).strip() == "tree"
+        assert str(victim.id) not in git(repo, "ls-tree", "-r", ref)
+    assert str(keep.id) in git(repo, "ls-tree", "-r", "refs/trees/records")
+    assert git(repo, "cat-file", "-t", "tree-tag").strip() == "tag"
+    assert git(repo, "tag", "-l", "--format=%(contents)", "tree-tag") == tag_message
+    assert git(repo, "rev-parse", "tree-tag^{tree}").strip() == rewritten_tree
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
+
+
+@pytest.mark.parametrize("annotated", [False, True], ids=["tag", "annotated-tag"])
+def test_a_ref_to_a_purged_blob_is_refused_and_nothing_changes(repo: Repository, annotated: bool) -> None:
+    """A ref (or tag object) naming the record's blob itself cannot be rewritten: the hard delete
+    refuses in one line, naming the ref, and leaves every ref and object as it was (F4)."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    if annotated:
+        annotated_tag(repo, "the-blob", "a blob", blob)
+    else:
+        git(repo, "tag", "the-blob", blob)
+    before = refs_and_objects(repo)
+
+    with pytest.raises(GitRecordsError, match="refs/tags/the-blob") as info:
+        victim.delete(force=True)
+    assert "\n" not in str(info.value)
+    assert refs_and_objects(repo) == before
+    assert Record.get_record(victim.id, repo=repo) == {"title": "secret"}
+    git(repo, "tag", "-d", "the-blob")
+    victim.delete(force=True)
+    assert not exists(repo, blob)
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
