@@ -492,3 +492,76 @@ def move_refs(
             if current is None or current.target != expected[name]:
                 raise RefMoved(name)
             tx.set_target(name, new, message=message)
+
+
+@dataclass(frozen=True)
+class LinkedWorktree:
+    """A worktree added with ``git worktree add``: its own HEAD, index and files."""
+
+    name: str
+    admin: str  #: its folder in the git dir (.git/worktrees/<name>: HEAD, index, logs)
+    path: str  #: its files
+    exists: bool  #: False when its folder is gone (``git worktree prune`` would forget it)
+    head: Oid | None  #: the commit of a detached HEAD
+    branch: str | None  #: the ref HEAD is on, when it is on one
+
+
+def linked_worktrees(repo: pygit2.Repository) -> list[LinkedWorktree]:
+    found: list[LinkedWorktree] = []
+    for name in repo.list_worktrees():
+        worktree = repo.lookup_worktree(name)
+        admin = os.path.join(repo.path, "worktrees", name)
+        try:
+            with open(os.path.join(admin, "HEAD"), encoding="utf-8") as file:
+                head = file.read().strip()
+        except OSError:
+            head = ""
+        branch = head[len("ref:") :].strip() if head.startswith("ref:") else None
+        detached = Oid(hex=head) if branch is None and len(head) == 40 else None
+        path = worktree.path.rstrip("/")
+        found.append(LinkedWorktree(name, admin, path, os.path.isdir(path), detached, branch))
+    return found
+
+
+def open_worktree(worktree: LinkedWorktree) -> pygit2.Repository:
+    return open_repository(worktree.path)
+
+
+def staged_blob(repo: pygit2.Repository, path: str) -> Oid | None:
+    """The blob the index of ``repo``'s worktree has at ``path``, or None."""
+    index = repo.index
+    index.read()
+    entry = index[path] if path in index else None
+    return entry.id if entry is not None else None
+
+
+def apply_to_worktree(repo: pygit2.Repository, changes: Mapping[str, Oid | None]) -> None:
+    """Write ``changes`` (path -> blob, None removes) into the files and the index of ``repo``'s
+    worktree, as checking out a commit that differs by them would."""
+    index = repo.index
+    index.read()
+    workdir = os.path.normpath(repo.workdir)
+    for path, blob in changes.items():
+        file = os.path.join(workdir, path)
+        if blob is None:
+            try:
+                os.unlink(file)
+            except FileNotFoundError:
+                pass
+            if path in index:
+                index.remove(path)
+            parent = os.path.dirname(file)
+            while parent != workdir and parent.startswith(workdir):
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    break
+                parent = os.path.dirname(parent)
+        else:
+            os.makedirs(os.path.dirname(file), exist_ok=True)
+            temp = os.path.join(os.path.dirname(file), f".{os.path.basename(file)}.{os.getpid()}.tmp")
+            with open(temp, "wb") as out:
+                out.write(read_blob(repo, blob))
+            os.replace(temp, file)
+            index.add(path)
+    index.write()

@@ -4,7 +4,8 @@ Every commit reachable from any ref (branches, tags, remote-tracking refs,
 notes, stash) or a detached HEAD is rewritten without the record's file;
 commits whose only change was that file are dropped. A ref or tag naming a tree
 is moved to the tree without the file; one naming a purged blob makes the hard
-delete refuse before anything is written. Commit and tag objects
+delete refuse before anything is written. Linked worktrees follow: HEAD, index
+and files. Commit and tag objects
 are rewritten byte for byte except for their ``tree``/``parent``/``object``
 lines (signatures become invalid and are removed), so authors, dates and
 messages are kept and every other record keeps exactly the same blobs. A commit
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _git, _pack
-from .errors import GitRecordsError, NoResultFound, StaleRevisionError
+from .errors import GitRecordsError, LocalChangesError, NoResultFound, StaleRevisionError
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -83,10 +84,12 @@ def purge(
 
     refs = _git.direct_refs(git)
     detached = _git.detached_head(git)
+    worktrees = _linked_worktrees(repo, paths, refs)  # refuses now if one cannot be rewritten
     peeled = {name: _peel(git, oid) for name, oid in refs.items()}  # what a tag names, in the end
     tips = [oid for kind, oid in peeled.values() if kind == _git.COMMIT]
     if detached is not None:
         tips.append(detached)
+    tips += [worktree.head for worktree in worktrees if worktree.head is not None]
     tips = list(dict.fromkeys(tips))
 
     commit_map: dict[_git.Oid, _git.Oid] = {}
@@ -213,6 +216,8 @@ def purge(
                 _git.fsync_path(folder)
     if detached is not None and commit_map.get(detached, detached) != detached:
         _git.set_detached_head(git, commit_map[detached])
+    for worktree in worktrees:
+        _rewrite_linked_worktree(repo, worktree, refs, updates, commit_map)
 
     repo._forget_paths_in_worktree(paths)
     repo._update_worktree(rewritten_tip, log_changes)
@@ -439,6 +444,83 @@ def _loose_objects(objects: Path) -> set[bytes]:
                     except ValueError:
                         pass
     return found
+
+
+def _linked_worktrees(
+    repo: Repository, paths: list[str], refs: dict[str, _git.Oid]
+) -> list[_git.LinkedWorktree]:
+    """The linked worktrees (``git worktree add``), whose HEADs, indexes and files the hard delete
+    rewrites as well. Raises, before anything is written, when one cannot be: its folder is gone,
+    or it has local changes to a file that the hard delete changes there."""
+    from .repository import PURGED_FILE
+
+    git = repo._git
+    worktrees = _git.linked_worktrees(git)
+    for worktree in worktrees:
+        if not worktree.exists:
+            raise HardDeleteRefusedError(
+                f"the linked worktree {worktree.path} is missing, and its HEAD and index may hold "
+                "the record: restore it or run `git worktree prune` (nothing was changed)"
+            )
+        head = _worktree_commit(worktree, refs)
+        tree = _git.tree_of(git, head)
+        opened = _git.open_worktree(worktree)
+        for path in [*paths, PURGED_FILE] if worktree.branch == repo.ref else paths:
+            committed = _git.entry_id(tree, path)
+            if _git.staged_blob(opened, path) != committed:
+                raise LocalChangesError(
+                    f"{path} has staged changes in the linked worktree {worktree.path}; "
+                    "commit or reset them first"
+                )
+            file = Path(worktree.path) / path
+            if (_git.hash_file(file) if file.exists() else None) != committed:
+                raise LocalChangesError(
+                    f"{path} has local edits in the linked worktree {worktree.path}; "
+                    "commit or restore them first"
+                )
+    return worktrees
+
+
+def _worktree_commit(worktree: _git.LinkedWorktree, refs: dict[str, _git.Oid]) -> _git.Oid | None:
+    """The commit a linked worktree has checked out (before the rewrite)."""
+    if worktree.head is not None:
+        return worktree.head
+    return refs.get(worktree.branch) if worktree.branch is not None else None
+
+
+def _rewrite_linked_worktree(
+    repo: Repository,
+    worktree: _git.LinkedWorktree,
+    refs: dict[str, _git.Oid],
+    updates: dict[str, _git.Oid],
+    commit_map: dict[_git.Oid, _git.Oid],
+) -> None:
+    """After the refs moved: a detached HEAD moves to the rewritten commit, and the files and the
+    index follow the commit now checked out (the record's file goes, purged.txt comes)."""
+    git = repo._git
+    old = _worktree_commit(worktree, refs)
+    if old is None:
+        return
+    if worktree.head is not None:
+        new = commit_map.get(old, old)
+    else:
+        new = updates.get(worktree.branch or "", old)
+    if new == old:
+        return
+    opened = _git.open_worktree(worktree)
+    if worktree.head is not None:
+        _git.set_detached_head(opened, new)
+        if repo.durable:
+            _git.fsync_path(os.path.join(worktree.admin, "HEAD"))
+            _git.fsync_path(worktree.admin)
+    changes = {
+        path: blob
+        for path, _old, blob in _git.changed_blobs(git, _git.tree_of(git, old), _git.tree_of(git, new))
+    }
+    _git.apply_to_worktree(opened, changes)
+    for stale in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(worktree.admin, stale))
 
 
 def _peel(git: _git.GitRepository, oid: _git.Oid) -> tuple[int, _git.Oid]:

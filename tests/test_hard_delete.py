@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -742,3 +743,81 @@ def test_a_ref_to_a_purged_blob_is_refused_and_nothing_changes(repo: Repository,
     victim.delete(force=True)
     assert not exists(repo, blob)
     git(repo, "fsck", "--strict", "--full", "--no-progress")
+
+
+def worktree_run(work: Path, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="W", GIT_AUTHOR_EMAIL="w@example.org")
+    env.update(GIT_COMMITTER_NAME="W", GIT_COMMITTER_EMAIL="w@example.org")
+    proc = subprocess.run(["git", "-C", str(work), *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def test_linked_worktrees_are_rewritten(tmp_path: Path) -> None:
+    """A linked worktree's detached HEAD, its index and its files hold the record too: HEAD moves
+    to the rewritten commit, the file leaves the index and the folder (F4)."""
+    work = tmp_path / "work"
+    clone = Repository.init(work, bare=False)
+    victim = Record.create({"title": "secret"}, repo=clone)
+    keep = Record.create({"title": "keep"}, repo=clone)
+    path = clone.path_for(victim.id)
+    blob = git(clone, "rev-parse", f"main:{path}").strip()
+    detached, on_branch = tmp_path / "detached", tmp_path / "on-branch"
+    worktree_run(work, "worktree", "add", "--detach", str(detached), "main")
+    worktree_run(work, "worktree", "add", "-b", "side", str(on_branch), "main")
+    assert (detached / path).exists() and (on_branch / path).exists()
+
+    victim.delete(force=True)
+
+    assert not exists(clone, blob)
+    for linked in (detached, on_branch):
+        assert not (linked / path).exists()
+        assert (linked / clone.path_for(keep.id)).exists()
+        assert worktree_run(linked, "status", "--porcelain", "--untracked-files=all") == ""
+        assert path not in worktree_run(linked, "ls-files")
+    assert worktree_run(detached, "rev-parse", "HEAD") == worktree_run(work, "rev-parse", "main~1")
+    assert worktree_run(on_branch, "rev-parse", "HEAD") == worktree_run(work, "rev-parse", "side")
+    git(clone, "fsck", "--strict", "--full", "--no-progress")
+
+
+def test_a_linked_worktree_of_a_bare_repository_on_the_branch(repo: Repository, tmp_path: Path) -> None:
+    """A worktree with the data branch checked out gets the purge log (purged.txt) as well."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", str(linked), "main")
+    victim.delete(force=True)
+    assert not (linked / repo.path_for(victim.id)).exists()
+    assert (linked / "purged.txt").read_text() == f"{victim.id}\n"
+    assert worktree_run(linked, "status", "--porcelain", "--untracked-files=all") == ""
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
+
+
+@pytest.mark.parametrize("change", ["edited", "staged", "missing"])
+def test_a_linked_worktree_that_cannot_be_rewritten_is_refused(
+    repo: Repository, tmp_path: Path, change: str
+) -> None:
+    """Local edits to the record in a linked worktree, or a worktree whose folder is gone: the hard
+    delete refuses in one line naming the worktree, and changes nothing (F4)."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "--detach", str(linked), "main")
+    file = linked / repo.path_for(victim.id)
+    if change == "missing":
+        import shutil
+
+        shutil.rmtree(linked)
+    else:
+        file.write_text('{"title": "edited in the worktree"}\n')
+        if change == "staged":
+            worktree_run(linked, "add", repo.path_for(victim.id))
+    before = refs_and_objects(repo)
+    with pytest.raises(GitRecordsError, match=re.escape(str(linked))) as info:
+        victim.delete(force=True)
+    assert "\n" not in str(info.value)
+    assert refs_and_objects(repo) == before
+    assert Record.get_record(victim.id, repo=repo) == {"title": "secret"}
+    if change != "missing":
+        assert file.read_text() == '{"title": "edited in the worktree"}\n'
