@@ -565,3 +565,76 @@ def apply_to_worktree(repo: pygit2.Repository, changes: Mapping[str, Oid | None]
             os.replace(temp, file)
             index.add(path)
     index.write()
+
+
+def commit_parents(repo: pygit2.Repository, oid: Oid) -> list[Oid]:
+    return list(repo[oid].parent_ids)
+
+
+def read_reflog(repo: pygit2.Repository, ref: str) -> list[bytes]:
+    """The lines of ``ref``'s reflog (``old new identity time zone TAB message``), oldest first."""
+    try:
+        with open(os.path.join(repo.path, "logs", ref), "rb") as file:
+            return [line for line in file.read().split(b"\n") if line]
+    except FileNotFoundError:
+        return []
+
+
+def write_reflog(
+    repo: pygit2.Repository, ref: str, lines: list[bytes], expected: Oid | None, durable: bool
+) -> bool:
+    """Replace ``ref``'s reflog with ``lines``, holding the ref's lock file (as git does when it
+    appends to a reflog) and only while ``ref`` is at ``expected``. False when it was not written:
+    the lock stayed taken for :data:`REF_LOCK_WAIT` seconds, or the ref moved."""
+    lock = os.path.join(repo.path, ref + ".lock")
+    deadline = time.monotonic() + REF_LOCK_WAIT
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            break
+        except FileExistsError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+    try:
+        if tip(repo, ref) != expected:
+            return False
+        log = os.path.join(repo.path, "logs", ref)
+        temp = os.path.join(repo.path, f"gitrecords-reflog-{os.getpid()}.tmp")
+        with open(temp, "wb") as file:
+            file.write(b"".join(line + b"\n" for line in lines))
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(temp, log)
+        if durable:
+            fsync_path(os.path.dirname(log))
+        return True
+    finally:
+        os.close(fd)
+        os.unlink(lock)
+
+
+def reflog_names(repo: pygit2.Repository) -> list[str]:
+    """The refs that have a reflog, named as ``git reflog expire`` takes them (a linked
+    worktree's HEAD as ``worktrees/<name>/HEAD``); refs that do not resolve are left out, as git
+    refuses them."""
+
+    def resolves(name: str) -> bool:
+        try:
+            repo.references[name].resolve()
+        except (KeyError, GitError):
+            return False
+        return True
+
+    names = [
+        name
+        for name in ["HEAD", *repo.references]
+        if os.path.isfile(os.path.join(repo.path, "logs", name)) and resolves(name)
+    ]
+    for worktree in linked_worktrees(repo):
+        if not os.path.isfile(os.path.join(worktree.admin, "logs", "HEAD")):
+            continue
+        if worktree.head is not None or (worktree.branch is not None and resolves(worktree.branch)):
+            names.append(f"worktrees/{worktree.name}/HEAD")
+    return names

@@ -1,19 +1,21 @@
 """Hard delete: rewrite history so that a record's content is gone for good.
 
 Every commit reachable from any ref (branches, tags, remote-tracking refs,
-notes, stash) or a detached HEAD is rewritten without the record's file;
-commits whose only change was that file are dropped. A ref or tag naming a tree
-is moved to the tree without the file; one naming a purged blob makes the hard
-delete refuse before anything is written. Linked worktrees follow: HEAD, index
-and files. Commit and tag objects
-are rewritten byte for byte except for their ``tree``/``parent``/``object``
+notes, every stash entry), a detached HEAD or a linked worktree's HEAD is
+rewritten without the record's file; commits whose only change was that file
+are dropped. A ref or tag naming a tree is moved to the tree without the file;
+one naming a purged blob makes the hard delete refuse before anything is
+written, as does a linked worktree that cannot be rewritten. Commit and tag
+objects are rewritten byte for byte except for their ``tree``/``parent``/``object``
 lines (signatures become invalid and are removed), so authors, dates and
 messages are kept and every other record keeps exactly the same blobs. A commit
 on the rewritten branch appends the purged ids to ``purged.txt``; then all refs
 move together in one locked reference transaction, compare-and-swap against
 the values read at the start, so a crash leaves every ref as it was or every
-ref purged and logged. Then reflogs are expired, the unreachable objects are
-deleted and the derived index is updated.
+ref purged and logged. Then linked worktrees follow (HEAD, index, files), the
+stash list (refs/stash's reflog) is written again with the rewritten commits,
+the other reflogs are expired, the unreachable objects are deleted and the
+derived index is updated.
 """
 
 from __future__ import annotations
@@ -90,8 +92,16 @@ def purge(
     if detached is not None:
         tips.append(detached)
     tips += [worktree.head for worktree in worktrees if worktree.head is not None]
-    tips = list(dict.fromkeys(tips))
+    # the stash list is refs/stash's reflog: every entry (a commit whose parents are the commit
+    # it was made on, the index as a commit and, with -u, the untracked files) is rewritten; the
+    # index and untracked commits are never dropped, so that each entry keeps its shape
+    stash_log = _git.read_reflog(git, _STASH)
+    stashes = [entry[1] for entry in map(_parse_reflog_line, stash_log) if entry is not None]
+    stashes = [oid for oid in dict.fromkeys(stashes) if oid != _ZERO]
+    tips += stashes
+    keep_shape = {parent for oid in stashes for parent in _git.commit_parents(git, oid)[1:]}
 
+    tips = list(dict.fromkeys(tips))
     commit_map: dict[_git.Oid, _git.Oid] = {}
     purged_blobs: set[_git.Oid] = set()
     memo: dict[tuple[_git.Oid, frozenset[tuple[bytes, ...]]], _git.Oid] = {}
@@ -160,7 +170,12 @@ def purge(
             tree_id = strip(old_tree, wanted, ())
             if tree_id == old_tree and parents == old_parents:
                 commit_map[commit.id] = commit.id
-            elif len(parents) == 1 and tree_id == tree_of(parents[0]) and old_tree != tree_of(old_parents[0]):
+            elif (
+                len(parents) == 1
+                and tree_id == tree_of(parents[0])
+                and old_tree != tree_of(old_parents[0])
+                and commit.id not in keep_shape
+            ):
                 commit_map[commit.id] = parents[0]  # it only changed the purged records
             else:
                 raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)
@@ -218,6 +233,14 @@ def purge(
         _git.set_detached_head(git, commit_map[detached])
     for worktree in worktrees:
         _rewrite_linked_worktree(repo, worktree, refs, updates, commit_map)
+    keep_stash = bool(stash_log)
+    if stash_log:
+        # the stash's entries with the rewritten commits, in place of the old ones (and of the line
+        # the ref transaction added); if that cannot be written, the stash goes with the other reflogs
+        mapped = [_map_reflog_line(line, commit_map) for line in stash_log]
+        if mapped != stash_log:
+            newest = updates.get(_STASH, refs.get(_STASH))
+            keep_stash = _git.write_reflog(git, _STASH, mapped, newest, repo.durable)
 
     repo._forget_paths_in_worktree(paths)
     repo._update_worktree(rewritten_tip, log_changes)
@@ -227,7 +250,13 @@ def purge(
         except FileNotFoundError:
             pass
     git_dir = str(repo.git_dir)
-    _git.git(git_dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
+    expire = ("reflog", "expire", "--expire=now", "--expire-unreachable=now")
+    if keep_stash:  # every reflog but the stash list
+        names = [name for name in _git.reflog_names(git) if name != _STASH]
+        for start in range(0, len(names), 1000):
+            _git.git(git_dir, *expire, *names[start : start + 1000])
+    else:
+        _git.git(git_dir, *expire, "--all")
     # what is now unreachable: the record's blobs (unless something else has the same content),
     # the rewritten commits, the trees they had and the rewritten tags. One walk of what the refs,
     # HEADs and indexes reach says which of them really are (it also finds a blob that another
@@ -444,6 +473,30 @@ def _loose_objects(objects: Path) -> set[bytes]:
                     except ValueError:
                         pass
     return found
+
+
+_STASH = "refs/stash"
+_ZERO = _git.oid_from_hex("0" * 40)
+
+
+_REFLOG_LINE = re.compile(rb"([0-9a-f]{40}) ([0-9a-f]{40}) (.*)", re.S)
+
+
+def _parse_reflog_line(line: bytes) -> tuple[_git.Oid, _git.Oid, bytes] | None:
+    """(old, new, the rest) of a reflog line ``old new identity time zone TAB message``."""
+    match = _REFLOG_LINE.fullmatch(line)
+    if match is None:
+        return None
+    return _git.oid_from_hex(match[1].decode()), _git.oid_from_hex(match[2].decode()), match[3]
+
+
+def _map_reflog_line(line: bytes, commit_map: dict[_git.Oid, _git.Oid]) -> bytes:
+    """The reflog line naming the rewritten commits (a line it cannot read stays as it is)."""
+    entry = _parse_reflog_line(line)
+    if entry is None:
+        return line
+    old, new, rest = entry
+    return b" ".join((str(commit_map.get(old, old)).encode(), str(commit_map.get(new, new)).encode(), rest))
 
 
 def _linked_worktrees(

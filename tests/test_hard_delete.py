@@ -821,3 +821,47 @@ def test_a_linked_worktree_that_cannot_be_rewritten_is_refused(
     assert Record.get_record(victim.id, repo=repo) == {"title": "secret"}
     if change != "missing":
         assert file.read_text() == '{"title": "edited in the worktree"}\n'
+
+
+def test_stash_entries_survive_and_lose_the_record(tmp_path: Path) -> None:
+    """The stash list is refs/stash's reflog: every entry stays, in order and with its message;
+    the entries that held the record are rewritten without it (F5)."""
+    work = tmp_path / "work"
+    clone = Repository.init(work, bare=False)
+    early = Record.create({"title": "early"}, repo=clone)
+    early_file = work / clone.path_for(early.id)
+    early_file.write_text('{"title": "stashed before the record existed"}\n')
+    worktree_run(work, "stash", "push", "-m", "before the record")
+    untouched = worktree_run(work, "rev-parse", "stash@{0}").strip()
+    victim = Record.create({"title": "secret"}, repo=clone)
+    path = clone.path_for(victim.id)
+    victim_file = work / path
+    early_file.write_text('{"title": "stashed edit of early"}\n')
+    worktree_run(work, "stash", "push", "-m", "edit of early")
+    victim_file.write_text('{"title": "stashed secret"}\n')
+    worktree_run(work, "add", path)
+    worktree_run(work, "stash", "push", "-m", "edit of the record")
+    stashed_blob = worktree_run(work, "rev-parse", f"stash@{{0}}:{path}").strip()
+    (work / "notes.txt").write_text("untracked\n")
+    early_file.write_text('{"title": "with an untracked file"}\n')
+    worktree_run(work, "stash", "push", "--include-untracked", "-m", "with untracked")
+    before = worktree_run(work, "stash", "list", "--format=%gs").splitlines()
+    assert len(before) == 4
+
+    victim.delete(force=True)
+
+    assert worktree_run(work, "stash", "list", "--format=%gs").splitlines() == before
+    assert not exists(clone, stashed_blob)
+    assert git(clone, "rev-list", "--all", "--reflog", "--objects").count(path) == 0
+    assert worktree_run(work, "rev-parse", "stash@{3}").strip() == untouched
+    for n in range(4):
+        assert path not in worktree_run(work, "ls-tree", "-r", "--name-only", f"stash@{{{n}}}")
+        assert path not in worktree_run(work, "ls-tree", "-r", "--name-only", f"stash@{{{n}}}^2")
+    assert worktree_run(work, "stash", "show", "--name-only", "stash@{2}").split() == [
+        clone.path_for(early.id)
+    ]
+    assert worktree_run(work, "show", "stash@{0}^3:notes.txt") == "untracked\n"
+    git(clone, "fsck", "--strict", "--full", "--no-progress")
+    worktree_run(work, "stash", "pop")
+    assert early_file.read_text() == '{"title": "with an untracked file"}\n'
+    assert (work / "notes.txt").read_text() == "untracked\n"
