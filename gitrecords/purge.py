@@ -12,7 +12,8 @@ messages are kept and every other record keeps exactly the same blobs. A commit
 on the rewritten branch appends the purged ids to ``purged.txt``; then all refs
 move together in one locked reference transaction, compare-and-swap against
 the values read at the start, so a crash leaves every ref as it was or every
-ref purged and logged. Then linked worktrees follow (HEAD, index, files), the
+ref purged and logged (a notes ref moves to a notes commit that keys the notes
+by the rewritten ids). Then linked worktrees follow (HEAD, index, files), the
 stash list (refs/stash's reflog) is written again with the rewritten commits,
 the other reflogs are expired, the unreachable objects are deleted and the
 derived index is updated.
@@ -103,6 +104,7 @@ def purge(
 
     tips = list(dict.fromkeys(tips))
     commit_map: dict[_git.Oid, _git.Oid] = {}
+    dropped: set[_git.Oid] = set()  # the commits that only changed the purged records
     purged_blobs: set[_git.Oid] = set()
     memo: dict[tuple[_git.Oid, frozenset[tuple[bytes, ...]]], _git.Oid] = {}
     wanted = frozenset(tuple(part.encode() for part in p.split("/")) for p in paths)
@@ -177,6 +179,7 @@ def purge(
                 and commit.id not in keep_shape
             ):
                 commit_map[commit.id] = parents[0]  # it only changed the purged records
+                dropped.add(commit.id)
             else:
                 raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)
                 new = _git.oid_from_raw(pack.add(_pack.COMMIT, raw))
@@ -215,6 +218,19 @@ def purge(
     updates[repo.ref], log_changes = repo._purge_log_commit(
         rewritten_tip, record_ids, message=message, author=author
     )
+    # notes are keyed by the id of the object they annotate: they move to the rewritten objects,
+    # in a notes commit by the purge log's author, in the same transaction
+    renamed = {old: new for old, new in commit_map.items() if old != new and old not in dropped}
+    renamed.update(tag_map)
+    renamed.update(tree_map)
+    renamed.update({old: new for (old, remove), new in memo.items() if remove == wanted and old != new})
+    gone = dropped | purged_blobs
+    for name in refs:
+        if name.startswith("refs/notes/") and peeled[name][0] == _git.COMMIT:
+            notes = updates.get(name, refs[name])
+            moved = _move_notes(git, notes, renamed, gone, identity_of=updates[repo.ref])
+            if moved is not None:
+                updates[name] = moved
     if repo.durable:
         _git.sync_filesystem(repo.git_dir)
     try:
@@ -473,6 +489,58 @@ def _loose_objects(objects: Path) -> set[bytes]:
                     except ValueError:
                         pass
     return found
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{40}")
+_IDENTITY_LINES = re.compile(rb"^(?:author|committer) .*\n", re.M)
+
+
+def _move_notes(
+    git: _git.GitRepository,
+    notes: _git.Oid,
+    renamed: dict[_git.Oid, _git.Oid],
+    gone: set[_git.Oid],
+    identity_of: _git.Oid,
+) -> _git.Oid | None:
+    """A commit on the notes commit ``notes`` whose tree keys each note by the rewritten id of the
+    object it annotates, without the notes of ``gone`` objects (the dropped commits, the purged
+    blobs); None when no note moves. The tree keeps each note's fan-out (``ab/cdef...``) and any
+    file that is not a note; the commit has the author and committer of ``identity_of``."""
+    tree = _git.tree_of(git, notes)
+    if tree is None:
+        return None
+    changes: dict[str, _git.Oid | None] = {}
+    added: dict[str, _git.Oid] = {}
+    kept: set[str] = set()
+    for path, blob in _git.walk_blobs(git, tree):
+        key = path.replace("/", "")
+        if _HEX_ID.fullmatch(key) is None:
+            continue  # not a note
+        annotated = _git.oid_from_hex(key)
+        if annotated in gone:
+            changes[path] = None
+        elif annotated in renamed:
+            changes[path] = None
+            new_key, start, parts = str(renamed[annotated]), 0, []
+            for part in path.split("/"):  # the same fan-out
+                parts.append(new_key[start : start + len(part)])
+                start += len(part)
+            added["/".join(parts)] = blob
+        else:
+            kept.add(key)
+    for path, blob in added.items():
+        if path.replace("/", "") not in kept:  # a note already on that object wins
+            changes[path] = blob
+    if not changes:
+        return None
+    new_tree = _git.build_tree(git, tree, changes)
+    identity = b"".join(_IDENTITY_LINES.findall(_git.read_object(git, identity_of)[1]))
+    raw = b"tree %s\nparent %s\n%s\nNotes moved to the commits rewritten by a hard delete\n" % (
+        str(new_tree).encode(),
+        str(notes).encode(),
+        identity,
+    )
+    return _git.write_object(git, _git.COMMIT, raw)
 
 
 _STASH = "refs/stash"

@@ -865,3 +865,65 @@ def test_stash_entries_survive_and_lose_the_record(tmp_path: Path) -> None:
     worktree_run(work, "stash", "pop")
     assert early_file.read_text() == '{"title": "with an untracked file"}\n'
     assert (work / "notes.txt").read_text() == "untracked\n"
+
+
+def fan_out_notes(repo: Repository, ref: str) -> None:
+    """Store the notes of ``ref`` as git does when there are many: in folders named by the first
+    two hex digits of the annotated object's id."""
+    plumbing = ["git", "--git-dir", str(repo.git_dir)]
+    folders: dict[str, list[str]] = {}
+    for line in git(repo, "ls-tree", ref).splitlines():
+        meta, name = line.split("\t")
+        folders.setdefault(name[:2], []).append(f"{meta}\t{name[2:]}\n")
+    top = ""
+    for prefix, entries in sorted(folders.items()):
+        sub = subprocess.run(
+            [*plumbing, "mktree"], input="".join(entries), capture_output=True, text=True, check=True
+        ).stdout.strip()
+        top += f"040000 tree {sub}\t{prefix}\n"
+    tree = subprocess.run(
+        [*plumbing, "mktree"], input=top, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    identity = ["-c", "user.name=N", "-c", "user.email=n@example.org"]
+    commit = git(repo, *identity, "commit-tree", tree, "-p", ref, "-m", "fan out").strip()
+    git(repo, "update-ref", ref, commit)
+
+
+@pytest.mark.parametrize("fanned_out", [False, True], ids=["flat", "fan-out"])
+def test_notes_follow_the_rewritten_commits(repo: Repository, fanned_out: bool) -> None:
+    """git notes are keyed by commit id: they move to the rewritten commits; the notes of commits
+    the hard delete drops go with them (F6)."""
+    before_victim = Record.create({"title": "before"}, repo=repo)
+    victim = Record.create({"title": "secret"}, repo=repo)
+    victim_commit = git(repo, "rev-parse", "main").strip()
+    keep = Record.create({"title": "keep"}, repo=repo)
+    keep["title"] = "keep v1"
+    keep.commit()
+    identity = ["-c", "user.name=N", "-c", "user.email=n@example.org"]
+    notes = {
+        "main~3": "on the commit before",
+        "main~2": "on the victim",
+        "main~1": "on keep",
+        "main": "on v1",
+    }
+    for rev, text in notes.items():
+        git(repo, *identity, "notes", "add", "-m", text, rev)
+    git(repo, *identity, "notes", "--ref", "review", "add", "-m", "reviewed", "main")
+    if fanned_out:
+        fan_out_notes(repo, "refs/notes/commits")
+    assert git(repo, "notes", "show", victim_commit) == "on the victim\n"
+    first = git(repo, "rev-parse", "main~3").strip()
+
+    victim.delete(force=True)
+
+    # main~1 is now the rewritten "keep v1" commit; the victim's commit is gone with its note
+    assert git(repo, "notes", "show", "main~1") == "on v1\n"
+    assert git(repo, "notes", "show", "main~2") == "on keep\n"
+    assert git(repo, "notes", "show", "main~3") == "on the commit before\n"
+    assert git(repo, "rev-parse", "main~3").strip() == first
+    assert git(repo, "notes", "--ref", "review", "show", "main~1") == "reviewed\n"
+    listed = [line.split()[1] for line in git(repo, "notes", "list").splitlines()]
+    assert len(listed) == 3 and victim_commit not in listed
+    assert all(exists(repo, oid) for oid in listed)
+    assert Record.get_record(before_victim.id, repo=repo) == {"title": "before"}
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
