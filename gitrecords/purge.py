@@ -222,7 +222,7 @@ def purge(
     # in a notes commit by the purge log's author, in the same transaction
     renamed = {old: new for old, new in commit_map.items() if old != new and old not in dropped}
     renamed.update(tag_map)
-    renamed.update(tree_map)
+    renamed.update({old: new for old, new in tree_map.items() if old != new})
     renamed.update({old: new for (old, remove), new in memo.items() if remove == wanted and old != new})
     gone = dropped | purged_blobs
     for name in refs:

@@ -909,6 +909,8 @@ def test_notes_follow_the_rewritten_commits(repo: Repository, fanned_out: bool) 
     for rev, text in notes.items():
         git(repo, *identity, "notes", "add", "-m", text, rev)
     git(repo, *identity, "notes", "--ref", "review", "add", "-m", "reviewed", "main")
+    git(repo, *identity, "notes", "--ref", "early", "add", "-m", "untouched", "main~3")
+    early_notes = git(repo, "rev-parse", "refs/notes/early").strip()
     if fanned_out:
         fan_out_notes(repo, "refs/notes/commits")
     assert git(repo, "notes", "show", victim_commit) == "on the victim\n"
@@ -922,6 +924,7 @@ def test_notes_follow_the_rewritten_commits(repo: Repository, fanned_out: bool) 
     assert git(repo, "notes", "show", "main~3") == "on the commit before\n"
     assert git(repo, "rev-parse", "main~3").strip() == first
     assert git(repo, "notes", "--ref", "review", "show", "main~1") == "reviewed\n"
+    assert git(repo, "rev-parse", "refs/notes/early").strip() == early_notes  # no note moved
     listed = [line.split()[1] for line in git(repo, "notes", "list").splitlines()]
     assert len(listed) == 3 and victim_commit not in listed
     assert all(exists(repo, oid) for oid in listed)
