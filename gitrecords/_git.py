@@ -399,3 +399,242 @@ def checkout(repo: pygit2.Repository, tree: Oid) -> None:
     index = repo.index
     index.read_tree(repo[tree])
     index.write()
+
+
+# -- objects and refs for the hard delete (gitrecords/purge.py) --------------------------------------
+
+#: a repository handle, for type annotations outside this module
+GitRepository = pygit2.Repository
+
+#: the kinds of git object, numbered as in packs (and by libgit2)
+COMMIT, TREE, BLOB, TAG = (
+    int(ObjectType.COMMIT),
+    int(ObjectType.TREE),
+    int(ObjectType.BLOB),
+    int(ObjectType.TAG),
+)
+
+#: the id of the empty tree
+EMPTY_TREE = Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+
+
+def oid_from_raw(raw: bytes) -> Oid:
+    """The id of 20 raw bytes (as a tree entry stores it)."""
+    return Oid(raw=raw)
+
+
+def oid_from_hex(text: str) -> Oid:
+    return Oid(hex=text)
+
+
+def read_object(repo: pygit2.Repository, oid: Oid) -> tuple[int, bytes]:
+    """(kind, raw content) of any object, read from the object database."""
+    kind, data = repo.odb.read(oid)
+    return int(kind), data
+
+
+def write_object(repo: pygit2.Repository, kind: int, raw: bytes) -> Oid:
+    """Write a raw object of ``kind`` as a loose object; its id."""
+    return repo.odb.write(kind, raw)
+
+
+def object_kind(repo: pygit2.Repository, oid: Oid) -> int:
+    """The kind of an object (COMMIT, TREE, BLOB or TAG), from its header alone."""
+    return int(repo.odb.read_header(oid)[0])
+
+
+def tag_target(repo: pygit2.Repository, oid: Oid) -> Oid:
+    """The object a tag object points at."""
+    return repo[oid].target
+
+
+def commit_tree(repo: pygit2.Repository, oid: Oid) -> Oid:
+    return repo[oid].tree_id
+
+
+def direct_refs(repo: pygit2.Repository) -> dict[str, Oid]:
+    """Every ref that names an object (not another ref), with its target."""
+    refs: dict[str, Oid] = {}
+    for name in repo.references:
+        ref = repo.references[name]
+        if ref.type == pygit2.enums.ReferenceType.DIRECT:
+            refs[name] = ref.target
+    return refs
+
+
+def detached_head(repo: pygit2.Repository) -> Oid | None:
+    """The commit a detached HEAD names, or None when HEAD is on a branch."""
+    return repo.head.target if repo.head_is_detached else None
+
+
+def set_detached_head(repo: pygit2.Repository, oid: Oid) -> None:
+    repo.set_head(oid)
+
+
+def config_int(repo: pygit2.Repository, name: str) -> int | None:
+    """An integer setting of the repository's git configuration, or None (unset or not a number)."""
+    try:
+        return repo.config.get_int(name)
+    except (KeyError, ValueError, GitError):
+        return None
+
+
+def move_refs(
+    repo: pygit2.Repository, updates: Mapping[str, Oid], expected: Mapping[str, Oid], message: str
+) -> None:
+    """Move every ref of ``updates`` in one locked reference transaction, compare-and-swap: raise
+    :class:`RefMoved` (naming the ref) and move none if any is no longer at its ``expected`` value."""
+    with repo.transaction() as tx:
+        for name in updates:
+            tx.lock_ref(name)
+        for name, new in updates.items():
+            current = repo.references.get(name)
+            if current is None or current.target != expected[name]:
+                raise RefMoved(name)
+            tx.set_target(name, new, message=message)
+
+
+@dataclass(frozen=True)
+class LinkedWorktree:
+    """A worktree added with ``git worktree add``: its own HEAD, index and files."""
+
+    name: str
+    admin: str  #: its folder in the git dir (.git/worktrees/<name>: HEAD, index, logs)
+    path: str  #: its files
+    exists: bool  #: False when its folder is gone (``git worktree prune`` would forget it)
+    head: Oid | None  #: the commit of a detached HEAD
+    branch: str | None  #: the ref HEAD is on, when it is on one
+
+
+def linked_worktrees(repo: pygit2.Repository) -> list[LinkedWorktree]:
+    found: list[LinkedWorktree] = []
+    for name in repo.list_worktrees():
+        worktree = repo.lookup_worktree(name)
+        admin = os.path.join(repo.path, "worktrees", name)
+        try:
+            with open(os.path.join(admin, "HEAD"), encoding="utf-8") as file:
+                head = file.read().strip()
+        except OSError:
+            head = ""
+        branch = head[len("ref:") :].strip() if head.startswith("ref:") else None
+        detached = Oid(hex=head) if branch is None and len(head) == 40 else None
+        path = worktree.path.rstrip("/")
+        found.append(LinkedWorktree(name, admin, path, os.path.isdir(path), detached, branch))
+    return found
+
+
+def open_worktree(worktree: LinkedWorktree) -> pygit2.Repository:
+    return open_repository(worktree.path)
+
+
+def staged_blob(repo: pygit2.Repository, path: str) -> Oid | None:
+    """The blob the index of ``repo``'s worktree has at ``path``, or None."""
+    index = repo.index
+    index.read()
+    entry = index[path] if path in index else None
+    return entry.id if entry is not None else None
+
+
+def apply_to_worktree(repo: pygit2.Repository, changes: Mapping[str, Oid | None]) -> None:
+    """Write ``changes`` (path -> blob, None removes) into the files and the index of ``repo``'s
+    worktree, as checking out a commit that differs by them would."""
+    index = repo.index
+    index.read()
+    workdir = os.path.normpath(repo.workdir)
+    for path, blob in changes.items():
+        file = os.path.join(workdir, path)
+        if blob is None:
+            try:
+                os.unlink(file)
+            except FileNotFoundError:
+                pass
+            if path in index:
+                index.remove(path)
+            parent = os.path.dirname(file)
+            while parent != workdir and parent.startswith(workdir):
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    break
+                parent = os.path.dirname(parent)
+        else:
+            os.makedirs(os.path.dirname(file), exist_ok=True)
+            temp = os.path.join(os.path.dirname(file), f".{os.path.basename(file)}.{os.getpid()}.tmp")
+            with open(temp, "wb") as out:
+                out.write(read_blob(repo, blob))
+            os.replace(temp, file)
+            index.add(path)
+    index.write()
+
+
+def commit_parents(repo: pygit2.Repository, oid: Oid) -> list[Oid]:
+    return list(repo[oid].parent_ids)
+
+
+def read_reflog(repo: pygit2.Repository, ref: str) -> list[bytes]:
+    """The lines of ``ref``'s reflog (``old new identity time zone TAB message``), oldest first."""
+    try:
+        with open(os.path.join(repo.path, "logs", ref), "rb") as file:
+            return [line for line in file.read().split(b"\n") if line]
+    except FileNotFoundError:
+        return []
+
+
+def write_reflog(
+    repo: pygit2.Repository, ref: str, lines: list[bytes], expected: Oid | None, durable: bool
+) -> bool:
+    """Replace ``ref``'s reflog with ``lines``, holding the ref's lock file (as git does when it
+    appends to a reflog) and only while ``ref`` is at ``expected``. False when it was not written:
+    the lock stayed taken for :data:`REF_LOCK_WAIT` seconds, or the ref moved."""
+    lock = os.path.join(repo.path, ref + ".lock")
+    deadline = time.monotonic() + REF_LOCK_WAIT
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            break
+        except FileExistsError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+    try:
+        if tip(repo, ref) != expected:
+            return False
+        log = os.path.join(repo.path, "logs", ref)
+        temp = os.path.join(repo.path, f"gitrecords-reflog-{os.getpid()}.tmp")
+        with open(temp, "wb") as file:
+            file.write(b"".join(line + b"\n" for line in lines))
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(temp, log)
+        if durable:
+            fsync_path(os.path.dirname(log))
+        return True
+    finally:
+        os.close(fd)
+        os.unlink(lock)
+
+
+def reflog_names(repo: pygit2.Repository) -> list[str]:
+    """The refs that have a reflog, named as ``git reflog expire`` takes them (a linked
+    worktree's HEAD as ``worktrees/<name>/HEAD``); refs that do not resolve are left out, as git
+    refuses them."""
+
+    def resolves(name: str) -> bool:
+        try:
+            repo.references[name].resolve()
+        except (KeyError, GitError):
+            return False
+        return True
+
+    names = [
+        name
+        for name in ["HEAD", *repo.references]
+        if os.path.isfile(os.path.join(repo.path, "logs", name)) and resolves(name)
+    ]
+    for worktree in linked_worktrees(repo):
+        if not os.path.isfile(os.path.join(worktree.admin, "logs", "HEAD")):
+            continue
+        if worktree.head is not None or (worktree.branch is not None and resolves(worktree.branch)):
+            names.append(f"worktrees/{worktree.name}/HEAD")
+    return names

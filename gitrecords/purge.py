@@ -1,16 +1,22 @@
 """Hard delete: rewrite history so that a record's content is gone for good.
 
 Every commit reachable from any ref (branches, tags, remote-tracking refs,
-notes, stash) or a detached HEAD is rewritten without the record's file;
-commits whose only change was that file are dropped. Commit and tag objects
-are rewritten byte for byte except for their ``tree``/``parent``/``object``
+notes, every stash entry), a detached HEAD or a linked worktree's HEAD is
+rewritten without the record's file; commits whose only change was that file
+are dropped. A ref or tag naming a tree is moved to the tree without the file;
+one naming a purged blob makes the hard delete refuse before anything is
+written, as does a linked worktree that cannot be rewritten. Commit and tag
+objects are rewritten byte for byte except for their ``tree``/``parent``/``object``
 lines (signatures become invalid and are removed), so authors, dates and
 messages are kept and every other record keeps exactly the same blobs. A commit
 on the rewritten branch appends the purged ids to ``purged.txt``; then all refs
 move together in one locked reference transaction, compare-and-swap against
 the values read at the start, so a crash leaves every ref as it was or every
-ref purged and logged. Then reflogs are expired, the unreachable objects are
-deleted and the derived index is updated.
+ref purged and logged (a notes ref moves to a notes commit that keys the notes
+by the rewritten ids). Then linked worktrees follow (HEAD, index, files), the
+stash list (refs/stash's reflog) is written again with the rewritten commits,
+the other reflogs are expired, the unreachable objects are deleted and the
+derived index is updated.
 """
 
 from __future__ import annotations
@@ -23,11 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pygit2
-from pygit2.enums import ObjectType
-
 from . import _git, _pack
-from .errors import NoResultFound, StaleRevisionError
+from .errors import GitRecordsError, LocalChangesError, NoResultFound, StaleRevisionError
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -35,6 +38,11 @@ if TYPE_CHECKING:
 _TREE_LINE = re.compile(rb"^tree [0-9a-f]{40}\n", re.M)
 _PARENT_LINES = re.compile(rb"^parent [0-9a-f]{40}\n", re.M)
 _OBJECT_LINE = re.compile(rb"^object [0-9a-f]{40}\n")
+
+
+class HardDeleteRefusedError(GitRecordsError):
+    """A hard delete cannot remove all of the content (a ref names a purged blob, a linked worktree
+    is missing): nothing was changed."""
 
 
 def _strip_signature(header: bytes) -> bytes:
@@ -52,7 +60,7 @@ def _strip_signature(header: bytes) -> bytes:
     return b"\n".join(kept)
 
 
-def _rewrite_commit_raw(raw: bytes, tree: pygit2.Oid, parents: list[pygit2.Oid]) -> bytes:
+def _rewrite_commit_raw(raw: bytes, tree: _git.Oid, parents: list[_git.Oid]) -> bytes:
     header, sep, message = raw.partition(b"\n\n")
     header = _strip_signature(header) + b"\n"
     header = _PARENT_LINES.sub(b"", header)
@@ -77,28 +85,33 @@ def purge(
     if missing:
         raise NoResultFound(f"record {missing[0]} does not exist")
 
-    refs: dict[str, pygit2.Oid] = {}
-    for name in git.references:
-        ref = git.references[name]
-        if ref.type == pygit2.enums.ReferenceType.DIRECT:
-            refs[name] = ref.target
-    detached = git.head.target if git.head_is_detached else None
-    tips = [_peel_commit(git, oid) for oid in refs.values()]
+    refs = _git.direct_refs(git)
+    detached = _git.detached_head(git)
+    worktrees = _linked_worktrees(repo, paths, refs)  # refuses now if one cannot be rewritten
+    peeled = {name: _peel(git, oid) for name, oid in refs.items()}  # what a tag names, in the end
+    tips = [oid for kind, oid in peeled.values() if kind == _git.COMMIT]
     if detached is not None:
         tips.append(detached)
-    tips = [t for t in dict.fromkeys(tips) if t is not None]
+    tips += [worktree.head for worktree in worktrees if worktree.head is not None]
+    # the stash list is refs/stash's reflog: every entry (a commit whose parents are the commit
+    # it was made on, the index as a commit and, with -u, the untracked files) is rewritten; the
+    # index and untracked commits are never dropped, so that each entry keeps its shape
+    stash_log = _git.read_reflog(git, _STASH)
+    stashes = [entry[1] for entry in map(_parse_reflog_line, stash_log) if entry is not None]
+    stashes = [oid for oid in dict.fromkeys(stashes) if oid != _ZERO]
+    tips += stashes
+    keep_shape = {parent for oid in stashes for parent in _git.commit_parents(git, oid)[1:]}
 
-    commit_map: dict[pygit2.Oid, pygit2.Oid] = {}
-    odb = git.odb
-    purged_blobs: set[pygit2.Oid] = set()
-    memo: dict[tuple[pygit2.Oid, frozenset[tuple[bytes, ...]]], pygit2.Oid] = {}
+    tips = list(dict.fromkeys(tips))
+    commit_map: dict[_git.Oid, _git.Oid] = {}
+    dropped: set[_git.Oid] = set()  # the commits that only changed the purged records
+    purged_blobs: set[_git.Oid] = set()
+    memo: dict[tuple[_git.Oid, frozenset[tuple[bytes, ...]]], _git.Oid] = {}
     wanted = frozenset(tuple(part.encode() for part in p.split("/")) for p in paths)
     pack = _pack.PackWriter(str(repo.git_dir / "objects" / "pack"), _delta_depth(git))
     reader = _pack.PackReader(str(repo.git_dir / "objects" / "pack"))
 
-    def strip(
-        tree_id: pygit2.Oid, remove: frozenset[tuple[bytes, ...]], slot: tuple[bytes, ...]
-    ) -> pygit2.Oid:
+    def strip(tree_id: _git.Oid, remove: frozenset[tuple[bytes, ...]], slot: tuple[bytes, ...]) -> _git.Oid:
         """``tree_id`` without the paths in ``remove``; shared subtrees are rewritten once.
 
         Works on the raw tree: an entry is ``mode SP name NUL id``, sorted by name, so removing
@@ -109,7 +122,7 @@ def purge(
         if cached is not None:
             return cached
         found = reader.read(tree_id.raw)
-        raw = found[1] if found is not None and found[0] == _pack.TREE else odb.read(tree_id)[1]
+        raw = found[1] if found is not None and found[0] == _pack.TREE else _git.read_object(git, tree_id)[1]
         new_raw = raw
         deeper: dict[bytes, set[tuple[bytes, ...]]] = {}
         for parts in remove:
@@ -119,34 +132,34 @@ def purge(
             found = _find_entry(new_raw, parts[0])
             if found is not None:
                 start, end, _mode = found
-                purged_blobs.add(pygit2.Oid(raw=new_raw[end - 20 : end]))
+                purged_blobs.add(_git.oid_from_raw(new_raw[end - 20 : end]))
                 new_raw = new_raw[:start] + new_raw[end:]
         for name, rest in deeper.items():
             found = _find_entry(new_raw, name)
             if found is None or found[2] != b"40000":
                 continue
             start, end, _mode = found
-            old = pygit2.Oid(raw=new_raw[end - 20 : end])
+            old = _git.oid_from_raw(new_raw[end - 20 : end])
             new = strip(old, frozenset(rest), (*slot, name))
-            if new == _EMPTY_TREE:
+            if new == _git.EMPTY_TREE:
                 new_raw = new_raw[:start] + new_raw[end:]
             elif new != old:
                 new_raw = new_raw[: end - 20] + new.raw + new_raw[end:]
         if new_raw is raw:
             result = tree_id
         elif not new_raw and slot:
-            result = _EMPTY_TREE  # the parent drops the entry: git keeps no empty folders
+            result = _git.EMPTY_TREE  # the parent drops the entry: git keeps no empty folders
         else:
-            result = pygit2.Oid(raw=pack.add(_pack.TREE, new_raw, slot))
+            result = _git.oid_from_raw(pack.add(_pack.TREE, new_raw, slot))
         memo[key] = result
         return result
 
     _git.set_durable(False)  # synced once below, before any ref moves
-    trees: dict[pygit2.Oid, pygit2.Oid] = {}  # commit (old or rewritten) -> its tree
+    trees: dict[_git.Oid, _git.Oid] = {}  # commit (old or rewritten) -> its tree
 
-    def tree_of(commit_id: pygit2.Oid) -> pygit2.Oid:
+    def tree_of(commit_id: _git.Oid) -> _git.Oid:
         found = trees.get(commit_id)
-        return found if found is not None else git[commit_id].tree_id
+        return found if found is not None else _git.commit_tree(git, commit_id)
 
     try:
         commits = list(_git.walk_all(git, tips))
@@ -159,15 +172,32 @@ def purge(
             tree_id = strip(old_tree, wanted, ())
             if tree_id == old_tree and parents == old_parents:
                 commit_map[commit.id] = commit.id
-            elif len(parents) == 1 and tree_id == tree_of(parents[0]) and old_tree != tree_of(old_parents[0]):
+            elif (
+                len(parents) == 1
+                and tree_id == tree_of(parents[0])
+                and old_tree != tree_of(old_parents[0])
+                and commit.id not in keep_shape
+            ):
                 commit_map[commit.id] = parents[0]  # it only changed the purged records
+                dropped.add(commit.id)
             else:
                 raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)
-                new = pygit2.Oid(raw=pack.add(_pack.COMMIT, raw))
+                new = _git.oid_from_raw(pack.add(_pack.COMMIT, raw))
                 trees[new] = tree_id
                 commit_map[commit.id] = new
             if progress is not None:
                 progress(done, total)
+        # a ref or tag may name a tree, any folder of a commit's tree: the record's file goes from
+        # every suffix of its path (records/ab/cd/<id>.json, ab/cd/<id>.json, cd/<id>.json, ...)
+        anywhere = frozenset(parts[n:] for parts in wanted for n in range(len(parts)))
+        tree_map = {oid: strip(oid, anywhere, ()) for kind, oid in peeled.values() if kind == _git.TREE}
+        # a ref or tag naming one of the record's blobs cannot be rewritten: refuse, before any ref moves
+        for name, (kind, oid) in sorted(peeled.items()):
+            if kind == _git.BLOB and oid in purged_blobs:
+                raise HardDeleteRefusedError(
+                    f"{name} names {oid}, the content of a record to purge: delete that ref first "
+                    "(nothing was changed)"
+                )
         # the new trees and commits go into the repository as one pack, before anything refers to them
         pack.finish()
     except BaseException:
@@ -176,9 +206,10 @@ def purge(
     finally:
         reader.close()
 
-    updates: dict[str, pygit2.Oid] = {}
+    updates: dict[str, _git.Oid] = {}
+    tag_map: dict[_git.Oid, _git.Oid] = {}  # the rewritten tag objects
     for name, target in refs.items():
-        new = _map_target(git, target, commit_map)
+        new = _map_target(git, target, commit_map, tree_map, tag_map)
         if new != target:
             updates[name] = new
     # the purge log (purged.txt) moves with the other refs, in the one transaction: a crash leaves
@@ -187,15 +218,26 @@ def purge(
     updates[repo.ref], log_changes = repo._purge_log_commit(
         rewritten_tip, record_ids, message=message, author=author
     )
+    # notes are keyed by the id of the object they annotate: they move to the rewritten objects,
+    # in a notes commit by the purge log's author, in the same transaction
+    renamed = {old: new for old, new in commit_map.items() if old != new and old not in dropped}
+    renamed.update(tag_map)
+    renamed.update({old: new for old, new in tree_map.items() if old != new})
+    renamed.update({old: new for (old, remove), new in memo.items() if remove == wanted and old != new})
+    gone = dropped | purged_blobs
+    for name in refs:
+        if name.startswith("refs/notes/") and peeled[name][0] == _git.COMMIT:
+            notes = updates.get(name, refs[name])
+            moved = _move_notes(git, notes, renamed, gone, identity_of=updates[repo.ref])
+            if moved is not None:
+                updates[name] = moved
     if repo.durable:
         _git.sync_filesystem(repo.git_dir)
-    with git.transaction() as tx:
-        for name in updates:
-            tx.lock_ref(name)
-        for name, new in updates.items():
-            if git.references[name].target != refs[name]:
-                raise StaleRevisionError(f"{name} moved during the hard delete; nothing was changed, retry")
-            tx.set_target(name, new, message="gitrecords: hard delete")
+    try:
+        _git.move_refs(git, updates, refs, "gitrecords: hard delete")
+    except _git.RefMoved as moved:
+        message = f"{moved} moved during the hard delete; nothing was changed, retry"
+        raise StaleRevisionError(message) from None
     if repo.durable:
         for name in updates:
             if (repo.git_dir / name).exists():  # a loose ref file (else packed)
@@ -204,7 +246,17 @@ def purge(
             if folder.exists():
                 _git.fsync_path(folder)
     if detached is not None and commit_map.get(detached, detached) != detached:
-        git.set_head(commit_map[detached])
+        _git.set_detached_head(git, commit_map[detached])
+    for worktree in worktrees:
+        _rewrite_linked_worktree(repo, worktree, refs, updates, commit_map)
+    keep_stash = bool(stash_log)
+    if stash_log:
+        # the stash's entries with the rewritten commits, in place of the old ones (and of the line
+        # the ref transaction added); if that cannot be written, the stash goes with the other reflogs
+        mapped = [_map_reflog_line(line, commit_map) for line in stash_log]
+        if mapped != stash_log:
+            newest = updates.get(_STASH, refs.get(_STASH))
+            keep_stash = _git.write_reflog(git, _STASH, mapped, newest, repo.durable)
 
     repo._forget_paths_in_worktree(paths)
     repo._update_worktree(rewritten_tip, log_changes)
@@ -214,16 +266,20 @@ def purge(
         except FileNotFoundError:
             pass
     git_dir = str(repo.git_dir)
-    _git.git(git_dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
+    expire = ("reflog", "expire", "--expire=now", "--expire-unreachable=now")
+    if keep_stash:  # every reflog but the stash list
+        names = [name for name in _git.reflog_names(git) if name != _STASH]
+        for start in range(0, len(names), 1000):
+            _git.git(git_dir, *expire, *names[start : start + 1000])
+    else:
+        _git.git(git_dir, *expire, "--all")
     # what is now unreachable: the record's blobs (unless something else has the same content),
     # the rewritten commits, the trees they had and the rewritten tags. One walk of what the refs,
     # HEADs and indexes reach says which of them really are (it also finds a blob that another
     # record, on any branch, or any other file shares); the packs are copied meanwhile
     old_objects = [old for old, new in commit_map.items() if old != new]
     old_objects += [old for (old, _paths), new in memo.items() if old != new]
-    old_objects += [
-        target for name, target in refs.items() if name in updates and git[target].type == ObjectType.TAG
-    ]
+    old_objects += list(tag_map)
     walk = _git.git_background(
         git_dir, "rev-list", "--objects", "--no-object-names", "--all", "--reflog", "--indexed-objects"
     )
@@ -238,8 +294,6 @@ def purge(
     repo.index.sync(updates[repo.ref])
 
 
-#: the id of the empty tree
-_EMPTY_TREE = pygit2.Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 _ENTRY_FINDERS: dict[bytes, re.Pattern[bytes]] = {}
 
 
@@ -297,13 +351,11 @@ def _find_in_fan_out(raw: bytes, name: bytes) -> tuple[int, int, bytes] | None:
     return None
 
 
-def _delta_depth(git: pygit2.Repository) -> int:
+def _delta_depth(git: _git.GitRepository) -> int:
     """The longest delta chain the rewritten trees may form: the repository's ``pack.depth``
     (gitrecords sets a short one so that old revisions read fast), else git's default, 50."""
-    try:
-        return max(0, min(git.config.get_int("pack.depth"), 4095))
-    except (KeyError, ValueError, pygit2.GitError):
-        return 50
+    depth = _git.config_int(git, "pack.depth")
+    return 50 if depth is None else max(0, min(depth, 4095))
 
 
 def _delete_objects(
@@ -400,11 +452,10 @@ def _packs_holding(pack_dir: Path, content: set[bytes]) -> tuple[list[tuple[str,
 def _copy_packs(
     repo: Repository, affected: list[tuple[str, _pack.PackIndex]], drop: set[bytes]
 ) -> list[_pack.PendingPack]:
-    odb = repo._git.odb
+    git = repo._git
 
     def read(oid: bytes) -> tuple[int, bytes]:
-        kind, data = odb.read(pygit2.Oid(raw=oid))
-        return int(kind), data
+        return _git.read_object(git, _git.oid_from_raw(oid))
 
     pending: list[_pack.PendingPack] = []
     try:
@@ -440,26 +491,193 @@ def _loose_objects(objects: Path) -> set[bytes]:
     return found
 
 
-def _peel_commit(git: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Oid | None:
-    obj = git[oid]
-    while obj.type == ObjectType.TAG:
-        obj = git[obj.target]
-    return obj.id if obj.type == ObjectType.COMMIT else None
+_HEX_ID = re.compile(r"[0-9a-f]{40}")
+_IDENTITY_LINES = re.compile(rb"^(?:author|committer) .*\n", re.M)
+
+
+def _move_notes(
+    git: _git.GitRepository,
+    notes: _git.Oid,
+    renamed: dict[_git.Oid, _git.Oid],
+    gone: set[_git.Oid],
+    identity_of: _git.Oid,
+) -> _git.Oid | None:
+    """A commit on the notes commit ``notes`` whose tree keys each note by the rewritten id of the
+    object it annotates, without the notes of ``gone`` objects (the dropped commits, the purged
+    blobs); None when no note moves. The tree keeps each note's fan-out (``ab/cdef...``) and any
+    file that is not a note; the commit has the author and committer of ``identity_of``."""
+    tree = _git.tree_of(git, notes)
+    if tree is None:
+        return None
+    changes: dict[str, _git.Oid | None] = {}
+    added: dict[str, _git.Oid] = {}
+    kept: set[str] = set()
+    for path, blob in _git.walk_blobs(git, tree):
+        key = path.replace("/", "")
+        if _HEX_ID.fullmatch(key) is None:
+            continue  # not a note
+        annotated = _git.oid_from_hex(key)
+        if annotated in gone:
+            changes[path] = None
+        elif annotated in renamed:
+            changes[path] = None
+            new_key, start, parts = str(renamed[annotated]), 0, []
+            for part in path.split("/"):  # the same fan-out
+                parts.append(new_key[start : start + len(part)])
+                start += len(part)
+            added["/".join(parts)] = blob
+        else:
+            kept.add(key)
+    for path, blob in added.items():
+        if path.replace("/", "") not in kept:  # a note already on that object wins
+            changes[path] = blob
+    if not changes:
+        return None
+    new_tree = _git.build_tree(git, tree, changes)
+    identity = b"".join(_IDENTITY_LINES.findall(_git.read_object(git, identity_of)[1]))
+    raw = b"tree %s\nparent %s\n%s\nNotes moved to the commits rewritten by a hard delete\n" % (
+        str(new_tree).encode(),
+        str(notes).encode(),
+        identity,
+    )
+    return _git.write_object(git, _git.COMMIT, raw)
+
+
+_STASH = "refs/stash"
+_ZERO = _git.oid_from_hex("0" * 40)
+
+
+_REFLOG_LINE = re.compile(rb"([0-9a-f]{40}) ([0-9a-f]{40}) (.*)", re.S)
+
+
+def _parse_reflog_line(line: bytes) -> tuple[_git.Oid, _git.Oid, bytes] | None:
+    """(old, new, the rest) of a reflog line ``old new identity time zone TAB message``."""
+    match = _REFLOG_LINE.fullmatch(line)
+    if match is None:
+        return None
+    return _git.oid_from_hex(match[1].decode()), _git.oid_from_hex(match[2].decode()), match[3]
+
+
+def _map_reflog_line(line: bytes, commit_map: dict[_git.Oid, _git.Oid]) -> bytes:
+    """The reflog line naming the rewritten commits (a line it cannot read stays as it is)."""
+    entry = _parse_reflog_line(line)
+    if entry is None:
+        return line
+    old, new, rest = entry
+    return b" ".join((str(commit_map.get(old, old)).encode(), str(commit_map.get(new, new)).encode(), rest))
+
+
+def _linked_worktrees(
+    repo: Repository, paths: list[str], refs: dict[str, _git.Oid]
+) -> list[_git.LinkedWorktree]:
+    """The linked worktrees (``git worktree add``), whose HEADs, indexes and files the hard delete
+    rewrites as well. Raises, before anything is written, when one cannot be: its folder is gone,
+    or it has local changes to a file that the hard delete changes there."""
+    from .repository import PURGED_FILE
+
+    git = repo._git
+    worktrees = _git.linked_worktrees(git)
+    for worktree in worktrees:
+        if not worktree.exists:
+            raise HardDeleteRefusedError(
+                f"the linked worktree {worktree.path} is missing, and its HEAD and index may hold "
+                "the record: restore it or run `git worktree prune` (nothing was changed)"
+            )
+        head = _worktree_commit(worktree, refs)
+        tree = _git.tree_of(git, head)
+        opened = _git.open_worktree(worktree)
+        for path in [*paths, PURGED_FILE] if worktree.branch == repo.ref else paths:
+            committed = _git.entry_id(tree, path)
+            if _git.staged_blob(opened, path) != committed:
+                raise LocalChangesError(
+                    f"{path} has staged changes in the linked worktree {worktree.path}; "
+                    "commit or reset them first"
+                )
+            file = Path(worktree.path) / path
+            if (_git.hash_file(file) if file.exists() else None) != committed:
+                raise LocalChangesError(
+                    f"{path} has local edits in the linked worktree {worktree.path}; "
+                    "commit or restore them first"
+                )
+    return worktrees
+
+
+def _worktree_commit(worktree: _git.LinkedWorktree, refs: dict[str, _git.Oid]) -> _git.Oid | None:
+    """The commit a linked worktree has checked out (before the rewrite)."""
+    if worktree.head is not None:
+        return worktree.head
+    return refs.get(worktree.branch) if worktree.branch is not None else None
+
+
+def _rewrite_linked_worktree(
+    repo: Repository,
+    worktree: _git.LinkedWorktree,
+    refs: dict[str, _git.Oid],
+    updates: dict[str, _git.Oid],
+    commit_map: dict[_git.Oid, _git.Oid],
+) -> None:
+    """After the refs moved: a detached HEAD moves to the rewritten commit, and the files and the
+    index follow the commit now checked out (the record's file goes, purged.txt comes)."""
+    git = repo._git
+    old = _worktree_commit(worktree, refs)
+    if old is None:
+        return
+    if worktree.head is not None:
+        new = commit_map.get(old, old)
+    else:
+        new = updates.get(worktree.branch or "", old)
+    if new == old:
+        return
+    opened = _git.open_worktree(worktree)
+    if worktree.head is not None:
+        _git.set_detached_head(opened, new)
+        if repo.durable:
+            _git.fsync_path(os.path.join(worktree.admin, "HEAD"))
+            _git.fsync_path(worktree.admin)
+    changes = {
+        path: blob
+        for path, _old, blob in _git.changed_blobs(git, _git.tree_of(git, old), _git.tree_of(git, new))
+    }
+    _git.apply_to_worktree(opened, changes)
+    for stale in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(worktree.admin, stale))
+
+
+def _peel(git: _git.GitRepository, oid: _git.Oid) -> tuple[int, _git.Oid]:
+    """(kind, id) of the object that ``oid`` names, through any chain of tags."""
+    kind = _git.object_kind(git, oid)
+    while kind == _git.TAG:
+        oid = _git.tag_target(git, oid)
+        kind = _git.object_kind(git, oid)
+    return kind, oid
 
 
 def _map_target(
-    git: pygit2.Repository, target: pygit2.Oid, commit_map: dict[pygit2.Oid, pygit2.Oid]
-) -> pygit2.Oid:
-    obj = git[target]
-    if obj.type == ObjectType.COMMIT:
+    git: _git.GitRepository,
+    target: _git.Oid,
+    commit_map: dict[_git.Oid, _git.Oid],
+    tree_map: dict[_git.Oid, _git.Oid],
+    tag_map: dict[_git.Oid, _git.Oid],
+) -> _git.Oid:
+    """What a ref naming ``target`` names after the rewrite: the rewritten commit or tree, or a
+    tag object rewritten to name it (recorded in ``tag_map``); blobs stay."""
+    kind = _git.object_kind(git, target)
+    if kind == _git.COMMIT:
         return commit_map.get(target, target)
-    if obj.type == ObjectType.TAG:
-        inner = _map_target(git, obj.target, commit_map)
-        if inner == obj.target:
+    if kind == _git.TREE:
+        return tree_map.get(target, target)
+    if kind == _git.TAG:
+        if target in tag_map:
+            return tag_map[target]
+        inner_old = _git.tag_target(git, target)
+        inner = _map_target(git, inner_old, commit_map, tree_map, tag_map)
+        if inner == inner_old:
             return target
-        raw = _strip_tag_signature(obj.read_raw())
+        raw = _strip_tag_signature(_git.read_object(git, target)[1])
         raw = _OBJECT_LINE.sub(b"object " + str(inner).encode() + b"\n", raw, count=1)
-        return git.odb.write(ObjectType.TAG, raw)
+        tag_map[target] = _git.write_object(git, _git.TAG, raw)
+        return tag_map[target]
     return target
 
 

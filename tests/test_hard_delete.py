@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -670,3 +671,264 @@ def test_the_pack_list_for_dumb_http_follows(repo: Repository) -> None:
         if line
     }
     assert listed == packs(repo)
+
+
+def test_purge_talks_to_git_through_the_git_module_only() -> None:
+    """Only gitrecords/_git.py imports pygit2."""
+    import ast
+
+    import gitrecords.purge
+
+    tree = ast.parse(Path(gitrecords.purge.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.split(".")[0] == "pygit2"}
+
+
+# -- every kind of ref: trees, blobs, linked worktrees, stashes, notes -------------------------------
+
+
+def refs_and_objects(repo: Repository) -> tuple[str, set[str], set[str]]:
+    """Every ref with its value, every object and every pack: what a refused hard delete keeps."""
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)"), all_objects(repo), packs(repo)
+
+
+def test_refs_and_tags_to_trees_are_rewritten(repo: Repository) -> None:
+    """A lightweight tag on the root tree, a ref on a subtree and an annotated tag on a tree keep
+    the content reachable unless they are rewritten too (F4)."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    keep = Record.create({"title": "keep"}, repo=repo)
+    path = repo.path_for(victim.id)
+    blob = git(repo, "rev-parse", f"main:{path}").strip()
+    git(repo, "tag", "root-tree", "main^{tree}")
+    git(repo, "update-ref", "refs/trees/records", "main:records")
+    git(repo, "update-ref", "refs/trees/leaf", f"main:{path.rsplit('/', 1)[0]}")
+    annotated_tag(repo, "tree-tag", "the tree of release 1", "main^{tree}")
+    tag_message = git(repo, "tag", "-l", "--format=%(contents)", "tree-tag")
+
+    victim.delete(force=True)
+
+    assert not exists(repo, blob)
+    rewritten_tree = git(repo, "rev-parse", "main~1^{tree}").strip()  # the same commit, rewritten
+    assert git(repo, "rev-parse", "root-tree").strip() == rewritten_tree
+    assert path not in git(repo, "ls-tree", "-r", "--name-only", "root-tree")
+    assert repo.path_for(keep.id) in git(repo, "ls-tree", "-r", "--name-only", "root-tree")
+    for ref in ("refs/trees/records", "refs/trees/leaf"):
+        assert git(repo, "cat-file", "-t", ref).strip() == "tree"
+        assert str(victim.id) not in git(repo, "ls-tree", "-r", ref)
+    assert str(keep.id) in git(repo, "ls-tree", "-r", "refs/trees/records")
+    assert git(repo, "cat-file", "-t", "tree-tag").strip() == "tag"
+    assert git(repo, "tag", "-l", "--format=%(contents)", "tree-tag") == tag_message
+    assert git(repo, "rev-parse", "tree-tag^{tree}").strip() == rewritten_tree
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
+
+
+@pytest.mark.parametrize("annotated", [False, True], ids=["tag", "annotated-tag"])
+def test_a_ref_to_a_purged_blob_is_refused_and_nothing_changes(repo: Repository, annotated: bool) -> None:
+    """A ref (or tag object) naming the record's blob itself cannot be rewritten: the hard delete
+    refuses in one line, naming the ref, and leaves every ref and object as it was (F4)."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(victim.id)}").strip()
+    if annotated:
+        annotated_tag(repo, "the-blob", "a blob", blob)
+    else:
+        git(repo, "tag", "the-blob", blob)
+    before = refs_and_objects(repo)
+
+    with pytest.raises(GitRecordsError, match="refs/tags/the-blob") as info:
+        victim.delete(force=True)
+    assert "\n" not in str(info.value)
+    assert refs_and_objects(repo) == before
+    assert Record.get_record(victim.id, repo=repo) == {"title": "secret"}
+    git(repo, "tag", "-d", "the-blob")
+    victim.delete(force=True)
+    assert not exists(repo, blob)
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
+
+
+def worktree_run(work: Path, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="W", GIT_AUTHOR_EMAIL="w@example.org")
+    env.update(GIT_COMMITTER_NAME="W", GIT_COMMITTER_EMAIL="w@example.org")
+    proc = subprocess.run(["git", "-C", str(work), *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def test_linked_worktrees_are_rewritten(tmp_path: Path) -> None:
+    """A linked worktree's detached HEAD, its index and its files hold the record too: HEAD moves
+    to the rewritten commit, the file leaves the index and the folder (F4)."""
+    work = tmp_path / "work"
+    clone = Repository.init(work, bare=False)
+    victim = Record.create({"title": "secret"}, repo=clone)
+    keep = Record.create({"title": "keep"}, repo=clone)
+    path = clone.path_for(victim.id)
+    blob = git(clone, "rev-parse", f"main:{path}").strip()
+    detached, on_branch = tmp_path / "detached", tmp_path / "on-branch"
+    worktree_run(work, "worktree", "add", "--detach", str(detached), "main")
+    worktree_run(work, "worktree", "add", "-b", "side", str(on_branch), "main")
+    assert (detached / path).exists() and (on_branch / path).exists()
+
+    victim.delete(force=True)
+
+    assert not exists(clone, blob)
+    for linked in (detached, on_branch):
+        assert not (linked / path).exists()
+        assert (linked / clone.path_for(keep.id)).exists()
+        assert worktree_run(linked, "status", "--porcelain", "--untracked-files=all") == ""
+        assert path not in worktree_run(linked, "ls-files")
+    assert worktree_run(detached, "rev-parse", "HEAD") == worktree_run(work, "rev-parse", "main~1")
+    assert worktree_run(on_branch, "rev-parse", "HEAD") == worktree_run(work, "rev-parse", "side")
+    git(clone, "fsck", "--strict", "--full", "--no-progress")
+
+
+def test_a_linked_worktree_of_a_bare_repository_on_the_branch(repo: Repository, tmp_path: Path) -> None:
+    """A worktree with the data branch checked out gets the purge log (purged.txt) as well."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", str(linked), "main")
+    victim.delete(force=True)
+    assert not (linked / repo.path_for(victim.id)).exists()
+    assert (linked / "purged.txt").read_text() == f"{victim.id}\n"
+    assert worktree_run(linked, "status", "--porcelain", "--untracked-files=all") == ""
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
+
+
+@pytest.mark.parametrize("change", ["edited", "staged", "missing"])
+def test_a_linked_worktree_that_cannot_be_rewritten_is_refused(
+    repo: Repository, tmp_path: Path, change: str
+) -> None:
+    """Local edits to the record in a linked worktree, or a worktree whose folder is gone: the hard
+    delete refuses in one line naming the worktree, and changes nothing (F4)."""
+    victim = Record.create({"title": "secret"}, repo=repo)
+    Record.create({"title": "keep"}, repo=repo)
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "--detach", str(linked), "main")
+    file = linked / repo.path_for(victim.id)
+    if change == "missing":
+        import shutil
+
+        shutil.rmtree(linked)
+    else:
+        file.write_text('{"title": "edited in the worktree"}\n')
+        if change == "staged":
+            worktree_run(linked, "add", repo.path_for(victim.id))
+    before = refs_and_objects(repo)
+    with pytest.raises(GitRecordsError, match=re.escape(str(linked))) as info:
+        victim.delete(force=True)
+    assert "\n" not in str(info.value)
+    assert refs_and_objects(repo) == before
+    assert Record.get_record(victim.id, repo=repo) == {"title": "secret"}
+    if change != "missing":
+        assert file.read_text() == '{"title": "edited in the worktree"}\n'
+
+
+def test_stash_entries_survive_and_lose_the_record(tmp_path: Path) -> None:
+    """The stash list is refs/stash's reflog: every entry stays, in order and with its message;
+    the entries that held the record are rewritten without it (F5)."""
+    work = tmp_path / "work"
+    clone = Repository.init(work, bare=False)
+    early = Record.create({"title": "early"}, repo=clone)
+    early_file = work / clone.path_for(early.id)
+    early_file.write_text('{"title": "stashed before the record existed"}\n')
+    worktree_run(work, "stash", "push", "-m", "before the record")
+    untouched = worktree_run(work, "rev-parse", "stash@{0}").strip()
+    victim = Record.create({"title": "secret"}, repo=clone)
+    path = clone.path_for(victim.id)
+    victim_file = work / path
+    early_file.write_text('{"title": "stashed edit of early"}\n')
+    worktree_run(work, "stash", "push", "-m", "edit of early")
+    victim_file.write_text('{"title": "stashed secret"}\n')
+    worktree_run(work, "add", path)
+    worktree_run(work, "stash", "push", "-m", "edit of the record")
+    stashed_blob = worktree_run(work, "rev-parse", f"stash@{{0}}:{path}").strip()
+    (work / "notes.txt").write_text("untracked\n")
+    early_file.write_text('{"title": "with an untracked file"}\n')
+    worktree_run(work, "stash", "push", "--include-untracked", "-m", "with untracked")
+    before = worktree_run(work, "stash", "list", "--format=%gs").splitlines()
+    assert len(before) == 4
+
+    victim.delete(force=True)
+
+    assert worktree_run(work, "stash", "list", "--format=%gs").splitlines() == before
+    assert not exists(clone, stashed_blob)
+    assert git(clone, "rev-list", "--all", "--reflog", "--objects").count(path) == 0
+    assert worktree_run(work, "rev-parse", "stash@{3}").strip() == untouched
+    for n in range(4):
+        assert path not in worktree_run(work, "ls-tree", "-r", "--name-only", f"stash@{{{n}}}")
+        assert path not in worktree_run(work, "ls-tree", "-r", "--name-only", f"stash@{{{n}}}^2")
+    assert worktree_run(work, "stash", "show", "--name-only", "stash@{2}").split() == [
+        clone.path_for(early.id)
+    ]
+    assert worktree_run(work, "show", "stash@{0}^3:notes.txt") == "untracked\n"
+    git(clone, "fsck", "--strict", "--full", "--no-progress")
+    worktree_run(work, "stash", "pop")
+    assert early_file.read_text() == '{"title": "with an untracked file"}\n'
+    assert (work / "notes.txt").read_text() == "untracked\n"
+
+
+def fan_out_notes(repo: Repository, ref: str) -> None:
+    """Store the notes of ``ref`` as git does when there are many: in folders named by the first
+    two hex digits of the annotated object's id."""
+    plumbing = ["git", "--git-dir", str(repo.git_dir)]
+    folders: dict[str, list[str]] = {}
+    for line in git(repo, "ls-tree", ref).splitlines():
+        meta, name = line.split("\t")
+        folders.setdefault(name[:2], []).append(f"{meta}\t{name[2:]}\n")
+    top = ""
+    for prefix, entries in sorted(folders.items()):
+        sub = subprocess.run(
+            [*plumbing, "mktree"], input="".join(entries), capture_output=True, text=True, check=True
+        ).stdout.strip()
+        top += f"040000 tree {sub}\t{prefix}\n"
+    tree = subprocess.run(
+        [*plumbing, "mktree"], input=top, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    identity = ["-c", "user.name=N", "-c", "user.email=n@example.org"]
+    commit = git(repo, *identity, "commit-tree", tree, "-p", ref, "-m", "fan out").strip()
+    git(repo, "update-ref", ref, commit)
+
+
+@pytest.mark.parametrize("fanned_out", [False, True], ids=["flat", "fan-out"])
+def test_notes_follow_the_rewritten_commits(repo: Repository, fanned_out: bool) -> None:
+    """git notes are keyed by commit id: they move to the rewritten commits; the notes of commits
+    the hard delete drops go with them (F6)."""
+    before_victim = Record.create({"title": "before"}, repo=repo)
+    victim = Record.create({"title": "secret"}, repo=repo)
+    victim_commit = git(repo, "rev-parse", "main").strip()
+    keep = Record.create({"title": "keep"}, repo=repo)
+    keep["title"] = "keep v1"
+    keep.commit()
+    identity = ["-c", "user.name=N", "-c", "user.email=n@example.org"]
+    notes = {
+        "main~3": "on the commit before",
+        "main~2": "on the victim",
+        "main~1": "on keep",
+        "main": "on v1",
+    }
+    for rev, text in notes.items():
+        git(repo, *identity, "notes", "add", "-m", text, rev)
+    git(repo, *identity, "notes", "--ref", "review", "add", "-m", "reviewed", "main")
+    git(repo, *identity, "notes", "--ref", "early", "add", "-m", "untouched", "main~3")
+    early_notes = git(repo, "rev-parse", "refs/notes/early").strip()
+    if fanned_out:
+        fan_out_notes(repo, "refs/notes/commits")
+    assert git(repo, "notes", "show", victim_commit) == "on the victim\n"
+    first = git(repo, "rev-parse", "main~3").strip()
+
+    victim.delete(force=True)
+
+    # main~1 is now the rewritten "keep v1" commit; the victim's commit is gone with its note
+    assert git(repo, "notes", "show", "main~1") == "on v1\n"
+    assert git(repo, "notes", "show", "main~2") == "on keep\n"
+    assert git(repo, "notes", "show", "main~3") == "on the commit before\n"
+    assert git(repo, "rev-parse", "main~3").strip() == first
+    assert git(repo, "notes", "--ref", "review", "show", "main~1") == "reviewed\n"
+    assert git(repo, "rev-parse", "refs/notes/early").strip() == early_notes  # no note moved
+    listed = [line.split()[1] for line in git(repo, "notes", "list").splitlines()]
+    assert len(listed) == 3 and victim_commit not in listed
+    assert all(exists(repo, oid) for oid in listed)
+    assert Record.get_record(before_victim.id, repo=repo) == {"title": "before"}
+    git(repo, "fsck", "--strict", "--full", "--no-progress")
