@@ -12,6 +12,7 @@ from jsonschema.exceptions import ValidationError
 __all__ = [
     "BatchValidationError",
     "GitRecordsError",
+    "HardDeleteRefusedError",
     "InvalidRecordError",
     "LocalChangesError",
     "NoResultFound",
@@ -74,6 +75,11 @@ class SchemaError(GitRecordsError):
 
 class RefResolutionError(SchemaError):
     """A ``$ref`` points outside the schema store and was not allowed."""
+
+
+class HardDeleteRefusedError(GitRecordsError):
+    """A hard delete cannot remove all of the content (a ref names a purged blob, a linked worktree
+    is missing): nothing was changed."""
 
 
 class LocalChangesError(GitRecordsError):

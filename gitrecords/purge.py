@@ -30,19 +30,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _git, _pack
-from .errors import GitRecordsError, LocalChangesError, NoResultFound, StaleRevisionError
+from .config import PURGED_FILE, purged_text
+from .errors import (
+    GitRecordsError,
+    HardDeleteRefusedError,
+    LocalChangesError,
+    NoResultFound,
+    StaleRevisionError,
+)
+from .writer import MAX_TRAILER_RECORDS
 
 if TYPE_CHECKING:
-    from .repository import Repository
+    from .storage import Storage as Repository
+
+__all__ = ["HardDeleteRefusedError", "hard_delete", "purge"]
 
 _TREE_LINE = re.compile(rb"^tree [0-9a-f]{40}\n", re.M)
 _PARENT_LINES = re.compile(rb"^parent [0-9a-f]{40}\n", re.M)
 _OBJECT_LINE = re.compile(rb"^object [0-9a-f]{40}\n")
-
-
-class HardDeleteRefusedError(GitRecordsError):
-    """A hard delete cannot remove all of the content (a ref names a purged blob, a linked worktree
-    is missing): nothing was changed."""
 
 
 def _strip_signature(header: bytes) -> bytes:
@@ -69,6 +74,52 @@ def _rewrite_commit_raw(raw: bytes, tree: _git.Oid, parents: list[_git.Oid]) -> 
     return header[:-1] + sep + message
 
 
+def hard_delete(
+    repo: Repository,
+    record_ids: list[uuid.UUID],
+    *,
+    message: str | None = None,
+    author: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Purge records from every commit, ref and object store, holding the write lock."""
+    if repo.in_transaction is not None:
+        raise GitRecordsError("a hard delete cannot run inside a transaction")
+    with repo.writer.lock():
+        # local edits to a purged record's file would be lost: refuse, as every write does
+        repo.working_clone.check(repo.tip(), [repo.path_for(i) for i in record_ids])
+        try:
+            purge(repo, record_ids, message=message, author=author, progress=progress)
+        finally:
+            repo.parsed.clear()  # no copy of a purged record's data stays in memory
+
+
+def _purge_log_commit(
+    repo: Repository, base: _git.Oid, record_ids: list[uuid.UUID], *, message: str | None, author: Any
+) -> tuple[_git.Oid, dict[str, _git.Oid | None]]:
+    """A commit on ``base`` adding the purged ids, with the PIDs they held, to purged.txt, so that
+    validation, minters and replicas know of them; the hard delete moves the branch to it with
+    the other refs, in one step. Returns the commit and the file it changes (for a working clone)."""
+    git = repo.git
+    tree = _git.tree_of(git, base)
+    repo.index.catch_up(repo.tip())
+    added = {i: repo.index.pids_of(i) for i in record_ids}
+    new_blob = _git.create_blob(git, purged_text(repo.writer.purged(tree), added))
+    new_tree = _git.build_tree(git, tree, {PURGED_FILE: new_blob})
+    author_sig, committer_sig = repo.writer.signatures(author)
+    if len(record_ids) == 1:
+        text = message or f"hard delete record {record_ids[0]}"
+    else:
+        text = message or f"hard delete {len(record_ids)} records"
+    text = (
+        text.rstrip("\n")
+        + "\n\nGitrecords-Operation: hard-delete\n"
+        + "".join(f"Gitrecords-Record: {i}\n" for i in record_ids[:MAX_TRAILER_RECORDS])
+    )
+    commit = _git.create_commit(git, None, author_sig, committer_sig, text, new_tree, [base])
+    return commit, {PURGED_FILE: new_blob}
+
+
 def purge(
     repo: Repository,
     record_ids: list[uuid.UUID],
@@ -77,7 +128,7 @@ def purge(
     author: Any = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    git = repo._git
+    git = repo.git
     paths = [repo.path_for(i) for i in record_ids]
     tip = repo.tip()
     tree = _git.tree_of(git, tip)
@@ -215,8 +266,8 @@ def purge(
     # the purge log (purged.txt) moves with the other refs, in the one transaction: a crash leaves
     # every ref as it was, or every ref rewritten and the purge logged
     rewritten_tip = updates.get(repo.ref, refs[repo.ref])
-    updates[repo.ref], log_changes = repo._purge_log_commit(
-        rewritten_tip, record_ids, message=message, author=author
+    updates[repo.ref], log_changes = _purge_log_commit(
+        repo, rewritten_tip, record_ids, message=message, author=author
     )
     # notes are keyed by the id of the object they annotate: they move to the rewritten objects,
     # in a notes commit by the purge log's author, in the same transaction
@@ -240,11 +291,7 @@ def purge(
         raise StaleRevisionError(message) from None
     if repo.durable:
         for name in updates:
-            if (repo.git_dir / name).exists():  # a loose ref file (else packed)
-                _git.fsync_path(repo.git_dir / name)
-        for folder in {(repo.git_dir / name).parent for name in updates}:
-            if folder.exists():
-                _git.fsync_path(folder)
+            repo.writer.sync_ref(name)
     if detached is not None and commit_map.get(detached, detached) != detached:
         _git.set_detached_head(git, commit_map[detached])
     for worktree in worktrees:
@@ -258,8 +305,8 @@ def purge(
             newest = updates.get(_STASH, refs.get(_STASH))
             keep_stash = _git.write_reflog(git, _STASH, mapped, newest, repo.durable)
 
-    repo._forget_paths_in_worktree(paths)
-    repo._update_worktree(rewritten_tip, log_changes)
+    repo.working_clone.forget(paths)
+    repo.working_clone.update(log_changes)
     for stale in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD"):
         try:
             os.unlink(repo.git_dir / stale)
@@ -289,9 +336,7 @@ def purge(
     if _has_commit_graph(repo.git_dir):
         # a commit-graph written by gc still lists the old commits: write it again
         _git.git(git_dir, "commit-graph", "write", "--reachable", "--no-progress")
-    if not repo.index.remap(tip, commit_map, record_ids):
-        repo.reindex()
-    repo.index.sync(updates[repo.ref])
+    repo.writer.rewritten(tip, commit_map, record_ids)
 
 
 _ENTRY_FINDERS: dict[bytes, re.Pattern[bytes]] = {}
@@ -452,7 +497,7 @@ def _packs_holding(pack_dir: Path, content: set[bytes]) -> tuple[list[tuple[str,
 def _copy_packs(
     repo: Repository, affected: list[tuple[str, _pack.PackIndex]], drop: set[bytes]
 ) -> list[_pack.PendingPack]:
-    git = repo._git
+    git = repo.git
 
     def read(oid: bytes) -> tuple[int, bytes]:
         return _git.read_object(git, _git.oid_from_raw(oid))
@@ -573,9 +618,7 @@ def _linked_worktrees(
     """The linked worktrees (``git worktree add``), whose HEADs, indexes and files the hard delete
     rewrites as well. Raises, before anything is written, when one cannot be: its folder is gone,
     or it has local changes to a file that the hard delete changes there."""
-    from .repository import PURGED_FILE
-
-    git = repo._git
+    git = repo.git
     worktrees = _git.linked_worktrees(git)
     for worktree in worktrees:
         if not worktree.exists:
@@ -618,7 +661,7 @@ def _rewrite_linked_worktree(
 ) -> None:
     """After the refs moved: a detached HEAD moves to the rewritten commit, and the files and the
     index follow the commit now checked out (the record's file goes, purged.txt comes)."""
-    git = repo._git
+    git = repo.git
     old = _worktree_commit(worktree, refs)
     if old is None:
         return

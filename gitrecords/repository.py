@@ -18,9 +18,8 @@ from typing import Any
 from . import layout
 from .bulk import ImportResult, import_records
 from .config import DEFAULT_CONFIG, PURGED_FILE
-from .errors import GitRecordsError
 from .index import TOMBSTONE
-from .purge import purge
+from .purge import hard_delete
 from .storage import Snapshot, Storage, current_repository, record_facts
 from .writer import (
     DEFAULT_AUTHOR,
@@ -99,53 +98,8 @@ class Repository(Storage):
         progress: Any = None,
     ) -> None:
         """Purge records from every commit, ref and object store (rewrites history)."""
-        if self.in_transaction is not None:
-            raise GitRecordsError("a hard delete cannot run inside a transaction")
         ids = [layout.normalize_id(i) for i in record_ids]
-        with self.writer.lock():
-            # local edits to a purged record's file would be lost: refuse, as every write does
-            self.working_clone.check(self.tip(), [self.path_for(i) for i in ids])
-            try:
-                purge(self, ids, message=message, author=author, progress=progress)
-            finally:
-                self.parsed.clear()  # no copy of a purged record's data stays in memory
-
-    # -- TEMPORARY: what purge.py calls until it moves onto the write path -------------
-
-    @property
-    def _git(self) -> Any:
-        return self.git
-
-    def _forget_paths_in_worktree(self, paths: list[str]) -> None:
-        self.working_clone.forget(paths)
-
-    def _update_worktree(self, base: Any, changes: Any) -> None:
-        self.working_clone.update(changes)
-
-    def _purge_log_commit(
-        self, base: Any, record_ids: list[uuid.UUID], *, message: str | None, author: Any
-    ) -> tuple[Any, dict[str, Any]]:
-        from . import _git
-        from .config import purged_text
-
-        tree = _git.tree_of(self.git, base)
-        known = self.writer.purged(tree)
-        self.index.catch_up(self.tip())
-        added = {i: self.index.pids_of(i) for i in record_ids}
-        new_blob = _git.create_blob(self.git, purged_text(known, added))
-        new_tree = _git.build_tree(self.git, tree, {PURGED_FILE: new_blob})
-        author_sig, committer_sig = self.writer.signatures(author)
-        if len(record_ids) == 1:
-            text = message or f"hard delete record {record_ids[0]}"
-        else:
-            text = message or f"hard delete {len(record_ids)} records"
-        text = (
-            text.rstrip("\n")
-            + "\n\nGitrecords-Operation: hard-delete\n"
-            + "".join(f"Gitrecords-Record: {i}\n" for i in record_ids[:MAX_TRAILER_RECORDS])
-        )
-        commit = _git.create_commit(self.git, None, author_sig, committer_sig, text, new_tree, [base])
-        return commit, {PURGED_FILE: new_blob}
+        hard_delete(self, ids, message=message, author=author, progress=progress)
 
 
 def utc(ts: int) -> datetime:
