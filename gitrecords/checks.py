@@ -334,6 +334,54 @@ def _schema_problems(schema: Any) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def _is_commit(repo: Repository, oid: Any) -> bool:
+    try:
+        return repo.git[oid].type == _git.ObjectType.COMMIT
+    except (KeyError, ValueError):
+        return False
+
+
+def _check_purged_history(
+    repo: Repository, head: Any, base: Any, records_dir: str, purged: set[str], problems: _Problems
+) -> None:
+    """Content of a hard-deleted record in the history of ``head`` (not of ``base``): an old clone's
+    history merged back in by plain git, or pushed. One ``git rev-list --objects`` lists the
+    objects with their paths; a record file of a purged id among them is content that was purged
+    and came back (it reaches every new clone, even if the branch's tree no longer has it)."""
+    args = ["rev-list", "--objects", str(head)]
+    if base is not None and _is_commit(repo, base):
+        args += ["--not", str(base)]
+    listed = _git.git(str(repo.git_dir), *args).stdout.decode("utf-8", "replace")
+    prefix = records_dir + "/"
+    found: dict[str, str] = {}
+    for line in listed.splitlines():
+        _oid, _sep, path = line.partition(" ")
+        if not path.startswith(prefix):
+            continue
+        record_id = layout.id_from_path(path, records_dir)
+        if record_id is not None and str(record_id) in purged:
+            found.setdefault(str(record_id), path)
+    for record_id, path in sorted(found.items()):
+        where = (
+            _git.git(
+                str(repo.git_dir), "log", "-1", "--format=%h", f"-S{record_id}", str(head), "--", PURGED_FILE
+            )
+            .stdout.decode()
+            .strip()
+        )
+        problems.add(
+            Problem(
+                path,
+                "purged",
+                f"this history contains content of record {record_id}, purged in {where or PURGED_FILE}: "
+                "it was merged or pushed back from a clone made before the hard delete. That clone must "
+                "be replaced: clone again (or fetch, reset the branch to the rewritten one and expire its "
+                "reflogs), then redo its new changes there",
+                record_id=record_id,
+            )
+        )
+
+
 def _read_purged(repo: Repository, tree: Any) -> set[str]:
     blob = _git.entry_id(tree, PURGED_FILE)
     if blob is None:
@@ -415,6 +463,11 @@ def validate(
     pid_fields: dict[str, str] = dict(settings.get("pids") or {})
     purged = _read_purged(repo, head_tree)
     purged_before = _read_purged(repo, base_tree) if base_tree is not None else set()
+    # what the branch itself says was purged counts too: a push of a history from before the hard
+    # delete has no purged.txt that lists it (in a pre-receive hook, the branch is the server's)
+    branch_tip = repo.tip()
+    if branch_tip is not None:
+        purged_before |= _read_purged(repo, _git.tree_of(git, branch_tip))
 
     changed: list[tuple[str, Any, Any]] = []
     if base_tree is not None:
@@ -452,6 +505,8 @@ def validate(
                     problems.add(_misplaced(path, records_dir))
                 else:
                     entries.append((path, str(record_id), blob))
+    if (purged or purged_before) and ids is None and _is_commit(repo, head_id):
+        _check_purged_history(repo, head_id, base_id, records_dir, purged | purged_before, problems)
     if base_tree is not None:
         _check_removals(changed, records_dir, purged, purged_before, problems)
         if not report.full:

@@ -43,14 +43,13 @@ HOOK_MARKER = "# gitrecords pre-receive hook"
 
 
 def hook_script(
-    python: str | None = None, *, reject_rewrites: bool = False, allow_rewrite: Sequence[str] = ()
+    python: str | None = None, *, reject_rewrites: bool = True, allow_rewrite: Sequence[str] = ()
 ) -> str:
     """The text of the ``pre-receive`` script."""
     # -P: the git directory (the working directory of a hook) holds a gitrecords/ folder that must
     # not shadow the package
     command = [python or sys.executable, "-P", "-m", "gitrecords.cli", "hooks", "pre-receive"]
-    if reject_rewrites:
-        command.append("--reject-rewrites")
+    command.append("--reject-rewrites" if reject_rewrites else "--accept-rewrites")
     for ref in allow_rewrite:
         command += ["--allow-rewrite", ref]
     return (
@@ -66,7 +65,7 @@ def hook_script(
 def install(
     repo: Repository,
     *,
-    reject_rewrites: bool = False,
+    reject_rewrites: bool = True,
     allow_rewrite: Sequence[str] = (),
     force: bool = False,
     python: str | None = None,
@@ -152,7 +151,7 @@ def check_push(
     repo: Repository,
     updates: Sequence[RefUpdate],
     *,
-    reject_rewrites: bool = False,
+    reject_rewrites: bool = True,
     allow_rewrite: Sequence[str] = (),
     workers: int | None = None,
     format_checker: Any = None,
@@ -164,9 +163,11 @@ def check_push(
 
     An update is validated as the range from its old value (for a new ref:
     from its merge base with the default branch, else as a whole tree) to its
-    new value. A deletion is allowed. With ``reject_rewrites``, an update whose
-    new value does not contain the old one is refused unless the ref matches a
-    pattern of ``allow_rewrite``. ``pid_index`` (see :func:`server_index`) is
+    new value. A deletion is allowed. With ``reject_rewrites`` (the default), an
+    update whose new value does not contain the old one is refused unless the ref
+    matches a pattern of ``allow_rewrite``. Whatever the settings, an update that
+    brings back the content of a hard-deleted record (its history, from a clone
+    made before the hard delete) is refused by the validation. ``pid_index`` (see :func:`server_index`) is
     the revision index whose PID table is used when it is at an update's base.
     """
     allowed = normalise_refs(allow_rewrite)

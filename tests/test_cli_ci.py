@@ -237,8 +237,10 @@ def test_hooks_install(gr, server: Repository) -> None:
         "--allow-rewrite 'refs/heads/wip/*'"
     )
     assert hook.stat().st_mode & stat.S_IXUSR
-    assert gr(server, "hooks", "install").exit_code == 0  # its own hook is replaced
-    assert "--reject-rewrites" not in hook.read_text()
+    assert gr(server, "hooks", "install", "--accept-rewrites").exit_code == 0  # its own hook is replaced
+    assert hook.read_text().splitlines()[-1].endswith("hooks pre-receive --accept-rewrites")
+    assert gr(server, "hooks", "install").exit_code == 0  # rewrites are refused by default
+    assert hook.read_text().splitlines()[-1].endswith("hooks pre-receive --reject-rewrites")
     hook.write_text("#!/bin/sh\necho mine\n")
     refused = gr(server, "hooks", "install")
     assert (refused.exit_code, refused.stderr) == (
@@ -249,8 +251,11 @@ def test_hooks_install(gr, server: Repository) -> None:
 
 
 def test_hooks_install_usage(gr, server: Repository) -> None:
-    result = gr(server, "hooks", "install", "--allow-rewrite", "main")
-    assert (result.exit_code, result.stderr) == (2, "Error: --allow-rewrite needs --reject-rewrites\n")
+    result = gr(server, "hooks", "install", "--accept-rewrites", "--allow-rewrite", "main")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --allow-rewrite makes no sense with --accept-rewrites\n",
+    )
 
 
 def test_pre_receive_command(gr, server: Repository, pr: Path, monkeypatch: pytest.MonkeyPatch) -> None:

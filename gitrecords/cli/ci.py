@@ -316,7 +316,7 @@ def hooks() -> None:
 
     \b
     Example:
-      gitrecords --repo /srv/git/records.git hooks install --reject-rewrites
+      gitrecords --repo /srv/git/records.git hooks install
     """
 
 
@@ -329,9 +329,11 @@ def rewrite_options(f: Any) -> Any:
         help="A ref (or pattern, like 'refs/heads/wip/*') that may be rewritten anyway; repeatable.",
     )(f)
     f = click.option(
-        "--reject-rewrites",
-        is_flag=True,
-        help="Also reject non-fast-forward updates (force pushes that rewrite history).",
+        "--reject-rewrites/--accept-rewrites",
+        default=True,
+        show_default=True,
+        help="Reject non-fast-forward updates (force pushes that rewrite history, which could bring "
+        "back what a hard delete removed); --accept-rewrites allows them on every ref.",
     )(f)
     return f
 
@@ -351,13 +353,14 @@ def hooks_install(
     \b
     Examples:
       gitrecords --repo records.git hooks install
-      gitrecords --repo records.git hooks install --reject-rewrites --allow-rewrite 'wip/*'
+      gitrecords --repo records.git hooks install --allow-rewrite 'wip/*'
+      gitrecords --repo records.git hooks install --accept-rewrites
     """
     from .. import githooks
 
     repo = open_any(ctx)
     if allow_rewrite and not reject_rewrites:
-        raise UsageFailure("--allow-rewrite needs --reject-rewrites")
+        raise UsageFailure("--allow-rewrite makes no sense with --accept-rewrites")
     try:
         path = githooks.install(
             repo, reject_rewrites=reject_rewrites, allow_rewrite=allow_rewrite, force=force

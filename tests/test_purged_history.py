@@ -1,0 +1,86 @@
+"""A hard delete stays done: a clone made before it cannot push the purged history back
+(issue 16, finding 1), through a real `git push` into a bare repository with the hook installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ci_helpers import A, B, E, clone, commit_all, make_server, run, write
+
+from gitrecords import Repository, layout
+from gitrecords.checks import validate
+from gitrecords.githooks import install
+
+SECRET = "record 1"  # the purged record's title (make_server): it must not come back
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Repository:
+    return make_server(tmp_path / "server.git")
+
+
+def reachable_content(server: Repository, text: str) -> str:
+    """Commits reachable from any ref of the server whose changes mention ``text`` (git log -S)."""
+    return run(server.git_dir, "git", "log", "--all", "--format=%H", f"-S{text}").stdout.strip()
+
+
+def stale_clone_after_plain_pull(server: Repository, tmp_path: Path) -> Path:
+    """A clone made before the hard delete of A that then ran a plain `git pull` (joining the old
+    history with the rewritten one) and followed the advice: `git rm` the file, commit."""
+    work = clone(server, tmp_path / "old")
+    write(work, layout.path_for(E), {"title": "added offline", "control_number": "5"})
+    commit_all(work, "add E offline")
+    server.hard_delete([A])
+    assert not reachable_content(server, SECRET)
+    identity = ("-c", "user.name=T", "-c", "user.email=t@example.org")
+    run(work, "git", *identity, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    assert (work / layout.path_for(A)).exists()  # the old history kept it on this side
+    run(work, "git", "rm", "-q", layout.path_for(A))
+    commit_all(work, "remove the purged record again")
+    return work
+
+
+def test_a_fast_forward_push_of_a_purged_history_is_refused(server: Repository, tmp_path: Path) -> None:
+    install(server)
+    work = stale_clone_after_plain_pull(server, tmp_path)
+    before = run(server.git_dir, "git", "rev-parse", "main").stdout
+    push = run(work, "git", "push", "origin", "HEAD:main", check=False)
+    assert push.returncode != 0
+    assert f"this history contains content of record {A}, purged in" in push.stderr
+    assert "clone again" in push.stderr
+    assert run(server.git_dir, "git", "rev-parse", "main").stdout == before
+    assert not reachable_content(server, SECRET)
+
+
+def test_the_purged_history_is_refused_even_where_rewrites_are_accepted(
+    server: Repository, tmp_path: Path
+) -> None:
+    install(server, reject_rewrites=False)
+    work = clone(server, tmp_path / "old")
+    server.hard_delete([A])
+    push = run(work, "git", "push", "--force", "origin", "HEAD:main", check=False)  # the old history
+    assert push.returncode != 0
+    assert f"content of record {A}" in push.stderr
+    assert not reachable_content(server, SECRET)
+
+
+def test_rewrites_of_the_branch_are_refused_by_default(server: Repository, tmp_path: Path) -> None:
+    install(server)
+    work = clone(server, tmp_path / "work")
+    run(work, "git", "reset", "-q", "--hard", "HEAD~1")
+    write(work, layout.path_for(B), {"title": "rewritten", "control_number": "2"})
+    commit_all(work, "a rewrite")
+    push = run(work, "git", "push", "--force", "origin", "HEAD:main", check=False)
+    assert push.returncode != 0
+    assert "non-fast-forward update (history rewrite) is not allowed" in push.stderr
+
+
+def test_validate_reports_a_purged_history_that_plain_git_merged(server: Repository, tmp_path: Path) -> None:
+    work = stale_clone_after_plain_pull(server, tmp_path)
+    report = validate(Repository(work), "HEAD")
+    purged = [p for p in report.problems if p.check == "purged"]
+    assert [(p.record_id, p.path) for p in purged] == [(A, layout.path_for(A))]
+    assert "this history contains content of record" in purged[0].message
+    # a range that does not bring the old history in is fine
+    assert not [p for p in validate(Repository(work), "HEAD", "HEAD~1").problems if p.check == "purged"]
