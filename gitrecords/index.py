@@ -257,13 +257,18 @@ class RevisionIndex:
                     "UPDATE revisions SET commit_id = (SELECT new FROM temp.commit_map WHERE old = commit_id)"
                     " WHERE commit_id IN (SELECT old FROM temp.commit_map)"
                 )
-                # a dropped commit (it only changed purged records) maps to its parent's commit:
-                # of the commits mapped to one new id, the oldest keeps the position
+                # a dropped commit (it only changed purged records) maps to its parent's commit: when
+                # that one is unchanged, or when several old commits map to one new id, only the
+                # oldest keeps the position
+                conn.execute("CREATE INDEX IF NOT EXISTS temp.commit_map_by_new ON commit_map (new)")
                 conn.execute(
-                    "DELETE FROM commits WHERE commit_id IN (SELECT old FROM temp.commit_map m WHERE"
-                    " m.new IN (SELECT commit_id FROM commits) OR EXISTS (SELECT 1 FROM temp.commit_map o"
-                    " JOIN commits c ON c.commit_id = o.old WHERE o.new = m.new AND c.seq <"
-                    " (SELECT seq FROM commits WHERE commit_id = m.old)))"
+                    "DELETE FROM commits WHERE commit_id IN"
+                    " (SELECT m.old FROM temp.commit_map m JOIN commits c ON c.commit_id = m.new)"
+                )
+                conn.execute(
+                    "DELETE FROM commits WHERE commit_id IN (SELECT m.old FROM temp.commit_map m"
+                    " JOIN commits c ON c.commit_id = m.old WHERE c.seq > (SELECT MIN(c2.seq)"
+                    " FROM temp.commit_map m2 JOIN commits c2 ON c2.commit_id = m2.old WHERE m2.new = m.new))"
                 )
                 conn.execute(
                     "UPDATE commits SET commit_id = (SELECT new FROM temp.commit_map WHERE old = commit_id)"
@@ -449,12 +454,13 @@ class RevisionIndex:
         ).fetchone()
         return first, RevisionRow(uuid.UUID(last[0]), *last[1:])
 
+    # one pass: the commit's position, then the record's newest row up to it (SQLite gives the bare
+    # column r.time from the row MAX() picks), and revision 0's time by its key
     _SUMMARY = (
-        "WITH t(bound) AS (SELECT seq FROM commits WHERE commit_id = ?2)"
-        " SELECT (SELECT bound FROM t), MAX(revision), MIN(CASE WHEN revision = 0 THEN time END),"
-        " (SELECT time FROM revisions WHERE record = ?1 AND seq <= (SELECT bound FROM t)"
-        "  ORDER BY revision DESC LIMIT 1)"
-        " FROM revisions WHERE record = ?1 AND seq <= (SELECT bound FROM t)"
+        "SELECT b.seq, MAX(r.revision), r.time,"
+        " (SELECT time FROM revisions WHERE record = ?1 AND revision = 0)"
+        " FROM (SELECT seq FROM commits WHERE commit_id = ?2) AS b"
+        " LEFT JOIN revisions r ON r.record = ?1 AND r.seq <= b.seq"
     )
 
     def summary(self, record_id: uuid.UUID, tip: Any = _ANY_TIP) -> tuple[int, int, int] | None:
@@ -478,7 +484,7 @@ class RevisionIndex:
                     row = self._conn.execute(self._SUMMARY, (key, self.indexed_tip())).fetchone()
         if row is None or row[1] is None:
             return None
-        return row[1] + 1, row[2], row[3]
+        return row[1] + 1, row[3], row[2]
 
     def last_live(self, record_id: uuid.UUID) -> RevisionRow | None:
         r = self._conn.execute(
