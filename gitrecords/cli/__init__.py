@@ -29,6 +29,7 @@ from jsonschema.exceptions import ValidationError
 
 from ..errors import GitRecordsError, RecordExistsError
 from ..schema import pointer
+from ..writer import DEFAULT_LOCK_WAIT
 from . import admin, bulk, ci, history, records, replication, serve
 from ._common import DataError, State, UsageFailure
 
@@ -85,8 +86,20 @@ class GitRecordsGroup(click.Group):
     "current directory.",
 )
 @click.option("--branch", help="Branch that holds the records. Default: the repository's HEAD branch.")
+@click.option(
+    "--wait",
+    "wait",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_LOCK_WAIT,
+    show_default=True,
+    envvar="GITRECORDS_WAIT",
+    show_envvar=True,
+    help="How long a write waits for another writer's lock before it fails, naming the process "
+    "that holds it.",
+)
 @click.pass_context
-def cli(ctx: click.Context, repo_path: str | None, branch: str | None) -> None:
+def cli(ctx: click.Context, repo_path: str | None, branch: str | None, wait: float) -> None:
     """Metadata records as canonical JSON files in a git repository.
 
     Every write is one git commit; a batch of records is one commit too.
@@ -100,7 +113,7 @@ def cli(ctx: click.Context, repo_path: str | None, branch: str | None) -> None:
       echo '{"title": "New record"}' | gitrecords create
       gitrecords list
     """
-    ctx.obj = State(repo_path=repo_path, branch=branch)
+    ctx.obj = State(repo_path=repo_path, branch=branch, wait=wait)
 
 
 for _module in (admin, records, history, bulk, ci, replication, serve):

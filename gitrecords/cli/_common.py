@@ -16,6 +16,7 @@ from .. import _git, layout
 from ..errors import GitRecordsError, RepositoryError
 from ..plugins import get_minter
 from ..repository import Repository, parse_author
+from ..writer import DEFAULT_LOCK_WAIT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,16 +66,18 @@ class State:
 
     repo_path: str | None = None
     branch: str | None = None
+    #: seconds a write waits for the write lock (--wait)
+    wait: float = DEFAULT_LOCK_WAIT
     _repo: Repository | None = None
 
     def repository(self) -> Repository:
         if self._repo is None:
-            self._repo = open_repository(self.repo_path, self.branch)
+            self._repo = open_repository(self.repo_path, self.branch, self.wait)
             click.get_current_context().find_root().call_on_close(self._repo.close)
         return self._repo
 
 
-def open_repository(path: str | None, branch: str | None) -> Repository:
+def open_repository(path: str | None, branch: str | None, wait: float = DEFAULT_LOCK_WAIT) -> Repository:
     """Open ``path``, else the git repository around the current directory.
 
     Refuses a git repository that is not a gitrecords data repository (no
@@ -95,7 +98,7 @@ def open_repository(path: str | None, branch: str | None) -> Repository:
         if shown.endswith("/.git"):
             shown = shown[: -len("/.git")]
     try:
-        repo = Repository(path, branch=branch)
+        repo = Repository(path, branch=branch, lock_wait=wait)
     except RepositoryError as err:
         raise UsageFailure(f"{err} (from --repo or GITRECORDS_REPO)") from None
     tip = repo.tip()
