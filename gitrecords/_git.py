@@ -47,13 +47,115 @@ class CommitInfo:
     message: str
 
 
-def open_repository(path: str | os.PathLike[str], from_env: bool = False) -> pygit2.Repository:
+def open_repository(
+    path: str | os.PathLike[str], from_env: bool = False, *, allow_shallow: bool = False
+) -> pygit2.Repository:
+    """Open the git repository at ``path``; refuse one gitrecords cannot read whole.
+
+    Raises :class:`RepositoryError` saying why: not a git repository; owned by
+    another user (libgit2's ``safe.directory`` check, with the command that
+    trusts it); a partial clone (``git clone --filter``), whose missing blobs
+    libgit2 cannot fetch; a shallow clone (``git clone --depth``), whose
+    revision numbers would not be the server's, unless ``allow_shallow`` (for
+    readers that never count revisions, as ``validate`` in a CI checkout). The
+    last two name the git commands that make the clone complete.
+    """
     try:
         if from_env:
-            return pygit2.Repository(str(path), RepositoryOpenFlag.FROM_ENV)
-        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+            repo = pygit2.Repository(str(path), RepositoryOpenFlag.FROM_ENV)
+        else:
+            repo = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
     except (GitError, KeyError) as err:
-        raise RepositoryError(f"{path}: not a git repository") from err
+        raise RepositoryError(_open_error(path, str(err))) from err
+    where = (repo.workdir if not repo.is_bare and repo.workdir else repo.path).rstrip("/")
+    problem = _partial_clone(path, where, repo.config)
+    if problem is None and repo.is_shallow and not allow_shallow:
+        problem = (
+            f"{path} is a shallow clone (git clone --depth): revision numbers and creation dates "
+            "need the whole history; clone again without --depth, or complete this clone, run: "
+            f"{_git_in(where)} fetch --unshallow"
+        )
+    if problem is not None:
+        repo.free()
+        raise RepositoryError(problem)
+    return repo
+
+
+#: how libgit2 says that a repository belongs to another user (its safe.directory check)
+_NOT_OWNED = " is not owned by current user"
+
+
+def _open_error(path: str | os.PathLike[str], text: str) -> str:
+    """The message for a repository libgit2 would not open (``text``: libgit2's reason)."""
+    reason = text.split(": ", 1)[1] if text.startswith(f"{path}: ") else text
+    if _NOT_OWNED in reason:
+        # "repository path '/srv/x.git' is not owned by current user": safe.directory names that path
+        owned = reason.split(_NOT_OWNED)[0].split("repository path ", 1)[-1].strip("'\"")
+        return (
+            f"{path}: not owned by current user (git and libgit2 refuse a repository that belongs "
+            f"to another user); if you trust it, run: git config --global --add safe.directory "
+            f"{_quoted(owned)}"
+        )
+    if "extensions.partialclone" in reason:  # libgit2 does not know this extension
+        files = (os.path.join(path, "config"), os.path.join(path, ".git", "config"))
+        config_file = next((f for f in files if os.path.isfile(f)), None)
+        if config_file is not None:
+            problem = _partial_clone(path, os.fspath(path), pygit2.Config(config_file))
+            if problem is not None:
+                return problem
+    if "not found" in reason.lower() or not reason:
+        return f"{path}: not a git repository"
+    return f"{path}: cannot open this git repository: {reason}"
+
+
+def _quoted(word: str) -> str:
+    """``word`` quoted for a shell command in a message."""
+    import shlex  # here, not at the top: only error messages need it
+
+    return shlex.quote(word)
+
+
+def _git_in(where: str) -> str:
+    return f"git -C {_quoted(where)}"
+
+
+def _partial_clone(path: str | os.PathLike[str], where: str, config: pygit2.Config) -> str | None:
+    """Why a partial clone cannot be used, with the commands that complete it; None if it is not one.
+
+    git marks a partial clone with ``remote.<name>.promisor`` (and, before git 2.28 or so,
+    ``extensions.partialClone = <name>``).
+    """
+    promisors: list[str] = []
+    extension = None
+    for entry in config:
+        name = entry.name  # libgit2 gives section and key in lower case
+        if name == "extensions.partialclone":
+            extension = entry.value
+        elif name.startswith("remote.") and name.endswith(".promisor"):
+            remote = name[len("remote.") : -len(".promisor")]
+            try:
+                promising = config.get_bool(name)
+            except GitError:
+                promising = True
+            if promising and remote not in promisors:
+                promisors.append(remote)
+    if extension is None and not promisors:
+        return None
+    run = _git_in(where)
+    steps = []
+    for remote in promisors or [extension or "origin"]:
+        quoted = _quoted(remote)
+        steps.append(f"{run} fetch --refetch --no-filter {quoted}")
+        if remote in promisors:
+            steps.append(f"{run} config --unset remote.{quoted}.promisor")
+        if f"remote.{remote}.partialclonefilter" in config:
+            steps.append(f"{run} config --unset remote.{quoted}.partialclonefilter")
+    if extension is not None:
+        steps.append(f"{run} config --unset extensions.partialClone")
+    return (
+        f"{path} is a partial clone (git clone --filter): it lacks files that gitrecords reads "
+        "and cannot fetch; clone again without --filter, or complete this clone, run: " + " && ".join(steps)
+    )
 
 
 def discover(path: str | os.PathLike[str]) -> str | None:

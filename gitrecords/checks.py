@@ -361,7 +361,10 @@ def _check_purged_history(
         record_id = layout.id_from_path(path, records_dir)
         if record_id is not None and str(record_id) in purged:
             found.setdefault(str(record_id), path)
+    head_tree = _git.tree_of(repo.git, head)
     for record_id, path in sorted(found.items()):
+        if _git.entry_id(head_tree, path) is not None:
+            continue  # the file itself is back: the check of the record files reports it
         where = (
             _git.git(
                 str(repo.git_dir), "log", "-1", "--format=%h", f"-S{record_id}", str(head), "--", PURGED_FILE

@@ -53,6 +53,7 @@ __all__ = [
     "merge",
     "pull",
     "push",
+    "shown_url",
 ]
 
 DRIVER_NAME = "gitrecords"
@@ -122,8 +123,21 @@ class PushResult:
 # -- the git binary -------------------------------------------------------------------------------
 
 
+def _interactive() -> bool:
+    """Whether a person may answer git's prompts: stdin is a terminal."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # closed or replaced
+        return False
+
+
 def _run(repo: Repository, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    """Run git on the repository. On a terminal git may ask for a user name and password (on
+    /dev/tty, as ``git push`` does); otherwise it fails at once instead of waiting for an answer
+    (credential helpers and ``GIT_ASKPASS`` work either way)."""
+    env = dict(os.environ, LC_ALL="C")
+    if not _interactive():
+        env["GIT_TERMINAL_PROMPT"] = "0"
     return subprocess.run(
         ["git", "--git-dir", str(repo.git_dir), *args],
         capture_output=True,
@@ -133,16 +147,58 @@ def _run(repo: Repository, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _last_line(text: str) -> str:
-    """The line of git's stderr that says what went wrong: its first error, else its last line."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("fatal: ", "error: "))]
-    return errors[0] if errors else lines[-1] if lines else "no message"
+#: a URL's user name and password (its userinfo), wherever a URL appears in a text
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/\s]*@")
+#: git's advice after "Could not read from remote repository.", which explains nothing
+_ADVICE = ("Please make sure you have the correct access rights", "and the repository exists.")
+#: how many lines of ssh's, the server's or curl's own output before git's error are kept
+MAX_REASON_LINES = 5
+
+
+def shown_url(remote: str) -> str:
+    """``remote`` (a remote's name, a path or a URL) as it may be shown: without a user name and
+    password, as git shows URLs (``https://user:token@host/x.git`` -> ``https://host/x.git``,
+    ``user@host:x.git`` -> ``host:x.git``). Messages, labels, JSON output and commits use this."""
+    colon, slash = remote.find(":"), remote.find("/")
+    if colon < 0 or 0 <= slash < colon:  # a name or a local path
+        return remote
+    scheme = remote.find("://")
+    if scheme < 0:  # scp-like: [user@]host:path
+        host = remote[:colon]
+        return remote[host.rfind("@") + 1 :] if "@" in host else remote
+    if not re.fullmatch(r"[A-Za-z0-9+.-]+", remote[:scheme]):
+        return remote
+    start = scheme + 3
+    end = remote.find("/", start)
+    authority = remote[start : end if end >= 0 else len(remote)]
+    if "@" not in authority:
+        return remote
+    return remote[:start] + remote[start + authority.rfind("@") + 1 :]
+
+
+def _redacted(text: str, remote: str | None = None) -> str:
+    """``text`` with the user name and password of every URL in it removed."""
+    if remote is not None and remote != shown_url(remote):
+        text = text.replace(remote, shown_url(remote))
+    return _USERINFO.sub(r"\1", text)
+
+
+def _reason(text: str, remote: str | None = None) -> str:
+    """What went wrong, on one line, from git's stderr: git's first error, after the lines that
+    ssh, curl or the server printed before it ("Host key verification failed.", "Permission
+    denied (publickey)."), which say why; without git's advice and hints, and without
+    credentials."""
+    lines = [_redacted(line.strip(), remote) for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(_ADVICE) and not line.startswith("hint:")]
+    first = next((i for i, line in enumerate(lines) if line.startswith(("fatal: ", "error: "))), None)
+    if first is None:
+        return lines[-1] if lines else "no message"
+    return "; ".join([*lines[:first][-MAX_REASON_LINES:], lines[first]])
 
 
 def _check_names(repo: Repository, remote: str, branch: str) -> None:
     if not remote or remote.startswith("-") or "\0" in remote:
-        raise GitRecordsError(f"{remote!r} is not a remote name or URL")
+        raise GitRecordsError(f"{shown_url(remote)!r} is not a remote name or URL")
     if _run(repo, "check-ref-format", f"refs/heads/{branch}").returncode != 0 or branch.startswith("-"):
         raise GitRecordsError(f"{branch!r} is not a valid branch name")
 
@@ -156,7 +212,7 @@ def _is_named_remote(repo: Repository, remote: str) -> bool:
 def _merge_bases(repo: Repository, a: _git.Oid, b: _git.Oid) -> list[_git.Oid]:
     proc = _run(repo, "merge-base", "--all", str(a), str(b))
     if proc.returncode not in (0, 1):
-        raise RepositoryError(f"git merge-base failed: {_last_line(proc.stderr)}")
+        raise RepositoryError(f"git merge-base failed: {_reason(proc.stderr)}")
     return [_git.Oid(hex=line) for line in proc.stdout.split()]
 
 
@@ -169,14 +225,15 @@ def _fetched(repo: Repository, remote: str, branch: str) -> Iterator[_git.Oid]:
     if _is_named_remote(repo, remote) and _run(repo, "config", "--get-all", f"remote.{remote}.fetch").stdout:
         refspecs.append(f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
     proc = _run(repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *refspecs)
+    shown = shown_url(remote)
     try:
         if proc.returncode != 0:
             if "couldn't find remote ref" in proc.stderr:
-                raise GitRecordsError(f"{remote} has no branch {branch!r}")
-            raise RepositoryError(f"git fetch {remote} failed: {_last_line(proc.stderr)}")
+                raise GitRecordsError(f"{shown} has no branch {branch!r}")
+            raise RepositoryError(f"git fetch {shown} failed: {_reason(proc.stderr, remote)}")
         fetched = _git.tip(repo.git, temp)
         if fetched is None:  # pragma: no cover - git said it fetched
-            raise RepositoryError(f"git fetch {remote} did not fetch {branch!r}")
+            raise RepositoryError(f"git fetch {shown} did not fetch {branch!r}")
         yield fetched
     finally:
         _run(repo, "update-ref", "-d", temp)
@@ -403,10 +460,13 @@ def pull(
     parent is the remote's tip (see the module docstring). Conflicts raise
     :class:`~gitrecords.merge.MergeConflictError` and leave the repository
     as it was, unless ``strategy`` resolves them.
+
+    A URL's user name and password never reach the merge commit's message or
+    any error: they are removed as git removes them (:func:`shown_url`).
     """
     _check_strategy(strategy)
     branch = branch or repo.branch
-    label = f"{remote}/{branch}" if _is_named_remote(repo, remote) else f"{branch} of {remote}"
+    label = f"{remote}/{branch}" if _is_named_remote(repo, remote) else f"{branch} of {shown_url(remote)}"
     with _fetched(repo, remote, branch) as fetched:
         return merge(
             repo,
@@ -430,36 +490,40 @@ def push(repo: Repository, remote: str = "origin", branch: str | None = None) ->
     """Push the repository's branch to ``branch`` (default: the same name) of ``remote``.
 
     Never forces: when the remote has commits this repository does not have,
-    :class:`PushRejectedError` says to pull first.
+    :class:`PushRejectedError` says to pull first. The result and the errors
+    show ``remote`` without a URL's user name and password (:func:`shown_url`).
     """
     branch = branch or repo.branch
     _check_names(repo, remote, branch)
+    shown = shown_url(remote)
     local = repo.tip()
     if local is None:
         raise GitRecordsError(f"nothing to push: branch {repo.branch!r} has no commits")
     proc = _run(repo, "push", "--porcelain", remote, f"{repo.ref}:refs/heads/{branch}")
     line = next((x for x in proc.stdout.splitlines() if f":refs/heads/{branch}\t" in x), None)
     if line is None:
-        raise RepositoryError(f"git push {remote} failed: {_last_line(proc.stderr)}")
+        raise RepositoryError(f"git push {shown} failed: {_reason(proc.stderr, remote)}")
     flag, _refs, summary = line.split("\t", 2)
     if flag == "=":
-        return PushResult("up-to-date", remote, branch, str(local), str(local))
+        return PushResult("up-to-date", shown, branch, str(local), str(local))
     if flag in (" ", "*") and proc.returncode == 0:
         previous = str(_resolve(repo, summary.split("..")[0])) if ".." in summary else None
-        return PushResult("created" if flag == "*" else "pushed", remote, branch, str(local), previous)
-    reason = summary.strip()
+        return PushResult("created" if flag == "*" else "pushed", shown, branch, str(local), previous)
+    reason = _redacted(summary.strip(), remote)
     match = re.search(r"\(([^)]*)\)", reason)
     key = match[1] if match else reason
-    args = "" if (remote, branch) == ("origin", repo.branch) else f" {remote} {branch}"
+    args = "" if (remote, branch) == ("origin", repo.branch) else f" {shown} {branch}"
     if key in _REJECTED:
-        text = _REJECTED[key].format(remote=f"{remote}/{branch}", branch=repo.branch, args=args)
+        text = _REJECTED[key].format(remote=f"{shown}/{branch}", branch=repo.branch, args=args)
     else:
         remote_lines = [
-            x[len("remote: ") :].strip() for x in proc.stderr.splitlines() if x.startswith("remote: ")
+            _redacted(x[len("remote: ") :].strip(), remote)
+            for x in proc.stderr.splitlines()
+            if x.startswith("remote: ")
         ]
         said = "; ".join(x for x in remote_lines if x)
         text = f"{reason}{': ' + said if said else ''}"
-    raise PushRejectedError(f"push to {remote} rejected: {text}")
+    raise PushRejectedError(f"push to {shown} rejected: {text}")
 
 
 # -- the merge driver -----------------------------------------------------------------------------
@@ -484,7 +548,7 @@ def install_merge_driver(repo: Repository, command: str | None = None) -> list[s
     for key, value in (("name", DRIVER_DESCRIPTION), ("driver", command)):
         proc = _run(repo, "config", f"merge.{DRIVER_NAME}.{key}", value)
         if proc.returncode != 0:
-            raise RepositoryError(f"git config merge.{DRIVER_NAME}.{key} failed: {_last_line(proc.stderr)}")
+            raise RepositoryError(f"git config merge.{DRIVER_NAME}.{key} failed: {_reason(proc.stderr)}")
     line = f"{repo.records_dir}/**/*.json merge={DRIVER_NAME}"
     workdir = repo.git.workdir
     target = (

@@ -69,9 +69,12 @@ class Storage:
         allow_remote_refs: bool = False,
         from_env: bool = False,
         lock_wait: float = DEFAULT_LOCK_WAIT,
+        allow_shallow: bool = False,
     ) -> None:
-        #: the opened git repository (a pygit2 object: use it through gitrecords._git)
-        self.git = _git.open_repository(path, from_env=from_env)
+        #: the opened git repository (a pygit2 object: use it through gitrecords._git); a shallow
+        #: clone is refused (revision numbers need the whole history) unless ``allow_shallow``
+        #: (validating a CI checkout)
+        self.git = _git.open_repository(path, from_env=from_env, allow_shallow=allow_shallow)
         self.path = Path(path)
         self.git_dir = Path(self.git.path)
         self.bare = self.git.is_bare

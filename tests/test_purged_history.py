@@ -61,7 +61,7 @@ def test_the_purged_history_is_refused_even_where_rewrites_are_accepted(
     server.hard_delete([A])
     push = run(work, "git", "push", "--force", "origin", "HEAD:main", check=False)  # the old history
     assert push.returncode != 0
-    assert f"content of record {A}" in push.stderr
+    assert f"record {A} was hard-deleted (it is listed in purged.txt) and cannot come back" in push.stderr
     assert not reachable_content(server, SECRET)
 
 

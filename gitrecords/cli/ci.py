@@ -37,7 +37,9 @@ def open_any(ctx: click.Context, from_env: bool = False) -> Repository:
             )
         path = found
     try:
-        repo = Repository(path, branch=state.branch, from_env=from_env, lock_wait=state.wait)
+        repo = Repository(
+            path, branch=state.branch, from_env=from_env, lock_wait=state.wait, allow_shallow=True
+        )
     except RepositoryError as err:
         raise UsageFailure(f"{err} (from --repo or GITRECORDS_REPO)") from None
     ctx.find_root().call_on_close(repo.close)

@@ -86,7 +86,7 @@ def pull(
     if as_json:
         echo_json(outcome.to_json())
         return
-    where = f"{remote}/{branch or repo.branch}"
+    where = f"{replication.shown_url(remote)}/{branch or repo.branch}"
     changed = _plural(len(outcome.records), "record")
     if outcome.status == "up-to-date":
         note(f"Already up to date with {where}.")
