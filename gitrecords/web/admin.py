@@ -41,11 +41,26 @@ def is_unreadable(entry: object) -> bool:
     return isinstance(entry, rec.Unreadable)
 
 
+def signed_in_role() -> str | None:
+    """The role of this browser's session, if it is open on the server and its token is still
+    the server's (signing out or changing the token ends it)."""
+    role = current_app.extensions["gitrecords.sessions"].role(
+        session.get("sid"),
+        {
+            "write": current_app.config["GITRECORDS_TOKEN"],
+            "admin": current_app.config["GITRECORDS_ADMIN_TOKEN"],
+        },
+    )
+    if role is None and "sid" in session:
+        session.pop("sid", None)  # a session that ended: the cookie is dropped too
+    return role
+
+
 @blueprint.app_context_processor
 def helpers() -> dict[str, Any]:
     return {
         "csrf_token": csrf_token,
-        "role": session.get("role"),
+        "role": signed_in_role(),
         "writes_enabled": writes_enabled(),
         "timestamp": rec.timestamp,
         "when": rec.when,
@@ -70,7 +85,7 @@ def check_csrf() -> None:
 
 
 def require(role: str = "write") -> None:
-    granted = session.get("role")
+    granted = signed_in_role()
     if granted is None or (role == "admin" and granted != "admin"):
         which = "admin token" if role == "admin" else "token"
         raise HTTPProblem(403, f"sign in with the {which} to change records")
@@ -87,12 +102,15 @@ def commit_message() -> str | None:
 def login() -> Any:
     error = None
     if request.method == "POST":
-        role = role_for(request.form.get("token", ""))
+        token = request.form.get("token", "")
+        role = role_for(token)
         if role is None:
             error = "That token is not this server's token."
         else:
+            sessions = current_app.extensions["gitrecords.sessions"]
+            sessions.close(session.get("sid"))
             session.clear()
-            session["role"] = role
+            session["sid"] = sessions.open(role, token)
             csrf_token()
             flash(f"Signed in ({role}).")
             return redirect(url_for("admin.index"))
@@ -101,6 +119,7 @@ def login() -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Response:
+    current_app.extensions["gitrecords.sessions"].close(session.get("sid"))
     session.clear()
     flash("Signed out.")
     return redirect(url_for("admin.index"))

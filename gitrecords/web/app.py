@@ -16,6 +16,7 @@ from flask import Flask, g, redirect, url_for
 from ..errors import RepositoryError
 from . import admin, api, errors
 from .context import RepositoryPool
+from .sessions import SessionStore
 
 DEFAULTS: dict[str, Any] = {
     "GITRECORDS_REPO": None,
@@ -73,6 +74,10 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
         with pool.borrow() as repo:
             app.config["MAX_CONTENT_LENGTH"] = 2 * repo.max_record_bytes + 64 * 1024
     app.extensions["gitrecords"] = pool
+    with pool.borrow() as repo:
+        app.extensions["gitrecords.sessions"] = SessionStore(
+            repo.git_dir / "gitrecords" / "web-sessions.sqlite"
+        )
 
     @app.teardown_appcontext
     def give_back(exc: BaseException | None) -> None:
