@@ -14,6 +14,7 @@ import math
 import re
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -89,7 +90,21 @@ def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise InvalidRecordError(f"{text} is too large for a JSON number that can be stored")
+    if len(text) > 17 and Decimal(text) != Decimal(repr(value)):
+        # more significant digits than a double keeps: storing it would change the number
+        raise InvalidRecordError(
+            f"the number {text} has more significant digits than can be stored (it would become "
+            f"{value!r}): store it as a string"
+        )
     return value
+
+
+def _parse_int(text: str) -> int:
+    if text == "-0":
+        raise InvalidRecordError(
+            "the number -0 cannot be stored as written (it would become 0): use 0 or -0.0"
+        )
+    return int(text)
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -105,7 +120,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_parse_float
+    object_pairs_hook=_no_duplicates,
+    parse_constant=_reject_constant,
+    parse_float=_parse_float,
+    parse_int=_parse_int,
 )
 _PLAIN_DECODER = json.JSONDecoder()
 

@@ -408,3 +408,32 @@ def test_the_documented_example() -> None:
     assert layout.path_for("deadbeef-9fe4-43d3-a08f-38c2b309afba") == (
         "records/74/a4/deadbeef-9fe4-43d3-a08f-38c2b309afba.json"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1.00000000000000000001", "has more significant digits than can be stored (it would become 1.0)"),
+        ("3.14159265358979323846264", "has more significant digits than can be stored"),
+        ("-0", "the number -0 cannot be stored as written"),
+    ],
+)
+def test_numbers_that_would_change_are_refused(text: str, message: str) -> None:
+    with pytest.raises(InvalidRecordError, match=re.escape(message)):
+        layout.loads(f'{{"n": {text}}}')
+
+
+@pytest.mark.parametrize("text", ["0.30000000000000004", "-0.0", "1e300", "12345678901234567890123", "0.1"])
+def test_numbers_that_round_trip_are_kept_exactly(text: str) -> None:
+    value = layout.loads(f'{{"n": {text}}}')
+    assert layout.loads(layout.dumps(value)) == value
+    assert json.loads(layout.dumps(value))["n"] == json.loads(text)
+
+
+def test_the_cli_refuses_a_number_it_would_round(gr, title_repo) -> None:
+    before = title_repo.tip()
+    result = gr(title_repo, "create", input='{"title": "pi", "pi": 3.14159265358979323846264}')
+    assert result.exit_code == 1
+    assert "3.14159265358979323846264 has more significant digits than can be stored" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert title_repo.tip() == before
