@@ -17,6 +17,7 @@ __all__ = [
     "LocalChangesError",
     "NoResultFound",
     "PIDError",
+    "QueryError",
     "RecordDeletedError",
     "RecordExistsError",
     "RecordTooLargeError",
@@ -80,6 +81,14 @@ class RefResolutionError(SchemaError):
 class HardDeleteRefusedError(GitRecordsError):
     """A hard delete cannot remove all of the content (a ref names a purged blob, a linked worktree
     is missing): nothing was changed."""
+
+
+class QueryError(GitRecordsError, ValueError):
+    """A malformed search query or sort; ``position`` is the 0-based offset of the problem."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(f"{message} (at position {position + 1})")
+        self.position = position
 
 
 class LocalChangesError(GitRecordsError):

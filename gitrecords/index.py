@@ -486,6 +486,25 @@ class RevisionIndex:
             return None
         return row[1] + 1, row[3], row[2]
 
+    def times(self, record_ids: list[uuid.UUID], tip: Any = _ANY_TIP) -> dict[str, tuple[int, int]]:
+        """(time of revision 0, time of the latest revision) by record id, as of ``tip``."""
+        with self._lock:
+            bound = self._as_of(tip)
+            found: dict[str, tuple[int, int]] = {}
+            keys = [str(i) for i in record_ids]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    "SELECT r.record, (SELECT time FROM revisions WHERE record = r.record AND revision = 0),"
+                    " r.time FROM revisions r WHERE r.record IN (" + marks + ") AND r.revision = ("
+                    " SELECT MAX(revision) FROM revisions WHERE record = r.record"
+                    " AND seq <= COALESCE(?, seq))",
+                    (*chunk, bound),
+                ).fetchall()
+                found.update((record, (created, updated)) for record, created, updated in rows)
+        return found
+
     def last_live(self, record_id: uuid.UUID) -> RevisionRow | None:
         r = self._conn.execute(
             "SELECT record, revision, commit_id, blob, state, time FROM revisions "

@@ -20,6 +20,7 @@ from .bulk import ImportResult, import_records
 from .config import DEFAULT_CONFIG, PURGED_FILE
 from .index import TOMBSTONE
 from .purge import hard_delete
+from .search import SearchResult, search
 from .storage import Snapshot, Storage, current_repository, record_facts
 from .writer import (
     DEFAULT_AUTHOR,
@@ -88,6 +89,27 @@ class Repository(Storage):
             progress=progress,
             source=source,
         )
+
+    def search(
+        self,
+        q: str = "",
+        *,
+        sort: str | None = None,
+        page: int = 1,
+        size: int = 25,
+        facets: bool = False,
+        with_deleted: bool = False,
+    ) -> SearchResult:
+        """Records matching the query ``q`` (docs/search.md), through the derived search index.
+
+        ``sort`` is ``relevance`` (the default when ``q`` has words), ``updated`` (the default
+        otherwise, newest first), ``created`` or any field, ``-`` first for descending. Returns a
+        :class:`~gitrecords.search.SearchResult`: ``total``, ``ids`` of this page in order, the
+        ``records`` (read when asked for) and, with ``facets=True``, the counts of the facets
+        declared in ``gitrecords.json``. A malformed query raises
+        :class:`~gitrecords.errors.QueryError` naming the position.
+        """
+        return search(self, q, sort=sort, page=page, size=size, facets=facets, with_deleted=with_deleted)
 
     def hard_delete(
         self,

@@ -23,6 +23,7 @@ from .config import DEFAULT_CONFIG, parse_config, read_source_tree
 from .errors import InvalidRecordError, NoResultFound, RepositoryError, SchemaError
 from .index import BlobFacts, RevisionIndex, facts_from_data
 from .schema import SchemaStore, parse_schema_file, schema_bytes
+from .search_index import SearchIndex
 from .worktree import WorkingClone
 from .writer import DEFAULT_LOCK_WAIT, Change, Transaction, WritePath, parse_author
 
@@ -91,6 +92,10 @@ class Storage:
         safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", self.branch)
         index_path = None if from_env else str(self.git_dir / "gitrecords" / f"index-{safe_branch}.sqlite")
         self.index = RevisionIndex(self.git, self.ref, index_path)
+        self._search_path = (
+            None if from_env else str(self.git_dir / "gitrecords" / f"search-{safe_branch}.sqlite")
+        )
+        self._search: SearchIndex | None = None
         self.working_clone = WorkingClone(self.git, self.bare, self.branch, self._head_branch)
         #: the write path: every change to the branch goes through it
         self.writer = WritePath(
@@ -102,6 +107,16 @@ class Storage:
             working_clone=self.working_clone,
             lock_wait=lock_wait,
         )
+        if self._search_path is not None and os.path.exists(self._search_path):
+            self.search_index  # noqa: B018 - an index that exists follows every commit from now on
+
+    @property
+    def search_index(self) -> SearchIndex:
+        """The derived search index (made by the first search, then kept up by every commit)."""
+        if self._search is None:
+            self._search = SearchIndex(self.git, self.ref, self._search_path, self.index)
+            self.writer.subscribe(self._search)
+        return self._search
 
     def _head_branch(self) -> str | None:
         try:
@@ -185,6 +200,8 @@ class Storage:
     def close(self) -> None:
         self._snapshot = None
         self.index.close()
+        if self._search is not None:
+            self._search.close()
         self.git.free()
 
     # -- reading ---------------------------------------------------------
@@ -340,8 +357,12 @@ class Storage:
         self.writer.catch_up(self.tip())
 
     def reindex(self) -> int:
-        """Rebuild the revision and PID index from the branch; returns revisions indexed."""
-        return self.index.rebuild()
+        """Rebuild the revision and PID index (and the search index, if there is one) from the
+        branch; returns revisions indexed."""
+        count = self.index.rebuild()
+        if self._search is not None:
+            self._search.rebuild()
+        return count
 
     def lookup_pid(self, pid_type: str, value: str) -> uuid.UUID:
         self.sync_index()

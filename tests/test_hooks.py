@@ -104,8 +104,8 @@ def test_rewrites_are_rejected_except_where_allowed(server: Repository, work: Pa
     assert git(server, "branch", "--list", "wip/x") == ""
 
 
-def test_without_reject_rewrites_a_valid_force_push_lands(server: Repository, work: Path) -> None:
-    githooks.install(server)
+def test_with_accept_rewrites_a_valid_force_push_lands(server: Repository, work: Path) -> None:
+    githooks.install(server, reject_rewrites=False)
     run(work, "git", "reset", "-q", "--hard", "HEAD~1")
     write(work, layout.path_for(D), {"title": "history rewritten"})
     commit_all(work, "rewrite")

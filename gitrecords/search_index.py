@@ -1,0 +1,600 @@
+"""The derived search index: SQLite FTS5 and typed field values, beside the revision index.
+
+Like the revision index it is never the source of truth: it is built from the
+records at the branch tip, follows every commit through the write path (a
+:class:`~gitrecords.writer.DerivedIndex`; the cost of a commit is the records it
+changed), catches up by itself with commits it did not see (pushes, pulls,
+plain git), and is rebuilt by ``gitrecords reindex``. A hard delete removes the
+purged records from it in the same step, and rewrites the full-text index so
+that no page of the file keeps their words (``secure_delete``, FTS5 ``optimize``).
+
+What it keeps, per record at the tip (``docs``): its state, creation and update
+times; the words of every string and number (``fts.body``, case- and
+accent-insensitive) and the same words scoped by the field they are in
+(``fts.scoped``: ``titles.title:lovelace``); and every scalar value with its
+field (``vals``: the text, and a number when it is one) for exact, range, sort
+and facet queries. Queries come from :mod:`gitrecords.query` and reach SQLite
+only as parameters.
+
+The interface a search backend needs is small (:meth:`SearchIndex.catch_up`,
+:meth:`SearchIndex.rewritten`, :meth:`SearchIndex.rebuild`,
+:meth:`SearchIndex.search`): a fleet could put a search cluster behind the same
+queries (docs/search.md says how).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _git, layout
+from .config import parse_config
+from .errors import GitRecordsError
+from .index import RevisionIndex
+from .query import And, Node, Not, Or, QueryError, Term, words
+
+FORMAT = "1"
+#: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
+MAX_VALUE_CHARS = 200
+#: facet values returned per facet
+FACET_VALUES = 50
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+_ANY_TIP: Any = object()
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS docs (
+    doc INTEGER PRIMARY KEY,
+    record TEXT NOT NULL UNIQUE,
+    deleted INTEGER NOT NULL,
+    created INTEGER,
+    updated INTEGER
+);
+CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated, record);
+CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS vals (
+    doc INTEGER NOT NULL,
+    path INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    str TEXT,
+    num REAL,
+    PRIMARY KEY (doc, path, n)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vals_by_num ON vals (path, num) WHERE num IS NOT NULL;
+CREATE INDEX IF NOT EXISTS vals_by_str ON vals (path, str);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    body, scoped, tokenize = "unicode61 remove_diacritics 2 tokenchars '.:_'"
+);
+"""
+
+
+def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, value) of every scalar in ``data``; lists are transparent (``titles.title``)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for item in data:
+            yield from leaves(item, prefix)
+    elif data is not None and prefix:
+        yield prefix, data
+
+
+def path_token(path: str) -> str:
+    """A field path as it prefixes scoped words: lower case, word characters and dots only."""
+    return re.sub(r"[^\w.]", "_", path.casefold())
+
+
+def scalar_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def scalar_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and len(value) < 40 and _NUMBER.match(value):
+        number = float(value)
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class SearchHits:
+    """One page of hits: ``total`` matching records, their ``ids`` in order, and ``facets``."""
+
+    total: int
+    ids: list[uuid.UUID]
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+class SearchIndex:
+    """The search index of one branch (see the module docstring)."""
+
+    def __init__(self, git: Any, ref: str, path: str | None, revisions: RevisionIndex) -> None:
+        self._git = git
+        self._ref = ref
+        self._revisions = revisions
+        self._lock = threading.RLock()
+        self.path = path
+        self._paths: dict[str, int] = {}
+        self._conn = self._connect(path)
+
+    def __repr__(self) -> str:
+        return f"<SearchIndex {self._ref} {self.path or ':memory:'}>"
+
+    # -- opening -----------------------------------------------------------
+
+    def _connect(self, path: str | None) -> sqlite3.Connection:
+        if path is not None:
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                return self._open(path)
+            except sqlite3.DatabaseError as err:
+                if isinstance(err, sqlite3.OperationalError):
+                    raise
+                for suffix in ("", "-wal", "-shm"):  # damaged: it is derived, build it again
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path + suffix)
+                return self._open(path)
+            except OSError:
+                pass
+        self.path = None
+        return self._open(":memory:")
+
+    @staticmethod
+    def _open(path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        try:
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            # deleted rows are overwritten with zeros: a purged record's words leave the file
+            conn.execute("PRAGMA secure_delete=ON")
+            fmt = None
+            with contextlib.suppress(sqlite3.OperationalError):
+                fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+            if fmt is None or fmt[0] != FORMAT:
+                tables = conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'fts_%'"
+                ).fetchall()
+                drops = "".join(f'DROP TABLE IF EXISTS "{t}";' for (t,) in tables)
+                conn.executescript(
+                    f"BEGIN IMMEDIATE; {drops} {_SCHEMA}"
+                    f" INSERT INTO meta VALUES ('format', '{FORMAT}'); COMMIT;"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- catching up ---------------------------------------------------------
+
+    def indexed_tip(self) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
+        return row[0] if row else None
+
+    def catch_up(self, tip: _git.Oid | None = None, hints: Any = None) -> None:
+        """Bring the index up to ``tip`` (default: the branch tip); never backwards."""
+        git = self._git
+        if tip is None:
+            tip = _git.tip(git, self._ref)
+        tip_text = str(tip) if tip is not None else None
+        if self.indexed_tip() == tip_text:
+            return
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._catch_up(tip)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    sync = catch_up
+
+    def _catch_up(self, tip: _git.Oid | None) -> None:
+        git = self._git
+        indexed = self.indexed_tip()
+        if indexed == (str(tip) if tip is not None else None):
+            return
+        if indexed is not None and tip is not None:
+            old = _git.Oid(hex=indexed)
+            if old in git and git.descendant_of(tip, old):
+                self._apply_range(old, tip)
+                return
+            if old in git and git.descendant_of(old, tip):
+                return  # an older snapshot: the index has passed it already
+            branch_tip = _git.tip(git, self._ref)
+            if branch_tip is not None and branch_tip != tip:
+                self._catch_up(branch_tip)  # a snapshot of a rewritten history: follow the branch
+                return
+        self._build(tip)
+
+    def _records_dir(self, tree: Any) -> str:
+        blob = _git.entry_id(tree, layout.CONFIG_FILE)
+        try:
+            settings = parse_config(_git.read_blob(self._git, blob) if blob is not None else None)
+        except GitRecordsError:
+            return layout.RECORDS_DIR
+        return str(settings["records"])
+
+    def _apply_range(self, old: _git.Oid, new: _git.Oid) -> None:
+        git = self._git
+        old_tree, new_tree = _git.tree_of(git, old), _git.tree_of(git, new)
+        records_dir = self._records_dir(new_tree)
+        if records_dir != self._records_dir(old_tree):
+            self._build(new)
+            return
+        changes = [
+            (record_id, blob)
+            for path, _before, blob in _git.changed_blobs(
+                git,
+                _git.subtree(git, old_tree, records_dir),
+                _git.subtree(git, new_tree, records_dir),
+                records_dir + "/",
+            )
+            if (record_id := layout.id_from_path(path, records_dir)) is not None
+        ]
+        self._index(new, changes)
+
+    def _build(self, tip: _git.Oid | None) -> None:
+        conn = self._conn
+        for table in ("docs", "vals", "fts"):
+            conn.execute(f"DELETE FROM {table}")
+        if tip is None:
+            conn.execute("DELETE FROM meta WHERE key='tip'")
+            return
+        git = self._git
+        tree = _git.tree_of(git, tip)
+        records_dir = self._records_dir(tree)
+        sub = _git.subtree(git, tree, records_dir)
+        changes = []
+        if sub is not None:
+            for path, blob in _git.walk_blobs(git, sub, records_dir + "/"):
+                record_id = layout.id_from_path(path, records_dir)
+                if record_id is not None:
+                    changes.append((record_id, blob))
+        self._index(tip, changes)
+
+    def _index(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
+        conn = self._conn
+        times = self._times(tip, [record_id for record_id, blob in changes if blob is not None])
+        when = _git.commit_time(self._git, tip)
+        for record_id, blob in changes:
+            key = str(record_id)
+            row = conn.execute("SELECT doc FROM docs WHERE record=?", (key,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM fts WHERE rowid=?", (row[0],))
+                conn.execute("DELETE FROM vals WHERE doc=?", (row[0],))
+            if blob is None:
+                if row is not None:
+                    conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
+                continue
+            try:
+                data = layout.loads(_git.read_blob(self._git, blob))
+            except GitRecordsError:
+                data = {}  # an unreadable file is reported when read; here it has no words
+            deleted = layout.is_tombstone(data)
+            created, updated = times.get(key, (when, when))
+            if row is None:
+                doc = conn.execute(
+                    "INSERT INTO docs (record, deleted, created, updated) VALUES (?, ?, ?, ?)",
+                    (key, int(deleted), created, updated),
+                ).lastrowid
+            else:
+                doc = row[0]
+                conn.execute(
+                    "UPDATE docs SET deleted=?, created=?, updated=? WHERE doc=?",
+                    (int(deleted), created, updated, doc),
+                )
+            if deleted or not isinstance(data, dict):
+                continue
+            body: list[str] = []
+            scoped: list[str] = []
+            rows = []
+            for n, (path, value) in enumerate(leaves(data)):
+                text = scalar_text(value)
+                found = words(text)
+                body.extend(found)
+                token = path_token(path)
+                scoped.extend(f"{token}:{w}" for w in found)
+                rows.append((doc, self._path_id(path), n, text[:MAX_VALUE_CHARS], scalar_number(value)))
+            conn.executemany("INSERT INTO vals VALUES (?, ?, ?, ?, ?)", rows)
+            conn.execute(
+                "INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)",
+                (doc, " ".join(body), " ".join(scoped)),
+            )
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
+
+    def _times(self, tip: _git.Oid, record_ids: list[uuid.UUID]) -> dict[str, tuple[int, int]]:
+        """(created, updated) of records, from the revision index (as of ``tip``)."""
+        if not record_ids:
+            return {}
+        try:
+            return self._revisions.times(record_ids, tip)
+        except (sqlite3.Error, GitRecordsError):
+            return {}  # the revision index is busy: the commit's time stands in
+
+    def _path_id(self, path: str) -> int:
+        found = self._paths.get(path)
+        if found is not None:
+            return found
+        row = self._conn.execute("SELECT id FROM paths WHERE path=?", (path,)).fetchone()
+        if row is None:
+            row = (self._conn.execute("INSERT INTO paths (path) VALUES (?)", (path,)).lastrowid,)
+        self._paths[path] = row[0]
+        return int(row[0])
+
+    def rewritten(
+        self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]
+    ) -> None:
+        """After a hard delete: the purged records leave the index at once, and the full-text index
+        is rewritten so that their words are gone from the file, not only unreachable."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for record_id in purged:
+                    row = conn.execute("SELECT doc FROM docs WHERE record=?", (str(record_id),)).fetchone()
+                    if row is not None:
+                        conn.execute("DELETE FROM fts WHERE rowid=?", (row[0],))
+                        conn.execute("DELETE FROM vals WHERE doc=?", (row[0],))
+                        conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
+                new_tip = commit_map.get(old_tip, old_tip) if old_tip is not None else None
+                if new_tip is not None and self.indexed_tip() == str(old_tip):
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(new_tip),))
+                else:
+                    conn.execute("DELETE FROM meta WHERE key='tip'")  # rebuilt on the next catch-up
+                conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self.catch_up()
+
+    def rebuild(self) -> int:
+        """Build the index again from the branch tip; returns the records indexed."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._build(_git.tip(self._git, self._ref))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    # -- searching -------------------------------------------------------------
+
+    def known_paths(self) -> list[str]:
+        return [row[0] for row in self._conn.execute("SELECT path FROM paths ORDER BY path")]
+
+    def search(
+        self,
+        node: Node | None,
+        *,
+        sort: str | None = None,
+        offset: int = 0,
+        limit: int | None = 25,
+        facets: Mapping[str, str] | None = None,
+        with_deleted: bool = False,
+        aliases: Mapping[str, str] | None = None,
+        pid_fields: Mapping[str, str] | None = None,
+    ) -> SearchHits:
+        """The records matching ``node`` (None: all), sorted, one page; with facet counts.
+
+        ``sort`` is ``relevance``, ``updated``, ``created`` or a field path, ``-`` first for
+        descending (default: relevance when the query has words, else ``-updated``). ``facets``
+        maps facet names to field paths. ``aliases`` maps field names a query may use to paths
+        (the facet names); ``pid_fields`` maps PID types to their field (``recid:12``).
+        """
+        compiler = _Compiler(self, aliases or {}, pid_fields or {})
+        with self._lock:
+            where, params = compiler.filter(node)
+            state = "" if with_deleted else " AND d.deleted = 0"
+            hits = (
+                f"SELECT d.doc FROM docs d WHERE d.doc IN ({where}){state}"
+                if where
+                else (f"SELECT d.doc FROM docs d WHERE 1{state}")
+            )
+            total = self._conn.execute(f"SELECT COUNT(*) FROM ({hits})", params).fetchone()[0]
+            order, order_params, joins = compiler.order(sort)
+            page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
+            rows = self._conn.execute(
+                f"SELECT d.record FROM docs d{joins} WHERE d.doc IN ({hits}) ORDER BY {order}{page}",
+                [*order_params.get("join", []), *params, *order_params.get("order", [])],
+            ).fetchall()
+            counts: dict[str, list[tuple[str, int]]] = {}
+            for name, path in (facets or {}).items():
+                ids = compiler.paths_for(path, exact_path=True)
+                if not ids:
+                    counts[name] = []
+                    continue
+                marks = ",".join("?" * len(ids))
+                counts[name] = [
+                    (value, count)
+                    for value, count in self._conn.execute(
+                        f"SELECT v.str, COUNT(DISTINCT v.doc) AS c FROM vals v WHERE v.path IN ({marks})"
+                        f" AND v.doc IN ({hits}) GROUP BY v.str ORDER BY c DESC, v.str LIMIT {FACET_VALUES}",
+                        [*ids, *params],
+                    )
+                ]
+        return SearchHits(total, [uuid.UUID(r[0]) for r in rows], counts)
+
+
+class _Compiler:
+    """A query tree as SQL over the index: every value is a parameter, never part of the text."""
+
+    def __init__(self, index: SearchIndex, aliases: Mapping[str, str], pid_fields: Mapping[str, str]) -> None:
+        self.index = index
+        self.aliases = aliases
+        self.pid_fields = pid_fields
+        self._paths = index.known_paths()
+        self.rank_terms: list[str] = []
+
+    # fields ------------------------------------------------------------------
+
+    def paths_for(self, field_name: str, *, exact_path: bool = False, inside: bool = False) -> list[int]:
+        """Ids of the known paths a field name means: the path itself, or any path that ends with
+        it (``title`` is ``titles.title``); with ``inside``, any path that passes through it."""
+        name = self.aliases.get(field_name, field_name)
+        wanted = name.split(".")
+        found = []
+        for path in self._paths:
+            parts = path.split(".")
+            if parts == wanted or (not exact_path and parts[-len(wanted) :] == wanted):
+                found.append(path)
+            elif inside and any(parts[i : i + len(wanted)] == wanted for i in range(len(parts))):
+                found.append(path)
+        return [self.index._path_id(p) for p in found]
+
+    def _path_names(self, field_name: str) -> list[str]:
+        name = self.aliases.get(field_name, field_name)
+        wanted = name.split(".")
+        return [p for p in self._paths if p.split(".")[-len(wanted) :] == wanted]
+
+    # filters -------------------------------------------------------------------
+
+    def filter(self, node: Node | None) -> tuple[str, list[Any]]:
+        if node is None:
+            return "", []
+        return self._node(node, positive=True)
+
+    def _node(self, node: Any, positive: bool) -> tuple[str, list[Any]]:
+        if isinstance(node, And):
+            parts = [self._node(item, positive) for item in node.items]
+            return " INTERSECT ".join(f"SELECT * FROM ({sql})" for sql, _ in parts), [
+                p for _, params in parts for p in params
+            ]
+        if isinstance(node, Or):
+            parts = [self._node(item, positive) for item in node.items]
+            return " UNION ".join(f"SELECT * FROM ({sql})" for sql, _ in parts), [
+                p for _, params in parts for p in params
+            ]
+        if isinstance(node, Not):
+            sql, params = self._node(node.item, not positive)
+            return f"SELECT doc FROM docs EXCEPT SELECT * FROM ({sql})", params
+        return self._term(node, positive)
+
+    def _match(self, expression: str, positive: bool) -> tuple[str, list[Any]]:
+        if positive:
+            self.rank_terms.append(expression)
+        return "SELECT rowid FROM fts WHERE fts MATCH ?", [expression]
+
+    def _term(self, term: Term, positive: bool) -> tuple[str, list[Any]]:
+        nothing = ("SELECT doc FROM docs WHERE 0", [])
+        name = term.field
+        if term.kind == "exists":
+            ids = self.paths_for(term.field or "", inside=True)
+            if not ids:
+                return nothing
+            return f"SELECT DISTINCT doc FROM vals WHERE path IN ({','.join('?' * len(ids))})", ids
+        if name == "id" and term.kind in ("word", "prefix", "phrase"):
+            return "SELECT doc FROM docs WHERE instr(record, ?) > 0", [term.text.lower()]
+        if name is not None and name in self.pid_fields and name not in self.aliases and term.kind == "word":
+            ids = self.paths_for(self.pid_fields[name], exact_path=True)
+            if not ids:
+                return nothing
+            marks = ",".join("?" * len(ids))
+            return f"SELECT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
+        if term.kind == "range":
+            return self._range(term)
+        found = words(term.text)
+        if not found:
+            return nothing
+        if name is None:
+            phrase = " ".join(found)
+            star = " *" if term.kind == "prefix" else ""
+            return self._match(f'body : "{phrase}"{star}', positive)
+        paths = self._path_names(name)
+        if not paths:
+            return nothing
+        star = " *" if term.kind == "prefix" else ""
+        alternatives = []
+        for path in paths:
+            token = path_token(path)
+            alternatives.append('"' + " ".join(f"{token}:{w}" for w in found) + '"' + star)
+        return self._match(f"scoped : ({' OR '.join(alternatives)})", positive)
+
+    def _range(self, term: Term) -> tuple[str, list[Any]]:
+        ids = self.paths_for(term.field or "")
+        if not ids:
+            return "SELECT doc FROM docs WHERE 0", []
+        marks = ",".join("?" * len(ids))
+        bounds = [b for b in (term.low, term.high) if b is not None]
+        numeric = all(_NUMBER.match(b) for b in bounds)
+        conditions, params = [], list(ids)
+        column = "num" if numeric else "str"
+        if term.low is not None:
+            conditions.append(f"{column} {'>=' if term.low_inclusive else '>'} ?")
+            params.append(float(term.low) if numeric else term.low)
+        if term.high is not None:
+            if numeric:
+                conditions.append(f"num {'<=' if term.high_inclusive else '<'} ?")
+                params.append(float(term.high))
+            elif term.high_inclusive:  # 2020-12-31 includes 2020-12-31T10:00
+                conditions.append("(str <= ? OR substr(str, 1, length(?)) = ?)")
+                params += [term.high, term.high, term.high]
+            else:
+                conditions.append("str < ?")
+                params.append(term.high)
+        if numeric:
+            conditions.append("num IS NOT NULL")
+        return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND {' AND '.join(conditions)}", params
+
+    # order ---------------------------------------------------------------------
+
+    def order(self, sort: str | None) -> tuple[str, dict[str, list[Any]], str]:
+        """(ORDER BY clause, its parameters, joins) for ``sort``; stable: ties by record id."""
+        descending = False
+        key = sort
+        if key is not None and key.startswith("-"):
+            descending, key = True, key[1:]
+        if key is None:
+            key, descending = ("relevance", False) if self.rank_terms else ("updated", True)
+        direction = "DESC" if descending else "ASC"
+        if key == "relevance":
+            if not self.rank_terms:
+                return "d.updated DESC, d.record", {}, ""
+            join = (
+                " LEFT JOIN (SELECT rowid AS doc, bm25(fts) AS score FROM fts WHERE fts MATCH ?) r"
+                " ON r.doc = d.doc"
+            )
+            # bm25: lower is better
+            return (
+                f"r.score IS NULL, r.score {'DESC' if descending else 'ASC'}, d.updated DESC, d.record",
+                {"join": [" OR ".join(f"({t})" for t in self.rank_terms)]},
+                join,
+            )
+        if key in ("updated", "created"):
+            return f"d.{key} {direction}, d.record {direction}", {}, ""
+        ids = self.paths_for(key)
+        if not ids:
+            raise QueryError(f"cannot sort by {key!r}: no record has that field", 0)
+        marks = ",".join(str(int(i)) for i in ids)  # integers of our own table, not user text
+        pick = "MAX" if descending else "MIN"
+        num = f"(SELECT {pick}(num) FROM vals WHERE doc = d.doc AND path IN ({marks}))"
+        text = f"(SELECT {pick}(str) FROM vals WHERE doc = d.doc AND path IN ({marks}))"
+        return f"{num} IS NULL, {num} {direction}, {text} IS NULL, {text} {direction}, d.record", {}, ""
