@@ -114,9 +114,11 @@ def init_worker(
     max_bytes: int,
     format_checker: Any,
     validator_cls: Any,
+    inline_schemas: bool = True,
 ) -> None:
     _worker.clear()
     _worker.update(
+        inline_schemas=inline_schemas,
         schemas=schemas,
         schemas_dir=schemas_dir,
         store=None,
@@ -131,7 +133,9 @@ def init_worker(
 def _store() -> SchemaStore:
     store = _worker["store"]
     if store is None:
-        store = _worker["store"] = SchemaStore(_worker["schemas"], _worker["schemas_dir"])
+        store = _worker["store"] = SchemaStore(
+            _worker["schemas"], _worker["schemas_dir"], inline_schemas=_worker["inline_schemas"]
+        )
     return store
 
 

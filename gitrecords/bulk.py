@@ -92,13 +92,14 @@ def _init_worker(
     pid_fields: dict[str, str],
     max_bytes: int,
     format_checker: Any,
+    inline_schemas: bool = True,
     parent: int | None = None,
 ) -> None:
     if parent is not None:
         _die_with_parent(parent)
     _settings.clear()
     _settings.update(
-        store=SchemaStore(schemas, schemas_dir),
+        store=SchemaStore(schemas, schemas_dir, inline_schemas=inline_schemas),
         default_schema=default_schema,
         pid_fields=pid_fields,
         max_bytes=max_bytes,
@@ -345,6 +346,7 @@ def import_records(
             dict(settings.get("pids") or {}),
             repo.max_record_bytes,
             format_checker,
+            settings.get("inline_schemas", True) is True,
         )
         records_dir = settings["records"]
         pending = PendingImport(repo.index)

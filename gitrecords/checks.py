@@ -542,6 +542,7 @@ def validate(
         int(settings.get("max_record_bytes") or layout.MAX_RECORD_BYTES),
         format_checker,
         validator_cls,
+        settings.get("inline_schemas", True) is True,
     )
     total = len(entries)
 

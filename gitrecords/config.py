@@ -15,6 +15,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "branch": "main",
     "default_schema": None,
     "format": layout.FORMAT_VERSION,
+    # a record's $schema may be a schema object, not only a name in the store (docs/reliability.md)
+    "inline_schemas": True,
     "layout": layout.LAYOUT,
     "pids": {"recid": "control_number"},
     "records": layout.RECORDS_DIR,

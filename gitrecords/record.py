@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
+from jsonschema.exceptions import ValidationError
 
 from . import _git, layout, plugins, signals
 from .errors import (
@@ -19,8 +20,10 @@ from .errors import (
     NoResultFound,
     RecordDeletedError,
     RecordTooLargeError,
+    SchemaError,
 )
 from .index import LIVE, REMOVED, TOMBSTONE, RevisionRow
+from .schema import INLINE_SCHEMAS_REFUSED, PatternTimeoutError
 from .storage import Storage, current_repository, record_facts
 from .writer import Change
 
@@ -88,7 +91,10 @@ class RecordBase(dict):
     def validate(self, format_checker: Any = None, validator: Any = None, **kwargs: Any) -> None:
         """Validate against ``$schema`` (or the repository's default schema).
 
-        Raises :class:`jsonschema.ValidationError` for invalid data.
+        Raises :class:`jsonschema.ValidationError` for invalid data (a
+        :class:`gitrecords.schema.PatternTimeoutError` when a pattern could not be
+        checked in time), :class:`SchemaError` for an inline schema where the
+        repository's ``inline_schemas`` setting is false.
         """
         layout.check_value(dict(self))
         if layout.TOMBSTONE_KEY in self:
@@ -100,6 +106,8 @@ class RecordBase(dict):
             schema_ref = self.repo.config.get("default_schema")
         if schema_ref is None:
             return
+        if isinstance(schema_ref, dict) and self.repo.config.get("inline_schemas", True) is not True:
+            raise SchemaError(INLINE_SCHEMAS_REFUSED)
         store = self.repo.schema_store()
         store.validate(
             dict(self),
@@ -176,6 +184,18 @@ class Record(RecordBase):
         minters = list(pid_minters)
         if minters:
             resolved = [plugins.get_minter(name) for name in minters]
+            # Minting needs the write lock, and the data it gives (with the hooks' changes) is
+            # validated under it, in _insert. So validate before the lock too: a pattern that cannot
+            # be checked in time is refused here, without the lock, and slow matches are remembered
+            # (gitrecords.schema), so the validation under the lock does not run them again. Other
+            # errors wait for that validation: minting or a hook may still fix them.
+            if repo.in_transaction is None:  # else the caller holds the lock already
+                try:
+                    record.validate(format_checker=format_checker, validator=validator)
+                except PatternTimeoutError:
+                    raise
+                except (ValidationError, GitRecordsError):
+                    pass
             with repo.transaction(message=message, author=author):
                 for minter in resolved:
                     minter(repo, record._id, record)

@@ -6,13 +6,19 @@ data. A record's ``$schema`` may be an inline schema, a path in the store
 (``datacite/v4.json`` or ``schemas/datacite/v4.json``) or the ``$id`` URI of a
 schema in the store. ``$ref``s resolve only inside the store (and local
 ``#/...`` pointers) unless remote references are explicitly allowed.
+
+``pattern`` and ``patternProperties`` keep the dialect of Python's ``re`` (what
+jsonschema uses, and what ``check_schema`` accepts), but never run on its
+backtracking engine: a pattern is parsed by ``re``'s own parser and rewritten
+for RE2, which matches in time linear in the input. The few constructs RE2 has
+no equivalent for run on the ``regex`` module under a time limit per
+validation (:data:`BACKTRACKING_TIME_LIMIT`); see docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +34,17 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from . import layout
+from ._patterns import BACKTRACKING_TIME_LIMIT as BACKTRACKING_TIME_LIMIT
+from ._patterns import (
+    SAFE_BASES,
+    TooSlow,
+    first_timeout,
+    matcher,
+    pattern_budget,
+    swallowed_timeout,
+    with_safe_patterns,
+)
+from ._patterns import PatternTimeoutError as PatternTimeoutError
 from .errors import InvalidRecordError, RefResolutionError, SchemaError
 
 #: schemas in the store without an ``$id`` are known as gitrecords:schemas/<path>
@@ -48,17 +65,30 @@ def store_uri(path: str) -> str:
     return f"{STORE_SCHEME}:///{path}"
 
 
+#: the refusal when the repository's ``inline_schemas`` setting is false
+INLINE_SCHEMAS_REFUSED = (
+    'inline $schema objects are not allowed here ("inline_schemas": false in gitrecords.json): '
+    "add the schema to the schema store with put_schema and name it by its path"
+)
+
+
 class SchemaStore:
-    """The schemas of one tree of the repository, keyed by ``$id`` and by path."""
+    """The schemas of one tree of the repository, keyed by ``$id`` and by path.
+
+    With ``inline_schemas=False`` a ``$schema`` object (rather than a name in the
+    store) is refused with :class:`SchemaError` (the ``inline_schemas`` setting).
+    """
 
     def __init__(
         self,
         schemas: Mapping[str, Any],
         schemas_dir: str = "schemas",
         allow_remote_refs: bool = False,
+        inline_schemas: bool = True,
     ) -> None:
         self.schemas_dir = schemas_dir
         self.allow_remote_refs = allow_remote_refs
+        self.inline_schemas = inline_schemas
         self.by_path: dict[str, Any] = dict(schemas)
         self.by_uri: dict[str, Any] = {}
         resources = []
@@ -83,6 +113,8 @@ class SchemaStore:
     def resolve_schema(self, ref: Any) -> tuple[Any, str]:
         """The schema a record's ``$schema`` names, and a cache key for it."""
         if isinstance(ref, dict):
+            if not self.inline_schemas:
+                raise SchemaError(INLINE_SCHEMAS_REFUSED)
             return ref, "inline:" + hashlib.sha256(layout.dumps(ref)).hexdigest()
         if not isinstance(ref, str):
             raise SchemaError(f"$schema must be a string or an object, not {type(ref).__name__}")
@@ -123,7 +155,7 @@ class SchemaStore:
         cached = self._validators.get(cache_key)
         if cached is not None and cached[1] is format_checker:
             return cached[0]
-        cls = validator_cls or _validator_for(schema, key)
+        cls = with_safe_patterns(validator_cls or _validator_for(schema, key))
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as err:
@@ -139,18 +171,27 @@ class SchemaStore:
     def iter_errors(
         self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None
     ) -> Iterator[ValidationError]:
+        """Every validation error of ``data``; one is a :class:`PatternTimeoutError` when a
+        pattern could not be checked in time, wherever it was (even under ``not`` or ``anyOf``)."""
         validator = self.validator(schema_ref, format_checker, validator_cls)
-        try:
-            yield from validator.iter_errors(data)
-        except referencing.exceptions.Unresolvable as err:
-            raise _ref_error(err) from None
-        except RecursionError:
-            raise SchemaError("schema has a $ref cycle that never reaches a value") from None
+        with pattern_budget() as budget:
+            first = len(budget.timeouts)
+            try:
+                errors = list(validator.iter_errors(data))
+            except referencing.exceptions.Unresolvable as err:
+                raise _ref_error(err) from None
+            except RecursionError:
+                raise SchemaError("schema has a $ref cycle that never reaches a value") from None
+            if budget.timeouts[first:] and first_timeout(errors) is None:
+                errors.append(swallowed_timeout(data, *budget.timeouts[first]))
+        yield from errors
 
     def validate(
         self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None
     ) -> None:
-        error = best_match(self.iter_errors(data, schema_ref, format_checker, validator_cls))
+        """Raise the best error of ``data``, or the :class:`PatternTimeoutError` if there is one."""
+        errors = list(self.iter_errors(data, schema_ref, format_checker, validator_cls))
+        error = first_timeout(errors) or best_match(errors)
         if error is not None:
             raise error
 
@@ -161,8 +202,9 @@ class SchemaStore:
         has the last word and the messages. None where the two could disagree: a format
         checker, remote references allowed, a draft jsonschema-rs does not share,
         ``patternProperties`` (Rust's regex dialect), or a schema it cannot compile.
-        ``pattern`` and ``multipleOf`` are checked by jsonschema's own code, so Python's
-        ``re`` dialect and float arithmetic apply. ``$ref`` resolves in the store only.
+        ``pattern`` is checked as :meth:`iter_errors` checks it (Python's dialect, run by RE2
+        or under the time limit) and ``multipleOf`` by jsonschema's own code (float
+        arithmetic). ``$ref`` resolves in the store only.
         """
         if format_checker is not None or self.allow_remote_refs:
             return None
@@ -173,7 +215,7 @@ class SchemaStore:
         return self._fast[key]
 
     def _compile_fast(self, validator: Any, key: str) -> Callable[[Any], bool] | None:
-        cls = type(validator)
+        cls = SAFE_BASES.get(type(validator), type(validator))
         expected = _RUST_DRAFTS.get(cls)
         schemas = [validator.schema, *self.by_path.values()]
         if expected is None or any(_mentions(schema, "patternProperties") for schema in schemas):
@@ -197,7 +239,8 @@ class SchemaStore:
 
         def check(data: Any) -> bool:
             try:
-                return bool(compiled.is_valid(data))
+                with pattern_budget():
+                    return bool(compiled.is_valid(data))
             except Exception:  # e.g. an integer beyond 64 bits: let jsonschema decide
                 return False
 
@@ -279,13 +322,19 @@ def _mentions(value: Any, key: str) -> bool:
 
 def _python_pattern() -> type:
     class Pattern:
-        """``pattern`` as jsonschema checks it: ``re.search`` on strings (cached compiled)."""
+        """``pattern`` as :meth:`SchemaStore.iter_errors` checks it (an error when not checked in time)."""
 
         def __init__(self, parent_schema: Any, value: str, schema_path: Any) -> None:
-            self.search = re.compile(value).search
+            self.search = matcher(value).search
 
         def validate(self, instance: Any) -> None:
-            if isinstance(instance, str) and self.search(instance) is None:
+            if not isinstance(instance, str):
+                return
+            try:
+                found = self.search(instance)
+            except TooSlow:
+                raise ValueError("not checked in time") from None
+            if not found:
                 raise ValueError("does not match the pattern")
 
     return Pattern

@@ -252,7 +252,8 @@ class Storage:
         settings = snap.config
         tree = snap.tree if commit is None else _git.tree_of(self.git, commit)
         store_tree = _git.subtree(self.git, tree, settings["schemas"])
-        key = (store_tree.id if store_tree is not None else None, self.allow_remote_refs)
+        inline = settings.get("inline_schemas", True) is True
+        key = (store_tree.id if store_tree is not None else None, self.allow_remote_refs, inline)
         cached = self._store_cache
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -261,7 +262,9 @@ class Storage:
             for path, blob in _git.walk_blobs(self.git, store_tree):
                 if path.endswith(".json"):
                     schemas[path] = parse_schema_file(_git.read_blob(self.git, blob), path)
-        store = SchemaStore(schemas, settings["schemas"], allow_remote_refs=self.allow_remote_refs)
+        store = SchemaStore(
+            schemas, settings["schemas"], allow_remote_refs=self.allow_remote_refs, inline_schemas=inline
+        )
         self._store_cache = (key, store)
         return store
 
