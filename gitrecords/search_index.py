@@ -423,8 +423,9 @@ class SearchIndex:
             order, order_params, joins = compiler.order(sort)
             page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
             rows = self._conn.execute(
-                f"SELECT d.record FROM docs d{joins} WHERE d.doc IN ({hits}) ORDER BY {order}{page}",
-                [*order_params.get("join", []), *params, *order_params.get("order", [])],
+                f"WITH hits(doc) AS MATERIALIZED ({hits})"
+                f" SELECT d.record FROM hits h JOIN docs d ON d.doc = h.doc{joins} ORDER BY {order}{page}",
+                [*params, *order_params.get("join", [])],
             ).fetchall()
             counts: dict[str, list[tuple[str, int]]] = {}
             for name, path in (facets or {}).items():
@@ -595,6 +596,9 @@ class _Compiler:
             raise QueryError(f"cannot sort by {key!r}: no record has that field", 0)
         marks = ",".join(str(int(i)) for i in ids)  # integers of our own table, not user text
         pick = "MAX" if descending else "MIN"
-        num = f"(SELECT {pick}(num) FROM vals WHERE doc = d.doc AND path IN ({marks}))"
-        text = f"(SELECT {pick}(str) FROM vals WHERE doc = d.doc AND path IN ({marks}))"
-        return f"{num} IS NULL, {num} {direction}, {text} IS NULL, {text} {direction}, d.record", {}, ""
+        # one pass over the field's values of the hits, grouped by record (not a subquery per hit)
+        join = (
+            f" LEFT JOIN (SELECT doc, {pick}(num) AS kn, {pick}(str) AS ks FROM vals"
+            f" WHERE path IN ({marks}) AND doc IN (SELECT doc FROM hits) GROUP BY doc) s ON s.doc = d.doc"
+        )
+        return f"s.kn IS NULL, s.kn {direction}, s.ks IS NULL, s.ks {direction}, d.record", {}, join
