@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -183,8 +184,39 @@ def _check_file(path: str, record_id: str, raw: bytes) -> FileResult:
             ("record", pointer, line_of(text, pointer), "this top-level key is reserved for tombstones")
         )
     findings.extend(_schema_findings(text, data))
+    if not text.isascii():  # ASCII keys have one normal form: most files skip the walk
+        findings.extend(_unicode_key_findings(text, data))
     _state, pids = facts_from_data(data, _worker["pid_fields"])
     return path, record_id, LIVE, pids, findings
+
+
+def _unicode_key_findings(text: str, data: Any, path: str = "") -> list[Finding]:
+    """Keys of one object that differ only in Unicode normalization (``café`` written with a
+    precomposed ``é`` and with ``e`` and a combining accent): JSON keeps them apart, a person
+    reading the record cannot."""
+    found: list[Finding] = []
+    if isinstance(data, dict):
+        seen: dict[str, str] = {}
+        for key, value in data.items():
+            pointer = f"{path}/{key.replace('~', '~0').replace('/', '~1')}"
+            normal = unicodedata.normalize("NFC", key)
+            if normal in seen:
+                found.append(
+                    (
+                        "unicode-keys",
+                        pointer,
+                        line_of(text, pointer),
+                        f"the key {key!r} differs from the key {seen[normal]!r} only in Unicode "
+                        "normalization: the two are separate keys; keep one spelling (NFC)",
+                    )
+                )
+            else:
+                seen[normal] = key
+            found.extend(_unicode_key_findings(text, value, pointer))
+    elif isinstance(data, list):
+        for number, item in enumerate(data):
+            found.extend(_unicode_key_findings(text, item, f"{path}/{number}"))
+    return found
 
 
 def _schema_findings(text: str, data: dict[str, Any]) -> list[Finding]:

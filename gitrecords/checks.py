@@ -71,7 +71,11 @@ CHECKS: dict[str, str] = {
     "purged": "a hard-deleted id (listed in purged.txt) does not come back, and stays listed",
     "pid": "each PID (such as control_number) belongs to one live record only",
     "schema-store": "every schema in the store is valid JSON and a valid JSON Schema",
+    "unicode-keys": "(a warning) no two keys of one object differ only in Unicode normalization",
 }
+
+#: checks that warn without making the report fail
+WARNINGS = frozenset({"unicode-keys"})
 
 #: record files per chunk handed to a worker process
 CHUNK = 200
@@ -126,6 +130,8 @@ class Report:
     total_problems: int = 0
     #: the record files that were checked
     checked_paths: set[str] = field(default_factory=set, repr=False)
+    #: things worth a look that do not make the report fail (check names in :data:`WARNINGS`)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -158,7 +164,7 @@ class Report:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "valid": self.ok,
             "head": self.head,
             "base": self.base,
@@ -166,6 +172,9 @@ class Report:
             "invalid": self.invalid_records,
             "problems": [p.to_dict() for p in self.problems],
         }
+        if self.warnings:  # only when there are any: the shape scripts know stays as it was
+            found["warnings"] = [p.to_dict() for p in self.warnings]
+        return found
 
 
 def one_line(text: str) -> str:
@@ -568,7 +577,11 @@ def validate(
                 if state != TOMBSTONE:
                     report.checked += 1
                 for check, pointer, line, message in findings:
-                    problems.add(Problem(path, check, message, line, record_id, pointer))
+                    found = Problem(path, check, message, line, record_id, pointer)
+                    if check in WARNINGS:
+                        report.warnings.append(found)
+                    else:
+                        problems.add(found)
                 for pid_type, value in pids.items():
                     owners.setdefault((pid_type, value), []).append((record_id, path))
             done += len(checked)
@@ -587,6 +600,7 @@ def validate(
 
 def _finish(report: Report, problems: _Problems) -> Report:
     report.problems = sorted(problems.items, key=Problem.sort_key)
+    report.warnings.sort(key=Problem.sort_key)
     report.total_problems = problems.total
     return report
 

@@ -299,3 +299,27 @@ def test_validate_a_tree_that_is_no_data_repository(gr, tmp_path: Path) -> None:
     )
     fmt = gr(tmp_path / "code", "fmt")
     assert (fmt.exit_code, fmt.stderr) == (0, "0 files already in canonical form\n")
+
+
+def test_keys_that_differ_only_in_unicode_normalization_are_a_warning(gr, work: Path) -> None:
+    """Two keys spelled café (precomposed é, and e + combining accent) stay two keys: validate warns,
+    in every format, without failing."""
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    (work / layout.path_for(D)).parent.mkdir(parents=True, exist_ok=True)
+    (work / layout.path_for(D)).write_text(
+        json.dumps(
+            {composed: 1, decomposed: 2, "title": "two cafés"}, indent=2, sort_keys=True, ensure_ascii=False
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    commit_all(work, "add D")
+    result = gr(work, "validate", "origin/main..HEAD")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: " in result.stderr and "[unicode-keys]" in result.stderr
+    as_json = json.loads(gr(work, "validate", "origin/main..HEAD", "--json").stdout)
+    assert as_json["valid"] is True
+    assert [(w["check"], w["id"]) for w in as_json["warnings"]] == [("unicode-keys", D)]
+    github = gr(work, "validate", "origin/main..HEAD", "--format", "github")
+    assert github.exit_code == 0
+    assert github.stdout.startswith("::warning file=")

@@ -74,14 +74,14 @@ def _escape(text: str, property: bool = False) -> str:
     return text
 
 
-def github_annotation(problem: checks.Problem) -> str:
-    """A GitHub Actions ``::error`` workflow command for ``problem``."""
+def github_annotation(problem: checks.Problem, level: str = "error") -> str:
+    """A GitHub Actions ``::error`` (or ``::warning``) workflow command for ``problem``."""
     props = [f"file={_escape(problem.path, True)}"]
     if problem.line:
         props.append(f"line={problem.line}")
     props.append(f"title={_escape('gitrecords ' + problem.check, True)}")
     text = f"{problem.pointer}: {problem.message}" if problem.pointer else problem.message
-    return f"::error {','.join(props)}::{_escape(text)}"
+    return f"::{level} {','.join(props)}::{_escape(text)}"
 
 
 def show_report(report: checks.Report, output_format: str, head_label: str | None = None) -> None:
@@ -91,6 +91,11 @@ def show_report(report: checks.Report, output_format: str, head_label: str | Non
     else:
         for problem in report.problems:
             click.echo(github_annotation(problem) if output_format == "github" else str(problem))
+        for warning in report.warnings:
+            shown = (
+                github_annotation(warning, "warning") if output_format == "github" else f"warning: {warning}"
+            )
+            click.echo(shown, err=output_format != "github")
     summary = report.summary()
     if report.base is not None or head_label is not None:
         span = head_label or short(report.head)
