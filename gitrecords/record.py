@@ -374,7 +374,8 @@ class Record(RecordBase):
         for number, op in enumerate(patch):
             if not isinstance(op, dict) or "op" not in op or "path" not in op:
                 raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
-            if op.get("path") in ("", "/") and op.get("op") in ("remove", "replace", "add", "move", "copy"):
+            # "" is the whole document (refused); "/" is the member with the empty name (RFC 6901)
+            if op.get("path") == "" and op.get("op") in ("remove", "replace", "add", "move", "copy"):
                 raise InvalidRecordError(
                     f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})"
                 )

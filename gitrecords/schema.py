@@ -413,6 +413,6 @@ def parse_schema_file(raw: bytes, path: str) -> Any:
 
 
 def schema_bytes(schema: Any) -> bytes:
-    if not isinstance(schema, dict):
-        raise SchemaError("a schema must be a JSON object")
+    if not isinstance(schema, (dict, bool)):
+        raise SchemaError("a schema must be a JSON object, or true or false")
     return layout.dumps(json.loads(json.dumps(schema)))

@@ -391,9 +391,10 @@ class Storage:
     # -- writing ---------------------------------------------------------
 
     def put_schema(
-        self, path: str, schema: dict[str, Any], *, message: str | None = None, author: Any = None
+        self, path: str, schema: dict[str, Any] | bool, *, message: str | None = None, author: Any = None
     ) -> str:
-        """Add or replace a schema in the store as one commit; returns its store path."""
+        """Add or replace a schema in the store as one commit (an object, or the boolean schemas
+        ``true`` and ``false``); returns its store path."""
         path = path.strip("/")
         prefix = self.config["schemas"] + "/"
         if path.startswith(prefix):

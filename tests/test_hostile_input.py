@@ -637,7 +637,13 @@ def patch_replace_root(env: Env) -> Outcome:
     return exe(env, "patch", "-i", SEED, input='[{"op": "replace", "path": "", "value": {}}]')
 
 
-@case("JSON Patch", "`remove` at `/`", "API", "InvalidRecordError", "may not replace the whole record ('/')")
+@case(
+    "JSON Patch",
+    "`remove` at `/` (the member named \"\", RFC 6901) of a record without one",
+    "API",
+    "JsonPatchPathNotFound",
+    "JSON Patch operation 0 (remove /)",
+)
 def patch_remove_slash(env: Env) -> Outcome:
     return api(lambda: seed(env).patch([{"op": "remove", "path": "/"}]))
 

@@ -21,6 +21,7 @@ from gitrecords import (
     RecordExistsError,
     Repository,
     StaleRevisionError,
+    ValidationError,
     hookimpl,
     layout,
     plugins,
@@ -533,7 +534,6 @@ def test_patch_bad_path_raises_jsonpatch_error(repo: Repository) -> None:
         [{"op": "replace", "path": "", "value": {}}],
         [{"op": "remove", "path": ""}],
         [{"op": "add", "path": "", "value": {"x": 1}}],
-        [{"op": "replace", "path": "/", "value": {}}],
         [{"op": "move", "from": "/title", "path": ""}],
     ],
 )
@@ -867,3 +867,21 @@ def test_minters_from_plugins(repo: Repository) -> None:
     assert rec["doi"] == f"10.1234/{rec.id.hex[:8]}"
     assert rec["control_number"] == "1"
     assert json.loads(show(repo, rec.id))["doi"] == rec["doi"]
+
+
+def test_json_patch_slash_is_the_member_with_the_empty_name(repo: Repository) -> None:
+    """RFC 6901: "/" names the member "" (json-patch-tests); only "" is the whole document."""
+    record = Record.create({"": 0, "title": "x"}, repo=repo)
+    assert dict(record.patch([{"op": "replace", "path": "/", "value": 5}])) == {"": 5, "title": "x"}
+    assert dict(record.patch([{"op": "remove", "path": "/"}])) == {"title": "x"}
+    with pytest.raises(InvalidRecordError, match="may not replace the whole record"):
+        record.patch([{"op": "replace", "path": "", "value": {}}])
+
+
+def test_boolean_schemas_can_be_put(repo: Repository) -> None:
+    """true and false are valid JSON Schemas (the same file committed by hand validates)."""
+    assert repo.put_schema("yes.json", True) == "schemas/yes.json"
+    repo.put_schema("no.json", False)
+    Record.create({"$schema": "yes.json", "anything": 1}, repo=repo)
+    with pytest.raises(ValidationError):
+        Record.create({"$schema": "no.json"}, repo=repo)
