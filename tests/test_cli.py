@@ -307,3 +307,14 @@ def test_executable_closed_pipe_is_quiet(exe, sample_repo):
     )
     assert proc.stdout == '{"id": "dd'
     assert "Traceback" not in proc.stderr
+
+
+def test_a_fresh_git_init_is_not_a_data_repository(gr, tmp_path: Path) -> None:
+    """A `git init` with no commits gets the same advice as a repository without gitrecords.json."""
+    subprocess.run(["git", "init", "-q", str(tmp_path / "fresh")], check=True)
+    result = gr(tmp_path / "fresh", "list")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {tmp_path / 'fresh'} is not a gitrecords data repository (it has no commits): "
+        "create one with 'gitrecords init'\n"
+    )

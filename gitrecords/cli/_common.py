@@ -103,7 +103,13 @@ def open_repository(path: str | None, branch: str | None, wait: float = DEFAULT_
         raise UsageFailure(f"{err} (from --repo or GITRECORDS_REPO)") from None
     tip = repo.tip()
     if tip is None:
+        empty = not any(name.startswith("refs/") for name in repo.git.references)
         repo.close()
+        if empty:  # a fresh `git init`: nothing to call a branch yet
+            raise UsageFailure(
+                f"{shown} is not a gitrecords data repository (it has no commits): "
+                "create one with 'gitrecords init'"
+            )
         raise UsageFailure(f"{shown}: there is no branch {repo.branch!r}")
     if _git.entry_id(_git.tree_of(repo.git, tip), layout.CONFIG_FILE) is None:
         repo.close()
