@@ -740,3 +740,12 @@ def reflog_names(repo: pygit2.Repository) -> list[str]:
         if worktree.head is not None or (worktree.branch is not None and resolves(worktree.branch)):
             names.append(f"worktrees/{worktree.name}/HEAD")
     return names
+
+
+def walk_first_parents(repo: pygit2.Repository, start: Oid) -> Iterator[Oid]:
+    """``start`` and its first parents, newest first, as far as the history goes."""
+    current: Oid | None = start
+    while current is not None:
+        yield current
+        parents = repo[current].parent_ids
+        current = parents[0] if parents else None

@@ -306,7 +306,11 @@ class RevisionIndex:
                         return
                     self._catch_up(branch_tip, indexed, {})
                     return
-                self._clear()
+                # the branch took another first-parent line (a pull whose merge has the remote's
+                # tip as first parent): go back to where the two lines meet and go on from there
+                chain = self._rewind_to_fork(tip)
+                if chain is None:
+                    self._clear()
         if chain is None:
             chain = _git.first_parent_chain(repo, tip, None) or []
         row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()
@@ -315,6 +319,44 @@ class RevisionIndex:
             seq += 1
             self._apply(commit_id, seq, hints)
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
+
+    def _rewind_to_fork(self, tip: _git.Oid) -> list[_git.Oid] | None:
+        """The first-parent commits of ``tip`` after the newest one the index holds (the fork
+        point), with the index cut back to that commit; None when they share none."""
+        repo = self._repo
+        chain: list[_git.Oid] = []
+        fork_seq = None
+        for commit_id in _git.walk_first_parents(repo, tip):
+            fork_seq = self.seq_of(commit_id)
+            if fork_seq is not None:
+                break
+            chain.append(commit_id)
+        if fork_seq is None:
+            return None
+        conn = self._conn
+        touched = [
+            row[0] for row in conn.execute("SELECT DISTINCT record FROM revisions WHERE seq > ?", (fork_seq,))
+        ]
+        conn.execute("DELETE FROM revisions WHERE seq > ?", (fork_seq,))
+        conn.execute("DELETE FROM commits WHERE seq > ?", (fork_seq,))
+        for key in touched:  # PIDs as the record's remaining history leaves them
+            conn.execute("DELETE FROM pids WHERE record=?", (key,))
+            latest = conn.execute(
+                "SELECT state FROM revisions WHERE record=? ORDER BY revision DESC LIMIT 1", (key,)
+            ).fetchone()
+            if latest is None or latest[0] == REMOVED:
+                continue
+            live = conn.execute(
+                "SELECT blob, commit_id FROM revisions WHERE record=? AND state=?"
+                " ORDER BY revision DESC LIMIT 1",
+                (key, LIVE),
+            ).fetchone()
+            if live is None:
+                continue
+            pid_fields = self._settings(_git.tree_of(repo, _git.Oid(hex=live[1])))[1]
+            for pid_type, value in self._read_facts(_git.Oid(hex=live[0]), pid_fields)[1].items():
+                conn.execute("INSERT OR IGNORE INTO pids VALUES (?, ?, ?)", (pid_type, value, key))
+        return chain
 
     def _settings(self, tree: Any) -> tuple[str, dict[str, str]]:
         """(records folder, PID fields) of the gitrecords.json in ``tree``."""

@@ -540,3 +540,24 @@ def test_pulls_while_local_writers_write(server: Repository, ids: list[uuid.UUID
     assert sh(work.path, "status", "--porcelain") == ""
     assert_index_is_right(work)
     fsck(work)
+
+
+def test_a_merging_pull_indexes_from_the_fork_point_without_a_rebuild(
+    server: Repository, ids: list[uuid.UUID], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge's first parent is the remote's tip: the index goes back to where the two lines
+    meet and indexes on from there, instead of reading the whole history again (issue 18, 24)."""
+    alice = clone(server, tmp_path / "alice.git", bare=True)
+    bob = clone(server, tmp_path / "bob.git", bare=True)
+    bob.sync_index()
+    Record.create({"title": "alice's", "control_number": "40"}, repo=alice)
+    edit(alice, ids[2], title="three, again")
+    push(alice)
+    edit(bob, ids[0], title="bob", control_number="41")  # a local revision the merge folds in
+    edit(bob, ids[1], title="bob too")
+    monkeypatch.setattr(bob.index, "_clear", lambda: pytest.fail("the index was rebuilt"))
+    outcome = pull(bob)
+    assert outcome.status == "merged"
+    assert bob.lookup_pid("recid", "41") == ids[0]
+    monkeypatch.undo()
+    assert_index_is_right(bob)
