@@ -407,6 +407,18 @@ def _read_purged(repo: Repository, tree: Any) -> set[str]:
     return ids
 
 
+def _looks_like_a_record_file(path: str) -> bool:
+    """A file named ``<uuid>.json`` (in any of the forms a record id may take)."""
+    name = path.rsplit("/", 1)[-1]
+    if not name.lower().endswith(".json"):
+        return False
+    try:
+        layout.normalize_id(name[:-5])
+    except InvalidRecordError:
+        return False
+    return True
+
+
 def _misplaced(path: str, records_dir: str) -> Problem:
     name = path.rsplit("/", 1)[-1]
     stem = name[:-5] if name.lower().endswith(".json") else None
@@ -517,6 +529,24 @@ def validate(
                     problems.add(_misplaced(path, records_dir))
                 else:
                     entries.append((path, str(record_id), blob))
+    if ids is None:
+        # a record file anywhere but under the records folder is a record nobody sees
+        if base_tree is None:
+            outside = (
+                path
+                for entry in head_tree
+                if entry.name != records_dir
+                for path, _blob in (
+                    _git.walk_blobs(git, git[entry.id], entry.name + "/")
+                    if entry.type == _git.ObjectType.TREE
+                    else [(entry.name, entry.id)]
+                )
+            )
+        else:
+            outside = (p for p, _old, new in changed if new is not None and not p.startswith(records_prefix))
+        for path in outside:
+            if _looks_like_a_record_file(path):
+                problems.add(_misplaced(path, records_dir))
     if (purged or purged_before) and ids is None and _is_commit(repo, head_id):
         _check_purged_history(repo, head_id, base_id, records_dir, purged | purged_before, problems)
     if base_tree is not None:

@@ -323,3 +323,22 @@ def test_keys_that_differ_only_in_unicode_normalization_are_a_warning(gr, work: 
     github = gr(work, "validate", "origin/main..HEAD", "--format", "github")
     assert github.exit_code == 0
     assert github.stdout.startswith("::warning file=")
+
+
+@pytest.mark.parametrize("where", ["root", "other-folder"])
+def test_record_files_outside_the_records_folder_are_reported(gr, work: Path, where: str) -> None:
+    """A UUID-named .json file committed outside its fan-out path is a record nobody sees: validate
+    reports it, in the whole tree and in a range, in every format."""
+    path = f"{D}.json" if where == "root" else f"data/{D}.json"
+    write(work, path, {"title": "lost"})
+    commit_all(work, "a record in the wrong place")
+    for args in (("validate", "origin/main..HEAD"), ("validate", "HEAD")):
+        result = gr(work, *args, "--json")
+        assert result.exit_code == 1, result.stderr
+        problems = json.loads(result.stdout)["problems"]
+        assert [(p["path"], p["check"], p["id"]) for p in problems] == [(path, "layout", D)]
+        assert f"git mv it to {layout.path_for(D)}" in problems[0]["message"]
+    text = gr(work, "validate", "HEAD")
+    assert f"{path}: [layout] this is not where record {D} belongs" in text.stdout
+    github = gr(work, "validate", "HEAD", "--format", "github")
+    assert github.stdout.startswith(f"::error file={path}")
