@@ -204,3 +204,26 @@ def test_driver_errors(files: tuple[Path, Path, Path], gr) -> None:  # type: ign
     assert result.stderr == "Error: give BASE OURS THEIRS [PATH] (git's %O %A %B %P), or 'install'\n"
     result = gr(None, "merge-driver", str(base), str(ours), str(theirs), "--command", "x")
     assert result.exit_code == 2 and result.stderr == "Error: --command is for install\n"
+
+
+def test_duplicate_pids_from_a_plain_git_pull_are_reported(
+    work: Repository, server: Repository, tmp_path: Path, gr
+) -> None:  # type: ignore[no-untyped-def]
+    """Two replicas each give a new record recid 7; a plain `git pull` (the driver merges no file:
+    the records are different files) joins them. validate, in a range and whole, names both
+    (issue 18, 25); the index keeps both owners and lookup_pid names them."""
+    install_merge_driver(work)
+    other = clone(server, tmp_path / "other")
+    theirs = Record.create({"title": "theirs", "control_number": "7"}, repo=other)
+    push(other)
+    ours = Record.create({"title": "ours", "control_number": "7"}, repo=work)
+    sh(work.path, "pull", "--quiet", "--no-rebase", "--no-edit", "origin", "main")
+    for args in (("validate", "origin/main..HEAD", "--json"), ("validate", "HEAD", "--json")):
+        result = gr(work, *args)
+        assert result.exit_code == 1, args
+        problems = [p for p in json.loads(result.stdout)["problems"] if p["check"] == "pid"]
+        assert {p["id"] for p in problems} & {str(ours.id), str(theirs.id)}, args
+    fresh = Repository(work.path)
+    fresh.sync_index()
+    assert sorted(fresh.index.pid_owners("recid", "7")) == sorted([ours.id, theirs.id])
+    assert [t for t, v, _owners in fresh.index.duplicate_pids()] == ["recid"]
