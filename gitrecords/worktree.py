@@ -4,11 +4,18 @@ A write refuses to overwrite local edits (:meth:`WorkingClone.check`, before the
 branch moves) and brings the files it changed into the working tree and git's
 index (:meth:`WorkingClone.update`, after). A bare repository has no working
 clone: both do nothing.
+
+Between the two, the write keeps a small journal (``gitrecords/worktree-journal``:
+the commit it was built on and the files it changes). A writer killed after the
+branch moved but before the files followed leaves the journal behind; the next
+check finishes that update (for files still as they were before the write), so
+the next write succeeds instead of seeing the stale file as a local edit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -30,10 +37,17 @@ class WorkingClone:
     def checked_out(self) -> bool:
         return not self.bare and self._head_branch() == self.branch and self.git.workdir is not None
 
-    def check(self, base: _git.Oid | None, changes: Iterable[str]) -> None:
-        """Raise :class:`LocalChangesError` if a file in ``changes`` has staged or local edits."""
+    @property
+    def _journal(self) -> Path:
+        return Path(self.git.path) / "gitrecords" / "worktree-journal"
+
+    def check(self, base: _git.Oid | None, changes: Iterable[str] | Mapping[str, _git.Oid | None]) -> None:
+        """Raise :class:`LocalChangesError` if a file in ``changes`` has staged or local edits.
+
+        With ``changes`` as path -> new blob, the write is journaled until :meth:`update`."""
         if not self.checked_out():
             return
+        self.recover()
         tree = _git.tree_of(self.git, base)
         index = self.git.index
         index.read()
@@ -53,6 +67,44 @@ class WorkingClone:
                     )
             elif committed is not None:
                 raise LocalChangesError(f"{path} was removed locally in {workdir}; restore it first")
+        if isinstance(changes, Mapping):
+            entry = {
+                "base": str(base) if base is not None else None,
+                "changes": {p: str(b) if b is not None else None for p, b in changes.items()},
+            }
+            with contextlib.suppress(OSError):
+                self._journal.parent.mkdir(exist_ok=True)
+                self._journal.write_text(json.dumps(entry))
+
+    def recover(self) -> None:
+        """Finish the update of a write killed after its branch moved (see the module docstring):
+        a journaled file that the branch now has at its new blob, and that is still as it was
+        before the write (in the work tree and git's index), is brought up to date."""
+        try:
+            entry = json.loads(self._journal.read_text())
+        except (OSError, ValueError):
+            return
+        head_tree = _git.tree_of(self.git, _git.tip(self.git, f"refs/heads/{self.branch}"))
+        base = entry.get("base")
+        base_tree = _git.tree_of(self.git, _git.Oid(hex=base)) if base else None
+        index = self.git.index
+        index.read()
+        workdir = Path(self.git.workdir)
+        behind: dict[str, _git.Oid | None] = {}
+        for path, blob in (entry.get("changes") or {}).items():
+            new = _git.Oid(hex=blob) if blob else None
+            if _git.entry_id(head_tree, path) != new:
+                continue  # the write did not land, or the file changed again since
+            before = _git.entry_id(base_tree, path)
+            staged = index[path].id if path in index else None
+            file = workdir / path
+            on_disk = _git.hash_file(file) if file.exists() else None
+            if staged == before and on_disk == before and before != new:
+                behind[path] = new
+        if behind:
+            self.update(behind)
+        with contextlib.suppress(FileNotFoundError):
+            self._journal.unlink()
 
     def update(self, changes: Mapping[str, _git.Oid | None]) -> None:
         """Write ``changes`` (path -> blob, None removes) into the files and git's index."""
@@ -80,6 +132,8 @@ class WorkingClone:
                 os.replace(temp, file)
                 index.add(path)
         index.write()
+        with contextlib.suppress(FileNotFoundError):
+            self._journal.unlink()
 
     def forget(self, paths: Iterable[str]) -> None:
         """After a history rewrite, drop ``paths`` from the index and the files (any HEAD)."""

@@ -67,8 +67,8 @@ NOTES = {
     "stale-lock": "the next write fails with RepositoryLockedError naming the lock file, "
     "as the docs say; after removing it, writes work",
     "worktree-behind": "the work tree and git's index keep the previous revision of the file (`git status` "
-    "shows it staged): the next write to that record is refused with LocalChangesError until "
-    "`git checkout HEAD -- <file>`; other records can be written",
+    "shows it staged) until the next write, which finishes the interrupted update from its journal "
+    "and succeeds",
     "import-ref": "a temporary `refs/gitrecords/import-*` ref is left; the next import removes it",
     "fast-import-exits": "the orphaned `git fast-import` reads the end of its input and exits without "
     "writing a ref",
@@ -797,8 +797,9 @@ def check_purge(repo_path: Path, before: dict[str, Any]) -> str:
 
 
 def check_worktree_behind(git_dir: Path, events: list[dict[str, Any]]) -> None:
-    """The interrupted write is on the branch but not in the work tree: its record is blocked
-    (a LocalChangesError, never a silent overwrite) until the file is checked out again."""
+    """The interrupted write is on the branch but not in the work tree; the next write finishes
+    the update from the journal (issue 18, 21) and succeeds, and a real local edit made after
+    a crash is still refused."""
     workdir = git_dir.parent
     interrupted = [e for e in events if e["kind"] == "op"][-1]
     [path] = interrupted["changes"]
@@ -811,11 +812,17 @@ def check_worktree_behind(git_dir: Path, events: list[dict[str, Any]]) -> None:
         record_id = layout.id_from_path(path)
         record = Record.get_record(record_id, repo=repo)
         record["after"] = "the crash"
-        with pytest.raises(LocalChangesError, match=f"{path} has staged changes"):
-            record.commit()
-        subprocess.run(["git", "-C", str(workdir), "checkout", "HEAD", "--", path], check=True)
         record.commit()
         assert (workdir / path).read_bytes() == layout.dumps(dict(record))
+        status = subprocess.run(
+            ["git", "-C", str(workdir), "status", "--porcelain"], capture_output=True, text=True, check=True
+        ).stdout
+        assert status == ""
+        (workdir / path).write_text("a local edit")
+        again = Record.get_record(record_id, repo=repo)
+        again["and"] = "a local edit"
+        with pytest.raises(LocalChangesError, match=f"{path} has local edits"):
+            again.commit()
     finally:
         repo.close()
 
