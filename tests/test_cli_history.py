@@ -46,9 +46,21 @@ def test_history_for_people(gr, edited):
     path = edited.path_for(SEED_ID)
     commit0 = git(edited, "log", "--reverse", "--format=%h", "--abbrev=7", "--", path).split()[0]
     assert lines[0].split()[:2] == ["0", commit0]
-    assert lines[0].endswith("Ada <ada@example.org>  first")
+    assert lines[0].endswith("  Ada  first")  # the name only: the email is in --json
     assert lines[1].endswith("  second")
     assert lines[3].endswith("(deleted)")
+    assert "@" not in result.stdout
+
+
+def test_history_limit_and_newest_first(gr, edited):
+    every = json.loads(gr(edited, "history", SEED_ID, "--json").stdout)
+    last_two = json.loads(gr(edited, "history", SEED_ID, "-n", "2", "--json").stdout)
+    assert [r["revision_id"] for r in last_two] == [2, 3]
+    newest = json.loads(gr(edited, "history", SEED_ID, "--limit", "3", "--newest-first", "--json").stdout)
+    assert [r["revision_id"] for r in newest] == [3, 2, 1]
+    assert every[0]["author_email"] == "ada@example.org"
+    text = gr(edited, "history", SEED_ID, "-r", "-n", "1").stdout.splitlines()
+    assert len(text) == 1 and text[0].split()[0] == "3"
 
 
 def test_history_unknown_record(gr, repo):

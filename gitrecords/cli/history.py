@@ -9,7 +9,7 @@ from typing import Any
 import click
 import jsonpatch
 
-from .. import layout
+from .. import _git, layout
 from ..errors import NoResultFound
 from ..record import Record
 from ..repository import Repository
@@ -19,33 +19,46 @@ from ._output import echo_json, revision_range, timestamp
 
 @click.command()
 @click.argument("record_id", type=RECORD_ID, metavar="ID")
+@click.option(
+    "-n", "--limit", type=click.IntRange(min=1), metavar="N", help="Only the N most recent revisions."
+)
+@click.option("-r", "--newest-first", is_flag=True, help="The most recent revision first.")
 @json_option
 @pass_repo
-def history(repo: Repository, record_id: uuid.UUID, as_json: bool) -> None:
+def history(
+    repo: Repository, record_id: uuid.UUID, limit: int | None, newest_first: bool, as_json: bool
+) -> None:
     """List the revisions of a record, oldest first.
 
     Each line shows the revision number, the commit, its time (UTC), its
-    author and the first line of its message; soft-deleted revisions are
-    marked. Works for soft-deleted records too.
+    author's name and the first line of its message; soft-deleted revisions
+    are marked. --json has the author's email and the whole message too.
+    Works for soft-deleted records too.
 
     \b
     Examples:
       gitrecords history 6796d85a-8a58-419c-a937-84aef33e9d18
+      gitrecords history ID -n 5 --newest-first
       gitrecords history ID --json | jq '.[-1].commit'
     """
     record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    revisions = record.revisions.rows()  # no record file is read: the commits say it all
+    if limit is not None:
+        revisions = revisions[-limit:]
+    if newest_first:
+        revisions.reverse()
     rows: list[dict[str, Any]] = []
-    for revision in record.revisions:
-        info = revision.commit_info
+    for revision in revisions:
+        info = _git.commit_info(repo.git, revision.commit_id)
         rows.append(
             {
-                "revision_id": revision.revision_id,
+                "revision_id": revision.revision,
                 "commit": info.id,
                 "time": timestamp(info.time),
                 "author_name": info.author_name,
                 "author_email": info.author_email,
                 "message": info.message.rstrip("\n"),
-                "is_deleted": revision.is_deleted,
+                "is_deleted": revision.deleted,
             }
         )
     if as_json:
@@ -55,7 +68,7 @@ def history(repo: Repository, record_id: uuid.UUID, as_json: bool) -> None:
         when = row["time"].replace("T", " ").replace("+00:00", "Z")
         subject = row["message"].split("\n", 1)[0]
         deleted = " (deleted)" if row["is_deleted"] else ""
-        author = f"{row['author_name']} <{row['author_email']}>"
+        author = row["author_name"]
         click.echo(f"{row['revision_id']:>3}  {short(row['commit'])}  {when}  {author}  {subject}{deleted}")
 
 
