@@ -128,3 +128,17 @@ def test_concurrent_creates_get_distinct_control_numbers(tmp_path: Path, serve: 
     assert numbers == list(range(61, 85))
     assert git(tmp_path / "demo.git", "rev-list", "--count", "main").strip() == str(1 + 24)
     fsck(tmp_path / "demo.git")
+
+
+def test_serve_runs_on_a_production_server(tmp_path: Path, serve: Any) -> None:
+    """waitress, not werkzeug's development server: no "do not use it in production" warning right
+    after docs/web.md says the server is fine for a team (issue 18, 3)."""
+    repo_path = tmp_path / "demo.git"
+    CliRunner().invoke(cli, ["init", "--from", str(SAMPLE_REPO), str(repo_path)], catch_exceptions=False)
+    base_url = serve(repo_path)
+    with urlopen(f"{base_url}/api/records?size=1", timeout=30) as response:
+        assert response.headers["Server"] == "gitrecords"
+    port = base_url.rsplit(":", 1)[1]
+    log = (tmp_path / f"demo.git.serve-{port}.log").read_text()
+    assert "Serving " in log
+    assert "development server" not in log and "production" not in log

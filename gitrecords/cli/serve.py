@@ -39,6 +39,9 @@ def _read_token(path: str | None, option: str) -> str | None:
     help="File whose first line is the token that may also hard-delete (default: $GITRECORDS_ADMIN_TOKEN).",
 )
 @click.option("--author", help="Author of the commits the server makes, 'Name <email>'.")
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Requests served at once."
+)
 @pass_repo
 def serve(
     repo: Repository,
@@ -47,12 +50,14 @@ def serve(
     token_file: str | None,
     admin_token_file: str | None,
     author: str | None,
+    threads: int,
 ) -> None:
     """Serve the REST API and the administration pages (needs the web extra).
 
     Reads are open to whoever can reach the server, which is why it listens on
     127.0.0.1 unless told otherwise. Commits pushed into the repository while it
-    runs are served at once.
+    runs are served at once. It runs on waitress, a production WSGI server (for
+    several processes, run gitrecords.web:create_app under gunicorn: docs/web.md).
 
     \b
     Examples:
@@ -61,11 +66,14 @@ def serve(
       curl http://127.0.0.1:5000/records/1
     """
     try:
-        from werkzeug.serving import run_simple
+        import waitress
 
         from ..web import create_app
     except ImportError as err:
-        raise UsageFailure(f"serve needs the web extra ({err}): pip install 'gitrecords[web]'") from None
+        raise UsageFailure(
+            f"serve needs the web extra ({err}): install gitrecords with it, "
+            "pip install -e '.[web]' in a checkout (docs/web.md)"
+        ) from None
     config: dict[str, object] = {"GITRECORDS_BRANCH": repo.branch}
     token = _read_token(token_file, "--token-file") or os.environ.get("GITRECORDS_TOKEN") or None
     admin = _read_token(admin_token_file, "--admin-token-file") or os.environ.get("GITRECORDS_ADMIN_TOKEN")
@@ -79,8 +87,15 @@ def serve(
         raise UsageFailure(str(err)) from None
     mode = "writes need the token" if token or admin else "read-only (no token)"
     shown = f"[{host}]" if ":" in host else host
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=threads, ident="gitrecords")
+    except OSError as err:
+        raise UsageFailure(f"cannot listen on {shown}:{port}: {err.strerror or err}") from None
     note(f"Serving {repo.path} (branch {repo.branch}, {mode}) on http://{shown}:{port}/  (Ctrl-C stops)")
-    run_simple(host, port, app, threaded=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        note("Stopped.")
 
 
 COMMANDS = [serve]
