@@ -68,7 +68,8 @@ def store_uri(path: str) -> str:
 #: the refusal when the repository's ``inline_schemas`` setting is false
 INLINE_SCHEMAS_REFUSED = (
     'inline $schema objects are not allowed here ("inline_schemas": false in gitrecords.json): '
-    "add the schema to the schema store with put_schema and name it by its path"
+    "add the schema to the schema store ('gitrecords schema add FILE', repo.put_schema in Python) "
+    "and name it by its path"
 )
 
 
@@ -127,7 +128,8 @@ class SchemaStore:
         if self.allow_remote_refs and key.startswith(("http://", "https://")):
             return self._fetch(key), key
         raise SchemaError(
-            f"schema {ref!r} is not in the schema store ({self.schemas_dir}/); add it with put_schema"
+            f"schema {ref!r} is not in the schema store ({self.schemas_dir}/); add it with "
+            "'gitrecords schema add FILE' (repo.put_schema in Python)"
         )
 
     def _retrieve(self, uri: str) -> referencing.Resource:
