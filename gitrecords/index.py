@@ -528,23 +528,26 @@ class RevisionIndex:
             return None
         return row[1] + 1, row[3], row[2]
 
-    def times(self, record_ids: list[uuid.UUID], tip: Any = _ANY_TIP) -> dict[str, tuple[int, int]]:
-        """(time of revision 0, time of the latest revision) by record id, as of ``tip``."""
+    def times(self, record_ids: list[uuid.UUID], tip: Any = _ANY_TIP) -> dict[str, tuple[int, int, int]]:
+        """(time of revision 0, time of the latest revision, latest revision id) by record id,
+        as of ``tip``."""
         with self._lock:
             bound = self._as_of(tip)
-            found: dict[str, tuple[int, int]] = {}
+            found: dict[str, tuple[int, int, int]] = {}
             keys = [str(i) for i in record_ids]
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
                     "SELECT r.record, (SELECT time FROM revisions WHERE record = r.record AND revision = 0),"
-                    " r.time FROM revisions r WHERE r.record IN (" + marks + ") AND r.revision = ("
+                    " r.time, r.revision FROM revisions r WHERE r.record IN ("
+                    + marks
+                    + ") AND r.revision = ("
                     " SELECT MAX(revision) FROM revisions WHERE record = r.record"
                     " AND seq <= COALESCE(?, seq))",
                     (*chunk, bound),
                 ).fetchall()
-                found.update((record, (created, updated)) for record, created, updated in rows)
+                found.update((record, (created, updated, rev)) for record, created, updated, rev in rows)
         return found
 
     def last_live(self, record_id: uuid.UUID) -> RevisionRow | None:

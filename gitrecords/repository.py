@@ -99,17 +99,21 @@ class Repository(Storage):
         size: int = 25,
         facets: bool = False,
         with_deleted: bool = False,
+        offset: int | None = None,
     ) -> SearchResult:
         """Records matching the query ``q`` (docs/search.md), through the derived search index.
 
         ``sort`` is ``relevance`` (the default when ``q`` has words), ``updated`` (the default
-        otherwise, newest first), ``created`` or any field, ``-`` first for descending. Returns a
+        otherwise, newest first), ``created`` or any field, ``-`` first for descending. A page is
+        ``page`` and ``size``, or ``offset`` and ``size``. Returns a
         :class:`~gitrecords.search.SearchResult`: ``total``, ``ids`` of this page in order, the
         ``records`` (read when asked for) and, with ``facets=True``, the counts of the facets
         declared in ``gitrecords.json``. A malformed query raises
         :class:`~gitrecords.errors.QueryError` naming the position.
         """
-        return search(self, q, sort=sort, page=page, size=size, facets=facets, with_deleted=with_deleted)
+        return search(
+            self, q, sort=sort, page=page, size=size, facets=facets, with_deleted=with_deleted, offset=offset
+        )
 
     def hard_delete(
         self,

@@ -42,7 +42,7 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import And, Node, Not, Or, QueryError, Term, words
 
-FORMAT = "1"
+FORMAT = "2"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
@@ -57,9 +57,10 @@ CREATE TABLE IF NOT EXISTS docs (
     record TEXT NOT NULL UNIQUE,
     deleted INTEGER NOT NULL,
     created INTEGER,
-    updated INTEGER
+    updated INTEGER,
+    revision INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated, record);
+CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated, revision, record);
 CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS vals (
     doc INTEGER NOT NULL,
@@ -296,17 +297,17 @@ class SearchIndex:
             except GitRecordsError:
                 data = {}  # an unreadable file is reported when read; here it has no words
             deleted = layout.is_tombstone(data)
-            created, updated = times.get(key, (when, when))
+            created, updated, revision = times.get(key, (when, when, 0))
             if row is None:
                 doc = conn.execute(
-                    "INSERT INTO docs (record, deleted, created, updated) VALUES (?, ?, ?, ?)",
-                    (key, int(deleted), created, updated),
+                    "INSERT INTO docs (record, deleted, created, updated, revision) VALUES (?, ?, ?, ?, ?)",
+                    (key, int(deleted), created, updated, revision),
                 ).lastrowid
             else:
                 doc = row[0]
                 conn.execute(
-                    "UPDATE docs SET deleted=?, created=?, updated=? WHERE doc=?",
-                    (int(deleted), created, updated, doc),
+                    "UPDATE docs SET deleted=?, created=?, updated=?, revision=? WHERE doc=?",
+                    (int(deleted), created, updated, revision, doc),
                 )
             if deleted or not isinstance(data, dict):
                 continue
@@ -327,8 +328,9 @@ class SearchIndex:
             )
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
 
-    def _times(self, tip: _git.Oid, record_ids: list[uuid.UUID]) -> dict[str, tuple[int, int]]:
-        """(created, updated) of records, from the revision index (as of ``tip``)."""
+    def _times(self, tip: _git.Oid, record_ids: list[uuid.UUID]) -> dict[str, tuple[int, int, int]]:
+        """(created, updated, latest revision id) of records, from the revision index (as of
+        ``tip``)."""
         if not record_ids:
             return {}
         try:
@@ -522,6 +524,14 @@ class _Compiler:
             return f"SELECT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
         if term.kind == "range":
             return self._range(term)
+        if name is not None and name in self.aliases and term.kind == "phrase":
+            # a quoted facet value is that value exactly (what a click on a facet asks for), not
+            # a phrase inside a longer value
+            ids = self.paths_for(name, exact_path=True)
+            if not ids:
+                return nothing
+            marks = ",".join("?" * len(ids))
+            return f"SELECT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
         found = words(term.text)
         if not found:
             return nothing
@@ -578,19 +588,21 @@ class _Compiler:
         direction = "DESC" if descending else "ASC"
         if key == "relevance":
             if not self.rank_terms:
-                return "d.updated DESC, d.record", {}, ""
+                return "d.updated DESC, d.revision DESC, d.record", {}, ""
             join = (
                 " LEFT JOIN (SELECT rowid AS doc, bm25(fts) AS score FROM fts WHERE fts MATCH ?) r"
                 " ON r.doc = d.doc"
             )
             # bm25: lower is better
             return (
-                f"r.score IS NULL, r.score {'DESC' if descending else 'ASC'}, d.updated DESC, d.record",
+                f"r.score IS NULL, r.score {'DESC' if descending else 'ASC'},"
+                " d.updated DESC, d.revision DESC, d.record",
                 {"join": [" OR ".join(f"({t})" for t in self.rank_terms)]},
                 join,
             )
         if key in ("updated", "created"):
-            return f"d.{key} {direction}, d.record {direction}", {}, ""
+            # within a second, more revisions count as more recent (as RevisionIndex.latest)
+            return f"d.{key} {direction}, d.revision {direction}, d.record", {}, ""
         ids = self.paths_for(key)
         if not ids:
             raise QueryError(f"cannot sort by {key!r}: no record has that field", 0)

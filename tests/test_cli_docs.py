@@ -110,7 +110,7 @@ def run_steps(steps: list[Step], cwd: Path) -> list[tuple[str, int]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
+        timeout=300,  # 70 CLI runs; a loaded 2-core machine takes 2 minutes
     )
     parts = re.split(rf"\n{MARKER} (\d+)\n", proc.stdout)
     return [(output, int(code)) for output, code in zip(parts[0:-1:2], parts[1::2], strict=True)]

@@ -214,13 +214,60 @@ def test_list_search_and_pages(page: Page) -> None:
     search.fill("title:corpus")
     search.press("Enter")
     expect(page.locator("p.summary")).to_have_text(re.compile(r"^3 records matching title:corpus"))
-    screenshot(page, "list")
 
     search.fill('creators.name:"no such person"')
     search.press("Enter")
     expect(page.locator("table.records tbody")).to_have_text(
         'No records match creators.name:"no such person".'
     )
+
+
+def test_facets_filter_sort_and_page_jump(page: Page) -> None:
+    page.goto("/admin/")
+    rows = page.locator("table.records tbody tr")
+    expect(rows).to_have_count(25)
+    types = page.get_by_role("complementary", name="Facets").get_by_role("region", name="Type")
+    software = types.get_by_role("link", name=re.compile(r"^Software\b"))
+    expect(software.locator(".count")).to_have_text("5")
+    # the bars: as wide as each value's share of the largest count (Dataset, 43)
+    widths = types.locator(".bar > span").evaluate_all(
+        "spans => spans.map(s => s.getBoundingClientRect().width)"
+    )
+    assert widths[0] > 0 and abs(widths[1] / widths[0] - 5 / 43) < 0.02, widths
+    screenshot(page, "list")
+
+    software.click()
+    expect(page.locator("p.summary")).to_have_text(
+        '5 records matching type:"Software", most recently changed first.'
+    )
+    expect(rows).to_have_count(5)
+    expect(page.locator("nav.pages")).to_have_count(0)
+    expect(page.get_by_role("searchbox", name="Search records")).to_have_value('type:"Software"')
+    for row in rows.all():
+        expect(row.locator("td").nth(3)).to_have_text("Software")
+
+    # the column headings sort: Year ascending, then descending
+    page.get_by_role("link", name="Year", exact=True).click()
+    expect(page.locator("p.summary")).to_contain_text("by Year, ascending")
+    years = [int(y) for y in rows.locator("td:nth-child(3)").all_inner_texts()]
+    assert years == sorted(years) and len(years) == 5
+    page.get_by_role("link", name="Year", exact=True).click()
+    expect(page.locator("p.summary")).to_contain_text("by Year, descending")
+    years = [int(y) for y in rows.locator("td:nth-child(3)").all_inner_texts()]
+    assert years == sorted(years, reverse=True)
+
+    # the active value takes the filter off again; the sort stays
+    types.get_by_role("link", name=re.compile(r"^Software\b")).click()
+    expect(page.locator("p.summary")).to_have_text("60 records, by Year, descending.")
+    expect(rows).to_have_count(25)
+
+    # the page jump
+    page.get_by_label("Go to page").fill("3")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator("nav.pages span")).to_have_text("Page 3 of 3")
+    expect(rows).to_have_count(10)
+    years = [int(y) for y in rows.locator("td:nth-child(3)").all_inner_texts()]
+    assert years == sorted(years, reverse=True)
 
 
 def test_record_page_is_read_only_when_signed_out(page: Page, server: str, data_repo: Path) -> None:

@@ -10,7 +10,8 @@ which branch) and the one place where errors become exit codes:
    record (:class:`~gitrecords.errors.GitRecordsError`,
    :class:`jsonschema.ValidationError`, JSON Patch errors)
 2  usage error: click's own, plus an existing id without ``--force``,
-   no repository found, a hard delete without ``--yes`` off a terminal
+   no repository found, a hard delete without ``--yes`` off a terminal,
+   a malformed query or sort (:class:`~gitrecords.errors.QueryError`)
 == =====================================================================
 
 Every error is one ``Error: ...`` line on stderr, never a traceback (set
@@ -27,10 +28,10 @@ import jsonpatch
 import jsonpointer
 from jsonschema.exceptions import ValidationError
 
-from ..errors import GitRecordsError, RecordExistsError
+from ..errors import GitRecordsError, QueryError, RecordExistsError
 from ..schema import pointer
 from ..writer import DEFAULT_LOCK_WAIT
-from . import admin, bulk, ci, history, records, replication, serve
+from . import admin, bulk, ci, history, records, replication, schemas, search, serve
 from ._common import DataError, State, UsageFailure
 
 __all__ = ["cli", "main"]
@@ -64,6 +65,8 @@ class GitRecordsGroup(click.Group):
             raise
         except RecordExistsError as err:
             raise UsageFailure(f"{err}: use --force to write a new revision") from err
+        except QueryError as err:
+            raise UsageFailure(str(err)) from err
         except (*DATA_ERRORS, OSError) as err:
             raise DataError(describe(err)) from err
         except Exception as err:
@@ -116,7 +119,7 @@ def cli(ctx: click.Context, repo_path: str | None, branch: str | None, wait: flo
     ctx.obj = State(repo_path=repo_path, branch=branch, wait=wait)
 
 
-for _module in (admin, records, history, bulk, ci, replication, serve):
+for _module in (admin, records, search, history, schemas, bulk, ci, replication, serve):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

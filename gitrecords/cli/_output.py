@@ -24,6 +24,11 @@ def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
 
 
+def stdout_is_tty() -> bool:
+    """True when stdout is a terminal (tables get a header row only then)."""
+    return sys.stdout.isatty()
+
+
 def stdin_is_tty() -> bool:
     """True when stdin is a terminal (nothing is piped in, and a person can answer)."""
     return sys.stdin.isatty()

@@ -1,4 +1,4 @@
-"""Commands over many records: list, export, import, reindex (validate is in ci.py)."""
+"""Commands over many records: list, export, import, reindex (validate is in ci.py; search in search.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 import uuid
 from array import array
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ._common import (
 )
 from ._input import Item, label_for, parse_lines, read_bytes
 from ._output import Progress, echo_json, echo_nl, note, progress_iter
+from .search import NEWEST_FIRST, SORT_HELP, find
 
 
 def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
@@ -47,31 +48,59 @@ def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
 
 
 @click.command("list")
+@click.option("-q", "--query", metavar="QUERY", help="Only the records that match QUERY (see 'search').")
+@click.option("--sort", metavar="FIELD", help=SORT_HELP)
+@click.option("--limit", metavar="N", type=click.IntRange(min=1), help="List at most N records.")
 @click.option("--with-deleted", is_flag=True, help="Include soft-deleted records.")
 @click.option("--count", is_flag=True, help="Print only the number of records.")
 @json_option
 @click.option("--nl", is_flag=True, help="Print one JSON object per line (JSON Lines).")
 @pass_repo
-def list_(repo: Repository, with_deleted: bool, count: bool, as_json: bool, nl: bool) -> None:
+def list_(
+    repo: Repository,
+    query: str | None,
+    sort: str | None,
+    limit: int | None,
+    with_deleted: bool,
+    count: bool,
+    as_json: bool,
+    nl: bool,
+) -> None:
     """List the records: each id with its title (or another summary).
 
     --json prints one JSON array, --nl one object per line, each with id,
-    revision_id, is_deleted and summary.
+    revision_id, is_deleted and summary. Plain 'list' goes through the
+    records in storage order; with -q, --sort or --limit it asks the search
+    index (see 'search'), most recently changed first unless --sort says
+    otherwise.
 
     \b
     Examples:
       gitrecords list
       gitrecords list --count
       gitrecords list --nl | jq -r .summary
+      gitrecords list -q 'type:Software' --sort title
+      gitrecords list -q 'publicationYear:>=2023' --count
     """
     if as_json and nl:
         raise UsageFailure("use --json or --nl, not both")
+    searched = query is not None or sort is not None or limit is not None
     if count:
-        click.echo(str(sum(1 for _ in repo.ids(with_deleted=with_deleted))))
+        if searched:
+            click.echo(str(find(repo, query or "", with_deleted=with_deleted, limit=1).total))
+        else:
+            click.echo(str(sum(1 for _ in repo.ids(with_deleted=with_deleted))))
         return
+    if searched:
+        sorted_by = sort if sort is not None else NEWEST_FIRST
+        ids: Iterable[uuid.UUID] = find(
+            repo, query or "", sort=sorted_by, limit=limit, with_deleted=with_deleted
+        ).ids
+    else:
+        ids = repo.ids(with_deleted=with_deleted)
     skip = set((repo.config.get("pids") or {}).values())
     rows: list[dict[str, Any]] = []
-    for record_id in repo.ids(with_deleted=with_deleted):
+    for record_id in ids:
         record = Record.get_record(record_id, with_deleted=True, repo=repo)
         row = {
             "id": str(record_id),

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import hmac
+import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -29,6 +31,7 @@ from werkzeug.wrappers import Response
 
 from ..errors import GitRecordsError
 from ..record import Record
+from ..search import facets_of
 from . import records as rec
 from .context import author, current_repo, role_for, writes_enabled
 from .errors import HTTPProblem, problem
@@ -129,16 +132,214 @@ def logout() -> Response:
 
 
 @blueprint.get("/")
-def index() -> str:
+def index() -> Any:
+    """The list: a search (``q``), a sort (``sort``, most recently changed first by default), a
+    page, the facets with their counts, and the columns of ``list_columns`` in gitrecords.json."""
     config = current_app.config
     q = request.args.get("q", "")
+    sort = request.args.get("sort") or DEFAULT_SORT
     try:
-        page = max(1, int(request.args.get("page", 1)))
+        page = min(max(1, int(request.args.get("page", 1))), rec.MAX_PAGE)
     except ValueError:
         page = 1
     size = config["GITRECORDS_PAGE_SIZE"]
-    found = rec.search(current_repo(), q, page, size, with_deleted=True)
-    return render_template("list.html", found=found, q=q)
+    repo = current_repo()
+    error = None
+    try:
+        found = rec.search(repo, q, page, size, sort=sort, facets=True, with_deleted=True)
+    except HTTPProblem as err:
+        if "parameter" not in err.extra:
+            raise
+        error = err.message
+        found = rec.Page([], 0, page, size)
+    columns = shown_columns(list_columns(repo), found.records)
+    sort = canonical_sort(sort, facets_of(repo))
+    return render_template(
+        "list.html",
+        found=found,
+        q=q,
+        sort=sort,
+        order=describe_sort(sort, columns),
+        columns=columns,
+        rows=[(entry, cells(entry, columns)) for entry in found.records],
+        facets=facet_lists(found.facets, q, sort),
+        heading=lambda column: heading(column, sort),
+        error=error,
+    ), (400 if error else 200)
+
+
+# -- the list page: columns, sorting, facets -----------------------------------
+
+DEFAULT_SORT = rec.NEWEST_FIRST
+
+#: the list's columns when gitrecords.json has no ``list_columns``: shown when a record of the page
+#: has a value for them (a facet of the same name gives its path: ``"year": "publicationYear"``)
+DEFAULT_COLUMNS = (
+    ("title", "title"),
+    ("creators", "creators.name"),
+    ("year", "publicationYear"),
+    ("type", "types.resourceTypeGeneral"),
+)
+
+#: values shown in one cell before "+N more"
+CELL_VALUES = 3
+
+#: values of a facet shown before the rest fold away
+FACET_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the list: its heading and the field it shows (a dotted path, or the end of one,
+    as in queries), which is also what its heading sorts by."""
+
+    name: str
+    path: str
+    #: configured in gitrecords.json: shown even when no record of the page has a value
+    always: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.name[:1].upper() + self.name[1:]
+
+
+def list_columns(repo: Any) -> list[Column]:
+    """``list_columns`` of gitrecords.json (``[{"name": "Title", "path": "titles.title"}, ...]``),
+    else the default columns."""
+    configured = repo.config.get("list_columns")
+    if isinstance(configured, list):
+        columns = [
+            Column(str(item["name"]), str(item["path"]), always=True)
+            for item in configured
+            if isinstance(item, dict) and item.get("name") and item.get("path")
+        ]
+        if columns:
+            return columns
+    declared = facets_of(repo)
+    return [Column(name, declared.get(name, path)) for name, path in DEFAULT_COLUMNS]
+
+
+def shown_columns(columns: list[Column], entries: list[Any]) -> list[Column]:
+    """The first column (it links to the record) and every other that is configured, or that some
+    record of the page has a value for."""
+    records = [entry for entry in entries if isinstance(entry, Record)]
+    return [
+        column
+        for n, column in enumerate(columns)
+        if n == 0 or column.always or any(rec.field_values(record, column.path) for record in records)
+    ]
+
+
+def cells(entry: Any, columns: list[Column]) -> list[str]:
+    """The text of each column for one listed record: the first column shows the first value
+    (or the record's title), the others up to three values and how many more there are."""
+    if not isinstance(entry, Record):
+        return ["" for _ in columns]
+    texts = []
+    for n, column in enumerate(columns):
+        values = list(dict.fromkeys(text_of(v) for v in rec.field_values(entry, column.path)))
+        if n == 0:
+            texts.append(values[0] if values else _title(entry))
+        elif len(values) > CELL_VALUES:
+            texts.append("; ".join(values[:CELL_VALUES]) + f" (+{len(values) - CELL_VALUES} more)")
+        else:
+            texts.append("; ".join(values))
+    return texts
+
+
+def text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def heading(column: Column | str, sort: str) -> tuple[str, str]:
+    """(the sort its heading links to, the arrow that shows the current order) for a column or
+    for ``updated``: a heading sorts ascending, and the other way round once it is the sort."""
+    key = column.path if isinstance(column, Column) else column
+    if sort == key:
+        return "-" + key, "▲"
+    if sort == "-" + key:
+        return key, "▼"
+    return ("-" + key if key in ("updated", "created") else key), ""
+
+
+def canonical_sort(sort: str, declared: dict[str, str]) -> str:
+    """``-year`` as ``-publicationYear`` when the facet ``year`` is that field, so that the
+    heading of the column shows the order."""
+    key = sort.lstrip("-")
+    return sort[: len(sort) - len(key)] + declared[key] if key in declared else sort
+
+
+def describe_sort(sort: str, columns: list[Column]) -> str:
+    """``most recently changed first``, ``by Year, descending``..."""
+    named = {
+        "-updated": "most recently changed first",
+        "updated": "least recently changed first",
+        "-created": "newest first",
+        "created": "oldest first",
+        "relevance": "best matches first",
+    }
+    if sort in named:
+        return named[sort]
+    key = sort.lstrip("-")
+    label = next((c.label for c in columns if c.path == key), key)
+    return f"by {label}, {'descending' if sort.startswith('-') else 'ascending'}"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One value of a facet: its count, its bar's width (percent of the facet's largest count),
+    the list filtered on it (or no longer, when the filter is on)."""
+
+    value: str
+    count: int
+    width: int
+    href: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class FacetList:
+    name: str
+    buckets: list[Bucket]
+
+    @property
+    def label(self) -> str:
+        return self.name[:1].upper() + self.name[1:]
+
+    @property
+    def shown(self) -> list[Bucket]:
+        return self.buckets[:FACET_SHOWN]
+
+    @property
+    def folded(self) -> list[Bucket]:
+        return self.buckets[FACET_SHOWN:]
+
+
+def facet_lists(facets: dict[str, list[tuple[str, int]]], q: str, sort: str) -> list[FacetList]:
+    """The sidebar: every facet with values, each value linking to the list with ``name:"value"``
+    added to the query (or taken out again)."""
+    spaced = f" {' '.join(q.split())} "
+    lists = []
+    # the facets with fewer values first: gitrecords.json's keys are sorted, so its order says nothing
+    for name, counts in sorted(facets.items(), key=lambda item: len(item[1])):
+        if not counts:
+            continue
+        largest = max(count for _, count in counts)
+        buckets = []
+        for value, count in counts:
+            term = f'{name}:"{value}"'
+            active = f" {term} " in spaced
+            if '"' in value:  # the query language cannot quote it
+                href = None
+            else:
+                new_q = spaced.replace(f" {term} ", " ").strip() if active else f"{spaced}{term}".strip()
+                href = url_for("admin.index", q=new_q or None, sort=None if sort == DEFAULT_SORT else sort)
+            width = max(1, round(100 * count / largest)) if largest else 0
+            buckets.append(Bucket(value, count, width, href, active))
+        lists.append(FacetList(name, buckets))
+    return lists
 
 
 @blueprint.get("/records/<record_id>")

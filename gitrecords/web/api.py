@@ -109,28 +109,38 @@ def validated(repo: Repository, data: dict[str, Any], write: Any) -> Any:
 
 @blueprint.get("/api/records")
 def list_records() -> Response:
+    """``?q=&sort=&page=&size=&facets=1``: one page of hits; with ``facets``, their ``aggregations``
+    (invenio-records-rest's shape: ``{name: {"buckets": [{"key", "doc_count"}, ...]}}``)."""
     config = current_app.config
-    page = int_arg("page", 1)
+    page = int_arg("page", 1, 1, rec.MAX_PAGE)
     size = int_arg("size", config["GITRECORDS_PAGE_SIZE"], 1, config["GITRECORDS_MAX_PAGE_SIZE"])
     q = request.args.get("q", "")
-    found = rec.search(current_repo(), q, page, size)
+    sort = request.args.get("sort") or None
+    facets = flag_arg("facets")
+    found = rec.search(current_repo(), q, page, size, sort=sort, facets=facets)
 
     def link(number: int) -> str:
-        return url_for("api.list_records", q=q or None, page=number, size=size)
+        return url_for(
+            "api.list_records", q=q or None, sort=sort, page=number, size=size, facets=1 if facets else None
+        )
 
     links = {"self": link(page)}
     if page > 1:
-        links["prev"] = link(page - 1)
+        links["prev"] = link(min(page - 1, found.pages))
     if page < found.pages:
         links["next"] = link(page + 1)
-    return jsonify(
-        {
-            "hits": {"total": found.total, "hits": [rec.listing_json(r) for r in found.records]},
-            "page": page,
-            "size": size,
-            "links": links,
+    body: dict[str, Any] = {
+        "hits": {"total": found.total, "hits": [rec.listing_json(r) for r in found.records]},
+        "page": page,
+        "size": size,
+        "links": links,
+    }
+    if facets:
+        body["aggregations"] = {
+            name: {"buckets": [{"key": value, "doc_count": count} for value, count in buckets]}
+            for name, buckets in found.facets.items()
         }
-    )
+    return jsonify(body)
 
 
 @blueprint.get("/api/records/<record_id>")

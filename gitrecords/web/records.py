@@ -7,22 +7,24 @@ JSON and in HTML, and a write from either checks the same revision (the
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from .. import _git, layout
-from ..errors import InvalidRecordError, NoResultFound
+from .. import _git, layout, query
+from ..errors import InvalidRecordError, NoResultFound, QueryError
 from ..pids import RECID_FIELD
 from ..record import Record, RecordRevision
 from ..repository import Repository
 from ..schema import pointer
+from ..search import search as find
+from ..search_index import leaves
 from .errors import HTTPProblem, RecordGone
 
 
@@ -204,77 +206,26 @@ def canonical_text(data: Any) -> str:
 
 
 # -- listing and search --------------------------------------------------------
-
-_ESCAPED = re.compile(r'["\\\x00-\x1f]')
-_TERM = re.compile(r'(?:(?P<field>[^\s:"]+):)?(?:"(?P<quoted>[^"]*)"|(?P<word>\S+))')
-
-
-@dataclass(frozen=True)
-class Term:
-    field: str | None
-    value: str
+#
+# Both front ends search through the derived index (gitrecords.search): the query
+# language of docs/search.md, sorts, pages and the facets declared in gitrecords.json.
 
 
-def parse_query(q: str) -> list[Term]:
-    """``title:foo creators.name:"Smith, J" bar``: every term must match (AND).
-
-    A field is a dotted path to a key at any depth (``title`` finds
-    ``titles[].title`` too; lists are searched element by element); ``id:``
-    matches the record id; a bare word matches any value. Matching is a
-    case-insensitive substring test on the value's text.
-    """
-    terms = []
-    for match in _TERM.finditer(q):
-        value = match.group("quoted") if match.group("quoted") is not None else match.group("word")
-        terms.append(Term(match.group("field"), value.casefold()))
-    return terms
+def field_values(data: Any, name: str) -> list[Any]:
+    """The scalar values of field ``name`` in ``data``, in document order: a dotted path, or the
+    end of one, as the query language reads field names (``title`` is ``titles.title`` too)."""
+    wanted = name.split(".")
+    return [value for path, value in leaves(data) if path.split(".")[-len(wanted) :] == wanted]
 
 
-def _at(data: Any, path: list[str]) -> Iterator[Any]:
-    """Values at ``path`` below ``data``, looking through lists."""
-    if isinstance(data, list):
-        for item in data:
-            yield from _at(item, path)
-        return
-    if not path:
-        yield data
-        return
-    if isinstance(data, dict) and path[0] in data:
-        yield from _at(data[path[0]], path[1:])
-
-
-def _values(data: Any, path: list[str]) -> Iterator[Any]:
-    """Values at ``path`` starting at ``data`` or at any object nested in it."""
-    yield from _at(data, path)
-    children = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
-    for child in children:
-        if isinstance(child, dict | list):
-            yield from _values(child, path)
-
-
-def _scalars(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _scalars(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _scalars(item)
-    elif isinstance(value, str):
-        yield value
-    elif value is not None:
-        yield json.dumps(value)
-
-
-def matches(record_id: uuid.UUID, data: Any, terms: list[Term]) -> bool:
-    for term in terms:
-        if term.field == "id":
-            if term.value not in str(record_id):
-                return False
-            continue
-        found = _values(data, term.field.split(".")) if term.field else iter([data])
-        if not any(term.value in text.casefold() for value in found for text in _scalars(value)):
-            return False
-    return True
+def query_problem(err: QueryError, parameter: str) -> HTTPProblem:
+    """400 for a malformed ``q`` or ``sort``, naming the parameter and the position."""
+    text = str(err)
+    if parameter != "q":  # a position in a sort field says nothing: the whole value is wrong
+        text = text.removesuffix(f" (at position {err.position + 1})")
+    return HTTPProblem(
+        400, f"query parameter {parameter!r}: {text}", parameter=parameter, position=err.position
+    )
 
 
 @dataclass(frozen=True)
@@ -307,45 +258,51 @@ class Page:
     total: int
     page: int
     size: int
+    #: facet name -> (value, count), most frequent first (when asked for)
+    facets: dict[str, list[tuple[str, int]]] = dataclasses.field(default_factory=dict)
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.size))
 
 
-def search(repo: Repository, q: str, page: int, size: int, with_deleted: bool = False) -> Page:
-    """Live records, most recently updated first, filtered by ``q``, one page of them."""
-    terms = parse_query(q)
-    start = (page - 1) * size
-    if not terms:
+#: the order of a list without a query
+NEWEST_FIRST = "-updated"
+
+#: the highest page number a list accepts (beyond the last page a page is empty anyway; this
+#: keeps the offset within SQLite's integers)
+MAX_PAGE = 1_000_000_000
+
+
+def search(
+    repo: Repository,
+    q: str,
+    page: int,
+    size: int,
+    *,
+    sort: str | None = None,
+    facets: bool = False,
+    with_deleted: bool = False,
+) -> Page:
+    """One page of the records matching ``q`` in ``sort`` order (the index's default: best
+    matches first when ``q`` has words, else most recently changed first), with facet counts if
+    asked for; a malformed ``q`` or ``sort`` is a 400 naming the parameter and the position."""
+    try:
+        query.parse(q)
+    except QueryError as err:
+        raise query_problem(err, "q") from None
+    if not q.strip() and sort in (None, NEWEST_FIRST):
+        # the revision index knows the order of commits within a second, which the search index
+        # (times in seconds) does not: the plain list stays exactly "most recently changed first"
+        ids = repo.latest_ids(with_deleted=with_deleted, limit=size, offset=(page - 1) * size)
         total = repo.count_records(with_deleted=with_deleted)
-        ids = repo.latest_ids(with_deleted=with_deleted, limit=size, offset=start)
-        return Page([listed(repo, i) for i in ids], total, page, size)
-    matched: list[uuid.UUID] = []
-    needles = [t.value for t in terms if t.field != "id" and not _ESCAPED.search(t.value)]
-    for record_id in repo.latest_ids(with_deleted=with_deleted):
-        blob = repo.record_blob(record_id)
-        raw = _git.read_blob(repo.git, blob) if blob is not None else b"{}"
-        # canonical files hold strings unescaped (but for quotes, backslashes and control
-        # characters) and numbers as json.dumps writes them: a value absent from the file's
-        # text cannot match, and most records are skipped without parsing them
-        if needles:
-            text = raw.decode("utf-8", "replace").casefold()
-            if not all(needle in text for needle in needles):
-                continue
-        try:
-            data = layout.loads(raw)
-        except InvalidRecordError:
-            if not all(t.field == "id" and t.value in str(record_id) for t in terms):
-                continue  # a broken file matches an id search only; its page says what is wrong
-            data = {}
-        if layout.is_tombstone(data):
-            data = {}
-        if matches(record_id, data, terms):
-            matched.append(record_id)
-    found = [listed(repo, i) for i in matched[start : start + size]]
-    total = len(matched)
-    return Page(found, total, page, size)
+        counts = find(repo, "", size=1, facets=True, with_deleted=with_deleted).facets if facets else {}
+        return Page([listed(repo, i) for i in ids], total, page, size, counts)
+    try:
+        found = find(repo, q, sort=sort, page=page, size=size, facets=facets, with_deleted=with_deleted)
+    except QueryError as err:
+        raise query_problem(err, "sort") from None
+    return Page([listed(repo, i) for i in found.ids], found.total, page, size, found.facets)
 
 
 # -- writes --------------------------------------------------------------------
