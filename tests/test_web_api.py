@@ -423,9 +423,7 @@ def test_search_finds_values_written_with_escapes(titles: tuple[Repository, Flas
 def test_a_write_over_http_cannot_drop_or_change_a_pid(client: FlaskClient, sample_repo: Repository) -> None:
     before = commits(sample_repo)
     data = client.get("/records/1").get_json()["metadata"]
-    dropped = {k: v for k, v in data.items() if k != "control_number"}
     for response in (
-        client.put(f"/api/records/{FIRST}", json=dropped, headers=auth()),
         client.put(f"/api/records/{FIRST}", json={**data, "control_number": "7"}, headers=auth()),
         client.patch(
             f"/api/records/{FIRST}", json=[{"op": "remove", "path": "/control_number"}], headers=auth()
@@ -439,6 +437,21 @@ def test_a_write_over_http_cannot_drop_or_change_a_pid(client: FlaskClient, samp
         assert body["message"].startswith(f'/control_number: record {FIRST} has the recid PID "1"')
     assert commits(sample_repo) == before
     assert client.get("/records/1").get_json()["id"] == FIRST
+
+
+def test_a_full_replace_that_leaves_the_pid_out_keeps_it(
+    client: FlaskClient, sample_repo: Repository
+) -> None:
+    """PUT without control_number keeps the server-minted PID: a client need not echo back fields
+    it never set (issue 18, 5)."""
+    data = client.get("/records/1").get_json()["metadata"]
+    dropped = {k: v for k, v in data.items() if k != "control_number"}
+    dropped["version"] = "9.9"
+    response = client.put(f"/api/records/{FIRST}", json=dropped, headers=auth())
+    assert response.status_code == 200, response.get_json()
+    kept = client.get("/records/1").get_json()
+    assert kept["id"] == FIRST
+    assert kept["metadata"]["control_number"] == "1" and kept["metadata"]["version"] == "9.9"
 
 
 def test_a_record_brought_with_its_control_number_keeps_it(client: FlaskClient) -> None:

@@ -475,7 +475,7 @@ def edit(record_id: str) -> Any:
     try:
         rec.check_revision(current, based_on)
         data = rec.parse_object(text.encode(), "record")
-        rec.check_pids_kept(repo, current, data)
+        rec.check_pids_kept(repo, current, data, fill=True)
         current.clear()
         current.update(data)
         before = current.revision_id

@@ -200,7 +200,7 @@ def replace_record(record_id: str) -> Response:
     record = writable(record_id)
     repo = current_repo()
     data = body_object()
-    rec.check_pids_kept(repo, record, data)
+    rec.check_pids_kept(repo, record, data, fill=True)
     record.clear()
     record.update(data)
     return written(validated(repo, data, lambda: record.commit(message=message(), author=author())))

@@ -73,13 +73,17 @@ def check_revision(record: Record, expected: str | None) -> None:
     )
 
 
-def check_pids_kept(repo: Repository, record: Record, data: dict[str, Any]) -> None:
-    """400 when ``data`` drops or changes a PID field the record holds (``control_number``...).
+def check_pids_kept(repo: Repository, record: Record, data: dict[str, Any], *, fill: bool = False) -> None:
+    """400 when ``data`` changes (or, without ``fill``, drops) a PID field the record holds.
 
     A PID is how others cite the record (``/records/<control_number>``): the Python API lets a
     program rewrite it, but a write over HTTP or from the pages may not lose it by accident.
+    With ``fill`` (a full replace: PUT, the edit page), a body that leaves the field out keeps
+    the PID: a client need not echo back fields the server minted.
     """
     for pid_type, field in sorted((repo.config.get("pids") or {}).items()):
+        if fill and field in record and field not in data:
+            data[field] = record[field]
         if field in record and data.get(field) != record[field]:
             shown = json.dumps(record[field], ensure_ascii=False)
             raise HTTPProblem(
