@@ -142,7 +142,7 @@ def test_version():
         (InvalidRecordError("bad\nrecord"), 1, "Error: bad record\n"),
         (
             RecordExistsError("record x already exists"),
-            2,
+            1,
             "Error: record x already exists: use --force to write a new revision\n",
         ),
         (
@@ -284,7 +284,7 @@ def test_executable_exit_codes(exe, title_repo):
     assert created.returncode == 0
     assert created.stdout == SEED_ID + "\n"
     exists = run(exe, "--repo", repo, "create", "-i", SEED_ID, input='{"title": "y"}')
-    assert exists.returncode == 2
+    assert exists.returncode == 1  # a data conflict (issue 18, 11), not a usage error
     assert_one_error_line(exists, f"Error: record {SEED_ID} already exists: use --force")
 
 

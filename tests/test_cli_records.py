@@ -103,7 +103,7 @@ def test_create_existing_id_needs_force(gr, repo):
     assert gr(repo, "create", "-i", SEED_ID, input='{"title": "x", "keep": "no"}').exit_code == 0
     before = tip(repo)
     result = gr(repo, "create", "-i", SEED_ID, input='{"title": "y"}')
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a data conflict, not a usage error (issue 18, 11)
     assert result.stderr == f"Error: record {SEED_ID} already exists: use --force to write a new revision\n"
     assert tip(repo) == before
 

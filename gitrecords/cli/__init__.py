@@ -63,8 +63,8 @@ class GitRecordsGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise
-        except RecordExistsError as err:
-            raise UsageFailure(f"{err}: use --force to write a new revision") from err
+        except RecordExistsError as err:  # a conflict with the data, not a misuse of the command
+            raise DataError(f"{err}: use --force to write a new revision") from err
         except QueryError as err:
             raise UsageFailure(str(err)) from err
         except (*DATA_ERRORS, OSError) as err:

@@ -184,7 +184,7 @@ def write_items(
     if existing and not replace and not must_exist:
         taken = [str(items[i].id) for i in existing]
         if len(taken) == 1:
-            raise UsageFailure(f"record {taken[0]} already exists: use --force to write a new revision")
+            raise DataError(f"record {taken[0]} already exists: use --force to write a new revision")
         shown = ", ".join(taken[:3]) + (", ..." if len(taken) > 3 else "")
         raise UsageFailure(f"{len(taken)} records already exist ({shown}): use --force to write revisions")
     if problems:
