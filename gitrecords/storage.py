@@ -384,7 +384,10 @@ class Storage:
             self.index.max_integer_pid(pid_type), self.writer.purged(snap.tree).max_integer(pid_type)
         )
         if tx is not None:
-            highest = max(highest, tx.minted.get(pid_type, 0))
+            # numbers this transaction already took: minted, or written by hand in a staged record
+            staged = [c.facts[1].get(pid_type, "") for c in tx.changes.values() if c.blob is not None]
+            numbers = [int(v) for v in staged if v.isascii() and v.isdigit()]
+            highest = max(highest, tx.minted.get(pid_type, 0), *numbers)
             tx.minted[pid_type] = highest + 1
         return highest + 1
 

@@ -471,3 +471,13 @@ def test_a_merge_result_taken_from_the_other_side_is_validated(tmp_path: Path) -
     named = str(raised.value) + " ".join(str(c.record) for c in getattr(raised.value, "conflicts", []))
     assert str(x.id) in named
     assert tip(bob) == before
+
+
+def test_minting_in_a_transaction_skips_numbers_staged_by_hand(repo: Repository) -> None:
+    """A record staged with control_number "1" and a minted one in the same transaction: the minter
+    takes 2 (found by the index state machine)."""
+    with repo.transaction():
+        first = Record.create({"title": "by hand", "control_number": "1"}, repo=repo)
+        minted = Record.create({"title": "minted"}, repo=repo, pid_minters=["recid"])
+    assert minted["control_number"] == "2"
+    assert repo.lookup_pid("recid", "1") == first.id and repo.lookup_pid("recid", "2") == minted.id
