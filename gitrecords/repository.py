@@ -21,6 +21,7 @@ from .config import DEFAULT_CONFIG, PURGED_FILE
 from .index import TOMBSTONE
 from .purge import hard_delete
 from .search import SearchResult, search
+from .search_index import forget_elsewhere
 from .storage import Snapshot, Storage, current_repository, record_facts
 from .writer import (
     DEFAULT_AUTHOR,
@@ -126,6 +127,7 @@ class Repository(Storage):
         """Purge records from every commit, ref and object store (rewrites history)."""
         ids = [layout.normalize_id(i) for i in record_ids]
         hard_delete(self, ids, message=message, author=author, progress=progress)
+        forget_elsewhere(str(self.git_dir / "gitrecords"), self._search_path, ids)
 
 
 def utc(ts: int) -> datetime:

@@ -42,11 +42,13 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import And, Node, Not, Or, QueryError, Term, words
 
-FORMAT = "2"
+FORMAT = "3"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
 FACET_VALUES = 50
+#: the token between two values' words in ``fts`` (a token character, never part of a word)
+VALUE_END = "."
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 _ANY_TIP: Any = object()
 
@@ -61,7 +63,7 @@ CREATE TABLE IF NOT EXISTS docs (
     revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated, revision, record);
-CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS vals (
     doc INTEGER NOT NULL,
     path INTEGER NOT NULL,
@@ -90,11 +92,6 @@ def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, data
 
 
-def path_token(path: str) -> str:
-    """A field path as it prefixes scoped words: lower case, word characters and dots only."""
-    return re.sub(r"[^\w.]", "_", path.casefold())
-
-
 def scalar_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -113,6 +110,49 @@ def scalar_number(value: Any) -> float | None:
     else:
         return None
     return number if math.isfinite(number) else None
+
+
+def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> None:
+    """After a hard delete: the search indexes of the other branches (``search-*.sqlite`` in
+    ``folder`` but ``own``) lose the purged records too, words and field names, and are rebuilt on
+    their next search (their indexed tip was rewritten)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        if not (name.startswith("search-") and name.endswith(".sqlite")) or path == own:
+            continue
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        try:
+            conn.execute("PRAGMA secure_delete=ON")
+            if conn.execute("SELECT value FROM meta WHERE key='format'").fetchone() != (FORMAT,):
+                raise sqlite3.DatabaseError("another format")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for record_id in purged:
+                    row = conn.execute("SELECT doc FROM docs WHERE record=?", (str(record_id),)).fetchone()
+                    if row is not None:
+                        for table, column in (("fts", "rowid"), ("vals", "doc"), ("docs", "doc")):
+                            conn.execute(f"DELETE FROM {table} WHERE {column}=?", (row[0],))
+                conn.execute("DELETE FROM paths WHERE id NOT IN (SELECT DISTINCT path FROM vals)")
+                conn.execute("DELETE FROM meta WHERE key='tip'")
+                conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            # damaged, another format, or busy for a minute: it is derived; removed, it is rebuilt
+            # on its branch's next search
+            conn.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + suffix)
+        finally:
+            conn.close()
 
 
 @dataclass
@@ -134,6 +174,7 @@ class SearchIndex:
         self._lock = threading.RLock()
         self.path = path
         self._paths: dict[str, int] = {}
+        self._built = False
         self._conn = self._connect(path)
 
     def __repr__(self) -> str:
@@ -190,6 +231,27 @@ class SearchIndex:
 
     # -- catching up ---------------------------------------------------------
 
+    def _begin(self) -> None:
+        """Start a write transaction. Path ids are looked up again inside it: another process may
+        have pruned them since, and a rolled-back transaction may have cached ids it never kept."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._paths.clear()
+
+    def _prune_paths(self, path_ids: set[int]) -> None:
+        """Forget the field paths of ``path_ids`` that no record has any more (a purged record's
+        field names leave the file; searches see the same paths as after a rebuild)."""
+        conn = self._conn
+        for path_id in path_ids:
+            if conn.execute("SELECT 1 FROM vals WHERE path=? LIMIT 1", (path_id,)).fetchone() is None:
+                conn.execute("DELETE FROM paths WHERE id=?", (path_id,))
+        self._paths.clear()
+
+    def _drop_doc(self, doc: int, stale_paths: set[int]) -> None:
+        conn = self._conn
+        stale_paths.update(p for (p,) in conn.execute("SELECT DISTINCT path FROM vals WHERE doc=?", (doc,)))
+        conn.execute("DELETE FROM fts WHERE rowid=?", (doc,))
+        conn.execute("DELETE FROM vals WHERE doc=?", (doc,))
+
     def indexed_tip(self) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
         return row[0] if row else None
@@ -204,13 +266,15 @@ class SearchIndex:
             return
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 self._catch_up(tip)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            if self._built:
+                self._scrub()
 
     sync = catch_up
 
@@ -258,11 +322,39 @@ class SearchIndex:
             if (record_id := layout.id_from_path(path, records_dir)) is not None
         ]
         self._index(new, changes)
+        if _git.first_parent_chain(git, new, old) is None:
+            # the branch took another first-parent line (a pull whose merge has the remote's tip
+            # first): the revision index dates what that line changed by its own commits, so the
+            # records it changed take their times again, though their files may be the same
+            self._redate(old, new, records_dir, {record_id for record_id, _ in changes})
+
+    def _redate(self, old: _git.Oid, new: _git.Oid, records_dir: str, done: set[uuid.UUID]) -> None:
+        git = self._git
+        changed: set[uuid.UUID] = set()
+        for commit in _git.walk_first_parents(git, new):
+            if commit == old or git.descendant_of(old, commit):
+                break  # the line has reached the history the index had
+            parent = _git.first_parent(git, commit)
+            for path, _before, _after in _git.changed_blobs(
+                git,
+                _git.subtree(git, _git.tree_of(git, parent), records_dir),
+                _git.subtree(git, _git.tree_of(git, commit), records_dir),
+                records_dir + "/",
+            ):
+                record_id = layout.id_from_path(path, records_dir)
+                if record_id is not None and record_id not in done:
+                    changed.add(record_id)
+        for key, (created, updated, revision) in self._times(new, sorted(changed, key=str)).items():
+            self._conn.execute(
+                "UPDATE docs SET created=?, updated=?, revision=? WHERE record=?",
+                (created, updated, revision, key),
+            )
 
     def _build(self, tip: _git.Oid | None) -> None:
         conn = self._conn
-        for table in ("docs", "vals", "fts"):
+        for table in ("docs", "vals", "fts", "paths"):
             conn.execute(f"DELETE FROM {table}")
+        self._paths.clear()
         if tip is None:
             conn.execute("DELETE FROM meta WHERE key='tip'")
             return
@@ -277,17 +369,21 @@ class SearchIndex:
                 if record_id is not None:
                     changes.append((record_id, blob))
         self._index(tip, changes)
+        # one segment: the words of the rows deleted above leave the file (a history rewritten
+        # behind the index's back, a purge it did not see, is rebuilt here)
+        conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+        self._built = True
 
     def _index(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
         conn = self._conn
         times = self._times(tip, [record_id for record_id, blob in changes if blob is not None])
         when = _git.commit_time(self._git, tip)
+        stale_paths: set[int] = set()
         for record_id, blob in changes:
             key = str(record_id)
             row = conn.execute("SELECT doc FROM docs WHERE record=?", (key,)).fetchone()
             if row is not None:
-                conn.execute("DELETE FROM fts WHERE rowid=?", (row[0],))
-                conn.execute("DELETE FROM vals WHERE doc=?", (row[0],))
+                self._drop_doc(row[0], stale_paths)
             if blob is None:
                 if row is not None:
                     conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
@@ -314,18 +410,29 @@ class SearchIndex:
             body: list[str] = []
             scoped: list[str] = []
             rows = []
+            last_path = None
             for n, (path, value) in enumerate(leaves(data)):
                 text = scalar_text(value)
                 found = words(text)
-                body.extend(found)
-                token = path_token(path)
-                scoped.extend(f"{token}:{w}" for w in found)
-                rows.append((doc, self._path_id(path), n, text[:MAX_VALUE_CHARS], scalar_number(value)))
+                path_id = self._path_id(path)
+                if found:
+                    # a token no query has (words are \w+) between two values: no phrase runs on
+                    # from one value into the next (scoped words differ by field, so only two
+                    # values of one field, in a list, need it there)
+                    if body:
+                        body.append(VALUE_END)
+                    body.extend(found)
+                    if path_id == last_path:
+                        scoped.append(VALUE_END)
+                    scoped.extend(f"{path_id}:{w}" for w in found)
+                    last_path = path_id
+                rows.append((doc, path_id, n, text[:MAX_VALUE_CHARS], scalar_number(value)))
             conn.executemany("INSERT INTO vals VALUES (?, ?, ?, ?, ?)", rows)
             conn.execute(
                 "INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)",
                 (doc, " ".join(body), " ".join(scoped)),
             )
+        self._prune_paths(stale_paths)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
 
     def _times(self, tip: _git.Oid, record_ids: list[uuid.UUID]) -> dict[str, tuple[int, int, int]]:
@@ -355,14 +462,15 @@ class SearchIndex:
         is rewritten so that their words are gone from the file, not only unreachable."""
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
+                stale_paths: set[int] = set()
                 for record_id in purged:
                     row = conn.execute("SELECT doc FROM docs WHERE record=?", (str(record_id),)).fetchone()
                     if row is not None:
-                        conn.execute("DELETE FROM fts WHERE rowid=?", (row[0],))
-                        conn.execute("DELETE FROM vals WHERE doc=?", (row[0],))
+                        self._drop_doc(row[0], stale_paths)
                         conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
+                self._prune_paths(stale_paths)
                 new_tip = commit_map.get(old_tip, old_tip) if old_tip is not None else None
                 if new_tip is not None and self.indexed_tip() == str(old_tip):
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(new_tip),))
@@ -374,24 +482,36 @@ class SearchIndex:
                 conn.execute("ROLLBACK")
                 raise
         self.catch_up()
+        self._scrub()
+
+    def _scrub(self) -> None:
+        """Empty the WAL: the page images it still holds may have the words of deleted rows."""
+        with self._lock:
+            self._built = False
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def rebuild(self) -> int:
         """Build the index again from the branch tip; returns the records indexed."""
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 self._build(_git.tip(self._git, self._ref))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._scrub()
             return conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
     # -- searching -------------------------------------------------------------
 
     def known_paths(self) -> list[str]:
         return [row[0] for row in self._conn.execute("SELECT path FROM paths ORDER BY path")]
+
+    def path_ids(self) -> dict[str, int]:
+        """Every field path some record has, with its id."""
+        return dict(self._conn.execute("SELECT path, id FROM paths"))
 
     def search(
         self,
@@ -426,7 +546,10 @@ class SearchIndex:
             page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
             rows = self._conn.execute(
                 f"WITH hits(doc) AS MATERIALIZED ({hits})"
-                f" SELECT d.record FROM hits h JOIN docs d ON d.doc = h.doc{joins} ORDER BY {order}{page}",
+                # docs first: the planner then indexes the joined ranking or sort keys (joined to
+                # the hits, it scanned them once per hit: quadratic)
+                f" SELECT d.record FROM docs d{joins} WHERE d.doc IN (SELECT doc FROM hits)"
+                f" ORDER BY {order}{page}",
                 [*params, *order_params.get("join", [])],
             ).fetchall()
             counts: dict[str, list[tuple[str, int]]] = {}
@@ -454,7 +577,8 @@ class _Compiler:
         self.index = index
         self.aliases = aliases
         self.pid_fields = pid_fields
-        self._paths = index.known_paths()
+        self._ids = index.path_ids()
+        self._paths = sorted(self._ids)
         self.rank_terms: list[str] = []
 
     # fields ------------------------------------------------------------------
@@ -471,7 +595,7 @@ class _Compiler:
                 found.append(path)
             elif inside and any(parts[i : i + len(wanted)] == wanted for i in range(len(parts))):
                 found.append(path)
-        return [self.index._path_id(p) for p in found]
+        return [self._ids[p] for p in found]
 
     def _path_names(self, field_name: str) -> list[str]:
         name = self.aliases.get(field_name, field_name)
@@ -545,7 +669,7 @@ class _Compiler:
         star = " *" if term.kind == "prefix" else ""
         alternatives = []
         for path in paths:
-            token = path_token(path)
+            token = self._ids[path]
             alternatives.append('"' + " ".join(f"{token}:{w}" for w in found) + '"' + star)
         return self._match(f"scoped : ({' OR '.join(alternatives)})", positive)
 
@@ -555,7 +679,7 @@ class _Compiler:
             return "SELECT doc FROM docs WHERE 0", []
         marks = ",".join("?" * len(ids))
         bounds = [b for b in (term.low, term.high) if b is not None]
-        numeric = all(_NUMBER.match(b) for b in bounds)
+        numeric = bool(bounds) and all(_NUMBER.match(b) for b in bounds)
         conditions, params = [], list(ids)
         column = "num" if numeric else "str"
         if term.low is not None:
@@ -573,7 +697,8 @@ class _Compiler:
                 params.append(term.high)
         if numeric:
             conditions.append("num IS NOT NULL")
-        return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND {' AND '.join(conditions)}", params
+        where = " AND ".join(conditions) or "1"  # [* TO *]: any value
+        return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND {where}", params
 
     # order ---------------------------------------------------------------------
 

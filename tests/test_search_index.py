@@ -1,0 +1,426 @@
+"""The search index as derived data (issue 17, "Proof"): a hard delete leaves nothing of the purged
+record in the index's files, a process killed with SIGKILL while the index is updated leaves a
+state the next command catches up from, and the cases the property tests found, one by one.
+
+Most tests compare the repository's index with one built from scratch (``assert_equals_rebuild``
+of tests/test_search_properties.py: every row, and the answers of a fixed set of queries).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pygit2
+import pytest
+from helpers import fsck, git
+from test_search_properties import assert_equals_rebuild
+
+from gitrecords import GitRecordsError, Record, Repository, _git, layout, replication
+from gitrecords.search_index import SearchIndex
+
+UNIQUE = "Zanzibarquux"  # a word no other record has
+
+
+def index_files(repo: Repository) -> list[Path]:
+    folder = repo.git_dir / "gitrecords"
+    return sorted(p for p in folder.iterdir() if p.name.startswith(f"search-{repo.branch}.sqlite"))
+
+
+def index_bytes(repo: Repository) -> bytes:
+    """The raw bytes of the search index's files: the database, its WAL and shared memory."""
+    return b"".join(p.read_bytes() for p in index_files(repo))
+
+
+def leaks(repo: Repository, *texts: str) -> list[str]:
+    """The ``texts`` found in the index's files, in any case (FTS keeps words folded)."""
+    raw = index_bytes(repo).lower()
+    return [t for t in texts if t.lower().encode() in raw]
+
+
+@pytest.fixture
+def indexed(tmp_path: Path) -> Repository:
+    """A repository whose search index exists (the first search makes it) with 30 records."""
+    repo = Repository.init(tmp_path / "data.git")
+    repo.search("")
+    repo.import_records([{"title": f"record {n}", "n": n, "tags": ["kept", f"t{n % 3}"]} for n in range(30)])
+    return repo
+
+
+# -- hard delete: nothing purged stays in the files --------------------------------------------------
+
+
+def test_a_purged_record_leaves_no_word_in_the_index_files(indexed: Repository) -> None:
+    secret = Record.create(
+        {"title": f"{UNIQUE} Expedition", "notes": ["Flobbergast island"], "year": 987654321}, repo=indexed
+    )
+    kept = Record.get_record(indexed.search("n:3").ids[0], repo=indexed)
+    kept["title"] = "record 3, updated after the secret"
+    kept.commit()
+    assert indexed.search(UNIQUE.lower()).ids == [secret.id]
+    assert leaks(indexed, UNIQUE, "flobbergast")  # the test can see them before
+
+    indexed.hard_delete([secret.id])
+
+    for q in (UNIQUE, "flobbergast", "expedition", "year:987654321", f'"{UNIQUE} expedition"'):
+        assert indexed.search(q, with_deleted=True).total == 0, q
+    assert indexed.search("").total == 30
+    assert leaks(indexed, UNIQUE, "flobbergast", "987654321") == []
+    assert_equals_rebuild(indexed)
+    fsck(indexed)
+
+
+def test_a_purged_record_leaves_no_field_name_in_the_index_files(indexed: Repository) -> None:
+    """The field paths of the index (which map field names to values) keep no name only the purged
+    record had."""
+    secret = Record.create({"title": "a record", "QuuxConfidentialKey": "value"}, repo=indexed)
+    assert indexed.search("QuuxConfidentialKey:value").ids == [secret.id]
+
+    indexed.hard_delete([secret.id])
+
+    assert leaks(indexed, "QuuxConfidentialKey") == []
+    assert_equals_rebuild(indexed)
+
+
+def test_the_purge_also_clears_a_second_process_index(indexed: Repository, tmp_path: Path) -> None:
+    """Another process has the index open (a web server): the purge in this one still leaves no word
+    in the files, and the other process finds nothing either."""
+    secret = Record.create({"title": f"{UNIQUE} in two processes"}, repo=indexed)
+    with subprocess.Popen(
+        [sys.executable, "-c", READER, str(indexed.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as reader:
+        assert ask(reader, UNIQUE) == 1
+        indexed.hard_delete([secret.id])
+        assert leaks(indexed, UNIQUE) == []  # while the other process has the files open
+        assert ask(reader, UNIQUE) == 0
+        assert ask(reader, "in two processes") == 0
+    assert leaks(indexed, UNIQUE) == []
+
+
+READER = textwrap.dedent(
+    """
+    import sys
+    from gitrecords import Repository
+
+    repo = Repository(sys.argv[1])
+    for line in sys.stdin:
+        print(repo.search(line.strip(), with_deleted=True).total, flush=True)
+    """
+)
+
+
+def ask(reader: subprocess.Popen, q: str) -> int:
+    reader.stdin.write(q + "\n")  # type: ignore[union-attr]
+    reader.stdin.flush()  # type: ignore[union-attr]
+    return int(reader.stdout.readline())  # type: ignore[union-attr]
+
+
+# -- killed while the index is updated --------------------------------------------------------------
+
+#: the child: opens the repository, searches once (the index exists and follows commits), marks the
+#: moment the index starts writing a large change (the class is wrapped in this process only), then
+#: imports (mode "import"), rebuilds (mode "reindex") or hard-deletes (mode "purge")
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from gitrecords import Repository
+    from gitrecords.search_index import SearchIndex
+
+    path, mode, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    repo = Repository(path)
+    repo.search("")
+    index_changes = SearchIndex._index
+    rewritten = SearchIndex.rewritten
+
+    def marked(self, tip, changes):
+        if len(changes) >= 100:
+            print("indexing", flush=True)
+        return index_changes(self, tip, changes)
+
+    def marked_rewritten(self, *args, **kwargs):
+        print("indexing", flush=True)
+        sys.stdin.readline()  # the parent kills us here
+        return rewritten(self, *args, **kwargs)
+
+    SearchIndex._index = marked
+    SearchIndex.rewritten = marked_rewritten
+    if mode == "import":
+        repo.import_records(
+            {"title": f"imported {n} {'alpha' if n % 2 else 'beta'}", "n": n, "tags": [f"t{n % 7}"]}
+            for n in range(count)
+        )
+    elif mode == "reindex":
+        repo.reindex()
+    else:
+        repo.hard_delete([repo.search("secret").ids[0]])
+    print("done", flush=True)
+    """
+)
+
+
+def kill_while_indexing(repo: Repository, mode: str, count: int, delay: float) -> bool:
+    """Run the child, SIGKILL it ``delay`` seconds after the index starts writing; True if the kill
+    landed during the update (the child had not finished, and the index had not moved)."""
+    before = repo.search_index.indexed_tip()
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(repo.path), mode, str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        watchdog = threading.Timer(120, child.kill)  # a child that never gets there does not hang the test
+        watchdog.start()
+        try:
+            line = child.stdout.readline()  # type: ignore[union-attr]
+            assert line == "indexing\n", line
+            time.sleep(delay)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            rest = child.stdout.read()  # type: ignore[union-attr]
+            child.wait(timeout=60)
+            watchdog.cancel()
+    assert child.returncode == -signal.SIGKILL
+    # what the file says (a new connection: not what this process cached)
+    conn = sqlite3.connect(repo.search_index.path)  # type: ignore[arg-type]
+    try:
+        tip = conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
+    finally:
+        conn.close()
+    return "done" not in rest and (mode == "reindex" or (tip[0] if tip else None) == before)
+
+
+def next_command_catches_up(repo: Repository, expected: int) -> None:
+    """The next command (a new process) finds every record; then this process: the index equals a
+    rebuild, and git is consistent."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gitrecords.cli",
+            "--repo",
+            str(repo.path),
+            "search",
+            "--json",
+            "--limit",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["total"] == expected
+    reopened = Repository(repo.path)
+    try:
+        assert reopened.search("").total == expected
+        assert_equals_rebuild(reopened)
+    finally:
+        reopened.close()
+    fsck(repo)
+
+
+@pytest.mark.parametrize(("mode", "count"), [("import", 3000), ("reindex", 0)])
+def test_killed_while_the_index_is_updated(indexed: Repository, mode: str, count: int) -> None:
+    expected = indexed.search("").total
+    if mode == "reindex":
+        indexed.import_records([{"title": f"many {n}", "n": n} for n in range(3000)])
+        expected = indexed.search("").total
+    delay = 0.2
+    for _ in range(6):
+        if kill_while_indexing(indexed, mode, count, delay):
+            break
+        # the update committed before the kill: try again, sooner
+        delay /= 4
+    else:
+        pytest.fail("the kill never landed while the index was being updated")
+    if mode == "import":  # the import itself had landed: the index had not caught up with it
+        assert str(_git.tip(indexed.git, indexed.ref)) != indexed.search_index.indexed_tip()
+        expected = len(git(indexed, "ls-tree", "-r", "--name-only", indexed.ref, "records").split())
+    next_command_catches_up(indexed, expected)
+
+
+def test_killed_before_the_index_applies_a_hard_delete(indexed: Repository) -> None:
+    """The history was rewritten and the records purged, but the index was not told: the next command
+    rebuilds it without the purged record, and its words are not left in the files."""
+    Record.create({"title": f"secret {UNIQUE}", "notes": "Flobbergast"}, repo=indexed)
+    assert indexed.search(UNIQUE).total == 1
+    assert kill_while_indexing(indexed, "purge", 0, 0.0)
+    next_command_catches_up(indexed, 30)
+    assert indexed.search(UNIQUE, with_deleted=True).total == 0
+    indexed.search_index._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert leaks(indexed, UNIQUE, "flobbergast") == []
+
+
+# -- the cases the property tests found ---------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    repo = Repository.init(tmp_path / "data.git")
+    repo.search("")
+    return repo
+
+
+def found(repo: Repository, q: str, **kwargs) -> set[str]:
+    """The titles of the records ``q`` finds."""
+    return {r["title"] for r in repo.search(q, size=100, **kwargs).records}
+
+
+def test_a_phrase_does_not_span_two_values(repo: Repository) -> None:
+    Record.create({"title": "list", "tags": ["coral", "reefs"]}, repo=repo)
+    Record.create({"title": "fields", "a": "coral", "b": "reefs"}, repo=repo)
+    Record.create({"title": "one value", "tags": ["Coral Reefs"]}, repo=repo)
+    assert found(repo, 'tags:"coral reefs"') == {"one value"}
+    assert found(repo, '"coral reefs"') == {"one value"}
+    assert found(repo, "tags:coral-re*") == {"one value"}  # a prefix of several words is a phrase too
+    assert found(repo, "coral reefs") == {"list", "fields", "one value"}  # two words: AND
+
+
+def test_field_names_that_differ_in_case_or_punctuation_are_different_fields(repo: Repository) -> None:
+    Record.create({"title": "lower", "type": "dataset"}, repo=repo)
+    Record.create({"title": "upper", "Type": "software"}, repo=repo)
+    Record.create({"title": "underscore", "a_b": "x"}, repo=repo)
+    Record.create({"title": "dash", "a-b": "y"}, repo=repo)
+    assert found(repo, "type:software") == set()
+    assert found(repo, "Type:dataset") == set()
+    assert found(repo, "Type:software") == {"upper"}
+    assert found(repo, "a-b:x") == set()
+    assert found(repo, "a_b:y") == set()
+    assert found(repo, "a-b:y") == {"dash"}
+
+
+def test_an_open_range_matches_any_value(repo: Repository) -> None:
+    Record.create({"title": "text", "date": "2020-01-01"}, repo=repo)
+    Record.create({"title": "number", "date": 2021}, repo=repo)
+    Record.create({"title": "none"}, repo=repo)
+    assert found(repo, "date:[* TO *]") == {"text", "number"}
+    assert found(repo, "date:{* TO *}") == {"text", "number"}
+
+
+def test_a_sort_by_a_field_no_record_has_any_more_is_the_same_after_a_rebuild(repo: Repository) -> None:
+    """The index's answers depend on the records at the tip, not on what it saw before: a field that
+    no record has any more is as unknown as in an index built from scratch."""
+    record = Record.create({"title": "had it", "rank": 3}, repo=repo)
+    del record["rank"]
+    record.commit()
+
+    def answer(repo: Repository) -> object:
+        try:
+            return repo.search("", sort="rank").ids
+        except GitRecordsError as err:
+            return str(err)
+
+    before = answer(repo)
+    repo.close()
+    for path in (repo.git_dir / "gitrecords").glob("search-*"):
+        path.unlink()  # derived data: the next search builds the index from git
+    again = Repository(repo.path)
+    assert answer(again) == before
+    again.close()
+
+
+def test_times_follow_a_pull_whose_merge_puts_the_remote_first(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull that merges makes the remote's tip the first parent: the revision index then dates the
+    records this repository changed since the fork by the merge commit. The search index's
+    ``updated`` (and its sorts) must say the same, though those records' files did not change."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1700000000 +0000")
+    ours = Record.create({"title": "ours"}, repo=repo)
+    theirs_id = Record.create({"title": "theirs"}, repo=repo).id
+    clone_path = tmp_path / "clone.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(repo.git_dir), str(clone_path)], check=True)
+    clone = Repository(clone_path)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1700000250 +0000")
+    other = Record.get_record(theirs_id, repo=clone)
+    other["title"] = "theirs, changed in the clone"
+    other.commit()
+    clone.close()
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1700000200 +0000")
+    ours["title"] = "ours, changed here"
+    ours.commit()
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1700000300 +0000")
+    replication.pull(repo, str(clone_path))
+
+    assert Record.get_record(ours.id, repo=repo).updated.timestamp() == 1700000300  # the revision index
+    assert repo.search("", sort="-updated").ids == [ours.id, theirs_id]
+    assert_equals_rebuild(repo)
+
+
+def commit_files(repo: Repository, records: dict[uuid.UUID, dict]) -> None:
+    """One commit writing ``records``' files, made with pygit2 (no gitrecords subscriber sees it)."""
+    git_repo = repo.git
+    tip = _git.tip(git_repo, repo.ref)
+    changes = {repo.path_for(i): git_repo.create_blob(layout.dumps(d)) for i, d in records.items()}
+    tree = _git.build_tree(git_repo, _git.tree_of(git_repo, tip), changes)
+    sig = pygit2.Signature("Plain", "plain@example.org", 1_700_000_000, 0)
+    git_repo.create_commit(repo.ref, sig, sig, "plain commit", tree, [tip])
+
+
+def test_a_catch_up_that_fails_leaves_no_stale_field_ids(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up that raises half-way is rolled back; the field ids it made in the meantime must not
+    outlive it (a later catch-up would file values under ids no field has)."""
+    first = Record.create({"title": "first"}, repo=repo)
+    # two records with new fields, committed behind gitrecords' back (as a push would bring them)
+    records = {uuid.uuid4(): {"title": "new", "fresh": "alpha"}, uuid.uuid4(): {"other": "beta"}}
+    commit_files(repo, records)
+    blobs = {pygit2.hash(layout.dumps(data)) for data in records.values()}
+    again = Repository(repo.path)
+    again.index.catch_up()  # the revision index has read the files: what follows is the search index's
+    reads = []
+    real_read = _git.read_blob
+
+    def failing_read(git, oid):
+        if oid in blobs:
+            reads.append(oid)
+            if len(reads) == 2:  # the first record's new field has been given an id by now
+                raise OSError("the disk went away")
+        return real_read(git, oid)
+
+    monkeypatch.setattr(_git, "read_blob", failing_read)
+    with pytest.raises(OSError):
+        again.search_index.catch_up()
+    monkeypatch.setattr(_git, "read_blob", real_read)
+    assert again.search("fresh:alpha").total == 1
+    assert again.search("other:beta").total == 1
+    assert again.search("first").ids == [first.id]
+    assert_equals_rebuild(again)
+    again.close()
+
+
+def test_the_index_of_another_branch_loses_a_purged_record_too(tmp_path: Path) -> None:
+    """A hard delete rewrites every branch; the search index of a branch this process did not open must
+    not keep the purged record's words."""
+    repo = Repository.init(tmp_path / "data.git")
+    secret = Record.create({"title": f"{UNIQUE} on two branches"}, repo=repo)
+    git(repo, "branch", "other", repo.branch)
+    other = Repository(repo.path, branch="other")
+    assert other.search(UNIQUE).total == 1
+    other.close()
+    repo.hard_delete([secret.id])
+    other_files = sorted((repo.git_dir / "gitrecords").glob("search-other.sqlite*"))
+    raw = b"".join(p.read_bytes() for p in other_files).lower()
+    assert UNIQUE.lower().encode() not in raw
+    other = Repository(repo.path, branch="other")
+    assert other.search(UNIQUE, with_deleted=True).total == 0
+    other.close()
+
+
+def test_the_in_memory_rebuild_helper_sees_what_the_repository_sees(indexed: Repository) -> None:
+    fresh = SearchIndex(indexed.git, indexed.ref, None, indexed.index)
+    assert fresh.rebuild() == 30
+    fresh.close()
+    assert_equals_rebuild(indexed)
