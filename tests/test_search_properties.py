@@ -865,6 +865,20 @@ class SearchIndexMachine(RuleBasedStateMachine):
     def index_equals_rebuild(self) -> None:
         assert_equals_rebuild(self.repo)
 
+    @invariant()
+    def revision_index_equals_rebuild(self) -> None:
+        """The revision and PID index too (issue 15): the same rows as one rebuilt from git, and
+        no PID with two owners unless plain git put it in two records."""
+        from gitrecords.index import RevisionIndex
+
+        self.repo.sync_index()
+        fresh = RevisionIndex(self.repo.git, self.repo.ref, None)
+        try:
+            fresh.rebuild()
+            assert self.repo.index.contents() == fresh.contents()
+        finally:
+            fresh.close()
+
 
 SearchIndexMachine.TestCase.settings = settings(
     max_examples=STATEFUL_EXAMPLES,
