@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -490,3 +491,12 @@ def test_a_hand_broken_file_is_listed_as_such(tmp_path: Path) -> None:
     one = client.get(f"/api/records/{broken}")
     assert one.status_code == 400
     assert one.get_json()["message"].startswith(f"record {broken} ({repo.path_for(broken)} in commit ")
+
+
+def test_a_soft_deleted_records_page_keeps_its_title(client: FlaskClient) -> None:
+    """The heading is the last live title, marked deleted, not "(deleted)" (issue 18, 20)."""
+    title = client.get("/records/1").get_json()["metadata"]["titles"][0]["title"]
+    assert client.delete(f"/api/records/{FIRST}", headers=auth()).status_code == 204
+    page = client.get(f"/admin/records/{FIRST}").get_data(as_text=True)
+    heading = page[page.index("<h1>") : page.index("</h1>")]
+    assert html.escape(title, quote=False) in heading and "deleted" in heading

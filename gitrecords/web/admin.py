@@ -413,7 +413,14 @@ def _diff_class(line: str) -> str:
     return {"+": "add", "-": "del"}.get(line[:1], "same")
 
 
-def _title(record: Record) -> str:
+def _title(record: Any) -> str:
+    if record.is_deleted and not dict(record) and isinstance(record, Record):
+        # a soft-deleted record keeps its title: the one of its last live revision
+        for revision in reversed(record.revisions):
+            if not revision.is_deleted:
+                found = _title(revision)
+                return found if found != "(no title)" else "(deleted)"
+        return "(deleted)"
     for key in ("title", "name"):
         value = record.get(key)
         if isinstance(value, str) and value:
