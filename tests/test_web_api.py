@@ -500,3 +500,23 @@ def test_a_soft_deleted_records_page_keeps_its_title(client: FlaskClient) -> Non
     page = client.get(f"/admin/records/{FIRST}").get_data(as_text=True)
     heading = page[page.index("<h1>") : page.index("</h1>")]
     assert html.escape(title, quote=False) in heading and "deleted" in heading
+
+
+@pytest.mark.parametrize("path", ["/api/records", "/admin/", f"/admin/records/{FIRST}", "/admin/login"])
+def test_security_headers_on_every_response(client: FlaskClient, path: str) -> None:
+    """No inline script, no framing, no sniffing, no referrer to other sites (issue 18, 19)."""
+    headers = client.get(path).headers
+    policy = headers["Content-Security-Policy"]
+    assert (
+        "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    )
+    assert "frame-ancestors 'none'" in policy
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_the_pages_have_no_inline_script(client: FlaskClient) -> None:
+    page = client.get(f"/admin/records/{FIRST}").get_data(as_text=True)
+    assert "onsubmit=" not in page and "onclick=" not in page
+    assert "<script>" not in page
