@@ -108,6 +108,12 @@ TOPICS = [
     "malaria incidence",
     "seismic noise",
 ]
+#: the facets the benchmark repositories declare in gitrecords.json (issue 17)
+FACETS = {
+    "type": "types.resourceTypeGeneral",
+    "year": "publicationYear",
+    "affiliation": "creators.affiliation.name",
+}
 KINDS = ["Dataset", "Software", "Dataset", "Dataset", "Model", "Workflow", "Collection"]
 PUBLISHERS = ["Zenodo", "PANGAEA", "Dryad", "figshare", "Mendeley Data", "4TU.ResearchData"]
 

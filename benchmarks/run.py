@@ -11,6 +11,12 @@ one table per size: operations per second, time, peak RSS, the ratios to
 invenio-records and to raw git measured in the same run, and the issue's
 target with PASS/FAIL. A last table checks the targets that compare sizes.
 
+The search rows of issue 17 (``--only search,search_build,search_commit,search_import``,
+benchmarks/sys_search.py) get two tables of their own per size: the first page of six kinds
+of query by the search index, by the linear scan it replaced (``scan``, up to 100,000
+records) and by plain SQLite (``floor``); and what the index costs to build, on disk, per
+commit and in a bulk import.
+
 invenio-records runs under ``--invenio-python`` (default: this interpreter if
 it can import invenio_records; otherwise its rows are skipped with a note).
 See docs/performance.md for what each row measures and the latest results.
@@ -36,7 +42,23 @@ from .measure import git_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
-OPS = ["import", "create", "get", "update", "revisions", "revert", "soft_delete", "hard_delete", "validate"]
+OPS = [
+    "import",
+    "create",
+    "get",
+    "update",
+    "revisions",
+    "revert",
+    "soft_delete",
+    "hard_delete",
+    "validate",
+    "search",
+    "search_build",
+    "search_commit",
+    "search_import",
+]
+#: the search rows of issue 17 (benchmarks/sys_search.py), shown in tables of their own
+SEARCH_OPS = ["search", "search_build", "search_commit", "search_import"]
 OP_TITLES = {
     "import": "bulk import (records/s)",
     "create": "single create, 1 commit each",
@@ -47,6 +69,10 @@ OP_TITLES = {
     "soft_delete": "soft delete, 1 commit each",
     "hard_delete": "hard delete in 10k+ commits",
     "validate": "validate all (records/s)",
+    "search": "search, first page",
+    "search_build": "build the search index from scratch",
+    "search_commit": "single create, durable, with and without the search index",
+    "search_import": "bulk import with the search index (records/s)",
 }
 #: row label, worker system, extra spec
 SYSTEMS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -55,6 +81,8 @@ SYSTEMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "cli": ("gitrecords CLI", "gitrecords-cli", {}),
     "invenio": ("invenio-records 6.1", "invenio", {}),
     "raw": ("raw git", "raw-git", {}),
+    "scan": ("linear scan (before the index)", "linear-scan", {}),
+    "floor": ("bare SQLite (floor)", "sqlite-floor", {}),
 }
 #: the non-durable variant is shown only where it tells something: the commit cost
 NONDURABLE_OPS = {"create", "update"}
@@ -87,6 +115,11 @@ class Settings:
     budget: float = 30.0
     bulk_budget: float = 60.0
     validate_budget: float = 60.0
+    #: seconds per query kind for the search rows, and at most per query (gitrecords)
+    search_budget: float = 30.0
+    query_cap: float = 120.0
+    #: the linear scan runs up to this many records
+    scan_max: int = 100_000
     workers: int | None = None
     keep: bool = False
     inprocess: bool = False
@@ -95,8 +128,26 @@ class Settings:
     quiet: bool = False
 
 
-FULL_COUNTS = {"create": 200, "get": 1000, "update": 200, "revisions": 100, "revert": 200, "soft_delete": 200}
-QUICK_COUNTS = {"create": 50, "get": 300, "update": 50, "revisions": 30, "revert": 50, "soft_delete": 50}
+FULL_COUNTS = {
+    "create": 200,
+    "get": 1000,
+    "update": 200,
+    "revisions": 100,
+    "revert": 200,
+    "soft_delete": 200,
+    "search": 50,
+    "search_commit": 200,
+}
+QUICK_COUNTS = {
+    "create": 50,
+    "get": 300,
+    "update": 50,
+    "revisions": 30,
+    "revert": 50,
+    "soft_delete": 50,
+    "search": 20,
+    "search_commit": 50,
+}
 
 
 # -- running workers ------------------------------------------------------------------
@@ -169,7 +220,7 @@ def run_size(settings: Settings, n: int) -> dict[str, Any]:
             out_tsv.write(b"%s\t%s\n" % (record_id, compact))
             out_jsonl.write(b'{"id":"%s","data":%s}\n' % (record_id, compact))
     systems = [s for s in settings.systems if s != "invenio" or settings.invenio_python]
-    if "raw" in systems and "import" in settings.ops:
+    if "raw" in systems and {"import", "search_import"} & set(settings.ops):
         from .sys_rawgit import write_import_stream
 
         write_import_stream(stream, n, tsv)
@@ -229,6 +280,7 @@ def run_size(settings: Settings, n: int) -> dict[str, Any]:
         )
         if "error" in result:
             raise RuntimeError(f"cannot build the base fixture: {result['error']}")
+        outcome["info"]["base"] = result
     if HISTORY_OPS & set(settings.ops):
         log(settings, f"[{n:,}] building history.git ({settings.commits:,} commits) and indexing it")
         result = run_worker(
@@ -245,7 +297,7 @@ def run_size(settings: Settings, n: int) -> dict[str, Any]:
         if "error" in result:
             raise RuntimeError(f"cannot build the history fixture: {result['error']}")
         outcome["info"]["index_catch_up"] = result
-    if "invenio" in systems and set(settings.ops) - {"import"}:
+    if "invenio" in systems and set(settings.ops) - {"import", *SEARCH_OPS}:
         log(settings, f"[{n:,}] building the invenio-records fixtures")
         result = run_worker(
             settings,
@@ -265,7 +317,7 @@ def run_size(settings: Settings, n: int) -> dict[str, Any]:
         else:
             outcome["info"]["invenio_fixture"] = result
     for op in settings.ops:
-        if op == "import":
+        if op == "import" or op in SEARCH_OPS:
             continue
         for key in ("api", "api-nondurable", "cli", "invenio", "raw"):
             if key not in systems or (key == "api-nondurable" and op not in NONDURABLE_OPS):
@@ -277,11 +329,69 @@ def run_size(settings: Settings, n: int) -> dict[str, Any]:
                 fixture = history if op in HISTORY_OPS else base
                 target = sdir / f"work-{op}-{key}.git"
             measure(op, key, target, fixture)
+    if set(SEARCH_OPS) & set(settings.ops):
+        run_search(settings, outcome, common, sdir, systems)
     outcome["seconds"] = time.perf_counter() - started
     outcome["load_end"] = os.getloadavg()
     if not settings.keep:
         remove(sdir)
     return outcome
+
+
+def run_search(
+    settings: Settings, outcome: dict[str, Any], common: dict[str, Any], sdir: Path, systems: list[str]
+) -> None:
+    """The search rows (issue 17): build the index on a copy of base.git (measured: that copy is
+    the fixture of the queries and of the commit row), then the queries, commits and the import."""
+    n, ops = outcome["n"], settings.ops
+    base, search = sdir / "base.git", sdir / "search.git"
+
+    def measure(op: str, key: str, **extra: Any) -> None:
+        label, system, _ = SYSTEMS[key]
+        spec = {**common, "system": system, "op": op, "ops": settings.counts.get(op, 0), **extra}
+        if settings.profile_dir is not None and key == "api":
+            spec["profile"] = str(settings.profile_dir / f"{op}-{n}.pstats")
+        log(settings, f"[{n:,}] {op:<12} {label}")
+        result = run_worker(settings, sys.executable, spec)
+        result["load"] = os.getloadavg()
+        outcome["rows"].setdefault(op, {})[key] = result
+        if "error" in result:
+            log(settings, f"    ERROR {result['error']}")
+
+    if {"search", "search_build", "search_commit"} & set(ops) and "api" in systems:
+        measure("search_build", "api", base=str(base), target=str(search))
+    if "search" in ops:
+        budget = settings.search_budget
+        if "api" in systems:
+            measure("search", "api", target=str(search), budget=budget, query_cap=settings.query_cap)
+        if "scan" in systems:
+            if n > settings.scan_max:
+                outcome["rows"].setdefault("search", {})["scan"] = {
+                    "skipped": f"not run above {settings.scan_max:,} records",
+                    "load": os.getloadavg(),
+                }
+            else:
+                measure("search", "scan", target=str(base), budget=budget)
+        if "floor" in systems:
+            measure("search", "floor", floor=str(sdir / "floor.sqlite"), budget=budget)
+            remove(sdir / "floor.sqlite")
+    if "search_commit" in ops and "api" in systems and search.exists():
+        measure(
+            "search_commit",
+            "api",
+            base=str(base),
+            search=str(search),
+            target=str(sdir / "work-search-commit"),
+            budget=settings.budget,
+        )
+    if "search_import" in ops:
+        for key in ("api", "raw"):
+            if key in systems:
+                target = sdir / f"import-search-{key}"
+                measure("search_import", key, target=str(target))
+                remove(target)
+    if not settings.keep:
+        remove(search)
 
 
 # -- reporting ------------------------------------------------------------------------
@@ -350,7 +460,7 @@ def table_rows(outcome: dict[str, Any]) -> list[list[str]]:
     rows = []
     for op in OPS:
         results = outcome["rows"].get(op)
-        if not results:
+        if not results or op in SEARCH_OPS:
             continue
         peer, raw = rate(results.get("invenio")), rate(results.get("raw"))
         once = op in ("import", "hard_delete", "validate")
@@ -413,6 +523,263 @@ def render_markdown(rows: list[list[str]], headers: list[str], right: set[int] |
         shown = [f"**{c}**" if c == "FAIL" else c for c in cells]
         out.append("| " + " | ".join(shown) + " |")
     return "\n".join(out)
+
+
+SEARCH_HEADERS = [
+    "query, first page of 25",
+    "system",
+    "p50",
+    "p95",
+    "hits",
+    "peak RSS",
+    "vs floor",
+    "target",
+    "",
+    "note",
+]
+INDEX_HEADERS = ["operation", "system", "rate", "time", "peak RSS", "vs raw git", "target", "", "note"]
+
+
+def usable(row: dict[str, Any] | None) -> bool:
+    return bool(row) and "error" not in row and not row.get("skipped")  # type: ignore[union-attr]
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:,.2f} s"
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def load_note(row: dict[str, Any]) -> str:
+    load = row.get("load")
+    return f"load {load[0]:.1f}" if load else ""
+
+
+def search_rows(outcome: dict[str, Any]) -> list[list[str]]:
+    """One row per (query kind, system) of the ``search`` operation."""
+    from .sys_search import KINDS, TITLES, first_page_target
+
+    results = outcome["rows"].get("search")
+    if not results:
+        return []
+    n = outcome["n"]
+    rows = []
+    for kind in KINDS:
+        floor = results.get("floor")
+        floor_p50 = floor["extra"]["kinds"][kind]["p50_ms"] if usable(floor) else None
+        first = True
+        for key in ("api", "scan", "floor"):
+            row = results.get(key)
+            if row is None:
+                continue
+            title = TITLES[kind] if first else ""
+            first = False
+            label = SYSTEMS[key][0]
+            if "error" in row:
+                rows.append(
+                    [title, label, "ERROR", "", "", "", "", "", "", row["error"].splitlines()[0][:80]]
+                )
+                continue
+            if row.get("skipped"):
+                rows.append([title, label, "-", "", "", "", "", "", "", row["skipped"]])
+                continue
+            k = row["extra"]["kinds"][kind]
+            notes = [f"{k['ops']} queries"]
+            if k.get("stopped"):
+                cap = row["extra"].get("query_cap", 0)
+                notes.append(f"{k['stopped']} stopped at the {cap:.0f} s cap (counted as {cap:.0f} s)")
+            if k.get("count_p50_ms") is not None:
+                notes.append(f"+ count {fmt_ms(k['count_p50_ms'])}")
+            if k.get("ranked_p50_ms") is not None:
+                notes.append(f"sorted by rank (bm25) {fmt_ms(k['ranked_p50_ms'])}")
+            notes.append(load_note(row))
+            target = verdict_mark = ""
+            ratio = "1x" if key == "floor" else "-"
+            if key != "floor" and floor_p50 and k["p50_ms"] is not None:
+                value = k["p50_ms"] / floor_p50
+                ratio = f"{value:,.0f}x" if value >= 10 else f"{value:.1f}x"
+            if key == "api":
+                limit = first_page_target(n, kind)
+                target = f"p50 < {limit:.0f} ms"
+                if k["p50_ms"] is not None:
+                    verdict_mark = "PASS" if k["p50_ms"] < limit and not k.get("stopped") else "FAIL"
+            rows.append(
+                [
+                    title,
+                    label,
+                    fmt_ms(k["p50_ms"]),
+                    fmt_ms(k["p95_ms"]),
+                    f"{k['hits']:,}" if k.get("hits") is not None else "-",
+                    f"{row['peak_rss_mb']:.0f} MB",
+                    ratio,
+                    target,
+                    verdict_mark,
+                    "; ".join(x for x in notes if x),
+                ]
+            )
+    return rows
+
+
+def index_rows(outcome: dict[str, Any]) -> list[list[str]]:
+    """What the index costs: building it, its size, a single-record commit, a bulk import."""
+    rows: list[list[str]] = []
+    n = outcome["n"]
+    get = outcome["rows"].get
+
+    def error_row(title: str, label: str, row: dict[str, Any]) -> list[str]:
+        return [title, label, "ERROR", "", "", "", "", "", row["error"].splitlines()[0][:80]]
+
+    build = (get("search_build") or {}).get("api")
+    floor = (get("search") or {}).get("floor")
+    if build is not None:
+        title = OP_TITLES["search_build"]
+        if "error" in build:
+            rows.append(error_row(title, SYSTEMS["api"][0], build))
+        else:
+            rows.append(
+                [
+                    title,
+                    SYSTEMS["api"][0],
+                    f"{fmt_rate(rate(build))} records/s",
+                    f"{build['seconds']:.2f} s",
+                    f"{build['peak_rss_mb']:.0f} MB",
+                    "",
+                    "",
+                    "",
+                    load_note(build),
+                ]
+            )
+            if usable(floor) and floor["extra"].get("build_s"):
+                built = floor["extra"]["build_s"]
+                rows.append(
+                    [
+                        "",
+                        "bare SQLite FTS5 table (floor)",
+                        f"{fmt_rate(n / built)} records/s",
+                        f"{built:.2f} s",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "one FTS5 table + one plain table, from the JSON lines",
+                    ]
+                )
+            extra = build["extra"]
+            parts = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in extra.get("breakdown", {}).items())
+            rows.append(
+                [
+                    "search index size on disk",
+                    SYSTEMS["api"][0],
+                    f"{extra['size_bytes'] / n:,.0f} B/record",
+                    f"{extra['size_bytes'] / 1e6:,.0f} MB",
+                    "",
+                    "",
+                    "",
+                    "",
+                    (parts + "; " if parts else "") + f"git objects {extra['objects_bytes'] / 1e6:,.0f} MB, "
+                    f"revision index {extra['revision_index_bytes'] / 1e6:,.0f} MB",
+                ]
+            )
+            if usable(floor) and floor["extra"].get("size_bytes"):
+                size = floor["extra"]["size_bytes"]
+                rows.append(
+                    ["", "bare SQLite (floor)", f"{size / n:,.0f} B/record", f"{size / 1e6:,.0f} MB"]
+                    + [""] * 5
+                )
+    commit = (get("search_commit") or {}).get("api")
+    if commit is not None:
+        title = OP_TITLES["search_commit"]
+        if "error" in commit:
+            rows.append(error_row(title, SYSTEMS["api"][0], commit))
+        else:
+            x = commit["extra"]
+            added = x["with_p50_ms"] - x["without_p50_ms"]
+            rows.append(
+                [
+                    title,
+                    "gitrecords API, no search index",
+                    f"{fmt_rate(1000 / x['without_p50_ms'])} commits/s",
+                    fmt_ms(x["without_p50_ms"]),
+                    f"{commit['peak_rss_mb']:.0f} MB",
+                    "",
+                    "",
+                    "",
+                    f"{commit['ops']} ops, alternating with the next row; p95 {fmt_ms(x['without_p95_ms'])}",
+                ]
+            )
+            rows.append(
+                [
+                    "",
+                    "gitrecords API, search index",
+                    f"{fmt_rate(1000 / x['with_p50_ms'])} commits/s",
+                    fmt_ms(x["with_p50_ms"]),
+                    "",
+                    "",
+                    "index adds < 1 ms",
+                    "PASS" if x["index_p50_ms"] < 1.0 else "FAIL",
+                    f"the index's catch-up in each commit: p50 {fmt_ms(x['index_p50_ms'])}, "
+                    f"p95 {fmt_ms(x['index_p95_ms'])}; medians differ by {added:+.2f} ms; "
+                    f"p95 {fmt_ms(x['with_p95_ms'])}; {load_note(commit)}",
+                ]
+            )
+    imports = get("search_import") or {}
+    raw = imports.get("raw")
+    raw_rate = rate(raw)
+    plain = (get("import") or {}).get("api") or outcome["info"].get("base")
+    first = True
+    for key, label in (
+        ("api", "gitrecords API, search index"),
+        ("plain", "gitrecords API, no search index"),
+        ("raw", SYSTEMS["raw"][0]),
+    ):
+        row = plain if key == "plain" else imports.get(key)
+        if row is None or (key == "plain" and not (imports and usable(row) and row.get("seconds"))):
+            continue
+        title = OP_TITLES["search_import"] if first else ""
+        first = False
+        if "error" in row:
+            rows.append(error_row(title, label, row))
+            continue
+        mine = rate(row)
+        target = mark = ""
+        if key == "api":
+            target = ">= 0.5x raw git, RSS < 500 MB"
+            if raw_rate is not None and mine is not None:
+                mark = "PASS" if mine >= 0.5 * raw_rate and row["peak_rss_mb"] < 500 else "FAIL"
+        note = row.get("note", "") if key == "api" else ""
+        if key == "plain":
+            note = "the import row" if (get("import") or {}).get("api") else "building base.git, same run"
+        rows.append(
+            [
+                title,
+                label,
+                fmt_rate(mine),
+                f"{row['seconds']:.2f} s",
+                f"{row['peak_rss_mb']:.0f} MB",
+                fmt_ratio(mine, raw_rate) if key != "raw" else "1x",
+                target,
+                mark,
+                "; ".join(x for x in (note, load_note(row)) if x),
+            ]
+        )
+    return rows
+
+
+def search_tables(outcome: dict[str, Any], markdown: bool) -> list[str]:
+    out = []
+    for title, rows, headers, right in (
+        ("Search", search_rows(outcome), SEARCH_HEADERS, {2, 3, 4, 5, 6}),
+        ("Search index costs", index_rows(outcome), INDEX_HEADERS, {2, 3, 4, 5}),
+    ):
+        if not rows:
+            continue
+        if markdown:
+            out.append(f"#### {title}\n\n" + render_markdown(rows, headers, right))
+        else:
+            out.append(f"{title}\n" + render_text(rows, headers, right))
+    return out
 
 
 def size_header(outcome: dict[str, Any]) -> str:
@@ -607,7 +974,10 @@ def run_all(settings: Settings) -> dict[str, Any]:
     for n in settings.sizes:
         outcome = run_size(settings, n)
         report["sizes"].append(outcome)
-        log(settings, size_header(outcome) + "\n" + render_text(table_rows(outcome), HEADERS))
+        text = size_header(outcome)
+        if table_rows(outcome):
+            text += "\n" + render_text(table_rows(outcome), HEADERS)
+        log(settings, "\n\n".join([text, *search_tables(outcome, markdown=False)]))
     report["seconds"] = time.perf_counter() - started
     return report
 
@@ -640,10 +1010,14 @@ def render(report: dict[str, Any], settings: Settings, markdown: bool = False) -
         rows = table_rows(outcome)
         header = size_header(outcome)
         if markdown:
-            out.append("### " + header.splitlines()[0] + "\n\n" + "\n".join(header.splitlines()[1:]))
-            out.append(render_markdown(rows, HEADERS))
+            out.append(
+                ("### " + header.splitlines()[0] + "\n\n" + "\n".join(header.splitlines()[1:])).strip()
+            )
+            if rows:
+                out.append(render_markdown(rows, HEADERS))
         else:
-            out.append(header + "\n" + render_text(rows, HEADERS))
+            out.append(header + ("\n" + render_text(rows, HEADERS) if rows else ""))
+        out.extend(search_tables(outcome, markdown))
     scaling = scaling_rows(report["sizes"])
     if scaling:
         headers = scaling_headers(report["sizes"])
@@ -665,7 +1039,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, argparse.Namesp
     parser.add_argument("--only", help=f"operations to run, comma-separated, of: {','.join(OPS)}")
     parser.add_argument(
         "--systems",
-        default="api,api-nondurable,cli,invenio,raw",
+        default="api,api-nondurable,cli,invenio,raw,scan,floor",
         help="systems, comma-separated, of: " + ",".join(SYSTEMS),
     )
     parser.add_argument(
@@ -711,6 +1085,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, argparse.Namesp
         budget=10.0 if args.quick else 30.0,
         bulk_budget=30.0 if args.quick else 60.0,
         validate_budget=20.0 if args.quick else 60.0,
+        search_budget=10.0 if args.quick else 30.0,
+        query_cap=30.0 if args.quick else 120.0,
         workers=args.workers,
         keep=args.keep,
         profile_dir=Path(args.profile) if args.profile else None,

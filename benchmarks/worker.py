@@ -21,7 +21,11 @@ MODULES = {
     "gitrecords-cli": "benchmarks.sys_cli",
     "raw-git": "benchmarks.sys_rawgit",
     "invenio": "benchmarks.sys_invenio",
+    "linear-scan": "benchmarks.sys_search",
+    "sqlite-floor": "benchmarks.sys_search",
 }
+#: operations of the search rows (issue 17): benchmarks.sys_search runs them for every system
+SEARCH_OPS = {"search", "search_build", "search_commit", "search_import"}
 PREPARE = {
     "prepare_base": ("benchmarks.sys_gitrecords", "prepare_base"),
     "prepare_history": ("benchmarks.sys_gitrecords", "prepare_history"),
@@ -37,7 +41,8 @@ def execute(spec: dict[str, Any]) -> dict[str, Any]:
         action = getattr(importlib.import_module(module), name)
         call = lambda: action(spec)  # noqa: E731
     else:
-        module = importlib.import_module(MODULES[spec["system"]])
+        name = "benchmarks.sys_search" if op in SEARCH_OPS else MODULES[spec["system"]]
+        module = importlib.import_module(name)
         call = lambda: module.run(op, spec)  # noqa: E731
     with PeakSampler(include_self=spec["system"] != "gitrecords-cli") as sampler:
         if spec.get("profile"):

@@ -20,7 +20,7 @@ def test_benchmark_suite_runs(tmp_path: Path) -> None:
     settings = Settings(
         sizes=[50],
         ops=list(OPS),
-        systems=["api", "api-nondurable", "cli", "raw"],
+        systems=["api", "api-nondurable", "cli", "raw", "scan", "floor"],
         workdir=tmp_path,
         invenio_python=None,
         commits=40,
@@ -43,6 +43,10 @@ def test_benchmark_suite_runs(tmp_path: Path) -> None:
             assert result["skipped"] or result["ops"] > 0, (op, system)
     assert rows["import"]["api"]["ops"] == 50
     assert rows["validate"]["raw"]["ops"] == 50
+    # the search index, the old linear scan and the bare SQLite floor find the same records
+    for kind, found in rows["search"]["api"]["extra"]["kinds"].items():
+        assert found["hits"] == rows["search"]["scan"]["extra"]["kinds"][kind]["hits"], kind
+        assert found["hits"] == rows["search"]["floor"]["extra"]["kinds"][kind]["hits"], kind
     text = render(report, settings)
-    assert "bulk import" in text and "raw git" in text
+    assert "bulk import" in text and "raw git" in text and "linear scan" in text
     assert "| operation |" in render(report, settings, markdown=True)
