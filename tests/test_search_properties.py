@@ -681,6 +681,10 @@ def assert_equals_rebuild(repo: Repository) -> None:
         fresh.close()
 
 
+class _Rollback(Exception):
+    """Raised inside a nested transaction to drop its writes."""
+
+
 class SearchIndexMachine(RuleBasedStateMachine):
     """Random writes of every kind; after each one, the search index equals a rebuild."""
 
@@ -791,6 +795,58 @@ class SearchIndexMachine(RuleBasedStateMachine):
             return
         revisions = record.revisions
         self.attempt(lambda: record.revert(revisions[pick % len(revisions)].revision_id))
+
+    @rule(
+        outer=st.lists(st.tuples(state_keys, state_data), min_size=1, max_size=3),
+        inner=st.lists(st.tuples(state_keys, state_data), max_size=3),
+        inner_raises=st.booleans(),
+        minted=st.booleans(),
+    )
+    def transaction(
+        self,
+        outer: list[tuple[int, dict[str, Any]]],
+        inner: list[tuple[int, dict[str, Any]]],
+        inner_raises: bool,
+        minted: bool,
+    ) -> None:
+        """Several writes as one commit; a nested block that raises drops its own writes (a
+        savepoint) and the outer ones still commit. Records created only in a dropped block
+        must not exist afterwards."""
+
+        def write(key: int, data: dict[str, Any]) -> None:
+            if key in self.purged:
+                return
+            record = self.get(key)
+            if record is None:
+                minters = ["recid"] if minted and "control_number" not in data else []
+                Record.create(dict(data), id_=state_id(key), repo=self.repo, pid_minters=minters)
+            elif not record.is_deleted:
+                record.clear()
+                record.update(data)
+                record.commit()
+
+        existed = {key for key, _ in inner if self.get(key) is not None}
+        outer_keys = {key for key, _ in outer}
+
+        def run() -> None:
+            with self.repo.transaction():
+                for key, data in outer:
+                    self.attempt(lambda key=key, data=data: write(key, data))
+                if inner:
+                    try:
+                        with self.repo.transaction():
+                            for key, data in inner:
+                                self.attempt(lambda key=key, data=data: write(key, data))
+                            if inner_raises:
+                                raise _Rollback
+                    except _Rollback:
+                        pass
+
+        self.attempt(run)
+        if inner_raises:
+            for key, _ in inner:
+                if key not in existed and key not in outer_keys:
+                    assert self.get(key) is None, f"record {key} of a rolled-back nested block exists"
 
     @rule(key=state_keys)
     def hard_delete(self, key: int) -> None:
