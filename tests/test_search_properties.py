@@ -922,6 +922,16 @@ class SearchIndexMachine(RuleBasedStateMachine):
         assert_equals_rebuild(self.repo)
 
     @invariant()
+    def no_pid_has_two_live_owners(self) -> None:
+        """Only minting gives PIDs here (no rule writes a control_number by hand): never twice."""
+        holders: dict[str, list[str]] = {}
+        for record_id in self.repo.ids():
+            value = Record.get_record(record_id, repo=self.repo).get("control_number")
+            if value is not None:
+                holders.setdefault(str(value), []).append(str(record_id))
+        assert all(len(owners) == 1 for owners in holders.values()), holders
+
+    @invariant()
     def revision_index_equals_rebuild(self) -> None:
         """The revision and PID index too (issue 15): the same rows as one rebuilt from git, and
         no PID with two owners unless plain git put it in two records."""
