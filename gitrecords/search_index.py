@@ -42,11 +42,26 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import And, Node, Not, Or, QueryError, Term, words
 
-FORMAT = "3"
+FORMAT = "4"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
 FACET_VALUES = 50
+#: a page sorted by update time walks the time index when at least one record in this many is a hit
+WALK_RATIO = 50
+#: page cache of the index's connection (KiB; taken only as pages are used)
+CACHE_KIB = 64 * 1024
+#: a catch-up that (re)indexes more records than this drops the secondary indexes first and
+#: builds them again at the end (one sort instead of random inserts)
+BULK = 5_000
+_SECONDARY = {
+    "docs_by_update": "CREATE INDEX IF NOT EXISTS docs_by_update"
+    " ON docs (deleted, updated DESC, revision DESC, record)",
+    "vals_by_num": "CREATE INDEX IF NOT EXISTS vals_by_num ON vals (path, num) WHERE num IS NOT NULL",
+    "vals_by_str": "CREATE INDEX IF NOT EXISTS vals_by_str ON vals (path, str)",
+}
+_MATCH = "SELECT rowid FROM fts WHERE fts MATCH ?"
+_EVERYTHING = "SELECT d.doc FROM docs d WHERE 1"
 #: the token between two values' words in ``fts`` (a token character, never part of a word)
 VALUE_END = "."
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
@@ -62,7 +77,7 @@ CREATE TABLE IF NOT EXISTS docs (
     updated INTEGER,
     revision INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated, revision, record);
+CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated DESC, revision DESC, record);
 CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS vals (
     doc INTEGER NOT NULL,
@@ -208,6 +223,8 @@ class SearchIndex:
                 conn.execute("PRAGMA synchronous=NORMAL")
             # deleted rows are overwritten with zeros: a purged record's words leave the file
             conn.execute("PRAGMA secure_delete=ON")
+            # the value indexes take random inserts: SQLite's default 2 MB page cache thrashes
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             fmt = None
             with contextlib.suppress(sqlite3.OperationalError):
                 fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
@@ -376,6 +393,19 @@ class SearchIndex:
 
     def _index(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
         conn = self._conn
+        bulk = len(changes) > BULK
+        if bulk:
+            for name in _SECONDARY:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            self._index_changes(tip, changes)
+        finally:
+            if bulk:
+                for sql in _SECONDARY.values():
+                    conn.execute(sql)
+
+    def _index_changes(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
+        conn = self._conn
         times = self._times(tip, [record_id for record_id, blob in changes if blob is not None])
         when = _git.commit_time(self._git, tip)
         stale_paths: set[int] = set()
@@ -534,40 +564,171 @@ class SearchIndex:
         """
         compiler = _Compiler(self, aliases or {}, pid_fields or {})
         with self._lock:
+            conn = self._conn
             where, params = compiler.filter(node)
-            state = "" if with_deleted else " AND d.deleted = 0"
-            hits = (
-                f"SELECT d.doc FROM docs d WHERE d.doc IN ({where}){state}"
-                if where
-                else (f"SELECT d.doc FROM docs d WHERE 1{state}")
-            )
-            total = self._conn.execute(f"SELECT COUNT(*) FROM ({hits})", params).fetchone()[0]
-            order, order_params, joins = compiler.order(sort)
+            # vals and fts hold live records only (a tombstone has no words and no values): only
+            # "everything" and terms read from docs (id:, NOT) need the state checked
+            state = "" if with_deleted or (where and not compiler.uses_docs) else " AND d.deleted = 0"
+            match = compiler.single_match(where)
+            if not where:
+                hits, hits_params = f"{_EVERYTHING}{state}", []
+                total = conn.execute(f"SELECT COUNT(*) FROM ({hits})").fetchone()[0]
+            elif match is not None:
+                hits, hits_params = where, params  # counting FTS5 matches walks its doclists only
+                total = conn.execute(f"SELECT COUNT(*) FROM ({hits})", hits_params).fetchone()[0]
+            else:
+                # the hits once, in a temporary table keyed by doc: counted, then probed by the
+                # page and the facets without evaluating the filter again
+                if state:
+                    where = (
+                        f"WITH h(doc) AS ({where}) SELECT d.doc FROM h JOIN docs d ON d.doc = h.doc"
+                        f" WHERE 1{state}"
+                    )
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS hits (doc INTEGER PRIMARY KEY)")
+                conn.execute("DELETE FROM temp.hits")
+                conn.execute(f"INSERT OR IGNORE INTO temp.hits {where}", params)
+                hits, hits_params = "SELECT doc FROM temp.hits", []
+                total = conn.execute("SELECT COUNT(*) FROM temp.hits").fetchone()[0]
             page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
-            rows = self._conn.execute(
-                f"WITH hits(doc) AS MATERIALIZED ({hits})"
-                # docs first: the planner then indexes the joined ranking or sort keys (joined to
-                # the hits, it scanned them once per hit: quadratic)
-                f" SELECT d.record FROM docs d{joins} WHERE d.doc IN (SELECT doc FROM hits)"
-                f" ORDER BY {order}{page}",
-                [*params, *order_params.get("join", [])],
-            ).fetchall()
+            ids = self._page(
+                compiler, sort, hits, hits_params, match, state, page, offset, limit, total, with_deleted
+            )
             counts: dict[str, list[tuple[str, int]]] = {}
             for name, path in (facets or {}).items():
-                ids = compiler.paths_for(path, exact_path=True)
-                if not ids:
+                pids = compiler.paths_for(path, exact_path=True)
+                if not pids:
                     counts[name] = []
                     continue
-                marks = ",".join("?" * len(ids))
+                marks = ",".join("?" * len(pids))
+                # every record's values when nothing is filtered: no list of hits to probe
+                inside = f" AND v.doc IN ({hits})" if where or with_deleted else ""
                 counts[name] = [
                     (value, count)
-                    for value, count in self._conn.execute(
+                    for value, count in conn.execute(
                         f"SELECT v.str, COUNT(DISTINCT v.doc) AS c FROM vals v WHERE v.path IN ({marks})"
-                        f" AND v.doc IN ({hits}) GROUP BY v.str ORDER BY c DESC, v.str LIMIT {FACET_VALUES}",
-                        [*ids, *params],
+                        f"{inside} GROUP BY v.str ORDER BY c DESC, v.str LIMIT {FACET_VALUES}",
+                        [*pids, *(hits_params if inside else [])],
                     )
                 ]
-        return SearchHits(total, [uuid.UUID(r[0]) for r in rows], counts)
+        return SearchHits(total, [uuid.UUID(r) for r in ids], counts)
+
+    def _page(
+        self,
+        compiler: _Compiler,
+        sort: str | None,
+        hits: str,
+        params: list[Any],
+        match: str | None,
+        state: str,
+        page: str,
+        offset: int,
+        limit: int | None,
+        total: int,
+        with_deleted: bool,
+    ) -> list[str]:
+        """The record ids of one page, in order (see :meth:`_Compiler.sort_key`)."""
+        conn = self._conn
+        key, descending = compiler.sort_key(sort)
+        if key == "relevance":
+            direction = "DESC" if descending else "ASC"  # bm25: lower is better
+            if match is not None:
+                # the hits are the matches: ranked in the same FTS5 scan (bm25, as before)
+                sql = (
+                    "SELECT d.record FROM fts JOIN docs d ON d.doc = fts.rowid WHERE fts MATCH ?"
+                    f" ORDER BY fts.rank {direction}, d.updated DESC, d.revision DESC, d.record{page}"
+                )
+                return [r[0] for r in conn.execute(sql, [match])]
+            # materialized, the scores get an (automatic) index: one lookup per hit, not a scan
+            sql = (
+                f"WITH hits(doc) AS MATERIALIZED ({hits}),"
+                " r(doc, score) AS MATERIALIZED (SELECT rowid, rank FROM fts WHERE fts MATCH ?)"
+                " SELECT d.record FROM hits h JOIN docs d ON d.doc = h.doc LEFT JOIN r ON r.doc = h.doc"
+                f" ORDER BY r.score IS NULL, r.score {direction}, d.updated DESC, d.revision DESC,"
+                f" d.record{page}"
+            )
+            expression = " OR ".join(f"({t})" for t in compiler.rank_terms)
+            return [r[0] for r in conn.execute(sql, [*params, expression])]
+        direction = "DESC" if descending else "ASC"
+        if key in ("updated", "created"):
+            # within a second, more revisions count as more recent (as RevisionIndex.latest)
+            order = f"d.{key} {direction}, d.revision {direction}, d.record"
+            if key == "updated" and descending and not with_deleted:
+                # docs_by_update holds this order: walk it and stop at the page's last hit (when
+                # at least one record in WALK_RATIO is a hit; fewer hits are sorted instead)
+                if hits.startswith(_EVERYTHING):
+                    sql = f"SELECT d.record FROM docs d WHERE d.deleted = 0 ORDER BY {order}{page}"
+                    return [r[0] for r in conn.execute(sql)]
+                docs = conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0
+                if total * WALK_RATIO >= docs:
+                    sql = (
+                        f"SELECT d.record FROM docs d WHERE d.deleted = 0 AND d.doc IN ({hits})"
+                        f" ORDER BY {order}{page}"
+                    )
+                    return [r[0] for r in conn.execute(sql, params)]
+            # few hits (or another order): sort them
+            sql = f"SELECT d.record FROM docs d WHERE d.doc IN ({hits}) ORDER BY {order}{page}"
+            return [r[0] for r in conn.execute(sql, params)]
+        pids = compiler.paths_for(key)
+        if not pids:
+            raise QueryError(f"cannot sort by {key!r}: no record has that field", 0)
+        found = self._top_by_number(pids, descending, hits, params, offset, limit)
+        if found is not None:
+            return found
+        marks = ",".join(str(int(i)) for i in pids)  # integers of our own table, not user text
+        pick = "MAX" if descending else "MIN"
+        sql = (
+            f"WITH hits(doc) AS MATERIALIZED ({hits})"
+            f" SELECT d.record FROM docs d LEFT JOIN (SELECT doc, {pick}(num) AS kn, {pick}(str) AS ks"
+            f" FROM vals WHERE path IN ({marks}) AND doc IN (SELECT doc FROM hits) GROUP BY doc) s"
+            f" ON s.doc = d.doc WHERE d.doc IN (SELECT doc FROM hits)"
+            f" ORDER BY s.kn IS NULL, s.kn {direction}, s.ks IS NULL, s.ks {direction}, d.record{page}"
+        )
+        return [r[0] for r in conn.execute(sql, params)]
+
+    def _top_by_number(
+        self, pids: list[int], descending: bool, hits: str, params: list[Any], offset: int, limit: int | None
+    ) -> list[str] | None:
+        """A page sorted by a numeric field without sorting every hit: walk the field's numbers in
+        order (``vals_by_num``), keep the first ``offset + limit`` records met and every record
+        tied with the last of them, then order those exactly (number, text, record id). None when
+        the walk cannot decide the page (too few records have a number there, or no limit)."""
+        if limit is None or len(pids) != 1:
+            return None
+        conn = self._conn
+        need = offset + limit
+        direction = "DESC" if descending else "ASC"
+        everything = hits.startswith(_EVERYTHING)
+        probe = "" if everything else f" AND doc IN ({hits})"
+        cursor = conn.execute(
+            f"SELECT doc, num FROM vals WHERE path = ? AND num IS NOT NULL{probe} ORDER BY num {direction}",
+            [pids[0], *([] if everything else params)],
+        )
+        chosen: dict[int, None] = {}
+        last = None
+        complete = False
+        for doc, num in cursor:
+            if doc in chosen:
+                continue
+            if len(chosen) >= need and num != last:
+                complete = True
+                break
+            chosen[doc] = None
+            last = num
+        cursor.close()
+        if not complete and len(chosen) < need:
+            return None  # records without a number there come next: the general query decides
+        pick = "MAX" if descending else "MIN"
+        rows = conn.execute(
+            f"SELECT d.record, {pick}(v.num), {pick}(v.str) FROM json_each(?) j"
+            " JOIN vals v ON v.doc = j.value AND v.path = ? JOIN docs d ON d.doc = v.doc GROUP BY v.doc",
+            [json.dumps(list(chosen)), pids[0]],
+        ).fetchall()
+        # the order of the general query: number, text (missing last), record id (ascending)
+        rows.sort(key=lambda r: r[0])
+        rows.sort(key=lambda r: r[2] or "", reverse=descending)
+        rows.sort(key=lambda r: r[2] is None)
+        rows.sort(key=lambda r: r[1], reverse=descending)
+        return [r[0] for r in rows[offset:need]]
 
 
 class _Compiler:
@@ -580,6 +741,9 @@ class _Compiler:
         self._ids = index.path_ids()
         self._paths = sorted(self._ids)
         self.rank_terms: list[str] = []
+        #: whether a term reads docs (id:, NOT), which hold deleted records too
+        self.uses_docs = False
+        self._last_match: str | None = None
 
     # fields ------------------------------------------------------------------
 
@@ -609,9 +773,18 @@ class _Compiler:
             return "", []
         return self._node(node, positive=True)
 
+    def single_match(self, where: str) -> str | None:
+        """The FTS5 expression when the whole filter is one MATCH (its hits are its matches)."""
+        return self._last_match if where == _MATCH else None
+
     def _node(self, node: Any, positive: bool) -> tuple[str, list[Any]]:
-        if isinstance(node, And):
+        if isinstance(node, (And, Or)):
             parts = [self._node(item, positive) for item in node.items]
+            if all(sql == _MATCH for sql, _ in parts):  # one FTS5 query, not a set operation
+                joiner = " AND " if isinstance(node, And) else " OR "
+                self._last_match = joiner.join(f"({params[0]})" for _, params in parts)
+                return _MATCH, [self._last_match]
+        if isinstance(node, And):
             return " INTERSECT ".join(f"SELECT * FROM ({sql})" for sql, _ in parts), [
                 p for _, params in parts for p in params
             ]
@@ -622,13 +795,15 @@ class _Compiler:
             ]
         if isinstance(node, Not):
             sql, params = self._node(node.item, not positive)
+            self.uses_docs = True
             return f"SELECT doc FROM docs EXCEPT SELECT * FROM ({sql})", params
         return self._term(node, positive)
 
     def _match(self, expression: str, positive: bool) -> tuple[str, list[Any]]:
         if positive:
             self.rank_terms.append(expression)
-        return "SELECT rowid FROM fts WHERE fts MATCH ?", [expression]
+        self._last_match = expression
+        return _MATCH, [expression]
 
     def _term(self, term: Term, positive: bool) -> tuple[str, list[Any]]:
         nothing = ("SELECT doc FROM docs WHERE 0", [])
@@ -639,13 +814,14 @@ class _Compiler:
                 return nothing
             return f"SELECT DISTINCT doc FROM vals WHERE path IN ({','.join('?' * len(ids))})", ids
         if name == "id" and term.kind in ("word", "prefix", "phrase"):
+            self.uses_docs = True
             return "SELECT doc FROM docs WHERE instr(record, ?) > 0", [term.text.lower()]
         if name is not None and name in self.pid_fields and name not in self.aliases and term.kind == "word":
             ids = self.paths_for(self.pid_fields[name], exact_path=True)
             if not ids:
                 return nothing
             marks = ",".join("?" * len(ids))
-            return f"SELECT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
+            return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
         if term.kind == "range":
             return self._range(term)
         if name is not None and name in self.aliases and term.kind == "phrase":
@@ -655,7 +831,7 @@ class _Compiler:
             if not ids:
                 return nothing
             marks = ",".join("?" * len(ids))
-            return f"SELECT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
+            return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
         found = words(term.text)
         if not found:
             return nothing
@@ -702,40 +878,15 @@ class _Compiler:
 
     # order ---------------------------------------------------------------------
 
-    def order(self, sort: str | None) -> tuple[str, dict[str, list[Any]], str]:
-        """(ORDER BY clause, its parameters, joins) for ``sort``; stable: ties by record id."""
+    def sort_key(self, sort: str | None) -> tuple[str, bool]:
+        """(key, descending): ``relevance`` (only with words), ``updated``, ``created`` or a field;
+        "relevance" with no words sorts as ``-updated`` (the default without words)."""
         descending = False
         key = sort
         if key is not None and key.startswith("-"):
             descending, key = True, key[1:]
         if key is None:
             key, descending = ("relevance", False) if self.rank_terms else ("updated", True)
-        direction = "DESC" if descending else "ASC"
-        if key == "relevance":
-            if not self.rank_terms:
-                return "d.updated DESC, d.revision DESC, d.record", {}, ""
-            join = (
-                " LEFT JOIN (SELECT rowid AS doc, bm25(fts) AS score FROM fts WHERE fts MATCH ?) r"
-                " ON r.doc = d.doc"
-            )
-            # bm25: lower is better
-            return (
-                f"r.score IS NULL, r.score {'DESC' if descending else 'ASC'},"
-                " d.updated DESC, d.revision DESC, d.record",
-                {"join": [" OR ".join(f"({t})" for t in self.rank_terms)]},
-                join,
-            )
-        if key in ("updated", "created"):
-            # within a second, more revisions count as more recent (as RevisionIndex.latest)
-            return f"d.{key} {direction}, d.revision {direction}, d.record", {}, ""
-        ids = self.paths_for(key)
-        if not ids:
-            raise QueryError(f"cannot sort by {key!r}: no record has that field", 0)
-        marks = ",".join(str(int(i)) for i in ids)  # integers of our own table, not user text
-        pick = "MAX" if descending else "MIN"
-        # one pass over the field's values of the hits, grouped by record (not a subquery per hit)
-        join = (
-            f" LEFT JOIN (SELECT doc, {pick}(num) AS kn, {pick}(str) AS ks FROM vals"
-            f" WHERE path IN ({marks}) AND doc IN (SELECT doc FROM hits) GROUP BY doc) s ON s.doc = d.doc"
-        )
-        return f"s.kn IS NULL, s.kn {direction}, s.ks IS NULL, s.ks {direction}, d.record", {}, join
+        if key == "relevance" and not self.rank_terms:
+            return "updated", True
+        return key, descending
