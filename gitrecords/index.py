@@ -170,8 +170,9 @@ class RevisionIndex:
         row = self._conn.execute("SELECT seq FROM commits WHERE commit_id=?", (str(commit),)).fetchone()
         return row[0] if row else None
 
-    def catch_up(self, tip: _git.Oid | None = None, hints: Hints | None = None) -> None:
-        """Bring the index up to ``tip`` (default: the branch tip).
+    def catch_up(self, tip: _git.Oid | None = None, hints: Hints | None = None, since: Any = None) -> None:
+        """Bring the index up to ``tip`` (default: the branch tip). (``since``, the files a writer
+        changed, is not needed here: each commit is read once, with ``hints`` for its records.)
 
         A ``tip`` the index has already passed (an older snapshot of a reader) changes nothing:
         the shared index never moves backwards. Only the branch's own tip can make it start

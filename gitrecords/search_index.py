@@ -152,6 +152,7 @@ def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> N
                         for table, column in (("fts", "rowid"), ("vals", "doc"), ("docs", "doc")):
                             conn.execute(f"DELETE FROM {table} WHERE {column}=?", (row[0],))
                 conn.execute("DELETE FROM paths WHERE id NOT IN (SELECT DISTINCT path FROM vals)")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('paths', ?)", (uuid.uuid4().hex,))
                 conn.execute("DELETE FROM meta WHERE key='tip'")
                 conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
                 conn.execute("COMMIT")
@@ -189,6 +190,10 @@ class SearchIndex:
         self._lock = threading.RLock()
         self.path = path
         self._paths: dict[str, int] = {}
+        #: the value of meta 'paths' when ``_paths`` was filled (it changes when ids are deleted)
+        self._paths_generation: str | None = None
+        #: the records folder of each configuration blob (None: no configuration file)
+        self._records_dirs: dict[_git.Oid | None, str] = {}
         self._built = False
         self._conn = self._connect(path)
 
@@ -249,19 +254,38 @@ class SearchIndex:
     # -- catching up ---------------------------------------------------------
 
     def _begin(self) -> None:
-        """Start a write transaction. Path ids are looked up again inside it: another process may
-        have pruned them since, and a rolled-back transaction may have cached ids it never kept."""
+        """Start a write transaction. The cached path ids stay valid unless some process deleted
+        path ids since they were cached (``meta`` 'paths' counts those deletions)."""
         self._conn.execute("BEGIN IMMEDIATE")
+        row = self._conn.execute("SELECT value FROM meta WHERE key='paths'").fetchone()
+        generation = row[0] if row else None
+        if generation != self._paths_generation:
+            self._paths.clear()
+            self._paths_generation = generation
+
+    def _rollback(self) -> None:
+        """Undo the write transaction; path ids it cached may not exist any more."""
+        self._conn.execute("ROLLBACK")
         self._paths.clear()
+        self._paths_generation = None
+
+    def _paths_deleted(self) -> None:
+        """Path ids were deleted in this transaction: every process's cache of them is stale."""
+        self._paths.clear()
+        self._paths_generation = uuid.uuid4().hex
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('paths', ?)", (self._paths_generation,))
 
     def _prune_paths(self, path_ids: set[int]) -> None:
         """Forget the field paths of ``path_ids`` that no record has any more (a purged record's
         field names leave the file; searches see the same paths as after a rebuild)."""
         conn = self._conn
+        deleted = False
         for path_id in path_ids:
             if conn.execute("SELECT 1 FROM vals WHERE path=? LIMIT 1", (path_id,)).fetchone() is None:
                 conn.execute("DELETE FROM paths WHERE id=?", (path_id,))
-        self._paths.clear()
+                deleted = True
+        if deleted:
+            self._paths_deleted()
 
     def _drop_doc(self, doc: int, stale_paths: set[int]) -> None:
         conn = self._conn
@@ -273,8 +297,18 @@ class SearchIndex:
         row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
         return row[0] if row else None
 
-    def catch_up(self, tip: _git.Oid | None = None, hints: Any = None) -> None:
-        """Bring the index up to ``tip`` (default: the branch tip); never backwards."""
+    def catch_up(
+        self,
+        tip: _git.Oid | None = None,
+        hints: Any = None,
+        since: tuple[_git.Oid | None, Mapping[str, _git.Oid | None]] | None = None,
+    ) -> None:
+        """Bring the index up to ``tip`` (default: the branch tip); never backwards.
+
+        ``since`` is ``(base, changes)`` from the writer that moved the branch from ``base`` to
+        ``tip``: every file that differs between the two (path -> blob, None when removed). When
+        the index is at ``base`` and ``base`` is ``tip``'s first parent, those are the records to
+        index, and no tree is compared."""
         git = self._git
         if tip is None:
             tip = _git.tip(git, self._ref)
@@ -285,15 +319,38 @@ class SearchIndex:
             conn = self._conn
             self._begin()
             try:
-                self._catch_up(tip)
+                if since is None or not self._follow(tip, *since):
+                    self._catch_up(tip)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             if self._built:
                 self._scrub()
 
     sync = catch_up
+
+    def _follow(
+        self, tip: _git.Oid | None, base: _git.Oid | None, changes: Mapping[str, _git.Oid | None]
+    ) -> bool:
+        """Index one commit's ``changes`` as its writer reported them (see :meth:`catch_up`);
+        False when they are not enough to tell (then the trees are compared)."""
+        if tip is None or base is None or layout.CONFIG_FILE in changes:
+            return False
+        if self.indexed_tip() != str(base) or _git.first_parent(self._git, tip) != base:
+            return False
+        records_dir = self._records_dir(_git.tree_of(self._git, tip))
+        prefix = records_dir + "/"
+        self._index(
+            tip,
+            [
+                (record_id, blob)
+                for path, blob in changes.items()
+                if path.startswith(prefix)
+                and (record_id := layout.id_from_path(path, records_dir)) is not None
+            ],
+        )
+        return True
 
     def _catch_up(self, tip: _git.Oid | None) -> None:
         git = self._git
@@ -302,7 +359,8 @@ class SearchIndex:
             return
         if indexed is not None and tip is not None:
             old = _git.Oid(hex=indexed)
-            if old in git and git.descendant_of(tip, old):
+            # a commit on the indexed tip (one comparison), or further along (a walk)
+            if old in git and (old in _git.commit_parents(git, tip) or git.descendant_of(tip, old)):
                 self._apply_range(old, tip)
                 return
             if old in git and git.descendant_of(old, tip):
@@ -315,11 +373,18 @@ class SearchIndex:
 
     def _records_dir(self, tree: Any) -> str:
         blob = _git.entry_id(tree, layout.CONFIG_FILE)
+        known = self._records_dirs.get(blob)
+        if known is not None:
+            return known
         try:
             settings = parse_config(_git.read_blob(self._git, blob) if blob is not None else None)
+            records_dir = str(settings["records"])
         except GitRecordsError:
-            return layout.RECORDS_DIR
-        return str(settings["records"])
+            records_dir = layout.RECORDS_DIR
+        if len(self._records_dirs) > 64:
+            self._records_dirs.clear()
+        self._records_dirs[blob] = records_dir
+        return records_dir
 
     def _apply_range(self, old: _git.Oid, new: _git.Oid) -> None:
         git = self._git
@@ -371,7 +436,7 @@ class SearchIndex:
         conn = self._conn
         for table in ("docs", "vals", "fts", "paths"):
             conn.execute(f"DELETE FROM {table}")
-        self._paths.clear()
+        self._paths_deleted()
         if tip is None:
             conn.execute("DELETE FROM meta WHERE key='tip'")
             return
@@ -509,7 +574,7 @@ class SearchIndex:
                 conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback()
                 raise
         self.catch_up()
         self._scrub()
@@ -529,7 +594,7 @@ class SearchIndex:
                 self._build(_git.tip(self._git, self._ref))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._scrub()
             return conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]

@@ -80,8 +80,15 @@ class DerivedIndex(Protocol):
     """Data derived from the branch (the revision/PID index, a search index): it subscribes to
     the write path and catches up whenever the branch moved, by any writer."""
 
-    def catch_up(self, tip: _git.Oid | None, hints: Hints | None = None) -> None:
-        """Bring the index up to ``tip``; ``hints`` are facts the writer already knows."""
+    def catch_up(
+        self,
+        tip: _git.Oid | None,
+        hints: Hints | None = None,
+        since: tuple[_git.Oid | None, Mapping[str, _git.Oid | None]] | None = None,
+    ) -> None:
+        """Bring the index up to ``tip``; ``hints`` are facts the writer already knows, and
+        ``since`` is ``(base, changes)``: the branch moved from ``base`` to ``tip`` and these
+        files (path -> blob, None when removed) are all that differ between the two."""
 
     def rewritten(
         self, old_tip: _git.Oid | None, commit_map: Mapping[Any, Any], purged: list[uuid.UUID]
@@ -329,7 +336,7 @@ class WritePath:
             log.warning("%s moved to %s but the working clone was not updated", self.ref, new, exc_info=True)
         for derived in self._subscribers:
             try:
-                derived.catch_up(new, hints)
+                derived.catch_up(new, hints, None if changes is None else (old, changes))
             except Exception:
                 log.warning("%r did not catch up with %s; the next read will", derived, new, exc_info=True)
 

@@ -639,7 +639,7 @@ def patch_replace_root(env: Env) -> Outcome:
 
 @case(
     "JSON Patch",
-    "`remove` at `/` (the member named \"\", RFC 6901) of a record without one",
+    '`remove` at `/` (the member named "", RFC 6901) of a record without one',
     "API",
     "JsonPatchPathNotFound",
     "JSON Patch operation 0 (remove /)",

@@ -426,3 +426,35 @@ def test_the_in_memory_rebuild_helper_sees_what_the_repository_sees(indexed: Rep
     assert fresh.rebuild() == 30
     fresh.close()
     assert_equals_rebuild(indexed)
+
+
+def test_field_ids_cached_by_one_process_are_dropped_when_another_prunes_them(repo: Repository) -> None:
+    """Each open index keeps its field ids between commits; when another process deletes an id
+    (the last record with that field changed), the cache must not file new values under it."""
+    Record.create({"title": "keeper"}, repo=repo)
+    other = Repository(repo.path)
+    other.search("")
+    rare = Record.create({"title": "rare", "rarefield": "alpha"}, repo=other)  # other caches the id
+    Record.get_record(rare.id, repo=repo).delete()  # this index prunes "rarefield"
+    Record.create({"title": "again", "rarefield": "beta"}, repo=other)  # a stale id would be reused
+    assert found(other, "rarefield:beta") == {"again"}
+    assert found(repo, "rarefield:beta") == {"again"}
+    assert_equals_rebuild(other)
+    other.close()
+
+
+def test_a_commit_that_moves_the_records_folder_is_indexed_from_the_trees(repo: Repository) -> None:
+    """The writer's list of changed files is enough for record writes, not for a configuration
+    change that points the records folder elsewhere: every record there (and none here) is then
+    a record, though no record file changed."""
+    Record.create({"title": "left behind"}, repo=repo)
+    git_repo = repo.git
+    tip = repo.tip()
+    tree = _git.tree_of(git_repo, tip)
+    config = json.loads(_git.read_blob(git_repo, _git.entry_id(tree, layout.CONFIG_FILE)))
+    config["records"] = "data"
+    changes = {layout.CONFIG_FILE: git_repo.create_blob(json.dumps(config).encode())}
+    commit = repo.writer.commit(tip, _git.build_tree(git_repo, tree, changes), "move\n", author=None)
+    repo.writer.landed(tip, commit, changes)
+    assert found(repo, "left") == set()
+    assert_equals_rebuild(repo)
