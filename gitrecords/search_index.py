@@ -42,7 +42,7 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import And, Node, Not, Or, QueryError, Term, words
 
-FORMAT = "4"
+FORMAT = "5"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
@@ -61,6 +61,7 @@ _SECONDARY = {
     "vals_by_str": "CREATE INDEX IF NOT EXISTS vals_by_str ON vals (path, str)",
 }
 _MATCH = "SELECT rowid FROM fts WHERE fts MATCH ?"
+_COUNT_ONE = "INSERT INTO facet_counts VALUES (?, ?, 1) ON CONFLICT (path, str) DO UPDATE SET docs = docs + 1"
 _EVERYTHING = "SELECT d.doc FROM docs d WHERE 1"
 #: the token between two values' words in ``fts`` (a token character, never part of a word)
 VALUE_END = "."
@@ -89,6 +90,14 @@ CREATE TABLE IF NOT EXISTS vals (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS vals_by_num ON vals (path, num) WHERE num IS NOT NULL;
 CREATE INDEX IF NOT EXISTS vals_by_str ON vals (path, str);
+-- how many live records hold each value of the declared facets' fields (meta 'counted' lists
+-- those fields): facet counts of everything are read here, not counted over every record
+CREATE TABLE IF NOT EXISTS facet_counts (
+    path TEXT NOT NULL,
+    str TEXT NOT NULL,
+    docs INTEGER NOT NULL,
+    PRIMARY KEY (path, str)
+) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     body, scoped, tokenize = "unicode61 remove_diacritics 2 tokenchars '.:_'"
 );
@@ -154,6 +163,7 @@ def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> N
                 conn.execute("DELETE FROM paths WHERE id NOT IN (SELECT DISTINCT path FROM vals)")
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('paths', ?)", (uuid.uuid4().hex,))
                 conn.execute("DELETE FROM meta WHERE key='tip'")
+                conn.execute("DELETE FROM meta WHERE key='counted'")
                 conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
                 conn.execute("COMMIT")
             except BaseException:
@@ -192,8 +202,10 @@ class SearchIndex:
         self._paths: dict[str, int] = {}
         #: the value of meta 'paths' when ``_paths`` was filled (it changes when ids are deleted)
         self._paths_generation: str | None = None
-        #: the records folder of each configuration blob (None: no configuration file)
-        self._records_dirs: dict[_git.Oid | None, str] = {}
+        #: the records folder and the facets' fields of each configuration blob
+        self._settings: dict[_git.Oid | None, tuple[str, tuple[str, ...]]] = {}
+        #: the fields whose facet counts the catch-up under way keeps up to date
+        self._counting: frozenset[str] = frozenset()
         self._built = False
         self._conn = self._connect(path)
 
@@ -289,6 +301,8 @@ class SearchIndex:
 
     def _drop_doc(self, doc: int, stale_paths: set[int]) -> None:
         conn = self._conn
+        if self._counting:
+            self._uncount(doc)
         stale_paths.update(p for (p,) in conn.execute("SELECT DISTINCT path FROM vals WHERE doc=?", (doc,)))
         conn.execute("DELETE FROM fts WHERE rowid=?", (doc,))
         conn.execute("DELETE FROM vals WHERE doc=?", (doc,))
@@ -372,19 +386,27 @@ class SearchIndex:
         self._build(tip)
 
     def _records_dir(self, tree: Any) -> str:
+        return self._settings_of(tree)[0]
+
+    def _settings_of(self, tree: Any) -> tuple[str, tuple[str, ...]]:
+        """(records folder, the declared facets' fields) of the configuration in ``tree``."""
         blob = _git.entry_id(tree, layout.CONFIG_FILE)
-        known = self._records_dirs.get(blob)
+        known = self._settings.get(blob)
         if known is not None:
             return known
         try:
             settings = parse_config(_git.read_blob(self._git, blob) if blob is not None else None)
             records_dir = str(settings["records"])
+            declared = settings.get("facets") or {}
+            names = {str(k): str(v) for k, v in declared.items()} if isinstance(declared, dict) else {}
         except GitRecordsError:
-            records_dir = layout.RECORDS_DIR
-        if len(self._records_dirs) > 64:
-            self._records_dirs.clear()
-        self._records_dirs[blob] = records_dir
-        return records_dir
+            records_dir, names = layout.RECORDS_DIR, {}
+        # a facet's field as a search resolves it (a field may be named by another facet's name)
+        fields = tuple(sorted({names.get(path, path) for path in names.values()}))
+        if len(self._settings) > 64:
+            self._settings.clear()
+        self._settings[blob] = (records_dir, fields)
+        return records_dir, fields
 
     def _apply_range(self, old: _git.Oid, new: _git.Oid) -> None:
         git = self._git
@@ -434,8 +456,9 @@ class SearchIndex:
 
     def _build(self, tip: _git.Oid | None) -> None:
         conn = self._conn
-        for table in ("docs", "vals", "fts", "paths"):
+        for table in ("docs", "vals", "fts", "paths", "facet_counts"):
             conn.execute(f"DELETE FROM {table}")
+        conn.execute("DELETE FROM meta WHERE key='counted'")
         self._paths_deleted()
         if tip is None:
             conn.execute("DELETE FROM meta WHERE key='tip'")
@@ -459,21 +482,58 @@ class SearchIndex:
     def _index(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
         conn = self._conn
         bulk = len(changes) > BULK
+        fields = self._settings_of(_git.tree_of(self._git, tip))[1]
+        row = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
+        # the facet counts follow each record, unless they are counted again at the end anyway
+        recount = bulk or row is None or json.loads(row[0]) != list(fields)
+        self._counting = frozenset() if recount else frozenset(fields)
         if bulk:
             for name in _SECONDARY:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
         try:
             self._index_changes(tip, changes)
         finally:
+            self._counting = frozenset()
             if bulk:
                 for sql in _SECONDARY.values():
                     conn.execute(sql)
+        if recount:
+            self._recount(fields)
+
+    def _recount(self, fields: tuple[str, ...]) -> None:
+        """Count the values of ``fields`` over every live record again."""
+        conn = self._conn
+        conn.execute("DELETE FROM facet_counts")
+        if fields:
+            marks = ",".join("?" * len(fields))
+            conn.execute(
+                "INSERT INTO facet_counts SELECT p.path, v.str, COUNT(DISTINCT v.doc) FROM paths p"
+                f" JOIN vals v ON v.path = p.id WHERE p.path IN ({marks}) AND v.str IS NOT NULL"
+                " GROUP BY p.path, v.str",
+                fields,
+            )
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('counted', ?)", (json.dumps(list(fields)),))
+
+    def _uncount(self, doc: int) -> None:
+        """Take ``doc``'s values out of the facet counts (before its rows are deleted)."""
+        fields = sorted(self._counting)
+        marks = ",".join("?" * len(fields))
+        pairs = self._conn.execute(
+            f"SELECT DISTINCT p.path, v.str FROM paths p JOIN vals v ON v.doc = ? AND v.path = p.id"
+            f" WHERE p.path IN ({marks}) AND v.str IS NOT NULL",
+            [doc, *fields],
+        ).fetchall()
+        if not pairs:
+            return
+        self._conn.executemany("UPDATE facet_counts SET docs = docs - 1 WHERE path = ? AND str = ?", pairs)
+        self._conn.executemany("DELETE FROM facet_counts WHERE path = ? AND str = ? AND docs <= 0", pairs)
 
     def _index_changes(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
         conn = self._conn
         times = self._times(tip, [record_id for record_id, blob in changes if blob is not None])
         when = _git.commit_time(self._git, tip)
         stale_paths: set[int] = set()
+        counting = self._counting
         for record_id, blob in changes:
             key = str(record_id)
             row = conn.execute("SELECT doc FROM docs WHERE record=?", (key,)).fetchone()
@@ -505,6 +565,7 @@ class SearchIndex:
             body: list[str] = []
             scoped: list[str] = []
             rows = []
+            counted: set[tuple[str, str]] = set()
             last_path = None
             for n, (path, value) in enumerate(leaves(data)):
                 text = scalar_text(value)
@@ -522,7 +583,11 @@ class SearchIndex:
                     scoped.extend(f"{path_id}:{w}" for w in found)
                     last_path = path_id
                 rows.append((doc, path_id, n, text[:MAX_VALUE_CHARS], scalar_number(value)))
+                if path in counting:
+                    counted.add((path, text[:MAX_VALUE_CHARS]))
             conn.executemany("INSERT INTO vals VALUES (?, ?, ?, ?, ?)", rows)
+            if counted:
+                conn.executemany(_COUNT_ONE, counted)
             conn.execute(
                 "INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)",
                 (doc, " ".join(body), " ".join(scoped)),
@@ -560,11 +625,14 @@ class SearchIndex:
             self._begin()
             try:
                 stale_paths: set[int] = set()
+                row = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
+                self._counting = frozenset(json.loads(row[0])) if row else frozenset()
                 for record_id in purged:
                     row = conn.execute("SELECT doc FROM docs WHERE record=?", (str(record_id),)).fetchone()
                     if row is not None:
                         self._drop_doc(row[0], stale_paths)
                         conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
+                self._counting = frozenset()
                 self._prune_paths(stale_paths)
                 new_tip = commit_map.get(old_tip, old_tip) if old_tip is not None else None
                 if new_tip is not None and self.indexed_tip() == str(old_tip):
@@ -574,6 +642,7 @@ class SearchIndex:
                 conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
                 conn.execute("COMMIT")
             except BaseException:
+                self._counting = frozenset()
                 self._rollback()
                 raise
         self.catch_up()
@@ -659,7 +728,19 @@ class SearchIndex:
                 compiler, sort, hits, hits_params, match, state, page, offset, limit, total, with_deleted
             )
             counts: dict[str, list[tuple[str, int]]] = {}
+            counted: list[str] = []
+            if facets and not where and not with_deleted:
+                row = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
+                counted = json.loads(row[0]) if row else []
             for name, path in (facets or {}).items():
+                field_path = (aliases or {}).get(path, path)
+                if field_path in counted:  # every live record's values, counted as they changed
+                    counts[name] = conn.execute(
+                        "SELECT str, docs FROM facet_counts WHERE path = ?"
+                        f" ORDER BY docs DESC, str LIMIT {FACET_VALUES}",
+                        (field_path,),
+                    ).fetchall()
+                    continue
                 pids = compiler.paths_for(path, exact_path=True)
                 if not pids:
                     counts[name] = []

@@ -48,8 +48,9 @@ def leaks(repo: Repository, *texts: str) -> list[str]:
 
 @pytest.fixture
 def indexed(tmp_path: Path) -> Repository:
-    """A repository whose search index exists (the first search makes it) with 30 records."""
-    repo = Repository.init(tmp_path / "data.git")
+    """A repository whose search index exists (the first search makes it) with 30 records; facet
+    counts are kept for its notes and tags (so a purge must take values out of those too)."""
+    repo = Repository.init(tmp_path / "data.git", config={"facets": {"note": "notes", "tag": "tags"}})
     repo.search("")
     repo.import_records([{"title": f"record {n}", "n": n, "tags": ["kept", f"t{n % 3}"]} for n in range(30)])
     return repo

@@ -457,7 +457,9 @@ class World:
 
     def __init__(self) -> None:
         self.tmp = tempfile.mkdtemp(prefix="gitrecords-search-", dir=TMP_ROOT)
-        self.repo = Repository.init(Path(self.tmp) / "data.git", durable=False)
+        self.repo = Repository.init(
+            Path(self.tmp) / "data.git", durable=False, config={"facets": STATE_FACETS}
+        )
         self.repo.search("")  # the index exists from now on and follows every commit
 
     def close(self) -> None:
@@ -597,6 +599,8 @@ STATE_QUERIES = [
     "-title:beta (delta OR gamma)",
 ]
 STATE_SORTS = [None, "n", "-n", "title", "-date", "created", "-updated"]
+#: the facets the state machines' repositories declare
+STATE_FACETS = {"tag": "tags", "number": "n", "nested": "nested.title"}
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Machine",
@@ -644,11 +648,22 @@ def index_content(index: SearchIndex) -> dict[str, Any]:
     body = sorted(conn.execute("SELECT d.record, f.body FROM fts f JOIN docs d ON d.doc = f.rowid"))
     # the field paths it knows decide what a field name means (and whether a sort is an error)
     paths = sorted(row[0] for row in conn.execute("SELECT path FROM paths"))
+    # the facet counts kept as records change, against the same counted over the rebuilt index
+    counts = sorted(conn.execute("SELECT path, str, docs FROM facet_counts"))
+    counted = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
     orphans = conn.execute(
         "SELECT (SELECT COUNT(*) FROM fts WHERE rowid NOT IN (SELECT doc FROM docs)),"
         " (SELECT COUNT(*) FROM vals WHERE doc NOT IN (SELECT doc FROM docs))"
     ).fetchone()
-    return {"docs": docs, "vals": vals, "body": body, "paths": paths, "orphans": orphans}
+    return {
+        "docs": docs,
+        "vals": vals,
+        "body": body,
+        "paths": paths,
+        "counts": counts,
+        "counted": counted,
+        "orphans": orphans,
+    }
 
 
 def answers(index: SearchIndex) -> dict[tuple[str, str | None, bool], list[uuid.UUID] | str]:
@@ -664,6 +679,10 @@ def answers(index: SearchIndex) -> dict[tuple[str, str | None, bool], list[uuid.
             found[q, sort, with_deleted] = str(err)
             continue
         found[q, sort, with_deleted] = hits.ids if sort is not None else sorted(hits.ids)
+    # facet counts: of everything (kept as records change) and of a filter (counted over the hits)
+    for q in ("", "alpha OR _exists_:n"):
+        hits = index.search(parse(q), limit=0, facets=STATE_FACETS, aliases=STATE_FACETS)
+        found[q, "facets", False] = repr(sorted(hits.facets.items()))
     return found
 
 
@@ -703,7 +722,7 @@ class SearchIndexMachine(RuleBasedStateMachine):
         os.environ.update(HOME=str(home), GIT_CONFIG_GLOBAL=str(home / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
         for level in levels:
             pygit2.settings.search_path[level] = str(home)
-        self.repo = Repository.init(self.tmp / "data.git", durable=False)
+        self.repo = Repository.init(self.tmp / "data.git", durable=False, config={"facets": STATE_FACETS})
         self.repo.search("")  # the index exists: it follows every commit from now on
         self.clones = 0
         self.purged: set[int] = set()
