@@ -15,8 +15,6 @@ the answer for its snapshot, and never moves the shared index backwards.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
 import threading
 import uuid
@@ -24,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from . import _git, layout
+from ._sqlite import open_derived
 from .config import parse_config
 from .errors import GitRecordsError, PIDError
 
@@ -111,46 +110,8 @@ class RevisionIndex:
         return f"<RevisionIndex {self._ref} {self.path or ':memory:'}>"
 
     def _connect(self, path: str | None) -> sqlite3.Connection:
-        if path is not None:
-            try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                try:
-                    return self._open(path)
-                except sqlite3.OperationalError:
-                    raise
-                except sqlite3.DatabaseError:
-                    # not a database any more (e.g. a damaged file): the index is derived, so
-                    # throw it away; it is rebuilt from the branch on the next sync
-                    for suffix in ("", "-wal", "-shm"):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(path + suffix)
-                    return self._open(path)
-            except (OSError, sqlite3.OperationalError):
-                pass
-        self.path = None  # read-only repository: keep the index in memory
-        return self._open(":memory:")
-
-    @staticmethod
-    def _open(path: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        try:
-            if path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            fmt = None
-            with contextlib.suppress(sqlite3.OperationalError):  # a new file has no meta table
-                fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-            if fmt is None or fmt[0] != INDEX_FORMAT:
-                # an index of another format is thrown away: it is rebuilt from the branch
-                tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-                drops = "".join(f'DROP TABLE "{table}";' for (table,) in tables)
-                conn.executescript(
-                    f"BEGIN IMMEDIATE; {drops} {_SCHEMA}"
-                    f"INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'); COMMIT;"
-                )
-        except BaseException:
-            conn.close()
-            raise
+        # read-only repository, or a file busy for a minute: the index is kept in memory
+        conn, self.path = open_derived(path, _SCHEMA, INDEX_FORMAT, memory_when_busy=True)
         return conn
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _git, layout
+from ._sqlite import open_derived
 from .config import parse_config
 from .errors import GitRecordsError
 from .index import RevisionIndex
@@ -215,48 +216,18 @@ class SearchIndex:
     # -- opening -----------------------------------------------------------
 
     def _connect(self, path: str | None) -> sqlite3.Connection:
-        if path is not None:
-            try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                return self._open(path)
-            except sqlite3.DatabaseError as err:
-                if isinstance(err, sqlite3.OperationalError):
-                    raise
-                for suffix in ("", "-wal", "-shm"):  # damaged: it is derived, build it again
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path + suffix)
-                return self._open(path)
-            except OSError:
-                pass
-        self.path = None
-        return self._open(":memory:")
-
-    @staticmethod
-    def _open(path: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        try:
-            if path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            # deleted rows are overwritten with zeros: a purged record's words leave the file
-            conn.execute("PRAGMA secure_delete=ON")
-            # the value indexes take random inserts: SQLite's default 2 MB page cache thrashes
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            fmt = None
-            with contextlib.suppress(sqlite3.OperationalError):
-                fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-            if fmt is None or fmt[0] != FORMAT:
-                tables = conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'fts_%'"
-                ).fetchall()
-                drops = "".join(f'DROP TABLE IF EXISTS "{t}";' for (t,) in tables)
-                conn.executescript(
-                    f"BEGIN IMMEDIATE; {drops} {_SCHEMA}"
-                    f" INSERT INTO meta VALUES ('format', '{FORMAT}'); COMMIT;"
-                )
-        except BaseException:
-            conn.close()
-            raise
+        conn, self.path = open_derived(
+            path,
+            _SCHEMA,
+            FORMAT,
+            pragmas=(
+                # deleted rows are overwritten with zeros: a purged record's words leave the file
+                "secure_delete=ON",
+                # the value indexes take random inserts: SQLite's default 2 MB page cache thrashes
+                f"cache_size=-{CACHE_KIB}",
+            ),
+            keep=("fts_",),  # the full-text table's shadow tables go with it
+        )
         return conn
 
     def close(self) -> None:

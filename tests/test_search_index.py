@@ -459,3 +459,23 @@ def test_a_commit_that_moves_the_records_folder_is_indexed_from_the_trees(repo: 
     repo.writer.landed(tip, commit, changes)
     assert found(repo, "left") == set()
     assert_equals_rebuild(repo)
+
+
+def test_an_index_of_an_older_format_is_built_again(repo: Repository) -> None:
+    """An index file written by another version (its tables, the AUTOINCREMENT bookkeeping
+    included) is replaced by a current one when opened, not an error."""
+    Record.create({"title": "kept"}, repo=repo)
+    path = repo.search_index.path
+    repo.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '0' WHERE key = 'format'")
+    conn.execute("CREATE TABLE leftover (x)")
+    conn.commit()
+    conn.close()
+    again = Repository(repo.path)
+    assert found(again, "kept") == {"kept"}
+    tables = {
+        r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
+    assert "leftover" not in tables
+    again.close()

@@ -1,0 +1,83 @@
+"""Opening the derived SQLite databases (the revision index, the search index).
+
+Both are derived from git: a file that is damaged, or was written in another format, is thrown
+away and built again, and a repository whose folder cannot be written keeps its index in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable
+
+__all__ = ["open_derived"]
+
+
+def open_derived(
+    path: str | None,
+    schema: str,
+    fmt: str,
+    *,
+    pragmas: Iterable[str] = (),
+    keep: Iterable[str] = (),
+    memory_when_busy: bool = False,
+) -> tuple[sqlite3.Connection, str | None]:
+    """(connection, path) of the database at ``path`` (``None`` or unwritable: in memory, and
+    the path is None).
+
+    ``schema`` is run when the file is new or its ``meta`` table names another format than
+    ``fmt``; the tables found then are dropped first, but those whose names start with a prefix
+    in ``keep`` (a virtual table's shadow tables go with it). ``pragmas`` are set on every
+    connection. A file that is busy for a minute raises :class:`sqlite3.OperationalError`, or
+    with ``memory_when_busy`` gives an index in memory.
+    """
+    if path is not None:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                return _open(path, schema, fmt, pragmas, keep), path
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError:  # not a database any more: it is derived, start again
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path + suffix)
+                return _open(path, schema, fmt, pragmas, keep), path
+        except sqlite3.OperationalError:
+            if not memory_when_busy:
+                raise
+        except OSError:
+            pass
+    return _open(":memory:", schema, fmt, pragmas, keep), None
+
+
+def _open(
+    path: str, schema: str, fmt: str, pragmas: Iterable[str], keep: Iterable[str]
+) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    try:
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        for pragma in pragmas:
+            conn.execute(f"PRAGMA {pragma}")
+        found = None
+        with contextlib.suppress(sqlite3.OperationalError):  # a new file has no meta table
+            found = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if found is None or found[0] != fmt:
+            # SQLite's own tables (sqlite_sequence of AUTOINCREMENT) cannot be dropped
+            skip = ("sqlite_", *keep)
+            tables = [
+                name
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                if not name.startswith(skip)
+            ]
+            drops = "".join(f'DROP TABLE IF EXISTS "{name}";' for name in tables)
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {drops} {schema} INSERT INTO meta VALUES ('format', '{fmt}'); COMMIT;"
+            )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
