@@ -444,13 +444,15 @@ class SearchIndex:
                 record_id = layout.id_from_path(path, records_dir)
                 if record_id is not None:
                     changes.append((record_id, blob))
-        self._index(tip, changes)
+        self._index(tip, changes, fresh=True)
         # one segment: the words of the rows deleted above leave the file (a history rewritten
         # behind the index's back, a purge it did not see, is rebuilt here)
         conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
         self._built = True
 
-    def _index(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
+    def _index(
+        self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]], fresh: bool = False
+    ) -> None:
         conn = self._conn
         bulk = len(changes) > BULK
         fields = self._settings_of(_git.tree_of(self._git, tip))[1]
@@ -462,7 +464,7 @@ class SearchIndex:
             for name in _SECONDARY:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
         try:
-            self._index_changes(tip, changes)
+            self._index_changes(tip, changes, fresh)
         finally:
             self._counting = frozenset()
             if bulk:
@@ -499,15 +501,20 @@ class SearchIndex:
         self._conn.executemany("UPDATE facet_counts SET docs = docs - 1 WHERE path = ? AND str = ?", pairs)
         self._conn.executemany("DELETE FROM facet_counts WHERE path = ? AND str = ? AND docs <= 0", pairs)
 
-    def _index_changes(self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]]) -> None:
+    def _index_changes(
+        self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]], fresh: bool
+    ) -> None:
+        """Index ``changes``; ``fresh``: the tables are empty (a build), so no record has a row
+        yet, and the rows are inserted in batches with doc ids given here."""
         conn = self._conn
         times = self._times(tip, [record_id for record_id, blob in changes if blob is not None])
         when = _git.commit_time(self._git, tip)
         stale_paths: set[int] = set()
-        counting = self._counting
+        batch = _Batch(conn)
+        next_doc = 1
         for record_id, blob in changes:
             key = str(record_id)
-            row = conn.execute("SELECT doc FROM docs WHERE record=?", (key,)).fetchone()
+            row = None if fresh else conn.execute("SELECT doc FROM docs WHERE record=?", (key,)).fetchone()
             if row is not None:
                 self._drop_doc(row[0], stale_paths)
             if blob is None:
@@ -520,7 +527,11 @@ class SearchIndex:
                 data = {}  # an unreadable file is reported when read; here it has no words
             deleted = layout.is_tombstone(data)
             created, updated, revision = times.get(key, (when, when, 0))
-            if row is None:
+            if fresh:
+                doc = next_doc
+                next_doc += 1
+                batch.docs.append((doc, key, int(deleted), created, updated, revision))
+            elif row is None:
                 doc = conn.execute(
                     "INSERT INTO docs (record, deleted, created, updated, revision) VALUES (?, ?, ?, ?, ?)",
                     (key, int(deleted), created, updated, revision),
@@ -531,40 +542,39 @@ class SearchIndex:
                     "UPDATE docs SET deleted=?, created=?, updated=?, revision=? WHERE doc=?",
                     (int(deleted), created, updated, revision, doc),
                 )
-            if deleted or not isinstance(data, dict):
-                continue
-            body: list[str] = []
-            scoped: list[str] = []
-            rows = []
-            counted: set[tuple[str, str]] = set()
-            last_path = None
-            for n, (path, value) in enumerate(leaves(data)):
-                text = scalar_text(value)
-                found = words(text)
-                path_id = self._path_id(path)
-                if found:
-                    # a token no query has (words are \w+) between two values: no phrase runs on
-                    # from one value into the next (scoped words differ by field, so only two
-                    # values of one field, in a list, need it there)
-                    if body:
-                        body.append(VALUE_END)
-                    body.extend(found)
-                    if path_id == last_path:
-                        scoped.append(VALUE_END)
-                    scoped.extend(f"{path_id}:{w}" for w in found)
-                    last_path = path_id
-                rows.append((doc, path_id, n, text[:MAX_VALUE_CHARS], scalar_number(value)))
-                if path in counting:
-                    counted.add((path, text[:MAX_VALUE_CHARS]))
-            conn.executemany("INSERT INTO vals VALUES (?, ?, ?, ?, ?)", rows)
-            if counted:
-                conn.executemany(_COUNT_ONE, counted)
-            conn.execute(
-                "INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)",
-                (doc, " ".join(body), " ".join(scoped)),
-            )
+            if not deleted and isinstance(data, dict):
+                self._rows(doc, data, batch)
+            if not fresh or len(batch.docs) >= _Batch.SIZE:
+                batch.flush()
+        batch.flush()
         self._prune_paths(stale_paths)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
+
+    def _rows(self, doc: int, data: dict[str, Any], batch: _Batch) -> None:
+        """Add the value rows, the full-text row and the facet counts of one live record."""
+        counting = self._counting
+        body: list[str] = []
+        scoped: list[str] = []
+        last_path = None
+        for n, (path, value) in enumerate(leaves(data)):
+            text = scalar_text(value)
+            found = words(text)
+            path_id = self._path_id(path)
+            if found:
+                # a token no query has (words are \w+) between two values: no phrase runs on
+                # from one value into the next (scoped words differ by field, so only two
+                # values of one field, in a list, need it there)
+                if body:
+                    body.append(VALUE_END)
+                body.extend(found)
+                if path_id == last_path:
+                    scoped.append(VALUE_END)
+                scoped.extend(f"{path_id}:{w}" for w in found)
+                last_path = path_id
+            batch.vals.append((doc, path_id, n, text[:MAX_VALUE_CHARS], scalar_number(value)))
+            if path in counting:
+                batch.counted.add((doc, path, text[:MAX_VALUE_CHARS]))
+        batch.fts.append((doc, " ".join(body), " ".join(scoped)))
 
     def _times(self, tip: _git.Oid, record_ids: list[uuid.UUID]) -> dict[str, tuple[int, int, int]]:
         """(created, updated, latest revision id) of records, from the revision index (as of
@@ -846,6 +856,34 @@ class SearchIndex:
         rows.sort(key=lambda r: r[2] is None)
         rows.sort(key=lambda r: r[1], reverse=descending)
         return [r[0] for r in rows[offset:need]]
+
+
+class _Batch:
+    """Rows waiting to be inserted together (one ``executemany`` per table)."""
+
+    #: records per batch in a build
+    SIZE = 500
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.docs: list[tuple[Any, ...]] = []
+        self.vals: list[tuple[Any, ...]] = []
+        self.fts: list[tuple[Any, ...]] = []
+        #: (doc, field path, value) of the facet values: one count per record and value
+        self.counted: set[tuple[int, str, str]] = set()
+
+    def flush(self) -> None:
+        conn = self._conn
+        if self.docs:
+            conn.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)", self.docs)
+        if self.vals:
+            conn.executemany("INSERT INTO vals VALUES (?, ?, ?, ?, ?)", self.vals)
+        if self.fts:
+            conn.executemany("INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)", self.fts)
+        if self.counted:
+            conn.executemany(_COUNT_ONE, [(path, text) for _doc, path, text in self.counted])
+        self.docs, self.vals, self.fts = [], [], []
+        self.counted = set()
 
 
 class _Compiler:
