@@ -144,10 +144,10 @@ CHILD = textwrap.dedent(
     index_changes = SearchIndex._index
     rewritten = SearchIndex.rewritten
 
-    def marked(self, tip, changes):
+    def marked(self, tip, changes, *args, **kwargs):
         if len(changes) >= 100:
             print("indexing", flush=True)
-        return index_changes(self, tip, changes)
+        return index_changes(self, tip, changes, *args, **kwargs)
 
     def marked_rewritten(self, *args, **kwargs):
         print("indexing", flush=True)
