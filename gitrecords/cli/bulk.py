@@ -28,7 +28,14 @@ from ._common import (
 )
 from ._input import Item, label_for, parse_lines, read_bytes
 from ._output import Progress, echo_json, echo_nl, note, progress_iter
-from .search import NEWEST_FIRST, SORT_HELP, find
+from .search import (
+    NEWEST_FIRST,
+    SORT_HELP,
+    fields_option,
+    find,
+    output_format,
+    print_rows,
+)
 
 
 def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
@@ -47,6 +54,10 @@ def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
     return None
 
 
+#: the columns of list --csv and --table without --fields
+LIST_COLUMNS = ["id", "revision_id", "updated", "title"]
+
+
 @click.command("list")
 @click.option("-q", "--query", metavar="QUERY", help="Only the records that match QUERY (see 'search').")
 @click.option("--sort", metavar="FIELD", help=SORT_HELP)
@@ -55,6 +66,11 @@ def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
 @click.option("--count", is_flag=True, help="Print only the number of records.")
 @json_option
 @click.option("--nl", is_flag=True, help="Print one JSON object per line (JSON Lines).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: a header, then one row per record.")
+@click.option(
+    "--table", "as_table", is_flag=True, help="Print a table of the --fields, cut to fit the terminal."
+)
+@fields_option("Default: id, revision_id, updated, title (and is_deleted with --with-deleted).")
 @pass_repo
 def list_(
     repo: Repository,
@@ -65,11 +81,16 @@ def list_(
     count: bool,
     as_json: bool,
     nl: bool,
+    as_csv: bool,
+    as_table: bool,
+    fields: list[str] | None,
 ) -> None:
     """List the records: each id with its title (or another summary).
 
     --json prints one JSON array, --nl one object per line, each with id,
-    revision_id, is_deleted and summary. Plain 'list' goes through the
+    revision_id, is_deleted and summary. --csv prints the --fields of each
+    record (lists joined with "; "), --table the same as a table whose long
+    cells are cut to fit the terminal. Plain 'list' goes through the
     records in storage order; with -q, --sort or --limit it asks the search
     index (see 'search'), most recently changed first unless --sort says
     otherwise.
@@ -79,11 +100,12 @@ def list_(
       gitrecords list
       gitrecords list --count
       gitrecords list --nl | jq -r .summary
+      gitrecords list --table
+      gitrecords list --csv --fields id,publicationYear,creators.name > records.csv
       gitrecords list -q 'type:Software' --sort title
       gitrecords list -q 'publicationYear:>=2023' --count
     """
-    if as_json and nl:
-        raise UsageFailure("use --json or --nl, not both")
+    fmt = output_format(as_json, nl, as_csv, as_table, fields)
     searched = query is not None or sort is not None or limit is not None
     if count:
         if searched:
@@ -98,10 +120,18 @@ def list_(
         ).ids
     else:
         ids = repo.ids(with_deleted=with_deleted)
+
+    def records() -> Iterator[tuple[uuid.UUID, Record]]:
+        for record_id in ids:
+            yield record_id, Record.get_record(record_id, with_deleted=True, repo=repo)
+
+    if fmt in ("csv", "table"):
+        columns = fields or LIST_COLUMNS + (["is_deleted"] if with_deleted else [])
+        print_rows(repo, records(), columns, fmt)
+        return
     skip = set((repo.config.get("pids") or {}).values())
     rows: list[dict[str, Any]] = []
-    for record_id in ids:
-        record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    for record_id, record in records():
         row = {
             "id": str(record_id),
             "revision_id": record.revision_id,
