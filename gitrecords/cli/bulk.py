@@ -31,8 +31,10 @@ from ._output import Progress, echo_json, echo_nl, note, progress_iter
 from .search import (
     NEWEST_FIRST,
     SORT_HELP,
+    Unreadable,
     fields_option,
     find,
+    load,
     output_format,
     print_rows,
 )
@@ -95,6 +97,10 @@ def list_(
     index (see 'search'), most recently changed first unless --sort says
     otherwise.
 
+    A record file that cannot be read (e.g. invalid JSON committed with
+    plain git) is one line on stderr; the others are listed, and the exit
+    code is 1.
+
     \b
     Examples:
       gitrecords list
@@ -120,33 +126,55 @@ def list_(
         ).ids
     else:
         ids = repo.ids(with_deleted=with_deleted)
+    unreadable = Unreadable()
+    listed = 0
 
-    def records() -> Iterator[tuple[uuid.UUID, Record]]:
+    def records() -> Iterator[tuple[uuid.UUID, Record | str]]:
+        nonlocal listed
         for record_id in ids:
-            yield record_id, Record.get_record(record_id, with_deleted=True, repo=repo)
+            record = load(repo, record_id)
+            if record is None:  # gone since the ids were read
+                continue
+            if isinstance(record, str):
+                unreadable.report(record)
+            listed += 1
+            yield record_id, record
 
     if fmt in ("csv", "table"):
         columns = fields or LIST_COLUMNS + (["is_deleted"] if with_deleted else [])
         print_rows(repo, records(), columns, fmt)
+        unreadable.check(listed)
         return
     skip = set((repo.config.get("pids") or {}).values())
     rows: list[dict[str, Any]] = []
     for record_id, record in records():
-        row = {
-            "id": str(record_id),
-            "revision_id": record.revision_id,
-            "is_deleted": record.is_deleted,
-            "summary": None if record.is_deleted else summary(record, skip),
-        }
+        if isinstance(record, str):
+            row: dict[str, Any] = {
+                "id": str(record_id),
+                "revision_id": None,
+                "is_deleted": None,
+                "summary": None,
+                "error": record,
+            }
+        else:
+            row = {
+                "id": str(record_id),
+                "revision_id": record.revision_id,
+                "is_deleted": record.is_deleted,
+                "summary": None if record.is_deleted else summary(record, skip),
+            }
         if nl:
             echo_nl(row)
         elif as_json:
             rows.append(row)
+        elif isinstance(record, str):
+            click.echo(f"{record_id}  (unreadable)")
         else:
             text = "(deleted)" if record.is_deleted else flatten(row["summary"])
             click.echo(f"{record_id}  {text}".rstrip())
     if as_json:
         echo_json(rows)
+    unreadable.check(listed)
 
 
 def flatten(text: str | None) -> str:
@@ -176,6 +204,10 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     object per record, which 'gitrecords import' reads back. With --dir,
     a tree of records/<h>/<h>/<id>.json files like a working clone's.
 
+    A record file that cannot be read (e.g. invalid JSON committed with
+    plain git) is one line on stderr; the others are exported, and the
+    exit code is 1.
+
     \b
     Examples:
       gitrecords export > records.jsonl
@@ -185,24 +217,35 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     if directory is not None and output != "-":
         raise UsageFailure("use -o/--output or --dir, not both")
     ids = list(repo.ids())
+    unreadable = Unreadable()
+
+    def records() -> Iterator[tuple[uuid.UUID, Record]]:
+        for record_id in progress_iter(ids, "Exporting", len(ids)):
+            record = load(repo, record_id)
+            if isinstance(record, str):
+                unreadable.report(record)
+            elif record is not None and not record.is_deleted:  # None, deleted: a write since
+                yield record_id, record
+
+    exported = 0
     if directory is not None:
         root = Path(directory)
         if root.exists() and any(root.iterdir()):
             raise UsageFailure(f"{directory} already exists and is not empty")
-        for record_id in progress_iter(ids, "Exporting", len(ids)):
-            record = Record.get_record(record_id, repo=repo)
+        for record_id, record in records():
             target = root / repo.path_for(record_id)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(layout.dumps(dict(record)))
-        note(f"Exported {len(ids)} records to {directory}")
-        return
-    with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as stream:
-        for record_id in progress_iter(ids, "Exporting", len(ids)):
-            record = Record.get_record(record_id, repo=repo)
-            line = {"id": str(record_id), "revision_id": record.revision_id, "data": dict(record)}
-            stream.write(_json_line(line))
-    if output != "-":
-        note(f"Exported {len(ids)} records to {output}")
+            exported += 1
+    else:
+        with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as stream:
+            for record_id, record in records():
+                line = {"id": str(record_id), "revision_id": record.revision_id, "data": dict(record)}
+                stream.write(_json_line(line))
+                exported += 1
+    if directory is not None or output != "-":
+        note(f"Exported {exported} records to {directory or output}")
+    unreadable.check(len(ids))
 
 
 def _json_line(value: Any) -> str:

@@ -21,7 +21,7 @@ from ..repository import Repository
 from ..search import facets_of
 from ..search import search as index_search
 from ..search_index import leaves
-from ._common import UsageFailure, pass_repo
+from ._common import DataError, UsageFailure, one_line, pass_repo
 from ._output import echo_csv, echo_json, echo_nl, echo_table, note, stdout_is_tty
 
 #: ids asked of the index at a time when a command lists more than one page
@@ -360,6 +360,24 @@ def print_rows(
         return echo_csv(columns, rows)
     headings = [TABLE_HEADINGS.get(name, name) for name in columns]
     return echo_table(headings, rows, fixed={i for i, name in enumerate(columns) if name in WHOLE_COLUMNS})
+
+
+class Unreadable:
+    """Record files that cannot be read, met while going through many records (a file committed
+    with plain git that is not valid JSON): each is one line on stderr as it is met, the command
+    goes on with the other records, and :meth:`check` exits 1 at the end."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def report(self, message: str) -> None:
+        note(one_line(message))
+        self.count += 1
+
+    def check(self, total: int) -> None:
+        if self.count:
+            files = "file" if total == 1 else "files"
+            raise DataError(f"{self.count} of {total} record {files} could not be read")
 
 
 def _loaded(repo: Repository, ids: Iterable[uuid.UUID]) -> Iterator[tuple[uuid.UUID, Record | str]]:
