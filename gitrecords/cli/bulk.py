@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import stat
 import sys
 import uuid
 from array import array
@@ -361,6 +363,8 @@ def _fast_import(
     before = repo.tip()
     source = items()
     with Progress("Importing") as progress:
+        if progress.enabled:  # a terminal: worth a first read of the input for the total
+            progress.total = count_records(file)
         try:
             result = repo.import_records(
                 source, message=message, author=author, source=os.path.basename(label), progress=progress
@@ -405,6 +409,33 @@ def _fast_import(
         note(f"Imported {count} record{'' if count == 1 else 's'} (commit {short(written.commit)})")
     else:
         note("Nothing to write: the input holds no records")
+
+
+def count_records(file: str) -> int | None:
+    """The number of records (non-blank lines) in a JSON Lines file, or in stdin when it is a
+    regular file (``import - < records.jsonl``); None when that cannot be known (a pipe). Reads
+    with ``os.pread``, so stdin is left where it was."""
+    try:
+        fd = sys.stdin.fileno() if file == "-" else os.open(file, os.O_RDONLY)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = 0
+        rest = b""
+        while chunk := os.pread(fd, 1 << 20, offset):
+            offset += len(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            count += sum(1 for line in lines if line.strip())
+        return count + (1 if rest.strip() else 0)
+    except OSError:
+        return None
+    finally:
+        if file != "-":
+            os.close(fd)
 
 
 def _may_be_envelope(line: bytes) -> bool:
