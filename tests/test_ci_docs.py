@@ -172,7 +172,7 @@ def test_github_workflow_on_a_pull_request_and_on_main(pull_request: Path) -> No
 def gitlab_script() -> str:
     (job,) = [block for block in YAML.findall(DOC.read_text("utf-8")) if block.startswith("validate:")]
     script = yaml.safe_load(job)["validate"]["script"]
-    assert script[0] == "pip install gitrecords"
+    assert script[0] == "pip install 'gitrecords @ git+https://example.org/YOUR-ORG/gitrecords.git'"
     return "\n".join(script[1:])
 
 

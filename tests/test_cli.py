@@ -318,3 +318,42 @@ def test_a_fresh_git_init_is_not_a_data_repository(gr, tmp_path: Path) -> None:
         f"Error: {tmp_path / 'fresh'} is not a gitrecords data repository (it has no commits): "
         "create one with 'gitrecords init'\n"
     )
+
+
+# -- shell completion (docs/cli.md) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shell", "start"),
+    [
+        ("bash", "_gitrecords_completion() {"),
+        ("zsh", "#compdef gitrecords"),
+        ("fish", "function _gitrecords_completion;"),
+    ],
+)
+def test_the_executable_prints_a_completion_script(exe, shell, start):
+    env = {k: v for k, v in os.environ.items() if k != "GITRECORDS_DEBUG"}
+    proc = subprocess.run(
+        [exe],
+        env={**env, "_GITRECORDS_COMPLETE": f"{shell}_source"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.lstrip().startswith(start)
+    assert "_GITRECORDS_COMPLETE=" in proc.stdout
+
+
+def test_bash_completion_completes_commands_and_options(exe):
+    script = (
+        'eval "$(_GITRECORDS_COMPLETE=bash_source gitrecords)"\n'
+        'ask() { COMPREPLY=(); _gitrecords_completion gitrecords && echo "${COMPREPLY[@]}"; }\n'
+        "COMP_WORDS=(gitrecords li); COMP_CWORD=1; ask\n"
+        "COMP_WORDS=(gitrecords list --c); COMP_CWORD=2; ask\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GITRECORDS_DEBUG"}
+    env["PATH"] = f"{Path(exe).parent}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.splitlines() == ["list", "--count --csv"]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from helpers import SAMPLE_REPO, TITLE_SCHEMA, git
 
+import gitrecords.bulk
 from gitrecords import Record, Repository, layout
 from gitrecords.cli import _output
-from gitrecords.cli.bulk import summary
+from gitrecords.cli.bulk import count_records, summary
 
 
 def tip(repo: Repository) -> str:
@@ -307,6 +311,45 @@ def test_progress_line_has_count_rate_and_eta():
     unknown._start = 0.0
     unknown.update(10)
     assert unknown.render(now=2.0) == "Purging  10  5/s"
+
+
+def test_import_progress_shows_total_percent_and_eta(gr, repo, tmp_path, monkeypatch):
+    source = tmp_path / "records.jsonl"
+    source.write_text("".join(f'{{"title": "r{i}"}}\n' for i in range(5)) + "\n")  # a blank line too
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_output.Progress, "interval", 0)  # draw every update
+    monkeypatch.setattr(gitrecords.bulk, "CHUNK", 2)  # updates after 2, 4 and 5 records
+    result = gr(repo, "import", str(source))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.split()) == 5
+    frames = [frame.removesuffix("\x1b[K") for frame in result.stderr.split("\r")[1:]]
+    assert [frame.split()[1:3] for frame in frames[:3]] == [["2/5", "40%"], ["4/5", "80%"], ["5/5", "100%"]]
+    assert re.fullmatch(r"Importing  2/5   40%  [\d,]+/s  ETA \d:\d\d:\d\d", frames[0])
+    assert re.fullmatch(
+        r"Importing  5/5  100%  [\d,]+/s  in \d:\d\d:\d\d\nImported 5 records \(commit \w+\)\n", frames[-1]
+    )
+
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: False)
+    quiet = gr(repo, "import", str(source))
+    assert "\r" not in quiet.stderr and "Importing" not in quiet.stderr
+
+
+def test_count_records_for_the_import_total(tmp_path, monkeypatch):
+    source = tmp_path / "records.jsonl"
+    source.write_bytes(b'{"a": 1}\n\n  \r\n{"a": 2}\r\n{"a": 3}')  # blank lines, CRLF, no final newline
+    assert count_records(str(source)) == 3
+    with open(source, "rb", buffering=0) as stdin:  # import - < records.jsonl, one line read
+        os.lseek(stdin.fileno(), 9, os.SEEK_SET)
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(stdin))
+        assert count_records("-") == 2  # from where stdin is, which stays there
+        assert os.lseek(stdin.fileno(), 0, os.SEEK_CUR) == 9
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as pipe, os.fdopen(write, "wb") as writer:
+        writer.write(b'{"a": 1}\n')
+        writer.flush()
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(pipe))
+        assert count_records("-") is None  # a pipe: the total is not known
+    assert count_records(str(tmp_path / "missing.jsonl")) is None
 
 
 def test_hard_delete_progress_callback(gr, repo, monkeypatch):

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from helpers import git
 
-from gitrecords import Repository
+from gitrecords import Record, Repository
+from gitrecords.cli import _output
 
 
 def search_json(gr: Any, repo: Repository, *args: str) -> dict[str, Any]:
@@ -147,8 +148,13 @@ def test_csv_with_chosen_and_default_fields(gr, sample_repo):
         (["coral)"], "Error: query: a ')' without its '(' (at position 6)\n"),
         (["year:[2020 TO"], "Error: query: a '[' without its ']' or '}' (at position 6)\n"),
         (["--sort", "nope", "coral"], "Error: --sort: cannot sort by 'nope': no record has that field\n"),
-        (["--json", "--nl"], "Error: use one of --json, --nl and --csv\n"),
-        (["--fields", "id"], "Error: --fields chooses the columns of --csv: add --csv\n"),
+        (["--json", "--nl"], "Error: use --json or --nl, not both\n"),
+        (["--csv", "--table", "--nl"], "Error: use --nl or --csv or --table, not all\n"),
+        (["--fields", "id"], "Error: --fields chooses the columns of --csv and --table: add one of them\n"),
+        (
+            ["--fields", "id", "--json"],
+            "Error: --fields chooses the columns of --csv and --table: add one of them\n",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(gr, sample_repo, args, message):
@@ -214,3 +220,86 @@ def test_the_newest_change_comes_first_within_one_second(gr, sample_repo):
     assert gr(sample_repo, "patch", "-i", hit["id"], input=patch).exit_code == 0
     assert ids(search_json(gr, sample_repo, "--limit", "1")) == [hit["id"]]
     assert gr(sample_repo, "list", "--limit", "1").stdout.split("  ")[0] == hit["id"]
+
+
+# -- --csv and --table, for search and list ------------------------------------
+
+
+def test_search_table_has_a_header_a_rule_and_the_fields(gr, sample_repo, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe: nothing is cut
+    result = gr(
+        sample_repo, "search", "type:Software", "--sort", "title", "--table", "--fields", "id,year,title"
+    )
+    assert result.exit_code == 0, result.stderr
+    header, rule, *rows = result.stdout.splitlines()
+    assert header.split() == ["id", "year", "title"]
+    assert rule.split() == ["-" * 36, "----", "-" * max(len(row[44:]) for row in rows)]
+    expected = [
+        f"{h['id']}  {h['metadata']['publicationYear']}  {h['metadata']['titles'][0]['title']}"
+        for h in search_json(gr, sample_repo, "type:Software", "--sort", "title")["hits"]
+    ]
+    assert rows == expected
+    as_csv = gr(
+        sample_repo, "search", "type:Software", "--sort", "title", "--csv", "--fields", "id,year,title"
+    )
+    assert [line.split(",")[0] for line in as_csv.stdout.splitlines()[1:]] == [r.split()[0] for r in rows]
+
+
+def test_search_table_defaults_to_the_csv_columns_and_prints_facets(gr, sample_repo):
+    result = gr(sample_repo, "search", "type:Software", "--table", "--facets", "--limit", "2")
+    header = result.stdout.splitlines()[0]
+    assert header.split() == ["id", "title", "affiliation", "type", "year"]
+    assert "\ntype:\n  5  Software\n" in result.stdout
+    assert result.stderr.startswith("Showed 1-2 of 5 records")
+
+
+def test_list_csv_and_table_default_columns(gr, repo, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    ids = gr(repo, "create", input='[{"title": "a"}, {"title": "b\\nc", "year": 2}]').stdout.split()
+    gr(repo, "update", "-i", ids[0], input='{"title": "A, again"}')
+    rows = list(csv.DictReader(io.StringIO(gr(repo, "list", "--csv").stdout)))
+    assert [list(row) for row in rows] == [["id", "revision_id", "updated", "title"]] * 2
+    by_id = {row["id"]: row for row in rows}
+    assert by_id[ids[0]]["revision_id"] == "1" and by_id[ids[0]]["title"] == "A, again"
+    assert by_id[ids[1]]["title"] == "b\nc"
+    record = Record.get_record(ids[0], repo=repo)
+    assert by_id[ids[0]]["updated"] == record.updated.isoformat()
+
+    table = gr(repo, "list", "--table").stdout.splitlines()
+    assert table[0].split() == ["id", "rev", "updated", "title"]
+    when = record.updated.strftime("%Y-%m-%d %H:%M:%SZ")
+    assert f"{ids[0]}    1  {when}  A, again" in table
+    assert any(line.startswith(ids[1]) and line.endswith("  b c") for line in table)  # one line per row
+
+    gr(repo, "delete", "-i", ids[1])
+    deleted = list(csv.DictReader(io.StringIO(gr(repo, "list", "--csv", "--with-deleted").stdout)))
+    assert {row["id"]: row["is_deleted"] for row in deleted} == {ids[0]: "false", ids[1]: "true"}
+    fields = gr(repo, "list", "-q", "title:again", "--csv", "--fields", "title,revision_id")
+    assert fields.stdout == 'title,revision_id\n"A, again",1\n'
+
+
+def test_list_table_fits_the_terminal(gr, repo, monkeypatch):
+    long = "A very long title " * 10
+    record_id = gr(repo, "create", input=json.dumps({"title": long, "note": "x" * 50})).stdout.strip()
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = gr(repo, "list", "--table", "--fields", "id,revision_id,title,note").stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    row = lines[2]
+    assert row.startswith(f"{record_id}    0  A very long")  # ids and revisions are never cut
+    assert row.split("  ")[-1].endswith("\u2026")
+    assert "\u2026" in row.split("  ")[-2]
+    monkeypatch.setenv("COLUMNS", "300")
+    wide = gr(repo, "list", "--table", "--fields", "id,title").stdout.splitlines()
+    assert wide[2] == f"{record_id}  {long.strip()}"
+
+
+def test_table_cells_and_widths():
+    assert _output.cut("abcdef", 4) == "abc\u2026"
+    assert _output.cut("abcd", 4) == "abcd"
+    assert _output.text_width("東京") == 4 and _output.cut("東京大学", 5) == "東京\u2026"
+    assert _output.text_width("e\u0301") == 1
+    # the widest flexible columns give up room first, never below MIN_CELL; fixed ones keep theirs
+    assert _output.column_widths([36, 50, 10], 80, fixed={0}) == [36, 30, 10]
+    assert _output.column_widths([36, 50, 40], 80, fixed={0}) == [36, 20, 20]
+    assert _output.column_widths([36, 50, 40], 40, fixed={0}) == [36, 8, 8]
+    assert _output.column_widths([36, 50], None, fixed={0}) == [36, 50]

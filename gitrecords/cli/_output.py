@@ -6,10 +6,15 @@ stderr is a terminal, so pipes and log files never see them.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
+import os
+import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator
+import unicodedata
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -146,3 +151,119 @@ def progress_iter(items: Iterable[T], label: str, total: int | None = None) -> I
         for item in items:
             yield item
             bar.advance()
+
+
+# -- CSV and tables --------------------------------------------------------------
+
+#: rows a table looks at to choose its column widths (the rest are cut to fit them)
+TABLE_SAMPLE = 1000
+
+#: the narrowest a cut column gets (an ellipsis included)
+MIN_CELL = 8
+
+
+def echo_csv(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+    """A header and the ``rows`` as CSV on stdout; returns the number of rows."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    sys.stdout.flush()
+    return count
+
+
+def table_width() -> int | None:
+    """The width a table fits: ``$COLUMNS``, else the terminal's when stdout is one; None (no
+    limit) when stdout is a pipe or a file."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if stdout_is_tty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def text_width(text: str) -> int:
+    """How many terminal cells ``text`` takes: East Asian wide characters take two, combining
+    marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
+    )
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, ending with an ellipsis when it had to be cut."""
+    if text_width(text) <= width:
+        return text
+    kept: list[str] = []
+    used = 0
+    for char in text:
+        size = text_width(char)
+        if used + size > width - 1:
+            break
+        kept.append(char)
+        used += size
+    return "".join(kept) + "\u2026"
+
+
+def column_widths(
+    natural: Sequence[int], width: int | None, fixed: Collection[int] = (), gap: int = 2
+) -> list[int]:
+    """Each column's width so that a row fits ``width`` cells: the columns not in ``fixed`` give
+    up room, the widest first, down to :data:`MIN_CELL` (a row may still be wider then)."""
+    if width is None or sum(natural) + gap * (len(natural) - 1) <= width:
+        return list(natural)
+    flexible = [i for i in range(len(natural)) if i not in fixed]
+    room = width - gap * (len(natural) - 1) - sum(natural[i] for i in fixed)
+    # the largest cap that fits: min(natural, cap) for every flexible column
+    low, high = 0, max((natural[i] for i in flexible), default=0)
+    while low < high:
+        cap = (low + high + 1) // 2
+        if sum(min(natural[i], cap) for i in flexible) <= room:
+            low = cap
+        else:
+            high = cap - 1
+    return [w if i in fixed else min(w, max(low, MIN_CELL)) for i, w in enumerate(natural)]
+
+
+def echo_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    fixed: Collection[int] = (),
+    width: int | None = None,
+) -> int:
+    """A table on stdout, as ``sqlite-utils --table`` prints one: a header, a rule, the rows, in
+    columns two spaces apart; a column of numbers is aligned right. Cells are cut (with an ellipsis)
+    so that rows fit :func:`table_width`, except in the ``fixed`` columns (ids, revisions, times).
+    The widths come from the first :data:`TABLE_SAMPLE` rows; returns the number of rows."""
+    if width is None:
+        width = table_width()
+    flat = ([" ".join(cell.split()) for cell in row] for row in rows)
+    first = list(itertools.islice(flat, TABLE_SAMPLE))
+    natural = [
+        max([text_width(name), *(text_width(row[i]) for row in first)]) for i, name in enumerate(columns)
+    ]
+    widths = column_widths(natural, width, fixed)
+    right = [
+        bool(first) and all(row[i].isdigit() or not row[i] for row in first) for i in range(len(columns))
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for cell, size, to_right in zip(cells, widths, right, strict=True):
+            text = cut(cell, size)
+            pad = " " * (size - text_width(text))
+            parts.append(pad + text if to_right else text + pad)
+        return "  ".join(parts).rstrip()
+
+    click.echo(line(columns))
+    click.echo("  ".join("-" * size for size in widths))
+    count = 0
+    for row in itertools.chain(first, flat):
+        click.echo(line(row))
+        count += 1
+    return count

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import stat
 import sys
 import uuid
 from array import array
@@ -28,7 +30,16 @@ from ._common import (
 )
 from ._input import Item, label_for, parse_lines, read_bytes
 from ._output import Progress, echo_json, echo_nl, note, progress_iter
-from .search import NEWEST_FIRST, SORT_HELP, find
+from .search import (
+    NEWEST_FIRST,
+    SORT_HELP,
+    Unreadable,
+    fields_option,
+    find,
+    load,
+    output_format,
+    print_rows,
+)
 
 
 def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
@@ -47,6 +58,10 @@ def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
     return None
 
 
+#: the columns of list --csv and --table without --fields
+LIST_COLUMNS = ["id", "revision_id", "updated", "title"]
+
+
 @click.command("list")
 @click.option("-q", "--query", metavar="QUERY", help="Only the records that match QUERY (see 'search').")
 @click.option("--sort", metavar="FIELD", help=SORT_HELP)
@@ -55,6 +70,11 @@ def summary(data: dict[str, Any], skip: Collection[str] = ()) -> str | None:
 @click.option("--count", is_flag=True, help="Print only the number of records.")
 @json_option
 @click.option("--nl", is_flag=True, help="Print one JSON object per line (JSON Lines).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: a header, then one row per record.")
+@click.option(
+    "--table", "as_table", is_flag=True, help="Print a table of the --fields, cut to fit the terminal."
+)
+@fields_option("Default: id, revision_id, updated, title (and is_deleted with --with-deleted).")
 @pass_repo
 def list_(
     repo: Repository,
@@ -65,25 +85,35 @@ def list_(
     count: bool,
     as_json: bool,
     nl: bool,
+    as_csv: bool,
+    as_table: bool,
+    fields: list[str] | None,
 ) -> None:
     """List the records: each id with its title (or another summary).
 
     --json prints one JSON array, --nl one object per line, each with id,
-    revision_id, is_deleted and summary. Plain 'list' goes through the
+    revision_id, is_deleted and summary. --csv prints the --fields of each
+    record (lists joined with "; "), --table the same as a table whose long
+    cells are cut to fit the terminal. Plain 'list' goes through the
     records in storage order; with -q, --sort or --limit it asks the search
     index (see 'search'), most recently changed first unless --sort says
     otherwise.
+
+    A record file that cannot be read (e.g. invalid JSON committed with
+    plain git) is one line on stderr; the others are listed, and the exit
+    code is 1.
 
     \b
     Examples:
       gitrecords list
       gitrecords list --count
       gitrecords list --nl | jq -r .summary
+      gitrecords list --table
+      gitrecords list --csv --fields id,publicationYear,creators.name > records.csv
       gitrecords list -q 'type:Software' --sort title
       gitrecords list -q 'publicationYear:>=2023' --count
     """
-    if as_json and nl:
-        raise UsageFailure("use --json or --nl, not both")
+    fmt = output_format(as_json, nl, as_csv, as_table, fields)
     searched = query is not None or sort is not None or limit is not None
     if count:
         if searched:
@@ -98,25 +128,55 @@ def list_(
         ).ids
     else:
         ids = repo.ids(with_deleted=with_deleted)
+    unreadable = Unreadable()
+    listed = 0
+
+    def records() -> Iterator[tuple[uuid.UUID, Record | str]]:
+        nonlocal listed
+        for record_id in ids:
+            record = load(repo, record_id)
+            if record is None:  # gone since the ids were read
+                continue
+            if isinstance(record, str):
+                unreadable.report(record)
+            listed += 1
+            yield record_id, record
+
+    if fmt in ("csv", "table"):
+        columns = fields or LIST_COLUMNS + (["is_deleted"] if with_deleted else [])
+        print_rows(repo, records(), columns, fmt)
+        unreadable.check(listed)
+        return
     skip = set((repo.config.get("pids") or {}).values())
     rows: list[dict[str, Any]] = []
-    for record_id in ids:
-        record = Record.get_record(record_id, with_deleted=True, repo=repo)
-        row = {
-            "id": str(record_id),
-            "revision_id": record.revision_id,
-            "is_deleted": record.is_deleted,
-            "summary": None if record.is_deleted else summary(record, skip),
-        }
+    for record_id, record in records():
+        if isinstance(record, str):
+            row: dict[str, Any] = {
+                "id": str(record_id),
+                "revision_id": None,
+                "is_deleted": None,
+                "summary": None,
+                "error": record,
+            }
+        else:
+            row = {
+                "id": str(record_id),
+                "revision_id": record.revision_id,
+                "is_deleted": record.is_deleted,
+                "summary": None if record.is_deleted else summary(record, skip),
+            }
         if nl:
             echo_nl(row)
         elif as_json:
             rows.append(row)
+        elif isinstance(record, str):
+            click.echo(f"{record_id}  (unreadable)")
         else:
             text = "(deleted)" if record.is_deleted else flatten(row["summary"])
             click.echo(f"{record_id}  {text}".rstrip())
     if as_json:
         echo_json(rows)
+    unreadable.check(listed)
 
 
 def flatten(text: str | None) -> str:
@@ -146,6 +206,10 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     object per record, which 'gitrecords import' reads back. With --dir,
     a tree of records/<h>/<h>/<id>.json files like a working clone's.
 
+    A record file that cannot be read (e.g. invalid JSON committed with
+    plain git) is one line on stderr; the others are exported, and the
+    exit code is 1.
+
     \b
     Examples:
       gitrecords export > records.jsonl
@@ -155,24 +219,35 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     if directory is not None and output != "-":
         raise UsageFailure("use -o/--output or --dir, not both")
     ids = list(repo.ids())
+    unreadable = Unreadable()
+
+    def records() -> Iterator[tuple[uuid.UUID, Record]]:
+        for record_id in progress_iter(ids, "Exporting", len(ids)):
+            record = load(repo, record_id)
+            if isinstance(record, str):
+                unreadable.report(record)
+            elif record is not None and not record.is_deleted:  # None, deleted: a write since
+                yield record_id, record
+
+    exported = 0
     if directory is not None:
         root = Path(directory)
         if root.exists() and any(root.iterdir()):
             raise UsageFailure(f"{directory} already exists and is not empty")
-        for record_id in progress_iter(ids, "Exporting", len(ids)):
-            record = Record.get_record(record_id, repo=repo)
+        for record_id, record in records():
             target = root / repo.path_for(record_id)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(layout.dumps(dict(record)))
-        note(f"Exported {len(ids)} records to {directory}")
-        return
-    with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as stream:
-        for record_id in progress_iter(ids, "Exporting", len(ids)):
-            record = Record.get_record(record_id, repo=repo)
-            line = {"id": str(record_id), "revision_id": record.revision_id, "data": dict(record)}
-            stream.write(_json_line(line))
-    if output != "-":
-        note(f"Exported {len(ids)} records to {output}")
+            exported += 1
+    else:
+        with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as stream:
+            for record_id, record in records():
+                line = {"id": str(record_id), "revision_id": record.revision_id, "data": dict(record)}
+                stream.write(_json_line(line))
+                exported += 1
+    if directory is not None or output != "-":
+        note(f"Exported {exported} records to {directory or output}")
+    unreadable.check(len(ids))
 
 
 def _json_line(value: Any) -> str:
@@ -288,6 +363,8 @@ def _fast_import(
     before = repo.tip()
     source = items()
     with Progress("Importing") as progress:
+        if progress.enabled:  # a terminal: worth a first read of the input for the total
+            progress.total = count_records(file)
         try:
             result = repo.import_records(
                 source, message=message, author=author, source=os.path.basename(label), progress=progress
@@ -332,6 +409,33 @@ def _fast_import(
         note(f"Imported {count} record{'' if count == 1 else 's'} (commit {short(written.commit)})")
     else:
         note("Nothing to write: the input holds no records")
+
+
+def count_records(file: str) -> int | None:
+    """The number of records (non-blank lines) in a JSON Lines file, or in stdin when it is a
+    regular file (``import - < records.jsonl``); None when that cannot be known (a pipe). Reads
+    with ``os.pread``, so stdin is left where it was."""
+    try:
+        fd = sys.stdin.fileno() if file == "-" else os.open(file, os.O_RDONLY)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = 0
+        rest = b""
+        while chunk := os.pread(fd, 1 << 20, offset):
+            offset += len(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            count += sum(1 for line in lines if line.strip())
+        return count + (1 if rest.strip() else 0)
+    except OSError:
+        return None
+    finally:
+        if file != "-":
+            os.close(fd)
 
 
 def _may_be_envelope(line: bytes) -> bool:

@@ -10,10 +10,10 @@ import click
 import jsonpatch
 
 from .. import _git, layout
-from ..errors import NoResultFound
-from ..record import Record
+from ..errors import InvalidRecordError, NoResultFound
+from ..record import Record, RevisionsIterator
 from ..repository import Repository
-from ._common import RECORD_ID, json_option, pass_repo, short
+from ._common import RECORD_ID, DataError, json_option, pass_repo, short
 from ._output import echo_json, revision_range, timestamp
 
 
@@ -33,7 +33,9 @@ def history(
     Each line shows the revision number, the commit, its time (UTC), its
     author's name and the first line of its message; soft-deleted revisions
     are marked. --json has the author's email and the whole message too.
-    Works for soft-deleted records too.
+    Works for soft-deleted records too, and for a record whose file cannot
+    be read (e.g. invalid JSON committed with plain git): the revisions are
+    listed, the problem is one line on stderr, and the exit code is 1.
 
     \b
     Examples:
@@ -41,8 +43,13 @@ def history(
       gitrecords history ID -n 5 --newest-first
       gitrecords history ID --json | jq '.[-1].commit'
     """
-    record = Record.get_record(record_id, with_deleted=True, repo=repo)
-    revisions = record.revisions.rows()  # no record file is read: the commits say it all
+    try:
+        revisions = Record.get_record(record_id, with_deleted=True, repo=repo).revisions.rows()
+        unreadable = None
+    except InvalidRecordError as err:  # the current file is broken: its history is not
+        revisions = RevisionsIterator(repo, record_id).rows()
+        unreadable = err
+    # no record file is read below: the commits say it all
     if limit is not None:
         revisions = revisions[-limit:]
     if newest_first:
@@ -63,7 +70,13 @@ def history(
         )
     if as_json:
         echo_json(rows)
-        return
+    else:
+        _print_history(rows)
+    if unreadable is not None:
+        raise DataError(str(unreadable))
+
+
+def _print_history(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         when = row["time"].replace("T", " ").replace("+00:00", "Z")
         subject = row["message"].split("\n", 1)[0]

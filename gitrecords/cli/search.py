@@ -7,10 +7,8 @@ The same engine, query language and sorts as ``repo.search()``, ``GET
 
 from __future__ import annotations
 
-import csv
-import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +21,8 @@ from ..repository import Repository
 from ..search import facets_of
 from ..search import search as index_search
 from ..search_index import leaves
-from ._common import UsageFailure, pass_repo
-from ._output import echo_json, echo_nl, note, stdout_is_tty
+from ._common import DataError, UsageFailure, one_line, pass_repo
+from ._output import echo_csv, echo_json, echo_nl, echo_table, note, stdout_is_tty
 
 #: ids asked of the index at a time when a command lists more than one page
 CHUNK = 1000
@@ -180,6 +178,33 @@ def _fields(ctx: click.Context, param: click.Parameter, value: str | None) -> li
     return names
 
 
+def fields_option(default: str) -> Any:
+    """``--fields A,B,C``: the columns of --csv and --table (``default`` says which they are by
+    default)."""
+    return click.option(
+        "--fields",
+        metavar="A,B,C",
+        callback=_fields,
+        help="The columns of --csv and --table: id, revision_id, created, updated, is_deleted, or "
+        f"fields (dotted paths, facet names). {default}",
+    )
+
+
+def output_format(as_json: bool, nl: bool, as_csv: bool, as_table: bool, fields: list[str] | None) -> str:
+    """Which of --json, --nl, --csv and --table was asked for ('' for none); refuses two, and
+    --fields without --csv or --table."""
+    chosen = [
+        name for name, on in (("json", as_json), ("nl", nl), ("csv", as_csv), ("table", as_table)) if on
+    ]
+    if len(chosen) > 1:
+        raise UsageFailure(
+            f"use {' or '.join('--' + name for name in chosen)}, not {'both' if len(chosen) == 2 else 'all'}"
+        )
+    if fields is not None and chosen not in (["csv"], ["table"]):
+        raise UsageFailure("--fields chooses the columns of --csv and --table: add one of them")
+    return chosen[0] if chosen else ""
+
+
 SORT_HELP = (
     "Relevance (the default when the query has words), updated (newest first otherwise), "
     "created, or a field; '-' first for descending (--sort=-year)."
@@ -203,12 +228,9 @@ SORT_HELP = (
 @click.option("--nl", is_flag=True, help="Print one hit per line (JSON Lines).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: a header, then one row per hit.")
 @click.option(
-    "--fields",
-    metavar="A,B,C",
-    callback=_fields,
-    help="The columns of --csv: id, revision_id, created, updated, or fields (dotted paths, facet "
-    "names). Default: id, title and the facets.",
+    "--table", "as_table", is_flag=True, help="Print a table of the --fields, cut to fit the terminal."
 )
+@fields_option("Default: id, title and the facets.")
 @click.option("--deleted", "--with-deleted", "with_deleted", is_flag=True, help="Find deleted records too.")
 @pass_repo
 def search(
@@ -221,6 +243,7 @@ def search(
     as_json: bool,
     nl: bool,
     as_csv: bool,
+    as_table: bool,
     fields: list[str] | None,
     with_deleted: bool,
 ) -> None:
@@ -238,7 +261,8 @@ def search(
     counts of each facet's values; a note on stderr says when there are
     more hits than shown. --json prints {"total", "hits": [{"id",
     "revision_id", "metadata"}], "facets"}; --nl one hit per line; --csv
-    the --fields of each hit (lists joined with "; ").
+    the --fields of each hit (lists joined with "; "); --table the same
+    --fields as a table, long cells cut to fit the terminal.
 
     \b
     Examples:
@@ -247,12 +271,10 @@ def search(
       gitrecords search type:Software --facets --json
       gitrecords search 'creators.name:"Smith, J"' --nl | jq -r .id
       gitrecords search --limit 0 --csv --fields id,title,year,creators.name > records.csv
+      gitrecords search type:Dataset --table --fields id,year,title
     """
     q = " ".join(words)
-    if sum((as_json, nl, as_csv)) > 1:
-        raise UsageFailure("use one of --json, --nl and --csv")
-    if fields is not None and not as_csv:
-        raise UsageFailure("--fields chooses the columns of --csv: add --csv")
+    fmt = output_format(as_json, nl, as_csv, as_table, fields)
     if offset > MAX_OFFSET:
         raise UsageFailure(f"--offset must be at most {MAX_OFFSET}")
     found = find(
@@ -279,18 +301,11 @@ def search(
             if record is not None:
                 echo_nl(hit_json(record_id, record, with_deleted))
                 shown += 1
-    elif as_csv:
-        declared = facets_of(repo)
-        columns = fields or ["id", "title", *declared]
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        for record_id in found.ids:
-            record = load(repo, record_id)
-            if record is None:
-                continue
-            writer.writerow([csv_row_value(record_id, record, name, declared) for name in columns])
-            shown += 1
-        sys.stdout.flush()
+    elif fmt in ("csv", "table"):
+        columns = fields or ["id", "title", *facets_of(repo)]
+        shown = print_rows(repo, _loaded(repo, found.ids), columns, fmt)
+        if fmt == "table" and facets:
+            print_facets(found.facets)
     else:
         shown = print_table(repo, found.ids)
         if facets:
@@ -305,17 +320,71 @@ def search(
         )
 
 
-def csv_row_value(record_id: uuid.UUID, record: Record | str, name: str, declared: dict[str, str]) -> str:
+def csv_row_value(
+    record_id: uuid.UUID, record: Record | str, name: str, declared: dict[str, str], human: bool = False
+) -> str:
+    """The cell of column ``name`` (see --fields) for one record, or for a file that cannot be read
+    (``record`` is then the reason: only ``id`` and ``error`` have a value). ``human``: times as
+    ``2023-11-14 22:13:20Z``, for tables."""
     if name == "id":
         return str(record_id)
     if isinstance(record, str):
         return record if name == "error" else ""
     if name == "revision_id":
         return str(record.revision_id)
+    if name == "is_deleted":
+        return csv_cell([record.is_deleted])
     if name in ("created", "updated"):
         moment = getattr(record, name)
-        return moment.isoformat() if moment is not None else ""
+        if moment is None:
+            return ""
+        return moment.strftime("%Y-%m-%d %H:%M:%SZ") if human else moment.isoformat()
     return csv_cell(field_values(record, name, declared))
+
+
+#: columns that are never cut to fit a table: their values are short and whole
+WHOLE_COLUMNS = ("id", "revision_id", "is_deleted", "created", "updated")
+
+#: shorter headings in a table, for narrow columns
+TABLE_HEADINGS = {"revision_id": "rev", "is_deleted": "deleted"}
+
+
+def print_rows(
+    repo: Repository, hits: Iterable[tuple[uuid.UUID, Record | str]], columns: list[str], fmt: str
+) -> int:
+    """The ``columns`` of each hit as ``csv`` or as a ``table``; returns the rows printed."""
+    declared = facets_of(repo)
+    human = fmt == "table"
+    rows = ([csv_row_value(i, r, name, declared, human) for name in columns] for i, r in hits)
+    if fmt == "csv":
+        return echo_csv(columns, rows)
+    headings = [TABLE_HEADINGS.get(name, name) for name in columns]
+    return echo_table(headings, rows, fixed={i for i, name in enumerate(columns) if name in WHOLE_COLUMNS})
+
+
+class Unreadable:
+    """Record files that cannot be read, met while going through many records (a file committed
+    with plain git that is not valid JSON): each is one line on stderr as it is met, the command
+    goes on with the other records, and :meth:`check` exits 1 at the end."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def report(self, message: str) -> None:
+        note(one_line(message))
+        self.count += 1
+
+    def check(self, total: int) -> None:
+        if self.count:
+            files = "file" if total == 1 else "files"
+            raise DataError(f"{self.count} of {total} record {files} could not be read")
+
+
+def _loaded(repo: Repository, ids: Iterable[uuid.UUID]) -> Iterator[tuple[uuid.UUID, Record | str]]:
+    for record_id in ids:
+        record = load(repo, record_id)
+        if record is not None:
+            yield record_id, record
 
 
 def print_table(repo: Repository, ids: Iterator[uuid.UUID]) -> int:
