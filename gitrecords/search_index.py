@@ -50,6 +50,9 @@ MAX_VALUE_CHARS = 200
 FACET_VALUES = 50
 #: a page sorted by update time walks the time index when at least one record in this many is a hit
 WALK_RATIO = 50
+#: records tied at a page's last number are found by walking all records in id order when at
+#: least one record in this many holds that number
+TIE_WALK_RATIO = 200
 #: page cache of the index's connection (KiB; taken only as pages are used)
 CACHE_KIB = 64 * 1024
 #: a catch-up that (re)indexes more records than this drops the secondary indexes first and
@@ -808,7 +811,9 @@ class SearchIndex:
             f" SELECT d.record FROM docs d LEFT JOIN (SELECT doc, {pick}(num) AS kn, {pick}(str) AS ks"
             f" FROM vals WHERE path IN ({marks}) AND doc IN (SELECT doc FROM hits) GROUP BY doc) s"
             f" ON s.doc = d.doc WHERE d.doc IN (SELECT doc FROM hits)"
-            f" ORDER BY s.kn IS NULL, s.kn {direction}, s.ks IS NULL, s.ks {direction}, d.record{page}"
+            # numbers by number; texts (of records with no number there) by text; ties by record
+            f" ORDER BY s.kn IS NULL, s.kn {direction}, s.kn IS NOT NULL OR s.ks IS NULL,"
+            f" CASE WHEN s.kn IS NULL THEN s.ks END {direction}, d.record{page}"
         )
         return [r[0] for r in conn.execute(sql, params)]
 
@@ -816,46 +821,88 @@ class SearchIndex:
         self, pids: list[int], descending: bool, hits: str, params: list[Any], offset: int, limit: int | None
     ) -> list[str] | None:
         """A page sorted by a numeric field without sorting every hit: walk the field's numbers in
-        order (``vals_by_num``), keep the first ``offset + limit`` records met and every record
-        tied with the last of them, then order those exactly (number, text, record id). None when
-        the walk cannot decide the page (too few records have a number there, or no limit)."""
+        order (``vals_by_num``) until the page's last number, then take the records tied at that
+        number in record id order. None when the walk cannot decide the page (too few records
+        have a number there, or no limit)."""
         if limit is None or len(pids) != 1:
             return None
         conn = self._conn
+        path = pids[0]
         need = offset + limit
         direction = "DESC" if descending else "ASC"
         everything = hits.startswith(_EVERYTHING)
         probe = "" if everything else f" AND doc IN ({hits})"
+        hits_params = [] if everything else params
         cursor = conn.execute(
             f"SELECT doc, num FROM vals WHERE path = ? AND num IS NOT NULL{probe} ORDER BY num {direction}",
-            [pids[0], *([] if everything else params)],
+            [path, *hits_params],
         )
-        chosen: dict[int, None] = {}
-        last = None
-        complete = False
+        # a record's place is its first number met (the smallest; descending, the largest)
+        before: dict[int, Any] = {}  # record -> its number, for those before the current number
+        group: list[int] = []  # records at the current number
+        current = None
         for doc, num in cursor:
-            if doc in chosen:
+            if doc in before or doc in group:
                 continue
-            if len(chosen) >= need and num != last:
-                complete = True
-                break
-            chosen[doc] = None
-            last = num
+            if num != current:
+                before.update((d, current) for d in group)
+                group, current = [], num
+                if len(before) >= need:
+                    break
+            group.append(doc)
+            if len(before) + len(group) >= need:
+                break  # the page ends at this number: the rest of its records are ranked below
         cursor.close()
-        if not complete and len(chosen) < need:
+        if len(before) + len(group) < need:
             return None  # records without a number there come next: the general query decides
-        pick = "MAX" if descending else "MIN"
+        wanted = need - len(before)
+        tied = self._tied(path, current, before, wanted, hits, hits_params) if wanted > 0 else []
         rows = conn.execute(
-            f"SELECT d.record, {pick}(v.num), {pick}(v.str) FROM json_each(?) j"
-            " JOIN vals v ON v.doc = j.value AND v.path = ? JOIN docs d ON d.doc = v.doc GROUP BY v.doc",
-            [json.dumps(list(chosen)), pids[0]],
+            "SELECT j.value, d.record FROM json_each(?) j JOIN docs d ON d.doc = j.value",
+            [json.dumps([*before, *tied])],
         ).fetchall()
-        # the order of the general query: number, text (missing last), record id (ascending)
-        rows.sort(key=lambda r: r[0])
-        rows.sort(key=lambda r: r[2] or "", reverse=descending)
-        rows.sort(key=lambda r: r[2] is None)
-        rows.sort(key=lambda r: r[1], reverse=descending)
-        return [r[0] for r in rows[offset:need]]
+        record_of = dict(rows)
+        # by number, ties by record id (the order of the general query)
+        ordered = sorted(before, key=lambda doc: record_of[doc])
+        ordered.sort(key=lambda doc: before[doc], reverse=descending)
+        return [record_of[doc] for doc in [*ordered, *tied][offset:need]]
+
+    def _tied(
+        self, path: int, number: Any, before: Mapping[int, Any], wanted: int, hits: str, params: list[Any]
+    ) -> list[int]:
+        """The first ``wanted`` records (by record id) whose place is ``number`` (they hold it and
+        no number before it: not in ``before``), among the hits."""
+        conn = self._conn
+        everything = hits.startswith(_EVERYTHING)
+        inside = "" if everything else f" AND v.doc IN ({hits})"
+        many = False
+        if everything:
+            tied = conn.execute("SELECT COUNT(*) FROM vals WHERE path = ? AND num = ?", [path, number])
+            docs = conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0
+            many = tied.fetchone()[0] * TIE_WALK_RATIO >= docs
+        if many:
+            # many records tied (a year among a million records): walk the records in id order and
+            # stop after ``wanted`` of them hold the number (about docs / tied probes each)
+            found = conn.execute(
+                "SELECT d.doc FROM docs d WHERE d.deleted = 0 AND EXISTS (SELECT 1 FROM vals v"
+                " WHERE v.doc = d.doc AND v.path = ? AND v.num = ?) ORDER BY d.record",
+                [path, number],
+            )
+            out = []
+            for (doc,) in found:
+                if doc not in before:
+                    out.append(doc)
+                    if len(out) >= wanted:
+                        break
+            found.close()
+            return out
+        rows = conn.execute(
+            f"SELECT DISTINCT v.doc, d.record FROM vals v JOIN docs d ON d.doc = v.doc"
+            f" WHERE v.path = ? AND v.num = ?{inside}",
+            [path, number, *params],
+        ).fetchall()
+        rows.sort(key=lambda r: r[1])
+        return [doc for doc, _record in rows if doc not in before][:wanted]
 
 
 class _Batch:

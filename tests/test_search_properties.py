@@ -205,9 +205,9 @@ def in_range(q: Q, value: Any) -> bool:
 
 
 def sort_order(records: dict[uuid.UUID, Any], ids: set[uuid.UUID], field: str, descending: bool) -> list:
-    """``ids`` sorted by ``field`` as the index promises (search_index._Compiler.order): by the
-    smallest (descending: largest) number among the field's values, records without one after;
-    then by the smallest (largest) text; ties by record id, ascending."""
+    """``ids`` sorted by ``field`` as the index promises: by the smallest (descending: largest)
+    number among the field's values; records without a number after, by their smallest (largest)
+    text; records with neither last; ties by record id, ascending."""
 
     def keys(record_id: uuid.UUID) -> tuple[float | None, str | None]:
         data = records[record_id]
@@ -215,7 +215,9 @@ def sort_order(records: dict[uuid.UUID, Any], ids: set[uuid.UUID], field: str, d
         numbers = [n for n in map(number_of, values) if n is not None]
         texts = [text_of(v)[:MAX_VALUE_CHARS] for v in values]
         pick = max if descending else min
-        return (pick(numbers) if numbers else None, pick(texts) if texts else None)
+        if numbers:
+            return (pick(numbers), None)
+        return (None, pick(texts) if texts else None)
 
     def compare(a: uuid.UUID, b: uuid.UUID) -> int:
         for x, y in zip(keys(a), keys(b), strict=True):
