@@ -520,3 +520,15 @@ def test_the_pages_have_no_inline_script(client: FlaskClient) -> None:
     page = client.get(f"/admin/records/{FIRST}").get_data(as_text=True)
     assert "onsubmit=" not in page and "onclick=" not in page
     assert "<script>" not in page
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"If-None-Match": '"0"'}, {"If-Match": '"0"'}], ids=["plain", "not-modified", "if-match"]
+)
+def test_the_app_leaves_the_date_header_to_the_server(client: FlaskClient, headers: dict[str, str]) -> None:
+    """make_conditional added a Date that servers sent beside their own (issue 18, 18; the real
+    servers are checked in test_web_server.py)."""
+    for path in (f"/api/records/{FIRST}", "/records/1"):
+        response = client.get(path, headers=headers)
+        assert response.status_code in (200, 304)
+        assert "Date" not in response.headers

@@ -97,6 +97,14 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    @app.after_request
+    def no_date(response: Any) -> Any:
+        """The WSGI server writes the one ``Date`` header. Werkzeug's ``make_conditional`` (the
+        records' ``ETag`` answers) adds its own, which werkzeug's server (``flask run``) and some
+        others send as a second ``Date`` beside theirs."""
+        response.headers.pop("Date", None)
+        return response
+
     @app.teardown_appcontext
     def give_back(exc: BaseException | None) -> None:
         repo = g.pop("gitrecords_repo", None)
