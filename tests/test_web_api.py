@@ -532,3 +532,19 @@ def test_the_app_leaves_the_date_header_to_the_server(client: FlaskClient, heade
         response = client.get(path, headers=headers)
         assert response.status_code in (200, 304)
         assert "Date" not in response.headers
+
+
+def test_a_204_has_no_content_type(titles: tuple[Repository, FlaskClient]) -> None:
+    """Soft delete, a revert to a deleted revision and a hard delete answer 204 without a body,
+    and so without a Content-Type (issue 18, 18)."""
+    _, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    deleted = client.delete(f"/api/records/{rid}", headers=auth())
+    client.post(f"/api/records/{rid}/undelete", headers=auth())
+    reverted = client.post(f"/api/records/{rid}/revert", data='{"revision_id": 1}', headers=auth())
+    purged = client.delete(f"/api/records/{rid}?hard=true", headers=auth(ADMIN))
+    for response in (deleted, reverted, purged):
+        assert response.status_code == 204
+        assert response.data == b""
+        assert "Content-Type" not in response.headers
+    assert reverted.headers["ETag"] == '"3"'

@@ -218,3 +218,12 @@ def test_one_date_header_per_response(small_server: str) -> None:
         status, sent, _ = exchange(small_server, method, path, headers=headers)
         assert status in (200, 304, 404)
         assert len(named(sent, "Date")) == 1, (method, path, sent)
+
+
+def test_a_204_has_no_content_type(small_server: str) -> None:
+    rid = small_create(small_server, {"title": "to delete"})
+    auth = {"Authorization": f"Bearer {SMALL_TOKEN}"}
+    status, sent, body = exchange(small_server, "DELETE", f"/api/records/{rid}", headers=auth)
+    assert (status, body) == (204, b"")
+    assert named(sent, "Content-Type") == [], sent
+    assert named(sent, "ETag") == ['"1"']

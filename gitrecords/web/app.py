@@ -105,6 +105,13 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
         response.headers.pop("Date", None)
         return response
 
+    @app.after_request
+    def no_type_without_content(response: Any) -> Any:
+        """A 204 has no body, so no ``Content-Type`` (Flask gives every response one)."""
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
+        return response
+
     @app.teardown_appcontext
     def give_back(exc: BaseException | None) -> None:
         repo = g.pop("gitrecords_repo", None)
