@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from jsonschema.exceptions import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import layout
 from ..errors import InvalidRecordError
@@ -74,8 +75,28 @@ def flag_arg(name: str) -> bool:
     raise HTTPProblem(400, f"query parameter {name!r} must be true or false, not {value!r}")
 
 
+def whole_body() -> bytes:
+    """The request body; 413 when it is larger than ``MAX_CONTENT_LENGTH``, however it was sent.
+
+    Werkzeug refuses a ``Content-Length`` over the limit, but stops reading a chunked body (no
+    ``Content-Length``; gunicorn and werkzeug's server pass it on as it comes) at the limit
+    without a word: the cut-off JSON was answered with a 400 "not valid JSON".
+    """
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if (
+        request.content_length is None
+        and limit is not None
+        and len(data) >= limit
+        and request.environ.get("wsgi.input_terminated")
+        and request.environ["wsgi.input"].read(1)  # a byte past the limit: the body is larger
+    ):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def body_object(what: str = "record") -> dict[str, Any]:
-    return rec.parse_object(request.get_data(cache=False), what)
+    return rec.parse_object(whole_body(), what)
 
 
 def message() -> str | None:
@@ -211,7 +232,7 @@ def patch_record(record_id: str) -> Response:
     record = writable(record_id)
     repo = current_repo()
     try:
-        operations = layout.loads(request.get_data(cache=False), what="JSON Patch")
+        operations = layout.loads(whole_body(), what="JSON Patch")
     except InvalidRecordError as err:
         raise HTTPProblem(400, str(err)) from None
     patched = record.patch(operations)

@@ -12,9 +12,9 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, has_request_context, jsonify, render_template, request
 from jsonschema.exceptions import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import (
     GitRecordsError,
@@ -74,6 +74,9 @@ def problem(err: BaseException) -> tuple[int, dict[str, Any]]:
     """The status and JSON body for an error."""
     if isinstance(err, HTTPProblem):
         return err.status, {"status": err.status, "message": err.message, **err.extra}
+    if isinstance(err, RequestEntityTooLarge) and has_request_context() and request.max_content_length:
+        message = f"the request body is larger than this server's limit of {request.max_content_length} bytes"
+        return 413, {"status": 413, "message": message}
     if isinstance(err, HTTPException):
         status = err.code or 500
         return status, {"status": status, "message": err.description or err.name}
