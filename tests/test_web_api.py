@@ -554,6 +554,57 @@ def test_a_204_has_no_content_type(titles: tuple[Repository, FlaskClient]) -> No
 # -- what a body may be: JSON, and no larger than MAX_CONTENT_LENGTH however it is sent ---
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "body", "message"),
+    [
+        ("POST", "", "application/x-www-form-urlencoded", "title=x", "the record must be JSON"),
+        ("POST", "", "multipart/form-data; boundary=x", "--x--", "the record must be JSON"),
+        ("POST", "", "text/plain", '{"title": "x"}', "not 'text/plain'"),
+        ("PUT", "/{rid}", "text/plain; charset=utf-8", '{"title": "x"}', "the record must be JSON"),
+        ("PATCH", "/{rid}", "application/x-www-form-urlencoded", "op=remove", "the JSON Patch must be"),
+        ("PATCH", "/{rid}", "application/merge-patch+json", '{"title": "x"}', "not a merge patch"),
+        ("POST", "/{rid}/revert", "text/plain", '{"revision_id": 0}', "the request body must be JSON"),
+    ],
+)
+def test_a_body_that_is_not_json_is_415(
+    titles: tuple[Repository, FlaskClient], method: str, path: str, content_type: str, body: str, message: str
+) -> None:
+    """A form or text sent to the API is refused by its Content-Type, not parsed (issue 18, 18)."""
+    repo, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    before = commits(repo)
+    response = client.open(
+        "/api/records" + path.format(rid=rid),
+        method=method,
+        data=body,
+        headers=auth(**{"Content-Type": content_type}),
+    )
+    assert response.status_code == 415
+    answer = response.get_json()
+    assert set(answer) == {"status", "message"} and answer["status"] == 415
+    assert message in answer["message"]
+    if method == "PATCH":
+        assert response.headers["Accept-Patch"] == "application/json-patch+json, application/json"
+    assert commits(repo) == before
+
+
+def test_json_bodies_by_any_json_type_or_none(titles: tuple[Repository, FlaskClient]) -> None:
+    """application/json (with a charset), any application/...+json, and no Content-Type at all
+    (requests.post(url, data=...), Flask's test client) are read as JSON."""
+    _, client = titles
+    typed = auth(**{"Content-Type": "application/json; charset=utf-8"})
+    rid = client.post("/api/records", data='{"title": "one"}', headers=typed).get_json()["id"]
+    untyped = client.put(f"/api/records/{rid}", data='{"title": "two"}', headers=auth())
+    assert untyped.status_code == 200 and untyped.get_json()["revision_id"] == 1
+    for content_type, title in [("application/json-patch+json", "three"), ("application/json", "four")]:
+        operations = json.dumps([{"op": "replace", "path": "/title", "value": title}])
+        headers = auth(**{"Content-Type": content_type})
+        patched = client.patch(f"/api/records/{rid}", data=operations, headers=headers)
+        assert patched.status_code == 200 and patched.get_json()["metadata"] == {"title": title}
+    vendor = auth(**{"Content-Type": "application/vnd.example+json"})
+    assert client.put(f"/api/records/{rid}", data='{"title": "five"}', headers=vendor).status_code == 200
+
+
 def test_a_chunked_body_over_the_limit_is_413(tmp_path: Path) -> None:
     """A body without a Content-Length (chunked) was cut at MAX_CONTENT_LENGTH without a word:
     the rest of the JSON was missing (400 "not valid JSON"), or, past the end of the JSON,

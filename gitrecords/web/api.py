@@ -75,6 +75,42 @@ def flag_arg(name: str) -> bool:
     raise HTTPProblem(400, f"query parameter {name!r} must be true or false, not {value!r}")
 
 
+#: what a PATCH body may be sent as (a 415 for another type says so in ``Accept-Patch``)
+ACCEPT_PATCH = "application/json-patch+json, application/json"
+
+
+def is_json(mimetype: str) -> bool:
+    """``application/json`` or any ``application/...+json`` (``application/json-patch+json``)."""
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def json_body(what: str) -> bytes:
+    """The request body, sent as JSON: 415 for a body of another ``Content-Type`` (a form, text),
+    413 for one larger than ``MAX_CONTENT_LENGTH``. A body without a ``Content-Type`` is read as
+    JSON (``requests.post(url, data=...)``, Flask's test client), and malformed JSON is a 400."""
+    sent = request.headers.get("Content-Type", "").strip()
+    patch = request.method == "PATCH"
+    if sent:
+        mimetype = request.mimetype
+        if patch and mimetype == "application/merge-patch+json":
+            raise HTTPProblem(
+                415,
+                "PATCH takes a JSON Patch (RFC 6902), not a merge patch: send a list of operations "
+                "as 'Content-Type: application/json-patch+json'",
+                headers={"Accept-Patch": ACCEPT_PATCH},
+            )
+        if not is_json(mimetype):
+            wanted = "application/json-patch+json' or 'application/json" if patch else "application/json"
+            raise HTTPProblem(
+                415,
+                f"the {what} must be JSON sent as 'Content-Type: {wanted}', not {sent!r}",
+                headers={"Accept-Patch": ACCEPT_PATCH} if patch else {},
+            )
+    return whole_body()
+
+
 def whole_body() -> bytes:
     """The request body; 413 when it is larger than ``MAX_CONTENT_LENGTH``, however it was sent.
 
@@ -96,7 +132,7 @@ def whole_body() -> bytes:
 
 
 def body_object(what: str = "record") -> dict[str, Any]:
-    return rec.parse_object(whole_body(), what)
+    return rec.parse_object(json_body(what), what)
 
 
 def message() -> str | None:
@@ -232,7 +268,7 @@ def patch_record(record_id: str) -> Response:
     record = writable(record_id)
     repo = current_repo()
     try:
-        operations = layout.loads(whole_body(), what="JSON Patch")
+        operations = layout.loads(json_body("JSON Patch"), what="JSON Patch")
     except InvalidRecordError as err:
         raise HTTPProblem(400, str(err)) from None
     patched = record.patch(operations)

@@ -37,10 +37,14 @@ log = logging.getLogger(__name__)
 class HTTPProblem(Exception):
     """An error the web layer raises itself, with its status code."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: response headers (``Accept-Patch`` on a 415); ``extra`` goes into the JSON body
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -98,7 +102,7 @@ def wants_json() -> bool:
 def register(app: Flask) -> None:
     def handle(err: BaseException) -> Any:
         status, body = problem(err)
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(err.headers) if isinstance(err, HTTPProblem) else {}
         if status == 503:
             headers["Retry-After"] = "1"
         if status == 401:
