@@ -19,7 +19,7 @@ from ..errors import InvalidRecordError
 from ..record import Record
 from ..repository import Repository
 from . import records as rec
-from .context import author, bearer_token, current_repo, role_for, writes_enabled
+from .context import author, bearer_token, current_repo, int_arg, role_for, writes_enabled
 from .errors import HTTPProblem
 
 blueprint = Blueprint("api", __name__)
@@ -50,20 +50,6 @@ def writable(record_id: str, role: str = "write", deleted_ok: bool = False) -> R
         deleted_ok=deleted_ok,
         expected=request.headers.get("If-Match"),
     )
-
-
-def int_arg(name: str, default: int, lowest: int = 1, highest: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPProblem(400, f"query parameter {name!r} must be an integer, not {raw!r}") from None
-    if value < lowest or (highest is not None and value > highest):
-        upper = f" and {highest}" if highest is not None else ""
-        raise HTTPProblem(400, f"query parameter {name!r} must be between {lowest}{upper}, not {value}")
-    return value
 
 
 def flag_arg(name: str) -> bool:
