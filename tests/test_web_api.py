@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import subprocess
 import sys
@@ -520,3 +521,122 @@ def test_the_pages_have_no_inline_script(client: FlaskClient) -> None:
     page = client.get(f"/admin/records/{FIRST}").get_data(as_text=True)
     assert "onsubmit=" not in page and "onclick=" not in page
     assert "<script>" not in page
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"If-None-Match": '"0"'}, {"If-Match": '"0"'}], ids=["plain", "not-modified", "if-match"]
+)
+def test_the_app_leaves_the_date_header_to_the_server(client: FlaskClient, headers: dict[str, str]) -> None:
+    """make_conditional added a Date that servers sent beside their own (issue 18, 18; the real
+    servers are checked in test_web_server.py)."""
+    for path in (f"/api/records/{FIRST}", "/records/1"):
+        response = client.get(path, headers=headers)
+        assert response.status_code in (200, 304)
+        assert "Date" not in response.headers
+
+
+def test_a_204_has_no_content_type(titles: tuple[Repository, FlaskClient]) -> None:
+    """Soft delete, a revert to a deleted revision and a hard delete answer 204 without a body,
+    and so without a Content-Type (issue 18, 18)."""
+    _, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    deleted = client.delete(f"/api/records/{rid}", headers=auth())
+    client.post(f"/api/records/{rid}/undelete", headers=auth())
+    reverted = client.post(f"/api/records/{rid}/revert", data='{"revision_id": 1}', headers=auth())
+    purged = client.delete(f"/api/records/{rid}?hard=true", headers=auth(ADMIN))
+    for response in (deleted, reverted, purged):
+        assert response.status_code == 204
+        assert response.data == b""
+        assert "Content-Type" not in response.headers
+    assert reverted.headers["ETag"] == '"3"'
+
+
+# -- what a body may be: JSON, and no larger than MAX_CONTENT_LENGTH however it is sent ---
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "body", "message"),
+    [
+        ("POST", "", "application/x-www-form-urlencoded", "title=x", "the record must be JSON"),
+        ("POST", "", "multipart/form-data; boundary=x", "--x--", "the record must be JSON"),
+        ("POST", "", "text/plain", '{"title": "x"}', "not 'text/plain'"),
+        ("PUT", "/{rid}", "text/plain; charset=utf-8", '{"title": "x"}', "the record must be JSON"),
+        ("PATCH", "/{rid}", "application/x-www-form-urlencoded", "op=remove", "the JSON Patch must be"),
+        ("PATCH", "/{rid}", "application/merge-patch+json", '{"title": "x"}', "not a merge patch"),
+        ("POST", "/{rid}/revert", "text/plain", '{"revision_id": 0}', "the request body must be JSON"),
+    ],
+)
+def test_a_body_that_is_not_json_is_415(
+    titles: tuple[Repository, FlaskClient], method: str, path: str, content_type: str, body: str, message: str
+) -> None:
+    """A form or text sent to the API is refused by its Content-Type, not parsed (issue 18, 18)."""
+    repo, client = titles
+    rid = create(client, {"title": "one"}).get_json()["id"]
+    before = commits(repo)
+    response = client.open(
+        "/api/records" + path.format(rid=rid),
+        method=method,
+        data=body,
+        headers=auth(**{"Content-Type": content_type}),
+    )
+    assert response.status_code == 415
+    answer = response.get_json()
+    assert set(answer) == {"status", "message"} and answer["status"] == 415
+    assert message in answer["message"]
+    if method == "PATCH":
+        assert response.headers["Accept-Patch"] == "application/json-patch+json, application/json"
+    assert commits(repo) == before
+
+
+def test_json_bodies_by_any_json_type_or_none(titles: tuple[Repository, FlaskClient]) -> None:
+    """application/json (with a charset), any application/...+json, and no Content-Type at all
+    (requests.post(url, data=...), Flask's test client) are read as JSON."""
+    _, client = titles
+    typed = auth(**{"Content-Type": "application/json; charset=utf-8"})
+    rid = client.post("/api/records", data='{"title": "one"}', headers=typed).get_json()["id"]
+    untyped = client.put(f"/api/records/{rid}", data='{"title": "two"}', headers=auth())
+    assert untyped.status_code == 200 and untyped.get_json()["revision_id"] == 1
+    for content_type, title in [("application/json-patch+json", "three"), ("application/json", "four")]:
+        operations = json.dumps([{"op": "replace", "path": "/title", "value": title}])
+        headers = auth(**{"Content-Type": content_type})
+        patched = client.patch(f"/api/records/{rid}", data=operations, headers=headers)
+        assert patched.status_code == 200 and patched.get_json()["metadata"] == {"title": title}
+    vendor = auth(**{"Content-Type": "application/vnd.example+json"})
+    assert client.put(f"/api/records/{rid}", data='{"title": "five"}', headers=vendor).status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_413(tmp_path: Path) -> None:
+    """A body without a Content-Length (chunked) was cut at MAX_CONTENT_LENGTH without a word:
+    the rest of the JSON was missing (400 "not valid JSON"), or, past the end of the JSON,
+    silently dropped (issue 18, 18). The real servers: test_web_server.py."""
+    repo = Repository.init(tmp_path / "small.git", config={"max_record_bytes": 1000})
+    client = create_app(
+        repo.path, GITRECORDS_TOKEN=WRITER, GITRECORDS_PID_MINTERS=(), TESTING=True
+    ).test_client()
+    limit = 2 * 1000 + 64 * 1024
+
+    def chunked(body: bytes) -> Any:
+        return client.post(
+            "/api/records",
+            input_stream=io.BytesIO(body),
+            headers=auth(**{"Content-Type": "application/json", "Transfer-Encoding": "chunked"}),
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+
+    record = b'{"title": "x"}'
+    too_large = {
+        "status": 413,
+        "message": f"the request body is larger than this server's limit of {limit} bytes",
+    }
+    before = commits(repo)
+    for body in (
+        b'{"title": "' + b"x" * limit + b'"}',
+        record + b" " * (limit + 1 - len(record)),  # still JSON when cut at the limit
+    ):
+        response = chunked(body)
+        assert (response.status_code, response.get_json()) == (413, too_large)
+    assert commits(repo) == before
+    at_the_limit = chunked(record + b" " * (limit - len(record)))
+    assert at_the_limit.status_code == 201, at_the_limit.get_json()
+    # with a Content-Length, werkzeug refuses it before reading: the same answer
+    assert client.post("/api/records", data=b" " * (limit + 1), headers=auth()).get_json() == too_large

@@ -196,9 +196,14 @@ def test_list_search_and_pages(page: Page) -> None:
     page.get_by_role("link", name="Previous").click()
     expect(page.locator("nav.pages span")).to_have_text("Page 2 of 3")
     page.goto("/admin/?page=9")  # past the end (an old link): Previous leads back to the last page
-    expect(page.locator("table.records tbody")).to_have_text("No records.")
+    expect(page.locator("table.records tbody")).to_have_text("No records on page 9: the last page is 3.")
     page.get_by_role("link", name="Previous").click()
     expect(page.locator("nav.pages span")).to_have_text("Page 3 of 3")
+    page.goto("/admin/?page=9")  # so does the link in the message
+    page.locator("table.records tbody").get_by_role("link", name="3").click()
+    expect(page.locator("nav.pages span")).to_have_text("Page 3 of 3")
+    page.goto("/admin/?page=abc")  # not a page number: a 400, as in the API
+    expect(page.locator("main")).to_contain_text("query parameter 'page' must be an integer, not 'abc'")
 
     # a field name matches at any depth: title: finds titles[].title
     search = page.get_by_role("searchbox", name="Search records")

@@ -134,7 +134,7 @@ def test_bad_facets_flag_and_sql_looking_text(client: FlaskClient) -> None:
     assert response.get_json()["message"].startswith(
         "query parameter 'page' must be between 1 and 1000000000"
     )
-    assert client.get("/admin/?q=coral&page=100000000000000000000").status_code == 200
+    assert client.get("/admin/?q=coral&page=100000000000000000000").status_code == 400
 
 
 # -- the admin list page ---------------------------------------------------------------
@@ -266,3 +266,30 @@ def test_a_real_server_searches_and_sees_a_push(tmp_path: Path) -> None:
         assert status == 200 and body["hits"]["total"] == SOFTWARE + 1
         assert new_id in [hit["id"] for hit in body["hits"]["hits"]]
         assert body["aggregations"]["type"] == {"buckets": [{"key": "Software", "doc_count": SOFTWARE + 1}]}
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "message"),
+    [
+        ("abc", 400, "query parameter &#39;page&#39; must be an integer, not &#39;abc&#39;"),
+        ("0", 400, "query parameter &#39;page&#39; must be between 1 and 1000000000, not 0"),
+        ("-2", 400, "must be between 1 and 1000000000, not -2"),
+        ("100000000000000000000", 400, "must be between 1 and 1000000000, not 100000000000000000000"),
+        ("", 200, "60 records"),
+        ("3", 200, "60 records"),
+        ("4", 200, 'No records on page 4: the last page is <a href="/admin/?page=3">3</a>.'),
+    ],
+)
+def test_admin_list_pages_answer_as_the_api(
+    client: FlaskClient, page: str, status: int, message: str
+) -> None:
+    """``page`` that is not a page number is a 400, as in the API (it was read as page 1); a page
+    past the last is empty (200), as in the API, and links to the last (issue 18, 18)."""
+    api = client.get("/api/records", query_string={"page": page})
+    assert api.status_code == status
+    html = page_text(client, f"/admin/?page={urllib.parse.quote(page)}", status=status)
+    assert message in html
+    if page == "4":
+        assert api.get_json()["hits"]["hits"] == [] and api.get_json()["links"]["prev"] == (
+            "/api/records?page=3&size=25"
+        )

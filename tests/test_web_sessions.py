@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from webserver import gunicorn, isolated_env
 from werkzeug.serving import make_server
 
 from gitrecords import Record, Repository
@@ -25,8 +26,10 @@ NEW_TOKEN = "the-second-write-token"
 
 
 @contextmanager
-def running(repo: Repository, token: str) -> Iterator[str]:
-    app = create_app(repo.path, GITRECORDS_TOKEN=token, SECRET_KEY=SECRET_KEY)
+def running(repo: Repository, token: str, secret_key: str | None = SECRET_KEY) -> Iterator[str]:
+    """A server on a free port; ``secret_key=None``: the one of the environment, else random."""
+    config = {} if secret_key is None else {"SECRET_KEY": secret_key}
+    app = create_app(repo.path, GITRECORDS_TOKEN=token, **config)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -117,3 +120,37 @@ def test_changing_the_token_ends_sessions_opened_with_the_old_one(repo: Reposito
         status, _ = delete_form(browser, base, Record.get_record(record.id, repo=repo))
         assert status == 302
     assert Record.get_record(record.id, with_deleted=True, repo=repo).is_deleted
+
+
+def test_processes_share_sign_ins_through_GITRECORDS_SECRET_KEY(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes serving one repository (gunicorn -w 2) sign cookies with the key from the
+    environment: a sign-in and a form from one are good on the other. Each used to pick its own
+    random key, so a form shown by one worker was refused by the next (docs/web.md)."""
+    monkeypatch.setenv("GITRECORDS_SECRET_KEY", "one key for every worker process")
+    records = [Record.create({"title": f"record {n}"}, repo=repo) for n in range(2)]
+    browser = Browser()
+    with running(repo, TOKEN, secret_key=None) as first, running(repo, TOKEN, secret_key=None) as second:
+        browser.sign_in(first, TOKEN)
+        assert delete_form(browser, second, records[0])[0] == 302
+        csrf = browser.csrf(f"{second}/admin/")
+        status, _ = browser.call(
+            f"{first}/admin/records/{records[1].id}/delete", {"csrf_token": csrf, "revision_id": "0"}
+        )
+        assert status == 302
+    assert all(Record.get_record(r.id, with_deleted=True, repo=repo).is_deleted for r in records)
+
+
+def test_signed_in_across_gunicorn_workers(tmp_path: Path) -> None:
+    """docs/web.md's gunicorn deployment: four workers, the tokens and the key from the
+    environment; every request comes on a new connection, to any worker."""
+    pytest.importorskip("gunicorn")
+    repo = Repository.init(tmp_path / "data.git")
+    records = [Record.create({"title": f"record {n}"}, repo=repo) for n in range(6)]
+    env = isolated_env(tmp_path / "home", GITRECORDS_TOKEN=TOKEN, GITRECORDS_SECRET_KEY="a key for all four")
+    browser = Browser()
+    with gunicorn(repo.path, workers=4, env=env) as base:
+        browser.sign_in(base, TOKEN)
+        assert [delete_form(browser, base, record)[0] for record in records] == [302] * 6
+    assert all(Record.get_record(r.id, with_deleted=True, repo=repo).is_deleted for r in records)

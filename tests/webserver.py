@@ -8,6 +8,8 @@ The server gets the environment of the tests plus ``env``; pass
 :func:`isolated_env` there (or start it from a test whose git config is
 already isolated) so the git config of the person running the tests is not read.
 It is stopped (SIGTERM) when the ``with`` block ends, even on a failure.
+:func:`flask_run` and :func:`gunicorn` run the same application on werkzeug's
+development server and on gunicorn, the other servers docs/web.md names.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,23 +73,70 @@ def serve(
     The server's output goes to ``REPO_PATH.serve-PORT.log`` next to the repository; its
     tail is in the error if the server does not start.
     """
+
+    def command(port: int) -> list[str]:
+        return [*GITRECORDS, "--repo", os.fspath(repo_path), "serve", "--port", str(port), *args]
+
+    with _running(command, Path(os.fspath(repo_path)), "serve", env, timeout) as base_url:
+        yield base_url
+
+
+def factory(repo_path: str | os.PathLike[str]) -> str:
+    """The application as ``flask --app`` and gunicorn name it: ``gitrecords.web:create_app("PATH")``."""
+    return f"gitrecords.web:create_app({os.fspath(repo_path)!r})"
+
+
+@contextmanager
+def flask_run(repo_path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``flask --app 'gitrecords.web:create_app("REPO_PATH")' run``: werkzeug's development server,
+    the other runner docs/web.md names. Yields its base URL, as :func:`serve` does."""
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "flask", "--app", factory(repo_path), "run", "--port", str(port)]
+
+    with _running(command, Path(os.fspath(repo_path)), "flask", env, 30.0) as base_url:
+        yield base_url
+
+
+@contextmanager
+def gunicorn(
+    repo_path: str | os.PathLike[str], *, workers: int = 2, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``gunicorn -w WORKERS 'gitrecords.web:create_app("REPO_PATH")'``, as docs/web.md deploys
+    several processes (gunicorn is not a dependency: skip a test that needs it when it is missing)."""
+
+    def command(port: int) -> list[str]:
+        bind = f"127.0.0.1:{port}"
+        return [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", bind, factory(repo_path)]
+
+    with _running(command, Path(os.fspath(repo_path)), "gunicorn", env, 30.0) as base_url:
+        yield base_url
+
+
+@contextmanager
+def _running(
+    command: Callable[[int], list[str]],
+    repo: Path,
+    name: str,
+    env: Mapping[str, str] | None,
+    timeout: float,
+) -> Iterator[str]:
+    """Start ``command(port)`` on a free port, wait until it answers, yield its URL, stop it."""
     full_env = dict(os.environ) if env is None else {**os.environ, **env}
-    repo = Path(os.fspath(repo_path))
     for _attempt in range(3):  # another process may take the free port before the server binds it
         port = free_port()
-        log_path = repo.with_name(f"{repo.name}.serve-{port}.log")
-        command = [*GITRECORDS, "--repo", os.fspath(repo_path), "serve", "--port", str(port), *args]
+        log_path = repo.with_name(f"{repo.name}.{name}-{port}.log")
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(command(port), env=full_env, stdout=log, stderr=subprocess.STDOUT)
         base_url = f"http://127.0.0.1:{port}"
         if _wait_until_up(proc, f"{base_url}/api/records?size=1", time.monotonic() + timeout):
             break
         _stop(proc)
         output = log_path.read_text(errors="replace")
-        if "Address already in use" not in output:
-            raise RuntimeError(f"gitrecords serve did not start: {' '.join(command)}\n{output[-3000:]}")
+        if "Address already in use" not in output and "Connection in use" not in output:
+            raise RuntimeError(f"{name} did not start: {' '.join(command(port))}\n{output[-3000:]}")
     else:  # pragma: no cover - three lost races in a row
-        raise RuntimeError(f"gitrecords serve found no free port:\n{output[-3000:]}")
+        raise RuntimeError(f"{name} found no free port:\n{output[-3000:]}")
     try:
         yield base_url
     finally:

@@ -33,7 +33,7 @@ from ..errors import GitRecordsError
 from ..record import Record
 from ..search import facets_of
 from . import records as rec
-from .context import author, current_repo, role_for, writes_enabled
+from .context import author, current_repo, int_arg, role_for, writes_enabled
 from .errors import HTTPProblem, problem
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -138,10 +138,7 @@ def index() -> Any:
     config = current_app.config
     q = request.args.get("q", "")
     sort = request.args.get("sort") or DEFAULT_SORT
-    try:
-        page = min(max(1, int(request.args.get("page", 1))), rec.MAX_PAGE)
-    except ValueError:
-        page = 1
+    page = int_arg("page", 1, 1, rec.MAX_PAGE)  # 400 as in the API; past the last page: an empty page
     size = config["GITRECORDS_PAGE_SIZE"]
     repo = current_repo()
     error = None

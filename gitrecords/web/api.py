@@ -12,13 +12,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from jsonschema.exceptions import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import layout
 from ..errors import InvalidRecordError
 from ..record import Record
 from ..repository import Repository
 from . import records as rec
-from .context import author, bearer_token, current_repo, role_for, writes_enabled
+from .context import author, bearer_token, current_repo, int_arg, role_for, writes_enabled
 from .errors import HTTPProblem
 
 blueprint = Blueprint("api", __name__)
@@ -51,20 +52,6 @@ def writable(record_id: str, role: str = "write", deleted_ok: bool = False) -> R
     )
 
 
-def int_arg(name: str, default: int, lowest: int = 1, highest: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPProblem(400, f"query parameter {name!r} must be an integer, not {raw!r}") from None
-    if value < lowest or (highest is not None and value > highest):
-        upper = f" and {highest}" if highest is not None else ""
-        raise HTTPProblem(400, f"query parameter {name!r} must be between {lowest}{upper}, not {value}")
-    return value
-
-
 def flag_arg(name: str) -> bool:
     value = request.args.get(name, "").lower()
     if value in ("", "0", "false", "no"):
@@ -74,8 +61,64 @@ def flag_arg(name: str) -> bool:
     raise HTTPProblem(400, f"query parameter {name!r} must be true or false, not {value!r}")
 
 
+#: what a PATCH body may be sent as (a 415 for another type says so in ``Accept-Patch``)
+ACCEPT_PATCH = "application/json-patch+json, application/json"
+
+
+def is_json(mimetype: str) -> bool:
+    """``application/json`` or any ``application/...+json`` (``application/json-patch+json``)."""
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def json_body(what: str) -> bytes:
+    """The request body, sent as JSON: 415 for a body of another ``Content-Type`` (a form, text),
+    413 for one larger than ``MAX_CONTENT_LENGTH``. A body without a ``Content-Type`` is read as
+    JSON (``requests.post(url, data=...)``, Flask's test client), and malformed JSON is a 400."""
+    sent = request.headers.get("Content-Type", "").strip()
+    patch = request.method == "PATCH"
+    if sent:
+        mimetype = request.mimetype
+        if patch and mimetype == "application/merge-patch+json":
+            raise HTTPProblem(
+                415,
+                "PATCH takes a JSON Patch (RFC 6902), not a merge patch: send a list of operations "
+                "as 'Content-Type: application/json-patch+json'",
+                headers={"Accept-Patch": ACCEPT_PATCH},
+            )
+        if not is_json(mimetype):
+            wanted = "application/json-patch+json' or 'application/json" if patch else "application/json"
+            raise HTTPProblem(
+                415,
+                f"the {what} must be JSON sent as 'Content-Type: {wanted}', not {sent!r}",
+                headers={"Accept-Patch": ACCEPT_PATCH} if patch else {},
+            )
+    return whole_body()
+
+
+def whole_body() -> bytes:
+    """The request body; 413 when it is larger than ``MAX_CONTENT_LENGTH``, however it was sent.
+
+    Werkzeug refuses a ``Content-Length`` over the limit, but stops reading a chunked body (no
+    ``Content-Length``; gunicorn and werkzeug's server pass it on as it comes) at the limit
+    without a word: the cut-off JSON was answered with a 400 "not valid JSON".
+    """
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if (
+        request.content_length is None
+        and limit is not None
+        and len(data) >= limit
+        and request.environ.get("wsgi.input_terminated")
+        and request.environ["wsgi.input"].read(1)  # a byte past the limit: the body is larger
+    ):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def body_object(what: str = "record") -> dict[str, Any]:
-    return rec.parse_object(request.get_data(cache=False), what)
+    return rec.parse_object(json_body(what), what)
 
 
 def message() -> str | None:
@@ -211,7 +254,7 @@ def patch_record(record_id: str) -> Response:
     record = writable(record_id)
     repo = current_repo()
     try:
-        operations = layout.loads(request.get_data(cache=False), what="JSON Patch")
+        operations = layout.loads(json_body("JSON Patch"), what="JSON Patch")
     except InvalidRecordError as err:
         raise HTTPProblem(400, str(err)) from None
     patched = record.patch(operations)

@@ -49,7 +49,8 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
     """A Flask application serving the data repository at ``repo_path``.
 
     ``repo_path`` defaults to ``$GITRECORDS_REPO``; the tokens default to
-    ``$GITRECORDS_TOKEN`` and ``$GITRECORDS_ADMIN_TOKEN``. Keyword arguments set
+    ``$GITRECORDS_TOKEN`` and ``$GITRECORDS_ADMIN_TOKEN``, ``SECRET_KEY`` to
+    ``$GITRECORDS_SECRET_KEY`` (else a random one per process). Keyword arguments set
     Flask or gitrecords settings (``GITRECORDS_TOKEN="..."``, ``TESTING=True``);
     see :data:`DEFAULTS`.
     """
@@ -61,6 +62,9 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
     for key in ("GITRECORDS_TOKEN", "GITRECORDS_ADMIN_TOKEN", "GITRECORDS_BRANCH", "GITRECORDS_AUTHOR"):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
+    if os.environ.get("GITRECORDS_SECRET_KEY"):
+        # several processes (gunicorn -w 4) must sign the pages' cookies with the same key
+        app.config["SECRET_KEY"] = os.environ["GITRECORDS_SECRET_KEY"]
     if repo_path is not None:
         app.config["GITRECORDS_REPO"] = os.fspath(repo_path)
     app.config.update(config)
@@ -95,6 +99,21 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.after_request
+    def no_date(response: Any) -> Any:
+        """The WSGI server writes the one ``Date`` header. Werkzeug's ``make_conditional`` (the
+        records' ``ETag`` answers) adds its own, which werkzeug's server (``flask run``) and some
+        others send as a second ``Date`` beside theirs."""
+        response.headers.pop("Date", None)
+        return response
+
+    @app.after_request
+    def no_type_without_content(response: Any) -> Any:
+        """A 204 has no body, so no ``Content-Type`` (Flask gives every response one)."""
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
         return response
 
     @app.teardown_appcontext

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from flask import current_app, g, request
 
 from ..repository import Repository
+from .errors import HTTPProblem
 
 
 class RepositoryPool:
@@ -92,3 +93,19 @@ def bearer_token() -> str | None:
 
 def author() -> str | None:
     return current_app.config["GITRECORDS_AUTHOR"]
+
+
+def int_arg(name: str, default: int, lowest: int = 1, highest: int | None = None) -> int:
+    """Query parameter ``name`` as an integer from ``lowest`` to ``highest``; 400 otherwise (the API
+    and the pages refuse the same values)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPProblem(400, f"query parameter {name!r} must be an integer, not {raw!r}") from None
+    if value < lowest or (highest is not None and value > highest):
+        upper = f" and {highest}" if highest is not None else ""
+        raise HTTPProblem(400, f"query parameter {name!r} must be between {lowest}{upper}, not {value}")
+    return value

@@ -12,9 +12,9 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, has_request_context, jsonify, render_template, request
 from jsonschema.exceptions import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import (
     GitRecordsError,
@@ -37,10 +37,14 @@ log = logging.getLogger(__name__)
 class HTTPProblem(Exception):
     """An error the web layer raises itself, with its status code."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: response headers (``Accept-Patch`` on a 415); ``extra`` goes into the JSON body
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -74,6 +78,9 @@ def problem(err: BaseException) -> tuple[int, dict[str, Any]]:
     """The status and JSON body for an error."""
     if isinstance(err, HTTPProblem):
         return err.status, {"status": err.status, "message": err.message, **err.extra}
+    if isinstance(err, RequestEntityTooLarge) and has_request_context() and request.max_content_length:
+        message = f"the request body is larger than this server's limit of {request.max_content_length} bytes"
+        return 413, {"status": 413, "message": message}
     if isinstance(err, HTTPException):
         status = err.code or 500
         return status, {"status": status, "message": err.description or err.name}
@@ -95,7 +102,7 @@ def wants_json() -> bool:
 def register(app: Flask) -> None:
     def handle(err: BaseException) -> Any:
         status, body = problem(err)
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(err.headers) if isinstance(err, HTTPProblem) else {}
         if status == 503:
             headers["Retry-After"] = "1"
         if status == 401:
