@@ -127,8 +127,10 @@ def test_bad_facets_flag_and_sql_looking_text(client: FlaskClient) -> None:
     assert response.get_json()["message"] == "query parameter 'facets' must be true or false, not 'maybe'"
     body = get(client, q='title:"x\') OR 1=1 --"')
     assert body["hits"] == {"total": 0, "hits": []}
-    # a page far past the end is empty, and one past what SQLite can count is refused
-    assert get(client, q="coral", page=10**9)["hits"]["hits"] == []
+    # a page far past the end is a 404 naming the last page, one past what SQLite can count a 400
+    response = client.get("/api/records", query_string={"q": "coral", "page": 10**9})
+    assert response.status_code == 404
+    assert response.get_json()["message"].startswith("page 1000000000 is past the last page (")
     response = client.get("/api/records?page=100000000000000000000")
     assert response.status_code == 400
     assert response.get_json()["message"].startswith(
@@ -277,19 +279,21 @@ def test_a_real_server_searches_and_sees_a_push(tmp_path: Path) -> None:
         ("100000000000000000000", 400, "must be between 1 and 1000000000, not 100000000000000000000"),
         ("", 200, "60 records"),
         ("3", 200, "60 records"),
-        ("4", 200, 'No records on page 4: the last page is <a href="/admin/?page=3">3</a>.'),
+        ("4", 404, 'No records on page 4: the last page is <a href="/admin/?page=3">3</a>.'),
     ],
 )
 def test_admin_list_pages_answer_as_the_api(
     client: FlaskClient, page: str, status: int, message: str
 ) -> None:
     """``page`` that is not a page number is a 400, as in the API (it was read as page 1); a page
-    past the last is empty (200), as in the API, and links to the last (issue 18, 18)."""
+    past the last is a 404, as in the API, and links to the last (issue 18, 18)."""
     api = client.get("/api/records", query_string={"page": page})
     assert api.status_code == status
     html = page_text(client, f"/admin/?page={urllib.parse.quote(page)}", status=status)
     assert message in html
     if page == "4":
-        assert api.get_json()["hits"]["hits"] == [] and api.get_json()["links"]["prev"] == (
-            "/api/records?page=3&size=25"
-        )
+        assert api.get_json() == {
+            "status": 404,
+            "message": "page 4 is past the last page (3)",
+            "links": {"last": "/api/records?page=3&size=25"},
+        }

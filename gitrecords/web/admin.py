@@ -138,7 +138,7 @@ def index() -> Any:
     config = current_app.config
     q = request.args.get("q", "")
     sort = request.args.get("sort") or DEFAULT_SORT
-    page = int_arg("page", 1, 1, rec.MAX_PAGE)  # 400 as in the API; past the last page: an empty page
+    page = int_arg("page", 1, 1, rec.MAX_PAGE)  # 400 as in the API; past the last page: 404, too
     size = config["GITRECORDS_PAGE_SIZE"]
     repo = current_repo()
     error = None
@@ -162,7 +162,7 @@ def index() -> Any:
         facets=facet_lists(found.facets, q, sort),
         heading=lambda column: heading(column, sort),
         error=error,
-    ), (400 if error else 200)
+    ), (400 if error else 404 if page > found.pages else 200)
 
 
 # -- the list page: columns, sorting, facets -----------------------------------

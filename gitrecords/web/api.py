@@ -167,6 +167,11 @@ def list_records() -> Response:
             "api.list_records", q=q or None, sort=sort, page=number, size=size, facets=1 if facets else None
         )
 
+    if page > found.pages:  # page 1 always exists, empty when nothing matches
+        raise HTTPProblem(
+            404, f"page {page} is past the last page ({found.pages})", links={"last": link(found.pages)}
+        )
+
     links = {"self": link(page)}
     if page > 1:
         links["prev"] = link(min(page - 1, found.pages))
