@@ -155,3 +155,19 @@ def test_gc_failure_is_one_error_line(repo: Repository, gr) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: git gc failed: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_hard_delete_after_gc_and_gc_after_hard_delete(repo: Repository) -> None:
+    """gc packs the refs and may write a bitmap; a hard delete copes with both, and the purged
+    content stays gone through the next gc."""
+    before = populated(repo, 100)
+    gc(repo)
+    purged_id = similar(5)[0]
+    blob = git(repo, "rev-parse", f"main:{repo.path_for(purged_id)}").strip()
+    repo.hard_delete([purged_id])
+    del before[str(purged_id)]
+    gc(repo)
+    git(repo, "fsck", "--full", "--no-progress")
+    assert contents(repo) == before
+    listed = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    assert blob not in listed.split()
