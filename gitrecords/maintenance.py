@@ -2,13 +2,13 @@
 
 A bulk import writes its pack with ``git fast-import --depth=1`` (fast to write and to read,
 but every other record is stored whole), and every single-record commit writes a blob, a
-commit and three trees as loose objects. :func:`gc` runs ``git gc --aggressive``: every
-delta is searched again (``git repack -f``) with a wider window than git's default, at most
-as deep as the repository's ``pack.depth`` (10 in a repository made by gitrecords, so that
-reading one record never unpacks a long delta chain); then git's own housekeeping (loose
-objects packed, unreachable ones kept until git's prune grace period ends, reflogs
-expired, refs packed). See docs/performance.md, "Pack size and ``gitrecords gc``", for what
-the settings buy.
+commit and four trees (the root, ``records/`` and two fan-out levels) as loose objects.
+:func:`gc` runs ``git gc --aggressive``: every delta is searched again (``git repack -f``)
+with a wider window than git's default, at most as deep as the repository's ``pack.depth``
+(10 in a repository made by gitrecords, so that reading one record never unpacks a long
+delta chain); then git's own housekeeping (loose objects packed, unreachable ones kept
+until git's prune grace period ends, reflogs expired, refs packed). See
+docs/performance.md, "Pack size and ``gitrecords gc``", for what the settings buy.
 
 ``gc`` holds the write lock: a hard delete copies packs and deletes the old ones, and a
 repack reading them at the same time could keep the purged content; a bulk import's pack
@@ -173,9 +173,9 @@ def gc(
         )
         seconds = time.monotonic() - start
         after = object_store(git_dir)
-        records = gzipped = None
-        if ratio:
-            records, gzipped = jsonl_gzip_size(repo)
+    records = gzipped = None
+    if ratio:  # a read: writers need not wait for it
+        records, gzipped = jsonl_gzip_size(repo)
     return GCResult(before, after, window, depth, seconds, records, gzipped)
 
 
