@@ -18,6 +18,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # a record's $schema may be a schema object, not only a name in the store (docs/reliability.md)
     "inline_schemas": True,
     "layout": layout.LAYOUT,
+    # the PID minters every entry point (API, CLI, REST, pages) runs for a new record by default
+    "mint": [],
     "pids": {"recid": "control_number"},
     "records": layout.RECORDS_DIR,
     "schemas": "schemas",
@@ -38,12 +40,27 @@ def parse_config(raw: bytes | None) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise RepositoryError(f"{layout.CONFIG_FILE} must hold a JSON object")
     settings.update(loaded)
+    mint = settings.get("mint")
+    if not isinstance(mint, list) or not all(isinstance(name, str) and name for name in mint):
+        raise RepositoryError(f'{layout.CONFIG_FILE}: "mint" must be a list of PID minter names')
     if settings.get("format") != layout.FORMAT_VERSION:
         raise RepositoryError(
             f"{layout.CONFIG_FILE}: format {settings.get('format')!r} is not supported "
             f"(this gitrecords reads format {layout.FORMAT_VERSION})"
         )
     return settings
+
+
+def default_minters(settings: dict[str, Any], data: Any) -> list[str]:
+    """The PID minters a new record ``data`` gets by default: the settings' ``mint``, but not
+    one whose PID field ``data`` holds already (a record brought from elsewhere keeps its PID; its
+    uniqueness is still checked)."""
+    fields = settings.get("pids") or {}
+    return [
+        name
+        for name in settings.get("mint") or []
+        if not (isinstance(data, dict) and fields.get(name) in data)
+    ]
 
 
 @dataclass

@@ -169,19 +169,23 @@ class Record(RecordBase):
         id_: uuid.UUID | str | None = None,
         format_checker: Any = None,
         validator: Any = None,
-        pid_minters: Iterable[str] = (),
+        pid_minters: Iterable[str] | None = None,
         message: str | None = None,
         author: Any = None,
         **kwargs: Any,
     ) -> Record:
-        """Create and write a new record (revision 0); returns it."""
+        """Create and write a new record (revision 0); returns it.
+
+        ``pid_minters`` name the PID minters to run (``()``: none); by default, those of the
+        repository's ``mint`` setting whose PID the data does not hold yet.
+        """
         if not isinstance(data, dict):
             raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
         layout.check_value(data)  # before the deep copy, which cannot copy a too deeply nested value
         repo = repo or current_repository()
         record = cls(copy.deepcopy(data), repo=repo)
         record._id = layout.normalize_id(id_) if id_ is not None else uuid.uuid4()
-        minters = list(pid_minters)
+        minters = repo.minters_for(data) if pid_minters is None else list(pid_minters)
         if minters:
             resolved = [plugins.get_minter(name) for name in minters]
             # Minting needs the write lock, and the data it gives (with the hooks' changes) is

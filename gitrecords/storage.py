@@ -19,7 +19,7 @@ from typing import Any
 
 from . import _git, layout
 from ._parsed import ParsedBlobs
-from .config import DEFAULT_CONFIG, parse_config, read_source_tree
+from .config import DEFAULT_CONFIG, default_minters, parse_config, read_source_tree
 from .errors import InvalidRecordError, NoResultFound, RepositoryError, SchemaError
 from .index import BlobFacts, RevisionIndex, facts_from_data
 from .schema import SchemaStore, parse_schema_file, schema_bytes
@@ -161,6 +161,7 @@ class Storage:
         settings.update(config or {})
         settings["branch"] = branch
         files[layout.CONFIG_FILE] = layout.dumps(settings)
+        parse_config(files[layout.CONFIG_FILE])  # settings that could not be read are refused now
         _git.init_repository(target, bare=bare, branch=branch)
         repo = cls(target, branch=branch, author=author, **kwargs)
         repo.git.config["core.logAllRefUpdates"] = True
@@ -229,6 +230,11 @@ class Storage:
     def config(self) -> dict[str, Any]:
         """The repository configuration (``gitrecords.json`` at the branch tip)."""
         return self.snapshot().config
+
+    def minters_for(self, data: Any) -> list[str]:
+        """The PID minters a new record ``data`` gets by default: the configuration's ``mint``,
+        but not those whose PID ``data`` already holds."""
+        return default_minters(self.config, data)
 
     def _config_in(self, tree: Any) -> dict[str, Any]:
         blob = _git.entry_id(tree, layout.CONFIG_FILE)

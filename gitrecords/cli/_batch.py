@@ -153,7 +153,7 @@ def write_items(
     *,
     replace: bool = False,
     must_exist: bool = False,
-    pid_minters: Sequence[str] = (),
+    pid_minters: Sequence[str] | None = None,
     message: str | None = None,
     author: str | None = None,
     progress: bool = False,
@@ -164,7 +164,7 @@ def write_items(
     error unless ``replace``; then its data becomes the record's next
     revision (a soft-deleted record is brought back). With ``must_exist``
     (``update``) every id must name a live record. PID minters run for new
-    records only.
+    records only: ``pid_minters``, or by default the repository's (``mint``).
     """
     _check_duplicates(items)
     existing: dict[int, Record] = {}
@@ -190,7 +190,7 @@ def write_items(
     if problems:
         fail(problems, len(items))
 
-    minters = [(name, get_minter(name)) for name in pid_minters]
+    resolved: dict[str, Any] = {}
     store = repo.schema_store()
     pid_clashes = PidClashes(repo)
     before = repo.tip()
@@ -205,10 +205,12 @@ def write_items(
             record_id = item.id or uuid.uuid4()
             is_new = item.id is None
             data = item.data
-            if old is None and minters and isinstance(data, dict):
+            names = repo.minters_for(data) if pid_minters is None else pid_minters
+            if old is None and names and isinstance(data, dict):
                 data = copy.deepcopy(data)
-                for _name, minter in minters:
+                for name in names:
                     try:
+                        minter = resolved.get(name) or resolved.setdefault(name, get_minter(name))
                         minter(repo, record_id, data)
                     except GitRecordsError as err:
                         problems.append(Problem(str(err), record_id=record_id, where=item.where, new=is_new))
@@ -224,7 +226,8 @@ def write_items(
             writing = progress_iter(prepared, "Writing", len(prepared))
         for _item, record_id, data, old in writing:
             if old is None:
-                records.append(Record.create(data, repo=repo, id_=record_id))
+                # minted above already, where a PID that cannot be minted is a problem like any
+                records.append(Record.create(data, repo=repo, id_=record_id, pid_minters=()))
                 continue
             if old.is_deleted:
                 old.undelete()
@@ -237,7 +240,13 @@ def write_items(
 
 
 def record_summary(record: RecordBase) -> dict[str, Any]:
-    return {"id": str(record.id), "revision_id": record.revision_id, "is_deleted": record.is_deleted}
+    """id, revision, state, and the PIDs the record holds (``{"recid": "61"}``) if any."""
+    summary = {"id": str(record.id), "revision_id": record.revision_id, "is_deleted": record.is_deleted}
+    fields = record.repo.config.get("pids") or {}
+    held = {kind: str(record[field]) for kind, field in fields.items() if field in record}
+    if held:
+        summary["pids"] = held
+    return summary
 
 
 def report(verb: str, written: Written, as_json: bool) -> None:

@@ -183,19 +183,36 @@ def _check_minters(ctx: click.Context, param: click.Parameter, value: tuple[str,
 
 
 def create_options(f: F) -> F:
-    """``--force`` and ``--pid-minter``, for the commands that create records."""
-    f = click.option(
+    """``--force``, ``--pid-minter`` and ``--no-pid-minters``, for the commands that create
+    records; the command gets ``pid_minters``: the names given, ``()`` for none, or None for the
+    repository's default (``mint`` in gitrecords.json)."""
+
+    @functools.wraps(f)
+    def command(*args: Any, pid_minters: tuple[str, ...], no_pid_minters: bool, **kwargs: Any) -> Any:
+        if pid_minters and no_pid_minters:
+            raise click.UsageError("give --pid-minter or --no-pid-minters, not both")
+        chosen = () if no_pid_minters else (pid_minters or None)
+        return f(*args, pid_minters=chosen, **kwargs)
+
+    wrapped: Any = command
+    wrapped = click.option(
+        "--no-pid-minters",
+        is_flag=True,
+        help="Mint no PID, whatever the repository's default.",
+    )(wrapped)
+    wrapped = click.option(
         "--pid-minter",
         "pid_minters",
         metavar="NAME",
         multiple=True,
         callback=_check_minters,
-        help="Mint a PID for each new record (recid: the next control_number); repeatable.",
-    )(f)
-    f = click.option(
+        help='Mint this PID for each new record instead of the repository\'s default ("mint" in'
+        " gitrecords.json; recid: the next control_number); repeatable.",
+    )(wrapped)
+    wrapped = click.option(
         "--force", is_flag=True, help="If a record with the id exists, write the input as its new revision."
-    )(f)
-    return f
+    )(wrapped)
+    return wrapped  # type: ignore[no-any-return]
 
 
 def json_option(f: F) -> F:

@@ -286,7 +286,7 @@ def import_(
     repo: Repository,
     file: str,
     force: bool,
-    pid_minters: tuple[str, ...],
+    pid_minters: tuple[str, ...] | None,
     message: str | None,
     author: str | None,
     as_json: bool,
@@ -303,7 +303,8 @@ def import_(
       gitrecords --repo old.git export | gitrecords --repo new.git import -
     """
     label = label_for(file)
-    if force or pid_minters:
+    # minting (given, or the repository's "mint") and --force take the record-by-record path
+    if force or pid_minters or (pid_minters is None and repo.config.get("mint")):
         items = parse_lines(read_bytes(file), label)
         _unwrap(items)
         if message is None and items:

@@ -66,7 +66,7 @@ def create(
     nl: bool,
     ids: tuple[uuid.UUID, ...],
     force: bool,
-    pid_minters: tuple[str, ...],
+    pid_minters: tuple[str, ...] | None,
     message: str | None,
     author: str | None,
     as_json: bool,

@@ -443,7 +443,7 @@ def new() -> Any:
         repo = current_repo()
         try:
             data = rec.parse_object(text.encode(), "record")
-            minters = rec.minters_for(data, current_app.config["GITRECORDS_PID_MINTERS"])
+            minters = rec.minters_for(repo, data, current_app.config["GITRECORDS_PID_MINTERS"])
             created = Record.create(
                 data, repo=repo, pid_minters=minters, message=commit_message(), author=author()
             )

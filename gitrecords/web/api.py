@@ -232,7 +232,9 @@ def create_record() -> Response:
     if request.args.get("id"):
         record_id = rec.parse_id(request.args["id"])
     asked = request.args.getlist("pid_minter") if "pid_minter" in request.args else None
-    minters = rec.minters_for(data, current_app.config["GITRECORDS_PID_MINTERS"] if asked is None else asked)
+    minters = rec.minters_for(
+        repo, data, current_app.config["GITRECORDS_PID_MINTERS"] if asked is None else asked
+    )
     record = validated(
         repo,
         data,

@@ -34,8 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "GITRECORDS_ADMIN_TOKEN": None,
     #: author of the commits the server makes ("Name <email>"); None: the repository's default
     "GITRECORDS_AUTHOR": None,
-    #: PID minters run by POST /api/records when the request names none
-    "GITRECORDS_PID_MINTERS": ("recid",),
+    #: PID minters run for a new record (POST /api/records when the request names none, the new
+    #: record page); None: the repository's default ("mint" in gitrecords.json)
+    "GITRECORDS_PID_MINTERS": None,
     "GITRECORDS_PAGE_SIZE": 25,
     "GITRECORDS_MAX_PAGE_SIZE": 500,
     #: write commits with fsync (as the Python API does by default)

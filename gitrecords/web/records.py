@@ -94,9 +94,12 @@ def check_pids_kept(repo: Repository, record: Record, data: dict[str, Any], *, f
             )
 
 
-def minters_for(data: dict[str, Any], names: Iterable[str]) -> list[str]:
-    """The minters to run for a new record: ``recid`` only when the data has no ``control_number``
-    yet (a record brought over from elsewhere keeps its number; uniqueness is still checked)."""
+def minters_for(repo: Repository, data: dict[str, Any], names: Iterable[str] | None) -> list[str]:
+    """The minters to run for a new record: ``names`` (None: the repository's ``mint``), but
+    ``recid`` only when the data has no ``control_number`` yet (a record brought over from
+    elsewhere keeps its number; uniqueness is still checked)."""
+    if names is None:
+        return repo.minters_for(data)
     return [name for name in names if name and (name != "recid" or RECID_FIELD not in data)]
 
 
