@@ -268,6 +268,21 @@ class Storage:
         self._store_cache = (key, store)
         return store
 
+    def config_and_schema_files(self) -> dict[str, bytes]:
+        """``gitrecords.json`` and every file of the schema store at the branch tip, by path in
+        the repository, byte for byte: what a copy needs besides the records (``export --dir``)."""
+        snap = self.snapshot()
+        files: dict[str, bytes] = {}
+        blob = _git.entry_id(snap.tree, layout.CONFIG_FILE)
+        if blob is not None:
+            files[layout.CONFIG_FILE] = _git.read_blob(self.git, blob)
+        schemas_dir = snap.config["schemas"]
+        store_tree = _git.subtree(self.git, snap.tree, schemas_dir)
+        if store_tree is not None:
+            for path, blob in _git.walk_blobs(self.git, store_tree, schemas_dir + "/"):
+                files[path] = _git.read_blob(self.git, blob)
+        return files
+
     def transaction(
         self, message: str | None = None, author: str | tuple[str, str] | None = None
     ) -> Transaction:
