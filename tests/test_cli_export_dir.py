@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from helpers import TITLE_SCHEMA, git
+import pytest
+from helpers import SAMPLE_REPO, TITLE_SCHEMA, git
 
 from gitrecords import Repository, layout
+from gitrecords.errors import BatchValidationError
+from gitrecords.schema import INLINE_SCHEMAS_REFUSED
 
 
 def test_export_dir_round_trips_the_sample(gr, sample_repo, tmp_path):
@@ -75,3 +79,101 @@ def test_export_dir_refuses_a_directory_that_is_not_empty(gr, sample_repo, tmp_p
     assert result.exit_code == 2
     assert result.stderr == f"Error: {target} already exists and is not empty\n"
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
+
+
+# -- init --from checks the schemas ----------------------------------------------
+
+SUBSET = "https://schemas.gitrecords.org/datacite/datacite-v4.5-subset.json"
+
+
+def sample_without_the_subset(tmp_path: Path) -> Path:
+    """sample-repo/ with common-v1.json but without the schema every record names."""
+    source = tmp_path / "partial"
+    shutil.copytree(SAMPLE_REPO, source)
+    (source / "schemas" / "datacite" / "datacite-v4.5-subset.json").unlink()
+    return source
+
+
+def test_init_from_refuses_records_whose_schema_is_missing(gr, tmp_path):
+    source = sample_without_the_subset(tmp_path)
+    target = tmp_path / "copy.git"
+    result = gr(None, "init", "--from", str(source), str(target))
+    assert result.exit_code == 1
+    ids = sorted(p.stem for p in (SAMPLE_REPO / "records").rglob("*.json"))
+    lines = result.stderr.splitlines()
+    assert sorted(lines[:-1]) == [
+        f"record {i}: /$schema: schema '{SUBSET}' is not in the schema store (schemas/)" for i in ids
+    ]
+    assert lines[-1] == (
+        f"Error: 60 records name a schema that is not in the schema store of {source}; nothing was "
+        "created: add the schema files there, or use --allow-missing-schemas to import the records anyway"
+    )
+    assert not target.exists()
+
+    result = gr(None, "init", "--from", str(source), "--allow-missing-schemas", str(target))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert sorted(lines[:-1]) == [
+        f"warning: record {i}: /$schema: schema '{SUBSET}' is not in the schema store (schemas/)" for i in ids
+    ]
+    assert lines[-1] == f"Initialised bare data repository in {target} (branch main, 60 records)"
+    assert len(git(target, "ls-tree", "-r", "--name-only", "main", "records").split()) == 60
+    result = gr(target, "validate")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: 60 problems in 60 of 60 records\n"
+
+
+def test_init_from_names_each_record_and_its_schema(gr, tmp_path):
+    """$schema by path or by $id, the default schema, inline schemas; only the missing ones are refused."""
+    source = tmp_path / "tree"
+    (source / "schemas").mkdir(parents=True)
+    (source / "schemas" / "title.json").write_text(json.dumps({**TITLE_SCHEMA, "$id": "https://ex.org/t"}))
+    (source / "gitrecords.json").write_text(json.dumps({"default_schema": "gone.json"}))
+    records = {
+        "11111111-1111-4111-8111-111111111111": {"$schema": "title.json", "title": "by path"},
+        "22222222-2222-4222-8222-222222222222": {"$schema": "https://ex.org/t", "title": "by $id"},
+        "33333333-3333-4333-8333-333333333333": {"$schema": {"type": "object"}, "title": "inline"},
+        "44444444-4444-4444-8444-444444444444": {"$schema": "nope.json", "title": "missing"},
+        "55555555-5555-4555-8555-555555555555": {"title": "default schema, missing"},
+    }
+    for record_id, data in records.items():
+        file = source / "records" / f"{record_id}.json"  # not yet at its canonical path
+        file.parent.mkdir(exist_ok=True)
+        file.write_text(json.dumps(data))
+    result = gr(None, "init", "--from", str(source), str(tmp_path / "t.git"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:-1] == [
+        "record 44444444-4444-4444-8444-444444444444: /$schema: "
+        "schema 'nope.json' is not in the schema store (schemas/)",
+        "record 55555555-5555-4555-8555-555555555555: /: "
+        "default_schema 'gone.json' is not in the schema store (schemas/)",
+    ]
+    assert result.stderr.splitlines()[-1].startswith("Error: 2 records name a schema that is not in")
+    assert not (tmp_path / "t.git").exists()
+    # the same in Python
+    with pytest.raises(BatchValidationError) as caught:
+        Repository.init(tmp_path / "t.git", from_dir=source)
+    assert [(p[1], p[2]) for p in caught.value.problems] == [
+        ("44444444-4444-4444-8444-444444444444", "/$schema"),
+        ("55555555-5555-4555-8555-555555555555", "/"),
+    ]
+    assert str(caught.value) == "2 problems in 2 of 5 records; nothing was written"
+    assert not (tmp_path / "t.git").exists()
+    repo = Repository.init(tmp_path / "t.git", from_dir=source, allow_missing_schemas=True)
+    assert sum(1 for _ in repo.ids()) == 5
+    # inline schemas refused by the settings are reported too
+    (source / "gitrecords.json").write_text(json.dumps({"inline_schemas": False}))
+    result = gr(None, "init", "--from", str(source), str(tmp_path / "u.git"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:-1] == [
+        f"record 33333333-3333-4333-8333-333333333333: /$schema: {INLINE_SCHEMAS_REFUSED}",
+        "record 44444444-4444-4444-8444-444444444444: /$schema: "
+        "schema 'nope.json' is not in the schema store (schemas/)",
+    ]
+
+
+def test_allow_missing_schemas_goes_with_from(gr, tmp_path):
+    result = gr(None, "init", "--allow-missing-schemas", str(tmp_path / "x.git"))
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --allow-missing-schemas goes with --from DIRECTORY\n"
+    assert not (tmp_path / "x.git").exists()
