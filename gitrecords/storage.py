@@ -20,7 +20,7 @@ from typing import Any
 from . import _git, layout
 from ._parsed import ParsedBlobs
 from .config import DEFAULT_CONFIG, default_minters, parse_config, read_source_tree
-from .errors import InvalidRecordError, NoResultFound, RepositoryError, SchemaError
+from .errors import BatchValidationError, InvalidRecordError, NoResultFound, RepositoryError, SchemaError
 from .index import BlobFacts, RevisionIndex, facts_from_data
 from .schema import SchemaStore, parse_schema_file, schema_bytes
 from .search_index import SearchIndex
@@ -141,13 +141,17 @@ class Storage:
         from_dir: str | os.PathLike[str] | None = None,
         author: str | tuple[str, str] | None = None,
         message: str | None = None,
+        allow_missing_schemas: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Create a new data repository at ``path`` (bare unless ``bare=False``).
 
         With ``from_dir``, the files of that working tree (a ``gitrecords.json``,
         a schema store and record files) become the first commit; record files
-        are placed at their canonical path and re-serialised canonically.
+        are placed at their canonical path and re-serialised canonically. A
+        record whose ``$schema`` (or the default schema) is not in the tree's
+        schema store raises :class:`BatchValidationError` listing every such
+        record, and nothing is created, unless ``allow_missing_schemas``.
         """
         target = Path(path)
         if target.exists() and any(target.iterdir()):
@@ -160,6 +164,10 @@ class Storage:
             files.update(source_files)
         settings.update(config or {})
         settings["branch"] = branch
+        if from_dir is not None and not allow_missing_schemas:
+            problems, total = _missing_schemas(files, settings, kwargs.get("allow_remote_refs", False))
+            if problems:
+                raise BatchValidationError(problems, total)
         files[layout.CONFIG_FILE] = layout.dumps(settings)
         parse_config(files[layout.CONFIG_FILE])  # settings that could not be read are refused now
         _git.init_repository(target, bare=bare, branch=branch)
@@ -273,6 +281,21 @@ class Storage:
         )
         self._store_cache = (key, store)
         return store
+
+    def config_and_schema_files(self) -> dict[str, bytes]:
+        """``gitrecords.json`` and every file of the schema store at the branch tip, by path in
+        the repository, byte for byte: what a copy needs besides the records (``export --dir``)."""
+        snap = self.snapshot()
+        files: dict[str, bytes] = {}
+        blob = _git.entry_id(snap.tree, layout.CONFIG_FILE)
+        if blob is not None:
+            files[layout.CONFIG_FILE] = _git.read_blob(self.git, blob)
+        schemas_dir = snap.config["schemas"]
+        store_tree = _git.subtree(self.git, snap.tree, schemas_dir)
+        if store_tree is not None:
+            for path, blob in _git.walk_blobs(self.git, store_tree, schemas_dir + "/"):
+                files[path] = _git.read_blob(self.git, blob)
+        return files
 
     def transaction(
         self, message: str | None = None, author: str | tuple[str, str] | None = None
@@ -429,6 +452,53 @@ class Storage:
             tx.stage(change)
             return None
         return self.writer.write([change], message=message, author=author)
+
+
+def _missing_schemas(
+    files: dict[str, bytes], settings: dict[str, Any], allow_remote_refs: bool = False
+) -> tuple[list[tuple[int, str | None, str, str]], int]:
+    """The records among ``files`` (a tree to import, by path) whose schema is not in the schema
+    store among ``files``, as :class:`BatchValidationError` problems, and the number of records.
+
+    Only the names are looked up (validation is ``gitrecords validate``'s job); with
+    ``allow_remote_refs`` an http(s) name outside the store is taken as found, not fetched.
+    """
+    schemas_dir = settings["schemas"]
+    prefix = schemas_dir + "/"
+    schemas: dict[str, Any] = {}
+    for path, data in files.items():
+        if path.startswith(prefix) and path.endswith(".json"):
+            rel = path[len(prefix) :]
+            try:
+                schemas[rel] = parse_schema_file(data, path)
+                SchemaStore({rel: schemas[rel]}, schemas_dir)
+            except SchemaError:  # validate reports the file; the records naming it are reported here
+                schemas.pop(rel, None)
+    store = SchemaStore(schemas, schemas_dir, inline_schemas=settings.get("inline_schemas", True) is True)
+    problems: list[tuple[int, str | None, str, str]] = []
+    total = 0
+    for path, data in files.items():
+        record_id = layout.id_from_path(path, settings["records"])
+        if record_id is None:
+            continue
+        total += 1
+        record = layout.loads(data)
+        if layout.is_tombstone(record):
+            continue
+        schema_ref, where, named = record.get("$schema"), "/$schema", "schema"
+        if schema_ref is None:
+            schema_ref, where, named = settings.get("default_schema"), "/", "default_schema"
+        if schema_ref is None:
+            continue
+        try:
+            store.resolve_schema(schema_ref)
+        except SchemaError as err:
+            if not isinstance(schema_ref, str):
+                problems.append((total - 1, str(record_id), where, str(err)))
+            elif not (allow_remote_refs and schema_ref.startswith(("http://", "https://"))):
+                text = f"{named} {schema_ref!r} is not in the schema store ({schemas_dir}/)"
+                problems.append((total - 1, str(record_id), where, text))
+    return problems, total
 
 
 def record_facts(data: Any, repo: Storage) -> BlobFacts:

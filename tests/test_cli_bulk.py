@@ -101,7 +101,7 @@ def test_export_dir(gr, sample_repo, tmp_path):
     target = tmp_path / "snapshot"
     result = gr(sample_repo, "export", "--dir", str(target))
     assert result.exit_code == 0, result.stderr
-    files = sorted(target.rglob("*.json"))
+    files = sorted((target / "records").rglob("*.json"))
     assert len(files) == 60
     for file in files[:5]:
         rel = file.relative_to(target).as_posix()

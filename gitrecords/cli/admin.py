@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import uuid
+
 import click
 
+from ..errors import BatchValidationError
 from ..maintenance import AGGRESSIVE_WINDOW, DEFAULT_WINDOW, ObjectStore, gc
 from ..repository import Repository
-from ._common import State, json_option, pass_repo, write_options
+from ._batch import Problem
+from ._common import ProblemsError, State, UsageFailure, json_option, pass_repo, write_options
 from ._output import echo_json, note, stderr_is_tty
 
 
@@ -16,7 +21,14 @@ from ._output import echo_json, note, stderr_is_tty
     "--from",
     "from_dir",
     type=click.Path(exists=True, file_okay=False),
-    help="Working tree to import (gitrecords.json, schemas/ and records/, like sample-repo/).",
+    help="Working tree to import (gitrecords.json, schemas/ and records/, like sample-repo/ or what "
+    "'export --dir' writes).",
+)
+@click.option(
+    "--allow-missing-schemas",
+    is_flag=True,
+    help="With --from: import records whose schema is not in the tree's schema store (each is a "
+    "warning) instead of refusing them.",
 )
 @click.option("--branch", help="Name of the branch (default: the global --branch, else main).")
 @click.option(
@@ -31,6 +43,7 @@ def init(
     ctx: click.Context,
     path: str,
     from_dir: str | None,
+    allow_missing_schemas: bool,
     branch: str | None,
     bare: bool,
     message: str | None,
@@ -38,15 +51,42 @@ def init(
 ) -> None:
     """Create a data repository at PATH, empty or from a working tree.
 
+    With --from, every record's $schema (or the default schema) must be in
+    the working tree's schema store: otherwise each such record is one line
+    on stderr, nothing is created and the exit code is 1.
+    --allow-missing-schemas imports them anyway ('gitrecords validate'
+    lists them later).
+
     \b
     Examples:
       gitrecords init data.git
       gitrecords init --from sample-repo demo.git
       gitrecords init --no-bare --branch records data
     """
+    if allow_missing_schemas and from_dir is None:
+        raise UsageFailure("--allow-missing-schemas goes with --from DIRECTORY")
     state = ctx.ensure_object(State)
     branch = branch or state.branch or "main"
-    repo = Repository.init(path, bare=bare, from_dir=from_dir, branch=branch, author=author, message=message)
+    create = functools.partial(
+        Repository.init, path, bare=bare, from_dir=from_dir, branch=branch, author=author, message=message
+    )
+    try:
+        repo = create()
+    except BatchValidationError as err:  # records whose schema the tree lacks: nothing was created
+        lines = [
+            Problem(text, where, uuid.UUID(i) if i else None).line() for _, i, where, text in err.problems
+        ]
+        if not allow_missing_schemas:
+            count = len(lines)
+            raise ProblemsError(
+                lines,
+                f"{count} record{' names' if count == 1 else 's name'} a schema that is not in the schema "
+                f"store of {from_dir}; nothing was created: add the schema files there, or use "
+                "--allow-missing-schemas to import the records anyway",
+            ) from None
+        for line in lines:
+            note(f"warning: {line}")
+        repo = create(allow_missing_schemas=True)
     try:
         count = sum(1 for _ in repo.ids())
         kind = "bare data repository" if bare else "data repository"

@@ -195,8 +195,8 @@ def flatten(text: str | None) -> str:
     "--dir",
     "directory",
     type=click.Path(file_okay=False),
-    help="Write one canonical <id>.json file per record into this new directory, at the record's path "
-    "in the repository.",
+    help="Write a copy that 'init --from' reads back into this new directory: gitrecords.json, the "
+    "schema store and one canonical <id>.json file per record, at their paths in the repository.",
 )
 @pass_repo
 def export(repo: Repository, output: str, directory: str | None) -> None:
@@ -204,7 +204,9 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
 
     By default, JSON Lines on stdout: one {"id", "revision_id", "data"}
     object per record, which 'gitrecords import' reads back. With --dir,
-    a tree of records/<h>/<h>/<id>.json files like a working clone's.
+    a working tree like a working clone's: gitrecords.json, the schema
+    store (schemas/) and records/<h>/<h>/<id>.json, which
+    'gitrecords init --from' makes into a repository again.
 
     A record file that cannot be read (e.g. invalid JSON committed with
     plain git) is one line on stderr; the others are exported, and the
@@ -214,7 +216,7 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     Examples:
       gitrecords export > records.jsonl
       gitrecords export -o records.jsonl
-      gitrecords export --dir snapshot/
+      gitrecords export --dir snapshot/ && gitrecords init --from snapshot/ copy.git
     """
     if directory is not None and output != "-":
         raise UsageFailure("use -o/--output or --dir, not both")
@@ -230,10 +232,18 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
                 yield record_id, record
 
     exported = 0
+    extra = ""
     if directory is not None:
         root = Path(directory)
         if root.exists() and any(root.iterdir()):
             raise UsageFailure(f"{directory} already exists and is not empty")
+        files = repo.config_and_schema_files()
+        for path, data in files.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        schemas = len(files) - (layout.CONFIG_FILE in files)
+        extra = f" with {layout.CONFIG_FILE} and {schemas} schema file{'' if schemas == 1 else 's'}"
         for record_id, record in records():
             target = root / repo.path_for(record_id)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +256,7 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
                 stream.write(_json_line(line))
                 exported += 1
     if directory is not None or output != "-":
-        note(f"Exported {exported} records to {directory or output}")
+        note(f"Exported {exported} records to {directory or output}{extra}")
     unreadable.check(len(ids))
 
 
