@@ -19,7 +19,7 @@ from typing import Any
 
 from . import _git, layout
 from ._parsed import ParsedBlobs
-from .config import DEFAULT_CONFIG, default_minters, parse_config, read_source_tree
+from .config import DEFAULT_CONFIG, PURGED_FILE, default_minters, parse_config, read_source_tree
 from .errors import BatchValidationError, InvalidRecordError, NoResultFound, RepositoryError, SchemaError
 from .index import BlobFacts, RevisionIndex, facts_from_data
 from .schema import SchemaStore, parse_schema_file, schema_bytes
@@ -283,13 +283,15 @@ class Storage:
         return store
 
     def config_and_schema_files(self) -> dict[str, bytes]:
-        """``gitrecords.json`` and every file of the schema store at the branch tip, by path in
-        the repository, byte for byte: what a copy needs besides the records (``export --dir``)."""
+        """``gitrecords.json``, ``purged.txt`` (the PIDs of hard-deleted records stay reserved in
+        a copy too) and every file of the schema store at the branch tip, by path in the
+        repository, byte for byte: what a copy needs besides the records (``export --dir``)."""
         snap = self.snapshot()
         files: dict[str, bytes] = {}
-        blob = _git.entry_id(snap.tree, layout.CONFIG_FILE)
-        if blob is not None:
-            files[layout.CONFIG_FILE] = _git.read_blob(self.git, blob)
+        for name in (layout.CONFIG_FILE, PURGED_FILE):
+            blob = _git.entry_id(snap.tree, name)
+            if blob is not None:
+                files[name] = _git.read_blob(self.git, blob)
         schemas_dir = snap.config["schemas"]
         store_tree = _git.subtree(self.git, snap.tree, schemas_dir)
         if store_tree is not None:

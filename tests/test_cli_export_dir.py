@@ -177,3 +177,18 @@ def test_allow_missing_schemas_goes_with_from(gr, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == "Error: --allow-missing-schemas goes with --from DIRECTORY\n"
     assert not (tmp_path / "x.git").exists()
+
+
+def test_a_copy_keeps_the_pids_of_hard_deleted_records_reserved(gr, tmp_path):
+    """purged.txt goes into the export too: a copy must not mint a purged record's number again."""
+    source = Repository.init(tmp_path / "source.git", config={"mint": ["recid"]})
+    first = gr(source, "create", input='[{"title": "kept"}, {"title": "purged"}]').stdout.split()
+    assert gr(source, "delete", "--force", "--yes", "-i", first[1]).exit_code == 0
+    snapshot = tmp_path / "snapshot"
+    result = gr(source, "export", "--dir", str(snapshot))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.endswith("with gitrecords.json and 0 schema files and purged.txt\n")
+    copy = tmp_path / "copy.git"
+    assert gr(None, "init", "--from", str(snapshot), str(copy)).exit_code == 0
+    new = gr(copy, "create", "--json", input='{"title": "new"}')
+    assert json.loads(new.stdout)["records"][0]["pids"] == {"recid": "3"}  # not 2: it was purged

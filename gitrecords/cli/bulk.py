@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .. import layout
+from ..config import PURGED_FILE
 from ..errors import BatchValidationError, GitRecordsError
 from ..record import Record
 from ..repository import Repository
@@ -242,8 +243,10 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
             target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        schemas = len(files) - (layout.CONFIG_FILE in files)
+        schemas = len(files) - (layout.CONFIG_FILE in files) - (PURGED_FILE in files)
         extra = f" with {layout.CONFIG_FILE} and {schemas} schema file{'' if schemas == 1 else 's'}"
+        if PURGED_FILE in files:
+            extra += f" and {PURGED_FILE}"
         for record_id, record in records():
             target = root / repo.path_for(record_id)
             target.parent.mkdir(parents=True, exist_ok=True)
