@@ -325,12 +325,29 @@ class StagedTrees:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        aborted = self._importer is not None and not self._importer.out.closed
         try:
-            if self._importer is not None and not self._importer.out.closed:
-                self._importer.abort()
+            if aborted:
+                self.abort()
             _delete_ref(self.repo, self.ref)
         finally:
             self._slot.close()
+        if aborted:
+            with import_slot(self.repo):
+                pass  # when no other import runs: the killed fast-import's temporary pack goes
+
+    def abort(self) -> None:
+        """Stop without writing anything. git fast-import would finish its pack when its input
+        ends early, leaving the staged blobs behind: it is killed instead, and its temporary
+        pack removed when no other import is running."""
+        importer = self._importer
+        if importer is None or importer.out.closed:
+            return
+        importer.proc.kill()
+        release_in_children(importer.out.fileno())
+        with contextlib.suppress(BrokenPipeError):
+            importer.out.close()
+        importer._finish()
 
     @property
     def importer(self) -> _FastImport:
@@ -363,8 +380,7 @@ class StagedTrees:
     def finish(self) -> list[_git.Oid]:
         """Write the pack; returns the staged trees' ids, in order."""
         if not self.commits:
-            if self._importer is not None:
-                self._importer.abort()
+            self.abort()
             return []
         importer = self.importer
         out = importer.out

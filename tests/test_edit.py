@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from helpers import SAMPLE_REPO, fsck, git
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gitrecords import Record, Repository, hookimpl, plugins
 from gitrecords.edit import SetFields
@@ -154,6 +156,7 @@ def test_invalid_records_stop_the_whole_edit_and_every_problem_is_listed(titled:
     }
     assert titled.tip() == tip
     assert "dangling" not in git(titled, "fsck", "--no-progress")  # nothing was staged on disk
+    assert not list((titled.git_dir / "objects" / "pack").glob("tmp_*"))
 
 
 def test_a_patch_that_does_not_apply_names_the_record_and_the_operation(titled: Repository) -> None:
@@ -346,3 +349,148 @@ def test_sample_migration_to_a_v2_schema(tmp_path: Path) -> None:
     assert len(undone.restored) == 60
     assert git(repo, "diff", "--stat", before, "main^{tree}", "--", "records").strip() == ""
     fsck(repo)
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+def test_cli_edit_preview_then_write_then_undo(titled: Repository, gr) -> None:
+    tip = titled.tip()
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"', "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Matched: 4\nWould change: 4\nUnchanged: 0\nWould be invalid: 0\n")
+    assert '  add /publisher "ACME"' in result.stdout
+    assert titled.tip() == tip
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"', "--dry-run", "--json")
+    report = json.loads(result.stdout)
+    assert (report["matched"], report["changed"], report["dry_run"], len(report["diffs"])) == (4, 4, True, 4)
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"', "-m", "Publisher")
+    assert result.exit_code == 0 and result.stdout == ""
+    commit = git(titled, "rev-parse", "main").strip()
+    assert result.stderr == f"Changed 4 records (commit {commit[:7]})\n"
+    assert "Gitrecords-Query: year:2001" in git(titled, "log", "-1", "--format=%B")
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"')
+    assert result.stderr == "No changes: the 4 records already had that data\n"
+    result = gr(titled, "undo", commit[:8], "--json")
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)["restored"]) == 4
+    assert titled.search("publisher:acme").total == 0
+    fsck(titled)
+
+
+def test_cli_edit_problems_exit_1_and_write_nothing(titled: Repository, gr) -> None:
+    tip = titled.tip()
+    result = gr(titled, "edit", "year:2001", "--set", '/year="x"')
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 5 and lines[-1] == "Error: 4 problems in 4 of 4 records; nothing was written"
+    assert lines[0].endswith(": /year: 'x' is not of type 'integer'")
+    assert titled.tip() == tip
+    patch = json.dumps([{"op": "remove", "path": "/nope"}])
+    result = gr(titled, "edit", "--patch", "-", "--json", input=patch)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["invalid"] == 20
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "Error: nothing to change: give --patch, --set/--unset, --python, --python-file or --schema"),
+        (("--set", "/a=1", "--python", "m:f"), "Error: --set/--unset and --python cannot be combined"),
+        (("--set", "/title=New"), "Error: --set /title=New: 'New' is not JSON; for a string, quote it:"),
+        (("--set", "title=1"), "Error: --set title=1: give POINTER=JSON"),
+        (("--python", "no_such_module_here:f"), "Error: --python no_such_module_here:f: No module named"),
+        (
+            ("--schema", "nope.json"),
+            "Error: --schema nope.json: schema 'nope.json' is not in the schema store",
+        ),
+        (("title:(", "--set", "/a=1"), "Error: "),
+    ],
+)
+def test_cli_edit_usage_errors_exit_2(titled: Repository, gr, args: tuple[str, ...], message: str) -> None:
+    result = gr(titled, "edit", *args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
+
+
+def test_cli_edit_python_file_and_module(titled: Repository, gr, tmp_path: Path, monkeypatch) -> None:
+    script = tmp_path / "bump.py"
+    script.write_text("def change(record):\n    record['year'] += 10\n    return record\n")
+    result = gr(titled, "edit", "year:2004", "--python-file", str(script), "--chunk", "3")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("Changed 4 records in 2 commits (last ")
+    assert "Gitrecords-Change: python-file bump.py:change" in git(titled, "log", "-1", "--format=%B")
+    assert titled.search("year:2014").total == 4
+    (tmp_path / "mymigrations.py").write_text("def keep(record):\n    return None\n")
+    monkeypatch.chdir(tmp_path)
+    result = gr(titled, "edit", "--python", "mymigrations:keep")
+    assert result.exit_code == 0 and result.stderr == "No changes: the 20 records already had that data\n"
+
+
+def test_cli_undo_conflicts(titled: Repository, gr) -> None:
+    report = titled.update_records("year:2001", SetFields(set=[("/x", 1)]))
+    changed = sorted(titled.search("year:2001").ids)[0]
+    Record.get_record(changed, repo=titled).patch([{"op": "add", "path": "/x", "value": 2}]).commit()
+    result = gr(titled, "undo", report.commit)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"record {changed}: changed since",
+        f"Error: 1 record changed since commit {report.commit[:12]}: nothing was written "
+        "(use skip_conflicts=True, --skip-conflicts in the CLI, to undo the others)",
+    ]
+    result = gr(titled, "undo", report.commit, "--skip-conflicts")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == f"Skipped record {changed}: changed since"
+    assert result.stderr.splitlines()[1].startswith(f"Undid {report.commit[:7]}: restored 3 records (commit ")
+
+
+# -- properties (hypothesis) --------------------------------------------------------------
+
+KEYS = st.sampled_from(["a", "b", "c"])
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text("xy", max_size=2),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(KEYS, inner, max_size=2),
+    max_leaves=4,
+)
+RECORDS = st.dictionaries(KEYS, VALUES, max_size=3)
+PATHS = st.sampled_from(["/a", "/b", "/c", "/a/a", "/a/0", "/b/-"])
+OPERATIONS = st.one_of(
+    st.builds(lambda p, v: {"op": "add", "path": p, "value": v}, PATHS, VALUES),
+    st.builds(lambda p, v: {"op": "replace", "path": p, "value": v}, PATHS, VALUES),
+    st.builds(lambda p: {"op": "remove", "path": p}, PATHS),
+    st.builds(lambda p, f: {"op": "copy", "path": p, "from": f}, PATHS, PATHS),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(RECORDS, min_size=1, max_size=4), st.lists(OPERATIONS, min_size=1, max_size=3))
+def test_update_records_equals_patching_record_by_record(tmp_path_factory, records, patch) -> None:
+    """update_records gives the tree Record.patch(...).commit() gives record by record (or, when the
+    patch does not apply to some records, writes nothing and names exactly those), and undo gives
+    back the tree it started from."""
+    folder = tmp_path_factory.mktemp("prop")
+    bulk = Repository.init(folder / "bulk.git")
+    ids = bulk.import_records(records).ids
+    one = Repository.init(folder / "one.git")
+    one.import_records(list(zip(ids, records, strict=True)))
+    start = tree(bulk)
+    assert tree(one) == start
+    failing = set()
+    for record_id in ids:
+        record = Record.get_record(record_id, repo=one)
+        try:
+            record.patch(patch).commit()
+        except Exception:
+            failing.add(str(record_id))
+    try:
+        report = bulk.update_records("", patch)
+    except BulkEditError as err:
+        assert {p[0] for p in err.report.problems} == failing
+        assert tree(bulk) == start
+        return
+    assert not failing
+    assert tree(bulk) == tree(one)
+    if report.commit is not None:
+        bulk.undo(report.commit)
+    assert tree(bulk) == start
