@@ -388,6 +388,19 @@ def first_parent_chain(repo: pygit2.Repository, start: Oid, stop: Oid | None) ->
     return chain if stop is None else None
 
 
+def is_ancestor(repo: pygit2.Repository, ancestor: Oid, descendant: Oid) -> bool:
+    """Whether ``ancestor`` is ``descendant`` or one of its ancestors."""
+    return ancestor == descendant or bool(repo.descendant_of(descendant, ancestor))
+
+
+def resolve_commit(repo: pygit2.Repository, name: str) -> Oid | None:
+    """The commit ``name`` names (a full or abbreviated id, a ref, ``HEAD~2``...), or None."""
+    try:
+        return repo.revparse_single(name).peel(pygit2.Commit).id
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return None
+
+
 def first_parent(repo: pygit2.Repository, oid: Oid) -> Oid | None:
     parents = repo[oid].parent_ids
     return parents[0] if parents else None

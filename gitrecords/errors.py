@@ -7,10 +7,13 @@ the record API of invenio-records does; everything else derives from
 
 from __future__ import annotations
 
+from typing import Any
+
 from jsonschema.exceptions import ValidationError
 
 __all__ = [
     "BatchValidationError",
+    "BulkEditError",
     "GitRecordsError",
     "HardDeleteRefusedError",
     "InvalidRecordError",
@@ -26,6 +29,7 @@ __all__ = [
     "RepositoryLockedError",
     "SchemaError",
     "StaleRevisionError",
+    "UndoConflictError",
     "ValidationError",
 ]
 
@@ -109,4 +113,38 @@ class BatchValidationError(GitRecordsError):
         plural = "" if len(problems) == 1 else "s"
         super().__init__(
             f"{len(problems)} problem{plural} in {invalid} of {total} records; nothing was written"
+        )
+
+
+class BulkEditError(GitRecordsError):
+    """Records of a bulk edit (``repo.update_records``) would be invalid, or the change does not
+    apply to them; nothing was written.
+
+    ``report`` is the :class:`gitrecords.edit.EditReport`: its ``problems`` list every problem
+    as ``(record id, JSON pointer, message)``.
+    """
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        count = len(report.problems)
+        plural = "" if count == 1 else "s"
+        super().__init__(
+            f"{count} problem{plural} in {report.invalid} of {report.matched} records; nothing was written"
+        )
+
+
+class UndoConflictError(GitRecordsError):
+    """Records that the commit to undo changed have changed again since; nothing was written.
+
+    ``report`` is the :class:`gitrecords.edit.UndoReport`: its ``conflicts`` list
+    ``(record id, message)``.
+    """
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        count = len(report.conflicts)
+        plural = "" if count == 1 else "s"
+        super().__init__(
+            f"{count} record{plural} changed since commit {str(report.undone)[:12]}: nothing was written "
+            "(use skip_conflicts=True, --skip-conflicts in the CLI, to undo the others)"
         )

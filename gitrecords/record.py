@@ -217,6 +217,19 @@ class Record(RecordBase):
         record._signal("before_record_insert")
         return dict(record)
 
+    @classmethod
+    def before_update(
+        cls, data: dict[str, Any], *, id_: uuid.UUID, blob: Any, repo: Repository
+    ) -> dict[str, Any]:
+        """Send ``before_record_update`` for ``data`` about to become the next revision of record
+        ``id_`` (whose file is ``blob``) in a bulk edit (which writes it itself); returns the
+        data as the hooks left it."""
+        record = cls(data, repo=repo)
+        record._id = id_
+        record._blob = blob
+        record._signal("before_record_update")
+        return dict(record)
+
     def _insert(self, format_checker: Any, validator: Any, message: str | None, author: Any) -> None:
         repo = self.repo
         self._signal("before_record_insert")

@@ -18,6 +18,7 @@ from typing import Any
 from . import layout
 from .bulk import ImportResult, import_records
 from .config import DEFAULT_CONFIG, PURGED_FILE
+from .edit import DIFFS, ChangeSpec, EditReport, UndoReport, undo, update_records
 from .index import TOMBSTONE
 from .purge import hard_delete
 from .search import SearchResult, search
@@ -90,6 +91,75 @@ class Repository(Storage):
             progress=progress,
             source=source,
         )
+
+    def update_records(
+        self,
+        selection: str | Iterable[Any],
+        change: ChangeSpec,
+        *,
+        message: str | None = None,
+        dry_run: bool = False,
+        author: Any = None,
+        schema: str | None = None,
+        chunk: int | None = None,
+        diffs: int | None = DIFFS,
+        signals: bool = True,
+        progress: Any = None,
+    ) -> EditReport:
+        """Change many live records at once, validated, as ONE commit (docs/bulk-changes.md).
+
+        ``selection`` is a search query (docs/search.md; ``""`` selects every live record)
+        or an iterable of record ids. ``change`` is a JSON Patch (a list of operations), or a
+        function that takes a record's data (a fresh dict it may change) and returns the new
+        data, or None for "unchanged"; it may be None when ``schema`` is given. ``schema``
+        moves the records to that schema of the store (their ``$schema`` becomes its ``$id``,
+        else its path).
+
+        Every changed record is validated against its (new) schema. If the change does not
+        apply to a record or leaves it invalid, nothing is written and
+        :class:`~gitrecords.errors.BulkEditError` is raised: its ``report`` lists every
+        problem. ``dry_run=True`` writes nothing and returns the report, problems included.
+        Returns an :class:`~gitrecords.edit.EditReport` (matched, changed, unchanged,
+        invalid, problems, commits, the first ``diffs`` diffs; None keeps all).
+
+        ``chunk=N`` writes commits of N records, landing one after another: a run that is
+        interrupted can be run again, and the records already changed are then unchanged
+        (when the change is idempotent). ``before_record_update`` and ``after_record_update``
+        are sent for each changed record unless ``signals=False`` (for migrations).
+        ``progress(done, total)`` is called as records are read.
+        """
+        return update_records(
+            self,
+            selection,
+            change,
+            message=message,
+            dry_run=dry_run,
+            author=author,
+            schema=schema,
+            chunk=chunk,
+            diffs=diffs,
+            signals_on=signals,
+            progress=progress,
+        )
+
+    def undo(
+        self,
+        commit: str | Any,
+        *,
+        skip_conflicts: bool = False,
+        message: str | None = None,
+        author: Any = None,
+    ) -> UndoReport:
+        """Restore every record ``commit`` changed to its state in the commit's first parent, as
+        one new commit (docs/bulk-changes.md).
+
+        A record that changed again since ``commit`` (updated, deleted, hard-deleted) is a
+        conflict: nothing is written and :class:`~gitrecords.errors.UndoConflictError` lists
+        them, unless ``skip_conflicts=True`` (then the others are restored). A record that
+        ``commit`` created is soft-deleted. Files that are not records (schemas, settings)
+        are left as they are. Returns an :class:`~gitrecords.edit.UndoReport`.
+        """
+        return undo(self, commit, skip_conflicts=skip_conflicts, message=message, author=author)
 
     def search(
         self,

@@ -17,7 +17,7 @@ from .query import parse
 from .record import Record
 from .storage import Storage
 
-__all__ = ["SearchResult", "search"]
+__all__ = ["SearchResult", "matching_ids", "search"]
 
 #: the largest page a search returns
 MAX_SIZE = 10_000
@@ -101,3 +101,16 @@ def search(
         pid_fields=snap.config.get("pids") or {},
     )
     return SearchResult(repo, hits.total, hits.ids, page, size, hits.facets, with_deleted)
+
+
+def matching_ids(repo: Storage, q: str, tip: Any) -> list[uuid.UUID]:
+    """Every live record matching ``q`` as of the commit ``tip`` (the index catches up to it
+    first), in no particular order: what a bulk edit selects."""
+    node = parse(q or "")
+    index = repo.search_index
+    index.catch_up(tip)
+    declared = facets_of(repo)
+    hits = index.search(
+        node, sort="created", limit=None, aliases=declared, pid_fields=repo.config.get("pids") or {}
+    )
+    return hits.ids

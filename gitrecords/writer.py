@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -561,10 +561,20 @@ class WritePath:
                 seen[key] = change.record_id
 
     def write(
-        self, changes: list[Change], *, message: str | None, author: Any, locked: bool = False
+        self,
+        changes: list[Change],
+        *,
+        message: str | None,
+        author: Any,
+        locked: bool = False,
+        trailers: Sequence[str] = (),
+        prebuilt: tuple[_git.Oid, _git.Oid] | None = None,
     ) -> _git.Oid | None:
         """Commit ``changes`` onto the branch (compare-and-swap, rebuilt on the new tip on retry);
-        returns the new tip (the old one when nothing changed)."""
+        returns the new tip (the old one when nothing changed). ``trailers`` are more
+        ``Gitrecords-Name: value`` lines for the commit message (a bulk edit's query).
+        ``prebuilt`` is ``(tree, new tree)``: the tree ``changes`` give on ``tree``, built
+        already (by ``git fast-import``); it is used when the tip's tree is still ``tree``."""
         with contextlib.nullcontext() if locked else self.lock():
             delay = 0.001
             for _ in range(MAX_ATTEMPTS):
@@ -581,8 +591,11 @@ class WritePath:
                 live = [c for c in changes if c.path in effective]
                 self.check_pids(base, tree, live)
                 self.working_clone.check(base, effective)
-                new_tree = _git.build_tree(self.git, tree, effective)
-                text = (message or _message_for(live)).rstrip("\n") + "\n" + _trailers(live)
+                if prebuilt is not None and tree is not None and tree.id == prebuilt[0]:
+                    new_tree = prebuilt[1]
+                else:
+                    new_tree = _git.build_tree(self.git, tree, effective)
+                text = (message or _message_for(live)).rstrip("\n") + "\n" + _trailers(live, trailers)
                 try:
                     commit = self.commit(base, new_tree, text, author=author)
                 except _git.RefMoved:
@@ -626,9 +639,9 @@ def _message_for(changes: list[Change]) -> str:
     return f"write {len(changes)} records ({counts})"
 
 
-def _trailers(changes: list[Change]) -> str:
+def _trailers(changes: list[Change], extra: Sequence[str] = ()) -> str:
     operations = sorted({c.operation for c in changes})
-    lines = [f"Gitrecords-Operation: {' '.join(operations)}"]
+    lines = [f"Gitrecords-Operation: {' '.join(operations)}", *extra]
     if len(changes) <= MAX_TRAILER_RECORDS:
         lines += [f"Gitrecords-Record: {c.record_id}" for c in changes]
     else:

@@ -1,0 +1,692 @@
+"""Changing many records at once, and undoing a commit.
+
+:func:`update_records` (``repo.update_records``) selects live records by a
+search query (or by ids), applies one change to each (a JSON Patch, a
+function, a move to another schema), validates every changed record against
+its (new) schema and writes them all as one commit through the write path, or
+writes nothing and reports every problem. Each record is read once: its blob
+is parsed, changed, serialised canonically, compared with the old bytes and
+written as a new blob; the commit's tree is built in one go from the blob ids.
+With ``chunk=N`` the changes land as several commits of N records, one after
+another, each a compare-and-swap of its own.
+
+:func:`undo` (``repo.undo``) restores every record a commit changed to its
+state in the commit's first parent, as one new commit, unless a record has
+changed since (a conflict).
+
+See docs/bulk-changes.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from . import _git, layout, signals
+from .bulk import StagedTrees, Validity
+from .errors import (
+    BulkEditError,
+    GitRecordsError,
+    InvalidRecordError,
+    NoResultFound,
+    SchemaError,
+    UndoConflictError,
+)
+from .index import TOMBSTONE, facts_from_data
+from .record import Record
+from .schema import SchemaStore
+from .search import matching_ids
+from .storage import Storage, record_facts
+from .writer import Change
+
+__all__ = ["DIFFS", "MAX_PROBLEMS", "EditReport", "SetFields", "UndoReport", "undo", "update_records"]
+
+#: diffs an :class:`EditReport` keeps unless asked for another number
+DIFFS = 10
+#: at most this many problems are kept (the count of invalid records stays exact)
+MAX_PROBLEMS = 1000
+#: a JSON Patch longer than this is named in the commit's trailers by its SHA-256
+MAX_TRAILER_PATCH = 2000
+
+#: the ``selection`` of a report that selected every live record, and the prefix of one that selected
+#: records by id
+ALL = "*"
+IDS = "ids: "
+
+#: (record id, JSON pointer, message)
+Problem = tuple[str, str, str]
+#: what a change may be: a JSON Patch, or a function from a record's data to its new data
+ChangeSpec = Sequence[dict[str, Any]] | Callable[[dict[str, Any]], dict[str, Any] | None] | None
+
+
+@dataclass
+class EditReport:
+    """What :func:`update_records` found and did.
+
+    ``matched`` records were selected; ``changed`` of them change (or would, in a dry run),
+    ``unchanged`` stay the same, and ``invalid`` have problems: ``problems`` lists them as
+    ``(record id, JSON pointer, message)``, and then nothing is written. ``commits`` are the
+    commits written (one, or one per chunk; none in a dry run or when nothing changes).
+    ``diffs`` are the first diffs, ``(record id, JSON Patch from the old data to the new)``.
+    """
+
+    matched: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    diffs: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    dry_run: bool = False
+    #: the query (``*``: every live record; ``ids: N record ids``), and the changes, as the
+    #: commit's trailers say them
+    selection: str = ""
+    operations: list[str] = field(default_factory=list)
+
+    @property
+    def operation(self) -> str:
+        """The change in words (``patch [...]``, ``python module:function``, ``schema ...``)."""
+        return "; ".join(self.operations)
+
+    @property
+    def commit(self) -> str | None:
+        """The last commit written (None when nothing was written)."""
+        return self.commits[-1] if self.commits else None
+
+    @property
+    def ok(self) -> bool:
+        return not self.invalid
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (what ``gitrecords edit --json`` prints)."""
+        return {
+            "dry_run": self.dry_run,
+            "selection": self.selection,
+            "operation": self.operation,
+            "matched": self.matched,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "invalid": self.invalid,
+            "problems": [{"id": i, "pointer": p, "message": m} for i, p, m in self.problems],
+            "commits": list(self.commits),
+            "diffs": [{"id": i, "patch": patch} for i, patch in self.diffs],
+        }
+
+
+@dataclass
+class UndoReport:
+    """What :func:`undo` did: ``restored`` records written back (or soft-deleted, for records the
+    undone commit created), ``conflicts`` ``(record id, message)`` for records changed since,
+    ``already`` records that are back at their old state already, and the new ``commit``."""
+
+    undone: str
+    restored: list[str] = field(default_factory=list)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    already: int = 0
+    commit: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "undone": self.undone,
+            "commit": self.commit,
+            "restored": list(self.restored),
+            "already": self.already,
+            "conflicts": [{"id": i, "message": m} for i, m in self.conflicts],
+        }
+
+
+# -- the changes -------------------------------------------------------------
+
+
+class SetFields:
+    """A change that sets values at JSON pointers and removes members: ``--set`` and ``--unset``.
+
+    Unlike a JSON Patch it applies to every record and is idempotent (running it twice
+    changes nothing the second time, which is what a resumed run needs): ``set`` creates
+    missing objects on the way to the pointer, replaces an array's element at an index
+    (``-`` appends), and ``unset`` of a member that is not there changes nothing.
+    """
+
+    def __init__(self, set: Sequence[tuple[str, Any]] = (), unset: Sequence[str] = ()) -> None:
+        self.set = [(pointer, value) for pointer, value in set]
+        self.unset = list(unset)
+        for pointer in [p for p, _ in self.set] + self.unset:
+            if not pointer.startswith("/"):
+                raise InvalidRecordError(f"{pointer!r} is not a JSON pointer to a member (like /title)")
+        self.description = "; ".join(
+            [f"set {p}={json.dumps(v, ensure_ascii=False)}" for p, v in self.set]
+            + [f"unset {p}" for p in self.unset]
+        )
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        for pointer, value in self.set:
+            parts = jsonpointer.JsonPointer(pointer).parts
+            target: Any = data
+            for depth, part in enumerate(parts[:-1]):
+                target = _step(target, part, parts, depth, create=True)
+            _assign(target, parts[-1], json.loads(json.dumps(value)), pointer)
+        for pointer in self.unset:
+            parts = jsonpointer.JsonPointer(pointer).parts
+            target = data
+            for depth, part in enumerate(parts[:-1]):
+                target = _step(target, part, parts, depth, create=False)
+                if target is None:
+                    break
+            else:
+                if isinstance(target, dict):
+                    target.pop(parts[-1], None)
+                elif isinstance(target, list) and parts[-1].isdigit() and int(parts[-1]) < len(target):
+                    del target[int(parts[-1])]
+        return data
+
+
+def _step(target: Any, part: str, parts: list[str], depth: int, create: bool) -> Any:
+    where = "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts[: depth + 1])
+    if isinstance(target, dict):
+        if part not in target:
+            if not create:
+                return None
+            target[part] = {}
+        return target[part]
+    if isinstance(target, list):
+        if part.isdigit() and int(part) < len(target):
+            return target[int(part)]
+        if not create:
+            return None
+        raise InvalidRecordError(f"{where}: the array has no element {part}")
+    if not create:
+        return None
+    raise InvalidRecordError(f"{where}: {_json_type(target)} has no members")
+
+
+def _assign(target: Any, part: str, value: Any, pointer: str) -> None:
+    if isinstance(target, dict):
+        target[part] = value
+    elif isinstance(target, list):
+        if part == "-" or part == str(len(target)):
+            target.append(value)
+        elif part.isdigit() and int(part) < len(target):
+            target[int(part)] = value
+        else:
+            raise InvalidRecordError(f"{pointer}: the array has no element {part}")
+    else:
+        raise InvalidRecordError(f"{pointer}: the parent is {_json_type(target)}, not an object or array")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+class _Patch:
+    """A JSON Patch checked once and applied to record after record, operation by operation
+    (so that an error names its operation), as :meth:`Record.patch` applies it."""
+
+    def __init__(self, operations: Sequence[dict[str, Any]]) -> None:
+        if isinstance(operations, (str, bytes)):
+            operations = layout.loads(operations, what="JSON Patch")
+        if not isinstance(operations, list):
+            raise InvalidRecordError("a JSON Patch must be a list of operations")
+        for number, op in enumerate(operations):
+            if not isinstance(op, dict) or "op" not in op or "path" not in op:
+                raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
+            if op.get("path") == "" and op.get("op") in ("remove", "replace", "add", "move", "copy"):
+                raise InvalidRecordError(
+                    f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})"
+                )
+        try:
+            layout.check_value(operations)
+        except InvalidRecordError as err:
+            raise InvalidRecordError(f"JSON Patch: {err}") from None
+        self.operations = operations
+        try:
+            self.compiled = [jsonpatch.JsonPatch([op]) for op in operations]
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+            raise InvalidRecordError(f"JSON Patch: {err}") from None
+        text = json.dumps(operations, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        if len(text) > MAX_TRAILER_PATCH:
+            text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        self.description = f"patch {text}"
+
+    def apply(self, data: Any) -> tuple[Any, Problem | None]:
+        for number, (op, compiled) in enumerate(zip(self.operations, self.compiled, strict=True)):
+            try:
+                data = compiled.apply(data, in_place=True)
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
+                source = f" from {op['from']}" if "from" in op else ""
+                text = f"JSON Patch operation {number} ({op['op']} {op['path']}{source}): {err}"
+                return None, ("", str(op["path"]) or "/", text)
+        if not isinstance(data, dict):
+            return None, ("", "/", "a JSON Patch must leave the record an object")
+        return data, None
+
+
+def _describe_function(function: Callable[..., Any]) -> str:
+    described = getattr(function, "description", None)
+    if isinstance(described, str):
+        return described
+    module = getattr(function, "__module__", None) or "?"
+    name = getattr(function, "__qualname__", None) or type(function).__name__
+    return f"python {module}:{name}"
+
+
+def _schema_value(store: SchemaStore, name: str) -> str:
+    """What ``$schema`` becomes for a move to the schema ``name`` (its ``$id``, else its path in
+    the store); raises :class:`SchemaError` when the store does not have it."""
+    schema, _key = store.resolve_schema(name)
+    if isinstance(schema, dict) and isinstance(schema.get("$id"), str):
+        return schema["$id"]
+    prefix = store.schemas_dir + "/"
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+# -- selecting -----------------------------------------------------------------
+
+
+def _selected(
+    repo: Storage, snap: Any, selection: str | Iterable[Any], report: EditReport, total: list[int | None]
+) -> Iterator[tuple[uuid.UUID, _git.Oid]]:
+    """(id, blob) of every selected record at the snapshot, sorted by path (``total[0]`` is set
+    to their number when it is known); a selected id that is missing is a problem."""
+    records_dir = snap.records_dir
+    if isinstance(selection, str):
+        if not selection.strip():
+            tree = _git.subtree(repo.git, snap.tree, records_dir)
+            if tree is None:
+                return
+            for path, blob in _git.walk_blobs(repo.git, tree, records_dir + "/"):
+                record_id = layout.id_from_path(path, records_dir)
+                if record_id is not None:
+                    yield record_id, blob  # tombstones are skipped once read
+            return
+        ids = matching_ids(repo, selection, snap.tip)
+    else:
+        seen: set[uuid.UUID] = set()
+        ids = []
+        for given in selection:
+            record_id = layout.normalize_id(given)
+            if record_id not in seen:
+                seen.add(record_id)
+                ids.append(record_id)
+    paths = sorted((layout.path_for(record_id, records_dir), record_id) for record_id in ids)
+    total[0] = len(paths)
+    for path, record_id in paths:
+        blob = _git.entry_id(snap.tree, path)
+        if blob is None:
+            report.matched += 1
+            report.invalid += 1
+            _problem(report, str(record_id), "/", "the record does not exist")
+            continue
+        yield record_id, blob
+
+
+def _problem(report: EditReport, record_id: str, pointer: str, text: str) -> None:
+    if len(report.problems) < MAX_PROBLEMS:
+        report.problems.append((record_id, pointer, text))
+
+
+# -- checking ------------------------------------------------------------------
+
+
+class _Checks:
+    """Everything that would stop a changed record from being written: reserved keys, size,
+    values JSON cannot hold, and the schema (jsonschema-rs decides, jsonschema explains)."""
+
+    def __init__(self, repo: Storage, store: SchemaStore, config: dict[str, Any], max_bytes: int) -> None:
+        self.store = store
+        self.default_schema = config.get("default_schema")
+        self.inline = config.get("inline_schemas", True) is True
+        self.max_bytes = max_bytes
+        self.validity: dict[str, Validity] = {}
+
+    def problems(self, data: dict[str, Any]) -> tuple[bytes | None, list[tuple[str, str]]]:
+        """(canonical bytes, problems) of ``data``."""
+        problems: list[tuple[str, str]] = []
+        if layout.TOMBSTONE_KEY in data:
+            problems.append((f"/{layout.TOMBSTONE_KEY}", "this top-level key is reserved for tombstones"))
+        try:
+            raw = layout.dumps(data)
+        except GitRecordsError as err:
+            return None, [*problems, ("/", str(err))]
+        if len(raw) > self.max_bytes:
+            problems.append(("/", f"{len(raw)} bytes is larger than the limit of {self.max_bytes} bytes"))
+        schema_ref = data.get("$schema")
+        if schema_ref is None:
+            schema_ref = self.default_schema
+        if schema_ref is not None:
+            try:
+                problems += self._validity(schema_ref).problems(data)
+            except SchemaError as err:
+                problems.append(("/$schema", str(err)))
+        return raw, problems
+
+    def _validity(self, schema_ref: Any) -> Validity:
+        if isinstance(schema_ref, dict) and not self.inline:
+            raise SchemaError("inline $schema objects are not allowed here")
+        key = schema_ref if isinstance(schema_ref, str) else self.store.resolve_schema(schema_ref)[1]
+        found = self.validity.get(key)
+        if found is None:
+            found = self.validity[key] = Validity(self.store, schema_ref, Record.format_checker)
+        return found
+
+
+# -- update_records --------------------------------------------------------------
+
+
+def update_records(
+    repo: Storage,
+    selection: str | Iterable[Any],
+    change: ChangeSpec,
+    *,
+    message: str | None = None,
+    dry_run: bool = False,
+    author: Any = None,
+    schema: str | None = None,
+    chunk: int | None = None,
+    diffs: int | None = DIFFS,
+    signals_on: bool = True,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> EditReport:
+    """Change many records at once; see :meth:`gitrecords.Repository.update_records`."""
+    if repo.in_transaction is not None:
+        raise GitRecordsError("a bulk edit cannot run inside a transaction")
+    if chunk is not None and chunk < 1:
+        raise GitRecordsError("chunk must be at least 1")
+    patch: _Patch | None = None
+    function: Callable[[dict[str, Any]], Any] | None = None
+    operations: list[str] = []
+    if change is None:
+        pass
+    elif callable(change):
+        function = change
+        operations.append(_describe_function(change))
+    else:
+        patch = _Patch(change)
+        operations.append(patch.description)
+    snap = repo.snapshot()
+    store = repo.schema_store()
+    target_schema = None
+    if schema is not None:
+        target_schema = _schema_value(store, schema)
+        operations.append(f"schema {target_schema}")
+    if not operations:
+        raise GitRecordsError("nothing to change: give a JSON Patch, a function or a schema")
+    report = EditReport(dry_run=dry_run, operations=operations)
+    if isinstance(selection, str):
+        report.selection = selection.strip() or ALL
+    checks = _Checks(repo, store, snap.config, snap.max_record_bytes)
+    before_hooks = signals_on and signals.receivers("before_record_update")
+    after_hooks = signals_on and signals.receivers("after_record_update")
+    pid_fields = snap.config.get("pids") or {}
+    records_dir = snap.records_dir
+    staging: Any = contextlib.nullcontext(None) if dry_run else StagedTrees(repo, snap.tip)
+    with staging as staged:
+        changes: list[Change] = []
+        seen = 0
+        total = [None]
+        selected = _selected(repo, snap, selection, report, total)
+        for record_id, blob in selected:
+            seen += 1
+            if progress is not None and seen % 256 == 0:
+                progress(seen, total[0])
+            raw = _git.read_blob(repo.git, blob)
+            key = str(record_id)
+            try:
+                if len(raw) > snap.max_record_bytes:
+                    raise InvalidRecordError(f"file is larger than {snap.max_record_bytes} bytes")
+                data = layout.loads(raw)
+            except InvalidRecordError as err:
+                report.matched += 1
+                report.invalid += 1
+                _problem(report, key, "/", f"the record cannot be read: {err}")
+                continue
+            if layout.is_tombstone(data):
+                if not isinstance(selection, str):
+                    report.matched += 1
+                    report.invalid += 1
+                    _problem(report, key, "/", "the record is deleted")
+                continue
+            report.matched += 1
+            if not isinstance(data, dict):
+                report.invalid += 1
+                _problem(report, key, "/", "the file does not hold a JSON object")
+                continue
+            new, problem = _changed(data, patch, function, record_id)
+            if problem is not None:
+                report.invalid += 1
+                _problem(report, key, problem[1], problem[2])
+                continue
+            if new is None:
+                if target_schema is None:
+                    report.unchanged += 1
+                    continue
+                new = layout.loads(raw)  # the function changed nothing; the schema still moves
+            if target_schema is not None:
+                new["$schema"] = target_schema
+            if before_hooks:
+                new = Record.before_update(new, id_=record_id, blob=blob, repo=repo)
+            new_raw, found = checks.problems(new)
+            if found:
+                report.invalid += 1
+                for pointer, text in found:
+                    _problem(report, key, pointer, text)
+                continue
+            assert new_raw is not None
+            if new_raw == raw:
+                report.unchanged += 1
+                continue
+            report.changed += 1
+            if diffs is None or len(report.diffs) < diffs:
+                diff = jsonpatch.make_patch(layout.loads(raw), new).patch
+                report.diffs.append((key, diff))
+            if staged is None or report.invalid:
+                continue
+            changes.append(
+                Change(
+                    record_id,
+                    layout.path_for(record_id, records_dir),
+                    staged.blob(new_raw),
+                    "update",
+                    expected=blob,
+                    facts=facts_from_data(new, pid_fields),
+                )
+            )
+        if progress is not None:
+            progress(seen, seen)
+        if not isinstance(selection, str):
+            report.selection = f"{IDS}{total[0]} record id{'' if total[0] == 1 else 's'}"
+        if report.invalid:
+            if dry_run:
+                return report
+            raise BulkEditError(report)
+        if dry_run or not changes:
+            return report
+        _commit(repo, staged, snap.tree.id, changes, report, message, author, chunk)
+    if after_hooks:
+        for change_ in changes:
+            try:
+                record = Record.get_record(change_.record_id, repo=repo)
+            except NoResultFound:
+                continue
+            signals.send("after_record_update", repo, record)
+    return report
+
+
+def _changed(
+    data: dict[str, Any],
+    patch: _Patch | None,
+    function: Callable[[dict[str, Any]], Any] | None,
+    record_id: uuid.UUID,
+) -> tuple[dict[str, Any] | None, Problem | None]:
+    """The record's new data (None: unchanged) or the problem that stops the change."""
+    if patch is not None:
+        new, problem = patch.apply(data)
+        if problem is not None:
+            return None, (str(record_id), problem[1], problem[2])
+        return new, None
+    if function is None:
+        return None, None
+    try:
+        new = function(data)
+    except GitRecordsError as err:
+        return None, (str(record_id), "/", str(err))
+    except Exception as err:
+        name = _describe_function(function).removeprefix("python ")
+        return None, (str(record_id), "/", f"{name} raised {type(err).__name__}: {err}")
+    if new is not None and not isinstance(new, dict):
+        name = _describe_function(function).removeprefix("python ")
+        text = f"{name} returned {type(new).__name__}, not a dict or None"
+        return None, (str(record_id), "/", text)
+    return new, None
+
+
+def _trailers(report: EditReport, part: int, parts: int) -> list[str]:
+    if report.selection == ALL:
+        lines = ["Gitrecords-Selection: every live record"]
+    elif report.selection.startswith(IDS):
+        lines = [f"Gitrecords-Selection: {report.selection.removeprefix(IDS)}"]
+    else:
+        lines = [f"Gitrecords-Query: {_one_line(report.selection)}"]
+    for operation in report.operations:
+        lines.append(f"Gitrecords-Change: {_one_line(operation)}")
+    if parts > 1:
+        lines.append(f"Gitrecords-Chunk: {part} of {parts}")
+    return lines
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _commit(
+    repo: Storage,
+    staged: StagedTrees,
+    base_tree: Any,
+    changes: list[Change],
+    report: EditReport,
+    message: str | None,
+    author: Any,
+    chunk: int | None,
+) -> None:
+    size = chunk or len(changes)
+    parts = -(-len(changes) // size)
+    for part in range(parts):
+        staged.tree((c.path, c.blob) for c in changes[part * size : (part + 1) * size])
+    trees = staged.finish()
+    for part in range(parts):
+        batch = changes[part * size : (part + 1) * size]
+        text = message or _default_message(report, len(batch))
+        if parts > 1:
+            head, _, rest = text.partition("\n")
+            text = f"{head} ({part + 1} of {parts})" + (f"\n{rest}" if rest else "")
+        commit = repo.writer.write(
+            batch,
+            message=text,
+            author=author,
+            trailers=_trailers(report, part + 1, parts),
+            prebuilt=(base_tree, trees[part]),
+        )
+        base_tree = trees[part]
+        if commit is not None:
+            report.commits.append(str(commit))
+
+
+def _default_message(report: EditReport, count: int) -> str:
+    noun = "record" if count == 1 else "records"
+    where = ""
+    if report.selection != ALL and not report.selection.startswith(IDS):
+        where = f" matching {_one_line(report.selection)[:100]}"
+    return f"edit {count} {noun}{where}: {_one_line(report.operation)[:200]}"
+
+
+# -- undo ------------------------------------------------------------------------
+
+
+def undo(
+    repo: Storage,
+    commit: str | Any,
+    *,
+    skip_conflicts: bool = False,
+    message: str | None = None,
+    author: Any = None,
+) -> UndoReport:
+    """Restore every record ``commit`` changed; see :meth:`gitrecords.Repository.undo`."""
+    if repo.in_transaction is not None:
+        raise GitRecordsError("an undo cannot run inside a transaction")
+    git = repo.git
+    target = _git.resolve_commit(git, str(commit))
+    if target is None:
+        raise NoResultFound(f"no commit {commit}")
+    snap = repo.snapshot()
+    if snap.tip is None or not _git.is_ancestor(git, target, snap.tip):
+        raise GitRecordsError(f"commit {str(target)[:12]} is not on branch {repo.branch}")
+    report = UndoReport(str(target))
+    parent = _git.first_parent(git, target)
+    records_dir = snap.records_dir
+    purged = repo.writer.purged(snap.tree).ids
+    changes: list[Change] = []
+    stamp = None
+    for path, old, new in _git.changed_blobs(git, _git.tree_of(git, parent), _git.tree_of(git, target)):
+        record_id = layout.id_from_path(path, records_dir)
+        if record_id is None:
+            continue  # schemas and settings are not records: undo leaves them
+        key = str(record_id)
+        current = _git.entry_id(snap.tree, path)
+        if current == old:
+            report.already += 1
+            continue
+        if current != new:
+            report.conflicts.append((key, _conflict(repo, record_id, current, key in purged)))
+            continue
+        if old is None:
+            # created by the commit: soft-deleted, as Record.delete does (the id and its PIDs
+            # stay taken; a record never vanishes from a branch)
+            stamp = stamp or datetime.now(UTC)
+            blob = _git.create_blob(git, layout.dumps(layout.tombstone(stamp)))
+            change = Change(record_id, path, blob, "undo", expected=current, facts=(TOMBSTONE, {}))
+        else:
+            data = repo.read_record_file(record_id, old)
+            facts = (TOMBSTONE, {}) if layout.is_tombstone(data) else record_facts(data, repo)
+            change = Change(record_id, path, old, "undo", expected=current, facts=facts)
+        changes.append(change)
+        report.restored.append(key)
+    if report.conflicts and not skip_conflicts:
+        raise UndoConflictError(report)
+    if not changes:
+        return report
+    info = _git.commit_info(git, target)
+    title = info.message.strip().split("\n", 1)[0]
+    text = message or f"undo {str(target)[:12]}: {title}"
+    written = repo.writer.write(changes, message=text, author=author, trailers=[f"Gitrecords-Undo: {target}"])
+    report.commit = str(written) if written is not None else None
+    return report
+
+
+def _conflict(repo: Storage, record_id: uuid.UUID, current: Any, purged: bool) -> str:
+    if purged:
+        return "hard-deleted since"
+    if current is None:
+        return "removed since"
+    try:
+        data = repo.read_record_file(record_id, current)
+    except InvalidRecordError:
+        data = None
+    if layout.is_tombstone(data):
+        return "deleted since"
+    return "changed since"

@@ -1,0 +1,496 @@
+"""Bulk edits (repo.update_records, gitrecords edit) and undo (repo.undo, gitrecords undo)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLE_REPO, fsck, git
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gitrecords import Record, Repository, hookimpl, plugins
+from gitrecords.edit import SetFields
+from gitrecords.errors import BulkEditError, GitRecordsError, SchemaError, UndoConflictError
+
+TITLE_SCHEMA = {
+    "type": "object",
+    "required": ["title"],
+    "properties": {"title": {"type": "string"}, "year": {"type": "integer"}},
+}
+
+
+@pytest.fixture
+def titled(tmp_path: Path) -> Repository:
+    """20 records {title, year}, year 2000..2004, under a default schema."""
+    repo = Repository.init(
+        tmp_path / "titled.git", config={"default_schema": "title.json", "pids": {"recid": "control_number"}}
+    )
+    repo.put_schema("title.json", TITLE_SCHEMA)
+    repo.import_records(
+        {"title": f"Record {i}", "year": 2000 + i % 5, "control_number": str(i + 1)} for i in range(20)
+    )
+    return repo
+
+
+def tree(repo: Repository) -> str:
+    return git(repo, "rev-parse", "main^{tree}").strip()
+
+
+def commits(repo: Repository) -> int:
+    return int(git(repo, "rev-list", "--count", "main"))
+
+
+def data_by_number(repo: Repository) -> dict[str, dict]:
+    return {r["control_number"]: dict(r) for r in (Record.get_record(i, repo=repo) for i in repo.ids())}
+
+
+# -- update_records ---------------------------------------------------------------------------
+
+
+def test_patch_by_query_is_one_commit_with_trailers(titled: Repository) -> None:
+    before = commits(titled)
+    patch = [{"op": "add", "path": "/publisher", "value": "ACME"}]
+    report = titled.update_records("year:2001", patch, message="Add the publisher")
+    assert (report.matched, report.changed, report.unchanged, report.invalid) == (4, 4, 0, 0)
+    assert report.problems == [] and len(report.commits) == 1 and report.commit == report.commits[0]
+    assert commits(titled) == before + 1
+    assert git(titled, "rev-parse", "main").strip() == report.commit
+    body = git(titled, "log", "-1", "--format=%B")
+    assert body.startswith("Add the publisher\n\n")
+    trailers = git(titled, "log", "-1", "--format=%(trailers:only,unfold)").splitlines()
+    assert trailers[:3] == [
+        "Gitrecords-Operation: update",
+        "Gitrecords-Query: year:2001",
+        'Gitrecords-Change: patch [{"op":"add","path":"/publisher","value":"ACME"}]',
+    ]
+    assert sum(1 for t in trailers if t.startswith("Gitrecords-Record: ")) == 4
+    fsck(titled)
+    assert "refs/gitrecords/" not in git(titled, "for-each-ref")
+    changed = {n: d for n, d in data_by_number(titled).items() if d.get("publisher") == "ACME"}
+    assert sorted(changed, key=int) == ["2", "7", "12", "17"]
+    record = Record.get_record(titled.lookup_pid("recid", "2"), repo=titled)
+    assert record.revision_id == 1
+    assert titled.search("publisher:acme").total == 4
+    assert report.diffs[0][1] == [{"op": "add", "path": "/publisher", "value": "ACME"}]
+
+
+def test_default_message_names_the_query_and_the_change(titled: Repository) -> None:
+    titled.update_records("year:2003", [{"op": "replace", "path": "/year", "value": 2013}])
+    subject = git(titled, "log", "-1", "--format=%s").strip()
+    assert (
+        subject == 'edit 4 records matching year:2003: patch [{"op":"replace","path":"/year","value":2013}]'
+    )
+
+
+def test_a_function_changes_records_and_none_means_unchanged(titled: Repository) -> None:
+    def shout(data: dict) -> dict | None:
+        if data["year"] != 2000:
+            return None
+        data["title"] = data["title"].upper()
+        return data
+
+    report = titled.update_records("", shout)
+    assert (report.matched, report.changed, report.unchanged) == (20, 4, 16)
+    assert data_by_number(titled)["6"]["title"] == "RECORD 5"
+    trailers = git(titled, "log", "-1", "--format=%(trailers:only,unfold)")
+    assert "Gitrecords-Selection: every live record" in trailers
+    assert "Gitrecords-Change: python test_edit:test_a_function_changes_records" in trailers
+
+
+def test_ids_select_records_and_missing_or_deleted_ones_are_problems(titled: Repository) -> None:
+    ids = list(titled.ids())
+    Record.get_record(ids[1], repo=titled).delete()
+    missing = uuid.UUID("00000000-0000-4000-8000-000000000000")
+    tip = titled.tip()
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records([ids[0], ids[1], missing], SetFields(set=[("/flag", True)]))
+    assert titled.tip() == tip
+    assert str(caught.value) == "2 problems in 2 of 3 records; nothing was written"
+    assert sorted(caught.value.report.problems) == sorted(
+        [(str(ids[1]), "/", "the record is deleted"), (str(missing), "/", "the record does not exist")]
+    )
+    report = titled.update_records([str(ids[0]), ids[0]], SetFields(set=[("/flag", True)]))
+    assert (report.matched, report.changed) == (1, 1)
+    assert "Gitrecords-Selection: 1 record id" in git(titled, "log", "-1", "--format=%B")
+
+
+def test_dry_run_writes_nothing_and_reports_would_be_problems(titled: Repository) -> None:
+    tip, objects = titled.tip(), git(titled, "count-objects", "-v")
+    report = titled.update_records("", [{"op": "replace", "path": "/year", "value": "2000"}], dry_run=True)
+    assert report.dry_run and report.commits == [] and report.commit is None
+    assert (report.matched, report.changed, report.invalid) == (20, 0, 20)
+    assert report.problems[0][1:] == ("/year", "'2000' is not of type 'integer'")
+    report = titled.update_records("year:2002", SetFields(set=[("/note", "x")]), dry_run=True, diffs=None)
+    assert (report.changed, len(report.diffs)) == (4, 4)
+    assert titled.tip() == tip
+    assert git(titled, "count-objects", "-v") == objects  # not even a blob
+
+
+def test_invalid_records_stop_the_whole_edit_and_every_problem_is_listed(titled: Repository) -> None:
+    tip = titled.tip()
+
+    def break_some(data: dict) -> dict:
+        if data["year"] == 2004:
+            del data["title"]
+        if data["year"] == 2003:
+            raise ValueError("no 2003 please")
+        data["year"] = str(data["year"]) if data["year"] == 2002 else data["year"] + 1
+        return data
+
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("", break_some)
+    report = caught.value.report
+    assert (report.matched, report.invalid, report.commits) == (20, 12, [])
+    messages = {(p[1], p[2]) for p in report.problems}
+    assert messages == {
+        ("/", "'title' is a required property"),
+        (
+            "/",
+            "test_edit:test_invalid_records_stop_the_whole_edit_and_every_problem_is_listed.<locals>."
+            "break_some raised ValueError: no 2003 please",
+        ),
+        ("/year", "'2002' is not of type 'integer'"),
+    }
+    assert titled.tip() == tip
+    assert "dangling" not in git(titled, "fsck", "--no-progress")  # nothing was staged on disk
+    assert not list((titled.git_dir / "objects" / "pack").glob("tmp_*"))
+
+
+def test_a_patch_that_does_not_apply_names_the_record_and_the_operation(titled: Repository) -> None:
+    one = titled.lookup_pid("recid", "3")
+    Record.get_record(one, repo=titled).patch([{"op": "add", "path": "/extra", "value": 1}]).commit()
+    patch = [{"op": "add", "path": "/n", "value": 1}, {"op": "remove", "path": "/extra"}]
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("", patch)
+    problems = caught.value.report.problems
+    assert len(problems) == 19 and str(one) not in {p[0] for p in problems}
+    assert problems[0][1:] == (
+        "/extra",
+        "JSON Patch operation 1 (remove /extra): can't remove a non-existent object 'extra'",
+    )
+    with pytest.raises(GitRecordsError, match="JSON Patch operation 0 needs 'op' and 'path'"):
+        titled.update_records("", [{"path": "/x"}])
+
+
+def test_set_and_unset_are_idempotent(titled: Repository) -> None:
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("", SetFields(set=[("/title/first", "x")]))
+    assert caught.value.report.problems[0][1:] == (
+        "/",
+        "/title/first: the parent is a string, not an object or array",
+    )
+    change = SetFields(set=[("/publisher/name", "ACME"), ("/tags", ["a"])], unset=["/year", "/nothing"])
+    first = titled.update_records("", change)
+    assert first.changed == 20
+    data = data_by_number(titled)["1"]
+    assert data == {"control_number": "1", "publisher": {"name": "ACME"}, "tags": ["a"], "title": "Record 0"}
+    again = titled.update_records("", change)
+    assert (again.changed, again.unchanged, again.commits) == (0, 20, [])
+    assert 'Gitrecords-Change: set /publisher/name="ACME"; set /tags=["a"]; unset /year; unset /nothing' in (
+        git(titled, "log", "-1", "--format=%B")
+    )
+
+
+def test_chunks_land_one_after_another_and_a_rerun_continues(titled: Repository) -> None:
+    before = commits(titled)
+    change = SetFields(set=[("/checked", True)])
+    report = titled.update_records("", change, chunk=6)
+    assert report.changed == 20 and len(report.commits) == 4
+    assert commits(titled) == before + 4
+    log = git(titled, "log", "-4", "--reverse", "--format=%s|%(trailers:key=Gitrecords-Chunk,valueonly)")
+    assert [line.split("|")[1] for line in log.split("\n\n") if line.strip()] == [
+        "1 of 4",
+        "2 of 4",
+        "3 of 4",
+        "4 of 4",
+    ]
+    assert git(titled, "log", "-1", "--format=%s").startswith("edit 2 records: set /checked=true (4 of 4)")
+    fsck(titled)
+    # a run interrupted after two chunks, run again: the records already changed are unchanged
+    git(titled, "update-ref", "refs/heads/main", report.commits[1])
+    titled.index.catch_up(titled.tip())
+    again = titled.update_records("", change, chunk=6)
+    assert (again.changed, again.unchanged, len(again.commits)) == (8, 12, 2)
+    assert all(d.get("checked") for d in data_by_number(titled).values())
+
+
+def test_schema_moves_records_and_validates_against_the_new_schema(titled: Repository) -> None:
+    v2 = {
+        "$id": "https://example.org/title-v2.json",
+        "type": "object",
+        "required": ["title", "language"],
+        "properties": {"title": {"type": "string"}, "language": {"type": "string"}},
+    }
+    titled.put_schema("title-v2.json", v2)
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("", None, schema="title-v2.json")
+    assert caught.value.report.problems[0][1:] == ("/", "'language' is a required property")
+    report = titled.update_records("", SetFields(set=[("/language", "en")]), schema="title-v2.json")
+    assert report.changed == 20
+    assert {d["$schema"] for d in data_by_number(titled).values()} == {"https://example.org/title-v2.json"}
+    assert "Gitrecords-Change: schema https://example.org/title-v2.json" in git(
+        titled, "log", "-1", "--format=%B"
+    )
+    with pytest.raises(SchemaError, match="not in the schema store"):
+        titled.update_records("", None, schema="nope.json")
+    with pytest.raises(GitRecordsError, match="nothing to change"):
+        titled.update_records("", None)
+
+
+def test_signals_fire_for_each_record_unless_turned_off(titled: Repository) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Stamp:
+        @hookimpl
+        def before_record_update(self, repo, record):
+            seen.append(("before", record["title"]))
+            record["stamped"] = True
+
+        @hookimpl
+        def after_record_update(self, repo, record):
+            seen.append(("after", str(record.revision_id)))
+
+    stamp = Stamp()
+    plugins.register(stamp)
+    try:
+        titled.update_records("year:2001", SetFields(set=[("/x", 1)]))
+        assert sorted(seen) == sorted(
+            [("before", f"Record {i}") for i in (1, 6, 11, 16)] + [("after", "1")] * 4
+        )
+        assert all(d.get("stamped") for d in data_by_number(titled).values() if d["year"] == 2001)
+        seen.clear()
+        titled.update_records("year:2001", SetFields(set=[("/x", 2)]), signals=False)
+        assert seen == []
+    finally:
+        plugins.unregister(stamp)
+
+
+# -- undo ---------------------------------------------------------------------------------
+
+
+def test_undo_restores_the_tree_as_one_commit(titled: Repository) -> None:
+    before = tree(titled)
+    report = titled.update_records("", SetFields(set=[("/x", 1)], unset=["/year"]))
+    undone = titled.undo(report.commit)
+    assert len(undone.restored) == 20 and undone.conflicts == []
+    assert tree(titled) == before
+    assert git(titled, "rev-parse", "main").strip() == undone.commit
+    body = git(titled, "log", "-1", "--format=%B")
+    assert body.startswith(f"undo {report.commit[:12]}: edit 20 records: set /x=1; unset /year\n")
+    assert f"Gitrecords-Undo: {report.commit}" in body and "Gitrecords-Operation: undo" in body
+    fsck(titled)
+    record = Record.get_record(titled.lookup_pid("recid", "1"), repo=titled)
+    assert record.revision_id == 2 and "x" not in record
+    # undone twice: nothing left to do
+    again = titled.undo(report.commit)
+    assert again.commit is None and again.already == 20
+
+
+def test_undo_conflicts_write_nothing_unless_skipped(titled: Repository) -> None:
+    report = titled.update_records("year:2001", SetFields(set=[("/x", 1)]))
+    ids = sorted(titled.search("year:2001").ids)
+    Record.get_record(ids[0], repo=titled).patch([{"op": "replace", "path": "/x", "value": 2}]).commit()
+    Record.get_record(ids[1], repo=titled).delete()
+    tip = titled.tip()
+    with pytest.raises(UndoConflictError) as caught:
+        titled.undo(report.commit[:10])
+    assert sorted(caught.value.report.conflicts) == sorted(
+        [(str(ids[0]), "changed since"), (str(ids[1]), "deleted since")]
+    )
+    assert titled.tip() == tip
+    undone = titled.undo(report.commit, skip_conflicts=True)
+    assert sorted(undone.restored) == [str(i) for i in ids[2:]]
+    assert Record.get_record(ids[0], repo=titled)["x"] == 2
+    assert "x" not in Record.get_record(ids[2], repo=titled)
+
+
+def test_undo_of_a_create_soft_deletes_the_record(titled: Repository, curator_identity: None) -> None:
+    record = Record.create({"title": "new"}, repo=titled)
+    created = titled.tip()
+    undone = titled.undo(str(created))
+    assert undone.restored == [str(record.id)]
+    again = Record.get_record(record.id, repo=titled, with_deleted=True)
+    assert again.is_deleted and again.revision_id == 1
+    with pytest.raises(GitRecordsError, match="is not on branch main"):
+        titled.undo(git(titled, "commit-tree", "-m", "x", "main^{tree}").strip())
+    with pytest.raises(GitRecordsError, match="no commit nope"):
+        titled.undo("nope")
+
+
+def test_sample_migration_to_a_v2_schema(tmp_path: Path) -> None:
+    """The DataCite sample: v2 renames ``language`` to ``languageCode`` and requires ``rightsList``."""
+    repo = Repository.init(tmp_path / "sample.git", from_dir=SAMPLE_REPO)
+    before = tree(repo)
+    v1 = json.loads((SAMPLE_REPO / "schemas/datacite/datacite-v4.5-subset.json").read_text())
+    v2 = json.loads(json.dumps(v1))
+    v2["$id"] = "https://schemas.gitrecords.org/datacite/datacite-v2.json"
+    v2["properties"]["languageCode"] = v2["properties"].pop("language")
+    v2["required"] = sorted({*v2.get("required", []), "rightsList"})
+    repo.put_schema("datacite/datacite-v2.json", v2)
+
+    def migrate(data: dict) -> dict:
+        if "language" in data:
+            data["languageCode"] = data.pop("language")
+        data.setdefault("rightsList", [{"rights": "Unknown"}])
+        return data
+
+    preview = repo.update_records("", migrate, schema="datacite/datacite-v2.json", dry_run=True)
+    assert preview.matched == 60 and preview.invalid == 0 and preview.changed == 60
+    report = repo.update_records("", migrate, schema="datacite/datacite-v2.json", signals=False)
+    assert report.changed == 60 and len(report.commits) == 1
+    records = [Record.get_record(i, repo=repo) for i in repo.ids()]
+    assert all("language" not in r and r["$schema"].endswith("datacite-v2.json") for r in records)
+    for r in records:
+        r.validate()
+    undone = repo.undo(report.commit)
+    assert len(undone.restored) == 60
+    assert git(repo, "diff", "--stat", before, "main^{tree}", "--", "records").strip() == ""
+    fsck(repo)
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+def test_cli_edit_preview_then_write_then_undo(titled: Repository, gr) -> None:
+    tip = titled.tip()
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"', "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Matched: 4\nWould change: 4\nUnchanged: 0\nWould be invalid: 0\n")
+    assert '  add /publisher "ACME"' in result.stdout
+    assert titled.tip() == tip
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"', "--dry-run", "--json")
+    report = json.loads(result.stdout)
+    assert (report["matched"], report["changed"], report["dry_run"], len(report["diffs"])) == (4, 4, True, 4)
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"', "-m", "Publisher")
+    assert result.exit_code == 0 and result.stdout == ""
+    commit = git(titled, "rev-parse", "main").strip()
+    assert result.stderr == f"Changed 4 records (commit {commit[:7]})\n"
+    assert "Gitrecords-Query: year:2001" in git(titled, "log", "-1", "--format=%B")
+    result = gr(titled, "edit", "year:2001", "--set", '/publisher="ACME"')
+    assert result.stderr == "No changes: the 4 records already had that data\n"
+    result = gr(titled, "undo", commit[:8], "--json")
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)["restored"]) == 4
+    assert titled.search("publisher:acme").total == 0
+    fsck(titled)
+
+
+def test_cli_edit_problems_exit_1_and_write_nothing(titled: Repository, gr) -> None:
+    tip = titled.tip()
+    result = gr(titled, "edit", "year:2001", "--set", '/year="x"')
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 5 and lines[-1] == "Error: 4 problems in 4 of 4 records; nothing was written"
+    assert lines[0].endswith(": /year: 'x' is not of type 'integer'")
+    assert titled.tip() == tip
+    patch = json.dumps([{"op": "remove", "path": "/nope"}])
+    result = gr(titled, "edit", "--patch", "-", "--json", input=patch)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["invalid"] == 20
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "Error: nothing to change: give --patch, --set/--unset, --python, --python-file or --schema"),
+        (("--set", "/a=1", "--python", "m:f"), "Error: --set/--unset and --python cannot be combined"),
+        (("--set", "/title=New"), "Error: --set /title=New: 'New' is not JSON; for a string, quote it:"),
+        (("--set", "title=1"), "Error: --set title=1: give POINTER=JSON"),
+        (("--python", "no_such_module_here:f"), "Error: --python no_such_module_here:f: No module named"),
+        (
+            ("--schema", "nope.json"),
+            "Error: --schema nope.json: schema 'nope.json' is not in the schema store",
+        ),
+        (("title:(", "--set", "/a=1"), "Error: "),
+    ],
+)
+def test_cli_edit_usage_errors_exit_2(titled: Repository, gr, args: tuple[str, ...], message: str) -> None:
+    result = gr(titled, "edit", *args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
+
+
+def test_cli_edit_python_file_and_module(titled: Repository, gr, tmp_path: Path, monkeypatch) -> None:
+    script = tmp_path / "bump.py"
+    script.write_text("def change(record):\n    record['year'] += 10\n    return record\n")
+    result = gr(titled, "edit", "year:2004", "--python-file", str(script), "--chunk", "3")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("Changed 4 records in 2 commits (last ")
+    assert "Gitrecords-Change: python-file bump.py:change" in git(titled, "log", "-1", "--format=%B")
+    assert titled.search("year:2014").total == 4
+    (tmp_path / "mymigrations.py").write_text("def keep(record):\n    return None\n")
+    monkeypatch.chdir(tmp_path)
+    result = gr(titled, "edit", "--python", "mymigrations:keep")
+    assert result.exit_code == 0 and result.stderr == "No changes: the 20 records already had that data\n"
+
+
+def test_cli_undo_conflicts(titled: Repository, gr) -> None:
+    report = titled.update_records("year:2001", SetFields(set=[("/x", 1)]))
+    changed = sorted(titled.search("year:2001").ids)[0]
+    Record.get_record(changed, repo=titled).patch([{"op": "add", "path": "/x", "value": 2}]).commit()
+    result = gr(titled, "undo", report.commit)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"record {changed}: changed since",
+        f"Error: 1 record changed since commit {report.commit[:12]}: nothing was written "
+        "(use skip_conflicts=True, --skip-conflicts in the CLI, to undo the others)",
+    ]
+    result = gr(titled, "undo", report.commit, "--skip-conflicts")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == f"Skipped record {changed}: changed since"
+    assert result.stderr.splitlines()[1].startswith(f"Undid {report.commit[:7]}: restored 3 records (commit ")
+
+
+# -- properties (hypothesis) --------------------------------------------------------------
+
+KEYS = st.sampled_from(["a", "b", "c"])
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text("xy", max_size=2),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(KEYS, inner, max_size=2),
+    max_leaves=4,
+)
+RECORDS = st.dictionaries(KEYS, VALUES, max_size=3)
+PATHS = st.sampled_from(["/a", "/b", "/c", "/a/a", "/a/0", "/b/-"])
+OPERATIONS = st.one_of(
+    st.builds(lambda p, v: {"op": "add", "path": p, "value": v}, PATHS, VALUES),
+    st.builds(lambda p, v: {"op": "replace", "path": p, "value": v}, PATHS, VALUES),
+    st.builds(lambda p: {"op": "remove", "path": p}, PATHS),
+    st.builds(lambda p, f: {"op": "copy", "path": p, "from": f}, PATHS, PATHS),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(RECORDS, min_size=1, max_size=4), st.lists(OPERATIONS, min_size=1, max_size=3))
+def test_update_records_equals_patching_record_by_record(tmp_path_factory, records, patch) -> None:
+    """update_records gives the tree Record.patch(...).commit() gives record by record (or, when the
+    patch does not apply to some records, writes nothing and names exactly those), and undo gives
+    back the tree it started from."""
+    folder = tmp_path_factory.mktemp("prop")
+    bulk = Repository.init(folder / "bulk.git")
+    ids = bulk.import_records(records).ids
+    one = Repository.init(folder / "one.git")
+    one.import_records(list(zip(ids, records, strict=True)))
+    start = tree(bulk)
+    assert tree(one) == start
+    failing = set()
+    for record_id in ids:
+        record = Record.get_record(record_id, repo=one)
+        try:
+            record.patch(patch).commit()
+        except Exception:
+            failing.add(str(record_id))
+    try:
+        report = bulk.update_records("", patch)
+    except BulkEditError as err:
+        assert {p[0] for p in err.report.problems} == failing
+        assert tree(bulk) == start
+        return
+    assert not failing
+    assert tree(bulk) == tree(one)
+    if report.commit is not None:
+        bulk.undo(report.commit)
+    assert tree(bulk) == start
