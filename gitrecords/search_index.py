@@ -274,12 +274,7 @@ class SearchIndex:
             self._paths_deleted()
 
     def _drop_doc(self, doc: int, stale_paths: set[int]) -> None:
-        conn = self._conn
-        if self._counting:
-            self._uncount(doc)
-        stale_paths.update(p for (p,) in conn.execute("SELECT DISTINCT path FROM vals WHERE doc=?", (doc,)))
-        conn.execute("DELETE FROM fts WHERE rowid=?", (doc,))
-        conn.execute("DELETE FROM vals WHERE doc=?", (doc,))
+        self._drop_docs([doc], stale_paths)
 
     def indexed_tip(self) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
@@ -507,51 +502,67 @@ class SearchIndex:
     def _index_changes(
         self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]], fresh: bool
     ) -> None:
-        """Index ``changes``; ``fresh``: the tables are empty (a build), so no record has a row
-        yet, and the rows are inserted in batches with doc ids given here."""
+        """Index ``changes``, in batches of :data:`_Batch.SIZE` records; ``fresh``: the tables
+        are empty (a build), so no record has rows yet."""
         conn = self._conn
         times = self._times(tip, [record_id for record_id, blob in changes if blob is not None])
         when = _git.commit_time(self._git, tip)
-        stale_paths: set[int] = set()
+        # a large catch-up forgets the field paths no record has any more in one pass at the end
+        many = fresh or len(changes) > BULK
+        stale_paths: set[int] | None = None if many else set()
+        next_doc = 1 if fresh else (conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0) + 1
         batch = _Batch(conn)
-        next_doc = 1
-        for record_id, blob in changes:
-            key = str(record_id)
-            row = None if fresh else conn.execute("SELECT doc FROM docs WHERE record=?", (key,)).fetchone()
-            if row is not None:
-                self._drop_doc(row[0], stale_paths)
-            if blob is None:
-                if row is not None:
-                    conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
-                continue
-            try:
-                data = layout.loads(_git.read_blob(self._git, blob))
-            except GitRecordsError:
-                data = {}  # an unreadable file is reported when read; here it has no words
-            deleted = layout.is_tombstone(data)
-            created, updated, revision = times.get(key, (when, when, 0))
-            if fresh:
-                doc = next_doc
-                next_doc += 1
-                batch.docs.append((doc, key, int(deleted), created, updated, revision))
-            elif row is None:
-                doc = conn.execute(
-                    "INSERT INTO docs (record, deleted, created, updated, revision) VALUES (?, ?, ?, ?, ?)",
-                    (key, int(deleted), created, updated, revision),
-                ).lastrowid
-            else:
-                doc = row[0]
-                conn.execute(
-                    "UPDATE docs SET deleted=?, created=?, updated=?, revision=? WHERE doc=?",
-                    (int(deleted), created, updated, revision, doc),
+        for start in range(0, len(changes), _Batch.SIZE):
+            part = changes[start : start + _Batch.SIZE]
+            existing: dict[str, int] = {}
+            if not fresh:
+                keys = json.dumps([str(record_id) for record_id, _blob in part])
+                existing = dict(
+                    conn.execute(
+                        "SELECT record, doc FROM docs WHERE record IN (SELECT value FROM json_each(?))",
+                        (keys,),
+                    ).fetchall()
                 )
-            if not deleted and isinstance(data, dict):
-                self._rows(doc, data, batch)
-            if not fresh or len(batch.docs) >= _Batch.SIZE:
-                batch.flush()
-        batch.flush()
-        self._prune_paths(stale_paths)
+                self._drop_docs(list(existing.values()), stale_paths)
+            for record_id, blob in part:
+                key = str(record_id)
+                doc = existing.get(key)
+                if blob is None:
+                    if doc is not None:
+                        batch.removed.append((doc,))
+                    continue
+                try:
+                    data = layout.loads(_git.read_blob(self._git, blob))
+                except GitRecordsError:
+                    data = {}  # an unreadable file is reported when read; here it has no words
+                deleted = layout.is_tombstone(data)
+                created, updated, revision = times.get(key, (when, when, 0))
+                if doc is None:
+                    doc, next_doc = next_doc, next_doc + 1
+                batch.docs.append((doc, key, int(deleted), created, updated, revision))
+                if not deleted and isinstance(data, dict):
+                    self._rows(doc, data, batch)
+            batch.flush()
+        if stale_paths is None:
+            if conn.execute("DELETE FROM paths WHERE id NOT IN (SELECT DISTINCT path FROM vals)").rowcount:
+                self._paths_deleted()
+        else:
+            self._prune_paths(stale_paths)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
+
+    def _drop_docs(self, docs: list[int], stale_paths: set[int] | None) -> None:
+        """Delete the words and values of ``docs`` (their ``docs`` rows stay); the field paths
+        they had go into ``stale_paths`` (None: not collected)."""
+        conn = self._conn
+        for doc in docs:
+            if self._counting:
+                self._uncount(doc)
+            if stale_paths is not None:
+                stale_paths.update(
+                    p for (p,) in conn.execute("SELECT DISTINCT path FROM vals WHERE doc=?", (doc,))
+                )
+        conn.executemany("DELETE FROM fts WHERE rowid=?", [(doc,) for doc in docs])
+        conn.executemany("DELETE FROM vals WHERE doc=?", [(doc,) for doc in docs])
 
     def _rows(self, doc: int, data: dict[str, Any], batch: _Batch) -> None:
         """Add the value rows, the full-text row and the facet counts of one live record."""
@@ -916,20 +927,24 @@ class _Batch:
         self.docs: list[tuple[Any, ...]] = []
         self.vals: list[tuple[Any, ...]] = []
         self.fts: list[tuple[Any, ...]] = []
+        #: docs whose record file is gone
+        self.removed: list[tuple[int]] = []
         #: (doc, field path, value) of the facet values: one count per record and value
         self.counted: set[tuple[int, str, str]] = set()
 
     def flush(self) -> None:
         conn = self._conn
-        if self.docs:
-            conn.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)", self.docs)
+        if self.removed:
+            conn.executemany("DELETE FROM docs WHERE doc=?", self.removed)
+        if self.docs:  # a record indexed before keeps its doc id: its row is replaced
+            conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?)", self.docs)
         if self.vals:
             conn.executemany("INSERT INTO vals VALUES (?, ?, ?, ?, ?)", self.vals)
         if self.fts:
             conn.executemany("INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)", self.fts)
         if self.counted:
             conn.executemany(_COUNT_ONE, [(path, text) for _doc, path, text in self.counted])
-        self.docs, self.vals, self.fts = [], [], []
+        self.docs, self.vals, self.fts, self.removed = [], [], [], []
         self.counted = set()
 
 
