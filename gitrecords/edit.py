@@ -162,6 +162,11 @@ class SetFields:
         for pointer in [p for p, _ in self.set] + self.unset:
             if not pointer.startswith("/"):
                 raise InvalidRecordError(f"{pointer!r} is not a JSON pointer to a member (like /title)")
+        for pointer, value in self.set:  # once here, not in every record it is set in
+            try:
+                layout.check_value(value)
+            except InvalidRecordError as err:
+                raise InvalidRecordError(f"{pointer}: {err}") from None
         self.description = "; ".join(
             [f"set {p}={json.dumps(v, ensure_ascii=False)}" for p, v in self.set]
             + [f"unset {p}" for p in self.unset]
@@ -355,13 +360,16 @@ class _Checks:
         self.max_bytes = max_bytes
         self.validity: dict[str, Validity] = {}
 
-    def problems(self, data: dict[str, Any]) -> tuple[bytes | None, list[tuple[str, str]]]:
-        """(canonical bytes, problems) of ``data``."""
+    def problems(
+        self, data: dict[str, Any], checked: bool = False
+    ) -> tuple[bytes | None, list[tuple[str, str]]]:
+        """(canonical bytes, problems) of ``data``; ``checked``: it holds only values JSON can
+        hold (a parsed record changed by values checked already), so they are not walked again."""
         problems: list[tuple[str, str]] = []
         if layout.TOMBSTONE_KEY in data:
             problems.append((f"/{layout.TOMBSTONE_KEY}", "this top-level key is reserved for tombstones"))
         try:
-            raw = layout.dumps(data)
+            raw = layout.dumps_parsed(data) if checked else layout.dumps(data)
         except GitRecordsError as err:
             return None, [*problems, ("/", str(err))]
         if len(raw) > self.max_bytes:
@@ -432,6 +440,8 @@ def update_records(
         report.selection = selection.strip() or ALL
     checks = _Checks(repo, store, snap.config, snap.max_record_bytes)
     before_hooks = signals_on and signals.receivers("before_record_update")
+    # a patch's and --set's values are checked once; a function's output, or a hook's, per record
+    checked = (function is None or isinstance(function, SetFields)) and not before_hooks
     after_hooks = signals_on and signals.receivers("after_record_update")
     pid_fields = snap.config.get("pids") or {}
     records_dir = snap.records_dir
@@ -481,7 +491,7 @@ def update_records(
                 new["$schema"] = target_schema
             if before_hooks:
                 new = Record.before_update(new, id_=record_id, blob=blob, repo=repo)
-            new_raw, found = checks.problems(new)
+            new_raw, found = checks.problems(new, checked)
             if found:
                 report.invalid += 1
                 for pointer, text in found:

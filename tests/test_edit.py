@@ -12,8 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitrecords import Record, Repository, hookimpl, plugins
-from gitrecords.edit import SetFields
-from gitrecords.errors import BulkEditError, GitRecordsError, SchemaError, UndoConflictError
+from gitrecords.edit import SetFields, _Patch
+from gitrecords.errors import (
+    BulkEditError,
+    GitRecordsError,
+    InvalidRecordError,
+    SchemaError,
+    UndoConflictError,
+)
 
 TITLE_SCHEMA = {
     "type": "object",
@@ -494,3 +500,13 @@ def test_update_records_equals_patching_record_by_record(tmp_path_factory, recor
     if report.commit is not None:
         bulk.undo(report.commit)
     assert tree(bulk) == start
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {1: "key"}, {"nested": [float("-inf")]}])
+def test_values_json_cannot_hold_are_refused_before_any_record_is_read(value) -> None:
+    """--set/SetFields and patch values are checked once, up front (records changed by them are
+    then serialised without walking every value again)."""
+    with pytest.raises(InvalidRecordError):
+        SetFields(set=[("/x", value)])
+    with pytest.raises(InvalidRecordError):
+        _Patch([{"op": "add", "path": "/x", "value": value}])
