@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, g, redirect, url_for
 
 from ..errors import RepositoryError
-from . import admin, api, errors
+from . import admin, api, bulk_pages, errors  # noqa: F401 - bulk_pages adds its routes to admin
 from .context import RepositoryPool
 from .sessions import SessionStore
 
