@@ -106,6 +106,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     body, scoped, tokenize = "unicode61 remove_diacritics 2 tokenchars '.:_'"
 );
 """
+#: the full-text table, made again from scratch by a rebuild (dropping it is much cheaper than
+#: deleting its rows, which FTS5 tokenizes again one by one)
+_FTS_TABLE = _SCHEMA[_SCHEMA.index("CREATE VIRTUAL TABLE") :]
 
 
 def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -425,8 +428,10 @@ class SearchIndex:
 
     def _build(self, tip: _git.Oid | None) -> None:
         conn = self._conn
-        for table in ("docs", "vals", "fts", "paths", "facet_counts"):
+        for table in ("docs", "vals", "paths", "facet_counts"):
             conn.execute(f"DELETE FROM {table}")
+        conn.execute("DROP TABLE fts")
+        conn.execute(_FTS_TABLE)
         conn.execute("DELETE FROM meta WHERE key='counted'")
         self._paths_deleted()
         if tip is None:
@@ -453,6 +458,13 @@ class SearchIndex:
     ) -> None:
         conn = self._conn
         bulk = len(changes) > BULK
+        if bulk and not fresh:
+            docs = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+            if len(changes) * 2 > docs:
+                # most records change (a bulk edit, a history rewritten): building the index again
+                # inserts their rows, where catching up would delete every old row first
+                self._build(tip)
+                return
         fields = self._settings_of(_git.tree_of(self._git, tip))[1]
         row = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
         # the facet counts follow each record, unless they are counted again at the end anyway

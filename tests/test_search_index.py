@@ -479,3 +479,35 @@ def test_an_index_of_an_older_format_is_built_again(repo: Repository) -> None:
     }
     assert "leftover" not in tables
     again.close()
+
+
+def test_a_commit_that_changes_most_records_builds_the_index_again(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than BULK changes that are most of the records (a bulk edit): the index is built
+    again (cheaper than deleting every old row) and holds what catching up would have."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "BULK", 50)
+    repo.import_records([{"title": f"record {n}", "n": n, "tags": ["old"]} for n in range(120)])
+    assert repo.search("tags:old").total == 120
+    builds = []
+    real_build = SearchIndex._build
+    live = repo.search_index
+
+    def build(self, tip):
+        if self is live:  # not the fresh index the comparison builds
+            builds.append(tip)
+        return real_build(self, tip)
+
+    monkeypatch.setattr(SearchIndex, "_build", build)
+    from gitrecords.edit import SetFields
+
+    repo.update_records("n:[0 TO 99]", SetFields(set=[("/tags", ["new"])]))
+    assert builds == [repo.tip()]
+    assert repo.search("tags:new").total == 100 and repo.search("tags:old").total == 20
+    assert_equals_rebuild(repo)
+    repo.update_records("n:[0 TO 9]", SetFields(set=[("/tags", ["newer"])]))  # few: caught up
+    assert builds == [builds[0]]
+    assert repo.search("tags:newer").total == 10
+    assert_equals_rebuild(repo)
