@@ -6,7 +6,7 @@ import copy
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import jsonpatch
@@ -14,6 +14,7 @@ import jsonpointer
 from jsonschema.exceptions import ValidationError
 
 from . import _git, layout, plugins, signals
+from .blame import BlameEntry, blame, find_revision
 from .errors import (
     GitRecordsError,
     InvalidRecordError,
@@ -521,6 +522,21 @@ class Record(RecordBase):
         """This record's revisions, oldest first (``[n]`` by id, ``[-k]`` by position)."""
         self._require_written()
         return RevisionsIterator(self.repo, self._id)
+
+    def revision_at(self, at: int | str | date | datetime) -> RecordRevision:
+        """The revision that was current at ``at``: a revision id, a date or datetime (ISO 8601
+        text too; a date alone is the end of that day, UTC) or a commit-ish
+        (:func:`gitrecords.blame.find_revision`). NoResultFound when the record did not exist
+        then; :class:`gitrecords.blame.AtError` for a value that is none of these."""
+        self._require_written()
+        return self.revisions[find_revision(self.repo, self._id, at)]
+
+    def blame(self, revision: int | None = None) -> list[BlameEntry]:
+        """Every leaf (JSON pointer) of the record, as of ``revision`` (default: the latest),
+        with the revision, commit, author, time and message that last set it
+        (:func:`gitrecords.blame.blame`)."""
+        self._require_written()
+        return blame(self.repo, self._id, revision=revision)
 
     def _signal(self, name: str) -> None:
         signals.send(name, self.repo, self)

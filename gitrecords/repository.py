@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import layout
+from .blame import BlameEntry, blame
 from .bulk import ImportResult, import_records
 from .config import DEFAULT_CONFIG, PURGED_FILE
 from .edit import DIFFS, ChangeSpec, EditReport, UndoReport, undo, update_records
@@ -185,6 +186,12 @@ class Repository(Storage):
         return search(
             self, q, sort=sort, page=page, size=size, facets=facets, with_deleted=with_deleted, offset=offset
         )
+
+    def blame(self, record_id: uuid.UUID | str, *, revision: int | None = None) -> list[BlameEntry]:
+        """Every leaf of a record (by JSON pointer, in document order) with the revision, commit,
+        author, time and message that last set it, as of ``revision`` (default: the latest). The
+        cost grows with the record's revisions, not the repository's (:mod:`gitrecords.blame`)."""
+        return blame(self, record_id, revision=revision)
 
     def hard_delete(
         self,

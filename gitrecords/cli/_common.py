@@ -13,12 +13,29 @@ from typing import IO, Any, TypeVar
 import click
 
 from .. import _git, layout
+from ..blame import AtError, find_revision
 from ..errors import GitRecordsError, RepositoryError
 from ..plugins import get_minter
 from ..repository import Repository, parse_author
 from ..writer import DEFAULT_LOCK_WAIT
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: the help of ``--at`` (``get``)
+AT_HELP = (
+    "The record as it was then: a revision id (digits), an ISO 8601 date or datetime (the last "
+    "revision at or before it; a date alone is the end of that day, UTC) or a commit (a full or "
+    "abbreviated id, a ref)."
+)
+
+
+def at_revision(repo: Repository, record_id: uuid.UUID, at: str) -> int:
+    """The revision ``--at`` names; a malformed value is a usage error (exit 2), a record that did
+    not exist then a data error (exit 1)."""
+    try:
+        return find_revision(repo, record_id, at)
+    except AtError as err:
+        raise click.BadParameter(str(err), param_hint="'--at'") from None
 
 
 def one_line(text: object) -> str:

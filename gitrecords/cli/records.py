@@ -16,9 +16,11 @@ from ..record import Record, RecordBase
 from ..repository import Repository
 from ._batch import Problem, Written, check_record, fail, load_records, record_summary, report, write_items
 from ._common import (
+    AT_HELP,
     RECORD_ID,
     DataError,
     UsageFailure,
+    at_revision,
     create_options,
     ids_option,
     json_option,
@@ -196,6 +198,7 @@ def parse_pid(value: str) -> tuple[str, str]:
 @click.option(
     "-r", "--revision", type=int, help="Show revision N (0 is the first; -1 the latest, -2 the one before)."
 )
+@click.option("--at", metavar="REVISION|DATE|COMMIT", help=AT_HELP)
 @click.option("--with-deleted", is_flag=True, help="Show a soft-deleted record (its data is {}).")
 @json_option
 @pass_repo
@@ -204,6 +207,7 @@ def get(
     record_id: uuid.UUID | None,
     pid: str | None,
     revision: int | None,
+    at: str | None,
     with_deleted: bool,
     as_json: bool,
 ) -> None:
@@ -217,13 +221,20 @@ def get(
       gitrecords get 6796d85a-8a58-419c-a937-84aef33e9d18
       gitrecords get --pid recid:1
       gitrecords get ID --revision 0 --json
+      gitrecords get ID --at 2024-01-31
+      gitrecords get ID --at 2024-01-31T12:00:00Z
+      gitrecords get ID --at 4f2a9c1
     """
     if (record_id is None) == (pid is None):
         raise UsageFailure("give a record ID or --pid TYPE:VALUE (one of them)")
+    if revision is not None and at is not None:
+        raise UsageFailure("give --revision or --at, not both (--at also takes a revision id)")
     if pid is not None:
         record_id = repo.lookup_pid(*parse_pid(pid))
     assert record_id is not None
     record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    if at is not None:
+        revision = at_revision(repo, record_id, at)
     shown: RecordBase = record
     if revision is not None:
         revisions = record.revisions

@@ -396,6 +396,20 @@ def diff(record_id: str) -> str:
     )
 
 
+@blueprint.get("/records/<record_id>/blame")
+def blame(record_id: str) -> str:
+    """Who last set each field: a table of JSON pointers, values and revisions."""
+    repo = current_repo()
+    rid = rec.parse_id(record_id)
+    current = rec.load(repo, rid, deleted_ok=True)
+    entries = [] if current.is_deleted else rec.blame(repo, rid)
+    return render_template("blame.html", record=current, entries=entries, shown=_shown_value)
+
+
+def _shown_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _revision_text(revision: Any) -> str:
     if revision.is_deleted:
         return "(deleted)\n"

@@ -193,9 +193,30 @@ def list_records() -> Response:
 
 @blueprint.get("/api/records/<record_id>")
 def get_record(record_id: str) -> Response:
+    """``?at=REVISION|DATE|COMMIT``: the record as it was then."""
+    if request.args.get("at") is not None:
+        return revision_at(record_id, request.args["at"])
     record = rec.load(current_repo(), rec.parse_id(record_id))
     response = with_record(record)
     return response.make_conditional(request)
+
+
+def revision_at(record_id: str, at: str) -> Response:
+    rid = rec.parse_id(record_id)
+    found = rec.revision_at(current_repo(), rid, at)
+    body = rec.record_json(found)  # type: ignore[arg-type]
+    body["links"]["revision"] = f"/api/records/{rid}/revisions/{found.revision_id}"
+    response = jsonify(body)
+    response.set_etag(str(found.revision_id))
+    return response.make_conditional(request)
+
+
+@blueprint.get("/api/records/<record_id>/blame")
+def blame_record(record_id: str) -> Response:
+    """Each leaf (JSON pointer) and the revision that last set it; ``?at=`` as for the record."""
+    rid = rec.parse_id(record_id)
+    entries = rec.blame(current_repo(), rid, request.args.get("at"))
+    return jsonify({"id": str(rid), "blame": [rec.blame_json(e) for e in entries]})
 
 
 @blueprint.get("/api/records/<record_id>/revisions")

@@ -18,6 +18,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 
 from .. import _git, layout, query
+from ..blame import AtError, BlameEntry, find_revision
 from ..errors import InvalidRecordError, NoResultFound, QueryError
 from ..pids import RECID_FIELD
 from ..record import Record, RecordRevision
@@ -210,6 +211,45 @@ def revision_json(revision: RecordRevision, info: RevisionInfo) -> dict[str, Any
 
 def canonical_text(data: Any) -> str:
     return layout.dumps(data).decode()
+
+
+# -- time travel and blame -----------------------------------------------------
+
+
+def revision_at(repo: Repository, record_id: uuid.UUID, at: str) -> RecordRevision:
+    """The revision current at ``at`` (``?at=``: a revision id, an ISO 8601 date or a commit):
+    400 for a value that is none of these, 404 when the record did not exist then, 410 when it
+    was deleted then."""
+    record = load(repo, record_id, deleted_ok=True)
+    try:
+        found = record.revisions[find_revision(repo, record_id, at)]
+    except AtError as err:
+        raise HTTPProblem(400, f"query parameter 'at': {err}", parameter="at") from None
+    except NoResultFound as err:
+        raise HTTPProblem(404, str(err)) from None
+    if found.is_deleted:
+        raise RecordGone(
+            f"record {record_id} was deleted at {at} (revision {found.revision_id})", found.revision_id
+        )
+    return found
+
+
+def blame(repo: Repository, record_id: uuid.UUID, at: str | None = None) -> list[BlameEntry]:
+    """Each leaf of the record (as of ``at``, default now) and who set it; 404/410 as for the
+    record (and as for ``?at=``)."""
+    if at is None:
+        load(repo, record_id)  # 404, 410
+        return repo.blame(record_id)
+    return repo.blame(record_id, revision=revision_at(repo, record_id, at).revision_id)
+
+
+def blame_json(entry: BlameEntry) -> dict[str, Any]:
+    """``{pointer, revision_id, commit, author: {name, email}, time, message}``, with the time and
+    the message (without gitrecords' trailers) as the revisions of the API show them."""
+    body = entry.as_json()
+    body["time"] = timestamp(entry.time)
+    body["message"] = split_trailers(entry.message)[0]
+    return body
 
 
 # -- listing and search --------------------------------------------------------
