@@ -43,7 +43,7 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import And, Node, Not, Or, QueryError, Term, words
 
-FORMAT = "5"
+FORMAT = "6"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
@@ -83,7 +83,12 @@ CREATE TABLE IF NOT EXISTS docs (
     revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated DESC, revision DESC, record);
-CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE);
+-- multi: some record has had several values there (then a count of values is not of records)
+CREATE TABLE IF NOT EXISTS paths (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    multi INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS vals (
     doc INTEGER NOT NULL,
     path INTEGER NOT NULL,
@@ -433,6 +438,7 @@ class SearchIndex:
         conn.execute("DROP TABLE fts")
         conn.execute(_FTS_TABLE)
         conn.execute("DELETE FROM meta WHERE key='counted'")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('live', 0)")
         self._paths_deleted()
         if tip is None:
             conn.execute("DELETE FROM meta WHERE key='tip'")
@@ -527,18 +533,20 @@ class SearchIndex:
         for start in range(0, len(changes), _Batch.SIZE):
             part = changes[start : start + _Batch.SIZE]
             existing: dict[str, int] = {}
+            was_live: set[str] = set()
             if not fresh:
                 keys = json.dumps([str(record_id) for record_id, _blob in part])
-                existing = dict(
-                    conn.execute(
-                        "SELECT record, doc FROM docs WHERE record IN (SELECT value FROM json_each(?))",
-                        (keys,),
-                    ).fetchall()
-                )
+                found = conn.execute(
+                    "SELECT record, doc, deleted FROM docs WHERE record IN (SELECT value FROM json_each(?))",
+                    (keys,),
+                ).fetchall()
+                existing = {record: doc for record, doc, _deleted in found}
+                was_live = {record for record, _doc, deleted in found if not deleted}
                 self._drop_docs(list(existing.values()), stale_paths)
             for record_id, blob in part:
                 key = str(record_id)
                 doc = existing.get(key)
+                batch.live -= key in was_live
                 if blob is None:
                     if doc is not None:
                         batch.removed.append((doc,))
@@ -552,6 +560,7 @@ class SearchIndex:
                 if doc is None:
                     doc, next_doc = next_doc, next_doc + 1
                 batch.docs.append((doc, key, int(deleted), created, updated, revision))
+                batch.live += not deleted
                 if not deleted and isinstance(data, dict):
                     self._rows(doc, data, batch)
             batch.flush()
@@ -582,10 +591,14 @@ class SearchIndex:
         body: list[str] = []
         scoped: list[str] = []
         last_path = None
+        seen: set[int] = set()
         for n, (path, value) in enumerate(leaves(data)):
             text = scalar_text(value)
             found = words(text)
             path_id = self._path_id(path)
+            if path_id in seen:
+                batch.multi.add(path_id)
+            seen.add(path_id)
             if found:
                 # a token no query has (words are \w+) between two values: no phrase runs on
                 # from one value into the next (scoped words differ by field, so only two
@@ -641,6 +654,9 @@ class SearchIndex:
                         conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
                 self._counting = frozenset()
                 self._prune_paths(stale_paths)
+                conn.execute(
+                    "UPDATE meta SET value = (SELECT COUNT(*) FROM docs WHERE deleted = 0) WHERE key = 'live'"
+                )
                 new_tip = commit_map.get(old_tip, old_tip) if old_tip is not None else None
                 if new_tip is not None and self.indexed_tip() == str(old_tip):
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(new_tip),))
@@ -711,12 +727,35 @@ class SearchIndex:
             # "everything" and terms read from docs (id:, NOT) need the state checked
             state = "" if with_deleted or (where and not compiler.uses_docs) else " AND d.deleted = 0"
             match = compiler.single_match(where)
+            #: a condition on ``d`` (docs) that is true for the hits, when cheaper than a list of them
+            probe: tuple[str, list[Any]] | None = None
             if not where:
                 hits, hits_params = f"{_EVERYTHING}{state}", []
-                total = conn.execute(f"SELECT COUNT(*) FROM ({hits})").fetchone()[0]
+                live = (
+                    None
+                    if with_deleted
+                    else conn.execute("SELECT value FROM meta WHERE key='live'").fetchone()
+                )
+                total = (
+                    int(live[0])
+                    if live is not None  # kept as records change: no walk over every record
+                    else conn.execute(f"SELECT COUNT(*) FROM ({hits})").fetchone()[0]
+                )
             elif match is not None:
                 hits, hits_params = where, params  # counting FTS5 matches walks its doclists only
                 total = conn.execute(f"SELECT COUNT(*) FROM ({hits})", hits_params).fetchone()[0]
+            elif (ranged := self._one_value_range(compiler, where)) is not None:
+                # one range on a field no record has two values at: counting its entries in the
+                # value index counts records, and a page walks the time index probing each record
+                hits, hits_params = where, params
+                path_id, condition, condition_params = ranged
+                total = conn.execute(
+                    f"SELECT COUNT(*) FROM vals WHERE path = ? AND {condition}", [path_id, *condition_params]
+                ).fetchone()[0]
+                probe = (
+                    f"EXISTS (SELECT 1 FROM vals v WHERE v.doc = d.doc AND v.path = ? AND {condition})",
+                    [path_id, *condition_params],
+                )
             else:
                 # the hits once, in a temporary table keyed by doc: counted, then probed by the
                 # page and the facets without evaluating the filter again
@@ -732,7 +771,18 @@ class SearchIndex:
                 total = conn.execute("SELECT COUNT(*) FROM temp.hits").fetchone()[0]
             page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
             ids = self._page(
-                compiler, sort, hits, hits_params, match, state, page, offset, limit, total, with_deleted
+                compiler,
+                sort,
+                hits,
+                hits_params,
+                match,
+                state,
+                page,
+                offset,
+                limit,
+                total,
+                with_deleted,
+                probe,
             )
             counts: dict[str, list[tuple[str, int]]] = {}
             counted: list[str] = []
@@ -765,6 +815,17 @@ class SearchIndex:
                 ]
         return SearchHits(total, [uuid.UUID(r) for r in ids], counts)
 
+    def _one_value_range(self, compiler: _Compiler, where: str) -> tuple[int, str, list[Any]] | None:
+        """(path id, condition on ``vals`` columns, its parameters) when the whole filter is one
+        range term on one field path at which no record has more than one value."""
+        ranged = compiler.single_range(where)
+        if ranged is None or len(ranged[0]) != 1:
+            return None
+        row = self._conn.execute("SELECT multi FROM paths WHERE id = ?", (ranged[0][0],)).fetchone()
+        if row is None or row[0]:
+            return None
+        return ranged[0][0], ranged[1], ranged[2]
+
     def _page(
         self,
         compiler: _Compiler,
@@ -778,6 +839,7 @@ class SearchIndex:
         limit: int | None,
         total: int,
         with_deleted: bool,
+        probe: tuple[str, list[Any]] | None = None,
     ) -> list[str]:
         """The record ids of one page, in order (see :meth:`_Compiler.sort_key`)."""
         conn = self._conn
@@ -813,11 +875,10 @@ class SearchIndex:
                     return [r[0] for r in conn.execute(sql)]
                 docs = conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0
                 if total * WALK_RATIO >= docs:
-                    sql = (
-                        f"SELECT d.record FROM docs d WHERE d.deleted = 0 AND d.doc IN ({hits})"
-                        f" ORDER BY {order}{page}"
-                    )
-                    return [r[0] for r in conn.execute(sql, params)]
+                    condition, condition_params = probe or (f"d.doc IN ({hits})", params)
+                    sql = f"SELECT d.record FROM docs d WHERE d.deleted = 0 AND {condition}"
+                    sql += f" ORDER BY {order}{page}"
+                    return [r[0] for r in conn.execute(sql, condition_params)]
             # few hits (or another order): sort them
             sql = f"SELECT d.record FROM docs d WHERE d.doc IN ({hits}) ORDER BY {order}{page}"
             return [r[0] for r in conn.execute(sql, params)]
@@ -941,6 +1002,10 @@ class _Batch:
         self.fts: list[tuple[Any, ...]] = []
         #: docs whose record file is gone
         self.removed: list[tuple[int]] = []
+        #: field paths a record has several values at
+        self.multi: set[int] = set()
+        #: live records added (or, negative, gone)
+        self.live = 0
         #: (doc, field path, value) of the facet values: one count per record and value
         self.counted: set[tuple[int, str, str]] = set()
 
@@ -956,8 +1021,16 @@ class _Batch:
             conn.executemany("INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)", self.fts)
         if self.counted:
             conn.executemany(_COUNT_ONE, [(path, text) for _doc, path, text in self.counted])
+        if self.multi:
+            conn.executemany(
+                "UPDATE paths SET multi = 1 WHERE id = ? AND multi = 0", [(p,) for p in self.multi]
+            )
+        if self.live:
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'live'", (self.live,)
+            )
         self.docs, self.vals, self.fts, self.removed = [], [], [], []
-        self.counted = set()
+        self.counted, self.multi, self.live = set(), set(), 0
 
 
 class _Compiler:
@@ -973,6 +1046,7 @@ class _Compiler:
         #: whether a term reads docs (id:, NOT), which hold deleted records too
         self.uses_docs = False
         self._last_match: str | None = None
+        self._last_range: tuple[str, list[int], str, list[Any]] | None = None
 
     # fields ------------------------------------------------------------------
 
@@ -1001,6 +1075,12 @@ class _Compiler:
         if node is None:
             return "", []
         return self._node(node, positive=True)
+
+    def single_range(self, where: str) -> tuple[list[int], str, list[Any]] | None:
+        """(path ids, condition, its parameters) when the whole filter is one range term."""
+        if self._last_range is None or where != self._last_range[0]:
+            return None
+        return self._last_range[1], self._last_range[2], self._last_range[3]
 
     def single_match(self, where: str) -> str | None:
         """The FTS5 expression when the whole filter is one MATCH (its hits are its matches)."""
@@ -1103,7 +1183,9 @@ class _Compiler:
         if numeric:
             conditions.append("num IS NOT NULL")
         where = " AND ".join(conditions) or "1"  # [* TO *]: any value
-        return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND {where}", params
+        sql = f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND {where}"
+        self._last_range = (sql, list(ids), f"({where})", params[len(ids) :])
+        return sql, params
 
     # order ---------------------------------------------------------------------
 

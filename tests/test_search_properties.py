@@ -653,6 +653,8 @@ def index_content(index: SearchIndex) -> dict[str, Any]:
     # the facet counts kept as records change, against the same counted over the rebuilt index
     counts = sorted(conn.execute("SELECT path, str, docs FROM facet_counts"))
     counted = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
+    # the number of live records, kept as records change (the total of an empty query)
+    live = conn.execute("SELECT value FROM meta WHERE key='live'").fetchone()
     orphans = conn.execute(
         "SELECT (SELECT COUNT(*) FROM fts WHERE rowid NOT IN (SELECT doc FROM docs)),"
         " (SELECT COUNT(*) FROM vals WHERE doc NOT IN (SELECT doc FROM docs))"
@@ -664,6 +666,7 @@ def index_content(index: SearchIndex) -> dict[str, Any]:
         "paths": paths,
         "counts": counts,
         "counted": counted,
+        "live": live,
         "orphans": orphans,
     }
 
@@ -681,6 +684,7 @@ def answers(index: SearchIndex) -> dict[tuple[str, str | None, bool], list[uuid.
             found[q, sort, with_deleted] = str(err)
             continue
         found[q, sort, with_deleted] = hits.ids if sort is not None else sorted(hits.ids)
+        found[q, sort, with_deleted, "total"] = str(hits.total)
     # facet counts: of everything (kept as records change) and of a filter (counted over the hits)
     for q in ("", "alpha OR _exists_:n"):
         hits = index.search(parse(q), limit=0, facets=STATE_FACETS, aliases=STATE_FACETS)
