@@ -60,7 +60,8 @@ def users_add(users_file: str, name: str, email: str, role: str, replace: bool) 
     """
     user, token = UsersFile(users_file).add(name, email, role, replace=replace)
     click.echo(token)
-    note(f"Added {user.name} <{user.email}> ({user.role}) to {users_file}: give them the token above.")
+    who = f"{user.name} <{user.email}> ({user.role})"
+    note(f"Added {who} to {users_file}: the token is shown only this once.")
 
 
 @users.command("list")
