@@ -71,6 +71,7 @@ class Storage:
         from_env: bool = False,
         lock_wait: float = DEFAULT_LOCK_WAIT,
         allow_shallow: bool = False,
+        committer: str | tuple[str, str] | None = None,
     ) -> None:
         #: the opened git repository (a pygit2 object: use it through gitrecords._git); a shallow
         #: clone is refused (revision numbers need the whole history) unless ``allow_shallow``
@@ -106,6 +107,7 @@ class Storage:
             index=self.index,
             working_clone=self.working_clone,
             lock_wait=lock_wait,
+            committer=parse_author(committer),
         )
         if self._search_path is not None and os.path.exists(self._search_path):
             self.search_index  # noqa: B018 - an index that exists follows every commit from now on

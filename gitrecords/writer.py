@@ -285,12 +285,16 @@ class WritePath:
         index: RevisionIndex,
         working_clone: WorkingClone,
         lock_wait: float = DEFAULT_LOCK_WAIT,
+        committer: tuple[str, str] | None = None,
     ) -> None:
         self.git = git
         self.git_dir = Path(git.path)
         self.ref = ref
         self.durable = durable
         self.author = author
+        #: the committer of every commit, whoever its author (a server committing people's writes);
+        #: None: ``GIT_COMMITTER_NAME``/``GIT_COMMITTER_EMAIL``, else the author
+        self.committer = committer
         self.index = index
         self.working_clone = working_clone
         #: seconds :meth:`lock` waits for another writer
@@ -405,11 +409,17 @@ class WritePath:
         finally:
             self._thread_lock.release()
 
+    def identity(self, author: Any = None) -> tuple[str, str]:
+        """(name, email) of ``author``, else of this repository's default author: the one it was
+        opened with, ``GIT_AUTHOR_NAME``/``GIT_AUTHOR_EMAIL``, git config, gitrecords'."""
+        return parse_author(author) or self.author or self._config_author() or DEFAULT_AUTHOR
+
     def signatures(self, author: Any = None) -> tuple[Any, Any]:
-        """(author, committer) signatures for a new commit."""
-        name_email = parse_author(author) or self.author or self._config_author() or DEFAULT_AUTHOR
+        """(author, committer) signatures for a new commit. The committer is :attr:`committer`
+        when set, else ``GIT_COMMITTER_NAME``/``GIT_COMMITTER_EMAIL``, else the author."""
+        name_email = self.identity(author)
         author_sig = _git.signature(*name_email, _date_from_env("GIT_AUTHOR_DATE"))
-        committer = (
+        committer = self.committer or (
             os.environ.get("GIT_COMMITTER_NAME") or name_email[0],
             os.environ.get("GIT_COMMITTER_EMAIL") or name_email[1],
         )

@@ -885,3 +885,16 @@ def test_boolean_schemas_can_be_put(repo: Repository) -> None:
     Record.create({"$schema": "yes.json", "anything": 1}, repo=repo)
     with pytest.raises(ValidationError):
         Record.create({"$schema": "no.json"}, repo=repo)
+
+
+def test_the_committer_can_differ_from_the_author(repo: Repository) -> None:
+    """The write path's signatures: a repository opened with a committer keeps it for every write,
+    whoever the author (what the web server does for each person's writes)."""
+    committer = "Curation server <curation@example.org>"
+    server = Repository(repo.path, committer=committer)
+    Record.create({"title": "a"}, repo=server, author="Ada Lovelace <ada@example.org>")
+    Record.create({"title": "b"}, repo=server)
+    assert git(repo, "log", "-2", "--format=%an <%ae>|%cn <%ce>", "main").splitlines() == [
+        f"gitrecords <gitrecords@localhost>|{'Curation server <curation@example.org>'}",
+        f"Ada Lovelace <ada@example.org>|{'Curation server <curation@example.org>'}",
+    ]

@@ -31,7 +31,7 @@ from jsonschema.exceptions import ValidationError
 from ..errors import GitRecordsError, QueryError, RecordExistsError
 from ..schema import pointer
 from ..writer import DEFAULT_LOCK_WAIT
-from . import admin, bulk, ci, edit, history, records, replication, schemas, search, serve
+from . import admin, bulk, ci, edit, history, records, replication, schemas, search, serve, users
 from ._common import DataError, State, UsageFailure
 
 __all__ = ["cli", "main"]
@@ -119,7 +119,7 @@ def cli(ctx: click.Context, repo_path: str | None, branch: str | None, wait: flo
     ctx.obj = State(repo_path=repo_path, branch=branch, wait=wait)
 
 
-for _module in (admin, records, search, edit, history, schemas, bulk, ci, replication, serve):
+for _module in (admin, records, search, edit, history, schemas, bulk, ci, replication, serve, users):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

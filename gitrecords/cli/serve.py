@@ -38,7 +38,34 @@ def _read_token(path: str | None, option: str) -> str | None:
     type=click.Path(dir_okay=False),
     help="File whose first line is the token that may also hard-delete (default: $GITRECORDS_ADMIN_TOKEN).",
 )
-@click.option("--author", help="Author of the commits the server makes, 'Name <email>'.")
+@click.option(
+    "--author",
+    help="The server's identity, 'Name <email>': the committer of every write, and its author "
+    "unless a person of the users file makes it.",
+)
+@click.option(
+    "--users-file",
+    metavar="FILE",
+    envvar="GITRECORDS_USERS_FILE",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Named people with roles (gitrecords users add): each signs in or sends their own token, "
+    "and is the git author of their writes.",
+)
+@click.option("--private", is_flag=True, help="Reads need a token or a signed-in session too (any role).")
+@click.option(
+    "--trusted-user-header",
+    metavar="HEADER",
+    help="Trust this header (e.g. X-Forwarded-User), set by an authenticating proxy, to name the "
+    "person (their email in the users file). Off by default; see docs/web.md for the risk.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    metavar="ADDR",
+    multiple=True,
+    help="Address or network the trusted header is honoured from (repeatable; default: loopback only).",
+)
 @click.option(
     "--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Requests served at once."
 )
@@ -50,6 +77,10 @@ def serve(
     token_file: str | None,
     admin_token_file: str | None,
     author: str | None,
+    users_file: str | None,
+    private: bool,
+    trusted_user_header: str | None,
+    trusted_proxies: tuple[str, ...],
     threads: int,
 ) -> None:
     """Serve the REST API and the administration pages (needs the web extra).
@@ -63,6 +94,7 @@ def serve(
     Examples:
       gitrecords --repo demo.git serve
       GITRECORDS_TOKEN=$(cat token) gitrecords --repo demo.git serve --port 8080
+      gitrecords --repo demo.git serve --users-file users.json --author 'Curation <curation@example.org>'
       curl http://127.0.0.1:5000/records/1
     """
     try:
@@ -81,11 +113,25 @@ def serve(
     config["GITRECORDS_ADMIN_TOKEN"] = admin or None
     if author:
         config["GITRECORDS_AUTHOR"] = author
+    if users_file:
+        config["GITRECORDS_USERS_FILE"] = users_file
+    if trusted_user_header and not users_file:
+        raise UsageFailure("--trusted-user-header names people of the users file: add --users-file")
+    if trusted_proxies and not trusted_user_header:
+        raise UsageFailure("--trusted-proxy is for --trusted-user-header: add it, or drop --trusted-proxy")
+    config["GITRECORDS_PRIVATE"] = private
+    config["GITRECORDS_TRUSTED_USER_HEADER"] = trusted_user_header
+    config["GITRECORDS_TRUSTED_PROXIES"] = list(trusted_proxies)
     try:
         app = create_app(str(repo.path), **config)
     except ValueError as err:
         raise UsageFailure(str(err)) from None
-    mode = "writes need the token" if token or admin else "read-only (no token)"
+    if users_file:
+        mode = f"people of {users_file}" + (" and the shared token" if token or admin else "")
+    else:
+        mode = "writes need the token" if token or admin else "read-only (no token)"
+    if private:
+        mode += ", private"
     shown = f"[{host}]" if ":" in host else host
     try:
         server = waitress.create_server(app, host=host, port=port, threads=threads, ident="gitrecords")

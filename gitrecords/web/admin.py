@@ -1,6 +1,7 @@
 """The administration pages under ``/admin/``: list, search, view, history, diff and edit.
 
-A person signs in with the server's token (kept in a signed session cookie);
+A person signs in with their token from the users file, or the server's shared
+token (the session is kept on the server, its id in a signed cookie);
 every form carries a per-session token against cross-site request forgery,
 and every write names the revision it was based on, so two people editing
 the same record cannot overwrite each other silently.
@@ -20,6 +21,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -32,9 +34,21 @@ from werkzeug.wrappers import Response
 from ..errors import GitRecordsError
 from ..record import Record
 from ..search import facets_of
+from ..users import allows
 from . import records as rec
-from .context import author, current_repo, int_arg, role_for, writes_enabled
+from .context import (
+    Person,
+    author,
+    current_repo,
+    int_arg,
+    person_for,
+    person_of,
+    trusted_person,
+    users_file,
+    writes_enabled,
+)
 from .errors import HTTPProblem, problem
+from .sessions import fingerprint
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -44,26 +58,56 @@ def is_unreadable(entry: object) -> bool:
     return isinstance(entry, rec.Unreadable)
 
 
-def signed_in_role() -> str | None:
-    """The role of this browser's session, if it is open on the server and its token is still
-    the server's (signing out or changing the token ends it)."""
-    role = current_app.extensions["gitrecords.sessions"].role(
-        session.get("sid"),
-        {
-            "write": current_app.config["GITRECORDS_TOKEN"],
-            "admin": current_app.config["GITRECORDS_ADMIN_TOKEN"],
-        },
-    )
-    if role is None and "sid" in session:
+def signed_in() -> Person | None:
+    """Who uses this browser: the person (or shared token's role) of its session, if the session is
+    open on the server and its token is still valid (signing out, changing the token, ``users
+    remove`` or a new token end it); else the person of the trusted user header, if any."""
+    if "gitrecords_person" in g:
+        return g.gitrecords_person
+    found = current_app.extensions["gitrecords.sessions"].lookup(session.get("sid"))
+    person = session_person(*found) if found is not None else None
+    if person is None and "sid" in session:
         session.pop("sid", None)  # a session that ended: the cookie is dropped too
-    return role
+    if person is None:
+        person = trusted_person()
+    g.gitrecords_person = person
+    return person
+
+
+def session_secret(person: Person, token: str) -> tuple[str, str]:
+    """(role, secret) kept (as a fingerprint) for a new session: the shared token itself, or a
+    person's stored token hash (so a new token or ``users remove`` ends their sessions)."""
+    if person.email is None:
+        return person.role, token
+    users = users_file()
+    user = users.get(person.email) if users is not None else None
+    return f"user:{person.email}", json.dumps(user.token_hash if user else None, sort_keys=True)
+
+
+def session_person(role: str, kept: str) -> Person | None:
+    """The person of an open session, if what it was opened with is still valid."""
+    if role.startswith("user:"):
+        users = users_file()
+        user = users.get(role[len("user:") :]) if users is not None else None
+        if user is None:
+            return None
+        current = json.dumps(user.token_hash, sort_keys=True)
+        return person_of(user) if hmac.compare_digest(kept, fingerprint(current)) else None
+    config = current_app.config
+    current_token = {"write": config["GITRECORDS_TOKEN"], "admin": config["GITRECORDS_ADMIN_TOKEN"]}.get(role)
+    if not current_token or not hmac.compare_digest(kept, fingerprint(current_token)):
+        return None
+    return Person(role)
 
 
 @blueprint.app_context_processor
 def helpers() -> dict[str, Any]:
+    person = signed_in()
     return {
         "csrf_token": csrf_token,
-        "role": signed_in_role(),
+        # the write buttons show for "write" and "admin"; someone with the "read" role sees none
+        "role": person.role if person is not None and allows(person.role, "write") else None,
+        "person": person,
         "writes_enabled": writes_enabled(),
         "timestamp": rec.timestamp,
         "when": rec.when,
@@ -87,11 +131,25 @@ def check_csrf() -> None:
         raise HTTPProblem(400, "the form has expired or did not come from this site: reload the page")
 
 
+@blueprint.before_request
+def private_reads() -> Any:
+    """With ``GITRECORDS_PRIVATE``, the pages are for people signed in only."""
+    if current_app.config["GITRECORDS_PRIVATE"] and request.endpoint not in ("admin.login", "admin.logout"):
+        if signed_in() is None:
+            return redirect(url_for("admin.login"))
+    return None
+
+
 def require(role: str = "write") -> None:
-    granted = signed_in_role()
-    if granted is None or (role == "admin" and granted != "admin"):
+    """403 unless the person signed in has ``role`` (read < write < admin), as in the REST API."""
+    person = signed_in()
+    if person is None:
         which = "admin token" if role == "admin" else "token"
         raise HTTPProblem(403, f"sign in with the {which} to change records")
+    if not allows(person.role, role):
+        if role == "admin":
+            raise HTTPProblem(403, f"{person.label} may not do this: it needs the admin role")
+        raise HTTPProblem(403, f"{person.label} may read but not change records: that needs the write role")
 
 
 def commit_message() -> str | None:
@@ -105,17 +163,18 @@ def commit_message() -> str | None:
 def login() -> Any:
     error = None
     if request.method == "POST":
-        token = request.form.get("token", "")
-        role = role_for(token)
-        if role is None:
+        token = request.form.get("token", "").strip()
+        person = person_for(token)
+        if person is None:
             error = "That token is not this server's token."
         else:
             sessions = current_app.extensions["gitrecords.sessions"]
             sessions.close(session.get("sid"))
             session.clear()
-            session["sid"] = sessions.open(role, token)
+            session["sid"] = sessions.open(*session_secret(person, token))
+            g.gitrecords_person = person
             csrf_token()
-            flash(f"Signed in ({role}).")
+            flash(f"Signed in as {person.label}." if person.name else f"Signed in ({person.role}).")
             return redirect(url_for("admin.index"))
     return render_template("login.html", error=error), 401 if error else 200
 

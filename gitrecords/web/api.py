@@ -2,7 +2,8 @@
 
 Every answer is JSON. A record's ``ETag`` is its revision id in quotes; send
 it back in ``If-Match`` to write only if nobody changed the record since
-(412 otherwise). Writes need ``Authorization: Bearer <token>``.
+(412 otherwise). Writes need ``Authorization: Bearer <token>``: a shared token, or
+a person's token from the users file (then that person is the commit's author).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from .. import layout
 from ..errors import InvalidRecordError
 from ..record import Record
 from ..repository import Repository
+from ..users import allows
 from . import records as rec
-from .context import author, bearer_token, current_repo, int_arg, role_for, writes_enabled
+from .context import api_person, author, current_repo, int_arg, users_file, writes_enabled
 from .errors import HTTPProblem
 
 blueprint = Blueprint("api", __name__)
@@ -28,17 +30,28 @@ blueprint = Blueprint("api", __name__)
 # -- helpers -------------------------------------------------------------------
 
 
+@blueprint.before_request
+def private_reads() -> None:
+    """With ``GITRECORDS_PRIVATE``, reads need a token too (any role)."""
+    if current_app.config["GITRECORDS_PRIVATE"] and api_person() is None:
+        raise HTTPProblem(401, "this server is private: reads need 'Authorization: Bearer <token>' too")
+
+
 def require(role: str) -> None:
-    """401/403 unless the request carries a token with ``role`` ('write' or 'admin')."""
+    """401/403 unless the request carries a token (or comes through the trusted proxy) with
+    ``role`` ('write' or 'admin'; read < write < admin), as the pages require it of a session."""
     if not writes_enabled():
         raise HTTPProblem(403, "this server is read-only: it was started without a token")
-    granted = role_for(bearer_token())
-    if granted is None:
+    person = api_person()
+    if person is None:
         raise HTTPProblem(401, "writes need 'Authorization: Bearer <token>' with the server's token")
-    if role == "admin" and granted != "admin":
-        if not current_app.config["GITRECORDS_ADMIN_TOKEN"]:
+    if allows(person.role, role):
+        return
+    if role == "admin":
+        if not current_app.config["GITRECORDS_ADMIN_TOKEN"] and users_file() is None:
             raise HTTPProblem(403, "hard deletes are disabled: the server was started without an admin token")
-        raise HTTPProblem(403, "a hard delete needs the admin token")
+        raise HTTPProblem(403, "a hard delete needs the admin token or a person with the admin role")
+    raise HTTPProblem(403, f"{person.label} may read but not change records: writes need the write role")
 
 
 def writable(record_id: str, role: str = "write", deleted_ok: bool = False) -> Record:

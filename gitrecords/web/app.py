@@ -14,8 +14,9 @@ from typing import Any
 from flask import Flask, g, redirect, url_for
 
 from ..errors import RepositoryError
+from ..users import UsersFile
 from . import admin, api, bulk_pages, errors  # noqa: F401 - bulk_pages adds its routes to admin
-from .context import RepositoryPool
+from .context import RepositoryPool, trusted_networks
 from .sessions import SessionStore
 
 #: scripts from this server only, no inline script; inline style attributes are allowed (the facet
@@ -32,8 +33,19 @@ DEFAULTS: dict[str, Any] = {
     "GITRECORDS_TOKEN": None,
     #: bearer token for writes and hard deletes; None disables hard deletes
     "GITRECORDS_ADMIN_TOKEN": None,
-    #: author of the commits the server makes ("Name <email>"); None: the repository's default
+    #: author of the commits the server makes ("Name <email>"); None: the repository's default. It
+    #: is the committer of every write, and its author unless a person of the users file makes it
     "GITRECORDS_AUTHOR": None,
+    #: the users file (gitrecords users add): named people with roles, each the author of their writes
+    "GITRECORDS_USERS_FILE": None,
+    #: reads need a token or a session too (any role); False: anyone who reaches the server reads
+    "GITRECORDS_PRIVATE": False,
+    #: a header set by an authenticating proxy naming the person (their email in the users file);
+    #: None: no header is trusted
+    "GITRECORDS_TRUSTED_USER_HEADER": None,
+    #: addresses or networks (a list, or comma-separated) the trusted header is honoured from;
+    #: empty: loopback only
+    "GITRECORDS_TRUSTED_PROXIES": (),
     #: PID minters run for a new record (POST /api/records when the request names none, the new
     #: record page); None: the repository's default ("mint" in gitrecords.json)
     "GITRECORDS_PID_MINTERS": None,
@@ -60,7 +72,13 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.update(DEFAULTS)
     app.config["GITRECORDS_REPO"] = os.environ.get("GITRECORDS_REPO")
-    for key in ("GITRECORDS_TOKEN", "GITRECORDS_ADMIN_TOKEN", "GITRECORDS_BRANCH", "GITRECORDS_AUTHOR"):
+    for key in (
+        "GITRECORDS_TOKEN",
+        "GITRECORDS_ADMIN_TOKEN",
+        "GITRECORDS_BRANCH",
+        "GITRECORDS_AUTHOR",
+        "GITRECORDS_USERS_FILE",
+    ):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     if os.environ.get("GITRECORDS_SECRET_KEY"):
@@ -80,7 +98,21 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = secrets.token_hex(32)  # sessions end when the server stops
-    pool = RepositoryPool(path, app.config["GITRECORDS_BRANCH"], bool(app.config["GITRECORDS_DURABLE"]))
+    if app.config["GITRECORDS_USERS_FILE"]:
+        users = UsersFile(app.config["GITRECORDS_USERS_FILE"])
+        users.users()  # a damaged file fails at start-up, not at the first request
+        app.extensions["gitrecords.users"] = users
+    if app.config["GITRECORDS_TRUSTED_USER_HEADER"] and not app.config["GITRECORDS_USERS_FILE"]:
+        raise ValueError(
+            "GITRECORDS_TRUSTED_USER_HEADER names people of the users file: set GITRECORDS_USERS_FILE"
+        )
+    app.extensions["gitrecords.trusted_proxies"] = trusted_networks(app.config["GITRECORDS_TRUSTED_PROXIES"])
+    pool = RepositoryPool(
+        path,
+        app.config["GITRECORDS_BRANCH"],
+        bool(app.config["GITRECORDS_DURABLE"]),
+        author=app.config["GITRECORDS_AUTHOR"],
+    )
     if "MAX_CONTENT_LENGTH" not in config:
         # a record body may be pretty-printed by the client: allow twice the stored limit
         with pool.borrow() as repo:

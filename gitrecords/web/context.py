@@ -11,28 +11,41 @@ blueprints, and nothing imports the factory.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from flask import current_app, g, request
 
 from ..repository import Repository
+from ..users import User, UsersFile
 from .errors import HTTPProblem
 
 
 class RepositoryPool:
     """Open repositories for request threads: borrow one, give it back."""
 
-    def __init__(self, path: str, branch: str | None, durable: bool, size: int = 8) -> None:
+    def __init__(
+        self, path: str, branch: str | None, durable: bool, size: int = 8, author: str | None = None
+    ) -> None:
         self.path = path
         self.branch = branch
         self.durable = durable
+        self.author = author
         self._idle: queue.LifoQueue[Repository] = queue.LifoQueue(maxsize=size)
-        self.put(self.open())  # fail at start-up, not at the first request
+        #: the committer of every write: the server's identity (``GITRECORDS_AUTHOR``, else the
+        #: repository's default author), whoever the author is
+        self.committer: tuple[str, str] | None = None
+        first = self.open()  # fail at start-up, not at the first request
+        self.committer = first.writer.committer = first.writer.identity()
+        self.put(first)
 
     def open(self) -> Repository:
-        return Repository(self.path, branch=self.branch, durable=self.durable)
+        return Repository(
+            self.path, branch=self.branch, durable=self.durable, author=self.author, committer=self.committer
+        )
 
     @contextmanager
     def borrow(self) -> Iterator[Repository]:
@@ -66,8 +79,26 @@ def current_repo() -> Repository:
     return repo
 
 
+@dataclass(frozen=True)
+class Person:
+    """Who makes a request: a role, and for someone of the users file a name and an email (the git
+    author of their writes); the shared tokens have a role only (the server is the author)."""
+
+    role: str
+    name: str | None = None
+    email: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.role})" if self.name else self.role
+
+
+def users_file() -> UsersFile | None:
+    return current_app.extensions.get("gitrecords.users")
+
+
 def role_for(token: str | None) -> str | None:
-    """'admin', 'write' or None for a presented token (compared in constant time)."""
+    """'admin', 'write' or None for a presented shared token (compared in constant time)."""
     if not token:
         return None
     admin = current_app.config["GITRECORDS_ADMIN_TOKEN"]
@@ -79,8 +110,82 @@ def role_for(token: str | None) -> str | None:
     return None
 
 
+def person_of(user: User) -> Person:
+    return Person(user.role, user.name, user.email)
+
+
+def person_for(token: str | None) -> Person | None:
+    """Whoever ``token`` belongs to: a shared token's role, or a person of the users file."""
+    role = role_for(token)
+    if role is not None:
+        return Person(role)
+    users = users_file()
+    user = users.authenticate(token) if users is not None else None
+    return person_of(user) if user is not None else None
+
+
+def trusted_person() -> Person | None:
+    """The person named by the trusted user header (``GITRECORDS_TRUSTED_USER_HEADER``), honoured only
+    when the request comes straight from an address of ``GITRECORDS_TRUSTED_PROXIES`` (loopback when
+    none is configured) and the header holds the email of someone in the users file."""
+    config = current_app.config
+    header = config["GITRECORDS_TRUSTED_USER_HEADER"]
+    users = users_file()
+    if not header or users is None:
+        return None
+    value = request.headers.get(header, "").strip()
+    if not value or not from_trusted_proxy(request.remote_addr):
+        return None
+    user = users.get(value)
+    return person_of(user) if user is not None else None
+
+
+def from_trusted_proxy(address: str | None) -> bool:
+    """Whether the peer address (the socket's, never ``X-Forwarded-For``) is a trusted proxy."""
+    if not address:
+        return False
+    try:
+        peer = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    networks = current_app.extensions["gitrecords.trusted_proxies"]
+    if not networks:
+        return peer.is_loopback
+    return any(peer.version == net.version and peer in net for net in networks)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(addresses: Iterable[str] | str | None) -> list[Network]:
+    """``GITRECORDS_TRUSTED_PROXIES`` (addresses or networks, a list or a comma-separated string)."""
+    if not addresses:
+        return []
+    if isinstance(addresses, str):
+        addresses = addresses.split(",")
+    networks = []
+    for address in addresses:
+        try:
+            networks.append(ipaddress.ip_network(address.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"trusted proxy {address!r} is not an IP address or network") from None
+    return networks
+
+
+def api_person() -> Person | None:
+    """Who makes this REST request: the bearer token's owner, else the trusted header's person."""
+    person = person_for(bearer_token())
+    if person is None:
+        person = trusted_person()
+    g.gitrecords_person = person
+    return person
+
+
 def writes_enabled() -> bool:
-    return bool(current_app.config["GITRECORDS_TOKEN"] or current_app.config["GITRECORDS_ADMIN_TOKEN"])
+    config = current_app.config
+    return bool(config["GITRECORDS_TOKEN"] or config["GITRECORDS_ADMIN_TOKEN"] or users_file() is not None)
 
 
 def bearer_token() -> str | None:
@@ -91,7 +196,12 @@ def bearer_token() -> str | None:
     return token.strip() or None
 
 
-def author() -> str | None:
+def author() -> tuple[str, str] | str | None:
+    """The git author of this request's writes: the person of the users file making it, else the
+    server's ``GITRECORDS_AUTHOR`` (the committer of every write either way)."""
+    person = g.get("gitrecords_person")
+    if person is not None and person.email:
+        return person.name, person.email
     return current_app.config["GITRECORDS_AUTHOR"]
 
 

@@ -1,7 +1,9 @@
 """Sign-in sessions of the administration pages, kept on the server so that they can end.
 
 The session cookie only carries a random session id. The server keeps, per id,
-the role and a fingerprint of the token it was opened with
+the role (or ``user:<email>`` for a person of the users file) and a fingerprint
+of the token it was opened with (for a person: of their stored token hash, so a
+new token or ``users remove`` ends their sessions)
 (``<git dir>/gitrecords/web-sessions.sqlite``, shared by every process serving
 the repository). Signing out deletes the id, so a captured cookie stops working
 at once; a session opened with a token that is no longer the server's (the
@@ -65,8 +67,9 @@ class SessionStore:
             )
         return session_id
 
-    def role(self, session_id: str | None, tokens: dict[str, str | None]) -> str | None:
-        """The role of an open session whose token is still the server's token for that role."""
+    def lookup(self, session_id: str | None) -> tuple[str, str] | None:
+        """(role, token fingerprint) of an open session that has not expired. The role is
+        ``write`` or ``admin`` for a shared token, ``user:<email>`` for a person of the users file."""
         if not session_id:
             return None
         with self._lock:
@@ -75,11 +78,7 @@ class SessionStore:
             ).fetchone()
         if row is None or row[2] < time.time() - MAX_AGE:
             return None
-        role, kept, _opened = row
-        current = tokens.get(role)
-        if not current or not hmac.compare_digest(kept, fingerprint(current)):
-            return None
-        return str(role)
+        return str(row[0]), str(row[1])
 
     def close(self, session_id: str | None) -> None:
         if session_id:
