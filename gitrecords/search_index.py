@@ -752,8 +752,10 @@ class SearchIndex:
                 total = conn.execute(
                     f"SELECT COUNT(*) FROM vals WHERE path = ? AND {condition}", [path_id, *condition_params]
                 ).fetchone()[0]
+                # unary + keeps SQLite from probing by value (vals_by_num) instead of by record
+                by_record = re.sub(r"\b(num|str)\b", r"+\1", condition)
                 probe = (
-                    f"EXISTS (SELECT 1 FROM vals v WHERE v.doc = d.doc AND v.path = ? AND {condition})",
+                    f"EXISTS (SELECT 1 FROM vals v WHERE v.doc = d.doc AND v.path = ? AND {by_record})",
                     [path_id, *condition_params],
                 )
             else:
@@ -967,9 +969,11 @@ class SearchIndex:
         if many:
             # many records tied (a year among a million records): walk the records in id order and
             # stop after ``wanted`` of them hold the number (about docs / tied probes each)
+            # (vals hold live records only; the unary + keeps SQLite walking records by id, each
+            # probed by its key, instead of sorting every record that holds the number)
             found = conn.execute(
-                "SELECT d.doc FROM docs d WHERE d.deleted = 0 AND EXISTS (SELECT 1 FROM vals v"
-                " WHERE v.doc = d.doc AND v.path = ? AND v.num = ?) ORDER BY d.record",
+                "SELECT d.doc FROM docs d WHERE EXISTS (SELECT 1 FROM vals v"
+                " WHERE v.doc = d.doc AND v.path = ? AND +v.num = ?) ORDER BY d.record",
                 [path, number],
             )
             out = []
