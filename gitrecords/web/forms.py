@@ -55,6 +55,8 @@ def form_schema(repo: Repository, data: Any) -> dict[str, Any] | None:
     schema = schema_of(repo, data)
     if not isinstance(schema, dict) or not isinstance(schema.get("properties", {}), dict):
         return None
+    if schema.get("type") != "object" and not schema.get("properties"):
+        return None  # a schema of definitions (or of anything): the raw JSON only
     schema = _titled(copy.deepcopy(schema))
     schema.setdefault("type", "object")
     properties = schema.setdefault("properties", {})
