@@ -138,7 +138,7 @@
             input.removeAttribute("aria-invalid");
           }
         },
-        { once: true }
+        { once: true, capture: true } // json-editor stops the event on its way up
       );
     });
   }
