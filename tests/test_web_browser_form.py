@@ -21,7 +21,7 @@ from helpers import ROOT, git
 from test_web_browser import api, commits, flash, path_of, raw_json, record_id, screenshot, show_raw_json
 
 try:
-    from playwright.sync_api import Locator, Page, expect
+    from playwright.sync_api import Browser, Locator, Page, expect
 except ImportError:  # pragma: no cover - test_web_browser's browser fixture skips or fails
     pass
 
@@ -306,3 +306,26 @@ def test_the_form_round_trips_every_sample_record(signed_in: Page, server: str) 
         if json.loads(text) != api(server, f"/api/records/{hit['id']}")[1]["metadata"]:
             changed.append(hit["id"])
     assert changed == []
+
+
+def test_without_javascript_the_page_is_the_textarea(browser: Browser, server: str, data_repo: Path) -> None:
+    """The form is JavaScript's; without it the raw JSON is the page, and saving works as before."""
+    context = browser.new_context(base_url=server, java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        base.sign_in(page)
+        rid = record_id(server, "recid:5")
+        page.goto(f"/admin/records/{rid}/edit")
+        expect(page.get_by_role("button", name="Raw JSON")).to_be_hidden()
+        expect(page.locator("#record-form")).to_be_hidden()
+        editor = page.get_by_label("Record JSON")
+        expect(editor).to_be_visible()
+        before = commits(data_repo)
+        editor.fill(base.edited(editor.input_value(), version="no script"))
+        page.get_by_role("button", name="Save").click()
+        flash(page).to_have_text("Saved revision 1.")
+        assert commits(data_repo) == before + 1
+        assert api(server, f"/api/records/{rid}")[1]["metadata"]["version"] == "no script"
+    finally:
+        context.close()
