@@ -272,6 +272,7 @@ def test_axe_finds_no_wcag_a_or_aa_violations(watched: Page, server: str) -> Non
         "search": "/admin/?q=title:corpus",
         "history": f"/admin/records/{rid}/history",
         "record": f"/admin/records/{rid}",
+        "blame": f"/admin/records/{rid}/blame",
         "edit": f"/admin/records/{rid}/edit",
         "new": "/admin/new",
     }
