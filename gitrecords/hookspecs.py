@@ -1,4 +1,4 @@
-"""Hook specifications: the record signals and PID minters.
+"""Hook specifications: the record signals, PID minters and the record page's reading view.
 
 Every record hook is called with the keyword arguments ``repo`` and
 ``record``; an implementation may accept only the ones it needs. Changes that
@@ -71,4 +71,16 @@ def gitrecords_pid_minters() -> dict[str, Any]:
 
     The minter stores its PID in ``data`` and returns the PID value. Minters of
     all plugins are merged; the built-in one is ``recid``.
+    """
+
+
+@hookspec(firstresult=True)
+def gitrecords_record_view(repo: Repository, record: Record, schema: Any) -> str | None:
+    """Return the HTML of the reading view of ``record`` on its page, or None to leave it to the
+    next plugin and, last, to the built-in view.
+
+    ``schema`` is the record's schema with every ``$ref`` resolved in the store (None when the
+    record has none that resolves). The first plugin that returns a string wins. The string is
+    inserted into the page as it is: escape every value of the record in it
+    (``markupsafe.escape``, or a Jinja template with autoescape), and link only http(s) URLs.
     """

@@ -47,6 +47,8 @@ from ._patterns import (
 from ._patterns import PatternTimeoutError as PatternTimeoutError
 from .errors import InvalidRecordError, RefResolutionError, SchemaError
 
+DRAFT202012_URI = "https://json-schema.org/draft/2020-12/schema"
+
 #: schemas in the store without an ``$id`` are known as gitrecords:schemas/<path>
 STORE_SCHEME = "gitrecords"
 
@@ -108,6 +110,7 @@ class SchemaStore:
         )
         self._validators: dict[Any, Any] = {}
         self._fast: dict[str, Callable[[Any], bool] | None] = {}
+        self._dereferenced: dict[str, Any] = {}
 
     # -- lookups ---------------------------------------------------------
 
@@ -259,6 +262,42 @@ class SchemaStore:
 
     # -- $ref replacement -------------------------------------------------
 
+    def dereferenced(self, schema_ref: Any) -> Any:
+        """The schema ``schema_ref`` names, with every ``$ref`` replaced by a copy of what it
+        points to: one self-contained JSON document, as a form generated from the schema in a
+        browser needs it (the administration pages' record form and reading view).
+
+        References resolve in the store only, never on the network, even where remote references
+        are allowed for validation. A ``$ref`` met again inside its own expansion (a recursive
+        schema) becomes ``{}`` (any value); ``$defs``/``definitions`` are left out (every use is
+        inlined), and so are ``$id``, ``$anchor`` and ``$schema``. The words beside a ``$ref``
+        (``title``, ``description``...) win over the target's. Raises :class:`SchemaError` (or
+        :class:`RefResolutionError`) when the schema is missing, a ``$ref`` cannot be resolved,
+        or the expansion passes :data:`DEREFERENCED_MAX_NODES` schemas.
+        """
+        schema, key = self.resolve_schema(schema_ref)
+        if key in self._dereferenced:
+            return self._dereferenced[key]
+        if key.startswith(f"{STORE_SCHEME}:"):
+            schema = _with_base_uri(schema, key)
+        registry = referencing.Registry().with_resources(
+            (uri, _resource(stored, uri)) for uri, stored in self.by_uri.items()
+        )
+        registry = registry.with_resource(key, _resource(schema, key))
+        dialect = schema.get("$schema") if isinstance(schema, dict) else None
+        spec = specification_with(
+            dialect if isinstance(dialect, str) else DRAFT202012_URI, default=DRAFT202012
+        )
+        budget = [DEREFERENCED_MAX_NODES]
+        try:
+            expanded = _expand(schema, registry.resolver(base_uri=key), spec, frozenset(), budget)
+        except referencing.exceptions.Unresolvable as err:
+            raise RefResolutionError(
+                f"schema {key}: cannot resolve $ref {err.ref!r} in the schema store"
+            ) from None
+        self._dereferenced[key] = expanded
+        return expanded
+
     def replace_refs(self, data: Any) -> Any:
         """``data`` with ``$ref``s replaced by jsonref proxies, resolved in the store only.
 
@@ -307,6 +346,71 @@ _RUST_DRAFTS: dict[Any, Any] = {
         "Draft202012Validator",
     )
 }
+
+
+#: at most this many (sub)schemas in a dereferenced schema: the expansion of many ``$ref``s to
+#: the same large definition grows fast
+DEREFERENCED_MAX_NODES = 20_000
+
+#: keywords whose value is a schema, a list of schemas, or a map of names to schemas
+_SUBSCHEMA = frozenset(
+    {
+        "items",
+        "additionalItems",
+        "additionalProperties",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "propertyNames",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "contentSchema",
+    }
+)
+_SUBSCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+_SUBSCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas"})
+_DROPPED = frozenset({"$defs", "definitions", "$id", "$anchor", "$dynamicAnchor", "$schema", "$comment"})
+
+
+def _expand(node: Any, resolver: Any, spec: Any, seen: frozenset[int], budget: list[int]) -> Any:
+    """``node`` (a schema of dialect ``spec``) with its ``$ref``s inlined; ``seen`` holds the
+    targets being expanded (a target met again is a recursive schema)."""
+    if not isinstance(node, dict):
+        return node
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SchemaError(
+            f"schema is too large to show as a form: more than {DEREFERENCED_MAX_NODES} subschemas "
+            "once its $refs are expanded"
+        )
+    sub = spec.create_resource(node)
+    if sub.id() is not None:  # an embedded $id moves the base URI of the $refs below it
+        resolver = resolver.in_subresource(sub)
+    out: dict[str, Any] = {}
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        found = resolver.lookup(ref)
+        target = found.contents
+        if isinstance(target, bool):
+            out = {} if target else {"not": {}}
+        elif isinstance(target, dict) and id(target) not in seen:
+            out = dict(_expand(target, found.resolver, spec, seen | {id(target)}, budget))
+        # else: a recursive schema, any value here (the server still validates)
+    for keyword, value in node.items():
+        if (keyword == "$ref" and isinstance(ref, str)) or keyword in _DROPPED:
+            continue
+        if keyword in _SUBSCHEMA or (keyword in _SUBSCHEMA_LISTS and isinstance(value, list)):
+            if isinstance(value, list):
+                out[keyword] = [_expand(item, resolver, spec, seen, budget) for item in value]
+            else:
+                out[keyword] = _expand(value, resolver, spec, seen, budget)
+        elif keyword in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            out[keyword] = {name: _expand(sub, resolver, spec, seen, budget) for name, sub in value.items()}
+        else:
+            out[keyword] = value
+    return out
 
 
 def _refuse_retrieval(uri: str) -> Any:

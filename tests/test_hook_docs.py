@@ -19,7 +19,7 @@ def hook_functions() -> list:
 def test_every_hook_is_documented_with_its_signature() -> None:
     text = DOCS.read_text()
     hooks = hook_functions()
-    assert len(hooks) == 9
+    assert len(hooks) == 10
     for function in hooks:
         params = ", ".join(inspect.signature(function).parameters)
         assert f"`{function.__name__}({params})`" in text, function.__name__

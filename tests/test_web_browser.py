@@ -28,7 +28,15 @@ from helpers import ROOT, SAMPLE_REPO, git
 from webserver import GITRECORDS, isolated_env, serve, urlopen
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, LocatorAssertions, Page, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Locator,
+        LocatorAssertions,
+        Page,
+        expect,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - the test extra installs it; the browser fixture says so
     sync_playwright = None  # type: ignore[assignment]
 
@@ -158,6 +166,22 @@ def path_of(repo: Path, rid: str) -> str:
     return found
 
 
+def raw_json(page: Page) -> Locator:
+    """The edit page's JSON textarea, in view: the page opens on the form generated from the
+    schema, and the raw JSON is one click away (and stays chosen in this tab)."""
+    toggle = page.get_by_role("button", name="Raw JSON")
+    expect(toggle).to_be_visible()  # record-form.js has run
+    if toggle.get_attribute("aria-pressed") != "true":
+        toggle.click()
+    return page.get_by_label("Record JSON")
+
+
+def show_raw_json(page: Page) -> Locator:
+    """The record page's JSON as stored, unfolded (it is one click below the reading view)."""
+    page.locator("details.raw summary").click()
+    return page.get_by_label("Record JSON")
+
+
 def csrf_of(page: Page) -> str:
     return page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
 
@@ -280,7 +304,7 @@ def test_record_page_is_read_only_when_signed_out(page: Page, server: str, data_
     page.goto("/admin/?q=title:hedgehog")
     page.get_by_role("link", name=re.compile("European hedgehog")).click()
     expect(page).to_have_url(f"{server}/admin/records/{rid}")
-    shown = page.get_by_label("Record JSON").inner_text()
+    shown = show_raw_json(page).inner_text()
     metadata = api(server, f"/api/records/{rid}")[1]["metadata"]
     # pretty-printed with sorted keys, as stored
     assert shown.strip() == json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False)
@@ -337,7 +361,7 @@ def test_edit_schema_error_fix_history_and_revert(signed_in: Page, server: str, 
     page.get_by_role("link", name=re.compile("^Pollinator visitation")).click()
     screenshot(page, "record")
     page.get_by_role("link", name="Edit").click()
-    editor = page.get_by_label("Record JSON")
+    editor = raw_json(page)
     text = editor.input_value()
     assert json.loads(text) == original
 
@@ -494,12 +518,12 @@ def test_a_stale_edit_is_refused(browser: Browser, server: str, data_repo: Path)
             person.goto(f"/admin/records/{rid}/edit")
         before = commits(data_repo)
 
-        alice_text = edited(alice.get_by_label("Record JSON").input_value(), version="alice")
+        alice_text = edited(raw_json(alice).input_value(), version="alice")
         alice.get_by_label("Record JSON").fill(alice_text)
         alice.get_by_role("button", name="Save").click()
         flash(alice).to_have_text("Saved revision 1.")
 
-        editor = bob.get_by_label("Record JSON")
+        editor = raw_json(bob)
         bob_text = edited(editor.input_value(), keywords=["bob"])
         editor.fill(bob_text)
         with bob.expect_response(f"{server}/admin/records/{rid}/edit") as answer:
@@ -536,7 +560,7 @@ def test_a_server_without_token_is_read_only(
             expect(page.locator("nav.account")).to_have_text("read-only server")
             expect(page.get_by_role("link", name="Sign in")).to_have_count(0)
             page.locator("table.records tbody a").first.click()
-            expect(page.get_by_label("Record JSON")).to_be_visible()
+            expect(show_raw_json(page)).to_be_visible()
             expect(page.get_by_role("link", name="Edit")).to_have_count(0)
             expect(page.locator("form[method=post]")).to_have_count(0)
             page.get_by_role("link", name="History").click()
@@ -571,7 +595,7 @@ def test_create_and_purge_with_the_admin_token(
             page.get_by_role("link", name="New record").click()
             data = {k: v for k, v in template.items() if k != "control_number"}
             data["titles"] = [{"title": "Hedgehogs of the browser tests"}]
-            page.get_by_label("Record JSON").fill(json.dumps({**data, "publisher": "nobody"}, indent=2))
+            raw_json(page).fill(json.dumps({**data, "publisher": "nobody"}, indent=2))
             page.get_by_role("button", name="Save").click()
             expect(page.get_by_role("alert").locator("li code")).to_have_text(["/publisher"])
             assert commits(repo_path) == 1

@@ -35,6 +35,7 @@ from ..errors import GitRecordsError
 from ..record import Record
 from ..search import facets_of
 from ..users import allows
+from . import forms, reading
 from . import records as rec
 from .context import (
     Person,
@@ -403,7 +404,16 @@ def record(record_id: str) -> str:
     repo = current_repo()
     current = rec.load(repo, rec.parse_id(record_id), deleted_ok=True)
     pids = repo.index.pids_of(current.id)
-    return render_template("record.html", record=current, text=rec.canonical_text(dict(current)), pids=pids)
+    schema = forms.schema_of(repo, dict(current))
+    view = None if current.is_deleted else reading.plugin_view(repo, current, schema)
+    return render_template(
+        "record.html",
+        record=current,
+        text=rec.canonical_text(dict(current)),
+        pids=pids,
+        plugin_view=view,
+        view=None if current.is_deleted or view is not None else reading.view(current, schema),
+    )
 
 
 @blueprint.get("/records/<record_id>/history")
@@ -508,12 +518,21 @@ def _title(record: Any) -> str:
 
 @blueprint.route("/new", methods=["GET", "POST"])
 def new() -> Any:
+    """A new record: a schema of the store picked (``?schema=``, the repository's default first),
+    the page starts from a template of its required fields; saving validates it as any write."""
     require()
-    text = request.form.get("data", "{\n  \n}\n")
+    repo = current_repo()
+    choices = forms.schema_choices(repo)
+    picked = request.values.get("schema")
+    choice = next((c for c in choices if picked in (c.ref, c.path)), choices[0] if choices else None)
+    if request.method == "GET":
+        start = forms.new_record(repo, choice) if choice else {}
+        text = json.dumps(start, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = request.form.get("data", "")
     errors: list[dict[str, str]] = []
     status = 200
     if request.method == "POST":
-        repo = current_repo()
         try:
             data = rec.parse_object(text.encode(), "record")
             minters = rec.minters_for(repo, data, current_app.config["GITRECORDS_PID_MINTERS"])
@@ -529,7 +548,26 @@ def new() -> Any:
         else:
             flash(f"Created record {created.id}.")
             return redirect(url_for("admin.record", record_id=str(created.id)))
-    return render_template("edit.html", record=None, text=text, errors=errors, revision_id=None), status
+    return render_template(
+        "edit.html",
+        record=None,
+        text=text,
+        errors=errors,
+        revision_id=None,
+        choices=choices,
+        choice=choice,
+        schema=forms.form_schema(repo, _data_or(text, {"$schema": choice.ref} if choice else {})),
+        field_errors=forms.with_paths(errors),
+    ), status
+
+
+def _data_or(text: str, fallback: dict[str, Any]) -> Any:
+    """The JSON object ``text`` holds (for its ``$schema``), else ``fallback``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return fallback
+    return data if isinstance(data, dict) and "$schema" in data else fallback
 
 
 @blueprint.route("/records/<record_id>/edit", methods=["GET", "POST"])
@@ -545,6 +583,8 @@ def edit(record_id: str) -> Any:
             text=rec.canonical_text(dict(current)),
             errors=errors,
             revision_id=current.revision_id,
+            schema=forms.form_schema(repo, dict(current)),
+            field_errors=[],
         )
     text = request.form.get("data", "")
     based_on = request.form.get("revision_id", "")
@@ -569,7 +609,15 @@ def edit(record_id: str) -> Any:
             flash(f"Saved revision {current.revision_id}.")
         return redirect(url_for("admin.record", record_id=record_id))
     stored = rec.load(repo, current.id)  # the heading names the stored record, not the refused text
-    return render_template("edit.html", record=stored, text=text, errors=errors, revision_id=based_on), status
+    return render_template(
+        "edit.html",
+        record=stored,
+        text=text,
+        errors=errors,
+        revision_id=based_on,
+        schema=forms.form_schema(repo, dict(stored)),
+        field_errors=forms.with_paths(errors),
+    ), status
 
 
 def form_record(record_id: str, role: str = "write", deleted_ok: bool = True) -> Record:
