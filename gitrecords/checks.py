@@ -132,6 +132,8 @@ class Report:
     checked_paths: set[str] = field(default_factory=set, repr=False)
     #: things worth a look that do not make the report fail (check names in :data:`WARNINGS`)
     warnings: list[Problem] = field(default_factory=list)
+    #: the schema every record was checked against (``validate --schema``), else None
+    schema: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -174,6 +176,8 @@ class Report:
         }
         if self.warnings:  # only when there are any: the shape scripts know stays as it was
             found["warnings"] = [p.to_dict() for p in self.warnings]
+        if self.schema is not None:
+            found["schema"] = self.schema
         return found
 
 

@@ -31,7 +31,8 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from . import _git, layout, signals
+from . import _git, checks, layout, signals
+from ._checkfile import line_of
 from .bulk import StagedTrees, Validity
 from .errors import (
     BulkEditError,
@@ -48,7 +49,16 @@ from .search import matching_ids
 from .storage import Storage, record_facts
 from .writer import Change
 
-__all__ = ["DIFFS", "MAX_PROBLEMS", "EditReport", "SetFields", "UndoReport", "undo", "update_records"]
+__all__ = [
+    "DIFFS",
+    "MAX_PROBLEMS",
+    "EditReport",
+    "SetFields",
+    "UndoReport",
+    "undo",
+    "update_records",
+    "validate_schema",
+]
 
 #: diffs an :class:`EditReport` keeps unless asked for another number
 DIFFS = 10
@@ -700,3 +710,70 @@ def _conflict(repo: Storage, record_id: uuid.UUID, current: Any, purged: bool) -
     if layout.is_tombstone(data):
         return "deleted since"
     return "changed since"
+
+
+# -- validate --schema: would the records pass under another schema? -------------------
+
+
+def validate_schema(
+    repo: Storage,
+    schema: str,
+    selection: str | Iterable[Any] = "",
+    *,
+    max_problems: int = checks.MAX_PROBLEMS,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> checks.Report:
+    """Which live records (all, or those ``selection`` selects) would fail under the schema
+    ``schema`` of the store, and why, without writing anything: the check a move to it
+    (``update_records(selection, None, schema=schema)``) makes, reported as
+    :func:`gitrecords.checks.validate` reports (``path:line: [schema] pointer: message``).
+    Raises :class:`SchemaError` when the store does not have ``schema``."""
+    snap = repo.snapshot()
+    store = repo.schema_store()
+    target = _schema_value(store, schema)
+    every = isinstance(selection, str) and not selection.strip()
+    found = checks.Report(str(snap.tip), None, full=every, schema=target)
+    edit_report = EditReport(dry_run=True)
+    check = _Checks(repo, store, snap.config, snap.max_record_bytes)
+    items: list[checks.Problem] = []
+    total = [None]
+    seen = 0
+
+    def add(problem: checks.Problem) -> None:
+        found.total_problems += 1
+        if len(items) < max_problems:
+            items.append(problem)
+
+    for record_id, blob in _selected(repo, snap, selection, edit_report, total):
+        seen += 1
+        if progress is not None and seen % 256 == 0:
+            progress(seen, total[0])
+        path = layout.path_for(record_id, snap.records_dir)
+        key = str(record_id)
+        raw = _git.read_blob(repo.git, blob)
+        try:
+            data = layout.loads(raw)
+        except InvalidRecordError as err:
+            found.checked += 1
+            found.checked_paths.add(path)
+            add(checks.Problem(path, "json", str(err), record_id=key))
+            continue
+        if layout.is_tombstone(data):
+            continue
+        found.checked += 1
+        found.checked_paths.add(path)
+        if not isinstance(data, dict):
+            add(checks.Problem(path, "record", "the file does not hold a JSON object", record_id=key))
+            continue
+        data["$schema"] = target
+        _raw, problems = check.problems(data)
+        text = raw.decode("utf-8", "replace") if problems else ""
+        for pointer, message in problems:  # lines of the file as it is: only $schema would change
+            add(checks.Problem(path, "schema", message, line_of(text, pointer), key, pointer))
+    for record_id, _pointer, message in edit_report.problems:  # selected ids that do not exist
+        path = layout.path_for(layout.normalize_id(record_id), snap.records_dir)
+        add(checks.Problem(path, "record", message, record_id=record_id))
+    if progress is not None:
+        progress(seen, seen)
+    found.problems = sorted(items, key=checks.Problem.sort_key)
+    return found

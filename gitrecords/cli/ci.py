@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import _git, layout
-from ..errors import GitRecordsError, InvalidRecordError, RepositoryError
+from ..errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError
 from ..record import Record
 from ..repository import DEFAULT_CONFIG, Repository
 from ._common import DataError, ProblemsError, State, UsageFailure, short
@@ -108,7 +108,7 @@ def show_report(report: checks.Report, output_format: str, head_label: str | Non
 
 
 @click.command()
-@click.argument("targets", nargs=-1, metavar="[RANGE | REVISION | ID...]")
+@click.argument("targets", nargs=-1, metavar="[RANGE | REVISION | ID... | QUERY]")
 @click.option(
     "--since",
     metavar="BASE",
@@ -134,6 +134,12 @@ def show_report(report: checks.Report, output_format: str, head_label: str | Non
     type=click.IntRange(min=1),
     help="Processes that check records (default: one per core for large checks).",
 )
+@click.option(
+    "--schema",
+    metavar="NEW",
+    help="Check the live records (those QUERY selects, or IDs) against the schema NEW of the store "
+    "instead of their own: which would fail after 'edit --schema NEW'. Writes nothing.",
+)
 @click.pass_context
 def validate(
     ctx: click.Context,
@@ -143,6 +149,7 @@ def validate(
     output_format: str,
     as_json: bool,
     workers: int | None,
+    schema: str | None,
 ) -> None:
     """Check the records, the schema store and the configuration; report every problem.
 
@@ -158,18 +165,29 @@ def validate(
     repositories and shallow clones. Prints each problem as
     'path:line: [check] pointer: message' and exits with 1 if there is any.
 
+    --schema NEW checks, before a migration, which live records of the
+    branch (every one, those QUERY selects in the search syntax, or IDs)
+    would fail under the schema NEW of the store, and why, as 'gitrecords
+    edit --schema NEW' would check them.
+
     \b
     Examples:
       gitrecords validate
       gitrecords validate origin/main..HEAD --format github
       gitrecords validate --since main --json | jq '.problems[].path'
       gitrecords validate --staged
+      gitrecords validate --schema datacite/v2.json 'publicationYear:<2010'
     """
     from .. import checks
 
     if as_json:
         output_format = "json"
     repo = open_any(ctx)
+    if schema is not None:
+        if staged or since:
+            raise UsageFailure("--schema checks the records of the branch: give no --since or --staged")
+        _validate_schema(repo, schema, targets, output_format)
+        return
     state = ctx.ensure_object(State)
     head: Any = f"refs/heads/{state.branch}" if state.branch else "HEAD"
     base: Any = None
@@ -213,6 +231,23 @@ def validate(
             validator_cls=Record.validator,
         )
     show_report(report, output_format, "staged" if staged else None)
+
+
+def _validate_schema(repo: Repository, schema: str, targets: tuple[str, ...], output_format: str) -> None:
+    from ..edit import validate_schema
+
+    if repo.tip() is None:
+        raise UsageFailure(f"{repo.path}: there is no branch {repo.branch!r}")
+    try:
+        repo.schema_store().resolve_schema(schema)
+    except SchemaError as err:
+        raise UsageFailure(f"--schema {schema}: {err}") from None
+    selection: Any = " ".join(targets)
+    if targets and all(_is_id(t) for t in targets):
+        selection = [layout.normalize_id(t) for t in targets]
+    with Progress("Validating") as progress:
+        report = validate_schema(repo, schema, selection, progress=progress if progress.enabled else None)
+    show_report(report, output_format, f"under {schema}")
 
 
 def _head_or_none(repo: Repository) -> Any:

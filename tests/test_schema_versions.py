@@ -1,0 +1,143 @@
+"""Before a migration: validate --schema NEW (edit.validate_schema) and schema diff OLD NEW."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLE_REPO, git
+
+from gitrecords import Repository
+from gitrecords.edit import SetFields, validate_schema
+from gitrecords.errors import QueryError, SchemaError
+
+TITLE_SCHEMA = {
+    "type": "object",
+    "required": ["title"],
+    "properties": {"title": {"type": "string"}, "year": {"type": "integer"}},
+}
+TITLE_V2 = {
+    "$id": "https://example.org/title-v2.json",
+    "type": "object",
+    "required": ["title", "language"],
+    "properties": {"title": {"type": "string"}, "language": {"type": "string"}, "year": {"type": "integer"}},
+}
+
+
+@pytest.fixture
+def titled(tmp_path: Path) -> Repository:
+    """20 records {title, year}, year 2000..2004, under a default schema, and a v2 schema that
+    requires ``language``."""
+    repo = Repository.init(tmp_path / "titled.git", config={"default_schema": "title.json"})
+    repo.put_schema("title.json", TITLE_SCHEMA)
+    repo.put_schema("title-v2.json", TITLE_V2)
+    repo.import_records({"title": f"Record {i}", "year": 2000 + i % 5} for i in range(20))
+    return repo
+
+
+def sample_with_v2(tmp_path: Path) -> Repository:
+    """The DataCite sample with a v2 schema that renames ``language`` and requires ``rightsList``."""
+    repo = Repository.init(tmp_path / "sample.git", from_dir=SAMPLE_REPO)
+    v1 = json.loads((SAMPLE_REPO / "schemas/datacite/datacite-v4.5-subset.json").read_text())
+    v2 = json.loads(json.dumps(v1))
+    v2["$id"] = "https://schemas.gitrecords.org/datacite/datacite-v2.json"
+    v2["properties"]["languageCode"] = v2["properties"].pop("language")
+    v2["required"] = [*v1["required"], "rightsList"]
+    repo.put_schema("datacite/datacite-v2.json", v2)
+    return repo
+
+
+# -- validate --schema ---------------------------------------------------------------------
+
+
+def test_validate_schema_reports_every_record_that_would_fail(titled: Repository) -> None:
+    tip = titled.tip()
+    report = validate_schema(titled, "title-v2.json")
+    assert (report.ok, report.checked, report.invalid_records, report.total_problems) == (False, 20, 20, 20)
+    assert report.schema == "https://example.org/title-v2.json"
+    first = report.problems[0]
+    assert (first.check, first.pointer, first.message) == ("schema", "/", "'language' is a required property")
+    assert first.path == titled.path_for(first.record_id) and first.line == 1
+    assert report.summary() == "20 problems in 20 of 20 records"
+    assert titled.tip() == tip  # nothing written
+    # the same answer as the migration's own check
+    assert titled.update_records("", None, schema="title-v2.json", dry_run=True).invalid == 20
+
+
+def test_validate_schema_of_a_query_or_ids(titled: Repository) -> None:
+    titled.update_records("year:2001", SetFields(set=[("/language", "en")]))
+    report = validate_schema(titled, "title-v2.json", "year:2001")
+    assert (report.ok, report.checked, report.full) == (True, 4, False)
+    assert report.summary() == "4 records valid"
+    report = validate_schema(titled, "https://example.org/title-v2.json", "year:<2002")
+    assert (report.checked, report.invalid_records) == (8, 4)
+    ids = titled.search("year:2002").ids[:2]
+    report = validate_schema(titled, "title-v2.json", [*ids, "00000000-0000-4000-8000-000000000000"])
+    assert (report.checked, report.total_problems) == (2, 3)
+    assert [p.check for p in report.problems].count("record") == 1
+    with pytest.raises(SchemaError, match="not in the schema store"):
+        validate_schema(titled, "nope.json")
+    with pytest.raises(QueryError):
+        validate_schema(titled, "title-v2.json", "year:(")
+
+
+def test_validate_schema_names_the_line_and_skips_deleted_records(titled: Repository) -> None:
+    from gitrecords import Record
+
+    record_id = titled.search("year:2003").ids[0]
+    record = Record.get_record(record_id, repo=titled)
+    record["year"] = "soon"
+    record["language"] = "en"
+    titled.put_schema("loose.json", {"type": "object"})
+    record["$schema"] = "loose.json"
+    record.commit()
+    Record.get_record(titled.search("year:2004").ids[0], repo=titled).delete()
+    report = validate_schema(titled, "title-v2.json", "")
+    assert report.checked == 19
+    mine = [p for p in report.problems if p.record_id == str(record_id)]
+    assert [(p.pointer, p.message) for p in mine] == [("/year", "'soon' is not of type 'integer'")]
+    text = git(titled, "show", f"main:{titled.path_for(record_id)}")
+    assert text.splitlines()[mine[0].line - 1].strip() == '"year": "soon"'
+
+
+def test_cli_validate_schema_text_and_json(tmp_path: Path, gr) -> None:
+    repo = sample_with_v2(tmp_path)
+    tip = repo.tip()
+    result = gr(repo, "validate", "--schema", "datacite/datacite-v2.json")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: under datacite/datacite-v2.json: 41 problems in 41 of 60 records\n"
+    lines = result.stdout.splitlines()
+    assert len(lines) == 41
+    unexpected = "Additional properties are not allowed ('language' was unexpected)"
+    assert lines[0].endswith(f":1: [schema] /: {unexpected}")
+    result = gr(repo, "validate", "--schema", "datacite/datacite-v2.json", "title:corpus", "--json")
+    assert result.exit_code == 1
+    found = json.loads(result.stdout)
+    assert (found["valid"], found["checked"], found["invalid"]) == (False, 3, 3)
+    assert found["schema"] == "https://schemas.gitrecords.org/datacite/datacite-v2.json"
+    assert {p["check"] for p in found["problems"]} == {"schema"}
+    assert {p["id"] for p in found["problems"]} == set(map(str, repo.search("title:corpus").ids))
+    result = gr(repo, "validate", "--schema", "datacite/datacite-v4.5-subset.json")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == "under datacite/datacite-v4.5-subset.json: 60 records valid\n"
+    record_id = str(repo.search("title:corpus").ids[0])
+    result = gr(repo, "validate", "--schema", "datacite/datacite-v2.json", record_id, "--format", "github")
+    assert result.exit_code == 1 and result.stdout.startswith("::error file=records/")
+    assert repo.tip() == tip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--schema", "nope.json"), "Error: --schema nope.json: schema 'nope.json' is not in the"),
+        (("--schema", "title-v2.json", "year:("), "Error: "),
+        (("--schema", "title-v2.json", "--since", "HEAD~1"), "Error: --schema checks the records of the"),
+    ],
+)
+def test_cli_validate_schema_usage_errors(
+    titled: Repository, gr, args: tuple[str, ...], message: str
+) -> None:
+    result = gr(titled, "validate", *args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
