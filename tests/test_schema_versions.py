@@ -11,6 +11,7 @@ from helpers import SAMPLE_REPO, git
 from gitrecords import Repository
 from gitrecords.edit import SetFields, validate_schema
 from gitrecords.errors import QueryError, SchemaError
+from gitrecords.schema_diff import diff
 
 TITLE_SCHEMA = {
     "type": "object",
@@ -141,3 +142,162 @@ def test_cli_validate_schema_usage_errors(
     result = gr(titled, "validate", *args)
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
+
+
+# -- schema diff ---------------------------------------------------------------------------
+
+
+def kinds(changes) -> list[tuple[str, str]]:
+    return [(c.pointer, c.kind) for c in changes]
+
+
+def test_diff_of_small_schemas_lists_each_kind_of_change() -> None:
+    old = {
+        "type": "object",
+        "required": ["title", "year"],
+        "properties": {
+            "title": {"type": "string", "minLength": 1},
+            "year": {"type": "integer", "minimum": 1900},
+            "status": {"enum": ["draft", "published"]},
+            "note": {"type": "string"},
+            "size": {"type": "number"},
+            "creators": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "orcid": {"type": "string", "pattern": "^0"}},
+                },
+            },
+        },
+    }
+    new = json.loads(json.dumps(old))
+    props = new["properties"]
+    props["title"]["maxLength"] = 200
+    props["year"] = {"type": ["integer", "string"], "minimum": 1800}
+    props["status"]["enum"] = ["draft", "published", "retracted"]
+    props["remark"] = props.pop("note")
+    del props["size"]
+    props["id"] = {"type": "string", "format": "uri"}
+    props["creators"]["items"]["properties"]["orcid"]["pattern"] = "^[0-9]"
+    props["creators"]["items"]["required"] = ["name"]
+    props["creators"]["items"]["additionalProperties"] = False
+    new["required"] = ["title"]
+    changes = diff(old, new)
+    assert [str(c) for c in changes] == [
+        "/creators/*: additionalProperties (none) -> false",
+        "/creators/*/name: now required",
+        '/creators/*/orcid: pattern "^0" -> "^[0-9]"',
+        "/id: added (string)",
+        "/remark: renamed from /note (string)",
+        "/size: removed (number)",
+        '/status: enum values added: "retracted"',
+        "/title: maxLength (none) -> 200",
+        "/year: type integer -> integer|string",
+        "/year: minimum 1900 -> 1800",
+        "/year: no longer required",
+    ]
+    assert diff(old, json.loads(json.dumps(old))) == []
+    renamed = next(c for c in changes if c.kind == "renamed")
+    assert renamed.as_dict() == {
+        "pointer": "/remark",
+        "kind": "renamed",
+        "old": "/note",
+        "new": ["string"],
+        "schema_pointer": "/properties/remark",
+    }
+
+
+def test_diff_renames_only_when_unambiguous_and_reports_enum_removals() -> None:
+    old = {"properties": {"a": {"type": "string"}, "b": {"type": "string"}, "c": {"enum": [1, 2, 3]}}}
+    new = {"properties": {"x": {"type": "string"}, "y": {"type": "string"}, "c": {"enum": [1, 3]}}}
+    assert kinds(diff(old, new)) == [
+        ("/a", "removed"),
+        ("/b", "removed"),
+        ("/c", "enum-removed"),
+        ("/x", "added"),
+        ("/y", "added"),
+    ]
+    # the same subschema pairs them even among several of one type
+    new = {"properties": {"x": {"type": "string"}, "y": {"type": "string", "minLength": 1}}}
+    old = {"properties": {"a": {"type": "string"}, "b": {"type": "string", "minLength": 1}}}
+    assert [str(c) for c in diff(old, new)] == [
+        "/x: renamed from /a (string)",
+        "/y: renamed from /b (string)",
+    ]
+
+
+def test_diff_follows_refs_in_the_store_only_and_stops_on_recursion(repo: Repository) -> None:
+    from gitrecords.schema_diff import diff_schemas
+
+    repo.put_schema(
+        "defs.json", {"$id": "https://example.org/defs.json", "$defs": {"year": {"type": "integer"}}}
+    )
+    repo.put_schema(
+        "defs2.json", {"$id": "https://example.org/defs2.json", "$defs": {"year": {"type": "string"}}}
+    )
+    tree = {
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+            }
+        },
+        "type": "object",
+        "properties": {
+            "year": {"$ref": "https://example.org/defs.json#/$defs/year"},
+            "remote": {"$ref": "https://elsewhere.example.org/schema.json"},
+            "root": {"$ref": "#/$defs/node"},
+        },
+    }
+    repo.put_schema("v1.json", tree)
+    v2 = json.loads(json.dumps(tree))
+    v2["properties"]["year"]["$ref"] = "https://example.org/defs2.json#/$defs/year"
+    v2["properties"]["remote"]["$ref"] = "https://elsewhere.example.org/other.json"
+    v2["$defs"]["node"]["properties"]["label"] = {"type": "string"}
+    repo.put_schema("v2.json", v2)
+    found = diff_schemas(repo.schema_store(), "v1.json", "schemas/v2.json")
+    assert [str(c) for c in found.changes] == [
+        '/remote: ref "https://elsewhere.example.org/schema.json" -> "https://elsewhere.example.org/other.json"',
+        "/root/children/*/label: added (string)",
+        "/root/label: added (string)",
+        "/year: type integer -> string",
+    ]
+    assert found.summary() == "v1.json -> schemas/v2.json: 4 changes"
+    with pytest.raises(SchemaError, match="not in the schema store"):
+        diff_schemas(repo.schema_store(), "v1.json", "nope.json")
+
+
+def test_cli_schema_diff_of_the_sample_datacite_schema_and_a_v2(tmp_path: Path, gr) -> None:
+    repo = sample_with_v2(tmp_path)
+    v1 = json.loads((SAMPLE_REPO / "schemas/datacite/datacite-v4.5-subset.json").read_text())
+    v3 = json.loads(json.dumps(v1))
+    v3["$id"] = "https://schemas.gitrecords.org/datacite/datacite-v3.json"
+    creator = v3["$defs"]["creator"]["properties"]
+    creator["nameType"]["enum"] = ["Personal", "Organizational", "Unknown"]
+    creator["name"]["minLength"] = 2
+    del v3["properties"]["language"]
+    repo.put_schema("datacite/datacite-v3.json", v3)
+    tip = repo.tip()
+    result = gr(repo, "schema", "diff", "datacite/datacite-v4.5-subset.json", "datacite/datacite-v2.json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "/languageCode: renamed from /language (string)\n/rightsList: now required\n"
+    assert result.stderr == "datacite/datacite-v4.5-subset.json -> datacite/datacite-v2.json: 2 changes\n"
+    result = gr(
+        repo,
+        "schema",
+        "diff",
+        "https://schemas.gitrecords.org/datacite/datacite-v4.5-subset.json",
+        "datacite/datacite-v3.json",
+        "--json",
+    )
+    found = json.loads(result.stdout)
+    assert [(c["pointer"], c["kind"], c["old"], c["new"]) for c in found["changes"]] == [
+        ("/creators/*/name", "minLength", 1, 2),
+        ("/creators/*/nameType", "enum-added", None, ["Unknown"]),
+        ("/language", "removed", ["string"], None),
+    ]
+    result = gr(repo, "schema", "diff", "datacite/datacite-v2.json", "datacite/datacite-v2.json")
+    assert result.stdout == "" and result.stderr.endswith(": no changes\n")
+    result = gr(repo, "schema", "diff", "datacite/datacite-v2.json", "nope.json")
+    assert result.exit_code == 1 and "not in the schema store" in result.stderr
+    assert repo.tip() == tip

@@ -1,4 +1,4 @@
-"""The schema store from the command line: schema add, list and show; and path."""
+"""The schema store from the command line: schema add, list, show and diff; and path."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def schema() -> None:
       gitrecords schema add datacite.json --path datacite/v4.json
       gitrecords schema list
       gitrecords schema show datacite/v4.json
+      gitrecords schema diff datacite/v4.json datacite/v5.json
     """
 
 
@@ -98,6 +99,42 @@ def schema_show(repo: Repository, ref: str) -> None:
     except SchemaError as err:
         raise DataError(str(err)) from None
     click.echo(layout.dumps(value).decode(), nl=False)
+
+
+@schema.command("diff")
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@json_option
+@pass_repo
+def schema_diff(repo: Repository, old: str, new: str, as_json: bool) -> None:
+    """Summarise what changed from the schema OLD of the store to NEW.
+
+    OLD and NEW are paths in the store or $ids. Lists, at the place in a
+    record they are about (a JSON pointer; '*' is every element of an
+    array): properties added, removed and (same type, one removed and one
+    added) renamed; type changes; required properties added and removed;
+    enum values added and removed; and changes of const, format, pattern,
+    the bounds (minimum, maxLength, ...) and additionalProperties. $refs
+    are followed in the store only. 'gitrecords validate --schema NEW' then
+    tells which records would fail under NEW.
+
+    \b
+    Examples:
+      gitrecords schema diff datacite/v1.json datacite/v2.json
+      gitrecords schema diff datacite/v1.json datacite/v2.json --json | jq '.changes[].kind'
+    """
+    from ..schema_diff import diff_schemas
+
+    try:
+        found = diff_schemas(repo.schema_store(), old, new)
+    except SchemaError as err:
+        raise DataError(str(err)) from None
+    if as_json:
+        echo_json(found.as_dict())
+    else:
+        for change in found.changes:
+            click.echo(str(change))
+    note(found.summary())
 
 
 @click.command("path")
