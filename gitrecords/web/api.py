@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import layout
-from ..errors import InvalidRecordError
+from ..errors import BulkEditError, InvalidRecordError, QueryError
 from ..record import Record
 from ..repository import Repository
 from ..users import allows
@@ -341,3 +341,66 @@ def undelete_record(record_id: str) -> Response:
         raise HTTPProblem(409, f"record {record.id} is not deleted")
     rec.check_revision(record, request.headers.get("If-Match"))
     return written(record.undelete(message=message(), author=author()))
+
+
+# -- bulk changes ----------------------------------------------------------------
+
+#: the members a ``POST /api/bulk`` body may have
+BULK_MEMBERS = frozenset({"query", "patch", "schema", "dry_run", "message"})
+
+
+@blueprint.post("/api/bulk")
+def bulk_change() -> Response:
+    """Body ``{"query": "...", "patch": [...], "dry_run": false, "message": "..."}`` (and
+    ``"schema"`` to move the records to another schema): ``repo.update_records`` for admins.
+    Answers the report (200); 400 with the problems when a record would become invalid, and
+    then nothing is written. A dry run answers 200 with the problems in its report."""
+    try:
+        require("admin")
+    except HTTPProblem as err:
+        if err.status != 403 or not writes_enabled():
+            raise
+        if not current_app.config["GITRECORDS_ADMIN_TOKEN"]:
+            raise HTTPProblem(
+                403, "bulk changes are disabled: the server was started without an admin token"
+            ) from None
+        raise HTTPProblem(403, "a bulk change needs the admin token") from None
+    body = body_object("request body")
+    unknown = sorted(set(body) - BULK_MEMBERS)
+    if unknown:
+        raise HTTPProblem(
+            400, f"/{unknown[0]}: unknown member; a bulk change takes {', '.join(sorted(BULK_MEMBERS))}"
+        )
+    query = body.get("query")
+    if not isinstance(query, str):
+        raise HTTPProblem(400, '/query: a search query string is needed ("" selects every live record)')
+    patch = body.get("patch")
+    schema = body.get("schema")
+    if patch is None and schema is None:
+        raise HTTPProblem(400, "/patch: a JSON Patch (a list of operations) is needed")
+    if patch is not None and not isinstance(patch, list):
+        raise HTTPProblem(400, "/patch: a JSON Patch must be a list of operations")
+    if schema is not None and not isinstance(schema, str):
+        raise HTTPProblem(400, "/schema: the path or $id of a schema in the store is needed")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise HTTPProblem(400, "/dry_run: must be true or false")
+    text = body.get("message")
+    if text is not None and not isinstance(text, str):
+        raise HTTPProblem(400, "/message: must be a string")
+    repo = current_repo()
+    try:
+        report = repo.update_records(
+            query, patch, message=text or message(), dry_run=dry_run, author=author(), schema=schema
+        )
+    except QueryError as err:
+        raise HTTPProblem(400, f"/query: {err}", position=err.position) from None
+    except BulkEditError as err:
+        found = err.report
+        raise HTTPProblem(
+            400,
+            str(err),
+            errors=[{"id": i, "pointer": p, "message": m} for i, p, m in found.problems],
+            report=found.as_dict(),
+        ) from None
+    return jsonify(report.as_dict())
