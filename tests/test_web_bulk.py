@@ -135,7 +135,9 @@ def test_bulk_changes_need_the_admin_token(titled: tuple[Repository, FlaskClient
     assert client.post("/api/bulk", data=json.dumps(body)).status_code == 401
     refused = bulk(client, body, WRITER)
     assert refused.status_code == 403
-    assert refused.get_json()["message"] == "a bulk change needs the admin token"
+    assert (
+        refused.get_json()["message"] == "a bulk change needs the admin token or a person with the admin role"
+    )
     assert bulk(client, body, "wrong-token-000000").status_code == 401
     writer_only = create_app(repo.path, GITRECORDS_TOKEN=WRITER, TESTING=True).test_client()
     refused = bulk(writer_only, body, WRITER)
@@ -180,3 +182,28 @@ def test_a_form_is_a_415(titled: tuple[Repository, FlaskClient]) -> None:
     _repo, client = titled
     response = client.post("/api/bulk", data={"query": ""}, headers=auth())
     assert response.status_code == 415
+
+
+def test_a_person_with_the_admin_role_is_the_commits_author(
+    titled: tuple[Repository, FlaskClient], tmp_path: Path
+) -> None:
+    from gitrecords.users import UsersFile
+
+    repo, _client = titled
+    users = tmp_path / "users.json"
+    _ada, ada_token = UsersFile(users).add("Ada Admin", "ada@example.org", "admin")
+    _wil, wil_token = UsersFile(users).add("Wil Writer", "wil@example.org", "write")
+    client = create_app(
+        repo.path, GITRECORDS_USERS_FILE=str(users), GITRECORDS_AUTHOR=SERVER, TESTING=True
+    ).test_client()
+    body = {"query": "year:2003", "patch": ADD_PUBLISHER}
+    refused = bulk(client, body, wil_token)
+    assert refused.status_code == 403
+    assert "admin role" in refused.get_json()["message"]
+    response = bulk(client, body, ada_token)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["commits"] == [tip(repo)]
+    assert (
+        git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>").strip()
+        == f"Ada Admin <ada@example.org>|{SERVER}"
+    )

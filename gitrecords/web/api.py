@@ -360,11 +360,13 @@ def bulk_change() -> Response:
     except HTTPProblem as err:
         if err.status != 403 or not writes_enabled():
             raise
-        if not current_app.config["GITRECORDS_ADMIN_TOKEN"]:
+        if not current_app.config["GITRECORDS_ADMIN_TOKEN"] and users_file() is None:
             raise HTTPProblem(
                 403, "bulk changes are disabled: the server was started without an admin token"
             ) from None
-        raise HTTPProblem(403, "a bulk change needs the admin token") from None
+        raise HTTPProblem(
+            403, "a bulk change needs the admin token or a person with the admin role"
+        ) from None
     body = body_object("request body")
     unknown = sorted(set(body) - BULK_MEMBERS)
     if unknown:
