@@ -43,7 +43,7 @@ from .errors import (
     UndoConflictError,
 )
 from .index import TOMBSTONE, facts_from_data
-from .record import Record
+from .record import Record, checked_patch
 from .schema import SchemaStore
 from .search import matching_ids
 from .storage import Storage, record_facts
@@ -254,21 +254,7 @@ class _Patch:
     (so that an error names its operation), as :meth:`Record.patch` applies it."""
 
     def __init__(self, operations: Sequence[dict[str, Any]]) -> None:
-        if isinstance(operations, (str, bytes)):
-            operations = layout.loads(operations, what="JSON Patch")
-        if not isinstance(operations, list):
-            raise InvalidRecordError("a JSON Patch must be a list of operations")
-        for number, op in enumerate(operations):
-            if not isinstance(op, dict) or "op" not in op or "path" not in op:
-                raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
-            if op.get("path") == "" and op.get("op") in ("remove", "replace", "add", "move", "copy"):
-                raise InvalidRecordError(
-                    f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})"
-                )
-        try:
-            layout.check_value(operations)
-        except InvalidRecordError as err:
-            raise InvalidRecordError(f"JSON Patch: {err}") from None
+        operations = checked_patch(operations)
         self.operations = operations
         try:
             self.compiled = [jsonpatch.JsonPatch([op]) for op in operations]

@@ -40,6 +40,29 @@ def _utc(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def checked_patch(patch: Any) -> list[dict[str, Any]]:
+    """``patch`` (a list of operations, or its JSON text) as a JSON Patch gitrecords applies;
+    :class:`InvalidRecordError` names the first operation that is not one (no ``op`` or ``path``,
+    or replacing the whole record), or a value JSON cannot hold."""
+    if isinstance(patch, (str, bytes)):
+        patch = layout.loads(patch, what="JSON Patch")
+    if not isinstance(patch, list):
+        raise InvalidRecordError("a JSON Patch must be a list of operations")
+    for number, op in enumerate(patch):
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
+        # "" is the whole document (refused); "/" is the member with the empty name (RFC 6901)
+        if op.get("path") == "" and op.get("op") in ("remove", "replace", "add", "move", "copy"):
+            raise InvalidRecordError(
+                f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})"
+            )
+    try:
+        layout.check_value(patch)  # values too deeply nested to copy, NaN, ...
+    except InvalidRecordError as err:
+        raise InvalidRecordError(f"JSON Patch: {err}") from None
+    return patch
+
+
 class RecordBase(dict):
     """What records and revisions share: identity, timestamps, validation."""
 
@@ -385,22 +408,7 @@ class Record(RecordBase):
 
     def patch(self, patch: list[dict[str, Any]] | str) -> Record:
         """Apply a JSON Patch (RFC 6902); returns a new unsaved Record (``self`` is unchanged)."""
-        if isinstance(patch, str):
-            patch = layout.loads(patch, what="JSON Patch")
-        if not isinstance(patch, list):
-            raise InvalidRecordError("a JSON Patch must be a list of operations")
-        for number, op in enumerate(patch):
-            if not isinstance(op, dict) or "op" not in op or "path" not in op:
-                raise InvalidRecordError(f"JSON Patch operation {number} needs 'op' and 'path'")
-            # "" is the whole document (refused); "/" is the member with the empty name (RFC 6901)
-            if op.get("path") == "" and op.get("op") in ("remove", "replace", "add", "move", "copy"):
-                raise InvalidRecordError(
-                    f"JSON Patch operation {number} may not replace the whole record ({op['path']!r})"
-                )
-        try:
-            layout.check_value(patch)  # values too deeply nested to copy, NaN, ...
-        except InvalidRecordError as err:
-            raise InvalidRecordError(f"JSON Patch: {err}") from None
+        patch = checked_patch(patch)
         data: Any = copy.deepcopy(dict(self))
         for number, op in enumerate(patch):  # one by one, so that an error names its operation
             try:
