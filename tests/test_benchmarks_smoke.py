@@ -50,3 +50,15 @@ def test_benchmark_suite_runs(tmp_path: Path) -> None:
     text = render(report, settings)
     assert "bulk import" in text and "raw git" in text and "linear scan" in text
     assert "| operation |" in render(report, settings, markdown=True)
+
+
+def test_bulk_change_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/bulk_edit.py end to end on a few records: every step, the table and the verdicts."""
+    from benchmarks import bulk_edit
+
+    out = tmp_path / "edit.md"
+    bulk_edit.main(["--sizes", "300", "--workdir", str(tmp_path / "work"), "--markdown", str(out)])
+    text = out.read_text()
+    for step in ("| import | 300 |", "| index | 300 |", "| edit | 300 |", "| undo | 300 |"):
+        assert step in text
+    assert "peak RSS under 500 MB" in text
