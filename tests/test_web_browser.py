@@ -129,11 +129,19 @@ def signed_in(page: Page) -> Page:
     return page
 
 
-def sign_in(page: Page, token: str = TOKEN) -> None:
+def sign_in(page: Page, token: str = TOKEN, person: str | None = None) -> None:
+    """Sign in with a shared token, or with the token of ``person`` of a users file, named as the
+    page names them ("Ada Lovelace (write)")."""
     page.goto("/admin/login")
     page.get_by_label("Token").fill(token)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".flash")).to_have_text(re.compile(r"^Signed in \((write|admin)\)\.$"))
+    signed = f"Signed in as {person}." if person else re.compile(r"^Signed in \((write|admin)\)\.$")
+    expect(page.locator(".flash")).to_have_text(signed)
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator(".flash")).to_have_text("Signed out.")
 
 
 # -- helpers -------------------------------------------------------------------
