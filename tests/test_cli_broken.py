@@ -100,7 +100,7 @@ def test_export_goes_on_past_a_broken_file(gr, broken, tmp_path):
     snapshot = tmp_path / "snapshot"
     to_dir = gr(repo, "export", "--dir", str(snapshot))
     assert to_dir.exit_code == 1
-    assert sorted(p.stem for p in snapshot.rglob("*.json")) == sorted([ids[0], ids[2]])
+    assert sorted(p.stem for p in (snapshot / "records").rglob("*.json")) == sorted([ids[0], ids[2]])
     assert_reported(to_dir.stderr, repo, bad)
 
 
