@@ -139,6 +139,18 @@ def exe(env: Env, *args: str, input: str | bytes | None = None) -> Outcome:
     return Outcome(f"exit {proc.returncode}", error_line(proc.stderr.decode()))
 
 
+def exe_going_on(env: Env, *args: str) -> Outcome:
+    """A command that reports each unreadable record file on a line of its own, goes on with the
+    rest, and ends with one ``Error:`` line (issue 18, item 22): the outcome is the first report."""
+    proc = run_exe(env, *args)
+    assert proc.returncode != 0, proc.stdout
+    stderr = proc.stderr.decode()
+    assert "Traceback" not in stderr, stderr
+    *reports, last = stderr.splitlines()
+    assert reports and last.startswith("Error: ") and last.endswith("could not be read"), stderr
+    return Outcome(f"exit {proc.returncode}", reports[0])
+
+
 def run_exe(env: Env, *args: str, input: str | bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     variables = {k: v for k, v in os.environ.items() if k not in ("GITRECORDS_DEBUG", "GITRECORDS_REPO")}
     return subprocess.run(
@@ -933,26 +945,26 @@ def broken_get(env: Env) -> Outcome:
 
 @case(
     "files edited by hand",
-    "the same: `gitrecords list`",
+    "the same: `gitrecords list` (reports it on its own line, goes on, exit 1 at the end)",
     "gitrecords",
     "exit 1",
     FILE_AND_COMMIT,
     setup=BROKEN,
 )
 def broken_list(env: Env) -> Outcome:
-    return exe(env, "list")
+    return exe_going_on(env, "list")
 
 
 @case(
     "files edited by hand",
-    "the same: `gitrecords export`",
+    "the same: `gitrecords export` (reports it on its own line, goes on, exit 1 at the end)",
     "gitrecords",
     "exit 1",
     FILE_AND_COMMIT,
     setup=BROKEN,
 )
 def broken_export(env: Env) -> Outcome:
-    return exe(env, "export")
+    return exe_going_on(env, "export")
 
 
 @case(

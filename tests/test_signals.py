@@ -94,7 +94,7 @@ def recorder() -> Iterator[Recorder]:
 
 def test_recorder_implements_every_record_hook() -> None:
     specs = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "gitrecords_spec")}
-    assert specs == {*HOOKS, "gitrecords_pid_minters"}
+    assert specs == {*HOOKS, "gitrecords_pid_minters", "gitrecords_record_view"}
     assert all(hasattr(getattr(Recorder, name), "gitrecords_impl") for name in HOOKS)
 
 
