@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,18 @@ def test_the_new_record_page_follows_the_setting(minting: Repository, plain: Rep
 def test_a_mint_setting_that_is_not_a_list_of_names_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match='"mint" must be a list of PID minter names'):
         Repository.init(tmp_path / "bad.git", config={"mint": "recid"})
+
+
+def test_a_new_revision_from_the_cli_keeps_the_pids_its_input_leaves_out(gr, minting: Repository) -> None:
+    """`update` and `create --force` replace a record's data; like a REST PUT, an input without the
+    PID field keeps the PID the record holds (an input that names it may still change it)."""
+    record_id = gr(minting, "create", input='{"title": "a"}').stdout.strip()
+    assert stored(minting, record_id)["control_number"] == "1"
+    for args in (["update", "-i", record_id], ["create", "--force", "-i", record_id]):
+        result = gr(minting, *args, input='{"title": "replaced"}')
+        assert result.exit_code == 0, result.stderr
+        assert stored(minting, record_id) == {"title": "replaced", "control_number": "1"}
+    result = gr(minting, "update", "-i", record_id, input='{"title": "renumbered", "control_number": "9"}')
+    assert result.exit_code == 0, result.stderr
+    assert stored(minting, record_id)["control_number"] == "9"
+    assert minting.lookup_pid("recid", "9") == uuid.UUID(record_id)

@@ -162,7 +162,8 @@ def write_items(
 
     Items without an id become new records. An item whose id exists is an
     error unless ``replace``; then its data becomes the record's next
-    revision (a soft-deleted record is brought back). With ``must_exist``
+    revision (a soft-deleted record is brought back), keeping the PIDs the
+    record holds that the input leaves out. With ``must_exist``
     (``update``) every id must name a live record. PID minters run for new
     records only: ``pid_minters``, or by default the repository's (``mint``).
     """
@@ -195,6 +196,7 @@ def write_items(
     pid_clashes = PidClashes(repo)
     before = repo.tip()
     records: list[Record] = []
+    pid_fields: dict[str, str] = dict(repo.config.get("pids") or {})
     with repo.transaction(message=message, author=author) as tx:
         prepared: list[tuple[Item, uuid.UUID, Any, Record | None]] = []
         checking: Iterable[tuple[int, Item]] = enumerate(items)
@@ -205,6 +207,13 @@ def write_items(
             record_id = item.id or uuid.uuid4()
             is_new = item.id is None
             data = item.data
+            kept = []
+            if old is not None and isinstance(data, dict):
+                kept = [field for field in pid_fields.values() if field in old and field not in data]
+            if kept:
+                # a new revision whose input leaves a PID out keeps it, as a REST PUT does (the
+                # input may still change it: the command line is as free as the Python API)
+                data = {**data, **{field: old[field] for field in kept}}
             names = repo.minters_for(data) if pid_minters is None else pid_minters
             if old is None and names and isinstance(data, dict):
                 data = copy.deepcopy(data)
