@@ -1,4 +1,5 @@
-"""Server-side git hooks: a ``pre-receive`` hook that validates every push.
+"""Server-side git hooks: a ``pre-receive`` hook that validates every push, and a
+``post-receive`` hook that tells read replicas to fetch.
 
 :func:`install` writes a ``pre-receive`` script into a (bare) repository. git
 runs it with one ``<old> <new> <ref>`` line per pushed ref update on stdin,
@@ -8,6 +9,12 @@ so the hook opens the repository with ``from_env=True``. The script runs
 ``python -m gitrecords.cli hooks pre-receive`` with the Python that installed
 it, which calls :func:`check_push`; any problem rejects the whole push and no
 ref moves.
+
+:func:`install_notify` writes a ``post-receive`` script that, once a push has
+landed, POSTs to ``URL/_fetch`` of each read replica (``gitrecords serve
+--follow``), in the background with a short timeout and every error ignored:
+a replica that is down never slows or fails a push (it catches up on its
+next interval fetch).
 
 (These are git hooks; the plugin hooks of gitrecords are in ``hookspecs``.)
 """
@@ -29,17 +36,24 @@ from .storage import Storage as Repository
 
 __all__ = [
     "HOOK_MARKER",
+    "NOTIFY_MARKER",
     "RefCheck",
     "RefUpdate",
     "check_push",
     "hook_script",
     "install",
+    "install_notify",
+    "notify_script",
     "parse_updates",
     "server_index",
 ]
 
 #: the second line of every hook script gitrecords writes (so it can replace its own)
 HOOK_MARKER = "# gitrecords pre-receive hook"
+#: the second line of the post-receive script that notifies replicas
+NOTIFY_MARKER = "# gitrecords post-receive hook"
+#: seconds a notification may take (it runs in the background: the push does not wait for it)
+NOTIFY_TIMEOUT = 5
 
 
 def hook_script(
@@ -74,17 +88,65 @@ def install(
 
     A hook that gitrecords did not write is replaced only with ``force``.
     """
+    text = hook_script(python, reject_rewrites=reject_rewrites, allow_rewrite=normalise_refs(allow_rewrite))
+    return _write_hook(repo, "pre-receive", HOOK_MARKER, text, force)
+
+
+def notify_script(urls: Sequence[str], python: str | None = None) -> str:
+    """The text of the ``post-receive`` script that POSTs to ``URL/_fetch`` for each of ``urls``:
+    with curl when it is installed, else with this Python's standard library; detached from git's
+    pipes, so the push neither waits for it nor shows its errors."""
+    python = shlex.quote(python or sys.executable)
+    post = (
+        "import sys, urllib.request; "
+        "urllib.request.build_opener(urllib.request.ProxyHandler({})).open("
+        f"urllib.request.Request(sys.argv[1], data=bytes()), timeout={NOTIFY_TIMEOUT})"
+    )
+    lines = [
+        "#!/bin/sh",
+        f"{NOTIFY_MARKER}, written by 'gitrecords hooks install --notify'.",
+        "# It tells the read replicas to fetch, in the background: it never blocks or fails a push.",
+        "# Run 'gitrecords hooks install --notify URL ...' again to change it.",
+        "cat >/dev/null",
+        "notify() {",
+        "    if command -v curl >/dev/null 2>&1; then",
+        f"        curl --silent --max-time {NOTIFY_TIMEOUT} --noproxy '*' --request POST \"$1\"",
+        "    else",
+        f'        {python} -P -c {shlex.quote(post)} "$1"',
+        "    fi",
+        "}",
+    ]
+    for url in urls:
+        target = shlex.quote(url.rstrip("/") + "/_fetch")
+        lines.append(f"notify {target} </dev/null >/dev/null 2>&1 &")
+    lines.append("exit 0")
+    return "\n".join(lines) + "\n"
+
+
+def install_notify(
+    repo: Repository, urls: Sequence[str], *, force: bool = False, python: str | None = None
+) -> Path:
+    """Write the ``post-receive`` hook that notifies the read replicas at ``urls``; returns its path.
+
+    A hook that gitrecords did not write is replaced only with ``force``.
+    """
+    for url in urls:
+        if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+            raise GitRecordsError(f"{url!r} is not a replica's URL (http://host:port or https://...)")
+    return _write_hook(repo, "post-receive", NOTIFY_MARKER, notify_script(urls, python), force)
+
+
+def _write_hook(repo: Repository, name: str, marker: str, text: str, force: bool) -> Path:
     hooks_dir = Path(repo.git_dir) / "hooks"
-    target = hooks_dir / "pre-receive"
+    target = hooks_dir / name
     if target.exists() and not force:
         lines = target.read_text("utf-8", errors="replace").splitlines()
-        if len(lines) < 2 or not lines[1].startswith(HOOK_MARKER):
+        if len(lines) < 2 or not lines[1].startswith(marker):
             raise GitRecordsError(
                 f"{target} exists and was not written by gitrecords: use --force to replace it"
             )
     hooks_dir.mkdir(parents=True, exist_ok=True)
-    text = hook_script(python, reject_rewrites=reject_rewrites, allow_rewrite=normalise_refs(allow_rewrite))
-    temp = target.with_name(f".pre-receive.{os.getpid()}.tmp")
+    temp = target.with_name(f".{name}.{os.getpid()}.tmp")
     temp.write_text(text, "utf-8")
     temp.chmod(0o755)
     os.replace(temp, target)

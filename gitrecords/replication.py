@@ -49,10 +49,12 @@ __all__ = [
     "PushRejectedError",
     "PushResult",
     "driver_command",
+    "follow",
     "install_merge_driver",
     "merge",
     "pull",
     "push",
+    "remote_url",
     "shown_url",
 ]
 
@@ -477,6 +479,40 @@ def pull(
             mainline="theirs",
             name=label,
         )
+
+
+def remote_url(repo: Repository, remote: str = "origin") -> str | None:
+    """The URL of the configured remote ``remote`` (as configured, credentials included: show it
+    through :func:`shown_url`); None when there is no such remote."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", remote):
+        return None
+    proc = _run(repo, "config", "--get", f"remote.{remote}.url")
+    url = proc.stdout.strip() if proc.returncode == 0 else ""
+    return url or None
+
+
+def follow(repo: Repository, remote: str = "origin", branch: str | None = None) -> MergeOutcome:
+    """Bring a read replica's branch to ``remote``'s: fetch, then fast-forward.
+
+    A replica never writes, so the remote's tip always contains its own: the
+    branch fast-forwards (through the write path, so the working clone's files
+    and every derived index follow) or is already up to date. When the two
+    have diverged (someone wrote to the replica, or the remote's history was
+    rewritten by a hard delete), nothing moves and :class:`GitRecordsError`
+    says how to realign the replica by hand: a replica never merges and never
+    throws commits away on its own.
+    """
+    branch = branch or repo.branch
+    label = f"{remote}/{branch}" if _is_named_remote(repo, remote) else f"{branch} of {shown_url(remote)}"
+    with _fetched(repo, remote, branch) as fetched:
+        ours = repo.tip()
+        if ours is not None and ours != fetched and _merge_bases(repo, ours, fetched) != [ours]:
+            raise GitRecordsError(
+                f"{repo.branch} has diverged from {label} (commits written on the replica, or a "
+                f"history rewrite on the primary); a replica never merges: realign it with "
+                f"git fetch --force {shown_url(remote)} {branch}:{repo.branch}, or clone again"
+            )
+        return merge(repo, fetched, mainline="theirs", name=label)
 
 
 _REJECTED = {

@@ -382,21 +382,36 @@ def rewrite_options(f: Any) -> Any:
 
 @hooks.command("install")
 @rewrite_options
-@click.option("--force", is_flag=True, help="Replace a pre-receive hook that gitrecords did not write.")
+@click.option(
+    "--notify",
+    "notify",
+    metavar="URL",
+    multiple=True,
+    help="Also write a post-receive hook that tells the read replica at URL (gitrecords serve "
+    "--follow) to fetch after each push, in the background; repeatable.",
+)
+@click.option("--force", is_flag=True, help="Replace hooks that gitrecords did not write.")
 @click.pass_context
 def hooks_install(
-    ctx: click.Context, reject_rewrites: bool, allow_rewrite: tuple[str, ...], force: bool
+    ctx: click.Context,
+    reject_rewrites: bool,
+    allow_rewrite: tuple[str, ...],
+    notify: tuple[str, ...],
+    force: bool,
 ) -> None:
-    """Write the pre-receive hook into the repository.
+    """Write the pre-receive hook (and with --notify the post-receive hook) into the repository.
 
     The hook runs this gitrecords, with the Python that runs this command;
-    install it again after moving gitrecords to another environment.
+    install it again after moving gitrecords to another environment. The
+    post-receive hook POSTs to URL/_fetch with curl (else Python), never
+    waiting for an answer: a push never fails or waits because a replica is down.
 
     \b
     Examples:
       gitrecords --repo records.git hooks install
       gitrecords --repo records.git hooks install --allow-rewrite 'wip/*'
       gitrecords --repo records.git hooks install --accept-rewrites
+      gitrecords --repo records.git hooks install --notify http://replica1:5000 --notify http://replica2:5000
     """
     from .. import githooks
 
@@ -407,6 +422,7 @@ def hooks_install(
         path = githooks.install(
             repo, reject_rewrites=reject_rewrites, allow_rewrite=allow_rewrite, force=force
         )
+        notified = githooks.install_notify(repo, notify, force=force) if notify else None
     except GitRecordsError as err:
         raise UsageFailure(str(err)) from None
     if not repo.bare:
@@ -417,6 +433,8 @@ def hooks_install(
         if allow_rewrite:
             what += f" except to {', '.join(githooks.normalise_refs(allow_rewrite))}"
     note(f"Installed {path} ({what})")
+    if notified is not None:
+        note(f"Installed {notified} (tells {', '.join(notify)} to fetch after each push)")
 
 
 @hooks.command("pre-receive")

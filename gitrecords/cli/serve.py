@@ -69,6 +69,32 @@ def _read_token(path: str | None, option: str) -> str | None:
 @click.option(
     "--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Requests served at once."
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Be a read replica: fetch from origin (the primary) at start, every --interval seconds and "
+    "on POST /_fetch, and refuse writes with 409.",
+)
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between fetches with --follow.",
+)
+@click.option(
+    "--primary",
+    metavar="URL",
+    help="The primary named in the 409 that refuses writes (default: origin's URL, without credentials); "
+    "alone, without --follow, it makes a read-only replica that something else updates.",
+)
+@click.option(
+    "--notify-from",
+    "notify_from",
+    metavar="ADDR",
+    multiple=True,
+    help="Address or network POST /_fetch is accepted from besides loopback (repeatable).",
+)
 @pass_repo
 def serve(
     repo: Repository,
@@ -82,6 +108,10 @@ def serve(
     trusted_user_header: str | None,
     trusted_proxies: tuple[str, ...],
     threads: int,
+    follow: bool,
+    interval: float,
+    primary: str | None,
+    notify_from: tuple[str, ...],
 ) -> None:
     """Serve the REST API and the administration pages (needs the web extra).
 
@@ -96,6 +126,7 @@ def serve(
       GITRECORDS_TOKEN=$(cat token) gitrecords --repo demo.git serve --port 8080
       gitrecords --repo demo.git serve --users-file users.json --author 'Curation <curation@example.org>'
       curl http://127.0.0.1:5000/records/1
+      gitrecords --repo replica.git serve --follow --interval 30 --port 8081
     """
     try:
         import waitress
@@ -122,6 +153,20 @@ def serve(
     config["GITRECORDS_PRIVATE"] = private
     config["GITRECORDS_TRUSTED_USER_HEADER"] = trusted_user_header
     config["GITRECORDS_TRUSTED_PROXIES"] = list(trusted_proxies)
+    if follow or primary:
+        from ..replication import remote_url, shown_url
+
+        origin = remote_url(repo, "origin")
+        if follow and origin is None:
+            raise UsageFailure(
+                "--follow needs a clone whose remote 'origin' is the primary: git remote add origin URL"
+            )
+        config["GITRECORDS_REPLICA_OF"] = shown_url(primary or origin or "")
+        if follow:
+            config["GITRECORDS_FOLLOW_INTERVAL"] = interval
+    elif notify_from:
+        raise UsageFailure("--notify-from is for --follow: add it, or drop --notify-from")
+    config["GITRECORDS_NOTIFY_FROM"] = list(notify_from)
     try:
         app = create_app(str(repo.path), **config)
     except ValueError as err:
@@ -132,6 +177,10 @@ def serve(
         mode = "writes need the token" if token or admin else "read-only (no token)"
     if private:
         mode += ", private"
+    if config.get("GITRECORDS_REPLICA_OF"):
+        mode = f"read replica of {config['GITRECORDS_REPLICA_OF']}" + (
+            f", fetching every {interval:g} s and on POST /_fetch" if follow else ""
+        )
     shown = f"[{host}]" if ":" in host else host
     try:
         server = waitress.create_server(app, host=host, port=port, threads=threads, ident="gitrecords")

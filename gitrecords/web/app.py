@@ -15,7 +15,7 @@ from flask import Flask, g, redirect, url_for
 
 from ..errors import RepositoryError
 from ..users import UsersFile
-from . import admin, api, bulk_pages, errors  # noqa: F401 - bulk_pages adds its routes to admin
+from . import admin, api, bulk_pages, errors, replica  # noqa: F401 - bulk_pages adds its routes to admin
 from .context import RepositoryPool, trusted_networks
 from .sessions import SessionStore
 
@@ -53,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     "GITRECORDS_MAX_PAGE_SIZE": 500,
     #: write commits with fsync (as the Python API does by default)
     "GITRECORDS_DURABLE": True,
+    #: a read replica: the primary's URL (shown in the 409 that refuses every write); None: not one
+    "GITRECORDS_REPLICA_OF": None,
+    #: seconds between fetches from origin (a replica that follows its primary); None: no fetches
+    "GITRECORDS_FOLLOW_INTERVAL": None,
+    #: addresses or networks POST /_fetch is accepted from besides loopback (a list, or comma-separated)
+    "GITRECORDS_NOTIFY_FROM": (),
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
 }
@@ -158,5 +164,7 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
     errors.register(app)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(replica.blueprint)
+    replica.setup(app)
     app.add_url_rule("/", "root", lambda: redirect(url_for("admin.index")))
     return app

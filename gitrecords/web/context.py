@@ -142,6 +142,11 @@ def trusted_person() -> Person | None:
 
 def from_trusted_proxy(address: str | None) -> bool:
     """Whether the peer address (the socket's, never ``X-Forwarded-For``) is a trusted proxy."""
+    return within(address, current_app.extensions["gitrecords.trusted_proxies"])
+
+
+def within(address: str | None, networks: list[Network]) -> bool:
+    """Whether the peer ``address`` is in one of ``networks``; with none, whether it is loopback."""
     if not address:
         return False
     try:
@@ -150,7 +155,6 @@ def from_trusted_proxy(address: str | None) -> bool:
         return False
     if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
         peer = peer.ipv4_mapped
-    networks = current_app.extensions["gitrecords.trusted_proxies"]
     if not networks:
         return peer.is_loopback
     return any(peer.version == net.version and peer in net for net in networks)

@@ -1,0 +1,211 @@
+"""Read replicas over git: a primary bare repository, replicas that are clones of it served by real
+``gitrecords serve --follow`` processes, the primary's post-receive hook that notifies them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import webserver
+from helpers import fsck, git
+from webserver import GITRECORDS, free_port, urlopen
+
+from gitrecords import Record, Repository
+from gitrecords.errors import GitRecordsError
+from gitrecords.replication import follow, remote_url
+
+pytestmark = pytest.mark.usefixtures("curator_identity")
+
+TOKEN = "a-replica-token"
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., str]]:
+    """``serve(path, *args)`` starts a server (stopped after the test); returns its URL."""
+    with ExitStack() as stack:
+        yield lambda path, *args: stack.enter_context(
+            webserver.serve(path, *args, env={"GITRECORDS_TOKEN": TOKEN})
+        )
+
+
+def request(url: str, method: str = "GET", body: Any = None, token: str | None = TOKEN) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        try:
+            return err.code, json.loads(raw)
+        except ValueError:
+            return err.code, raw.decode()
+
+
+def until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll ``check`` until it returns something true; its last answer otherwise fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer or time.monotonic() > deadline:
+            assert answer, f"not within {timeout} s"
+            return answer
+        time.sleep(0.05)
+
+
+def clone(primary: Repository, dest: Path, bare: bool = True) -> Path:
+    args = ["clone", "--quiet", *(["--bare"] if bare else []), f"file://{primary.path}", str(dest)]
+    subprocess.run(["git", *args], check=True, capture_output=True, env=dict(os.environ))
+    return dest
+
+
+def found(base: str, query: str) -> list[str]:
+    status, body = request(f"{base}/api/records?q={urllib.request.quote(query)}")
+    assert status == 200, body
+    return [hit["id"] for hit in body["hits"]["hits"]]
+
+
+def test_a_replica_follows_on_notification_searches_and_refuses_writes(
+    repo: Repository, tmp_path: Path, serve: Any
+) -> None:
+    Record.create({"title": "first"}, repo=repo)
+    replica = clone(repo, tmp_path / "replica.git")
+    base = serve(replica, "--follow", "--interval", "600")
+    assert found(base, "title:replicated") == []  # the replica's search index exists from now on
+
+    record = Record.create({"title": "replicated over git"}, repo=repo)
+    status, body = request(f"{base}/_fetch", "POST", token=None)
+    assert (status, body["status"]) == (202, 202)
+    until(lambda: request(f"{base}/api/records/{record.id}")[0] == 200)
+    assert found(base, "title:replicated") == [str(record.id)]
+    status, fetched = request(f"{base}/_fetch")
+    assert fetched["last"]["status"] in ("fast-forward", "up-to-date")
+    assert fetched["primary"] == f"file://{repo.path}"
+
+    # every write is refused with 409 naming the primary, with or without a token
+    message = f"this server is a read replica of file://{repo.path}: send writes to the primary"
+    for method, path, data in [
+        ("POST", "/api/records", {"title": "on the replica"}),
+        ("PUT", f"/api/records/{record.id}", {"title": "changed"}),
+        ("PATCH", f"/api/records/{record.id}", [{"op": "replace", "path": "/title", "value": "x"}]),
+        ("DELETE", f"/api/records/{record.id}", None),
+        ("POST", "/api/bulk", {"query": "", "patch": []}),
+    ]:
+        for token in (TOKEN, None):
+            status, body = request(f"{base}{path}", method, data, token=token)
+            assert (status, body["message"], body["primary"]) == (409, message, f"file://{repo.path}")
+    status, page = request(f"{base}/admin/new", "POST", {"title": "x"})
+    assert status == 409 and "read replica of" in page and "send writes to the primary" in page
+    status, page = request(f"{base}/admin/records/{record.id}/delete", "POST")
+    assert status == 409
+    # nothing reached the replica's branch but what it fetched
+    assert git(replica, "rev-parse", "main") == git(repo, "rev-parse", "main")
+    fsck(replica)
+
+
+def test_the_notify_hook_brings_a_push_to_a_replica_with_files(
+    repo: Repository, tmp_path: Path, serve: Any
+) -> None:
+    Record.create({"title": "first"}, repo=repo)
+    replica = clone(repo, tmp_path / "replica", bare=False)
+    base = serve(
+        replica, "--follow", "--interval", "600", "--primary", "https://user:secret@primary.example/r.git"
+    )
+    dead = f"http://127.0.0.1:{free_port()}"  # a replica that is down never fails or slows a push
+    proc = subprocess.run(
+        [*GITRECORDS, "--repo", str(repo.path), "hooks", "install", "--notify", dead, "--notify", base],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "post-receive" in proc.stderr
+
+    # a curator pushes with plain git
+    work = clone(repo, tmp_path / "curator", bare=False)
+    path = next(work.glob("records/*/*/*.json"))
+    data = json.loads(path.read_text())
+    data["title"] = "pushed to the primary"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    subprocess.run(["git", "-C", str(work), "commit", "-qam", "Retitle"], check=True)
+    started = time.monotonic()
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "main"], check=True, timeout=30)
+    assert time.monotonic() - started < 10
+    record_id = path.stem
+    until(
+        lambda: request(f"{base}/api/records/{record_id}")[1]["metadata"]["title"] == "pushed to the primary"
+    )
+    assert json.loads(next(replica.glob(f"records/*/*/{record_id}.json")).read_text())["title"] == (
+        "pushed to the primary"
+    )
+    assert found(base, "title:pushed") == [record_id]
+    status, body = request(f"{base}/api/records", "POST", {"title": "x"})
+    assert status == 409  # the primary named is --primary's, without its password
+    assert (
+        body["message"]
+        == "this server is a read replica of https://primary.example/r.git: send writes to the primary"
+    )
+
+
+def test_the_interval_fetch_works_without_notifications(repo: Repository, tmp_path: Path, serve: Any) -> None:
+    Record.create({"title": "first"}, repo=repo)
+    replica = clone(repo, tmp_path / "replica.git")
+    base = serve(replica, "--follow", "--interval", "1")
+    records = [Record.create({"title": f"later {n}"}, repo=repo) for n in range(2)]
+    for record in records:
+        until(lambda record=record: request(f"{base}/api/records/{record.id}")[0] == 200, timeout=20)
+    status, body = request(f"{base}/api/records/{records[0].id}/revisions")
+    assert status == 200 and len(body["revisions"]) == 1
+
+
+def test_fetch_is_refused_from_other_addresses_and_on_servers_that_do_not_follow(
+    repo: Repository, tmp_path: Path
+) -> None:
+    from gitrecords.web import create_app
+
+    Record.create({"title": "first"}, repo=repo)
+    replica = clone(repo, tmp_path / "replica.git")
+    app = create_app(replica, TESTING=True, GITRECORDS_REPLICA_OF="https://primary.example/r.git")
+    client = app.test_client()
+    assert client.post("/_fetch").status_code == 404  # not following: nothing to wake
+    assert client.post("/api/records", json={"title": "x"}).status_code == 409
+    assert client.post("/admin/login", data={"token": "nope"}).status_code != 409  # signing in is no write
+
+    app = create_app(
+        replica, TESTING=True, GITRECORDS_FOLLOW_INTERVAL=600, GITRECORDS_NOTIFY_FROM=["10.0.0.0/8"]
+    )
+    client = app.test_client()
+    assert client.post("/_fetch", environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code == 403
+    assert client.post("/_fetch", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 202
+    assert client.post("/_fetch").status_code == 202  # loopback
+    app.extensions["gitrecords.follower"].stop(10)
+
+
+def test_follow_refuses_a_diverged_replica_and_a_clone_without_origin(
+    repo: Repository, tmp_path: Path, gr: Any
+) -> None:
+    Record.create({"title": "first"}, repo=repo)
+    replica = Repository(clone(repo, tmp_path / "replica.git"))
+    assert remote_url(replica) == f"file://{repo.path}"
+    Record.create({"title": "on the primary"}, repo=repo)
+    Record.create({"title": "written on the replica"}, repo=replica)
+    before = replica.tip()
+    with pytest.raises(GitRecordsError, match="has diverged from origin/main"):
+        follow(replica)
+    assert replica.tip() == before
+
+    result = gr(repo, "serve", "--follow")
+    assert result.exit_code == 2
+    assert "--follow needs a clone whose remote 'origin' is the primary" in result.output
