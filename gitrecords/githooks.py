@@ -108,17 +108,17 @@ def notify_script(urls: Sequence[str], python: str | None = None) -> str:
         "# It tells the read replicas to fetch, in the background: it never blocks or fails a push.",
         "# Run 'gitrecords hooks install --notify URL ...' again to change it.",
         "cat >/dev/null",
-        "notify() {",
-        "    if command -v curl >/dev/null 2>&1; then",
-        f"        curl --silent --max-time {NOTIFY_TIMEOUT} --noproxy '*' --request POST \"$1\"",
-        "    else",
-        f'        {python} -P -c {shlex.quote(post)} "$1"',
-        "    fi",
-        "}",
+        # a subshell, detached from git's pipes (a backgrounded shell function is not, in dash)
+        f"for url in {' '.join(shlex.quote(url.rstrip('/') + '/_fetch') for url in urls)}; do",
+        "    (",
+        "        if command -v curl >/dev/null 2>&1; then",
+        f"            curl --silent --max-time {NOTIFY_TIMEOUT} --noproxy '*' --request POST \"$url\"",
+        "        else",
+        f'            {python} -P -c {shlex.quote(post)} "$url"',
+        "        fi",
+        "    ) </dev/null >/dev/null 2>&1 &",
+        "done",
     ]
-    for url in urls:
-        target = shlex.quote(url.rstrip("/") + "/_fetch")
-        lines.append(f"notify {target} </dev/null >/dev/null 2>&1 &")
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,9 +22,10 @@ import webserver
 from helpers import fsck, git
 from webserver import GITRECORDS, free_port, urlopen
 
-from gitrecords import Record, Repository
+from gitrecords import Record, Repository, githooks
 from gitrecords.errors import GitRecordsError
 from gitrecords.replication import follow, remote_url
+from gitrecords.web.replica import Follower
 
 pytestmark = pytest.mark.usefixtures("curator_identity")
 
@@ -111,9 +115,21 @@ def test_a_replica_follows_on_notification_searches_and_refuses_writes(
     assert status == 409 and "read replica of" in page and "send writes to the primary" in page
     status, page = request(f"{base}/admin/records/{record.id}/delete", "POST")
     assert status == 409
+    with urlopen(f"{base}/admin/records/{record.id}", timeout=30) as response:
+        page = response.read().decode()
+    assert f"read replica of file://{repo.path}" in page and "/edit" not in page
     # nothing reached the replica's branch but what it fetched
     assert git(replica, "rev-parse", "main") == git(repo, "rev-parse", "main")
     fsck(replica)
+
+    # the post-receive hook without curl: Python's standard library posts the notification
+    hook = githooks.install_notify(repo, [base])
+    bin_dir = tmp_path / "bin"  # a PATH with cat and no curl
+    bin_dir.mkdir()
+    (bin_dir / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
+    later = Record.create({"title": "notified without curl"}, repo=repo)
+    subprocess.run(["/bin/sh", str(hook)], input=b"", env={"PATH": str(bin_dir)}, check=True, timeout=10)
+    until(lambda: request(f"{base}/api/records/{later.id}")[0] == 200)
 
 
 def test_the_notify_hook_brings_a_push_to_a_replica_with_files(
@@ -125,8 +141,24 @@ def test_the_notify_hook_brings_a_push_to_a_replica_with_files(
         replica, "--follow", "--interval", "600", "--primary", "https://user:secret@primary.example/r.git"
     )
     dead = f"http://127.0.0.1:{free_port()}"  # a replica that is down never fails or slows a push
+    hanging = socket.socket()  # nor does one that accepts the connection and never answers
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen()
+    stuck = f"http://127.0.0.1:{hanging.getsockname()[1]}"
     proc = subprocess.run(
-        [*GITRECORDS, "--repo", str(repo.path), "hooks", "install", "--notify", dead, "--notify", base],
+        [
+            *GITRECORDS,
+            "--repo",
+            str(repo.path),
+            "hooks",
+            "install",
+            "--notify",
+            dead,
+            "--notify",
+            stuck,
+            "--notify",
+            base,
+        ],
         capture_output=True,
         text=True,
     )
@@ -142,7 +174,8 @@ def test_the_notify_hook_brings_a_push_to_a_replica_with_files(
     subprocess.run(["git", "-C", str(work), "commit", "-qam", "Retitle"], check=True)
     started = time.monotonic()
     subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "main"], check=True, timeout=30)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 4  # the hook's notifications run in the background (5 s timeout)
+    hanging.close()
     record_id = path.stem
     until(
         lambda: request(f"{base}/api/records/{record_id}")[1]["metadata"]["title"] == "pushed to the primary"
@@ -209,3 +242,30 @@ def test_follow_refuses_a_diverged_replica_and_a_clone_without_origin(
     result = gr(repo, "serve", "--follow")
     assert result.exit_code == 2
     assert "--follow needs a clone whose remote 'origin' is the primary" in result.output
+
+
+def test_notifications_coalesce_while_a_fetch_runs() -> None:
+    class Slow(Follower):
+        def __init__(self) -> None:
+            super().__init__("unused", None, interval=600)
+            self.running = threading.Event()
+            self.release = threading.Event()
+            self.calls = 0
+
+        def fetch(self) -> dict[str, Any]:
+            self.calls += 1
+            self.running.set()
+            self.release.wait(10)
+            self.running.clear()
+            return {}
+
+    follower = Slow()
+    follower.start()  # the first fetch, at start
+    until(follower.running.is_set)
+    for _ in range(50):  # a burst of pushes while it runs
+        follower.notify()
+    follower.release.set()
+    until(lambda: follower.calls == 2 and not follower.running.is_set())
+    time.sleep(0.2)
+    assert follower.calls == 2  # the burst made one more fetch, not fifty
+    follower.stop(10)

@@ -104,12 +104,17 @@ def session_person(role: str, kept: str) -> Person | None:
 @blueprint.app_context_processor
 def helpers() -> dict[str, Any]:
     person = signed_in()
+    replica_of = current_app.config["GITRECORDS_REPLICA_OF"]
     return {
         "csrf_token": csrf_token,
-        # the write buttons show for "write" and "admin"; someone with the "read" role sees none
-        "role": person.role if person is not None and allows(person.role, "write") else None,
+        # the write buttons show for "write" and "admin"; someone with the "read" role, or anyone
+        # on a read replica, sees none
+        "role": person.role
+        if person is not None and allows(person.role, "write") and not replica_of
+        else None,
         "person": person,
         "writes_enabled": writes_enabled(),
+        "replica_of": replica_of,
         "timestamp": rec.timestamp,
         "when": rec.when,
         "title": _title,
