@@ -52,6 +52,7 @@ __all__ = [
     "follow",
     "install_merge_driver",
     "merge",
+    "prune_fetch_refs",
     "pull",
     "push",
     "remote_url",
@@ -489,6 +490,30 @@ def remote_url(repo: Repository, remote: str = "origin") -> str | None:
     proc = _run(repo, "config", "--get", f"remote.{remote}.url")
     url = proc.stdout.strip() if proc.returncode == 0 else ""
     return url or None
+
+
+def prune_fetch_refs(repo: Repository) -> list[str]:
+    """Remove the private refs of fetches whose process is gone (killed in the middle of a pull or
+    a follow: each fetch removes its own ref when it ends); returns the refs removed."""
+    proc = _run(repo, "for-each-ref", "--format=%(refname)", FETCH_REFS)
+    removed = []
+    for ref in proc.stdout.split():
+        pid = ref.rsplit("/", 1)[-1].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if _run(repo, "update-ref", "-d", ref).returncode == 0:
+            removed.append(ref)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def follow(repo: Repository, remote: str = "origin", branch: str | None = None) -> MergeOutcome:

@@ -70,6 +70,13 @@ def until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
         time.sleep(0.05)
 
 
+def up(url: str) -> bool:
+    try:
+        return request(url, token=None)[0] == 200
+    except OSError:  # not listening yet
+        return False
+
+
 def clone(primary: Repository, dest: Path, bare: bool = True) -> Path:
     args = ["clone", "--quiet", *(["--bare"] if bare else []), f"file://{primary.path}", str(dest)]
     subprocess.run(["git", *args], check=True, capture_output=True, env=dict(os.environ))
@@ -269,3 +276,48 @@ def test_notifications_coalesce_while_a_fetch_runs() -> None:
     time.sleep(0.2)
     assert follower.calls == 2  # the burst made one more fetch, not fifty
     follower.stop(10)
+
+
+def test_a_replica_killed_during_catch_up_recovers(repo: Repository, tmp_path: Path, serve: Any) -> None:
+    Record.create({"title": "first"}, repo=repo)
+    replica = clone(repo, tmp_path / "replica.git")
+    port = free_port()
+    command = [
+        *GITRECORDS,
+        "--repo",
+        str(replica),
+        "serve",
+        "--port",
+        str(port),
+        "--follow",
+        "--interval",
+        "600",
+    ]
+    log = tmp_path / "killed.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        until(lambda: proc.poll() is None and up(f"{base}/api/records?size=1"))
+        assert found(base, "title:imported") == []  # the search index exists and follows
+        imported = repo.import_records([{"title": f"imported {n}"} for n in range(3000)])
+        repo.import_records([{"title": "imported last"}])
+        assert request(f"{base}/_fetch", "POST", token=None)[0] == 202
+        # the branch moved: the indexes are catching up with 3001 records (for about 0.3 s here)
+        tip = git(repo, "rev-parse", "main")
+        until(lambda: git(replica, "rev-parse", "main") == tip, timeout=30)
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    base = serve(replica, "--follow", "--interval", "600")
+    until(
+        lambda: request(f"{base}/api/records?q=title:imported&size=1")[1]["hits"]["total"] == 3001, timeout=60
+    )
+    assert request(f"{base}/api/records/{imported.ids[-1]}")[0] == 200
+    assert git(replica, "rev-parse", "main") == git(repo, "rev-parse", "main")
+    assert git(replica, "for-each-ref", "refs/gitrecords/fetch") == ""  # the killed fetch's ref is gone
+    fsck(replica)

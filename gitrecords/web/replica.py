@@ -29,7 +29,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from ..errors import GitRecordsError
-from ..replication import follow
+from ..replication import follow, prune_fetch_refs
 from ..repository import Repository
 from .context import trusted_networks, within
 from .errors import HTTPProblem
@@ -75,6 +75,14 @@ class Follower:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:  # what a replica killed in the middle of a fetch left behind
+            repo = Repository(self.path, branch=self.branch)
+            try:
+                prune_fetch_refs(repo)
+            finally:
+                repo.close()
+        except Exception:
+            log.warning("could not remove the refs of interrupted fetches", exc_info=True)
         while not self._stop.is_set():
             self._wake.clear()  # notifications from now on make one more fetch
             self.fetch()
@@ -124,15 +132,21 @@ def refuse_writes() -> None:
     )
 
 
-@blueprint.post("/_fetch")
-def notify() -> Any:
-    """Wake the follower: 202 at once; the fetch runs in the background."""
+def the_follower() -> Follower:
+    """The follower, for a request from loopback or an address of ``GITRECORDS_NOTIFY_FROM``."""
     follower: Follower | None = current_app.extensions.get("gitrecords.follower")
     if follower is None:
         raise HTTPProblem(404, "this server does not follow a primary (gitrecords serve --follow)")
     allowed = current_app.extensions["gitrecords.notify_from"]
     if not within(request.remote_addr, []) and not (allowed and within(request.remote_addr, allowed)):
-        raise HTTPProblem(403, "POST /_fetch is accepted from loopback and the --notify-from addresses only")
+        raise HTTPProblem(403, "/_fetch is open to loopback and the --notify-from addresses only")
+    return follower
+
+
+@blueprint.post("/_fetch")
+def notify() -> Any:
+    """Wake the follower: 202 at once; the fetch runs in the background."""
+    follower = the_follower()
     follower.notify()
     return jsonify({"status": 202, "message": "a fetch from the primary is on its way"}), 202
 
@@ -140,9 +154,7 @@ def notify() -> Any:
 @blueprint.get("/_fetch")
 def fetch_status() -> Any:
     """What the follower's last fetch did (for monitoring; empty before the first one ends)."""
-    follower: Follower | None = current_app.extensions.get("gitrecords.follower")
-    if follower is None:
-        raise HTTPProblem(404, "this server does not follow a primary (gitrecords serve --follow)")
+    follower = the_follower()
     return jsonify({"primary": primary(), "fetches": follower.fetches, "last": follower.last})
 
 
