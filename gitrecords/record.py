@@ -9,10 +9,6 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-import jsonpatch
-import jsonpointer
-from jsonschema.exceptions import ValidationError
-
 from . import _git, layout, plugins, signals
 from .blame import BlameEntry, blame, find_revision
 from .errors import (
@@ -24,7 +20,7 @@ from .errors import (
     SchemaError,
 )
 from .index import LIVE, REMOVED, TOMBSTONE, RevisionRow
-from .schema import INLINE_SCHEMAS_REFUSED, PatternTimeoutError
+from .schema import INLINE_SCHEMAS_REFUSED
 from .storage import Storage, current_repository, record_facts
 from .writer import Change
 
@@ -218,6 +214,10 @@ class Record(RecordBase):
             # (gitrecords.schema), so the validation under the lock does not run them again. Other
             # errors wait for that validation: minting or a hook may still fix them.
             if repo.in_transaction is None:  # else the caller holds the lock already
+                from jsonschema.exceptions import ValidationError
+
+                from .schema import PatternTimeoutError
+
                 try:
                     record.validate(format_checker=format_checker, validator=validator)
                 except PatternTimeoutError:
@@ -408,6 +408,9 @@ class Record(RecordBase):
 
     def patch(self, patch: list[dict[str, Any]] | str) -> Record:
         """Apply a JSON Patch (RFC 6902); returns a new unsaved Record (``self`` is unchanged)."""
+        import jsonpatch
+        import jsonpointer
+
         patch = checked_patch(patch)
         data: Any = copy.deepcopy(dict(self))
         for number, op in enumerate(patch):  # one by one, so that an error names its operation

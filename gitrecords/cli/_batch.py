@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from jsonschema.exceptions import best_match
-
 from .. import layout
 from ..errors import GitRecordsError, NoResultFound, SchemaError
 from ..plugins import get_minter
@@ -92,6 +90,8 @@ def check_record(repo: Repository, data: Any, store: SchemaStore | None = None) 
         errors = list(found)
     except SchemaError as err:
         return [*problems, ("/$schema", str(err))]
+    from jsonschema.exceptions import best_match
+
     found: list[tuple[str, str]] = []
     for error in errors:
         deepest = best_match([error]) or error
