@@ -156,3 +156,17 @@ def test_validation_and_patch_errors_are_still_data_errors(error: Exception, mes
     result = CliRunner().invoke(group, ["fail"])
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"Error: {message}")
+
+
+def test_the_startup_benchmark_runs() -> None:
+    """``python -m benchmarks.startup`` still runs (one round; no time is asserted)."""
+    from benchmarks import startup
+
+    report = startup.run(1)
+    assert set(report["rows"]) == {  # type: ignore[call-overload]
+        "python -c pass",
+        "git cat-file -p <blob>",
+        "gitrecords --version",
+        "gitrecords get ID",
+    }
+    assert "| `gitrecords get ID` |" in startup.render(report)
