@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from . import _git, layout, plugins, signals
+from . import _git, layout
 from .blame import BlameEntry, blame, find_revision
 from .errors import (
     GitRecordsError,
@@ -207,6 +207,8 @@ class Record(RecordBase):
         record._id = layout.normalize_id(id_) if id_ is not None else uuid.uuid4()
         minters = repo.minters_for(data) if pid_minters is None else list(pid_minters)
         if minters:
+            from . import plugins  # pluggy: not for a read (issue 21)
+
             resolved = [plugins.get_minter(name) for name in minters]
             # Minting needs the write lock, and the data it gives (with the hooks' changes) is
             # validated under it, in _insert. So validate before the lock too: a pattern that cannot
@@ -550,6 +552,8 @@ class Record(RecordBase):
         return blame(self.repo, self._id, revision=revision)
 
     def _signal(self, name: str) -> None:
+        from . import signals  # the plugin manager (pluggy) is loaded by the first write
+
         signals.send(name, self.repo, self)
 
 

@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 from .. import layout
 from ..errors import GitRecordsError, NoResultFound, SchemaError
-from ..plugins import get_minter
 from ..record import Record, RecordBase
 from ..repository import Repository, record_facts
 from ..schema import SchemaStore, pointer
@@ -193,6 +192,8 @@ def write_items(
 
     resolved: dict[str, Any] = {}
     store = repo.schema_store()
+    from ..plugins import get_minter  # pluggy: writes only (issue 21)
+
     pid_clashes = PidClashes(repo)
     before = repo.tip()
     records: list[Record] = []
