@@ -2,11 +2,18 @@
 
 The public API: :class:`Repository`, :class:`Record`, the ``hookimpl`` marker,
 the ``plugins`` registry and the errors.
+
+The names are imported when first used (a module ``__getattr__``): ``import
+gitrecords.cli`` must not cost every command the record API, pygit2 and
+jsonschema (issue 21, CLI start-up).
 """
 
 from __future__ import annotations
 
-from . import plugins
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
 from .errors import (
     GitRecordsError,
     InvalidRecordError,
@@ -14,23 +21,38 @@ from .errors import (
     RecordDeletedError,
     RecordExistsError,
     StaleRevisionError,
-    ValidationError,
 )
-from .hookspecs import hookimpl
-from .record import Record, RecordRevision
-from .repository import Repository
+
+if TYPE_CHECKING:
+    from . import plugins
+    from .errors import ValidationError
+    from .hookspecs import hookimpl
+    from .record import Record, RecordRevision
+    from .repository import Repository
+
+#: public name -> the module that defines it
+_LAZY = {
+    "Record": "record",
+    "RecordRevision": "record",
+    "Repository": "repository",
+    "ValidationError": "errors",
+    "hookimpl": "hookspecs",
+}
 
 
-def __getattr__(name: str) -> str:
-    """``__version__``, looked up when asked for: importlib.metadata costs every CLI command 25 ms."""
-    if name != "__version__":
+def __getattr__(name: str) -> Any:
+    """The public names that cost an import, imported when first asked for."""
+    if name == "plugins":
+        return importlib.import_module(".plugins", __name__)
+    if name not in _LAZY:
         raise AttributeError(f"module 'gitrecords' has no attribute {name!r}")
-    from importlib.metadata import PackageNotFoundError, version
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
-    try:
-        return version("gitrecords")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0.0.0"
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

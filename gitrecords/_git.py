@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -183,10 +183,11 @@ def sync_filesystem(path: str | os.PathLike[str]) -> None:
     One ``syncfs`` after writing a commit's objects costs less than libgit2's
     fsync of each loose object and its folder, and gives the same guarantee.
     """
-    if _syncfs is not None:
+    syncfs = _load_syncfs()
+    if syncfs is not None:
         fd = os.open(path, os.O_RDONLY)
         try:
-            if _syncfs(fd) == 0:
+            if syncfs(fd) == 0:
                 return
         finally:
             os.close(fd)
@@ -202,16 +203,15 @@ def fsync_path(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+@functools.cache
 def _load_syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs``, looked up on the first write: ctypes costs a read 2 ms (issue 21)."""
     try:
         import ctypes
 
         return ctypes.CDLL(None, use_errno=True).syncfs  # type: ignore[no-any-return]
     except (OSError, AttributeError):
         return None
-
-
-_syncfs = _load_syncfs()
 
 
 def tip(repo: pygit2.Repository, ref: str) -> Oid | None:
@@ -472,6 +472,8 @@ def git_background(repo_path: str, *args: str) -> Callable[[], bytes]:
     """Start the git binary on ``repo_path`` and return a function that waits for it and returns
     its output (raising RepositoryError on failure). The output goes to a temporary file, so
     git never waits on a full pipe while the caller works."""
+    import tempfile  # 4 ms that reading a record does not need (issue 21)
+
     env = dict(os.environ)
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()

@@ -26,6 +26,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 #: the purge log: one line per hard-deleted id, with the PIDs it held (kept reserved)
 PURGED_FILE = "purged.txt"
+#: seconds a writer waits for the write lock before it gives up (``--wait`` in the CLI; here, not in
+#: ``writer``, so that the CLI's group does not import pygit2 to show its default)
+DEFAULT_LOCK_WAIT = 120.0
 
 
 def parse_config(raw: bytes | None) -> dict[str, Any]:

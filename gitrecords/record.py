@@ -9,11 +9,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-import jsonpatch
-import jsonpointer
-from jsonschema.exceptions import ValidationError
-
-from . import _git, layout, plugins, signals
+from . import _git, layout
 from .blame import BlameEntry, blame, find_revision
 from .errors import (
     GitRecordsError,
@@ -24,7 +20,7 @@ from .errors import (
     SchemaError,
 )
 from .index import LIVE, REMOVED, TOMBSTONE, RevisionRow
-from .schema import INLINE_SCHEMAS_REFUSED, PatternTimeoutError
+from .schema import INLINE_SCHEMAS_REFUSED
 from .storage import Storage, current_repository, record_facts
 from .writer import Change
 
@@ -211,6 +207,8 @@ class Record(RecordBase):
         record._id = layout.normalize_id(id_) if id_ is not None else uuid.uuid4()
         minters = repo.minters_for(data) if pid_minters is None else list(pid_minters)
         if minters:
+            from . import plugins  # pluggy: not for a read (issue 21)
+
             resolved = [plugins.get_minter(name) for name in minters]
             # Minting needs the write lock, and the data it gives (with the hooks' changes) is
             # validated under it, in _insert. So validate before the lock too: a pattern that cannot
@@ -218,6 +216,10 @@ class Record(RecordBase):
             # (gitrecords.schema), so the validation under the lock does not run them again. Other
             # errors wait for that validation: minting or a hook may still fix them.
             if repo.in_transaction is None:  # else the caller holds the lock already
+                from jsonschema.exceptions import ValidationError
+
+                from .schema import PatternTimeoutError
+
                 try:
                     record.validate(format_checker=format_checker, validator=validator)
                 except PatternTimeoutError:
@@ -408,6 +410,9 @@ class Record(RecordBase):
 
     def patch(self, patch: list[dict[str, Any]] | str) -> Record:
         """Apply a JSON Patch (RFC 6902); returns a new unsaved Record (``self`` is unchanged)."""
+        import jsonpatch
+        import jsonpointer
+
         patch = checked_patch(patch)
         data: Any = copy.deepcopy(dict(self))
         for number, op in enumerate(patch):  # one by one, so that an error names its operation
@@ -547,6 +552,8 @@ class Record(RecordBase):
         return blame(self.repo, self._id, revision=revision)
 
     def _signal(self, name: str) -> None:
+        from . import signals  # the plugin manager (pluggy) is loaded by the first write
+
         signals.send(name, self.repo, self)
 
 

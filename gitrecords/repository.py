@@ -13,17 +13,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import layout
-from .blame import BlameEntry, blame
-from .bulk import ImportResult, import_records
 from .config import DEFAULT_CONFIG, PURGED_FILE
-from .edit import DIFFS, ChangeSpec, EditReport, UndoReport, undo, update_records
 from .index import TOMBSTONE
-from .purge import hard_delete
-from .search import SearchResult, search
-from .search_index import forget_elsewhere
 from .storage import Snapshot, Storage, current_repository, record_facts
 from .writer import (
     DEFAULT_AUTHOR,
@@ -33,6 +27,18 @@ from .writer import (
     Transaction,
     parse_author,
 )
+
+if TYPE_CHECKING:
+    from .blame import BlameEntry
+    from .bulk import ImportResult
+    from .edit import ChangeSpec, EditReport, UndoReport
+    from .search import SearchResult
+
+# The services below are imported by the methods that use them: reading a record (``gitrecords
+# get``) does not import bulk import, bulk edits, search or hard delete (issue 21, CLI start-up).
+
+#: the default of ``update_records(diffs=...)``; ``gitrecords.edit.DIFFS`` (a test checks they agree)
+DIFFS = 10
 
 __all__ = [
     "DEFAULT_AUTHOR",
@@ -82,6 +88,8 @@ class Repository(Storage):
         the record ids in input order. ``progress(count)`` is called as records
         are prepared.
         """
+        from .bulk import import_records
+
         return import_records(
             self,
             items,
@@ -129,6 +137,8 @@ class Repository(Storage):
         are sent for each changed record unless ``signals=False`` (for migrations).
         ``progress(done, total)`` is called as records are read.
         """
+        from .edit import update_records
+
         return update_records(
             self,
             selection,
@@ -160,6 +170,8 @@ class Repository(Storage):
         ``commit`` created is soft-deleted. Files that are not records (schemas, settings)
         are left as they are. Returns an :class:`~gitrecords.edit.UndoReport`.
         """
+        from .edit import undo
+
         return undo(self, commit, skip_conflicts=skip_conflicts, message=message, author=author)
 
     def search(
@@ -183,6 +195,8 @@ class Repository(Storage):
         declared in ``gitrecords.json``. A malformed query raises
         :class:`~gitrecords.errors.QueryError` naming the position.
         """
+        from .search import search
+
         return search(
             self, q, sort=sort, page=page, size=size, facets=facets, with_deleted=with_deleted, offset=offset
         )
@@ -191,6 +205,8 @@ class Repository(Storage):
         """Every leaf of a record (by JSON pointer, in document order) with the revision, commit,
         author, time and message that last set it, as of ``revision`` (default: the latest). The
         cost grows with the record's revisions, not the repository's (:mod:`gitrecords.blame`)."""
+        from .blame import blame
+
         return blame(self, record_id, revision=revision)
 
     def hard_delete(
@@ -203,6 +219,9 @@ class Repository(Storage):
     ) -> None:
         """Purge records from every commit, ref and object store (rewrites history)."""
         ids = [layout.normalize_id(i) for i in record_ids]
+        from .purge import hard_delete
+        from .search_index import forget_elsewhere
+
         hard_delete(self, ids, message=message, author=author, progress=progress)
         forget_elsewhere(str(self.git_dir / "gitrecords"), self._search_path, ids)
 

@@ -20,32 +20,34 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
-from typing import Any
-
-import jsonref
-import jsonschema
-import jsonschema_rs
-import referencing
-import referencing.exceptions
-from jsonschema.exceptions import ValidationError, best_match
-from referencing.jsonschema import DRAFT202012, specification_with
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from . import layout
-from ._patterns import BACKTRACKING_TIME_LIMIT as BACKTRACKING_TIME_LIMIT
-from ._patterns import (
-    SAFE_BASES,
-    TooSlow,
-    first_timeout,
-    matcher,
-    pattern_budget,
-    swallowed_timeout,
-    with_safe_patterns,
-)
-from ._patterns import PatternTimeoutError as PatternTimeoutError
 from .errors import InvalidRecordError, RefResolutionError, SchemaError
+
+if TYPE_CHECKING:
+    import referencing
+    from jsonschema.exceptions import ValidationError
+
+    from ._patterns import BACKTRACKING_TIME_LIMIT as BACKTRACKING_TIME_LIMIT
+    from ._patterns import PatternTimeoutError as PatternTimeoutError
+
+# jsonschema, jsonschema-rs, referencing, jsonref and the pattern engines (_patterns: RE2,
+# regex) are imported by the functions that validate or resolve: a command that only reads
+# records (``gitrecords get``) does not pay 100 ms for them at start-up (issue 21).
+
+
+def __getattr__(name: str) -> Any:
+    """``PatternTimeoutError`` and ``BACKTRACKING_TIME_LIMIT``, from :mod:`gitrecords._patterns`
+    (which imports jsonschema) when asked for."""
+    if name in ("PatternTimeoutError", "BACKTRACKING_TIME_LIMIT"):
+        from . import _patterns
+
+        return getattr(_patterns, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DRAFT202012_URI = "https://json-schema.org/draft/2020-12/schema"
 
@@ -94,6 +96,8 @@ class SchemaStore:
         self.inline_schemas = inline_schemas
         self.by_path: dict[str, Any] = dict(schemas)
         self.by_uri: dict[str, Any] = {}
+        import referencing
+
         resources = []
         for path, schema in self.by_path.items():
             uri = store_uri(path)
@@ -146,6 +150,8 @@ class SchemaStore:
         )
 
     def _fetch(self, uri: str) -> Any:
+        import urllib.request  # 7 ms (http, ssl, email) that no command needs at start-up
+
         try:
             with urllib.request.urlopen(uri, timeout=10) as response:
                 return layout.loads(response.read(), what=f"schema {uri}")
@@ -160,6 +166,10 @@ class SchemaStore:
         cached = self._validators.get(cache_key)
         if cached is not None and cached[1] is format_checker:
             return cached[0]
+        import jsonschema
+
+        from ._patterns import with_safe_patterns
+
         cls = with_safe_patterns(validator_cls or _validator_for(schema, key))
         try:
             cls.check_schema(schema)
@@ -178,6 +188,10 @@ class SchemaStore:
     ) -> Iterator[ValidationError]:
         """Every validation error of ``data``; one is a :class:`PatternTimeoutError` when a
         pattern could not be checked in time, wherever it was (even under ``not`` or ``anyOf``)."""
+        import referencing.exceptions
+
+        from ._patterns import first_timeout, pattern_budget, swallowed_timeout
+
         validator = self.validator(schema_ref, format_checker, validator_cls)
         with pattern_budget() as budget:
             first = len(budget.timeouts)
@@ -195,6 +209,10 @@ class SchemaStore:
         self, data: Any, schema_ref: Any, format_checker: Any = None, validator_cls: Any = None
     ) -> None:
         """Raise the best error of ``data``, or the :class:`PatternTimeoutError` if there is one."""
+        from jsonschema.exceptions import best_match
+
+        from ._patterns import first_timeout
+
         errors = list(self.iter_errors(data, schema_ref, format_checker, validator_cls))
         error = first_timeout(errors) or best_match(errors)
         if error is not None:
@@ -220,8 +238,12 @@ class SchemaStore:
         return self._fast[key]
 
     def _compile_fast(self, validator: Any, key: str) -> Callable[[Any], bool] | None:
+        import jsonschema_rs
+
+        from ._patterns import SAFE_BASES, pattern_budget
+
         cls = SAFE_BASES.get(type(validator), type(validator))
-        expected = _RUST_DRAFTS.get(cls)
+        expected = _rust_drafts().get(cls)
         schemas = [validator.schema, *self.by_path.values()]
         if expected is None or any(_mentions(schema, "patternProperties") for schema in schemas):
             return None
@@ -253,6 +275,8 @@ class SchemaStore:
 
     def check_schemas(self) -> Iterator[tuple[str, str]]:
         """(path, message) for every schema in the store that is not a valid schema."""
+        import jsonschema
+
         for path, schema in sorted(self.by_path.items()):
             cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
             try:
@@ -278,6 +302,10 @@ class SchemaStore:
         schema, key = self.resolve_schema(schema_ref)
         if key in self._dereferenced:
             return self._dereferenced[key]
+        import referencing
+        import referencing.exceptions
+        from referencing.jsonschema import DRAFT202012, specification_with
+
         if key.startswith(f"{STORE_SCHEME}:"):
             schema = _with_base_uri(schema, key)
         registry = referencing.Registry().with_resources(
@@ -316,6 +344,8 @@ class SchemaStore:
                 "and remote references are not allowed"
             )
 
+        import jsonref
+
         try:
             return jsonref.replace_refs(
                 data, base_uri=store_uri("record"), loader=loader, load_on_repr=False, lazy_load=False
@@ -332,20 +362,27 @@ def _validator_for(schema: Any, where: str) -> Any:
         raise SchemaError(
             f"schema {where} is not a valid schema: its $schema must be a URI string, not {kind}"
         )
+    import jsonschema
+
     return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
 
 
-#: jsonschema's validator classes and jsonschema-rs's for the same drafts (draft 3 has none)
-_RUST_DRAFTS: dict[Any, Any] = {
-    getattr(jsonschema, name): getattr(jsonschema_rs, name, None)
-    for name in (
-        "Draft4Validator",
-        "Draft6Validator",
-        "Draft7Validator",
-        "Draft201909Validator",
-        "Draft202012Validator",
-    )
-}
+@cache
+def _rust_drafts() -> dict[Any, Any]:
+    """jsonschema's validator classes and jsonschema-rs's for the same drafts (draft 3 has none)."""
+    import jsonschema
+    import jsonschema_rs
+
+    return {
+        getattr(jsonschema, name): getattr(jsonschema_rs, name, None)
+        for name in (
+            "Draft4Validator",
+            "Draft6Validator",
+            "Draft7Validator",
+            "Draft201909Validator",
+            "Draft202012Validator",
+        )
+    }
 
 
 #: at most this many (sub)schemas in a dereferenced schema: the expansion of many ``$ref``s to
@@ -427,6 +464,8 @@ def _mentions(value: Any, key: str) -> bool:
 
 
 def _python_pattern() -> type:
+    from ._patterns import TooSlow, matcher
+
     class Pattern:
         """``pattern`` as :meth:`SchemaStore.iter_errors` checks it (an error when not checked in time)."""
 
@@ -464,6 +503,10 @@ def _python_keyword(cls: Any, keyword: str) -> type:
 
 
 def _resource(schema: Any, where: str) -> referencing.Resource:
+    import referencing
+    import referencing.exceptions
+    from referencing.jsonschema import DRAFT202012, specification_with
+
     try:
         return referencing.Resource.from_contents(schema, default_specification=DRAFT202012)
     except referencing.exceptions.CannotDetermineSpecification:

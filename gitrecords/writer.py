@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import _git
-from .config import PURGED_FILE, Purged, read_purged
+from .config import DEFAULT_LOCK_WAIT, PURGED_FILE, Purged, read_purged
 from .errors import (
     GitRecordsError,
     NoResultFound,
@@ -96,8 +96,6 @@ class DerivedIndex(Protocol):
         """History was rewritten (a hard delete): commits in ``commit_map`` were replaced."""
 
 
-#: seconds a writer waits for the write lock before it gives up (``--wait`` in the CLI)
-DEFAULT_LOCK_WAIT = 120.0
 #: descriptors a forked child closes at once: the lock files this process holds, the input of
 #: a git fast-import it feeds
 _HELD_LOCKS: set[int] = set()

@@ -20,45 +20,119 @@ Every error is one ``Error: ...`` line on stderr, never a traceback (set
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from typing import Any
 
 import click
-import jsonpatch
-import jsonpointer
-from jsonschema.exceptions import ValidationError
 
+from .._version import __version__
+from ..config import DEFAULT_LOCK_WAIT
 from ..errors import GitRecordsError, QueryError, RecordExistsError
-from ..schema import pointer
-from ..writer import DEFAULT_LOCK_WAIT
-from . import admin, bulk, ci, edit, history, records, replication, schemas, search, serve, users
-from ._common import DataError, State, UsageFailure
 
 __all__ = ["cli", "main"]
 
 
+#: command name -> "module:attribute" in this package, imported when the command runs (or for
+#: ``--help``): ``gitrecords get`` does not pay for the bulk, edit, CI and web commands (issue 21)
+COMMANDS = {
+    "blame": "history:blame",
+    "create": "records:create",
+    "delete": "records:delete",
+    "diff": "history:diff",
+    "edit": "edit:edit",
+    "export": "bulk:export",
+    "fmt": "ci:fmt",
+    "gc": "admin:gc_",
+    "get": "records:get",
+    "history": "history:history",
+    "hooks": "ci:hooks",
+    "import": "bulk:import_",
+    "init": "admin:init",
+    "list": "bulk:list_",
+    "merge-driver": "replication:merge_driver",
+    "patch": "records:patch",
+    "path": "schemas:path",
+    "pull": "replication:pull",
+    "push": "replication:push",
+    "reindex": "bulk:reindex",
+    "revert": "records:revert",
+    "schema": "schemas:schema",
+    "search": "search:search",
+    "serve": "serve:serve",
+    "undelete": "records:undelete",
+    "undo": "edit:undo",
+    "update": "records:update",
+    "users": "users:users",
+    "validate": "ci:validate",
+}
+
+
+def _loaded(module: str, name: str) -> Any:
+    """``module.name`` if ``module`` is imported, else None: an error cannot be an instance of a
+    class that was never imported, so the error path does not import jsonschema to ask."""
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name, None) if loaded is not None else None
+
+
 def describe(err: BaseException) -> str:
     """The one-line message for an error."""
-    if isinstance(err, ValidationError):
+    validation_error = _loaded("jsonschema.exceptions", "ValidationError")
+    if validation_error is not None and isinstance(err, validation_error):
+        from ..schema import pointer
+
         return f"{pointer(err)}: {err.message}"
     if isinstance(err, OSError) and err.strerror and err.filename is not None:
         return f"{err.filename}: {err.strerror}"
     return str(err) or type(err).__name__
 
 
-#: exceptions that mean "the data is wrong" (exit 1)
-DATA_ERRORS = (
-    GitRecordsError,
-    ValidationError,
-    jsonpatch.JsonPatchException,
-    jsonpointer.JsonPointerException,
-)
+def data_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "the data is wrong" (exit 1): ours, jsonschema's
+    ``ValidationError``, JSON Patch errors (those of them that are imported)."""
+    loaded = (
+        _loaded("jsonschema.exceptions", "ValidationError"),
+        _loaded("jsonpatch", "JsonPatchException"),
+        _loaded("jsonpointer", "JsonPointerException"),
+    )
+    return (GitRecordsError, *(cls for cls in loaded if cls is not None))
 
 
 class GitRecordsGroup(click.Group):
-    """A click group that turns library errors into exit codes (in this one place)."""
+    """A click group that turns library errors into exit codes (in this one place), and imports
+    a command's module only when the command is looked up (``lazy_commands``)."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        self.lazy_commands = dict(lazy_commands or {})
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        """Every command, imported (``--help``, the CLI reference, tests)."""
+        for name in list(self.lazy_commands):
+            self._load(name)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._commands = value
+
+    def _load(self, name: str) -> None:
+        module, attribute = self.lazy_commands.pop(name).split(":")
+        self._commands[name] = getattr(importlib.import_module(f".{module}", __name__), attribute)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self._commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands:
+            self._load(cmd_name)
+        return self._commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from ._common import DataError, UsageFailure
+
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
@@ -67,7 +141,7 @@ class GitRecordsGroup(click.Group):
             raise DataError(f"{err}: use --force to write a new revision") from err
         except QueryError as err:
             raise UsageFailure(str(err)) from err
-        except (*DATA_ERRORS, OSError) as err:
+        except (*data_errors(), OSError) as err:
             raise DataError(describe(err)) from err
         except Exception as err:
             if os.environ.get("GITRECORDS_DEBUG"):
@@ -77,8 +151,10 @@ class GitRecordsGroup(click.Group):
             ) from err
 
 
-@click.group(cls=GitRecordsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(None, "--version", package_name="gitrecords", prog_name="gitrecords")
+@click.group(
+    cls=GitRecordsGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, "--version", prog_name="gitrecords")
 @click.option(
     "--repo",
     "repo_path",
@@ -116,12 +192,9 @@ def cli(ctx: click.Context, repo_path: str | None, branch: str | None, wait: flo
       echo '{"title": "New record"}' | gitrecords create
       gitrecords list
     """
+    from ._common import State
+
     ctx.obj = State(repo_path=repo_path, branch=branch, wait=wait)
-
-
-for _module in (admin, records, search, edit, history, schemas, bulk, ci, replication, serve, users):
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
 
 
 def main() -> None:

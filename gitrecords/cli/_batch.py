@@ -14,11 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from jsonschema.exceptions import best_match
-
 from .. import layout
 from ..errors import GitRecordsError, NoResultFound, SchemaError
-from ..plugins import get_minter
 from ..record import Record, RecordBase
 from ..repository import Repository, record_facts
 from ..schema import SchemaStore, pointer
@@ -92,6 +89,8 @@ def check_record(repo: Repository, data: Any, store: SchemaStore | None = None) 
         errors = list(found)
     except SchemaError as err:
         return [*problems, ("/$schema", str(err))]
+    from jsonschema.exceptions import best_match
+
     found: list[tuple[str, str]] = []
     for error in errors:
         deepest = best_match([error]) or error
@@ -193,6 +192,8 @@ def write_items(
 
     resolved: dict[str, Any] = {}
     store = repo.schema_store()
+    from ..plugins import get_minter  # pluggy: writes only (issue 21)
+
     pid_clashes = PidClashes(repo)
     before = repo.tip()
     records: list[Record] = []

@@ -15,7 +15,6 @@ import click
 from .. import _git, layout
 from ..blame import AtError, find_revision
 from ..errors import GitRecordsError, RepositoryError
-from ..plugins import get_minter
 from ..repository import Repository, parse_author
 from ..writer import DEFAULT_LOCK_WAIT
 
@@ -191,6 +190,8 @@ def write_options(f: F) -> F:
 
 
 def _check_minters(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from ..plugins import get_minter
+
     for name in value:
         try:
             get_minter(name)

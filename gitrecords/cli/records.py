@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
-import jsonpatch
-import jsonpointer
 
 from .. import layout
 from ..errors import GitRecordsError, NoResultFound
@@ -162,6 +160,9 @@ def patch(
     if not isinstance(operations, list):
         raise DataError('a JSON Patch must be a list of operations, like [{"op": "add", ...}]')
     records = load_records(repo, ids)
+    import jsonpatch
+    import jsonpointer
+
     store = repo.schema_store()
     problems: list[Problem] = []
     patched: list[Record] = []
