@@ -190,10 +190,10 @@ def write_items(
     if problems:
         fail(problems, len(items))
 
-    resolved: dict[str, Any] = {}
-    store = repo.schema_store()
     from ..plugins import get_minter  # pluggy: writes only (issue 21)
 
+    resolved: dict[str, Any] = {}
+    store = repo.schema_store()
     pid_clashes = PidClashes(repo)
     before = repo.tip()
     records: list[Record] = []
