@@ -127,3 +127,13 @@ def test_the_records_around_a_broken_one_are_fine(gr, broken):
     result = gr(repo, "history", ids[0])
     assert result.exit_code == 0, result.stderr
     assert gr(repo, "get", ids[2]).exit_code == 0
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--nl"], ["--csv"], ["--table"]])
+def test_search_goes_on_past_a_broken_file_and_exits_1_as_list_does(gr, broken, fmt):
+    repo, ids, bad = broken
+    result = gr(repo, "search", "", *fmt)
+    assert result.exit_code == 1
+    for record_id in ids:
+        assert record_id in result.stdout
+    assert_reported(result.stderr, repo, bad)

@@ -8,7 +8,7 @@ The same engine, query language and sorts as ``repo.search()``, ``GET
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,27 +287,37 @@ def search(
         with_deleted=with_deleted,
     )
     shown = 0
+    unreadable = Unreadable()
+
+    def loaded(record_id: uuid.UUID) -> Record | str | None:
+        """A hit's record; one whose file cannot be read is shown as such, and reported on
+        stderr as ``list`` reports it."""
+        record = load(repo, record_id)
+        if isinstance(record, str):
+            unreadable.report(record)
+        return record
+
     if as_json:
         hits = []
         for record_id in found.ids:
-            record = load(repo, record_id)
+            record = loaded(record_id)
             if record is not None:
                 hits.append(hit_json(record_id, record, with_deleted))
         shown = len(hits)
         echo_json({"total": found.total, "hits": hits, "facets": facets_json(found.facets)})
     elif nl:
         for record_id in found.ids:
-            record = load(repo, record_id)
+            record = loaded(record_id)
             if record is not None:
                 echo_nl(hit_json(record_id, record, with_deleted))
                 shown += 1
     elif fmt in ("csv", "table"):
         columns = fields or ["id", "title", *facets_of(repo)]
-        shown = print_rows(repo, _loaded(repo, found.ids), columns, fmt)
+        shown = print_rows(repo, _loaded(repo, found.ids, loaded), columns, fmt)
         if fmt == "table" and facets:
             print_facets(found.facets)
     else:
-        shown = print_table(repo, found.ids)
+        shown = print_table(repo, found.ids, loaded)
         if facets:
             print_facets(found.facets)
     if found.total == 0 and not as_json:
@@ -318,6 +328,7 @@ def search(
             f"Showed {first}-{offset + shown} of {found.total} records: "
             f"--offset {offset + shown} shows the next ones, --limit 0 all of them"
         )
+    unreadable.check(shown)  # a hit whose file cannot be read was shown as such; exit 1, as list does
 
 
 def csv_row_value(
@@ -380,20 +391,32 @@ class Unreadable:
             raise DataError(f"{self.count} of {total} record {files} could not be read")
 
 
-def _loaded(repo: Repository, ids: Iterable[uuid.UUID]) -> Iterator[tuple[uuid.UUID, Record | str]]:
+#: reads a hit's record (see :func:`load`)
+Loader = Callable[[uuid.UUID], "Record | str | None"]
+
+
+def _loaded(
+    repo: Repository,
+    ids: Iterable[uuid.UUID],
+    loader: Loader | None = None,
+) -> Iterator[tuple[uuid.UUID, Record | str]]:
     for record_id in ids:
-        record = load(repo, record_id)
+        record = loader(record_id) if loader is not None else load(repo, record_id)
         if record is not None:
             yield record_id, record
 
 
-def print_table(repo: Repository, ids: Iterator[uuid.UUID]) -> int:
+def print_table(
+    repo: Repository,
+    ids: Iterable[uuid.UUID],
+    loader: Loader | None = None,
+) -> int:
     """``<id>  <revision>  <title>`` per hit (a header on a terminal); returns the rows printed."""
     shown = 0
     if stdout_is_tty():
         click.echo(f"{'id':36}  {'rev':>3}  title")
     for record_id in ids:
-        record = load(repo, record_id)
+        record = loader(record_id) if loader is not None else load(repo, record_id)
         if record is None:
             continue
         if isinstance(record, str):
