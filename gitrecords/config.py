@@ -43,6 +43,13 @@ def parse_config(raw: bytes | None) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise RepositoryError(f"{layout.CONFIG_FILE} must hold a JSON object")
     settings.update(loaded)
+    for key in ("records", "schemas"):
+        folder = settings.get(key)
+        if not isinstance(folder, str) or not folder or "/" in folder or folder in (".", ".."):
+            raise RepositoryError(
+                f"{layout.CONFIG_FILE}: {key!r} must name one folder at the top of the repository,"
+                f" like {DEFAULT_CONFIG[key]!r}, not {folder!r}"
+            )
     mint = settings.get("mint")
     if not isinstance(mint, list) or not all(isinstance(name, str) and name for name in mint):
         raise RepositoryError(f'{layout.CONFIG_FILE}: "mint" must be a list of PID minter names')

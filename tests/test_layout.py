@@ -7,13 +7,14 @@ import json
 import re
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from gitrecords import layout
-from gitrecords.errors import InvalidRecordError
+from gitrecords import Repository, layout
+from gitrecords.errors import InvalidRecordError, RepositoryError
 
 FAST = settings(database=None, deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 
@@ -437,3 +438,12 @@ def test_the_cli_refuses_a_number_it_would_round(gr, title_repo) -> None:
     assert "3.14159265358979323846264 has more significant digits than can be stored" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert title_repo.tip() == before
+
+
+@pytest.mark.parametrize("folder", ["data/records", "", ".", "..", "/abs"])
+def test_a_records_or_schemas_folder_below_the_top_is_refused(tmp_path: Path, folder: str) -> None:
+    """Record and schema paths are read at the top of the tree only: a nested folder was accepted
+    by init and then held no records at all."""
+    for key in ("records", "schemas"):
+        with pytest.raises(RepositoryError, match=f"'{key}' must name one folder at the top"):
+            Repository.init(tmp_path / f"{key}-{len(folder)}.git", config={key: folder})
