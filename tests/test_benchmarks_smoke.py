@@ -62,3 +62,23 @@ def test_bulk_change_benchmark_runs(tmp_path: Path) -> None:
     for step in ("| import | 300 |", "| index | 300 |", "| edit | 300 |", "| undo | 300 |"):
         assert step in text
     assert "peak RSS under 500 MB" in text
+
+
+def test_serving_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/serving.py end to end: gunicorn with one worker, every row, the verdict; no timing."""
+    import pytest
+
+    pytest.importorskip("gunicorn")
+    from benchmarks import serving
+
+    out = tmp_path / "serving.md"
+    argv = ["--records", "200", "--seconds", "1", "--workers", "1", "--clients", "4", "--quiet"]
+    report = serving.main([*argv, "--workdir", str(tmp_path / "work"), "--markdown", str(out)])
+    rows = {r["row"]: r for r in report["rows"]}
+    expected = {"hello (bare Flask)", "GET by id", "PUT (durable update)", *(n for n, _ in serving.SEARCHES)}
+    assert set(rows) == expected
+    for name, row in rows.items():
+        assert row["errors"] == 0, (name, row["first_error"])
+        assert row["requests"] > 0, name
+    text = out.read_text()
+    assert "| 1 | GET by id |" in text and "GET by id >= 50% of the hello floor" in text
