@@ -43,7 +43,7 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import And, Node, Not, Or, QueryError, Term, words
 
-FORMAT = "6"
+FORMAT = "7"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
@@ -61,6 +61,9 @@ BULK = 5_000
 _SECONDARY = {
     "docs_by_update": "CREATE INDEX IF NOT EXISTS docs_by_update"
     " ON docs (deleted, updated DESC, revision DESC, record)",
+    # the same order over deleted records too (the administration list shows them)
+    "docs_by_update_all": "CREATE INDEX IF NOT EXISTS docs_by_update_all"
+    " ON docs (updated DESC, revision DESC, record)",
     "vals_by_num": "CREATE INDEX IF NOT EXISTS vals_by_num ON vals (path, num) WHERE num IS NOT NULL",
     "vals_by_str": "CREATE INDEX IF NOT EXISTS vals_by_str ON vals (path, str)",
 }
@@ -83,6 +86,7 @@ CREATE TABLE IF NOT EXISTS docs (
     revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS docs_by_update ON docs (deleted, updated DESC, revision DESC, record);
+CREATE INDEX IF NOT EXISTS docs_by_update_all ON docs (updated DESC, revision DESC, record);
 -- multi: some record has had several values there (then a count of values is not of records)
 CREATE TABLE IF NOT EXISTS paths (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -788,7 +792,7 @@ class SearchIndex:
             )
             counts: dict[str, list[tuple[str, int]]] = {}
             counted: list[str] = []
-            if facets and not where and not with_deleted:
+            if facets and not where:  # deleted records hold no values: the same counts either way
                 row = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
                 counted = json.loads(row[0]) if row else []
             for name, path in (facets or {}).items():
@@ -806,7 +810,7 @@ class SearchIndex:
                     continue
                 marks = ",".join("?" * len(pids))
                 # every record's values when nothing is filtered: no list of hits to probe
-                inside = f" AND v.doc IN ({hits})" if where or with_deleted else ""
+                inside = f" AND v.doc IN ({hits})" if where else ""
                 counts[name] = [
                     (value, count)
                     for value, count in conn.execute(
@@ -869,6 +873,10 @@ class SearchIndex:
         if key in ("updated", "created"):
             # within a second, more revisions count as more recent (as RevisionIndex.latest)
             order = f"d.{key} {direction}, d.revision {direction}, d.record"
+            if key == "updated" and descending and with_deleted and hits.startswith(_EVERYTHING):
+                # every record, deleted ones too: docs_by_update_all holds this order
+                sql = f"SELECT d.record FROM docs d ORDER BY {order}{page}"
+                return [r[0] for r in conn.execute(sql)]
             if key == "updated" and descending and not with_deleted:
                 # docs_by_update holds this order: walk it and stop at the page's last hit (when
                 # at least one record in WALK_RATIO is a hit; fewer hits are sorted instead)

@@ -511,3 +511,26 @@ def test_a_commit_that_changes_most_records_builds_the_index_again(
     assert builds == [builds[0]]
     assert repo.search("tags:newer").total == 10
     assert_equals_rebuild(repo)
+
+
+def test_facet_counts_and_the_newest_first_list_with_deleted_records(tmp_path: Path) -> None:
+    """A tombstone holds no values: the facet counts of everything are the same with and without
+    deleted records (both read the kept counts), and the list of every record, deleted ones too,
+    is newest first as the list of live ones is."""
+    repo = Repository.init(tmp_path / "facets.git", config={"facets": {"tag": "tags"}})
+    repo.search("")
+    records = [
+        Record.create({"title": f"t{n}", "tags": ["a", "b" if n % 2 else "c"]}, repo=repo) for n in range(6)
+    ]
+    records[0].delete()
+    records[1].delete()
+    live = repo.search("", facets=True)
+    every = repo.search("", facets=True, with_deleted=True)
+    assert live.facets == every.facets == {"tag": [("a", 4), ("b", 2), ("c", 2)]}
+    assert (live.total, every.total) == (4, 6)
+    newest_first = sorted(
+        repo.search("", size=100, with_deleted=True).records,
+        key=lambda r: (-r.updated.timestamp(), -r.revision_id, str(r.id)),
+    )
+    assert every.ids == [r.id for r in newest_first]
+    assert_equals_rebuild(repo)

@@ -338,13 +338,8 @@ def search(
         query.parse(q)
     except QueryError as err:
         raise query_problem(err, "q") from None
-    if not q.strip() and sort in (None, NEWEST_FIRST):
-        # the revision index knows the order of commits within a second, which the search index
-        # (times in seconds) does not: the plain list stays exactly "most recently changed first"
-        ids = repo.latest_ids(with_deleted=with_deleted, limit=size, offset=(page - 1) * size)
-        total = repo.count_records(with_deleted=with_deleted)
-        counts = find(repo, "", size=1, facets=True, with_deleted=with_deleted).facets if facets else {}
-        return Page([listed(repo, i) for i in ids], total, page, size, counts)
+    # the plain list too: the search index orders it as the revision index does (time of the
+    # latest revision, then more revisions first, then id) and pages it without a scan
     try:
         found = find(repo, q, sort=sort, page=page, size=size, facets=facets, with_deleted=with_deleted)
     except QueryError as err:
