@@ -220,7 +220,7 @@ def _step(target: Any, part: str, parts: list[str], depth: int, create: bool) ->
         raise InvalidRecordError(f"{where}: the array has no element {part}")
     if not create:
         return None
-    raise InvalidRecordError(f"{where}: {_json_type(target)} has no members")
+    raise InvalidRecordError(f"{where}: {layout.json_type(target)} has no members")
 
 
 def _assign(target: Any, part: str, value: Any, pointer: str) -> None:
@@ -234,19 +234,9 @@ def _assign(target: Any, part: str, value: Any, pointer: str) -> None:
         else:
             raise InvalidRecordError(f"{pointer}: the array has no element {part}")
     else:
-        raise InvalidRecordError(f"{pointer}: the parent is {_json_type(target)}, not an object or array")
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return type(value).__name__
+        raise InvalidRecordError(
+            f"{pointer}: the parent is {layout.json_type(target)}, not an object or array"
+        )
 
 
 class _Patch:

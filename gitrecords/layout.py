@@ -199,6 +199,23 @@ def _canonical_value(raw: bytes) -> Any:
     return value
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages ("a number", "an array", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def check_value(value: Any, pointer: str = "", depth: int = 0) -> None:
     """Refuse what JSON cannot hold: NaN/Infinity, non-string keys, other types."""
     if depth > MAX_DEPTH:

@@ -20,7 +20,7 @@ from ..record import Record, RecordBase
 from ..repository import Repository, record_facts
 from ..schema import SchemaStore, pointer
 from ._common import DataError, ProblemsError, UsageFailure, short
-from ._input import Item, json_type
+from ._input import Item
 from ._output import echo_json, note, progress_iter
 
 
@@ -66,7 +66,7 @@ def check_record(repo: Repository, data: Any, store: SchemaStore | None = None) 
     collecting every schema error instead of raising the best one.
     """
     if not isinstance(data, dict):
-        return [("/", f"a record must be a JSON object, not {json_type(data)}")]
+        return [("/", f"a record must be a JSON object, not {layout.json_type(data)}")]
     problems: list[tuple[str, str]] = []
     if layout.TOMBSTONE_KEY in data:
         problems.append((f"/{layout.TOMBSTONE_KEY}", "this top-level key is reserved for tombstones"))

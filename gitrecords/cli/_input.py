@@ -82,7 +82,7 @@ def parse_document(raw: bytes, label: str) -> list[Item]:
         return [Item(label, value)]
     if isinstance(value, list):
         return [Item(f"{label}[{index}]", element) for index, element in enumerate(value)]
-    raise DataError(f"{label}: expected a JSON object or a list of objects, not {json_type(value)}")
+    raise DataError(f"{label}: expected a JSON object or a list of objects, not {layout.json_type(value)}")
 
 
 def parse_lines(raw: bytes, label: str) -> list[Item]:
@@ -126,20 +126,3 @@ def _parses_whole(raw: bytes) -> bool:
     except ValueError:
         return False
     return True
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
