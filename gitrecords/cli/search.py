@@ -71,25 +71,13 @@ def find(
     """The records matching ``q`` from ``offset`` on, ``limit`` of them (None: all).
 
     A malformed query or sort is a usage error (exit 2) naming the position. Without a query,
-    most recently changed first is the revision index's order, which also knows the order of
-    commits made within the same second.
+    most recently changed first (the search index orders records as the revision index does).
     """
     try:
         query.parse(q)
     except QueryError as err:
         raise query_failure(err, "query") from None
     first = min(limit, CHUNK) if limit is not None else CHUNK
-    if not q.strip() and sort in (None, NEWEST_FIRST):
-        total = repo.count_records(with_deleted=with_deleted)
-        counts = (
-            index_search(repo, "", size=1, facets=True, with_deleted=with_deleted).facets if facets else {}
-        )
-
-        def latest(start: int, size: int) -> list[uuid.UUID]:
-            return repo.latest_ids(with_deleted=with_deleted, limit=size, offset=start)
-
-        return Found(total, _chunks(latest, latest(offset, first), offset, limit, total), counts)
-
     def page(start: int, size: int, with_facets: bool = False) -> Any:
         try:
             return index_search(
