@@ -418,17 +418,7 @@ def commit_cost(spec: dict[str, Any]) -> Result:
         raise AssertionError("the plain copy must have no search index and the other one must")
     with_index.search_index.catch_up()
     index = with_index.search_index
-    inside: list[float] = []
-    catch_up = index.catch_up
-
-    def timed_catch_up(*args: Any, **kwargs: Any) -> None:
-        t0 = time.perf_counter()
-        try:
-            catch_up(*args, **kwargs)
-        finally:
-            inside.append(time.perf_counter() - t0)
-
-    index.catch_up = timed_catch_up  # type: ignore[method-assign]
+    inside = time_catch_ups(index)
     plain_ms: list[float] = []
     indexed_ms: list[float] = []
     deadline = time.perf_counter() + spec["budget"]
@@ -461,6 +451,23 @@ def commit_cost(spec: dict[str, Any]) -> Result:
     return result
 
 
+def time_catch_ups(index: Any) -> list[float]:
+    """Time every catch-up of ``index`` (a search index) from now on: the list it returns gets
+    the seconds of each, also of those the write path makes inside a commit."""
+    inside: list[float] = []
+    catch_up = index.catch_up
+
+    def timed_catch_up(*args: Any, **kwargs: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            catch_up(*args, **kwargs)
+        finally:
+            inside.append(time.perf_counter() - t0)
+
+    index.catch_up = timed_catch_up
+    return inside
+
+
 def import_with_index(spec: dict[str, Any]) -> Result:
     """``search_import``: the N records imported into an empty repository whose search index
     exists, so that the index follows the import's commit (inside the timed call)."""
@@ -475,17 +482,7 @@ def import_with_index(spec: dict[str, Any]) -> Result:
     repo = Repository(target)
     repo.search("")  # the index now exists: every commit from here on updates it
     index = repo.search_index
-    inside: list[float] = []
-    catch_up = index.catch_up
-
-    def timed_catch_up(*args: Any, **kwargs: Any) -> None:
-        t0 = time.perf_counter()
-        try:
-            catch_up(*args, **kwargs)
-        finally:
-            inside.append(time.perf_counter() - t0)
-
-    index.catch_up = timed_catch_up  # type: ignore[method-assign]
+    inside = time_catch_ups(index)
     result = timed_once(
         lambda: len(repo.import_records(tsv_items(Path(spec["tsv"])), workers=spec.get("workers")).ids)
     )
