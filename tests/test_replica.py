@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import webserver
 from helpers import fsck, git
-from webserver import GITRECORDS, free_port, urlopen
+from webserver import GITRECORDS, free_port, json_request, urlopen
 
 from gitrecords import Record, Repository, githooks
 from gitrecords.errors import GitRecordsError
@@ -42,21 +42,7 @@ def serve() -> Iterator[Callable[..., str]]:
 
 
 def request(url: str, method: str = "GET", body: Any = None, token: str | None = TOKEN) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urlopen(req, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        try:
-            return err.code, json.loads(raw)
-        except ValueError:
-            return err.code, raw.decode()
+    return json_request(url, method, body, token)
 
 
 def until(check: Callable[[], Any], timeout: float = 15.0) -> Any:

@@ -18,7 +18,7 @@ import pytest
 import webserver
 from click.testing import CliRunner
 from helpers import SAMPLE_REPO, fsck, git
-from webserver import GITRECORDS, urlopen
+from webserver import GITRECORDS, json_request, urlopen
 
 from gitrecords.cli import cli
 
@@ -32,18 +32,7 @@ def serve() -> Iterator[Callable[..., str]]:
         yield lambda path, *args, env=None: stack.enter_context(webserver.serve(path, *args, env=env))
 
 
-def request(url: str, method: str = "GET", body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:  # urllib sends a body as a form unless told otherwise: a 415
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urlopen(req, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+request = json_request
 
 
 def test_the_seed_curl_example_and_a_push_while_serving(

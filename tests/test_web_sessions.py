@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,8 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from webserver import gunicorn, isolated_env
-from werkzeug.serving import make_server
+from webserver import gunicorn, isolated_env, threaded
 
 from gitrecords import Record, Repository
 from gitrecords.web import create_app
@@ -29,15 +27,8 @@ NEW_TOKEN = "the-second-write-token"
 def running(repo: Repository, token: str, secret_key: str | None = SECRET_KEY) -> Iterator[str]:
     """A server on a free port; ``secret_key=None``: the one of the environment, else random."""
     config = {} if secret_key is None else {"SECRET_KEY": secret_key}
-    app = create_app(repo.path, GITRECORDS_TOKEN=token, **config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with threaded(create_app(repo.path, GITRECORDS_TOKEN=token, **config)) as base:
+        yield base
 
 
 class Browser:

@@ -20,8 +20,7 @@ from click.testing import Result
 from flask.testing import FlaskClient
 from helpers import SAMPLE_REPO, git
 from test_web_sessions import Browser
-from webserver import gunicorn, isolated_env, serve, urlopen
-from werkzeug.serving import make_server
+from webserver import gunicorn, isolated_env, serve, threaded, urlopen
 
 from gitrecords import Record, Repository
 from gitrecords.users import UsersFile
@@ -316,15 +315,8 @@ def test_private_reads_need_a_token(sample_repo: Repository, people: Any) -> Non
 @contextmanager
 def running(repo: Repository, **config: Any) -> Iterator[str]:
     """create_app on a real HTTP server (a thread, a free port)."""
-    app = create_app(repo.path, SECRET_KEY="a fixed key for the test", **config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with threaded(create_app(repo.path, SECRET_KEY="a fixed key for the test", **config)) as base:
+        yield base
 
 
 def edit_form(browser: Browser, base: str, record: Record, data: dict[str, Any]) -> tuple[int, str]:

@@ -14,19 +14,59 @@ development server and on gunicorn, the other servers docs/web.md names.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 #: the CLI, run by the interpreter running the tests (no console script on PATH needed)
 GITRECORDS = [sys.executable, "-m", "gitrecords.cli"]
+
+
+def json_request(
+    url: str, method: str = "GET", body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    """(status, answer) of a request with a JSON body, or none; the answer is the JSON the server
+    sent, or the text of an error that is not JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:  # urllib sends a body as a form unless told otherwise: a 415
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        try:
+            return err.code, json.loads(raw)
+        except ValueError:
+            return err.code, raw.decode()
+
+
+@contextmanager
+def threaded(app: Any) -> Iterator[str]:
+    """A WSGI ``app`` served by a thread of this process on a free port; yields its URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 def free_port() -> int:
