@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 from .errors import QueryError
 
-__all__ = ["And", "Not", "Or", "QueryError", "Term", "normalize", "parse", "words"]
+__all__ = ["WORD", "And", "Not", "Or", "QueryError", "Term", "normalize", "parse", "words"]
 
-_WORD = re.compile(r"\w+")
+#: a word as the index keeps it (after :func:`normalize`)
+WORD = re.compile(r"\w+")
 
 
 def normalize(text: str) -> str:
@@ -35,7 +36,7 @@ def normalize(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The words of ``text`` as the index keeps them (normalized, split at non-word characters)."""
-    return _WORD.findall(normalize(text))
+    return WORD.findall(normalize(text))
 
 
 @dataclass(frozen=True)

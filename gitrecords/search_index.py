@@ -25,6 +25,7 @@ queries (docs/search.md says how).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -32,16 +33,18 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import _git, layout
 from ._sqlite import open_derived
+from ._workers import can_fork, forked_map
 from .config import parse_config
 from .errors import GitRecordsError
 from .index import RevisionIndex
-from .query import And, Node, Not, Or, QueryError, Term, words
+from .query import WORD, And, Node, Not, Or, QueryError, Term, normalize, words
 
 FORMAT = "7"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
@@ -58,6 +61,9 @@ CACHE_KIB = 64 * 1024
 #: a catch-up that (re)indexes more records than this drops the secondary indexes first and
 #: builds them again at the end (one sort instead of random inserts)
 BULK = 5_000
+#: a catch-up makes the rows of its records past this many in worker processes
+PARALLEL = 10_000
+MAX_WORKERS = 2
 _SECONDARY = {
     "docs_by_update": "CREATE INDEX IF NOT EXISTS docs_by_update"
     " ON docs (deleted, updated DESC, revision DESC, record)",
@@ -73,6 +79,10 @@ _EVERYTHING = "SELECT d.doc FROM docs d WHERE 1"
 #: the token between two values' words in ``fts`` (a token character, never part of a word)
 VALUE_END = "."
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+_NUMBER_START = frozenset("-0123456789")
+#: joins a record's values for one normalisation (a control character no text normally has)
+_SEPARATOR = "\x1f"
+_SCALARS = frozenset((str, int, float, bool))
 _ANY_TIP: Any = object()
 
 _SCHEMA = """
@@ -141,15 +151,45 @@ def scalar_text(value: Any) -> str:
 
 
 def scalar_number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    kind = value.__class__
+    if kind is str:
+        # most text does not start like a number: no regular expression for it
+        if len(value) >= 40 or value[:1] not in _NUMBER_START or not _NUMBER.match(value):
+            return None
+    elif kind is bool or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, (int, float)):
+    try:
         number = float(value)
-    elif isinstance(value, str) and len(value) < 40 and _NUMBER.match(value):
-        number = float(value)
-    else:
+    except OverflowError:  # an integer past a float's range
         return None
     return number if math.isfinite(number) else None
+
+
+def _flatten(data: Any, prefix: str, out: list[tuple[str, Any]]) -> None:
+    """Append what :func:`leaves` yields to ``out`` (the index's hot path: no generators)."""
+    if data.__class__ is dict:
+        for key, value in data.items():
+            _flatten_value(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif data.__class__ is list:
+        if prefix:
+            for item in data:
+                _flatten_value(item, prefix, out)
+        else:
+            for item in data:
+                if item.__class__ is dict or item.__class__ is list:
+                    _flatten(item, prefix, out)
+    else:
+        out.extend(leaves(data, prefix))
+
+
+def _flatten_value(value: Any, path: str, out: list[tuple[str, Any]]) -> None:
+    kind = value.__class__
+    if kind in _SCALARS:
+        out.append((path, value))
+    elif kind is dict or kind is list:
+        _flatten(value, path, out)
+    elif value is not None:
+        out.extend(leaves(value, path))
 
 
 def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> None:
@@ -223,6 +263,8 @@ class SearchIndex:
         #: the fields whose facet counts the catch-up under way keeps up to date
         self._counting: frozenset[str] = frozenset()
         self._built = False
+        #: the doc number the next new record gets (in a catch-up)
+        self._next_doc = 1
         self._conn = self._connect(path)
 
     def __repr__(self) -> str:
@@ -451,12 +493,12 @@ class SearchIndex:
         tree = _git.tree_of(git, tip)
         records_dir = self._records_dir(tree)
         sub = _git.subtree(git, tree, records_dir)
-        changes = []
-        if sub is not None:
-            for path, blob in _git.walk_blobs(git, sub, records_dir + "/"):
-                record_id = layout.id_from_path(path, records_dir)
-                if record_id is not None:
-                    changes.append((record_id, blob))
+        files = _git.walk_blobs(git, sub, records_dir + "/") if sub is not None else iter(())
+        changes = (
+            (record_id, blob)
+            for path, blob in files
+            if (record_id := layout.id_from_path(path, records_dir)) is not None
+        )
         self._index(tip, changes, fresh=True)
         # one segment: the words of the rows deleted above leave the file (a history rewritten
         # behind the index's back, a purge it did not see, is rebuilt here)
@@ -464,10 +506,12 @@ class SearchIndex:
         self._built = True
 
     def _index(
-        self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]], fresh: bool = False
+        self, tip: _git.Oid, changes: Iterable[tuple[uuid.UUID, _git.Oid | None]], fresh: bool = False
     ) -> None:
+        """Index ``changes`` (a list, or any iterable when ``fresh``: a build, whose records are
+        not held all at once)."""
         conn = self._conn
-        bulk = len(changes) > BULK
+        bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
         if bulk and not fresh:
             docs = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
             if len(changes) * 2 > docs:
@@ -522,51 +566,37 @@ class SearchIndex:
         self._conn.executemany("DELETE FROM facet_counts WHERE path = ? AND str = ? AND docs <= 0", pairs)
 
     def _index_changes(
-        self, tip: _git.Oid, changes: list[tuple[uuid.UUID, _git.Oid | None]], fresh: bool
+        self, tip: _git.Oid, changes: Iterable[tuple[uuid.UUID, _git.Oid | None]], fresh: bool
     ) -> None:
-        """Index ``changes``, in batches of :data:`_Batch.SIZE` records; ``fresh``: the tables
-        are empty (a build), so no record has rows yet."""
+        """Index ``changes``, in parts of :data:`_Batch.SIZE` records; ``fresh``: the tables are
+        empty (a build), so no record has rows yet. Past the first :data:`PARALLEL` records,
+        worker processes make the rows of the rest while this one writes them."""
         conn = self._conn
-        times = self._times(tip, [record_id for record_id, blob in changes if blob is not None])
         when = _git.commit_time(self._git, tip)
         # a large catch-up forgets the field paths no record has any more in one pass at the end
-        many = fresh or len(changes) > BULK
+        many = fresh or (isinstance(changes, list) and len(changes) > BULK)
         stale_paths: set[int] | None = None if many else set()
-        next_doc = 1 if fresh else (conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0) + 1
+        self._next_doc = 1 if fresh else (conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0) + 1
         batch = _Batch(conn)
-        for start in range(0, len(changes), _Batch.SIZE):
-            part = changes[start : start + _Batch.SIZE]
-            existing: dict[str, int] = {}
-            was_live: set[str] = set()
-            if not fresh:
-                keys = json.dumps([str(record_id) for record_id, _blob in part])
-                found = conn.execute(
-                    "SELECT record, doc, deleted FROM docs WHERE record IN (SELECT value FROM json_each(?))",
-                    (keys,),
-                ).fetchall()
-                existing = {record: doc for record, doc, _deleted in found}
-                was_live = {record for record, _doc, deleted in found if not deleted}
-                self._drop_docs(list(existing.values()), stale_paths)
-            for record_id, blob in part:
-                key = str(record_id)
-                doc = existing.get(key)
-                batch.live -= key in was_live
+        for part, rows in self._parts_with_rows(changes, fresh, stale_paths):
+            record_ids = [uuid.UUID(key) for _doc, key, blob, _live in part if blob is not None]
+            times = self._times(tip, record_ids)
+            for n, (doc, key, blob, was_live) in enumerate(part):
+                batch.live -= was_live
                 if blob is None:
                     if doc is not None:
                         batch.removed.append((doc,))
                     continue
-                try:
-                    data = layout.loads(_git.read_blob(self._git, blob))
-                except GitRecordsError:
-                    data = {}  # an unreadable file is reported when read; here it has no words
-                deleted = layout.is_tombstone(data)
+                state = rows.states[n]
                 created, updated, revision = times.get(key, (when, when, 0))
-                if doc is None:
-                    doc, next_doc = next_doc, next_doc + 1
-                batch.docs.append((doc, key, int(deleted), created, updated, revision))
-                batch.live += not deleted
-                if not deleted and isinstance(data, dict):
-                    self._rows(doc, data, batch)
+                batch.docs.append((doc, key, int(state == _TOMBSTONE), created, updated, revision))
+                batch.live += state != _TOMBSTONE
+                if state == _DEFERRED:  # a field path the worker did not know: its rows are made here
+                    self._record_rows(doc, blob, batch)
+            batch.vals.extend(rows.vals)
+            batch.fts.extend(rows.fts)
+            batch.multi.update(rows.multi)
+            batch.counted.update(rows.counted)
             batch.flush()
         if stale_paths is None:
             if conn.execute("DELETE FROM paths WHERE id NOT IN (SELECT DISTINCT path FROM vals)").rowcount:
@@ -574,6 +604,100 @@ class SearchIndex:
         else:
             self._prune_paths(stale_paths)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
+
+    def _parts_with_rows(
+        self, changes: Iterable[tuple[uuid.UUID, _git.Oid | None]], fresh: bool, stale_paths: set[int] | None
+    ) -> Iterator[tuple[list[tuple[int | None, str, _git.Oid | None, bool]], _Rows]]:
+        """``changes`` in parts of (doc, record id, blob, was live), each with its rows: the doc
+        of a record that had none is numbered, and the old rows of a record that had some are
+        deleted, before its new rows come."""
+        parts = (self._numbered(part, fresh, stale_paths) for part in _chunks(changes, _Batch.SIZE))
+        made = 0
+        for part in parts:
+            yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
+            made += len(part)
+            if made >= PARALLEL:
+                break
+        else:
+            return
+        workers = min(MAX_WORKERS, os.cpu_count() or 1)
+        if workers < 2 or threading.active_count() > 1 or not can_fork():
+            # one processor; or threads (a web server), which a fork copies in any state
+            for part in parts:
+                yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
+            return
+        global _WORKER_INDEX
+        _WORKER_INDEX = self
+        try:
+            pending: deque[list[tuple[int | None, str, _git.Oid | None, bool]]] = deque()
+
+            def tasks() -> Iterator[list[tuple[int, str | None]]]:
+                for part in parts:
+                    pending.append(part)
+                    yield [(doc, str(blob) if blob is not None else None) for doc, _key, blob, _live in part]
+
+            results = forked_map(_worker_rows, tasks(), workers=workers, initializer=_start_rows_worker)
+            for rows in results:
+                yield pending.popleft(), rows
+        finally:
+            _WORKER_INDEX = None
+
+    def _numbered(
+        self, part: list[tuple[uuid.UUID, _git.Oid | None]], fresh: bool, stale_paths: set[int] | None
+    ) -> list[tuple[int | None, str, _git.Oid | None, bool]]:
+        existing: dict[str, tuple[int, bool]] = {}
+        if not fresh:
+            keys = json.dumps([str(record_id) for record_id, _blob in part])
+            found = self._conn.execute(
+                "SELECT record, doc, deleted FROM docs WHERE record IN (SELECT value FROM json_each(?))",
+                (keys,),
+            ).fetchall()
+            existing = {record: (doc, not deleted) for record, doc, deleted in found}
+            self._drop_docs([doc for doc, _live in existing.values()], stale_paths)
+        numbered: list[tuple[int | None, str, _git.Oid | None, bool]] = []
+        for record_id, blob in part:
+            key = str(record_id)
+            doc, was_live = existing.get(key, (None, False))
+            if doc is None and blob is not None:
+                doc, self._next_doc = self._next_doc, self._next_doc + 1
+            numbered.append((doc, key, blob, was_live))
+        return numbered
+
+    def _make_rows(self, part: list[tuple[int | None, Any]], learn: bool) -> _Rows:
+        """The rows of a part's records: (doc, blob) each, no blob for a removed record. With
+        ``learn``, a field path met for the first time gets its id; without (in a worker), the
+        record is left to the parent (:data:`_DEFERRED`)."""
+        rows = _Rows()
+        for doc, blob in part:
+            if blob is None:
+                rows.states.append(None)
+                continue
+            try:
+                data = layout.loads(_git.read_blob(self._git, blob if learn else _git.Oid(hex=blob)))
+            except GitRecordsError:
+                data = {}  # an unreadable file is reported when read; here it has no words
+            if layout.is_tombstone(data):
+                rows.states.append(_TOMBSTONE)
+                continue
+            if isinstance(data, dict):
+                mark = len(rows.vals)
+                try:
+                    self._rows(doc, data, rows)
+                except _NewPath:
+                    del rows.vals[mark:]
+                    rows.counted = {entry for entry in rows.counted if entry[0] != doc}
+                    rows.states.append(_DEFERRED)
+                    continue
+            rows.states.append(_LIVE)
+        return rows
+
+    def _record_rows(self, doc: int, blob: _git.Oid, batch: _Batch) -> None:
+        try:
+            data = layout.loads(_git.read_blob(self._git, blob))
+        except GitRecordsError:
+            data = {}
+        if isinstance(data, dict):
+            self._rows(doc, data, batch)
 
     def _drop_docs(self, docs: list[int], stale_paths: set[int] | None) -> None:
         """Delete the words and values of ``docs`` (their ``docs`` rows stay); the field paths
@@ -589,20 +713,28 @@ class SearchIndex:
         conn.executemany("DELETE FROM fts WHERE rowid=?", [(doc,) for doc in docs])
         conn.executemany("DELETE FROM vals WHERE doc=?", [(doc,) for doc in docs])
 
-    def _rows(self, doc: int, data: dict[str, Any], batch: _Batch) -> None:
+    def _rows(self, doc: int, data: dict[str, Any], batch: _Rows | _Batch) -> None:
         """Add the value rows, the full-text row and the facet counts of one live record."""
         counting = self._counting
+        pairs: list[tuple[str, Any]] = []
+        _flatten(data, "", pairs)
+        texts = [value if value.__class__ is str else scalar_text(value) for _path, value in pairs]
+        # one normalisation of the record's text, not one per value (a value holding the
+        # separator itself is rare: then each value is normalised alone)
+        pieces = normalize(_SEPARATOR.join(texts)).split(_SEPARATOR)
+        if len(pieces) != len(texts):
+            pieces = [normalize(text) for text in texts]
         body: list[str] = []
         scoped: list[str] = []
+        vals = batch.vals
+        known = self._paths
+        path_ids: list[int] = []
         last_path = None
-        seen: set[int] = set()
-        for n, (path, value) in enumerate(leaves(data)):
-            text = scalar_text(value)
-            found = words(text)
-            path_id = self._path_id(path)
-            if path_id in seen:
-                batch.multi.add(path_id)
-            seen.add(path_id)
+        for n, (path, value) in enumerate(pairs):
+            text = texts[n]
+            found = WORD.findall(pieces[n])
+            path_id = known.get(path) or self._path_id(path)
+            path_ids.append(path_id)
             if found:
                 # a token no query has (words are \w+) between two values: no phrase runs on
                 # from one value into the next (scoped words differ by field, so only two
@@ -612,11 +744,19 @@ class SearchIndex:
                 body.extend(found)
                 if path_id == last_path:
                     scoped.append(VALUE_END)
-                scoped.extend(f"{path_id}:{w}" for w in found)
+                prefix = f"{path_id}:"
+                scoped.append(prefix + (" " + prefix).join(found))
                 last_path = path_id
-            batch.vals.append((doc, path_id, n, text[:MAX_VALUE_CHARS], scalar_number(value)))
+            if value.__class__ is str and (len(text) >= 40 or text[:1] not in _NUMBER_START):
+                number = None  # most text does not start like a number
+            else:
+                number = scalar_number(value)
+            vals.append((doc, path_id, n, text[:MAX_VALUE_CHARS], number))
             if path in counting:
                 batch.counted.add((doc, path, text[:MAX_VALUE_CHARS]))
+        if len(set(path_ids)) != len(path_ids):
+            seen: set[int] = set()
+            batch.multi.update(p for p in path_ids if p in seen or seen.add(p))
         batch.fts.append((doc, " ".join(body), " ".join(scoped)))
 
     def _times(self, tip: _git.Oid, record_ids: list[uuid.UUID]) -> dict[str, tuple[int, int, int]]:
@@ -999,6 +1139,52 @@ class SearchIndex:
         ).fetchall()
         rows.sort(key=lambda r: r[1])
         return [doc for doc, _record in rows if doc not in before][:wanted]
+
+
+class _NewPath(Exception):
+    """A worker met a field path that has no id yet."""
+
+
+#: what a part's record is after reading it
+_LIVE, _TOMBSTONE, _DEFERRED = 0, 1, 2
+
+
+@dataclass
+class _Rows:
+    """The rows of some records, made here or in a worker (``states``: one per record)."""
+
+    states: list[int | None] = field(default_factory=list)
+    vals: list[tuple[Any, ...]] = field(default_factory=list)
+    fts: list[tuple[Any, ...]] = field(default_factory=list)
+    multi: set[int] = field(default_factory=set)
+    counted: set[tuple[int, str, str]] = field(default_factory=set)
+
+
+#: the index whose rows forked workers make (set while they run; each worker has its copy)
+_WORKER_INDEX: SearchIndex | None = None
+
+
+def _start_rows_worker() -> None:
+    index = _WORKER_INDEX
+    assert index is not None
+    index._git = _git.reopen(index._git)  # libgit2's handles of its own
+    index._conn = None  # type: ignore[assignment]  # the parent's connection: never used here
+
+    def refuse(path: str) -> int:
+        raise _NewPath(path)
+
+    index._path_id = refuse  # type: ignore[method-assign]
+
+
+def _worker_rows(part: list[tuple[int, str | None]]) -> _Rows:
+    assert _WORKER_INDEX is not None
+    return _WORKER_INDEX._make_rows(part, learn=False)
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while part := list(itertools.islice(iterator, size)):
+        yield part
 
 
 class _Batch:
