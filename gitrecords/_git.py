@@ -240,11 +240,6 @@ def entry_id(tree: pygit2.Tree | None, path: str) -> Oid | None:
     return entry.id
 
 
-def reopen(repo: pygit2.Repository) -> pygit2.Repository:
-    """Another handle on ``repo``'s git directory (a forked worker's own, for reading)."""
-    return pygit2.Repository(repo.path, RepositoryOpenFlag.NO_SEARCH)
-
-
 def read_blob(repo: pygit2.Repository, oid: Oid) -> bytes:
     # the raw read skips building a Blob object: 40% faster than repo[oid].data
     return repo.read(oid)[1]

@@ -376,6 +376,9 @@ class SearchIndex:
             return False
         if self.indexed_tip() != str(base) or _git.first_parent(self._git, tip) != base:
             return False
+        if len(changes) > BULK and len(changes) * 2 > self._docs():
+            self._build(tip)  # most records changed (an import, a bulk edit): not listed at all
+            return True
         records_dir = self._records_dir(_git.tree_of(self._git, tip))
         prefix = records_dir + "/"
         self._index(
@@ -513,8 +516,7 @@ class SearchIndex:
         conn = self._conn
         bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
         if bulk and not fresh:
-            docs = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
-            if len(changes) * 2 > docs:
+            if len(changes) * 2 > self._docs():  # type: ignore[arg-type]
                 # most records change (a bulk edit, a history rewritten): building the index again
                 # inserts their rows, where catching up would delete every old row first
                 self._build(tip)
@@ -536,6 +538,9 @@ class SearchIndex:
                     conn.execute(sql)
         if recount:
             self._recount(fields)
+
+    def _docs(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0])
 
     def _recount(self, fields: tuple[str, ...]) -> None:
         """Count the values of ``fields`` over every live record again."""
@@ -621,8 +626,7 @@ class SearchIndex:
         else:
             return
         workers = min(MAX_WORKERS, os.cpu_count() or 1)
-        if workers < 2 or threading.active_count() > 1 or not can_fork():
-            # one processor; or threads (a web server), which a fork copies in any state
+        if workers < 2 or not can_fork():
             for part in parts:
                 yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
             return
@@ -631,10 +635,15 @@ class SearchIndex:
         try:
             pending: deque[list[tuple[int | None, str, _git.Oid | None, bool]]] = deque()
 
-            def tasks() -> Iterator[list[tuple[int, str | None]]]:
+            def tasks() -> Iterator[list[tuple[int | None, bytes | None]]]:
+                # the files are read here: a worker runs Python alone, no libgit2 (a fork copies
+                # the locks of this process's other threads, a web server's, in any state)
                 for part in parts:
                     pending.append(part)
-                    yield [(doc, str(blob) if blob is not None else None) for doc, _key, blob, _live in part]
+                    yield [
+                        (doc, _git.read_blob(self._git, blob) if blob is not None else None)
+                        for doc, _key, blob, _live in part
+                    ]
 
             results = forked_map(_worker_rows, tasks(), workers=workers, initializer=_start_rows_worker)
             for rows in results:
@@ -665,15 +674,15 @@ class SearchIndex:
 
     def _make_rows(self, part: list[tuple[int | None, Any]], learn: bool) -> _Rows:
         """The rows of a part's records: (doc, blob) each, no blob for a removed record. With
-        ``learn``, a field path met for the first time gets its id; without (in a worker), the
-        record is left to the parent (:data:`_DEFERRED`)."""
+        ``learn``, a field path met for the first time gets its id; without (in a worker, where
+        the blob is the file's bytes), the record is left to the parent (:data:`_DEFERRED`)."""
         rows = _Rows()
         for doc, blob in part:
             if blob is None:
                 rows.states.append(None)
                 continue
             try:
-                data = layout.loads(_git.read_blob(self._git, blob if learn else _git.Oid(hex=blob)))
+                data = layout.loads(_git.read_blob(self._git, blob) if learn else blob)
             except GitRecordsError:
                 data = {}  # an unreadable file is reported when read; here it has no words
             if layout.is_tombstone(data):
@@ -1167,8 +1176,8 @@ _WORKER_INDEX: SearchIndex | None = None
 def _start_rows_worker() -> None:
     index = _WORKER_INDEX
     assert index is not None
-    index._git = _git.reopen(index._git)  # libgit2's handles of its own
-    index._conn = None  # type: ignore[assignment]  # the parent's connection: never used here
+    # the parent's git and SQLite handles: never used here
+    index._git = index._conn = None  # type: ignore[assignment]
 
     def refuse(path: str) -> int:
         raise _NewPath(path)
@@ -1176,7 +1185,7 @@ def _start_rows_worker() -> None:
     index._path_id = refuse  # type: ignore[method-assign]
 
 
-def _worker_rows(part: list[tuple[int, str | None]]) -> _Rows:
+def _worker_rows(part: list[tuple[int | None, bytes | None]]) -> _Rows:
     assert _WORKER_INDEX is not None
     return _WORKER_INDEX._make_rows(part, learn=False)
 
