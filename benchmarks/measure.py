@@ -7,9 +7,10 @@ memory is that run's alone. Peak RSS is the largest of:
   not the thing measured);
 * ``ru_maxrss`` of its children (the largest single descendant: a CLI
   process, a ``git fast-import``, a validation worker);
-* with psutil, the largest *sum* of the RSS of the process tree, sampled every
-  20 ms. Pages that forked workers share with their parent are counted in
-  each process, so this errs on the high side.
+* with psutil, the largest *sum* of the memory of the process tree, sampled
+  every 20 ms: on Linux the proportional set size (PSS: a page that forked
+  workers share with their parent counts once, split between them), elsewhere
+  the RSS (shared pages counted in each process: it errs on the high side).
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ try:  # optional: the bench extra installs it
     import psutil
 except ImportError:  # pragma: no cover - depends on the environment
     psutil = None
+
+
+def _resident(proc: Any) -> int:
+    """The proportional set size of ``proc`` where the system tells it (Linux), else its RSS."""
+    try:
+        return int(proc.memory_full_info().pss)
+    except (AttributeError, psutil.AccessDenied):
+        return int(proc.memory_info().rss)
 
 
 class PeakSampler:
@@ -48,7 +57,7 @@ class PeakSampler:
                 procs.append(me)
             for proc in procs:
                 try:
-                    total += proc.memory_info().rss
+                    total += _resident(proc)
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
