@@ -23,7 +23,6 @@ import hashlib
 import mmap
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -31,9 +30,9 @@ from typing import Any, BinaryIO
 
 #: object type numbers in a pack
 COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
-_OFS_DELTA = 6
-_REF_DELTA = 7
-_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
+OFS_DELTA = 6
+REF_DELTA = 7
+NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
 #: the longest copy one delta instruction can express (24-bit size)
 _MAX_COPY = 0xFFFFFF
 
@@ -47,9 +46,17 @@ class _Base:
 
 def object_id(kind: int, raw: bytes) -> bytes:
     """The 20-byte SHA-1 git gives an object of type ``kind`` with content ``raw``."""
-    digest = hashlib.sha1(b"%s %d\x00" % (_NAMES[kind], len(raw)))
+    digest = hashlib.sha1(b"%s %d\x00" % (NAMES[kind], len(raw)))
     digest.update(raw)
     return digest.digest()
+
+
+def _mkstemp(prefix: str, folder: str) -> tuple[int, str]:
+    """``tempfile.mkstemp``, imported on first use: reading objects (``gitrecords get``) does
+    without it."""
+    import tempfile
+
+    return tempfile.mkstemp(prefix=prefix, dir=folder)
 
 
 def _varint(value: int) -> bytes:
@@ -177,7 +184,7 @@ class PackWriter:
     def __init__(self, pack_dir: str, depth: int) -> None:
         self._dir = pack_dir
         self._depth = max(depth, 0)
-        fd, self._tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+        fd, self._tmp = _mkstemp("tmp_pack_", pack_dir)
         self._file = os.fdopen(fd, "wb")
         self._file.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is filled in by finish()
         self._offset = 12
@@ -206,7 +213,7 @@ class PackWriter:
             if len(data) * 2 >= len(raw):
                 data = None
         if data is not None and base is not None:
-            entry = _entry_header(_OFS_DELTA, len(data)) + _ofs(self._offset - base.offset)
+            entry = _entry_header(OFS_DELTA, len(data)) + _ofs(self._offset - base.offset)
             depth = base.depth + 1
         else:
             data = raw
@@ -253,7 +260,7 @@ def _install(pack_dir: str, tmp_pack: str, index: bytes, checksum: bytes) -> str
     """Write ``index``, the index of the complete pack ``tmp_pack``, then move the pack and its
     index into place, the index last (git sees a pack through its index). Returns the pack's path."""
     base = os.path.join(pack_dir, f"pack-{checksum.hex()}")
-    fd, tmp_index = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
+    fd, tmp_index = _mkstemp("tmp_idx_", pack_dir)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(index)
@@ -366,7 +373,22 @@ def _parse_header(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
     return kind, offset
 
 
-def _parse_ofs(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
+def parse_entry(data: bytes | mmap.mmap, offset: int) -> tuple[int, int, int]:
+    """(type, size, offset after the header) of the pack entry at ``offset``."""
+    byte = data[offset]
+    kind = (byte >> 4) & 7
+    size = byte & 0x0F
+    shift = 4
+    offset += 1
+    while byte & 0x80:
+        byte = data[offset]
+        offset += 1
+        size |= (byte & 0x7F) << shift
+        shift += 7
+    return kind, size, offset
+
+
+def parse_ofs(data: bytes | mmap.mmap, offset: int) -> tuple[int, int]:
     """(distance back to the base, offset after it) of an OFS_DELTA entry's base reference."""
     byte = data[offset]
     offset += 1
@@ -438,7 +460,7 @@ def copy_without(
             position_of.update((at, i) for i, at in enumerate(offsets))
         return position_of[offset]
 
-    fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+    fd, tmp = _mkstemp("tmp_pack_", pack_dir)
     digest = hashlib.sha1()
     crcs = list(index.crcs)
     # the old offsets at which the shift (new offset - old offset) changes, and the shift from there
@@ -466,7 +488,7 @@ def copy_without(
                         continue
                     byte = data[start]
                     kind = (byte >> 4) & 7
-                    if kind == _OFS_DELTA:
+                    if kind == OFS_DELTA:
                         after = start + 1
                         while byte & 0x80:
                             byte = data[after]
@@ -491,7 +513,7 @@ def copy_without(
                             if new_distance == distance:
                                 continue
                             entry = data[start:after] + _ofs(new_distance) + data[payload : starts[j + 1]]
-                    elif kind == _REF_DELTA:
+                    elif kind == REF_DELTA:
                         after = start + 1
                         while byte & 0x80:
                             byte = data[after]
@@ -685,24 +707,15 @@ class PackReader:
             if cached is not None:
                 kind, raw = cached
                 break
-            byte = data[offset]
-            kind = (byte >> 4) & 7
-            size = byte & 0x0F
-            shift = 4
-            at = offset + 1
-            while byte & 0x80:
-                byte = data[at]
-                at += 1
-                size |= (byte & 0x7F) << shift
-                shift += 7
-            if kind == _OFS_DELTA:
-                distance, at = _parse_ofs(data, at)
-                deltas.append((offset, _inflate(data, at, size)))
+            kind, size, at = parse_entry(data, offset)
+            if kind == OFS_DELTA:
+                distance, at = parse_ofs(data, at)
+                deltas.append((offset, inflate(data, at, size)))
                 offset -= distance
                 continue
-            if kind not in _NAMES:
+            if kind not in NAMES:
                 return None  # a REF_DELTA: its base may be anywhere
-            raw = _inflate(data, at, size)
+            raw = inflate(data, at, size)
             self._keep(number, offset, kind, raw)
             break
         for at_offset, delta_data in reversed(deltas):
@@ -718,9 +731,27 @@ class PackReader:
             self._cached -= len(self._cache.pop(oldest)[1])
 
 
-def _inflate(data: mmap.mmap, start: int, size: int) -> bytes:
-    """The ``size`` bytes a pack entry's zlib stream at ``start`` inflates to."""
-    raw = zlib.decompress(data[start : start + size + (size >> 10) + 64], 15, max(size, 1))
-    if len(raw) != size:
-        raise ValueError("pack entry of the wrong size")
-    return raw
+def inflate(data: bytes | mmap.mmap, start: int, size: int) -> bytes:
+    """The ``size`` bytes a pack entry's zlib stream at ``data[start:]`` inflates to; ValueError
+    when it inflates to another size or ends early."""
+    chunk = size + (size >> 10) + 64  # enough for the whole stream unless it was badly compressed
+    stream = zlib.decompressobj()
+    parts: list[bytes] = []
+    got = 0
+    pending = b""
+    end = len(data)
+    while not stream.eof:
+        if not pending:
+            if start >= end:
+                raise ValueError("pack entry cut short")
+            pending = data[start : start + chunk]
+            start += chunk
+        part = stream.decompress(pending, size + 1 - got)
+        pending = stream.unconsumed_tail
+        got += len(part)
+        parts.append(part)
+        if got > size:
+            raise ValueError("pack entry longer than its header says")
+    if got != size:
+        raise ValueError("pack entry shorter than its header says")
+    return b"".join(parts)
