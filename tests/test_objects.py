@@ -7,6 +7,7 @@ several packs, REF_DELTA entries, packed refs) is read by :class:`GitDir` and co
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -17,9 +18,11 @@ from helpers import git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitrecords import Record, Repository
+from gitrecords import Record, Repository, layout
 from gitrecords._objects import GitDir
 from gitrecords._pack import BLOB, COMMIT, OFS_DELTA, REF_DELTA, TAG, TREE, inflate, parse_entry, read_index
+from gitrecords.cli._common import State
+from gitrecords.cli.get import fast_record
 
 KINDS = {b"commit": COMMIT, b"tree": TREE, b"blob": BLOB, b"tag": TAG}
 
@@ -214,7 +217,7 @@ def test_inflate_reads_a_badly_compressed_entry() -> None:
         inflate(stream[:1000], 2, len(data))
 
 
-# -- what GitDir refuses, and the CLI then reads through libgit2 --------------------------------
+# -- what GitDir refuses; the CLI reads those through libgit2 ----------------------------------
 
 
 def plain_repo(tmp_path: Path) -> tuple[Repository, Record]:
@@ -222,6 +225,15 @@ def plain_repo(tmp_path: Path) -> tuple[Repository, Record]:
     with repo:
         record = Record.create({"title": "Plain"}, pid_minters=[])
     return repo, record
+
+
+def test_a_plain_repository_is_read_without_libgit2(tmp_path: Path, gr) -> None:
+    repo, record = plain_repo(tmp_path)
+    expected = layout.dumps({"title": "Plain"}).decode()
+    assert fast_record(State(repo_path=str(repo.git_dir)), record.id) == expected
+    assert fast_record(State(repo_path=str(repo.git_dir), branch=repo.branch), record.id) == expected
+    assert fast_record(State(repo_path=str(repo.git_dir), branch="other"), record.id) is None
+    assert gr(repo, "get", str(record.id)).stdout == expected
 
 
 def _alternates(repo: Repository, tmp_path: Path) -> None:
@@ -306,3 +318,68 @@ def test_what_a_plain_repository_may_still_hold_is_refused_by_the_reads(tmp_path
     with GitDir(str(repo.git_dir)) as reader:
         assert reader.head_branch() is None
         assert reader.read(bytes.fromhex(blob)) is None
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_alternates, _grafts, _replace_ref, _packed_replace_ref, _extension, _detached_head],
+)
+def test_unusual_repositories_are_left_to_libgit2(tmp_path: Path, gr, make) -> None:
+    repo, record = plain_repo(tmp_path)
+    make(repo, tmp_path)
+    assert fast_record(State(repo_path=str(repo.git_dir)), record.id) is None
+    result = gr(repo, "get", str(record.id))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"title": "Plain"}
+
+
+def test_a_symbolic_branch_is_left_to_libgit2(tmp_path: Path) -> None:
+    repo, record = plain_repo(tmp_path)
+    git(repo, "symbolic-ref", "refs/heads/alias", f"refs/heads/{repo.branch}")
+    assert fast_record(State(repo_path=str(repo.git_dir), branch="alias"), record.id) is None
+
+
+def test_a_missing_object_is_reported_by_libgit2(tmp_path: Path) -> None:
+    repo, record = plain_repo(tmp_path)
+    _missing_object(repo, tmp_path)
+    assert fast_record(State(repo_path=str(repo.git_dir)), record.id) is None
+    from click.testing import CliRunner
+
+    from gitrecords.cli import cli
+
+    result = CliRunner().invoke(cli, ["--repo", str(repo.git_dir), "get", str(record.id)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ")
+
+
+def test_a_worktree_is_left_to_libgit2(tmp_path: Path, gr) -> None:
+    repo = Repository.init(tmp_path / "clone", bare=False)
+    with repo:
+        record = Record.create({"title": "Plain"}, pid_minters=[])
+    subprocess.run(
+        ["git", "-C", str(tmp_path / "clone"), "worktree", "add", "-q", "-b", "side", str(tmp_path / "wt")],
+        check=True,
+    )
+    assert (tmp_path / "wt" / ".git").is_file()
+    assert fast_record(State(repo_path=str(tmp_path / "wt"), branch=repo.branch), record.id) is None
+    expected = layout.dumps({"title": "Plain"}).decode()
+    assert fast_record(State(repo_path=str(tmp_path / "clone")), record.id) == expected
+    result = gr(tmp_path / "wt", "--branch", repo.branch, "get", str(record.id))
+    assert result.stdout == expected
+
+
+def test_deleted_missing_and_broken_records_are_left_to_the_repository(tmp_path: Path, gr) -> None:
+    repo, _record = plain_repo(tmp_path)
+    state = State(repo_path=str(repo.git_dir))
+    with repo:
+        other = Record.create({"title": "Other"}, pid_minters=[])
+        other.delete()
+    assert fast_record(state, other.id) is None
+    assert fast_record(state, layout.normalize_id("deadbeef-9fe4-43d3-a08f-38c2b309afba")) is None
+    result = gr(repo, "get", str(other.id))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: record {other.id} is deleted (use --with-deleted to show it)\n",
+    )
+    result = gr(repo, "get", "--with-deleted", str(other.id))
+    assert (result.stdout, result.stderr) == ("{}\n", f"record {other.id} is deleted\n")

@@ -63,13 +63,19 @@ with open(out, "w") as f:
 """
 
 
-def imported(tmp_path: Path, *args: str) -> tuple[set[str], str]:
+def imported(tmp_path: Path, *args: str, cwd: Path | None = None) -> tuple[set[str], str]:
     """The modules a fresh interpreter has imported after ``import gitrecords.cli`` and the
-    command ``gitrecords ARGS``, and the command's stdout."""
+    command ``gitrecords ARGS`` (run in ``cwd``), and the command's stdout."""
     out = tmp_path / "modules.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("GITRECORDS_REPO", None)
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(out), *args], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", SCRIPT, str(out), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=cwd,
     )
     result = json.loads(out.read_text())
     assert result["code"] in (None, 0), proc.stderr
@@ -95,20 +101,44 @@ def test_version_imports_no_git_and_no_command(tmp_path: Path) -> None:
     assert "importlib.metadata" not in modules
 
 
-def test_get_imports_no_validator_bulk_or_web(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["bare", "working clone", "discovered"])
+def test_get_reads_without_libgit2(tmp_path: Path, where: str) -> None:
+    """``gitrecords get ID`` of a plain repository reads the record without pygit2 (whose
+    start costs more than the rest of the command), the revision index or the record API."""
+    repo = Repository.init(tmp_path / "data", bare=where == "bare")
+    with repo:
+        record = Record.create({"title": "Start-up"}, pid_minters=[])
+    repo.close()
+    if where == "discovered":
+        (tmp_path / "data" / "records").mkdir(exist_ok=True)
+        modules, stdout = imported(tmp_path, "get", str(record.id), cwd=tmp_path / "data" / "records")
+    else:
+        modules, stdout = imported(tmp_path, "--repo", str(tmp_path / "data"), "get", str(record.id))
+    assert json.loads(stdout) == {"title": "Start-up"}
+    assert heavy(modules) == []
+    assert "gitrecords.cli.get" in modules
+    light = ("pygit2", "sqlite3", "gitrecords.cli.records", "gitrecords.repository", "gitrecords._git")
+    assert [m for m in light if m in modules] == []
+
+
+def test_get_json_imports_no_validator_bulk_or_web(tmp_path: Path) -> None:
+    """``get --json`` needs the revision index: it reads through the repository, and still
+    imports no validator, bulk machinery or web server."""
     repo = Repository.init(tmp_path / "data.git")
     with repo:
         record = Record.create({"title": "Start-up"}, pid_minters=[])
-    modules, stdout = imported(tmp_path, "--repo", str(repo.git_dir), "get", str(record.id))
-    assert json.loads(stdout)["title"] == "Start-up"
+    modules, stdout = imported(tmp_path, "--repo", str(repo.git_dir), "get", "--json", str(record.id))
+    assert json.loads(stdout)["data"]["title"] == "Start-up"
+    assert json.loads(stdout)["revision_id"] == 0
     assert heavy(modules) == []
-    assert "gitrecords.cli.records" in modules
+    assert "pygit2" in modules
     assert "gitrecords.cli.bulk" not in modules
 
 
 def test_the_lazy_command_map_names_every_command() -> None:
     """``COMMANDS`` (name -> module:attribute) lists every command of the command modules."""
-    names = ("admin", "bulk", "ci", "edit", "history", "records", "replication", "schemas", "search", "serve")
+    names = ("admin", "bulk", "ci", "edit", "get", "history", "records", "replication", "schemas", "search")
+    names += ("serve",)
     modules = [importlib.import_module(f"gitrecords.cli.{name}") for name in (*names, "users")]
     assert {c.name: c for m in modules for c in m.COMMANDS} == cli.commands
     assert sorted(COMMANDS) == sorted(cli.commands)

@@ -45,7 +45,7 @@ COMMANDS = {
     "export": "bulk:export",
     "fmt": "ci:fmt",
     "gc": "admin:gc_",
-    "get": "records:get",
+    "get": "get:get",
     "history": "history:history",
     "hooks": "ci:hooks",
     "import": "bulk:import_",

@@ -8,15 +8,19 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .. import _git, layout
-from ..blame import AtError, find_revision
+from .. import layout
+from ..config import DEFAULT_LOCK_WAIT
 from ..errors import GitRecordsError, RepositoryError
-from ..repository import Repository, parse_author
-from ..writer import DEFAULT_LOCK_WAIT
+
+if TYPE_CHECKING:
+    from ..repository import Repository
+
+# libgit2 (_git), the repository and blame are imported by the functions that use them:
+# ``gitrecords get`` reads a record without them when it can (issue 21)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +35,8 @@ AT_HELP = (
 def at_revision(repo: Repository, record_id: uuid.UUID, at: str) -> int:
     """The revision ``--at`` names; a malformed value is a usage error (exit 2), a record that did
     not exist then a data error (exit 1)."""
+    from ..blame import AtError, find_revision
+
     try:
         return find_revision(repo, record_id, at)
     except AtError as err:
@@ -100,6 +106,9 @@ def open_repository(path: str | None, branch: str | None, wait: float = DEFAULT_
     ``gitrecords.json`` on the branch), so the CLI never writes records into
     a source code repository by accident.
     """
+    from .. import _git
+    from ..repository import Repository
+
     shown = path
     if path is None:
         cwd = os.getcwd()
@@ -170,6 +179,8 @@ RECORD_ID = RecordIdType()
 def _check_author(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
+    from ..repository import parse_author
+
     try:
         parse_author(value)
     except GitRecordsError as err:

@@ -1,4 +1,5 @@
-"""Commands for single records and batches of them: create, get, update, patch, delete, undelete, revert."""
+"""Commands for single records and batches of them: create, update, patch, delete, undelete, revert
+(``get`` is in :mod:`gitrecords.cli.get`, which starts without these imports)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ from typing import Any
 
 import click
 
-from .. import layout
 from ..errors import GitRecordsError, NoResultFound
-from ..record import Record, RecordBase
+from ..record import Record
 from ..repository import Repository
 from ._batch import Problem, Written, check_record, fail, load_records, record_summary, report, write_items
 from ._common import (
-    AT_HELP,
     RECORD_ID,
     DataError,
     UsageFailure,
-    at_revision,
     create_options,
     ids_option,
     json_option,
@@ -27,7 +25,7 @@ from ._common import (
     write_options,
 )
 from ._input import Item, read_document, read_items
-from ._output import Progress, echo_json, note, revision_range, stdin_is_tty, timestamp
+from ._output import Progress, echo_json, note, revision_range, stdin_is_tty
 
 FILES = click.argument(
     "files", nargs=-1, metavar="[FILE]...", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
@@ -181,86 +179,6 @@ def patch(
     if problems:
         fail(problems, len(records))
     _each_in_one_commit(repo, patched, Record.commit, "Patched", message, author, as_json)
-
-
-# -- get -------------------------------------------------------------------
-
-
-def parse_pid(value: str) -> tuple[str, str]:
-    pid_type, sep, pid_value = value.partition(":")
-    if not sep or not pid_type or not pid_value:
-        raise click.BadParameter(f"{value!r} is not TYPE:VALUE, e.g. recid:1", param_hint="'--pid'")
-    return pid_type, pid_value
-
-
-@click.command()
-@click.argument("record_id", type=RECORD_ID, required=False, metavar="[ID]")
-@click.option("--pid", metavar="TYPE:VALUE", help="Find the record by a PID instead of its id, e.g. recid:1.")
-@click.option(
-    "-r", "--revision", type=int, help="Show revision N (0 is the first; -1 the latest, -2 the one before)."
-)
-@click.option("--at", metavar="REVISION|DATE|COMMIT", help=AT_HELP)
-@click.option("--with-deleted", is_flag=True, help="Show a soft-deleted record (its data is {}).")
-@json_option
-@pass_repo
-def get(
-    repo: Repository,
-    record_id: uuid.UUID | None,
-    pid: str | None,
-    revision: int | None,
-    at: str | None,
-    with_deleted: bool,
-    as_json: bool,
-) -> None:
-    """Print a record as canonical JSON.
-
-    With --json, print an object with its id, revision_id, created, updated,
-    is_deleted and data.
-
-    \b
-    Examples:
-      gitrecords get 6796d85a-8a58-419c-a937-84aef33e9d18
-      gitrecords get --pid recid:1
-      gitrecords get ID --revision 0 --json
-      gitrecords get ID --at 2024-01-31
-      gitrecords get ID --at 2024-01-31T12:00:00Z
-      gitrecords get ID --at 4f2a9c1
-    """
-    if (record_id is None) == (pid is None):
-        raise UsageFailure("give a record ID or --pid TYPE:VALUE (one of them)")
-    if revision is not None and at is not None:
-        raise UsageFailure("give --revision or --at, not both (--at also takes a revision id)")
-    if pid is not None:
-        record_id = repo.lookup_pid(*parse_pid(pid))
-    assert record_id is not None
-    record = Record.get_record(record_id, with_deleted=True, repo=repo)
-    if at is not None:
-        revision = at_revision(repo, record_id, at)
-    shown: RecordBase = record
-    if revision is not None:
-        revisions = record.revisions
-        if revision not in revisions:
-            shown_range = revision_range(len(revisions))
-            raise NoResultFound(f"record {record_id} has no revision {revision} ({shown_range})")
-        shown = revisions[revision]
-    elif record.is_deleted and not with_deleted:
-        raise NoResultFound(f"record {record_id} is deleted (use --with-deleted to show it)")
-    if as_json:
-        echo_json(
-            {
-                "id": str(shown.id),
-                "revision_id": shown.revision_id,
-                "created": timestamp(shown.created),
-                "updated": timestamp(shown.updated),
-                "is_deleted": shown.is_deleted,
-                "data": dict(shown),
-            }
-        )
-        return
-    click.echo(layout.dumps(dict(shown)).decode("utf-8"), nl=False)
-    if shown.is_deleted:
-        where = f" in revision {shown.revision_id}" if revision is not None else ""
-        note(f"record {record_id} is deleted{where}")
 
 
 # -- delete / undelete / revert -------------------------------------------
@@ -418,4 +336,4 @@ def _each_in_one_commit(
     report(verb, Written(records, str(commit), commit != before), as_json)
 
 
-COMMANDS = [create, get, update, patch, delete, undelete, revert]
+COMMANDS = [create, update, patch, delete, undelete, revert]
