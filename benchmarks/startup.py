@@ -9,7 +9,10 @@ the same run and interleaved (one of each per round, so a change of load hits th
   so an editable install's finder is in it too);
 * ``git cat-file -p <blob>``: git printing the record's file, the floor of a read;
 * ``gitrecords --version`` and ``gitrecords get ID``, the console script beside
-  ``sys.executable`` (it imports whatever ``gitrecords`` is on ``PYTHONPATH``).
+  ``sys.executable`` (it imports whatever ``gitrecords`` is on ``PYTHONPATH``);
+* ``gitrecords get ID`` again on a copy packed by ``git gc`` (a record read out of a pack,
+  as in a repository that has lived), and ``gitrecords get --json ID``, which needs the
+  revision index and reads through libgit2.
 
 Each command runs once untimed first. The children get a private ``PYTHONPYCACHEPREFIX`` and
 never ``PYTHONDONTWRITEBYTECODE``: a user's installation has its ``.pyc`` files, and compiling
@@ -61,11 +64,17 @@ def commands(workdir: Path) -> dict[str, list[str]]:
     blob = repo.record_blob(record_id)
     gitrecords = _script()
     git_dir = str(repo.git_dir)
+    repo.close()
+    packed = workdir / "packed.git"
+    shutil.copytree(git_dir, packed)
+    subprocess.run(["git", "--git-dir", str(packed), "gc", "--quiet"], check=True)
     return {
         "python -c pass": [sys.executable, "-c", "pass"],
         "git cat-file -p <blob>": ["git", "--git-dir", git_dir, "cat-file", "-p", str(blob)],
         "gitrecords --version": [gitrecords, "--version"],
         "gitrecords get ID": [gitrecords, "--repo", git_dir, "get", str(record_id)],
+        "gitrecords get ID (after git gc)": [gitrecords, "--repo", str(packed), "get", str(record_id)],
+        "gitrecords get --json ID": [gitrecords, "--repo", git_dir, "get", "--json", str(record_id)],
     }
 
 

@@ -22,36 +22,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from . import _git, layout
+from ._index_sql import INDEX_FORMAT, SCHEMA, SUMMARY
 from ._sqlite import open_derived
 from .config import parse_config
 from .errors import GitRecordsError, PIDError
 
-INDEX_FORMAT = "2"
-
 LIVE, TOMBSTONE, REMOVED = 0, 1, 2
 _ANY_TIP: Any = object()
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS revisions (
-    record TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    commit_id TEXT NOT NULL,
-    blob TEXT,
-    state INTEGER NOT NULL,
-    time INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    PRIMARY KEY (record, revision)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, commit_id TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS pids (
-    pid_type TEXT NOT NULL,
-    pid_value TEXT NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (pid_type, pid_value, record)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS pids_by_record ON pids (record);
-"""
 
 
 class RevisionRow(NamedTuple):
@@ -111,7 +88,7 @@ class RevisionIndex:
 
     def _connect(self, path: str | None) -> sqlite3.Connection:
         # read-only repository, or a file busy for a minute: the index is kept in memory
-        conn, self.path = open_derived(path, _SCHEMA, INDEX_FORMAT, memory_when_busy=True)
+        conn, self.path = open_derived(path, SCHEMA, INDEX_FORMAT, memory_when_busy=True)
         return conn
 
     def close(self) -> None:
@@ -458,15 +435,6 @@ class RevisionIndex:
         ).fetchone()
         return first, RevisionRow(uuid.UUID(last[0]), *last[1:])
 
-    # one pass: the commit's position, then the record's newest row up to it (SQLite gives the bare
-    # column r.time from the row MAX() picks), and revision 0's time by its key
-    _SUMMARY = (
-        "SELECT b.seq, MAX(r.revision), r.time,"
-        " (SELECT time FROM revisions WHERE record = ?1 AND revision = 0)"
-        " FROM (SELECT seq FROM commits WHERE commit_id = ?2) AS b"
-        " LEFT JOIN revisions r ON r.record = ?1 AND r.seq <= b.seq"
-    )
-
     def summary(self, record_id: uuid.UUID, tip: Any = _ANY_TIP) -> tuple[int, int, int] | None:
         """(number of revisions, time of revision 0, time of the latest revision), in one query.
 
@@ -480,12 +448,12 @@ class RevisionIndex:
         if tip is None:
             return None
         with self._lock:
-            row = self._conn.execute(self._SUMMARY, (key, str(tip))).fetchone()
+            row = self._conn.execute(SUMMARY, (key, str(tip))).fetchone()
             if row[0] is None:
                 self.catch_up()
-                row = self._conn.execute(self._SUMMARY, (key, str(tip))).fetchone()
+                row = self._conn.execute(SUMMARY, (key, str(tip))).fetchone()
                 if row[0] is None:  # not in the branch's history any more: answer for the index's tip
-                    row = self._conn.execute(self._SUMMARY, (key, self.indexed_tip())).fetchone()
+                    row = self._conn.execute(SUMMARY, (key, self.indexed_tip())).fetchone()
         if row is None or row[1] is None:
             return None
         return row[1] + 1, row[3], row[2]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _git, layout
+from ._index_sql import derived_file
 from ._parsed import ParsedBlobs
 from .config import DEFAULT_CONFIG, PURGED_FILE, default_minters, parse_config, read_source_tree
 from .errors import BatchValidationError, InvalidRecordError, NoResultFound, RepositoryError, SchemaError
@@ -90,12 +90,9 @@ class Storage:
         #: record files parsed before, by blob id
         self.parsed = ParsedBlobs()
         self._store_cache: tuple[Any, SchemaStore] | None = None
-        safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", self.branch)
-        index_path = None if from_env else str(self.git_dir / "gitrecords" / f"index-{safe_branch}.sqlite")
+        index_path = None if from_env else derived_file(self.git_dir, "index", self.branch)
         self.index = RevisionIndex(self.git, self.ref, index_path)
-        self._search_path = (
-            None if from_env else str(self.git_dir / "gitrecords" / f"search-{safe_branch}.sqlite")
-        )
+        self._search_path = None if from_env else derived_file(self.git_dir, "search", self.branch)
         self._search: SearchIndex | None = None
         self.working_clone = WorkingClone(self.git, self.bare, self.branch, self._head_branch)
         #: the write path: every change to the branch goes through it

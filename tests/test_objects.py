@@ -383,3 +383,64 @@ def test_deleted_missing_and_broken_records_are_left_to_the_repository(tmp_path:
     )
     result = gr(repo, "get", "--with-deleted", str(other.id))
     assert (result.stdout, result.stderr) == ("{}\n", f"record {other.id} is deleted\n")
+
+
+# -- the CLI's fast get gives what the repository gives -----------------------------------------
+
+
+def both_ways(gr, monkeypatch, repo: Repository, *args: str) -> tuple[str, str]:
+    """stdout of ``gitrecords get ARGS`` through the fast path and through the repository
+    (the fast path switched off)."""
+    import gitrecords.cli.get
+
+    fast = gr(repo, "get", *args)
+    with monkeypatch.context() as patch:
+        patch.setattr(gitrecords.cli.get, "fast_record", lambda *a, **k: None)
+        full = gr(repo, "get", *args)
+    assert (fast.exit_code, fast.stderr) == (full.exit_code, full.stderr)
+    return fast.stdout, full.stdout
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_get_and_get_json_give_what_the_repository_gives(
+    tmp_path: Path, gr, monkeypatch, packed: bool
+) -> None:
+    repo, records = many_revisions(tmp_path, revisions=6, records=3)
+    with repo:
+        records[2].delete()
+    if packed:
+        git(repo, "gc", "--quiet")
+    state = State(repo_path=str(repo.git_dir))
+    for record in records[:2]:
+        assert fast_record(state, record.id) is not None
+        assert fast_record(state, record.id, as_json=True) is not None
+        for args in ((), ("--json",), ("--with-deleted",), ("--json", "--with-deleted")):
+            fast, full = both_ways(gr, monkeypatch, repo, *args, str(record.id))
+            assert fast == full
+        assert json.loads(fast)["revision_id"] == 6
+    deleted = str(records[2].id)
+    for args in ((), ("--json",), ("--with-deleted",), ("--json", "--with-deleted")):
+        fast, full = both_ways(gr, monkeypatch, repo, *args, deleted)
+        assert fast == full
+
+
+def test_get_json_of_a_tip_the_index_has_not_seen_is_left_to_the_repository(
+    tmp_path: Path, gr, monkeypatch, curator_identity
+) -> None:
+    """A commit made with plain git: the index must catch up, which the repository does."""
+    repo, record = plain_repo(tmp_path)
+    path = repo.path_for(record.id)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.git_dir), str(clone)], check=True)
+    (clone / path).write_text(layout.dumps({"title": "Changed by git"}).decode())
+    subprocess.run(["git", "-C", str(clone), "commit", "-q", "-am", "by git"], check=True)
+    subprocess.run(["git", "-C", str(clone), "push", "-q", "origin", f"HEAD:{repo.branch}"], check=True)
+    state = State(repo_path=str(repo.git_dir))
+    assert fast_record(state, record.id) == layout.dumps({"title": "Changed by git"}).decode()
+    assert fast_record(state, record.id, as_json=True) is None
+    fast, full = both_ways(gr, monkeypatch, repo, "--json", str(record.id))
+    assert fast == full
+    assert json.loads(fast)["revision_id"] == 1
+    assert fast_record(state, record.id, as_json=True) == fast  # the repository caught the index up
+    (repo.git_dir / "gitrecords" / f"index-{repo.branch}.sqlite").unlink()
+    assert fast_record(state, record.id, as_json=True) is None

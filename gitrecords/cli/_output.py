@@ -41,7 +41,12 @@ def stdin_is_tty() -> bool:
 
 def echo_json(value: Any) -> None:
     """Print one JSON document (indented, UTF-8 kept as is) on stdout."""
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=_default))
+    click.echo(json_text(value))
+
+
+def json_text(value: Any) -> str:
+    """The text :func:`echo_json` prints (without its final newline)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_default)
 
 
 def echo_nl(value: Any) -> None:

@@ -1,8 +1,9 @@
 """``gitrecords get``: a command of its own module, so that it starts fast (issue 21).
 
-Scripts call ``gitrecords get ID`` in loops. The plain form (an id; no ``--pid``,
-``--revision``, ``--at`` or ``--json``) is answered without libgit2 when it can be answered
-exactly (:func:`fast_record`, through :class:`gitrecords._objects.GitDir`): starting libgit2
+Scripts call ``gitrecords get ID`` in loops. The plain form (an id, with or without
+``--json``; no ``--pid``, ``--revision`` or ``--at``) is answered without libgit2 when it can
+be answered exactly (:func:`fast_record`, through :class:`gitrecords._objects.GitDir`, and
+for ``--json`` the revision index's file when it has seen the branch tip): starting libgit2
 costs more than the rest of the command. Everything else, and anything that reader does not
 read as git does, goes through the :class:`~gitrecords.Repository` as before, which gives the
 same output and every error message and exit code.
@@ -32,11 +33,13 @@ def parse_pid(value: str) -> tuple[str, str]:
     return pid_type, pid_value
 
 
-def fast_record(state: State, record_id: uuid.UUID) -> str | None:
-    """The live record ``record_id`` of the selected repository as canonical JSON, read without
-    libgit2; None when the repository, the branch or the record is anything but plain (a
-    deleted, missing, too large or invalid record, a repository :class:`GitDir` does not
-    read): the :class:`~gitrecords.Repository` answers then, with its messages."""
+def fast_record(state: State, record_id: uuid.UUID, as_json: bool = False) -> str | None:
+    """What ``get`` prints for the live record ``record_id`` (with ``--json`` when ``as_json``),
+    read without libgit2; None when the repository, the branch or the record is anything but
+    plain (a deleted, missing, too large or invalid record, a repository :class:`GitDir` does
+    not read, for ``--json`` a revision index that has not seen the branch tip): the
+    :class:`~gitrecords.Repository` answers then, with its messages."""
+    from .._index_sql import derived_file
     from .._objects import GitDir
     from ..config import parse_config
 
@@ -52,7 +55,7 @@ def fast_record(state: State, record_id: uuid.UUID) -> str | None:
             tip = git.ref(f"refs/heads/{branch}") if branch else None
             tree = git.commit_tree(tip) if tip is not None else None
             config = git.blob_at(tree, layout.CONFIG_FILE) if tree is not None else None
-            if tree is None or config is None:
+            if branch is None or tip is None or tree is None or config is None:
                 return None
             settings = parse_config(config)
             limit = int(settings.get("max_record_bytes") or layout.MAX_RECORD_BYTES)
@@ -62,9 +65,55 @@ def fast_record(state: State, record_id: uuid.UUID) -> str | None:
         data = layout.loads(raw)
         if not isinstance(data, dict) or layout.is_tombstone(data):
             return None
-        return layout.dumps(data).decode("utf-8")
+        if not as_json:
+            return layout.dumps(data).decode("utf-8")
+        summary = _indexed_summary(derived_file(git.path, "index", branch), record_id, tip.hex())
+        return None if summary is None else _json_text(record_id, data, *summary)
     except Exception:  # whatever this reader did not expect, the full path reports
         return None
+
+
+def _indexed_summary(path: str, record_id: uuid.UUID, tip: str) -> tuple[int, int, int] | None:
+    """(revision id, time of revision 0, time of that revision) of the record as of ``tip``, from
+    the revision index, as :meth:`~gitrecords.index.RevisionIndex.summary` reads them; None when
+    there is no index of this format or it has not seen ``tip`` (it must catch up first)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    from .._index_sql import INDEX_FORMAT, SUMMARY
+
+    if not os.path.isfile(path):
+        return None
+    conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=1, isolation_level=None)
+    try:
+        found = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if found is None or found[0] != INDEX_FORMAT:
+            return None
+        row = conn.execute(SUMMARY, (str(record_id), tip)).fetchone()
+    finally:
+        conn.close()
+    if row is None or row[0] is None or row[1] is None or row[3] is None:
+        return None
+    return row[1], row[3], row[2]
+
+
+def _json_text(
+    record_id: uuid.UUID, data: dict[str, object], revision: int, created: int, updated: int
+) -> str:
+    """``get --json``'s output for a live record."""
+    from datetime import UTC, datetime
+
+    from ._output import json_text
+
+    value = {
+        "id": str(record_id),
+        "revision_id": revision,
+        "created": datetime.fromtimestamp(created, UTC).isoformat(),
+        "updated": datetime.fromtimestamp(updated, UTC).isoformat(),
+        "is_deleted": False,
+        "data": data,
+    }
+    return json_text(value) + "\n"
 
 
 @click.command()
@@ -98,9 +147,9 @@ def get(
       gitrecords get ID --at 2024-01-31T12:00:00Z
       gitrecords get ID --at 4f2a9c1
     """
-    if record_id is not None and pid is None and revision is None and at is None and not as_json:
+    if record_id is not None and pid is None and revision is None and at is None:
         state = click.get_current_context().ensure_object(State)
-        text = fast_record(state, record_id)
+        text = fast_record(state, record_id, as_json)
         if text is not None:
             click.echo(text, nl=False)
             return
