@@ -14,6 +14,10 @@ it and then its index into ``objects/pack``; until then nothing refers to it.
 them: it copies a pack without them, reusing every other entry byte for byte
 (what ``git repack -a -d`` does after walking the whole history and searching
 deltas for the objects stored whole; here neither is needed).
+
+Reading an entry (:func:`parse_entry`, :func:`parse_ofs`, :func:`inflate`,
+:func:`apply_delta`, :func:`object_id`) is shared with :mod:`gitrecords._objects`,
+which reads objects for ``gitrecords get`` without libgit2.
 """
 
 from __future__ import annotations
