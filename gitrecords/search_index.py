@@ -84,6 +84,7 @@ _NUMBER_START = frozenset("-0123456789")
 _SEPARATOR = "\x1f"
 _SCALARS = frozenset((str, int, float, bool))
 _ANY_TIP: Any = object()
+_ABSENT: Any = object()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -376,20 +377,22 @@ class SearchIndex:
             return False
         if self.indexed_tip() != str(base) or _git.first_parent(self._git, tip) != base:
             return False
-        if len(changes) > BULK and len(changes) * 2 > self._docs():
-            self._build(tip)  # most records changed (an import, a bulk edit): not listed at all
-            return True
         records_dir = self._records_dir(_git.tree_of(self._git, tip))
         prefix = records_dir + "/"
-        self._index(
-            tip,
-            [
-                (record_id, blob)
-                for path, blob in changes.items()
-                if path.startswith(prefix)
-                and (record_id := layout.id_from_path(path, records_dir)) is not None
-            ],
-        )
+
+        def records() -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
+            for path, blob in changes.items():
+                if path.startswith(prefix) and (record_id := layout.id_from_path(path, records_dir)):
+                    yield record_id, blob
+
+        if (
+            len(changes) > BULK
+            and len(changes) * 2 > self._docs()
+            and self._count_live(records()) * 2 < len(changes)
+        ):
+            self._build(tip)  # mostly new records, more than the index has (an import): not listed
+            return True
+        self._index(tip, list(records()))
         return True
 
     def _catch_up(self, tip: _git.Oid | None) -> None:
@@ -515,10 +518,14 @@ class SearchIndex:
         not held all at once)."""
         conn = self._conn
         bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
+        #: most of the changes are new versions of records the index has: their rows are
+        #: compared with the old ones and only what differs is written (a bulk edit)
+        diff = False
         if bulk and not fresh:
-            if len(changes) * 2 > self._docs():  # type: ignore[arg-type]
-                # most records change (a bulk edit, a history rewritten): building the index again
-                # inserts their rows, where catching up would delete every old row first
+            diff = self._count_live(changes) * 2 >= len(changes)  # type: ignore[arg-type]
+            if not diff and len(changes) * 2 > self._docs():  # type: ignore[arg-type]
+                # mostly new records, more than the index has (an import): building the index
+                # again inserts every row into tables without their secondary indexes
                 self._build(tip)
                 return
         fields = self._settings_of(_git.tree_of(self._git, tip))[1]
@@ -526,18 +533,29 @@ class SearchIndex:
         # the facet counts follow each record, unless they are counted again at the end anyway
         recount = bulk or row is None or json.loads(row[0]) != list(fields)
         self._counting = frozenset() if recount else frozenset(fields)
-        if bulk:
+        rebuilt = bulk and not diff  # few rows change in a diff: the value indexes stay
+        if rebuilt:
             for name in _SECONDARY:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
         try:
-            self._index_changes(tip, changes, fresh)
+            self._index_changes(tip, changes, fresh, diff)
         finally:
             self._counting = frozenset()
-            if bulk:
+            if rebuilt:
                 for sql in _SECONDARY.values():
                     conn.execute(sql)
         if recount:
             self._recount(fields)
+
+    def _count_live(self, changes: Iterable[tuple[uuid.UUID, _git.Oid | None]]) -> int:
+        """How many of ``changes`` are new files of records the index has live."""
+        count = 0
+        for part in _chunks((str(record_id) for record_id, blob in changes if blob is not None), 500):
+            count += self._conn.execute(
+                "SELECT COUNT(*) FROM docs WHERE deleted = 0 AND record IN (SELECT value FROM json_each(?))",
+                (json.dumps(part),),
+            ).fetchone()[0]
+        return count
 
     def _docs(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0])
@@ -571,11 +589,17 @@ class SearchIndex:
         self._conn.executemany("DELETE FROM facet_counts WHERE path = ? AND str = ? AND docs <= 0", pairs)
 
     def _index_changes(
-        self, tip: _git.Oid, changes: Iterable[tuple[uuid.UUID, _git.Oid | None]], fresh: bool
+        self,
+        tip: _git.Oid,
+        changes: Iterable[tuple[uuid.UUID, _git.Oid | None]],
+        fresh: bool,
+        diff: bool = False,
     ) -> None:
         """Index ``changes``, in parts of :data:`_Batch.SIZE` records; ``fresh``: the tables are
-        empty (a build), so no record has rows yet. Past the first :data:`PARALLEL` records,
-        worker processes make the rows of the rest while this one writes them."""
+        empty (a build), so no record has rows yet; ``diff``: a record that stays live keeps its
+        rows, and only those that differ from its new ones are written. Past the first
+        :data:`PARALLEL` records, worker processes make the rows of the rest while this one
+        writes them."""
         conn = self._conn
         when = _git.commit_time(self._git, tip)
         # a large catch-up forgets the field paths no record has any more in one pass at the end
@@ -583,9 +607,10 @@ class SearchIndex:
         stale_paths: set[int] | None = None if many else set()
         self._next_doc = 1 if fresh else (conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0) + 1
         batch = _Batch(conn)
-        for part, rows in self._parts_with_rows(changes, fresh, stale_paths):
+        for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff):
             record_ids = [uuid.UUID(key) for _doc, key, blob, _live in part if blob is not None]
             times = self._times(tip, record_ids)
+            compared: set[int] = set()  # live records whose old rows stay, to be compared
             for n, (doc, key, blob, was_live) in enumerate(part):
                 batch.live -= was_live
                 if blob is None:
@@ -596,10 +621,18 @@ class SearchIndex:
                 created, updated, revision = times.get(key, (when, when, 0))
                 batch.docs.append((doc, key, int(state == _TOMBSTONE), created, updated, revision))
                 batch.live += state != _TOMBSTONE
+                kept = diff and was_live
+                if kept and state != _LIVE:
+                    self._drop_docs([doc], stale_paths)  # its old rows go; new ones are made here
                 if state == _DEFERRED:  # a field path the worker did not know: its rows are made here
                     self._record_rows(doc, blob, batch)
-            batch.vals.extend(rows.vals)
-            batch.fts.extend(rows.fts)
+                elif kept and state == _LIVE:
+                    compared.add(doc)
+            if compared:
+                self._compare(compared, rows, batch)
+            else:
+                batch.vals.extend(rows.vals)
+                batch.fts.extend(rows.fts)
             batch.multi.update(rows.multi)
             batch.counted.update(rows.counted)
             batch.flush()
@@ -611,12 +644,16 @@ class SearchIndex:
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
 
     def _parts_with_rows(
-        self, changes: Iterable[tuple[uuid.UUID, _git.Oid | None]], fresh: bool, stale_paths: set[int] | None
+        self,
+        changes: Iterable[tuple[uuid.UUID, _git.Oid | None]],
+        fresh: bool,
+        stale_paths: set[int] | None,
+        diff: bool = False,
     ) -> Iterator[tuple[list[tuple[int | None, str, _git.Oid | None, bool]], _Rows]]:
         """``changes`` in parts of (doc, record id, blob, was live), each with its rows: the doc
         of a record that had none is numbered, and the old rows of a record that had some are
-        deleted, before its new rows come."""
-        parts = (self._numbered(part, fresh, stale_paths) for part in _chunks(changes, _Batch.SIZE))
+        deleted (with ``diff``, not those of a live record's new file), before its new rows come."""
+        parts = (self._numbered(part, fresh, stale_paths, diff) for part in _chunks(changes, _Batch.SIZE))
         made = 0
         for part in parts:
             yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
@@ -652,7 +689,11 @@ class SearchIndex:
             _WORKER_INDEX = None
 
     def _numbered(
-        self, part: list[tuple[uuid.UUID, _git.Oid | None]], fresh: bool, stale_paths: set[int] | None
+        self,
+        part: list[tuple[uuid.UUID, _git.Oid | None]],
+        fresh: bool,
+        stale_paths: set[int] | None,
+        diff: bool = False,
     ) -> list[tuple[int | None, str, _git.Oid | None, bool]]:
         existing: dict[str, tuple[int, bool]] = {}
         if not fresh:
@@ -662,7 +703,15 @@ class SearchIndex:
                 (keys,),
             ).fetchall()
             existing = {record: (doc, not deleted) for record, doc, deleted in found}
-            self._drop_docs([doc for doc, _live in existing.values()], stale_paths)
+            blobs = {str(record_id): blob for record_id, blob in part}
+            self._drop_docs(
+                [
+                    doc
+                    for record, (doc, live) in existing.items()
+                    if not (diff and live and blobs[record] is not None)
+                ],
+                stale_paths,
+            )
         numbered: list[tuple[int | None, str, _git.Oid | None, bool]] = []
         for record_id, blob in part:
             key = str(record_id)
@@ -671,6 +720,33 @@ class SearchIndex:
                 doc, self._next_doc = self._next_doc, self._next_doc + 1
             numbered.append((doc, key, blob, was_live))
         return numbered
+
+    def _compare(self, docs: set[int], rows: _Rows, batch: _Batch) -> None:
+        """Write the rows of ``docs`` (live records that had rows) that differ from their old
+        ones; the other records' rows are written whole."""
+        old: dict[int, dict[tuple[int, int], tuple[Any, Any]]] = {doc: {} for doc in docs}
+        for doc, path, n, text, number in self._conn.execute(
+            "SELECT doc, path, n, str, num FROM vals WHERE doc IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(docs)),),
+        ):
+            old[doc][(path, n)] = (text, number)
+        new: dict[int, set[tuple[int, int]]] = {doc: set() for doc in docs}
+        for row in rows.vals:
+            doc = row[0]
+            before = old.get(doc)
+            if before is None:
+                batch.vals.append(row)
+                continue
+            key = (row[1], row[2])
+            new[doc].add(key)
+            if before.get(key, _ABSENT) != (row[3], row[4]):
+                batch.vals_changed.append(row)
+        for doc, before in old.items():
+            batch.vals_gone.extend((doc, *key) for key in before.keys() - new[doc])
+        for row in rows.fts:
+            if row[0] in docs:
+                batch.fts_gone.append((row[0],))
+            batch.fts.append(row)
 
     def _make_rows(self, part: list[tuple[int | None, Any]], learn: bool) -> _Rows:
         """The rows of a part's records: (doc, blob) each, no blob for a removed record. With
@@ -1207,6 +1283,12 @@ class _Batch:
         self.docs: list[tuple[Any, ...]] = []
         self.vals: list[tuple[Any, ...]] = []
         self.fts: list[tuple[Any, ...]] = []
+        #: value rows that replace a record's old row at the same (doc, path, n), and the keys of
+        #: old rows that go (a compared record's)
+        self.vals_changed: list[tuple[Any, ...]] = []
+        self.vals_gone: list[tuple[int, int, int]] = []
+        #: full-text rows that go before a new one for the same doc comes
+        self.fts_gone: list[tuple[int]] = []
         #: docs whose record file is gone
         self.removed: list[tuple[int]] = []
         #: field paths a record has several values at
@@ -1220,6 +1302,12 @@ class _Batch:
         conn = self._conn
         if self.removed:
             conn.executemany("DELETE FROM docs WHERE doc=?", self.removed)
+        if self.fts_gone:
+            conn.executemany("DELETE FROM fts WHERE rowid=?", self.fts_gone)
+        if self.vals_gone:
+            conn.executemany("DELETE FROM vals WHERE doc=? AND path=? AND n=?", self.vals_gone)
+        if self.vals_changed:
+            conn.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?, ?, ?)", self.vals_changed)
         if self.docs:  # a record indexed before keeps its doc id: its row is replaced
             conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?)", self.docs)
         if self.vals:
@@ -1237,6 +1325,7 @@ class _Batch:
                 "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'live'", (self.live,)
             )
         self.docs, self.vals, self.fts, self.removed = [], [], [], []
+        self.vals_changed, self.vals_gone, self.fts_gone = [], [], []
         self.counted, self.multi, self.live = set(), set(), 0
 
 

@@ -481,16 +481,16 @@ def test_an_index_of_an_older_format_is_built_again(repo: Repository) -> None:
     again.close()
 
 
-def test_a_commit_that_changes_most_records_builds_the_index_again(
+def test_a_commit_that_changes_most_records_compares_their_rows(
     repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """More than BULK changes that are most of the records (a bulk edit): the index is built
-    again (cheaper than deleting every old row) and holds what catching up would have."""
+    """More than BULK changes that are new versions of records the index has (a bulk edit): each
+    record's new rows are compared with its old ones and only what differs is written, the
+    value indexes stay; the index holds what a build from scratch holds. An import of mostly
+    new records, more than the index has, builds the index again instead."""
     from gitrecords import search_index
 
     monkeypatch.setattr(search_index, "BULK", 50)
-    repo.import_records([{"title": f"record {n}", "n": n, "tags": ["old"]} for n in range(120)])
-    assert repo.search("tags:old").total == 120
     builds = []
     real_build = SearchIndex._build
     live = repo.search_index
@@ -501,14 +501,30 @@ def test_a_commit_that_changes_most_records_builds_the_index_again(
         return real_build(self, tip)
 
     monkeypatch.setattr(SearchIndex, "_build", build)
+    repo.import_records([{"title": f"record {n}", "n": n, "tags": ["old"]} for n in range(120)])
+    assert builds == [repo.tip()]  # an import into an index that has fewer records
+    assert repo.search("tags:old").total == 120
+    written: list[int] = []
+    real_flush = search_index._Batch.flush
+
+    def flush(self):
+        written.append(len(self.vals) + len(self.vals_changed) + len(self.vals_gone))
+        return real_flush(self)
+
+    monkeypatch.setattr(search_index._Batch, "flush", flush)
     from gitrecords.edit import SetFields
 
     repo.update_records("n:[0 TO 99]", SetFields(set=[("/tags", ["new"])]))
-    assert builds == [repo.tip()]
+    assert builds == [builds[0]]  # not built again
+    assert 0 < sum(written) <= 100  # one value row a record, not all of them again
     assert repo.search("tags:new").total == 100 and repo.search("tags:old").total == 20
     assert_equals_rebuild(repo)
+    # new fields, fields gone, values moved (the rows' positions shift), records deleted
+    repo.update_records(
+        "n:[0 TO 79]", SetFields(set=[("/a", {"b": ["x", "y"]}), ("/n2", 5)], unset=["/tags"])
+    )
+    assert_equals_rebuild(repo)
     repo.update_records("n:[0 TO 9]", SetFields(set=[("/tags", ["newer"])]))  # few: caught up
-    assert builds == [builds[0]]
     assert repo.search("tags:newer").total == 10
     assert_equals_rebuild(repo)
 

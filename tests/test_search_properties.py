@@ -64,6 +64,7 @@ from gitrecords import (
     _git,
     layout,
     replication,
+    search_index,
 )
 from gitrecords.query import parse
 from gitrecords.search_index import SearchIndex
@@ -728,6 +729,10 @@ class SearchIndexMachine(RuleBasedStateMachine):
         os.environ.update(HOME=str(home), GIT_CONFIG_GLOBAL=str(home / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
         for level in levels:
             pygit2.settings.search_path[level] = str(home)
+        # a change of more than two records takes the large catch-up's ways: a build, inserts
+        # without the value indexes, or new rows compared with the old ones (bulk edits)
+        self._saved_bulk = search_index.BULK
+        search_index.BULK = 2
         self.repo = Repository.init(self.tmp / "data.git", durable=False, config={"facets": STATE_FACETS})
         self.repo.search("")  # the index exists: it follows every commit from now on
         self.clones = 0
@@ -740,6 +745,7 @@ class SearchIndexMachine(RuleBasedStateMachine):
             finally:
                 self.repo.close()
         finally:
+            search_index.BULK = self._saved_bulk
             for level, value in self._saved_search.items():
                 pygit2.settings.search_path[level] = value
             for name, value in self._saved_env.items():
