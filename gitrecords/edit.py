@@ -404,7 +404,7 @@ class _Work:
     def read(self, key: str, blob_hex: str | None) -> tuple[str | None, bytes | None]:
         """(blob, bytes) of the record ``key`` (looked up in the tree when ``blob_hex`` is None),
         or (None, None) when it is missing. A forked worker opens the repository again."""
-        if self.opened_in != os.getpid():
+        if self.opened_in != os.getpid():  # a forked worker: the parent's handle is not its own
             self.opened = _git.open_repository(self.git_dir, allow_shallow=True)
             self.opened_tree = _git.tree_of(self.opened, _git.oid_from_hex(self.tree))
             self.opened_in = os.getpid()

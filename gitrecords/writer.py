@@ -185,7 +185,7 @@ def _date_from_env(name: str) -> tuple[int, int] | None:
     return int(match[1]), offset
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     """One record's new file content (blob None removes the file)."""
 
@@ -596,7 +596,9 @@ class WritePath:
                         effective[change.path] = change.blob
                 if not effective:
                     return base
-                live = [c for c in changes if c.path in effective]
+                live = changes  # every change has effect (a bulk edit): no second list of them
+                if len(effective) != len(changes):
+                    live = [c for c in changes if c.path in effective]
                 self.check_pids(base, tree, live)
                 self.working_clone.check(base, effective)
                 if prebuilt is not None and tree is not None and tree.id == prebuilt[0]:
