@@ -729,19 +729,18 @@ def _commit(
         staged.tree(changed.entries(part * size, min((part + 1) * size, count)))
     trees = staged.finish()
     for part in range(parts):
-        batch = changed.changes(part * size, min((part + 1) * size, count))
-        text = message or _default_message(report, len(batch))
+        start, stop = part * size, min((part + 1) * size, count)
+        text = message or _default_message(report, stop - start)
         if parts > 1:
             head, _, rest = text.partition("\n")
             text = f"{head} ({part + 1} of {parts})" + (f"\n{rest}" if rest else "")
         commit = repo.writer.write(
-            batch,
+            changed.changes(start, stop),  # only the write path holds them: gone before the indexes work
             message=text,
             author=author,
             trailers=_trailers(report, part + 1, parts),
             prebuilt=(base_tree, trees[part]),
         )
-        del batch
         base_tree = trees[part]
         if commit is not None:
             report.commits.append(str(commit))
@@ -815,7 +814,7 @@ def undo(
         staged.tree(changed.entries(0, len(changed)))
         (new_tree,) = staged.finish()
         written = repo.writer.write(
-            changed.changes(0, len(changed)),
+            changed.changes(0, len(changed)),  # only the write path holds them
             message=text,
             author=author,
             trailers=[f"Gitrecords-Undo: {target}"],

@@ -545,6 +545,31 @@ def test_worker_processes_write_the_same_trees_and_reports(tmp_path: Path, small
     fsck(workers)
 
 
+def test_the_write_path_s_hints_are_the_facts_of_each_change() -> None:
+    """WritePath.write tells the indexes (record id, blob) -> (state, PIDs) of every file it wrote
+    through the paths it changed (writer._Hints), not a second dict of every change: the same
+    mapping as that dict."""
+    from gitrecords import _git, layout
+    from gitrecords.index import LIVE, TOMBSTONE
+    from gitrecords.writer import Change, _Hints
+
+    changes = []
+    for number in range(30):
+        record_id = uuid.UUID(int=number + 1)
+        folder = "records" if number % 4 else "other"
+        blob = None if number % 7 == 3 else _git.oid_from_hex(f"{number + 1:040x}")
+        facts = [(LIVE, {}), (LIVE, {"doi": f"10.1/{number}"}), (TOMBSTONE, {})][number % 3]
+        changes.append(Change(record_id, layout.path_for(record_id, folder), blob, "update", facts=facts))
+    effective = {c.path: c.blob for c in changes}
+    expected = {(str(c.record_id), str(c.blob)): c.facts for c in changes if c.blob is not None}
+    hints = _Hints(changes, effective)
+    assert dict(hints) == expected and len(hints) == len(expected) and bool(hints)
+    assert hints.get((str(uuid.UUID(int=1)), "0" * 40)) is None  # another blob of a changed record
+    assert hints.get((str(uuid.UUID(int=99)), f"{99:040x}")) is None
+    assert hints.get(("not an id", "0" * 40)) is None
+    assert not _Hints([], {})
+
+
 # -- properties (hypothesis) --------------------------------------------------------------
 
 KEYS = st.sampled_from(["a", "b", "c"])
