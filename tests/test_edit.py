@@ -545,6 +545,45 @@ def test_worker_processes_write_the_same_trees_and_reports(tmp_path: Path, small
     fsck(workers)
 
 
+def test_signals_with_worker_processes(titled: Repository, small_chunks: list[int]) -> None:
+    """before_record_update receivers run in this process (the edit then has no workers, and
+    what they do stays here); after_record_update alone leaves the workers on, and is sent for
+    each changed record, in this process. signals=False: workers, no signal."""
+    seen: list[tuple[str, str]] = []
+
+    class After:
+        @hookimpl
+        def after_record_update(self, repo, record):
+            seen.append(("after", record["title"]))
+
+    class Before:
+        @hookimpl
+        def before_record_update(self, repo, record):
+            seen.append(("before", record["title"]))
+            record["stamped"] = True
+
+    after, before = After(), Before()
+    registered = [after]
+    plugins.register(after)
+    try:
+        titled.update_records("", SetFields(set=[("/x", 1)]), workers=2)
+        assert len(small_chunks) == 1
+        assert sorted(seen) == sorted(("after", f"Record {i}") for i in range(20))
+        seen.clear()
+        registered.append(before)
+        plugins.register(before)
+        titled.update_records("", SetFields(set=[("/x", 2)]), workers=2)
+        assert len(small_chunks) == 1  # no workers
+        assert sorted(seen) == sorted((w, f"Record {i}") for i in range(20) for w in ("before", "after"))
+        assert all(d.get("stamped") for d in data_by_number(titled).values())
+        seen.clear()
+        titled.update_records("", SetFields(set=[("/x", 3)]), workers=2, signals=False)
+        assert seen == [] and len(small_chunks) == 2
+    finally:
+        for plugin in registered:
+            plugins.unregister(plugin)
+
+
 def test_the_write_path_s_hints_are_the_facts_of_each_change() -> None:
     """WritePath.write tells the indexes (record id, blob) -> (state, PIDs) of every file it wrote
     through the paths it changed (writer._Hints), not a second dict of every change: the same
