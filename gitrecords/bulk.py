@@ -321,6 +321,7 @@ class StagedTrees:
         self.base = base
         self.ref = f"refs/gitrecords/import-edit-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.commits = 0
+        self.opened = False
         self._slot = contextlib.ExitStack()
         self._importer: _FastImport | None = None
 
@@ -367,22 +368,41 @@ class StagedTrees:
     def tree(self, changes: Iterable[tuple[str, _git.Oid | None]]) -> None:
         """Stage the tree of the previous one (``base``'s, first) with ``changes`` applied: each
         path gets the blob (staged, or already in the repository), or is removed (None)."""
+        self.open_tree()
+        out = self.importer.out
+        for path, blob in changes:
+            if blob is None:
+                out.write(b"D %s\n" % path.encode())
+            else:
+                out.write(b"M 100644 %s %s\n" % (str(blob).encode(), path.encode()))
+        self.close_tree()
+
+    def open_tree(self) -> None:
+        """Start the next tree (the previous one's, ``base``'s first): :meth:`file` puts files
+        into it as they come, so that git fast-import builds it meanwhile, until :meth:`close_tree`."""
         out = self.importer.out
         out.write(
             b"commit %s\ncommitter gitrecords <gitrecords@localhost> 0 +0000\ndata 0\n" % self.ref.encode()
         )
         if self.commits == 0:
             out.write(b"from %s\n" % str(self.base).encode())
-        for path, blob in changes:
-            if blob is None:
-                out.write(b"D %s\n" % path.encode())
-            else:
-                out.write(b"M 100644 %s %s\n" % (str(blob).encode(), path.encode()))
-        out.write(b"\n")
+        self.opened = True
+
+    def file(self, path: str, data: bytes, known_id: str | None = None) -> _git.Oid:
+        """Put a new file at ``path`` of the open tree; returns its blob id (``known_id``: its hex
+        id, computed already)."""
+        self.importer.out.write(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
+        return _git.oid_from_hex(known_id or blob_id(data))
+
+    def close_tree(self) -> None:
+        self.importer.out.write(b"\n")
         self.commits += 1
+        self.opened = False
 
     def finish(self) -> list[_git.Oid]:
         """Write the pack; returns the staged trees' ids, in order."""
+        if self.opened:
+            self.close_tree()
         if not self.commits:
             self.abort()
             return []

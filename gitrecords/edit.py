@@ -617,6 +617,7 @@ def update_records(
             yield (None if diffs is None else max(diffs - len(report.diffs), 0)), items
 
     changed = _Changes(snap.records_dir, "update")
+    size = chunk or 1 << 62  # records a commit
     staging: Any = contextlib.nullcontext(None) if dry_run else StagedTrees(repo, snap.tip)
     with staging as staged:
         done = 0
@@ -639,7 +640,12 @@ def update_records(
                 if staged is None or report.invalid:
                     continue
                 old_hex, new_raw, new_hex, pids = found
-                staged.blob(new_raw, new_hex)
+                # straight into the tree of its chunk: git fast-import builds the trees meanwhile
+                if len(changed) == size * (staged.commits + staged.opened):
+                    if staged.opened:
+                        staged.close_tree()
+                    staged.open_tree()
+                staged.file(record_path(key, snap.records_dir), new_raw, new_hex)
                 changed.add(uuid.UUID(key), old_hex, new_hex, (LIVE, pids) if pids else _NO_PIDS)
             done += len(results)
             if progress is not None:
@@ -725,9 +731,8 @@ def _commit(
     count = len(changed)
     size = chunk or count
     parts = -(-count // size)
-    for part in range(parts):
-        staged.tree(changed.entries(part * size, min((part + 1) * size, count)))
-    trees = staged.finish()
+    trees = staged.finish()  # the chunks' trees, staged with their files
+    assert len(trees) == parts
     for part in range(parts):
         start, stop = part * size, min((part + 1) * size, count)
         text = message or _default_message(report, stop - start)
