@@ -50,6 +50,12 @@ PARALLEL_THRESHOLD = 2000
 PIPE_BYTES = 1 << 20
 #: at most this many problems are kept (the count of invalid records stays exact)
 MAX_PROBLEMS = 1000
+#: for git fast-import (unless set already): glibc's malloc gives the top of its heap back to
+#: the kernel whenever 128 KiB are free there, and fast-import allocates and frees zlib's state
+#: for every object it writes, so each object paid for fresh zeroed pages: three quarters of its
+#: time on the 17,500 trees of a 20,000-record edit (1.9 s, 0.5 s with this), a fifth on blobs.
+#: Other C libraries ignore it.
+FAST_IMPORT_ENV = {"MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
 
 Problem = tuple[int, str | None, str, str]
 
@@ -253,6 +259,7 @@ class _FastImport:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             bufsize=PIPE_BYTES,
+            env={**FAST_IMPORT_ENV, **os.environ},
         )
         assert self.proc.stdin is not None
         self.out = self.proc.stdin
