@@ -367,11 +367,6 @@ class StagedTrees:
             self._importer = _FastImport(self.repo)
         return self._importer
 
-    def blob(self, data: bytes, known_id: str | None = None) -> _git.Oid:
-        """Stage a blob; returns its id (``known_id``: its hex id, computed already)."""
-        self.importer.out.write(b"blob\ndata %d\n%s\n" % (len(data), data))
-        return _git.oid_from_hex(known_id or blob_id(data))
-
     def tree(self, changes: Iterable[tuple[str, _git.Oid | None]]) -> None:
         """Stage the tree of the previous one (``base``'s, first) with ``changes`` applied: each
         path gets the blob (staged, or already in the repository), or is removed (None)."""

@@ -460,6 +460,14 @@ def _init_work(work: _Work) -> None:
     _work[:] = [work]
 
 
+def _cleared_after(results: Iterator[Any]) -> Iterator[Any]:
+    """``results``, then (however the caller stops) this process's :class:`_Work` let go."""
+    try:
+        yield from results
+    finally:
+        _work.clear()
+
+
 def _edit_chunk(chunk: tuple[int | None, list[tuple[str, str | None]]]) -> list[tuple[str, int, Any, Any]]:
     """(id, what became of it, its problems or (old blob, new bytes, new blob, PIDs), diff) per
     record of ``chunk``: (diffs wanted, None for all; [(id, blob: None to look it up)])."""
@@ -482,7 +490,7 @@ def _edit_chunk(chunk: tuple[int | None, list[tuple[str, str | None]]]) -> list[
 class _Changes:
     """The records an edit or an undo changes, 56 bytes each (id, blob it had, blob it gets), and
     the facts (state, PIDs) of those that are not live without PIDs: 100,000 changes take 6 MB,
-    where as many ``Change`` objects would take 50."""
+    where as many ``Change`` objects take 38."""
 
     def __init__(self, records_dir: str, operation: str) -> None:
         self.records_dir = records_dir
@@ -621,7 +629,8 @@ def update_records(
     staging: Any = contextlib.nullcontext(None) if dry_run else StagedTrees(repo, snap.tip)
     with staging as staged:
         done = 0
-        for results in in_workers(chunks(), _edit_chunk, _init_work, (work,), workers, fork_only=True):
+        results_of = in_workers(chunks(), _edit_chunk, _init_work, (work,), workers, fork_only=True)
+        for results in _cleared_after(results_of):
             for key, kind, found, diff in results:
                 if kind == SKIPPED:
                     continue
@@ -650,7 +659,6 @@ def update_records(
             done += len(results)
             if progress is not None:
                 progress(done, total[0])
-        _work.clear()
         if progress is not None:
             progress(done, done)
         if not isinstance(selection, str):
