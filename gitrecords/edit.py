@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import jsonpointer
 
 from . import _git, checks, layout, signals
 from ._checkfile import line_of
-from .bulk import StagedTrees, Validity
+from .bulk import CHUNK, StagedTrees, Validity, blob_id, in_workers, record_path
 from .errors import (
     BulkEditError,
     GitRecordsError,
@@ -42,11 +43,11 @@ from .errors import (
     SchemaError,
     UndoConflictError,
 )
-from .index import TOMBSTONE, facts_from_data
+from .index import LIVE, TOMBSTONE, BlobFacts, facts_from_data
 from .record import Record, checked_patch
 from .schema import SchemaStore
 from .search import matching_ids
-from .storage import Storage, record_facts
+from .storage import Storage
 from .writer import Change
 
 __all__ = [
@@ -291,10 +292,11 @@ def _schema_value(store: SchemaStore, name: str) -> str:
 
 
 def _selected(
-    repo: Storage, snap: Any, selection: str | Iterable[Any], report: EditReport, total: list[int | None]
-) -> Iterator[tuple[uuid.UUID, _git.Oid]]:
+    repo: Storage, snap: Any, selection: str | Iterable[Any], total: list[int | None], lookup: bool = True
+) -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
     """(id, blob) of every selected record at the snapshot, sorted by path (``total[0]`` is set
-    to their number when it is known); a selected id that is missing is a problem."""
+    to their number when it is known); the blob is None for a selected id that is missing, and
+    without ``lookup`` for every selected id (the caller looks them up)."""
     records_dir = snap.records_dir
     if isinstance(selection, str):
         if not selection.strip():
@@ -306,25 +308,17 @@ def _selected(
                 if record_id is not None:
                     yield record_id, blob  # tombstones are skipped once read
             return
-        ids = matching_ids(repo, selection, snap.tip)
+        ids: Iterable[uuid.UUID] = matching_ids(repo, selection, snap.tip)
     else:
-        seen: set[uuid.UUID] = set()
-        ids = []
-        for given in selection:
-            record_id = layout.normalize_id(given)
-            if record_id not in seen:
-                seen.add(record_id)
-                ids.append(record_id)
-    paths = sorted((layout.path_for(record_id, records_dir), record_id) for record_id in ids)
-    total[0] = len(paths)
-    for path, record_id in paths:
-        blob = _git.entry_id(snap.tree, path)
-        if blob is None:
-            report.matched += 1
-            report.invalid += 1
-            _problem(report, str(record_id), "/", "the record does not exist")
-            continue
-        yield record_id, blob
+        ids = dict.fromkeys(layout.normalize_id(given) for given in selection)
+    # sorted by path (the first two bytes of the id's SHA-256, then the id): 18 bytes a record
+    keys = sorted(hashlib.sha256(str(i).encode("ascii")).digest()[:2] + i.bytes for i in ids)
+    del ids
+    total[0] = len(keys)
+    for key in keys:
+        record_id = uuid.UUID(bytes=key[2:])
+        path = record_path(str(record_id), records_dir)
+        yield record_id, _git.entry_id(snap.tree, path) if lookup else None
 
 
 def _problem(report: EditReport, record_id: str, pointer: str, text: str) -> None:
@@ -380,6 +374,173 @@ class _Checks:
         return found
 
 
+# -- the work per record (in worker processes, or in this one) -----------------------
+
+#: what became of a selected record (the second item of each :func:`_edit_chunk` result)
+SKIPPED, INVALID, UNCHANGED, CHANGED = range(4)
+
+
+@dataclass
+class _Work:
+    """What is needed to change, check and serialise a selected record: set up once per worker
+    process (forked: nothing here is pickled), or in this process."""
+
+    patch: _Patch | None
+    function: Callable[[dict[str, Any]], Any] | None
+    target_schema: str | None
+    checks: _Checks
+    checked: bool
+    pid_fields: dict[str, str]
+    max_bytes: int
+    by_ids: bool  # records selected by id: a deleted one is a problem (a query skips it)
+    git_dir: str
+    tree: str  # the snapshot's tree, where the records are read
+    records_dir: str
+    repo: Storage | None = None  # only to send before_record_update, always in this process
+    opened: Any = None  # the repository, as opened by this process
+    opened_tree: Any = None
+    opened_in: int = 0  # by the process with this pid
+
+    def read(self, key: str, blob_hex: str | None) -> tuple[str | None, bytes | None]:
+        """(blob, bytes) of the record ``key`` (looked up in the tree when ``blob_hex`` is None),
+        or (None, None) when it is missing. A forked worker opens the repository again."""
+        if self.opened_in != os.getpid():  # a forked worker: the parent's handle is not its own
+            self.opened = _git.open_repository(self.git_dir, allow_shallow=True)
+            self.opened_tree = _git.tree_of(self.opened, _git.oid_from_hex(self.tree))
+            self.opened_in = os.getpid()
+        if blob_hex is None:
+            blob = _git.entry_id(self.opened_tree, record_path(key, self.records_dir))
+            if blob is None:
+                return None, None
+            blob_hex = str(blob)
+        return blob_hex, _git.read_blob(self.opened, _git.oid_from_hex(blob_hex))
+
+    def record(self, key: str, blob_hex: str | None, raw: bytes | None) -> tuple[int, Any, Any]:
+        """(what became of it, its problems or (old blob, new bytes, new blob, PIDs), new data)."""
+        if raw is None:
+            return INVALID, [("/", "the record does not exist")], None
+        try:
+            if len(raw) > self.max_bytes:
+                raise InvalidRecordError(f"file is larger than {self.max_bytes} bytes")
+            data = layout.loads(raw)
+        except InvalidRecordError as err:
+            return INVALID, [("/", f"the record cannot be read: {err}")], None
+        if layout.is_tombstone(data):
+            return (INVALID, [("/", "the record is deleted")], None) if self.by_ids else (SKIPPED, None, None)
+        if not isinstance(data, dict):
+            return INVALID, [("/", "the file does not hold a JSON object")], None
+        record_id = uuid.UUID(key)
+        new, problem = _changed(data, self.patch, self.function, record_id)
+        if problem is not None:
+            return INVALID, [problem[1:]], None
+        if new is None:
+            if self.target_schema is None:
+                return UNCHANGED, None, None
+            new = layout.loads(raw)  # the function changed nothing; the schema still moves
+        if self.target_schema is not None:
+            new["$schema"] = self.target_schema
+        if self.repo is not None:
+            assert blob_hex is not None
+            new = Record.before_update(new, id_=record_id, blob=_git.oid_from_hex(blob_hex), repo=self.repo)
+        new_raw, found = self.checks.problems(new, self.checked)
+        if found:
+            return INVALID, found, None
+        assert new_raw is not None
+        if new_raw == raw:
+            return UNCHANGED, None, None
+        _state, pids = facts_from_data(new, self.pid_fields)
+        assert blob_hex is not None
+        return CHANGED, (blob_hex, new_raw, blob_id(new_raw), pids or None), new
+
+
+_work: list[_Work] = []
+
+
+def _init_work(work: _Work) -> None:
+    _work[:] = [work]
+
+
+def _cleared_after(results: Iterator[Any]) -> Iterator[Any]:
+    """``results``, then (however the caller stops) this process's :class:`_Work` let go."""
+    try:
+        yield from results
+    finally:
+        _work.clear()
+
+
+def _edit_chunk(chunk: tuple[int | None, list[tuple[str, str | None]]]) -> list[tuple[str, int, Any, Any]]:
+    """(id, what became of it, its problems or (old blob, new bytes, new blob, PIDs), diff) per
+    record of ``chunk``: (diffs wanted, None for all; [(id, blob: None to look it up)])."""
+    wanted, items = chunk
+    work = _work[0]
+    out: list[tuple[str, int, Any, Any]] = []
+    for key, given in items:
+        blob_hex, raw = work.read(key, given)
+        kind, found, new = work.record(key, blob_hex, raw)
+        diff = None
+        if kind == CHANGED and (wanted is None or wanted > 0):
+            assert raw is not None
+            diff = jsonpatch.make_patch(layout.loads(raw), new).patch
+            if wanted is not None:
+                wanted -= 1
+        out.append((key, kind, found, diff))
+    return out
+
+
+class _Changes:
+    """The records an edit or an undo changes, 56 bytes each (id, blob it had, blob it gets), and
+    the facts (state, PIDs) of those that are not live without PIDs: 100,000 changes take 6 MB,
+    where as many ``Change`` objects take 38."""
+
+    def __init__(self, records_dir: str, operation: str) -> None:
+        self.records_dir = records_dir
+        self.operation = operation
+        self.packed = bytearray()
+        self.facts: dict[int, BlobFacts] = {}
+
+    def __len__(self) -> int:
+        return len(self.packed) // 56
+
+    def add(self, record_id: uuid.UUID, old_hex: str, new_hex: str, facts: BlobFacts) -> None:
+        if facts != _NO_PIDS:
+            self.facts[len(self)] = facts
+        self.packed += record_id.bytes + bytes.fromhex(old_hex) + bytes.fromhex(new_hex)
+
+    def ids(self, start: int = 0, stop: int | None = None) -> Iterator[uuid.UUID]:
+        view = memoryview(self.packed)
+        for at in range(start * 56, (len(self) if stop is None else stop) * 56, 56):
+            yield uuid.UUID(bytes=bytes(view[at : at + 16]))
+
+    def entries(self, start: int, stop: int) -> Iterator[tuple[str, str]]:
+        """(path, new blob) of the changes ``start`` to ``stop``, for :meth:`StagedTrees.tree`."""
+        view = memoryview(self.packed)
+        for at in range(start * 56, stop * 56, 56):
+            path = record_path(str(uuid.UUID(bytes=bytes(view[at : at + 16]))), self.records_dir)
+            yield path, view[at + 36 : at + 56].hex()
+
+    def changes(self, start: int, stop: int) -> list[Change]:
+        view = memoryview(self.packed)
+        out = []
+        for number in range(start, stop):
+            at = number * 56
+            record_id = uuid.UUID(bytes=bytes(view[at : at + 16]))
+            out.append(
+                Change(
+                    record_id,
+                    record_path(str(record_id), self.records_dir),
+                    _git.oid_from_raw(bytes(view[at + 36 : at + 56])),
+                    self.operation,
+                    expected=_git.oid_from_raw(bytes(view[at + 16 : at + 36])),
+                    facts=self.facts.get(number, _NO_PIDS),
+                )
+            )
+        return out
+
+
+#: the facts of a live record without PIDs, shared
+_NO_PIDS: BlobFacts = (LIVE, {})
+
+
 # -- update_records --------------------------------------------------------------
 
 
@@ -396,6 +557,7 @@ def update_records(
     diffs: int | None = DIFFS,
     signals_on: bool = True,
     progress: Callable[[int, int | None], None] | None = None,
+    workers: int | None = None,
 ) -> EditReport:
     """Change many records at once; see :meth:`gitrecords.Repository.update_records`."""
     if repo.in_transaction is not None:
@@ -424,100 +586,94 @@ def update_records(
     report = EditReport(dry_run=dry_run, operations=operations)
     if isinstance(selection, str):
         report.selection = selection.strip() or ALL
-    checks = _Checks(repo, store, snap.config, snap.max_record_bytes)
     before_hooks = signals_on and signals.receivers("before_record_update")
-    # a patch's and --set's values are checked once; a function's output, or a hook's, per record
-    checked = (function is None or isinstance(function, SetFields)) and not before_hooks
     after_hooks = signals_on and signals.receivers("after_record_update")
-    pid_fields = snap.config.get("pids") or {}
-    records_dir = snap.records_dir
+    # a patch's and --set's values are checked once; a function's output, or a hook's, per record
+    known = function is None or isinstance(function, SetFields)
+    work = _Work(
+        patch,
+        function,
+        target_schema,
+        _Checks(repo, store, snap.config, snap.max_record_bytes),
+        checked=known and not before_hooks,
+        pid_fields=dict(snap.config.get("pids") or {}),
+        max_bytes=snap.max_record_bytes,
+        by_ids=not isinstance(selection, str),
+        git_dir=str(repo.git_dir),
+        tree=str(snap.tree.id),
+        records_dir=snap.records_dir,
+        repo=repo if before_hooks else None,
+        opened=repo.git,
+        opened_tree=snap.tree,
+        opened_in=os.getpid(),
+    )
+    # a JSON Patch, --set/--unset and a schema move are applied, checked and serialised in forked
+    # worker processes; a function of the caller's and the before_record_update receivers run here
+    if not known or before_hooks:
+        workers = 1
+    total: list[int | None] = [None]
+
+    def chunks() -> Iterator[tuple[int | None, list[tuple[str, str | None]]]]:
+        items: list[tuple[str, str | None]] = []
+        # the workers read the records (and look up the blobs of a query's or the caller's ids)
+        for record_id, blob in _selected(repo, snap, selection, total, lookup=False):
+            items.append((str(record_id), str(blob) if blob is not None else None))
+            if len(items) == CHUNK:
+                yield (None if diffs is None else max(diffs - len(report.diffs), 0)), items
+                items = []
+        if items:
+            yield (None if diffs is None else max(diffs - len(report.diffs), 0)), items
+
+    changed = _Changes(snap.records_dir, "update")
+    size = chunk or 1 << 62  # records a commit
     staging: Any = contextlib.nullcontext(None) if dry_run else StagedTrees(repo, snap.tip)
     with staging as staged:
-        changes: list[Change] = []
-        seen = 0
-        total = [None]
-        selected = _selected(repo, snap, selection, report, total)
-        for record_id, blob in selected:
-            seen += 1
-            if progress is not None and seen % 256 == 0:
-                progress(seen, total[0])
-            raw = _git.read_blob(repo.git, blob)
-            key = str(record_id)
-            try:
-                if len(raw) > snap.max_record_bytes:
-                    raise InvalidRecordError(f"file is larger than {snap.max_record_bytes} bytes")
-                data = layout.loads(raw)
-            except InvalidRecordError as err:
+        done = 0
+        results_of = in_workers(chunks(), _edit_chunk, _init_work, (work,), workers, fork_only=True)
+        for results in _cleared_after(results_of):
+            for key, kind, found, diff in results:
+                if kind == SKIPPED:
+                    continue
                 report.matched += 1
-                report.invalid += 1
-                _problem(report, key, "/", f"the record cannot be read: {err}")
-                continue
-            if layout.is_tombstone(data):
-                if not isinstance(selection, str):
-                    report.matched += 1
+                if kind == INVALID:
                     report.invalid += 1
-                    _problem(report, key, "/", "the record is deleted")
-                continue
-            report.matched += 1
-            if not isinstance(data, dict):
-                report.invalid += 1
-                _problem(report, key, "/", "the file does not hold a JSON object")
-                continue
-            new, problem = _changed(data, patch, function, record_id)
-            if problem is not None:
-                report.invalid += 1
-                _problem(report, key, problem[1], problem[2])
-                continue
-            if new is None:
-                if target_schema is None:
+                    for pointer, text in found:
+                        _problem(report, key, pointer, text)
+                    continue
+                if kind == UNCHANGED:
                     report.unchanged += 1
                     continue
-                new = layout.loads(raw)  # the function changed nothing; the schema still moves
-            if target_schema is not None:
-                new["$schema"] = target_schema
-            if before_hooks:
-                new = Record.before_update(new, id_=record_id, blob=blob, repo=repo)
-            new_raw, found = checks.problems(new, checked)
-            if found:
-                report.invalid += 1
-                for pointer, text in found:
-                    _problem(report, key, pointer, text)
-                continue
-            assert new_raw is not None
-            if new_raw == raw:
-                report.unchanged += 1
-                continue
-            report.changed += 1
-            if diffs is None or len(report.diffs) < diffs:
-                diff = jsonpatch.make_patch(layout.loads(raw), new).patch
-                report.diffs.append((key, diff))
-            if staged is None or report.invalid:
-                continue
-            changes.append(
-                Change(
-                    record_id,
-                    layout.path_for(record_id, records_dir),
-                    staged.blob(new_raw),
-                    "update",
-                    expected=blob,
-                    facts=facts_from_data(new, pid_fields),
-                )
-            )
+                report.changed += 1
+                if diff is not None and (diffs is None or len(report.diffs) < diffs):
+                    report.diffs.append((key, diff))
+                if staged is None or report.invalid:
+                    continue
+                old_hex, new_raw, new_hex, pids = found
+                # straight into the tree of its chunk: git fast-import builds the trees meanwhile
+                if len(changed) == size * (staged.commits + staged.opened):
+                    if staged.opened:
+                        staged.close_tree()
+                    staged.open_tree()
+                staged.file(record_path(key, snap.records_dir), new_raw, new_hex)
+                changed.add(uuid.UUID(key), old_hex, new_hex, (LIVE, pids) if pids else _NO_PIDS)
+            done += len(results)
+            if progress is not None:
+                progress(done, total[0])
         if progress is not None:
-            progress(seen, seen)
+            progress(done, done)
         if not isinstance(selection, str):
             report.selection = f"{IDS}{total[0]} record id{'' if total[0] == 1 else 's'}"
         if report.invalid:
             if dry_run:
                 return report
             raise BulkEditError(report)
-        if dry_run or not changes:
+        if dry_run or not changed:
             return report
-        _commit(repo, staged, snap.tree.id, changes, report, message, author, chunk)
+        _commit(repo, staged, snap.tree.id, changed, report, message, author, chunk)
     if after_hooks:
-        for change_ in changes:
+        for record_id in changed.ids():
             try:
-                record = Record.get_record(change_.record_id, repo=repo)
+                record = Record.get_record(record_id, repo=repo)
             except NoResultFound:
                 continue
             signals.send("after_record_update", repo, record)
@@ -574,25 +730,25 @@ def _commit(
     repo: Storage,
     staged: StagedTrees,
     base_tree: Any,
-    changes: list[Change],
+    changed: _Changes,
     report: EditReport,
     message: str | None,
     author: Any,
     chunk: int | None,
 ) -> None:
-    size = chunk or len(changes)
-    parts = -(-len(changes) // size)
+    count = len(changed)
+    size = chunk or count
+    parts = -(-count // size)
+    trees = staged.finish()  # the chunks' trees, staged with their files
+    assert len(trees) == parts
     for part in range(parts):
-        staged.tree((c.path, c.blob) for c in changes[part * size : (part + 1) * size])
-    trees = staged.finish()
-    for part in range(parts):
-        batch = changes[part * size : (part + 1) * size]
-        text = message or _default_message(report, len(batch))
+        start, stop = part * size, min((part + 1) * size, count)
+        text = message or _default_message(report, stop - start)
         if parts > 1:
             head, _, rest = text.partition("\n")
             text = f"{head} ({part + 1} of {parts})" + (f"\n{rest}" if rest else "")
         commit = repo.writer.write(
-            batch,
+            changed.changes(start, stop),  # only the write path holds them: gone before the indexes work
             message=text,
             author=author,
             trailers=_trailers(report, part + 1, parts),
@@ -635,9 +791,10 @@ def undo(
     report = UndoReport(str(target))
     parent = _git.first_parent(git, target)
     records_dir = snap.records_dir
+    pid_fields = snap.config.get("pids") or {}
     purged = repo.writer.purged(snap.tree).ids
-    changes: list[Change] = []
-    stamp = None
+    changed = _Changes(records_dir, "undo")
+    tombstone = None
     for path, old, new in _git.changed_blobs(git, _git.tree_of(git, parent), _git.tree_of(git, target)):
         record_id = layout.id_from_path(path, records_dir)
         if record_id is None:
@@ -653,25 +810,45 @@ def undo(
         if old is None:
             # created by the commit: soft-deleted, as Record.delete does (the id and its PIDs
             # stay taken; a record never vanishes from a branch)
-            stamp = stamp or datetime.now(UTC)
-            blob = _git.create_blob(git, layout.dumps(layout.tombstone(stamp)))
-            change = Change(record_id, path, blob, "undo", expected=current, facts=(TOMBSTONE, {}))
+            if tombstone is None:
+                tombstone = _git.create_blob(git, layout.dumps(layout.tombstone(datetime.now(UTC))))
+            changed.add(record_id, str(current), str(tombstone), (TOMBSTONE, {}))
         else:
-            data = repo.read_record_file(record_id, old)
-            facts = (TOMBSTONE, {}) if layout.is_tombstone(data) else record_facts(data, repo)
-            change = Change(record_id, path, old, "undo", expected=current, facts=facts)
-        changes.append(change)
+            changed.add(record_id, str(current), str(old), _facts(repo, record_id, old, pid_fields, snap))
         report.restored.append(key)
     if report.conflicts and not skip_conflicts:
         raise UndoConflictError(report)
-    if not changes:
+    if not changed:
         return report
     info = _git.commit_info(git, target)
     title = info.message.strip().split("\n", 1)[0]
     text = message or f"undo {str(target)[:12]}: {title}"
-    written = repo.writer.write(changes, message=text, author=author, trailers=[f"Gitrecords-Undo: {target}"])
+    with StagedTrees(repo, snap.tip) as staged:  # the trees in one pack, as an edit's
+        staged.tree(changed.entries(0, len(changed)))
+        (new_tree,) = staged.finish()
+        written = repo.writer.write(
+            changed.changes(0, len(changed)),  # only the write path holds them
+            message=text,
+            author=author,
+            trailers=[f"Gitrecords-Undo: {target}"],
+            prebuilt=(snap.tree.id, new_tree),
+        )
     report.commit = str(written) if written is not None else None
     return report
+
+
+def _facts(repo: Storage, record_id: uuid.UUID, blob: Any, pid_fields: dict[str, str], snap: Any) -> Any:
+    """(state, PIDs) of the record file ``blob``; an unreadable one raises, naming the record."""
+    raw = _git.read_blob(repo.git, blob)
+    try:
+        if len(raw) > snap.max_record_bytes:
+            raise InvalidRecordError(f"file is larger than {snap.max_record_bytes} bytes")
+        data = layout.loads(raw)
+    except InvalidRecordError:
+        repo.read_record_file(record_id, blob)  # raises the error that names the record and commit
+        raise
+    state, pids = facts_from_data(data, pid_fields)
+    return (state, pids) if pids or state != LIVE else _NO_PIDS
 
 
 def _conflict(repo: Storage, record_id: uuid.UUID, current: Any, purged: bool) -> str:
@@ -709,7 +886,6 @@ def validate_schema(
     target = _schema_value(store, schema)
     every = isinstance(selection, str) and not selection.strip()
     found = checks.Report(str(snap.tip), None, full=every, schema=target)
-    edit_report = EditReport(dry_run=True)
     check = _Checks(repo, store, snap.config, snap.max_record_bytes)
     items: list[checks.Problem] = []
     total = [None]
@@ -720,12 +896,15 @@ def validate_schema(
         if len(items) < max_problems:
             items.append(problem)
 
-    for record_id, blob in _selected(repo, snap, selection, edit_report, total):
+    for record_id, blob in _selected(repo, snap, selection, total):
         seen += 1
         if progress is not None and seen % 256 == 0:
             progress(seen, total[0])
         path = layout.path_for(record_id, snap.records_dir)
         key = str(record_id)
+        if blob is None:
+            add(checks.Problem(path, "record", "the record does not exist", record_id=key))
+            continue
         raw = _git.read_blob(repo.git, blob)
         try:
             data = layout.loads(raw)
@@ -746,9 +925,6 @@ def validate_schema(
         text = raw.decode("utf-8", "replace") if problems else ""
         for pointer, message in problems:  # lines of the file as it is: only $schema would change
             add(checks.Problem(path, "schema", message, line_of(text, pointer), key, pointer))
-    for record_id, _pointer, message in edit_report.problems:  # selected ids that do not exist
-        path = layout.path_for(layout.normalize_id(record_id), snap.records_dir)
-        add(checks.Problem(path, "record", message, record_id=record_id))
     if progress is not None:
         progress(seen, seen)
     found.problems = sorted(items, key=checks.Problem.sort_key)

@@ -114,6 +114,7 @@ class Repository(Storage):
         diffs: int | None = DIFFS,
         signals: bool = True,
         progress: Any = None,
+        workers: int | None = None,
     ) -> EditReport:
         """Change many live records at once, validated, as ONE commit (docs/bulk-changes.md).
 
@@ -135,7 +136,12 @@ class Repository(Storage):
         interrupted can be run again, and the records already changed are then unchanged
         (when the change is idempotent). ``before_record_update`` and ``after_record_update``
         are sent for each changed record unless ``signals=False`` (for migrations).
-        ``progress(done, total)`` is called as records are read.
+        ``progress(done, total)`` is called as records are read and checked.
+
+        From 2,000 records on, a JSON Patch, a ``SetFields`` change and a schema move are
+        applied, validated and serialised in ``workers`` forked processes (default: one per
+        CPU), as :meth:`import_records` does; a function of the caller's and the
+        ``before_record_update`` receivers run in this process.
         """
         from .edit import update_records
 
@@ -151,6 +157,7 @@ class Repository(Storage):
             diffs=diffs,
             signals_on=signals,
             progress=progress,
+            workers=workers,
         )
 
     def undo(

@@ -32,12 +32,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import _git
+from . import _git, layout
 from .config import DEFAULT_LOCK_WAIT, PURGED_FILE, Purged, read_purged
 from .errors import (
     GitRecordsError,
@@ -185,7 +185,7 @@ def _date_from_env(name: str) -> tuple[int, int] | None:
     return int(match[1]), offset
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     """One record's new file content (blob None removes the file)."""
 
@@ -203,6 +203,54 @@ class Change:
             return True
         state, pids = self.facts
         return state == LIVE and pids.get(pid_type) != value
+
+
+class _Hints(Mapping[tuple[str, str], BlobFacts]):
+    """What a write tells the indexes of the files it wrote, ``(record id, blob) -> (state, PIDs)``,
+    found through the write's own path -> blob mapping: the 100,000 changes of a bulk edit need
+    no second dict of 100,000 keys, only the facts that are not "live, no PIDs"."""
+
+    def __init__(self, changes: Iterable[Change], effective: Mapping[str, _git.Oid | None]) -> None:
+        self.effective = effective
+        self.folders: set[str] = set()
+        self.facts: dict[str, BlobFacts] = {}
+        self.count = 0
+        for change in changes:
+            if change.blob is None:
+                continue
+            self.count += 1
+            self.folders.add(change.path.rsplit("/", 3)[0])
+            if change.facts != _LIVE_NO_PIDS:
+                self.facts[change.path] = change.facts
+
+    def _path(self, key: tuple[str, str]) -> str | None:
+        record_id, blob = key
+        for folder in self.folders:
+            try:
+                path = layout.path_for(record_id, folder)
+            except GitRecordsError:
+                return None
+            found = self.effective.get(path)
+            if found is not None and str(found) == blob:
+                return path
+        return None
+
+    def __getitem__(self, key: tuple[str, str]) -> BlobFacts:
+        path = self._path(key)
+        if path is None:
+            raise KeyError(key)
+        return self.facts.get(path, _LIVE_NO_PIDS)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for path, blob in self.effective.items():
+            if blob is not None:
+                yield path.rsplit("/", 1)[1].removesuffix(".json"), str(blob)
+
+    def __len__(self) -> int:
+        return self.count
+
+
+_LIVE_NO_PIDS: BlobFacts = (LIVE, {})
 
 
 class Transaction:
@@ -596,7 +644,9 @@ class WritePath:
                         effective[change.path] = change.blob
                 if not effective:
                     return base
-                live = [c for c in changes if c.path in effective]
+                live = changes  # every change has effect (a bulk edit): no second list of them
+                if len(effective) != len(changes):
+                    live = [c for c in changes if c.path in effective]
                 self.check_pids(base, tree, live)
                 self.working_clone.check(base, effective)
                 if prebuilt is not None and tree is not None and tree.id == prebuilt[0]:
@@ -610,7 +660,8 @@ class WritePath:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
                     continue
-                hints = {(str(c.record_id), str(c.blob)): c.facts for c in live if c.blob is not None}
+                hints = _Hints(live, effective)
+                del changes, live  # (a bulk edit's 100,000 changes need not outlive the indexes' work)
                 self.landed(base, commit, effective, hints)
                 return commit
         raise StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")

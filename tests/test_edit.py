@@ -11,6 +11,8 @@ from helpers import SAMPLE_REPO, fsck, git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import gitrecords.bulk
+import gitrecords.edit
 from gitrecords import Record, Repository, hookimpl, plugins
 from gitrecords.edit import SetFields, _Patch
 from gitrecords.errors import (
@@ -451,6 +453,162 @@ def test_cli_undo_conflicts(titled: Repository, gr) -> None:
     assert result.stderr.splitlines()[1].startswith(f"Undid {report.commit[:7]}: restored 3 records (commit ")
 
 
+# -- the worker processes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Worker processes from the first record on, in chunks of 3 (2,000 and 256 otherwise); the
+    list counts the pools started."""
+    monkeypatch.setattr(gitrecords.bulk, "PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr(gitrecords.bulk, "CHUNK", 3)
+    monkeypatch.setattr(gitrecords.edit, "CHUNK", 3)
+    pools = []
+    get_context = gitrecords.bulk.get_context
+
+    def counted(method: str):
+        pools.append(1)
+        return get_context(method)
+
+    monkeypatch.setattr(gitrecords.bulk, "get_context", counted)
+    return pools
+
+
+def twin_repositories(folder: Path, count: int = 40) -> tuple[Repository, Repository, list[uuid.UUID]]:
+    """Two repositories with the same records (ids included), schemas and deleted records."""
+    twins = []
+    ids: list[uuid.UUID] = []
+    for name in ("one", "workers"):
+        repo = Repository.init(
+            folder / f"{name}.git",
+            config={"default_schema": "title.json", "pids": {"recid": "control_number"}},
+        )
+        repo.put_schema("title.json", TITLE_SCHEMA)
+        repo.put_schema("title-v2.json", {**TITLE_SCHEMA, "required": ["title", "year"]})
+        items = [{"title": f"Record {i}", "control_number": str(i + 1)} for i in range(count)]
+        for i, item in enumerate(items):
+            if i % 3:
+                item["year"] = 2000 + i % 5
+        ids = repo.import_records(list(zip(ids, items, strict=True)) if ids else items).ids
+        for record_id in ids[5:8]:
+            Record.get_record(record_id, repo=repo).delete()
+        twins.append(repo)
+    assert tree(twins[0]) == tree(twins[1])
+    return twins[0], twins[1], ids
+
+
+def same_outcome(pools: list[int], one: Repository, workers: Repository, *args, **kwargs) -> dict:
+    """update_records in this process and in two worker processes (``pools`` counts them): the
+    same report (the commit ids aside) and the same trees, or the same BulkEditError."""
+    outcomes = []
+    started = len(pools)
+    for repo, count in ((one, 1), (workers, 2)):
+        try:
+            report = repo.update_records(*args, workers=count, **kwargs)
+        except BulkEditError as err:
+            outcomes.append(("error", str(err), {**err.report.as_dict(), "commits": None}, tree(repo)))
+        else:
+            outcomes.append(("ok", len(report.commits), {**report.as_dict(), "commits": None}, tree(repo)))
+    assert outcomes[0] == outcomes[1]
+    assert len(pools) == started + (1 if outcomes[0][2]["matched"] else 0)  # for workers=2
+    return outcomes[0][2]
+
+
+def test_worker_processes_write_the_same_trees_and_reports(tmp_path: Path, small_chunks: list[int]) -> None:
+    one, workers, ids = twin_repositories(tmp_path)
+    found = same_outcome(
+        small_chunks, one, workers, "", SetFields(set=[("/checked", True)], unset=["/year"]), diffs=None
+    )
+    assert (found["matched"], found["changed"], len(found["diffs"])) == (37, 37, 37)
+    found = same_outcome(
+        small_chunks, one, workers, "year:2001", [{"op": "add", "path": "/publisher", "value": "ACME"}]
+    )
+    assert found["matched"] == 0  # /year was unset: the search index followed
+    found = same_outcome(small_chunks, one, workers, "", SetFields(set=[("/year", 1999)]), chunk=10)
+    assert found["changed"] == 37 and len(found["diffs"]) == 10
+    # some records have no /title: every problem, in the same order, and nothing written
+    found = same_outcome(small_chunks, one, workers, "", [{"op": "remove", "path": "/title"}])
+    assert found["invalid"] == 37 and found["changed"] == 0
+    found = same_outcome(
+        small_chunks, one, workers, "", [{"op": "replace", "path": "/nothere", "value": 1}], dry_run=True
+    )
+    assert found["invalid"] == 37
+    # ids: missing and deleted ones are problems, in path order with the others
+    chosen = [*ids[:10], uuid.UUID(int=7), uuid.UUID(int=8)]
+    found = same_outcome(small_chunks, one, workers, chosen, SetFields(set=[("/title", 5)]), dry_run=True)
+    assert found["invalid"] == 12 and found["matched"] == 12
+    found = same_outcome(small_chunks, one, workers, "", None, schema="title-v2.json", chunk=7)
+    assert found["changed"] == 37 and found["invalid"] == 0
+    found = same_outcome(small_chunks, one, workers, "", None, schema="title-v2.json")
+    assert found["unchanged"] == 37
+    fsck(one)
+    fsck(workers)
+
+
+def test_signals_with_worker_processes(titled: Repository, small_chunks: list[int]) -> None:
+    """before_record_update receivers run in this process (the edit then has no workers, and
+    what they do stays here); after_record_update alone leaves the workers on, and is sent for
+    each changed record, in this process. signals=False: workers, no signal."""
+    seen: list[tuple[str, str]] = []
+
+    class After:
+        @hookimpl
+        def after_record_update(self, repo, record):
+            seen.append(("after", record["title"]))
+
+    class Before:
+        @hookimpl
+        def before_record_update(self, repo, record):
+            seen.append(("before", record["title"]))
+            record["stamped"] = True
+
+    after, before = After(), Before()
+    registered = [after]
+    plugins.register(after)
+    try:
+        titled.update_records("", SetFields(set=[("/x", 1)]), workers=2)
+        assert len(small_chunks) == 1
+        assert sorted(seen) == sorted(("after", f"Record {i}") for i in range(20))
+        seen.clear()
+        registered.append(before)
+        plugins.register(before)
+        titled.update_records("", SetFields(set=[("/x", 2)]), workers=2)
+        assert len(small_chunks) == 1  # no workers
+        assert sorted(seen) == sorted((w, f"Record {i}") for i in range(20) for w in ("before", "after"))
+        assert all(d.get("stamped") for d in data_by_number(titled).values())
+        seen.clear()
+        titled.update_records("", SetFields(set=[("/x", 3)]), workers=2, signals=False)
+        assert seen == [] and len(small_chunks) == 2
+    finally:
+        for plugin in registered:
+            plugins.unregister(plugin)
+
+
+def test_the_write_path_s_hints_are_the_facts_of_each_change() -> None:
+    """WritePath.write tells the indexes (record id, blob) -> (state, PIDs) of every file it wrote
+    through the paths it changed (writer._Hints), not a second dict of every change: the same
+    mapping as that dict."""
+    from gitrecords import _git, layout
+    from gitrecords.index import LIVE, TOMBSTONE
+    from gitrecords.writer import Change, _Hints
+
+    changes = []
+    for number in range(30):
+        record_id = uuid.UUID(int=number + 1)
+        folder = "records" if number % 4 else "other"
+        blob = None if number % 7 == 3 else _git.oid_from_hex(f"{number + 1:040x}")
+        facts = [(LIVE, {}), (LIVE, {"doi": f"10.1/{number}"}), (TOMBSTONE, {})][number % 3]
+        changes.append(Change(record_id, layout.path_for(record_id, folder), blob, "update", facts=facts))
+    effective = {c.path: c.blob for c in changes}
+    expected = {(str(c.record_id), str(c.blob)): c.facts for c in changes if c.blob is not None}
+    hints = _Hints(changes, effective)
+    assert dict(hints) == expected and len(hints) == len(expected) and bool(hints)
+    assert hints.get((str(uuid.UUID(int=1)), "0" * 40)) is None  # another blob of a changed record
+    assert hints.get((str(uuid.UUID(int=99)), f"{99:040x}")) is None
+    assert hints.get(("not an id", "0" * 40)) is None
+    assert not _Hints([], {})
+
+
 # -- properties (hypothesis) --------------------------------------------------------------
 
 KEYS = st.sampled_from(["a", "b", "c"])
@@ -470,11 +628,17 @@ OPERATIONS = st.one_of(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(RECORDS, min_size=1, max_size=4), st.lists(OPERATIONS, min_size=1, max_size=3))
-def test_update_records_equals_patching_record_by_record(tmp_path_factory, records, patch) -> None:
+@given(
+    st.lists(RECORDS, min_size=1, max_size=4),
+    st.lists(OPERATIONS, min_size=1, max_size=3),
+    st.sampled_from([1, 2]),
+)
+def test_update_records_equals_patching_record_by_record(
+    tmp_path_factory, small_chunks, records, patch, workers
+) -> None:
     """update_records gives the tree Record.patch(...).commit() gives record by record (or, when the
-    patch does not apply to some records, writes nothing and names exactly those), and undo gives
-    back the tree it started from."""
+    patch does not apply to some records, writes nothing and names exactly those), in this process
+    or in worker processes, and undo gives back the tree it started from."""
     folder = tmp_path_factory.mktemp("prop")
     bulk = Repository.init(folder / "bulk.git")
     ids = bulk.import_records(records).ids
@@ -490,7 +654,7 @@ def test_update_records_equals_patching_record_by_record(tmp_path_factory, recor
         except Exception:
             failing.add(str(record_id))
     try:
-        report = bulk.update_records("", patch)
+        report = bulk.update_records("", patch, workers=workers)
     except BulkEditError as err:
         assert {p[0] for p in err.report.problems} == failing
         assert tree(bulk) == start

@@ -127,6 +127,21 @@ def test_a_bulk_import_checks_store_patterns_in_linear_time(repo: Repository) ->
     assert [(p[0], p[2]) for p in info.value.problems] == [(1, "/t")]
 
 
+def test_answers_kept_per_pattern_are_re2_s_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matcher keeps RE2's answers for short strings (values repeat from record to record), at
+    most _SEEN_KEPT of them; every answer is re.search's, before and after it is kept."""
+    monkeypatch.setattr(schema_module, "_SEEN_KEPT", 50)
+    pattern = r"^[0-9]{4}(-[0-9]{2})?$"
+    found = schema_module.matcher(pattern)
+    rng = random.Random(7)
+    texts = [rng.choice(["2020", "2020-01", "20x0", "1999-1", "0000-00", "x" * 300]) for _ in range(200)]
+    texts += [f"{n:04d}" for n in range(120)] + [str(n) for n in range(120)]
+    for text in texts + texts:
+        assert found.search(text) == (re.search(pattern, text) is not None)
+        assert len(found.seen) <= 50
+    assert "x" * 300 not in found.seen  # long strings are not kept
+
+
 def test_jsonschema_rs_alone_is_linear_for_a_nested_quantifier() -> None:
     """jsonschema-rs's own regex engine (not used for "pattern" by gitrecords) is not slow here either."""
     import jsonschema_rs

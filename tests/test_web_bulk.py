@@ -117,6 +117,24 @@ def test_records_that_would_be_invalid_are_a_400_and_nothing_is_written(
     assert tip(repo) == before
 
 
+def test_the_server_forks_no_worker_processes(
+    titled: tuple[Repository, FlaskClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server process may run other requests in threads: a bulk change made through it runs in
+    the request's thread (a process forked while another thread holds a lock of libgit2's would
+    wait for it forever), however many records it changes."""
+    import gitrecords.bulk
+
+    monkeypatch.setattr(gitrecords.bulk, "PARALLEL_THRESHOLD", 1)
+    forked = []
+    monkeypatch.setattr(gitrecords.bulk, "get_context", lambda method: forked.append(method))
+    repo, client = titled
+    assert bulk(client, {"query": "", "patch": ADD_PUBLISHER, "dry_run": True}).status_code == 200
+    assert bulk(client, {"query": "", "patch": ADD_PUBLISHER}).status_code == 200
+    assert forked == []
+    assert repo.search("publisher:acme").total == 20
+
+
 def test_a_move_to_another_schema(titled: tuple[Repository, FlaskClient]) -> None:
     repo, client = titled
     repo.put_schema("title-v2.json", {**TITLE_SCHEMA, "$id": "https://example.org/title-v2.json"})

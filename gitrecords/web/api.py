@@ -21,7 +21,7 @@ from ..record import Record
 from ..repository import Repository
 from ..users import allows
 from . import records as rec
-from .context import api_person, author, current_repo, int_arg, users_file, writes_enabled
+from .context import BULK_WORKERS, api_person, author, current_repo, int_arg, users_file, writes_enabled
 from .errors import HTTPProblem
 
 blueprint = Blueprint("api", __name__)
@@ -393,7 +393,13 @@ def bulk_change() -> Response:
     repo = current_repo()
     try:
         report = repo.update_records(
-            query, patch, message=text or message(), dry_run=dry_run, author=author(), schema=schema
+            query,
+            patch,
+            message=text or message(),
+            dry_run=dry_run,
+            author=author(),
+            schema=schema,
+            workers=BULK_WORKERS,
         )
     except QueryError as err:
         raise HTTPProblem(400, f"/query: {err}", position=err.position) from None

@@ -17,7 +17,7 @@ from flask import flash, redirect, render_template, request, url_for
 from ..edit import EditReport
 from ..errors import BulkEditError, GitRecordsError
 from .admin import blueprint, commit_message, require
-from .context import author, current_repo
+from .context import BULK_WORKERS, author, current_repo
 
 #: diffs shown in a preview
 PREVIEW_DIFFS = 20
@@ -44,13 +44,17 @@ def bulk() -> Any:
                 status = 409
             try:
                 if request.form.get("action") == "apply" and status == 200:
-                    done = repo.update_records(q, patch, message=commit_message(), author=author())
+                    done = repo.update_records(
+                        q, patch, message=commit_message(), author=author(), workers=BULK_WORKERS
+                    )
                     flash(
                         f"Changed {done.changed} record{'' if done.changed == 1 else 's'}"
                         + (f" in commit {done.commit[:7]}." if done.commit else ".")
                     )
                     return redirect(url_for("admin.index", q=q or None))
-                report = repo.update_records(q, patch, dry_run=True, diffs=PREVIEW_DIFFS)
+                report = repo.update_records(
+                    q, patch, dry_run=True, diffs=PREVIEW_DIFFS, workers=BULK_WORKERS
+                )
                 if report.invalid and status == 200:
                     status = 422
             except BulkEditError as err:

@@ -23,6 +23,11 @@ from ..repository import Repository
 from ..users import User, UsersFile
 from .errors import HTTPProblem
 
+#: worker processes of a bulk edit made through the server: none. A server process may run
+#: other requests in threads, and a process forked while another thread holds one of libgit2's
+#: locks would wait for it forever; the edit runs in the request's thread, as before.
+BULK_WORKERS = 1
+
 
 class RepositoryPool:
     """Open repositories for request threads: borrow one, give it back."""
