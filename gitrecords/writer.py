@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import _git
+from . import _git, errors
+from ._groupcommit import REQUEST_TRAILER, Queue, applied_in
 from .config import DEFAULT_LOCK_WAIT, PURGED_FILE, Purged, read_purged
 from .errors import (
     GitRecordsError,
@@ -66,6 +67,9 @@ DEFAULT_AUTHOR = ("gitrecords", "gitrecords@localhost")
 MAX_ATTEMPTS = 50
 #: commit messages name at most this many records in trailers
 MAX_TRAILER_RECORDS = 50
+#: seconds a queued write sleeps at most before it looks at the lock again (a leader that
+#: answers, or lets go of the lock, wakes it at once; one that dies does not)
+WAKE_AT_LEAST = 0.05
 
 log = logging.getLogger("gitrecords")
 
@@ -301,6 +305,11 @@ class WritePath:
         self._thread_lock = threading.RLock()
         self._subscribers: list[DerivedIndex] = [index]
         self._purged_cache: tuple[Any, Purged] | None = None
+        #: group commit (see :meth:`write`): durable record writes that find the lock busy queue
+        #: up and are committed, flushed and published together by the lock's holder
+        self.group_commit = True
+        self._queue = Queue(self.git_dir, ref)
+        self._queue_usable: bool | None = None
 
     # -- subscribers -------------------------------------------------------
 
@@ -406,6 +415,8 @@ class WritePath:
                     os.close(fd)
         finally:
             self._thread_lock.release()
+        if self._queue_usable:
+            self._queue.wake_waiting()  # group commit: queued writes waited for this lock
 
     def identity(self, author: Any = None) -> tuple[str, str]:
         """(name, email) of ``author``, else of this repository's default author: the one it was
@@ -582,7 +593,17 @@ class WritePath:
         returns the new tip (the old one when nothing changed). ``trailers`` are more
         ``Gitrecords-Name: value`` lines for the commit message (a bulk edit's query).
         ``prebuilt`` is ``(tree, new tree)``: the tree ``changes`` give on ``tree``, built
-        already (by ``git fast-import``); it is used when the tip's tree is still ``tree``."""
+        already (by ``git fast-import``); it is used when the tip's tree is still ``tree``.
+
+        **Group commit.** A durable write of a bare repository that is not part of a transaction
+        (nor of a bulk edit) and finds the write lock busy does not wait for it: it queues its
+        change (:mod:`gitrecords._groupcommit`) and waits for the answer of the lock's holder,
+        which commits every queued write on top of its own, each one checked as here against
+        the commit before it, with its own author, committer and message, then flushes once
+        and moves the branch once (:meth:`_lead`). What this method returns or raises is the
+        same either way."""
+        if self._groups(locked, prebuilt):
+            return self._write_grouped(changes, message=message, author=author, trailers=trailers)
         with contextlib.nullcontext() if locked else self.lock():
             delay = 0.001
             for _ in range(MAX_ATTEMPTS):
@@ -614,6 +635,308 @@ class WritePath:
                 self.landed(base, commit, effective, hints)
                 return commit
         raise StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")
+
+    # -- group commit ------------------------------------------------------------------------
+
+    def _groups(self, locked: bool, prebuilt: Any) -> bool:
+        """Whether a write goes through the queue: durable, alone (no transaction, no prebuilt
+        tree, the lock not held by this thread) and in a bare repository (a working clone's
+        files follow each write in order)."""
+        if not (self.group_commit and self.durable) or locked or prebuilt is not None:
+            return False
+        if getattr(self.local, "lock_depth", 0) or self.working_clone.checked_out():
+            return False
+        if self._queue_usable is None:
+            self._queue_usable = self._queue.usable()
+        return self._queue_usable
+
+    @contextlib.contextmanager
+    def _try_lock(self) -> Iterator[bool]:
+        """The write lock if it is free now (True), else False at once."""
+        if not self._thread_lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            fd = os.open(
+                self.git_dir / "gitrecords" / "write.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+            try:
+                _HELD_LOCKS.add(fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    held = False
+                else:
+                    held = True
+                    _say_who_holds(fd)
+                    self.local.lock_depth = 1
+                if not held:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    self.local.lock_depth = 0
+            finally:
+                _HELD_LOCKS.discard(fd)
+                os.close(fd)
+        finally:
+            self._thread_lock.release()
+
+    def _write_grouped(
+        self, changes: list[Change], *, message: str | None, author: Any, trailers: Sequence[str]
+    ) -> _git.Oid | None:
+        own = _Pending(uuid.uuid4().hex, changes, message, list(trailers), self.signatures(author))
+        led = False
+        try:
+            with self._try_lock() as held:
+                if held:
+                    led = True
+                    return self._lead(own)
+        finally:
+            if led:  # the lock is free again: a request that came too late for this group leads next
+                self._queue.wake_waiting()
+        # another writer holds the lock: queue this write and wait for its answer
+        tip = self.tip()
+        request = {
+            "id": own.id,
+            "pid": os.getpid(),
+            "seen": None if tip is None else str(tip),
+            "changes": [_change_to_json(c) for c in changes],
+            "message": message,
+            "trailers": own.trailers,
+            "author": _git.signature_fields(own.signatures[0]),
+            "committer": _git.signature_fields(own.signatures[1]),
+        }
+        queue = self._queue
+        name = queue.enqueue(request)
+        try:
+            deadline = time.monotonic() + self.lock_wait
+            withdrawable = True
+            while True:
+                result = queue.result(own.id)
+                if result is not None:
+                    return self._answered(own, result)
+                outcome: Any = _MISSING
+                with self._try_lock() as held:
+                    if held:
+                        outcome = self._lead_waiting(own, request, name)
+                if held:
+                    queue.wake_waiting()
+                    if outcome is not _MISSING:
+                        return outcome
+                    continue
+                if withdrawable and time.monotonic() >= deadline:
+                    if queue.withdraw(name):
+                        raise RepositoryLockedError(
+                            f"waited {self.lock_wait:g} s for the write lock of {self.git_dir}, held by "
+                            f"{self._holder()}; wait longer (--wait SECONDS), or stop that process"
+                        )
+                    withdrawable = False  # a leader took it: its answer comes
+                # the leader wakes us; a leader that dies does not: look again now and then
+                queue.sleep(own.id, min(WAKE_AT_LEAST, max(deadline - time.monotonic(), 0.001)))
+        finally:
+            queue.leave(request)
+
+    def _holder(self) -> str:
+        try:
+            fd = os.open(self.git_dir / "gitrecords" / "write.lock", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return "another process"
+        try:
+            return _lock_holder(fd)
+        finally:
+            os.close(fd)
+
+    def _lead_waiting(self, own: _Pending, request: dict[str, Any], name: str) -> Any:
+        """A queued writer got the lock: its answer, or (its request still queued) lead and
+        then its answer, or (its request taken by a leader that died after letting go of the
+        request file) its commit if the branch has it, else the write done now."""
+        queue = self._queue
+        result = queue.result(own.id)
+        if result is not None:
+            return self._answered(own, result)
+        claimed = "claimed-" + name[len("req-") :]
+        if queue.holds(name) or queue.holds(claimed):
+            try:
+                self._lead(None)
+            except BaseException:
+                # the write did not happen (unless committed): take it back, and say so
+                if applied_in(self.git, self.tip(), request) is None:
+                    queue.done(name)
+                    queue.done(claimed)
+                raise
+            result = queue.result(own.id)
+            return _MISSING if result is None else self._answered(own, result)
+        tip = self.tip()
+        commit = applied_in(self.git, tip, request)
+        if commit is not None:
+            return self._answered(own, {"commit": str(commit), "published": str(tip)})
+        return self._lead(own)
+
+    def _answered(self, own: _Pending, result: dict[str, Any]) -> _git.Oid | None:
+        """What the leader's answer means for this writer: the commit, or the error raised."""
+        if "error" in result:
+            found = getattr(errors, result["error"], None)
+            if not (isinstance(found, type) and issubclass(found, GitRecordsError)):
+                found = GitRecordsError
+            raise found(result["message"])
+        if "noop" in result:
+            return None if result["noop"] is None else _git.oid_from_hex(result["noop"])
+        commit = _git.oid_from_hex(result["commit"])
+        published = _git.oid_from_hex(result["published"])
+        hints = {(str(c.record_id), str(c.blob)): c.facts for c in own.changes if c.blob is not None}
+        for derived in self._subscribers:  # the leader's indexes caught up; this process's may not have
+            try:
+                derived.catch_up(published, hints)
+            except Exception:
+                log.warning(
+                    "%r did not catch up with %s; the next read will", derived, published, exc_info=True
+                )
+        return commit
+
+    def _lead(self, own: _Pending | None) -> _git.Oid | None:
+        """Holding the lock: commit ``own`` (this writer's write) and every queued request in
+        arrival order, publish them with one flush and one compare-and-swap, answer each
+        request, and let the derived indexes catch up once. Returns (or raises) ``own``'s
+        outcome, as :meth:`write` would."""
+        queue = self._queue
+        pending: list[_Pending] = []
+        tip = self.tip()
+        for name, request in queue.left():  # taken by a leader that died: committed, or not?
+            if queue.has_result(request["id"]):
+                queue.done(name)
+                continue
+            commit = applied_in(self.git, tip, request)
+            if commit is not None:
+                queue.done(name)  # first: an answer is never given twice (see _lead_waiting)
+                queue.answer(request, {"commit": str(commit), "published": str(tip)})
+            else:
+                pending.append(_pending_from(name, request))
+        if own is not None:
+            pending.append(own)
+        pending.extend(_pending_from(name, request) for name, request in queue.claim())
+        outcomes = self._commit_group(pending)
+        for item in pending:
+            if item.request is None:
+                continue
+            kind, value, published = outcomes[item.id]
+            if kind == "error":
+                result = {"error": type(value).__name__, "message": str(value)}
+            elif kind == "noop":
+                result = {"noop": None if value is None else str(value)}
+            else:
+                result = {"commit": str(value), "published": str(published)}
+            assert item.name is not None
+            queue.done(item.name)  # first: an answer is never given twice (see _lead_waiting)
+            queue.answer(item.request, result)
+        queue.sweep()
+        if own is None:
+            return None
+        kind, value, _published = outcomes[own.id]
+        if kind == "error":
+            raise value
+        return value
+
+    def _commit_group(self, pending: list[_Pending]) -> dict[str, tuple[str, Any, Any]]:
+        """Commit ``pending`` in order, each on the one before; publish; the outcome of each:
+        ("commit", commit, published tip), ("noop", tip, None) or ("error", exception, None)."""
+        outcomes: dict[str, tuple[str, Any, Any]] = {}
+        first_base: Any = _MISSING
+        last: _git.Oid | None = None
+        changed: dict[str, _git.Oid | None] = {}
+        hints: dict[tuple[str, str], BlobFacts] = {}
+        todo = pending
+        while todo:
+            delay = 0.001
+            for _ in range(MAX_ATTEMPTS):
+                base = self.tip()
+                count, chained, head, seg_changed, seg_hints, subject = self._chain(base, todo)
+                if head == base:
+                    break
+                try:
+                    self.move(base, head, subject)
+                except _git.RefMoved:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                    continue
+                if first_base is _MISSING:
+                    first_base = base
+                last = head
+                changed.update(seg_changed)
+                hints.update(seg_hints)
+                break
+            else:
+                for item in todo:
+                    error = StaleRevisionError(
+                        f"{self.ref} kept moving under this write; nothing was written"
+                    )
+                    outcomes[item.id] = ("error", error, None)
+                break
+            outcomes.update(chained)
+            todo = todo[count:]
+        for key, (kind, value, _none) in outcomes.items():
+            if kind == "commit":
+                outcomes[key] = (kind, value, last)
+        if last is not None:
+            self.landed(first_base, last, changed, hints)
+        return outcomes
+
+    def _chain(
+        self, base: _git.Oid | None, todo: list[_Pending]
+    ) -> tuple[
+        int, dict[str, tuple[str, Any, Any]], Any, dict[str, Any], dict[tuple[str, str], BlobFacts], str
+    ]:
+        """Check and commit the writes of ``todo`` one on the other from ``base``, as
+        :meth:`write` does one; stops before a write with PIDs once a commit is chained (PIDs
+        are checked against the index, which knows published commits only). Returns how many
+        were handled, their outcomes, the last commit, the files changed, the hints, and the
+        subject for the reflog."""
+        tree = _git.tree_of(self.git, base)
+        head = base
+        outcomes: dict[str, tuple[str, Any, Any]] = {}
+        changed: dict[str, _git.Oid | None] = {}
+        hints: dict[tuple[str, str], BlobFacts] = {}
+        subjects: list[str] = []
+        count = 0
+        for item in todo:
+            try:
+                effective: dict[str, _git.Oid | None] = {}
+                for change in item.changes:
+                    current = _git.entry_id(tree, change.path)
+                    self.check_expectation(change, current, tree)
+                    if current != change.blob:
+                        effective[change.path] = change.blob
+                if not effective:
+                    outcomes[item.id] = ("noop", head, None)
+                    count += 1
+                    continue
+                live = [c for c in item.changes if c.path in effective]
+                has_pids = any(c.facts[1] for c in live if c.blob is not None and c.facts[0] == LIVE)
+                if has_pids and head != base:
+                    break
+                self.check_pids(head, tree, live)
+                self.working_clone.check(head, effective)
+            except GitRecordsError as err:
+                outcomes[item.id] = ("error", err, None)
+                count += 1
+                continue
+            new_tree = _git.build_tree(self.git, tree, effective)
+            extra = [*item.trailers]
+            if item.request is not None:
+                extra.append(f"{REQUEST_TRAILER}: {item.id}")
+            text = (item.message or _message_for(live)).rstrip("\n") + "\n" + _trailers(live, extra)
+            _git.set_durable(False)  # one syncfs for the whole group
+            parents = [] if head is None else [head]
+            head = _git.create_commit(self.git, None, *item.signatures, text, new_tree, parents)
+            tree = _git.tree_of(self.git, head)
+            outcomes[item.id] = ("commit", head, None)
+            changed.update(effective)
+            hints.update({(str(c.record_id), str(c.blob)): c.facts for c in live if c.blob is not None})
+            subjects.append(text.split("\n", 1)[0])
+            count += 1
+        subject = subjects[0] if len(subjects) == 1 else f"group commit of {len(subjects)} writes"
+        return count, outcomes, head, changed, hints, subject
 
     def write_files(self, files: Mapping[str, bytes], *, message: str, author: Any = None) -> _git.Oid | None:
         """Commit files that are not records (a schema, the configuration) onto the branch."""
@@ -655,3 +978,60 @@ def _trailers(changes: list[Change], extra: Sequence[str] = ()) -> str:
     else:
         lines.append(f"Gitrecords-Records: {len(changes)}")
     return "\n" + "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Pending:
+    """One write of a group: the leader's own (``request`` None) or a queued request."""
+
+    id: str
+    changes: list[Change]
+    message: str | None
+    trailers: list[str]
+    signatures: tuple[Any, Any]
+    request: dict[str, Any] | None = None
+    name: str | None = None  # the request's claimed file
+
+
+def _change_to_json(change: Change) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "record_id": str(change.record_id),
+        "path": change.path,
+        "blob": None if change.blob is None else str(change.blob),
+        "operation": change.operation,
+        "create": change.create,
+        "facts": [change.facts[0], change.facts[1]],
+    }
+    if change.expected is not _MISSING:
+        found["expected"] = None if change.expected is None else str(change.expected)
+    return found
+
+
+def _change_from_json(found: dict[str, Any]) -> Change:
+    change = Change(
+        uuid.UUID(found["record_id"]),
+        found["path"],
+        None if found["blob"] is None else _git.oid_from_hex(found["blob"]),
+        found["operation"],
+        create=found["create"],
+        facts=(found["facts"][0], dict(found["facts"][1])),
+    )
+    if "expected" in found:
+        change.expected = None if found["expected"] is None else _git.oid_from_hex(found["expected"])
+    return change
+
+
+def _pending_from(name: str, request: dict[str, Any]) -> _Pending:
+    author, committer = request["author"], request["committer"]
+    return _Pending(
+        request["id"],
+        [_change_from_json(c) for c in request["changes"]],
+        request["message"],
+        list(request["trailers"]),
+        (
+            _git.signature(*author[:2], (author[2], author[3])),
+            _git.signature(*committer[:2], (committer[2], committer[3])),
+        ),
+        request,
+        name,
+    )

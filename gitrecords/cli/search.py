@@ -78,6 +78,7 @@ def find(
     except QueryError as err:
         raise query_failure(err, "query") from None
     first = min(limit, CHUNK) if limit is not None else CHUNK
+
     def page(start: int, size: int, with_facets: bool = False) -> Any:
         try:
             return index_search(
