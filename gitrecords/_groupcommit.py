@@ -1,34 +1,34 @@
-"""Group commit's queue: the request and result files durable writers leave for each other.
+"""Group commit's queue: the request files and wake-up FIFOs durable writers leave for each other.
 
 A durable record write that finds the write lock busy does not wait its turn to flush: it
-writes its request into ``<git dir>/gitrecords/queue-<ref hash>/`` and waits. Whoever holds
+writes its request into ``<git dir>/gitrecords/queue-<ref hash>/`` and sleeps. Whoever holds
 the lock (the *leader*, see :meth:`gitrecords.writer.WritePath.write`) takes every request
-in arrival order, checks and commits each one on top of the previous one, flushes once, moves
-the branch once, and answers each request with a result file. The files, by name:
+in arrival order, checks and commits each one on top of the one before, flushes once and
+moves the branch once; then it lets go of the lock (the next group can start), lets the
+derived indexes catch up, and answers each request. The files, by name:
 
 ``req-<ns>-<id>.json``
     a request: what :class:`gitrecords.writer.Change` holds, the message, the signatures
     (with their time stamps), the tip the writer saw and its pid. Written whole (a temporary
     file, then a rename), without fsync: until its writer hears back, it is a write in flight.
-``claimed-<ns>-<id>.json``
-    the same request, renamed by the leader that took it. The leader deletes it once the
-    request is answered; one that is left was taken by a leader that died (or failed), and the
-    next leader looks for its commit (the trailer ``Gitrecords-Request: <id>``) between the tip
-    the writer saw and the branch's tip: found, the request is answered with that commit; not
-    found, it is done again. A request is never applied twice, and a success is only reported
-    for a commit the branch holds.
+``claimed-<ns>-<id>-<leader pid>.json``
+    the same request, renamed by the leader that took it. The leader deletes it, then answers.
+    One whose leader died is taken by the next leader, which looks for its commit (the
+    trailer ``Gitrecords-Request: <id>``) between the tip its writer saw and the branch's tip:
+    found, the request is answered with that commit; not found, it is done again. A leader
+    that fails puts the requests it did not publish back (``req-*``).
 ``wake-<id>-<pid>``
-    a FIFO its writer sleeps on (``select``, no polling): the leader writes a byte into it
-    when the answer is there, and into those of the requests still waiting when it lets go
-    of the lock (one of them leads next).
-``res-<id>.json``
-    the answer: ``{"commit": ..., "published": ...}`` (the request's commit, and the tip the
-    leader published with it), ``{"noop": ...}`` (nothing to change) or ``{"error": class name,
-    "message": ...}``. Its writer reads and deletes it; a leader deletes the answers of writers
-    that died.
+    the FIFO its writer sleeps on (``select``, no polling). The answer arrives there as one
+    line of JSON (one ``write`` of less than ``PIPE_BUF`` bytes: never torn):
+    ``{"commit": ..., "published": ...}`` (the request's commit, and the tip published with
+    it), ``{"noop": ...}`` (nothing to change) or ``{"error": class name, "message": ...}``.
+    An empty line only wakes the writer: the lock is free, it may lead.
 
-A writer that waited :attr:`~gitrecords.writer.WritePath.lock_wait` seconds withdraws its
-request (deleting ``req-*``) unless a leader took it already, and then waits for its answer.
+A writer whose request file is gone without an answer (its leader died between deleting the
+file and answering) looks for its commit in the branch, or else writes itself: a request is
+never applied twice, and success is only reported for a commit the branch holds. A writer that
+waited :attr:`~gitrecords.writer.WritePath.lock_wait` seconds withdraws its request (deleting
+``req-*``) unless a leader took it already, and then waits for the answer.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ __all__ = ["REQUEST_TRAILER", "Queue", "applied_in"]
 REQUEST_TRAILER = "Gitrecords-Request"
 #: how far back (first-parent commits) a leader looks for a request's commit
 LOOKBACK = 100_000
+#: an answer is one write into a FIFO; longer messages are cut to stay below PIPE_BUF
+MAX_MESSAGE = 3000
 
 
 def _alive(pid: int) -> bool:
@@ -64,12 +66,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _id_of(name: str) -> str:
+    """The request id in ``req-<ns>-<id>.json`` or ``claimed-<ns>-<id>-<pid>.json``."""
+    return name.split("-")[2].split(".")[0]
+
+
 class Queue:
     """The queue folder of one branch."""
 
     def __init__(self, git_dir: Path, ref: str) -> None:
         self.dir = git_dir / "gitrecords" / f"queue-{hashlib.sha1(ref.encode()).hexdigest()[:12]}"
         self._wakes: dict[str, tuple[int, int]] = {}
+        self._received: dict[str, bytes] = {}
 
     def usable(self) -> bool:
         try:
@@ -78,68 +86,51 @@ class Queue:
             return False
         return os.access(self.dir, os.W_OK)
 
-    def _write(self, name: str, content: dict[str, Any]) -> None:
-        temporary = self.dir / f"tmp-{uuid.uuid4().hex}"
-        temporary.write_text(json.dumps(content))
-        os.rename(temporary, self.dir / name)
-
     # -- a waiting writer -----------------------------------------------------------------
 
     def enqueue(self, request: dict[str, Any]) -> str:
         """Add ``request`` (which has an ``id`` and a ``pid``); returns its file name. The
-        writer waits for news with :meth:`sleep`, and calls :meth:`leave` at the end."""
+        writer waits with :meth:`receive`, and calls :meth:`leave` at the end."""
         fifo = self.dir / f"wake-{request['id']}-{request['pid']}"
         os.mkfifo(fifo, 0o600)
-        # read end and a writer of our own (else, once a leader has written and closed, the
-        # FIFO would read as "hung up" and select would not sleep any more)
+        # the read end, and a writer of our own: else, once a leader has written and closed,
+        # the FIFO would read as hung up and select would not sleep any more
         self._wakes[request["id"]] = (
             os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC),
             os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC),
         )
         name = f"req-{time.time_ns():020d}-{request['id']}.json"
-        self._write(name, request)
+        temporary = self.dir / f"tmp-{uuid.uuid4().hex}"
+        temporary.write_text(json.dumps(request))
+        os.rename(temporary, self.dir / name)
         return name
 
-    def sleep(self, request_id: str, seconds: float) -> None:
-        """Sleep until a leader writes to this request's FIFO, or ``seconds`` passed."""
+    def receive(self, request_id: str, seconds: float) -> dict[str, Any] | None:
+        """The answer to ``request_id`` if it came within ``seconds`` (0: do not wait), else None
+        (also when only woken: the lock is free)."""
         fd = self._wakes[request_id][0]
-        ready, _w, _x = select.select([fd], [], [], max(seconds, 0))
-        if ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(fd, 4096)
+        if seconds > 0:
+            select.select([fd], [], [], seconds)
+        data = self._received.pop(request_id, b"")
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        *lines, rest = data.split(b"\n")
+        if rest:
+            self._received[request_id] = rest
+        for line in lines:
+            if line.strip():
+                return json.loads(line)
+        return None
 
-    def leave(self, request: dict[str, Any]) -> None:
-        """Close and remove this request's FIFO."""
-        for fd in self._wakes.pop(request["id"], ()):
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.dir / f"wake-{request['id']}-{request['pid']}")
-
-    def wake(self, request: dict[str, Any]) -> None:
-        """Tell the writer of ``request`` to look again (its answer is there, or the lock is free)."""
-        try:
-            fd = os.open(self.dir / f"wake-{request['id']}-{request['pid']}", os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # gone, or nobody reads it any more
-            return
-        try:
-            os.write(fd, b"!")
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EPIPE):
-                raise
-        finally:
-            os.close(fd)
-
-    def wake_waiting(self) -> None:
-        """Wake the writers of the requests still waiting (the lock is free now)."""
-        try:
-            names = os.listdir(self.dir)
-        except OSError:
-            return
-        for name in names:
-            if name.startswith("req-") and name.endswith(".json"):
-                request_id = name[len("req-") :].split("-", 1)[1][: -len(".json")]
-                for fifo in (n for n in names if n.startswith(f"wake-{request_id}-")):
-                    self.wake({"id": request_id, "pid": fifo.rsplit("-", 1)[1]})
+    def queued(self, request_id: str) -> bool:
+        """Whether the request is still in the folder (waiting, or taken by a leader)."""
+        return any(_id_of(n) == request_id for n in os.listdir(self.dir) if n.endswith(".json"))
 
     def withdraw(self, name: str) -> bool:
         """Take back a request no leader has taken yet; False if one took it."""
@@ -149,41 +140,44 @@ class Queue:
             return False
         return True
 
-    def result(self, request_id: str) -> dict[str, Any] | None:
-        """The answer to request ``request_id`` (deleted as it is read), or None."""
-        path = self.dir / f"res-{request_id}.json"
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            return None
+    def leave(self, request: dict[str, Any]) -> None:
+        """Close and remove this request's FIFO."""
+        self._received.pop(request["id"], None)
+        for fd in self._wakes.pop(request["id"], ()):
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return json.loads(text)
-
-    def has_result(self, request_id: str) -> bool:
-        return (self.dir / f"res-{request_id}.json").exists()
-
-    def holds(self, name: str) -> bool:
-        return (self.dir / name).exists()
+            os.unlink(self.dir / f"wake-{request['id']}-{request['pid']}")
 
     # -- the leader -----------------------------------------------------------------------
 
     def left(self) -> list[tuple[str, dict[str, Any]]]:
-        """Requests taken by a leader that died or failed, in arrival order."""
-        return self._read(sorted(n for n in os.listdir(self.dir) if n.startswith("claimed-")))
+        """Requests taken by a leader that died, in arrival order."""
+        names = []
+        for name in sorted(os.listdir(self.dir)):
+            if name.startswith("claimed-") and name.endswith(".json"):
+                pid = name[: -len(".json")].rsplit("-", 1)[1]
+                if pid.isdigit() and not _alive(int(pid)):
+                    names.append(name)
+        return self._read(names)
 
     def claim(self) -> list[tuple[str, dict[str, Any]]]:
         """Take every waiting request, in arrival order (renamed ``claimed-*``)."""
         names = []
         for name in sorted(os.listdir(self.dir)):
             if name.startswith("req-"):
-                claimed = "claimed-" + name[len("req-") :]
+                claimed = f"claimed-{name[len('req-') : -len('.json')]}-{os.getpid()}.json"
                 try:
                     os.rename(self.dir / name, self.dir / claimed)
                 except FileNotFoundError:  # withdrawn meanwhile
                     continue
                 names.append(claimed)
         return self._read(names)
+
+    def unclaim(self, name: str) -> None:
+        """Put a taken request back, for the next leader."""
+        back = "req-" + "-".join(name[: -len(".json")].split("-")[1:3]) + ".json"
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self.dir / name, self.dir / back)
 
     def _read(self, names: list[str]) -> list[tuple[str, dict[str, Any]]]:
         found = []
@@ -195,29 +189,51 @@ class Queue:
                     os.unlink(self.dir / name)
         return found
 
-    def answer(self, request: dict[str, Any], result: dict[str, Any]) -> None:
-        self._write(f"res-{request['id']}.json", dict(result, pid=request["pid"]))
-        self.wake(request)
-
     def done(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.dir / name)
 
+    def answer(self, request: dict[str, Any], result: dict[str, Any]) -> None:
+        """Send ``result`` to the writer of ``request`` (nothing if it is gone)."""
+        if len(result.get("message", "")) > MAX_MESSAGE:
+            result = dict(result, message=result["message"][:MAX_MESSAGE] + "...")
+        self._send(request["id"], request["pid"], json.dumps(result).encode() + b"\n")
+
+    def _send(self, request_id: str, pid: Any, data: bytes) -> None:
+        try:
+            fd = os.open(self.dir / f"wake-{request_id}-{pid}", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # gone, or nobody reads it any more
+            return
+        try:
+            os.write(fd, data)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EPIPE):
+                raise
+        finally:
+            os.close(fd)
+
+    def wake_waiting(self) -> None:
+        """Wake the writers of the requests still waiting: the lock is free, one may lead."""
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return
+        waiting = {_id_of(n) for n in names if n.startswith("req-") and n.endswith(".json")}
+        for name in names:
+            if name.startswith("wake-"):
+                _wake, request_id, pid = name.split("-")
+                if request_id in waiting:
+                    self._send(request_id, pid, b"\n")
+
     def sweep(self) -> None:
-        """Delete answers nobody will read (their writers died) and temporary files left."""
+        """Delete the FIFOs of writers that died, and temporary files left by them."""
         for name in os.listdir(self.dir):
             path = self.dir / name
-            try:
-                if name.startswith("res-"):
-                    pid = json.loads(path.read_text()).get("pid")
-                    if isinstance(pid, int) and not _alive(pid):
-                        path.unlink()
-                elif name.startswith("wake-") and not _alive(int(name.rsplit("-", 1)[1])):
+            with contextlib.suppress(OSError, ValueError):
+                if name.startswith("wake-") and not _alive(int(name.rsplit("-", 1)[1])):
                     path.unlink()
                 elif name.startswith("tmp-") and time.time() - path.stat().st_mtime > 3600:
                     path.unlink()
-            except (OSError, ValueError):
-                continue
 
 
 def applied_in(git: Any, tip: _git.Oid | None, request: dict[str, Any]) -> _git.Oid | None:

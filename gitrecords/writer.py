@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -130,7 +130,7 @@ os.register_at_fork(after_in_child=_close_inherited_locks)
 def _lock_holder(fd: int) -> str:
     """What the holder wrote into the lock file: ``pid N (command, started at ...)``."""
     try:
-        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
     except OSError:
         text = ""
     return text or "another process"
@@ -157,8 +157,17 @@ def _say_who_holds(fd: int) -> None:
     command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))
     text = f"pid {os.getpid()} ({command or 'python'}, started at {_STARTED})\n".encode()
     with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, text, 0)
+        if len(text) < _HOLDER_BYTES:
+            # padded to a fixed size: no truncation, which costs a journaled metadata change
+            # on every lock (milliseconds on a busy ext4)
+            os.pwrite(fd, text.ljust(_HOLDER_BYTES), 0)
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, text, 0)
+
+
+#: bytes the holder's line is padded to in the lock file
+_HOLDER_BYTES = 512
 
 
 _STARTED = time.strftime("%Y-%m-%d %H:%M:%S %z")
@@ -687,15 +696,13 @@ class WritePath:
         self, changes: list[Change], *, message: str | None, author: Any, trailers: Sequence[str]
     ) -> _git.Oid | None:
         own = _Pending(uuid.uuid4().hex, changes, message, list(trailers), self.signatures(author))
-        led = False
-        try:
-            with self._try_lock() as held:
-                if held:
-                    led = True
-                    return self._lead(own)
-        finally:
-            if led:  # the lock is free again: a request that came too late for this group leads next
-                self._queue.wake_waiting()
+        group: _Group | None = None
+        with self._try_lock() as held:
+            if held:
+                group = self._lead(own)
+        if group is not None:
+            self._queue.wake_waiting()  # the lock is free: the next group may start meanwhile
+            return self._finish(group)
         # another writer holds the lock: queue this write and wait for its answer
         tip = self.tip()
         request = {
@@ -713,18 +720,27 @@ class WritePath:
         try:
             deadline = time.monotonic() + self.lock_wait
             withdrawable = True
+            wait = 0.0
             while True:
-                result = queue.result(own.id)
+                result = queue.receive(own.id, wait)
                 if result is not None:
                     return self._answered(own, result)
                 outcome: Any = _MISSING
+                group = None
                 with self._try_lock() as held:
                     if held:
-                        outcome = self._lead_waiting(own, request, name)
+                        outcome, group = self._lead_waiting(own, request)
                 if held:
                     queue.wake_waiting()
+                    if group is not None:
+                        led = self._finish(
+                            group
+                        )  # this writer's own answer, if it was queued, comes by the FIFO
+                        if group.own is not None:
+                            return led
                     if outcome is not _MISSING:
                         return outcome
+                    wait = 0.0
                     continue
                 if withdrawable and time.monotonic() >= deadline:
                     if queue.withdraw(name):
@@ -733,8 +749,8 @@ class WritePath:
                             f"{self._holder()}; wait longer (--wait SECONDS), or stop that process"
                         )
                     withdrawable = False  # a leader took it: its answer comes
-                # the leader wakes us; a leader that dies does not: look again now and then
-                queue.sleep(own.id, min(WAKE_AT_LEAST, max(deadline - time.monotonic(), 0.001)))
+                # the leader answers or wakes us; one that dies does not: look again now and then
+                wait = min(WAKE_AT_LEAST, max(deadline - time.monotonic(), 0.001))
         finally:
             queue.leave(request)
 
@@ -748,31 +764,23 @@ class WritePath:
         finally:
             os.close(fd)
 
-    def _lead_waiting(self, own: _Pending, request: dict[str, Any], name: str) -> Any:
-        """A queued writer got the lock: its answer, or (its request still queued) lead and
-        then its answer, or (its request taken by a leader that died after letting go of the
-        request file) its commit if the branch has it, else the write done now."""
+    def _lead_waiting(self, own: _Pending, request: dict[str, Any]) -> tuple[Any, _Group | None]:
+        """A queued writer got the lock: (its answer, None) if it came meanwhile; (_MISSING, the
+        group to finish) when its request is still queued (it leads, its answer comes by the
+        FIFO; a leader still answering may hold it); and when its request vanished unanswered
+        (its leader died between deleting the file and answering): its commit if the branch has
+        it, else the group of its write done now."""
         queue = self._queue
-        result = queue.result(own.id)
+        result = queue.receive(own.id, 0)
         if result is not None:
-            return self._answered(own, result)
-        claimed = "claimed-" + name[len("req-") :]
-        if queue.holds(name) or queue.holds(claimed):
-            try:
-                self._lead(None)
-            except BaseException:
-                # the write did not happen (unless committed): take it back, and say so
-                if applied_in(self.git, self.tip(), request) is None:
-                    queue.done(name)
-                    queue.done(claimed)
-                raise
-            result = queue.result(own.id)
-            return _MISSING if result is None else self._answered(own, result)
+            return self._answered(own, result), None
+        if queue.queued(own.id):
+            return _MISSING, self._lead(None)
         tip = self.tip()
         commit = applied_in(self.git, tip, request)
         if commit is not None:
-            return self._answered(own, {"commit": str(commit), "published": str(tip)})
-        return self._lead(own)
+            return self._answered(own, {"commit": str(commit), "published": str(tip)}), None
+        return _MISSING, self._lead(own)
 
     def _answered(self, own: _Pending, result: dict[str, Any]) -> _git.Oid | None:
         """What the leader's answer means for this writer: the commit, or the error raised."""
@@ -795,63 +803,80 @@ class WritePath:
                 )
         return commit
 
-    def _lead(self, own: _Pending | None) -> _git.Oid | None:
-        """Holding the lock: commit ``own`` (this writer's write) and every queued request in
-        arrival order, publish them with one flush and one compare-and-swap, answer each
-        request, and let the derived indexes catch up once. Returns (or raises) ``own``'s
-        outcome, as :meth:`write` would."""
+    def _lead(self, own: _Pending | None) -> _Group:
+        """Holding the lock: commit ``own`` (this writer's write, if any) and every queued
+        request in arrival order, and publish them with one flush and one compare-and-swap.
+        :meth:`_finish` (after the lock is let go) does the rest."""
         queue = self._queue
         pending: list[_Pending] = []
         tip = self.tip()
+        answers: list[tuple[_Pending, dict[str, Any]]] = []
         for name, request in queue.left():  # taken by a leader that died: committed, or not?
-            if queue.has_result(request["id"]):
-                queue.done(name)
-                continue
+            item = _pending_from(name, request)
             commit = applied_in(self.git, tip, request)
             if commit is not None:
-                queue.done(name)  # first: an answer is never given twice (see _lead_waiting)
-                queue.answer(request, {"commit": str(commit), "published": str(tip)})
+                answers.append((item, {"commit": str(commit), "published": str(tip)}))
             else:
-                pending.append(_pending_from(name, request))
+                pending.append(item)
         if own is not None:
             pending.append(own)
         pending.extend(_pending_from(name, request) for name, request in queue.claim())
-        outcomes = self._commit_group(pending)
-        for item in pending:
+        try:
+            group = self._commit_group(pending)
+        except BaseException:
+            # nothing of this group was published unless the branch says so: put the rest back
+            tip = self.tip()
+            for item in pending:
+                if item.request is not None and item.name is not None:
+                    if applied_in(self.git, tip, item.request) is None:
+                        queue.unclaim(item.name)
+            raise
+        group.own = own
+        group.answers = answers
+        return group
+
+    def _finish(self, group: _Group) -> _git.Oid | None:
+        """After the lock is let go: the derived indexes catch up once for the whole group,
+        then every queued writer gets its answer (each request's file is deleted first, so no
+        request is answered twice). Returns (or raises) the leader's own outcome."""
+        if group.last is not None:
+            self.landed(group.first_base, group.last, group.changed, group.hints)
+        queue = self._queue
+        for item, result in group.answers:
+            assert item.request is not None and item.name is not None
+            queue.done(item.name)
+            queue.answer(item.request, result)
+        for item in group.pending:
             if item.request is None:
                 continue
-            kind, value, published = outcomes[item.id]
+            kind, value = group.outcomes[item.id]
             if kind == "error":
                 result = {"error": type(value).__name__, "message": str(value)}
             elif kind == "noop":
                 result = {"noop": None if value is None else str(value)}
             else:
-                result = {"commit": str(value), "published": str(published)}
+                result = {"commit": str(value), "published": str(group.last)}
             assert item.name is not None
-            queue.done(item.name)  # first: an answer is never given twice (see _lead_waiting)
+            queue.done(item.name)
             queue.answer(item.request, result)
         queue.sweep()
-        if own is None:
+        if group.own is None:
             return None
-        kind, value, _published = outcomes[own.id]
+        kind, value = group.outcomes[group.own.id]
         if kind == "error":
             raise value
         return value
 
-    def _commit_group(self, pending: list[_Pending]) -> dict[str, tuple[str, Any, Any]]:
-        """Commit ``pending`` in order, each on the one before; publish; the outcome of each:
-        ("commit", commit, published tip), ("noop", tip, None) or ("error", exception, None)."""
-        outcomes: dict[str, tuple[str, Any, Any]] = {}
-        first_base: Any = _MISSING
-        last: _git.Oid | None = None
-        changed: dict[str, _git.Oid | None] = {}
-        hints: dict[tuple[str, str], BlobFacts] = {}
+    def _commit_group(self, pending: list[_Pending]) -> _Group:
+        """Commit ``pending`` in order, each on the one before, and publish them; the outcome of
+        each: ("commit", commit), ("noop", tip) or ("error", exception)."""
+        group = _Group(pending)
         todo = pending
         while todo:
             delay = 0.001
             for _ in range(MAX_ATTEMPTS):
                 base = self.tip()
-                count, chained, head, seg_changed, seg_hints, subject = self._chain(base, todo)
+                count, chained, head, changed, hints, subject = self._chain(base, todo)
                 if head == base:
                     break
                 try:
@@ -860,27 +885,19 @@ class WritePath:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
                     continue
-                if first_base is _MISSING:
-                    first_base = base
-                last = head
-                changed.update(seg_changed)
-                hints.update(seg_hints)
+                if group.last is None:
+                    group.first_base = base
+                group.last = head
+                group.changed.update(changed)
+                group.hints.update(hints)
                 break
             else:
-                for item in todo:
-                    error = StaleRevisionError(
-                        f"{self.ref} kept moving under this write; nothing was written"
-                    )
-                    outcomes[item.id] = ("error", error, None)
+                error = StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")
+                group.outcomes.update((item.id, ("error", error)) for item in todo)
                 break
-            outcomes.update(chained)
+            group.outcomes.update(chained)
             todo = todo[count:]
-        for key, (kind, value, _none) in outcomes.items():
-            if kind == "commit":
-                outcomes[key] = (kind, value, last)
-        if last is not None:
-            self.landed(first_base, last, changed, hints)
-        return outcomes
+        return group
 
     def _chain(
         self, base: _git.Oid | None, todo: list[_Pending]
@@ -894,7 +911,7 @@ class WritePath:
         subject for the reflog."""
         tree = _git.tree_of(self.git, base)
         head = base
-        outcomes: dict[str, tuple[str, Any, Any]] = {}
+        outcomes: dict[str, tuple[str, Any]] = {}
         changed: dict[str, _git.Oid | None] = {}
         hints: dict[tuple[str, str], BlobFacts] = {}
         subjects: list[str] = []
@@ -908,7 +925,7 @@ class WritePath:
                     if current != change.blob:
                         effective[change.path] = change.blob
                 if not effective:
-                    outcomes[item.id] = ("noop", head, None)
+                    outcomes[item.id] = ("noop", head)
                     count += 1
                     continue
                 live = [c for c in item.changes if c.path in effective]
@@ -918,7 +935,7 @@ class WritePath:
                 self.check_pids(head, tree, live)
                 self.working_clone.check(head, effective)
             except GitRecordsError as err:
-                outcomes[item.id] = ("error", err, None)
+                outcomes[item.id] = ("error", err)
                 count += 1
                 continue
             new_tree = _git.build_tree(self.git, tree, effective)
@@ -930,7 +947,7 @@ class WritePath:
             parents = [] if head is None else [head]
             head = _git.create_commit(self.git, None, *item.signatures, text, new_tree, parents)
             tree = _git.tree_of(self.git, head)
-            outcomes[item.id] = ("commit", head, None)
+            outcomes[item.id] = ("commit", head)
             changed.update(effective)
             hints.update({(str(c.record_id), str(c.blob)): c.facts for c in live if c.blob is not None})
             subjects.append(text.split("\n", 1)[0])
@@ -991,6 +1008,20 @@ class _Pending:
     signatures: tuple[Any, Any]
     request: dict[str, Any] | None = None
     name: str | None = None  # the request's claimed file
+
+
+@dataclass
+class _Group:
+    """What a leader published (see :meth:`WritePath._lead`) and has still to do."""
+
+    pending: list[_Pending]
+    outcomes: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    first_base: _git.Oid | None = None
+    last: _git.Oid | None = None
+    changed: dict[str, _git.Oid | None] = field(default_factory=dict)
+    hints: dict[tuple[str, str], BlobFacts] = field(default_factory=dict)
+    own: _Pending | None = None
+    answers: list[tuple[_Pending, dict[str, Any]]] = field(default_factory=list)
 
 
 def _change_to_json(change: Change) -> dict[str, Any]:

@@ -94,7 +94,7 @@ CASES = [
     ),
     GroupCrash(
         "request-taken",
-        "leader: the first request's file deleted, its answer not written",
+        "leader, the lock let go and the indexes caught up: the first request's file deleted, its answer not sent",
         "_groupcommit.Queue.done",
         "after",
         1,
@@ -103,7 +103,7 @@ CASES = [
     ),
     GroupCrash(
         "answering",
-        "leader: one answer written, two not",
+        "leader: one answer sent, two not",
         "_groupcommit.Queue.answer",
         "after",
         1,
