@@ -94,7 +94,7 @@ CASES = [
     ),
     GroupCrash(
         "request-taken",
-        "leader, the lock let go and the indexes caught up: the first request's file deleted, its answer not sent",
+        "leader, lock let go, indexes caught up: the first request's file deleted, no answer sent",
         "_groupcommit.Queue.done",
         "after",
         1,
