@@ -1,6 +1,6 @@
 """Concurrent durable writers (issue 21, section 2): group commit against one flush per write.
 
-    python -m benchmarks.group_commit [--records 10000] [--writers 8] [--ops 60]
+    python -m benchmarks.group_commit [--records 10000] [--writers 8] [--ops 60] [--repeat 3]
                                       [--systems invenio,baseline,gitrecords] [--baseline REV]
                                       [--invenio-python PATH] [--markdown FILE] [--json FILE]
 
@@ -20,8 +20,11 @@ Systems, each on a fresh copy of the fixture:
 * ``gitrecords``: this checkout: group commit.
 
 Throughput is all the writes divided by the time from the first write's start to the last
-one's end; p50 and p99 are over every write's latency. The load average is printed beside
-the figures: compare the ratios of one run.
+one's end; p50 and p99 are over every write's latency; CPU is the writers' own (user and
+system) time per write. Each system runs ``--repeat`` times, the rounds in turns (invenio,
+baseline, gitrecords; then baseline, gitrecords, invenio; ...), and the table shows the run
+of median throughput with the throughput of every run: the load of a shared machine drifts
+during a run. The load average is printed beside the figures: compare the ratios of one run.
 """
 
 from __future__ import annotations
@@ -180,6 +183,45 @@ def _run_writers(python: str, pythonpath: str, spec: dict[str, Any], writers: in
     return results
 
 
+def _measure(
+    system: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    fixture: Path,
+    baseline_src: Path,
+    invenio_python: str | None,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    """One run of ``system`` on a fresh copy of the fixture."""
+    n = args.records
+    here = str(ROOT)
+    spec: dict[str, Any] = {"system": system, "n": n, "ops": args.ops}
+    if system == "invenio":
+        assert invenio_python is not None
+        target = workdir / "invenio.db"
+        target.unlink(missing_ok=True)
+        args_ = (str(target), str(workdir / "records.tsv"))
+        subprocess.run(
+            [invenio_python, "-c", f"from benchmarks.group_commit import _invenio_fixture as f; f{args_!r}"],
+            check=True,
+            cwd=here,
+            env=dict(env, PYTHONPATH=here),
+        )
+        python, pythonpath = invenio_python, here
+    else:
+        target = workdir / f"{system}.git"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(fixture, target)
+        python = sys.executable
+        pythonpath = f"{baseline_src}:{here}" if system == "baseline" else here
+    spec["target"] = str(target)
+    load = os.getloadavg()
+    results = _run_writers(python, pythonpath, spec, args.writers, env)
+    row = _summary(results)
+    row["load"] = [round(x, 2) for x in (load[0], os.getloadavg()[0])]
+    return row
+
+
 def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     times = [t for r in results for t in r["times"]]
     latencies = sorted(end - start for start, end in times)
@@ -207,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=60, help="writes per writer")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--baseline", default="main", help="the gitrecords revision to compare with")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each system (the median is shown)")
     parser.add_argument("--invenio-python", default=None)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
@@ -259,43 +302,26 @@ def main(argv: list[str] | None = None) -> int:
                 ["git", "-C", here, "archive", args.baseline], capture_output=True, check=True
             )
             subprocess.run(["tar", "-x", "-C", str(baseline_src)], input=archive.stdout, check=True)
-        for system in systems:
-            spec: dict[str, Any] = {"system": system, "n": n, "ops": args.ops}
-            if system == "invenio":
-                target = workdir / "invenio.db"
-                tsv = workdir / "records.tsv"
-                _write_tsv(tsv, n)
-                args_ = (str(target), str(tsv))
-                subprocess.run(
-                    [
-                        invenio_python,
-                        "-c",
-                        f"from benchmarks.group_commit import _invenio_fixture as f; f{args_!r}",
-                    ],
-                    check=True,
-                    cwd=here,
-                    env=dict(env, PYTHONPATH=here),
+        if "invenio" in systems:
+            _write_tsv(workdir / "records.tsv", n)
+        runs: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
+        for round_ in range(args.repeat):
+            # each round in another order: the load of a shared machine drifts during a run
+            order = systems[round_ % len(systems) :] + systems[: round_ % len(systems)]
+            for system in order:
+                row = _measure(system, args, workdir, fixture, baseline_src, invenio_python, env)
+                runs[system].append(row)
+                print(
+                    f"{system:>10}: {row['writes']} writes in {row['seconds']:.2f} s = "
+                    f"{row['writes_per_s']:.1f}/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
+                    f"CPU {row['cpu_ms_per_write']:.1f} ms/write "
+                    f"(load {row['load'][0]} -> {row['load'][1]})",
+                    file=sys.stderr,
+                    flush=True,
                 )
-                python, pythonpath = invenio_python, here
-            else:
-                target = workdir / f"{system}.git"
-                shutil.copytree(fixture, target)
-                python = sys.executable
-                pythonpath = f"{baseline_src}:{here}" if system == "baseline" else here
-            spec["target"] = str(target)
-            load = os.getloadavg()
-            results = _run_writers(python, pythonpath, spec, args.writers, env)
-            row = _summary(results)
-            row["load"] = [round(x, 2) for x in (load[0], os.getloadavg()[0])]
-            outcome["rows"][system] = row
-            print(
-                f"{system:>10}: {row['writes']} writes in {row['seconds']:.2f} s = "
-                f"{row['writes_per_s']:.1f}/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
-                f"CPU {row['cpu_ms_per_write']:.1f} ms/write "
-                f"(load {row['load'][0]} -> {row['load'][1]})",
-                file=sys.stderr,
-                flush=True,
-            )
+        for system, rows in runs.items():  # the run of median throughput stands for the system
+            ranked = sorted(rows, key=lambda r: r["writes_per_s"])
+            outcome["rows"][system] = dict(ranked[len(ranked) // 2], runs=[r["writes_per_s"] for r in rows])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     text = _markdown(outcome, args.baseline)
@@ -313,8 +339,8 @@ def _markdown(outcome: dict[str, Any], baseline: str) -> str:
         f"{outcome['writers']} writer processes, {outcome['ops_per_writer']} durable single-record "
         f"writes each (creates and updates) on {outcome['records']:,} records, {outcome['date']}",
         "",
-        "| System | writes/s | p50 ms | p99 ms | CPU ms/write | vs invenio | vs baseline | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| System | writes/s | runs | p50 ms | p99 ms | CPU ms/write | vs invenio | vs baseline | load |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for system, row in rows.items():
         ratios = []
@@ -322,7 +348,8 @@ def _markdown(outcome: dict[str, Any], baseline: str) -> str:
             ref = rows.get(other)
             ratios.append(f"{row['writes_per_s'] / ref['writes_per_s']:.1f}x" if ref else "-")
         lines.append(
-            f"| {TITLES[system].format(rev=baseline)} | {row['writes_per_s']:.1f} | {row['p50_ms']:.1f} | "
+            f"| {TITLES[system].format(rev=baseline)} | {row['writes_per_s']:.1f} | "
+            f"{', '.join(f'{r:.0f}' for r in row['runs'])} | {row['p50_ms']:.1f} | "
             f"{row['p99_ms']:.1f} | {row['cpu_ms_per_write']:.1f} | {ratios[0]} | {ratios[1]} | "
             f"{row['load'][0]} → {row['load'][1]} |"
         )
