@@ -19,6 +19,11 @@ pull or merge, ``put_schema``) goes through :class:`WritePath`. It owns:
 Record writes (:meth:`WritePath.write`) are rebuilt on the new tip when another
 writer moved the branch, as long as the records they touch did not change, and
 are checked there again: expectations, PIDs, purged ids, local edits.
+
+Durable single writes that meet while one of them flushes are committed together
+(**group commit**, :mod:`gitrecords._groupcommit`): each keeps its own commit, author and
+message, checked against the commit before it; the group is flushed once and published with
+one compare-and-swap.
 """
 
 from __future__ import annotations
@@ -424,8 +429,7 @@ class WritePath:
                     os.close(fd)
         finally:
             self._thread_lock.release()
-        if self._queue_usable:
-            self._queue.wake_waiting()  # group commit: queued writes waited for this lock
+        self._queue.wake_waiting()  # group commit: queued writes waited for this lock
 
     def identity(self, author: Any = None) -> tuple[str, str]:
         """(name, email) of ``author``, else of this repository's default author: the one it was
@@ -717,6 +721,7 @@ class WritePath:
         }
         queue = self._queue
         name = queue.enqueue(request)
+        answered = False
         try:
             deadline = time.monotonic() + self.lock_wait
             withdrawable = True
@@ -724,6 +729,7 @@ class WritePath:
             while True:
                 result = queue.receive(own.id, wait)
                 if result is not None:
+                    answered = True
                     return self._answered(own, result)
                 outcome: Any = _MISSING
                 group = None
@@ -733,9 +739,8 @@ class WritePath:
                 if held:
                     queue.wake_waiting()
                     if group is not None:
-                        led = self._finish(
-                            group
-                        )  # this writer's own answer, if it was queued, comes by the FIFO
+                        # this writer's own answer, if its request was in the group, comes by the FIFO
+                        led = self._finish(group)
                         if group.own is not None:
                             return led
                     if outcome is not _MISSING:
@@ -752,6 +757,8 @@ class WritePath:
                 # the leader answers or wakes us; one that dies does not: look again now and then
                 wait = min(WAKE_AT_LEAST, max(deadline - time.monotonic(), 0.001))
         finally:
+            if not answered:  # interrupted (or refused): take the request back if no leader has it
+                queue.withdraw(name)
             queue.leave(request)
 
     def _holder(self) -> str:
