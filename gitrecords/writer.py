@@ -848,11 +848,7 @@ class WritePath:
         request is answered twice). Returns (or raises) the leader's own outcome."""
         if group.last is not None:
             self.landed(group.first_base, group.last, group.changed, group.hints)
-        queue = self._queue
-        for item, result in group.answers:
-            assert item.request is not None and item.name is not None
-            queue.done(item.name)
-            queue.answer(item.request, result)
+        answers = list(group.answers)
         for item in group.pending:
             if item.request is None:
                 continue
@@ -863,10 +859,20 @@ class WritePath:
                 result = {"noop": None if value is None else str(value)}
             else:
                 result = {"commit": str(value), "published": str(group.last)}
-            assert item.name is not None
-            queue.done(item.name)
-            queue.answer(item.request, result)
-        queue.sweep()
+            answers.append((item, result))
+        queue = self._queue
+        for item, result in answers:
+            assert item.request is not None and item.name is not None
+            try:
+                queue.done(item.name)
+            except OSError:  # answered anyway; a later leader would only find its commit
+                log.warning("request %s: its file was not deleted", item.id, exc_info=True)
+            try:
+                queue.answer(item.request, result)
+            except OSError:  # its writer looks for its commit itself (see _lead_waiting)
+                log.warning("request %s was not answered", item.id, exc_info=True)
+        with contextlib.suppress(OSError):
+            queue.sweep()
         if group.own is None:
             return None
         kind, value = group.outcomes[group.own.id]
