@@ -172,11 +172,9 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def prepare(spec: dict[str, Any]) -> Result:
-    """inv-base.db (N records, one transaction) and inv-history.db (plus the updates)."""
-    n = spec["n"]
-    base, history = Path(spec["base"]), Path(spec["history"])
-    started = time.perf_counter()
+def write_base(base: Path, tsv: Path) -> str:
+    """An invenio database at ``base`` holding the records of ``tsv`` (plain SQL, one
+    transaction); returns the time stamp the rows carry."""
     app = make_app(base)
     with app.app_context():
         db.create_all()
@@ -194,7 +192,7 @@ def prepare(spec: dict[str, Any]) -> Result:
         )
         batch.clear()
 
-    with open(spec["tsv"], "rb") as stream:
+    with open(tsv, "rb") as stream:
         for line in stream:
             record_id, _, payload = line.rstrip(b"\n").partition(b"\t")
             text = json.dumps(json.loads(payload))
@@ -204,6 +202,15 @@ def prepare(spec: dict[str, Any]) -> Result:
     flush()
     con.execute("COMMIT")
     con.close()
+    return now
+
+
+def prepare(spec: dict[str, Any]) -> Result:
+    """inv-base.db (N records, one transaction) and inv-history.db (plus the updates)."""
+    n = spec["n"]
+    base, history = Path(spec["base"]), Path(spec["history"])
+    started = time.perf_counter()
+    now = write_base(base, Path(spec["tsv"]))
     shutil.copyfile(base, history)
     con = sqlite3.connect(history, isolation_level=None)
     con.execute("BEGIN")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pygit2
 from pygit2.enums import FileMode, ObjectType, RepositoryOpenFlag, SortMode
@@ -764,3 +764,25 @@ def walk_first_parents(repo: pygit2.Repository, start: Oid) -> Iterator[Oid]:
         yield current
         parents = repo[current].parent_ids
         current = parents[0] if parents else None
+
+
+def commit_with_line(
+    repo: pygit2.Repository, start: Oid | None, stop: Oid | None, line: str, limit: int
+) -> Oid | None:
+    """The newest commit from ``start`` back along first parents to ``stop`` (excluded), at most
+    ``limit`` of them, whose message has ``line`` as one of its lines; None if there is none."""
+    current = start
+    for _ in range(limit):
+        if current is None or current == stop:
+            return None
+        commit = repo[current]
+        if line in commit.message.splitlines():
+            return current
+        parents = commit.parent_ids
+        current = parents[0] if parents else None
+    return None
+
+
+def signature_fields(signature: pygit2.Signature) -> list[Any]:
+    """(name, email, time, offset) of a signature, for :func:`signature` to make it again."""
+    return [signature.name, signature.email, signature.time, signature.offset]

@@ -19,6 +19,11 @@ pull or merge, ``put_schema``) goes through :class:`WritePath`. It owns:
 Record writes (:meth:`WritePath.write`) are rebuilt on the new tip when another
 writer moved the branch, as long as the records they touch did not change, and
 are checked there again: expectations, PIDs, purged ids, local edits.
+
+Durable single writes that meet while one of them flushes are committed together
+(**group commit**, :mod:`gitrecords._groupcommit`): each keeps its own commit, author and
+message, checked against the commit before it; the group is flushed once and published with
+one compare-and-swap.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import _git, layout
+from . import _git, errors, layout
+from ._groupcommit import REQUEST_TRAILER, Queue, applied_in
 from .config import DEFAULT_LOCK_WAIT, PURGED_FILE, Purged, read_purged
 from .errors import (
     GitRecordsError,
@@ -66,6 +72,9 @@ DEFAULT_AUTHOR = ("gitrecords", "gitrecords@localhost")
 MAX_ATTEMPTS = 50
 #: commit messages name at most this many records in trailers
 MAX_TRAILER_RECORDS = 50
+#: seconds a queued write sleeps at most before it looks at the lock again (a leader that
+#: answers, or lets go of the lock, wakes it at once; one that dies does not)
+WAKE_AT_LEAST = 0.05
 
 log = logging.getLogger("gitrecords")
 
@@ -126,7 +135,7 @@ os.register_at_fork(after_in_child=_close_inherited_locks)
 def _lock_holder(fd: int) -> str:
     """What the holder wrote into the lock file: ``pid N (command, started at ...)``."""
     try:
-        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
     except OSError:
         text = ""
     return text or "another process"
@@ -153,8 +162,17 @@ def _say_who_holds(fd: int) -> None:
     command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))
     text = f"pid {os.getpid()} ({command or 'python'}, started at {_STARTED})\n".encode()
     with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, text, 0)
+        if len(text) < _HOLDER_BYTES:
+            # padded to a fixed size: no truncation, which costs a journaled metadata change
+            # on every lock (milliseconds on a busy ext4)
+            os.pwrite(fd, text.ljust(_HOLDER_BYTES), 0)
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, text, 0)
+
+
+#: bytes the holder's line is padded to in the lock file
+_HOLDER_BYTES = 512
 
 
 _STARTED = time.strftime("%Y-%m-%d %H:%M:%S %z")
@@ -349,6 +367,11 @@ class WritePath:
         self._thread_lock = threading.RLock()
         self._subscribers: list[DerivedIndex] = [index]
         self._purged_cache: tuple[Any, Purged] | None = None
+        #: group commit (see :meth:`write`): durable record writes that find the lock busy queue
+        #: up and are committed, flushed and published together by the lock's holder
+        self.group_commit = True
+        self._queue = Queue(self.git_dir, ref)
+        self._queue_usable: bool | None = None
 
     # -- subscribers -------------------------------------------------------
 
@@ -454,6 +477,7 @@ class WritePath:
                     os.close(fd)
         finally:
             self._thread_lock.release()
+        self._queue.wake_waiting()  # group commit: queued writes waited for this lock
 
     def identity(self, author: Any = None) -> tuple[str, str]:
         """(name, email) of ``author``, else of this repository's default author: the one it was
@@ -630,7 +654,17 @@ class WritePath:
         returns the new tip (the old one when nothing changed). ``trailers`` are more
         ``Gitrecords-Name: value`` lines for the commit message (a bulk edit's query).
         ``prebuilt`` is ``(tree, new tree)``: the tree ``changes`` give on ``tree``, built
-        already (by ``git fast-import``); it is used when the tip's tree is still ``tree``."""
+        already (by ``git fast-import``); it is used when the tip's tree is still ``tree``.
+
+        **Group commit.** A durable write of a bare repository that is not part of a transaction
+        (nor of a bulk edit) and finds the write lock busy does not wait for it: it queues its
+        change (:mod:`gitrecords._groupcommit`) and waits for the answer of the lock's holder,
+        which commits every queued write on top of its own, each one checked as here against
+        the commit before it, with its own author, committer and message, then flushes once
+        and moves the branch once (:meth:`_lead`). What this method returns or raises is the
+        same either way."""
+        if self._groups(locked, prebuilt):
+            return self._write_grouped(changes, message=message, author=author, trailers=trailers)
         with contextlib.nullcontext() if locked else self.lock():
             delay = 0.001
             for _ in range(MAX_ATTEMPTS):
@@ -665,6 +699,325 @@ class WritePath:
                 self.landed(base, commit, effective, hints)
                 return commit
         raise StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")
+
+    # -- group commit ------------------------------------------------------------------------
+
+    def _groups(self, locked: bool, prebuilt: Any) -> bool:
+        """Whether a write goes through the queue: durable, alone (no transaction, no prebuilt
+        tree, the lock not held by this thread) and in a bare repository (a working clone's
+        files follow each write in order)."""
+        if not (self.group_commit and self.durable) or locked or prebuilt is not None:
+            return False
+        if getattr(self.local, "lock_depth", 0) or self.working_clone.checked_out():
+            return False
+        if self._queue_usable is None:
+            self._queue_usable = self._queue.usable()
+        return self._queue_usable
+
+    @contextlib.contextmanager
+    def _try_lock(self) -> Iterator[bool]:
+        """The write lock if it is free now (True), else False at once."""
+        if not self._thread_lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            fd = os.open(
+                self.git_dir / "gitrecords" / "write.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+            try:
+                _HELD_LOCKS.add(fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    held = False
+                else:
+                    held = True
+                    _say_who_holds(fd)
+                    self.local.lock_depth = 1
+                if not held:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    self.local.lock_depth = 0
+            finally:
+                _HELD_LOCKS.discard(fd)
+                os.close(fd)
+        finally:
+            self._thread_lock.release()
+
+    def _write_grouped(
+        self, changes: list[Change], *, message: str | None, author: Any, trailers: Sequence[str]
+    ) -> _git.Oid | None:
+        own = _Pending(uuid.uuid4().hex, changes, message, list(trailers), self.signatures(author))
+        group: _Group | None = None
+        with self._try_lock() as held:
+            if held:
+                group = self._lead(own)
+        if group is not None:
+            self._queue.wake_waiting()  # the lock is free: the next group may start meanwhile
+            return self._finish(group)
+        # another writer holds the lock: queue this write and wait for its answer
+        tip = self.tip()
+        request = {
+            "id": own.id,
+            "pid": os.getpid(),
+            "seen": None if tip is None else str(tip),
+            "changes": [_change_to_json(c) for c in changes],
+            "message": message,
+            "trailers": own.trailers,
+            "author": _git.signature_fields(own.signatures[0]),
+            "committer": _git.signature_fields(own.signatures[1]),
+        }
+        queue = self._queue
+        name = queue.enqueue(request)
+        answered = False
+        try:
+            deadline = time.monotonic() + self.lock_wait
+            withdrawable = True
+            wait = 0.0
+            while True:
+                result = queue.receive(own.id, wait)
+                if result is not None:
+                    answered = True
+                    return self._answered(own, result)
+                outcome: Any = _MISSING
+                group = None
+                with self._try_lock() as held:
+                    if held:
+                        outcome, group = self._lead_waiting(own, request)
+                if held:
+                    queue.wake_waiting()
+                    if group is not None:
+                        # this writer's own answer, if its request was in the group, comes by the FIFO
+                        led = self._finish(group)
+                        if group.own is not None:
+                            return led
+                    if outcome is not _MISSING:
+                        return outcome
+                    wait = 0.0
+                    continue
+                if withdrawable and time.monotonic() >= deadline:
+                    if queue.withdraw(name):
+                        raise RepositoryLockedError(
+                            f"waited {self.lock_wait:g} s for the write lock of {self.git_dir}, held by "
+                            f"{self._holder()}; wait longer (--wait SECONDS), or stop that process"
+                        )
+                    withdrawable = False  # a leader took it: its answer comes
+                # the leader answers or wakes us; one that dies does not: look again now and then
+                wait = min(WAKE_AT_LEAST, max(deadline - time.monotonic(), 0.001))
+        finally:
+            if not answered:  # interrupted (or refused): take the request back if no leader has it
+                queue.withdraw(name)
+            queue.leave(request)
+
+    def _holder(self) -> str:
+        try:
+            fd = os.open(self.git_dir / "gitrecords" / "write.lock", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return "another process"
+        try:
+            return _lock_holder(fd)
+        finally:
+            os.close(fd)
+
+    def _lead_waiting(self, own: _Pending, request: dict[str, Any]) -> tuple[Any, _Group | None]:
+        """A queued writer got the lock: (its answer, None) if it came meanwhile; (_MISSING, the
+        group to finish) when its request is still queued (it leads, its answer comes by the
+        FIFO; a leader still answering may hold it); and when its request vanished unanswered
+        (its leader died between deleting the file and answering): its commit if the branch has
+        it, else the group of its write done now."""
+        queue = self._queue
+        result = queue.receive(own.id, 0)
+        if result is not None:
+            return self._answered(own, result), None
+        if queue.queued(own.id):
+            return _MISSING, self._lead(None)
+        tip = self.tip()
+        commit = applied_in(self.git, tip, request)
+        if commit is not None:
+            return self._answered(own, {"commit": str(commit), "published": str(tip)}), None
+        return _MISSING, self._lead(own)
+
+    def _answered(self, own: _Pending, result: dict[str, Any]) -> _git.Oid | None:
+        """What the leader's answer means for this writer: the commit, or the error raised."""
+        if "error" in result:
+            found = getattr(errors, result["error"], None)
+            if not (isinstance(found, type) and issubclass(found, GitRecordsError)):
+                found = GitRecordsError
+            raise found(result["message"])
+        if "noop" in result:
+            return None if result["noop"] is None else _git.oid_from_hex(result["noop"])
+        commit = _git.oid_from_hex(result["commit"])
+        published = _git.oid_from_hex(result["published"])
+        hints = {(str(c.record_id), str(c.blob)): c.facts for c in own.changes if c.blob is not None}
+        for derived in self._subscribers:  # the leader's indexes caught up; this process's may not have
+            try:
+                derived.catch_up(published, hints)
+            except Exception:
+                log.warning(
+                    "%r did not catch up with %s; the next read will", derived, published, exc_info=True
+                )
+        return commit
+
+    def _lead(self, own: _Pending | None) -> _Group:
+        """Holding the lock: commit ``own`` (this writer's write, if any) and every queued
+        request in arrival order, and publish them with one flush and one compare-and-swap.
+        :meth:`_finish` (after the lock is let go) does the rest."""
+        queue = self._queue
+        pending: list[_Pending] = []
+        tip = self.tip()
+        answers: list[tuple[_Pending, dict[str, Any]]] = []
+        for name, request in queue.left():  # taken by a leader that died: committed, or not?
+            item = _pending_from(name, request)
+            commit = applied_in(self.git, tip, request)
+            if commit is not None:
+                answers.append((item, {"commit": str(commit), "published": str(tip)}))
+            else:
+                pending.append(item)
+        if own is not None:
+            pending.append(own)
+        pending.extend(_pending_from(name, request) for name, request in queue.claim())
+        try:
+            group = self._commit_group(pending)
+        except BaseException:
+            # nothing of this group was published unless the branch says so: put the rest back
+            tip = self.tip()
+            for item in pending:
+                if item.request is not None and item.name is not None:
+                    if applied_in(self.git, tip, item.request) is None:
+                        queue.unclaim(item.name)
+            raise
+        group.own = own
+        group.answers = answers
+        return group
+
+    def _finish(self, group: _Group) -> _git.Oid | None:
+        """After the lock is let go: the derived indexes catch up once for the whole group,
+        then every queued writer gets its answer (each request's file is deleted first, so no
+        request is answered twice). Returns (or raises) the leader's own outcome."""
+        if group.last is not None:
+            self.landed(group.first_base, group.last, group.changed, group.hints)
+        answers = list(group.answers)
+        for item in group.pending:
+            if item.request is None:
+                continue
+            kind, value = group.outcomes[item.id]
+            if kind == "error":
+                result = {"error": type(value).__name__, "message": str(value)}
+            elif kind == "noop":
+                result = {"noop": None if value is None else str(value)}
+            else:
+                result = {"commit": str(value), "published": str(group.last)}
+            answers.append((item, result))
+        queue = self._queue
+        for item, result in answers:
+            assert item.request is not None and item.name is not None
+            try:
+                queue.done(item.name)
+            except OSError:  # answered anyway; a later leader would only find its commit
+                log.warning("request %s: its file was not deleted", item.id, exc_info=True)
+            try:
+                queue.answer(item.request, result)
+            except OSError:  # its writer looks for its commit itself (see _lead_waiting)
+                log.warning("request %s was not answered", item.id, exc_info=True)
+        with contextlib.suppress(OSError):
+            queue.sweep()
+        if group.own is None:
+            return None
+        kind, value = group.outcomes[group.own.id]
+        if kind == "error":
+            raise value
+        return value
+
+    def _commit_group(self, pending: list[_Pending]) -> _Group:
+        """Commit ``pending`` in order, each on the one before, and publish them; the outcome of
+        each: ("commit", commit), ("noop", tip) or ("error", exception)."""
+        group = _Group(pending)
+        todo = pending
+        while todo:
+            delay = 0.001
+            for _ in range(MAX_ATTEMPTS):
+                base = self.tip()
+                count, chained, head, changed, hints, subject = self._chain(base, todo)
+                if head == base:
+                    break
+                try:
+                    self.move(base, head, subject)
+                except _git.RefMoved:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                    continue
+                if group.last is None:
+                    group.first_base = base
+                group.last = head
+                group.changed.update(changed)
+                group.hints.update(hints)
+                break
+            else:
+                error = StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")
+                group.outcomes.update((item.id, ("error", error)) for item in todo)
+                break
+            group.outcomes.update(chained)
+            todo = todo[count:]
+        return group
+
+    def _chain(
+        self, base: _git.Oid | None, todo: list[_Pending]
+    ) -> tuple[
+        int, dict[str, tuple[str, Any, Any]], Any, dict[str, Any], dict[tuple[str, str], BlobFacts], str
+    ]:
+        """Check and commit the writes of ``todo`` one on the other from ``base``, as
+        :meth:`write` does one; stops before a write with PIDs once a commit is chained (PIDs
+        are checked against the index, which knows published commits only). Returns how many
+        were handled, their outcomes, the last commit, the files changed, the hints, and the
+        subject for the reflog."""
+        tree = _git.tree_of(self.git, base)
+        head = base
+        outcomes: dict[str, tuple[str, Any]] = {}
+        changed: dict[str, _git.Oid | None] = {}
+        hints: dict[tuple[str, str], BlobFacts] = {}
+        subjects: list[str] = []
+        count = 0
+        for item in todo:
+            try:
+                effective: dict[str, _git.Oid | None] = {}
+                for change in item.changes:
+                    current = _git.entry_id(tree, change.path)
+                    self.check_expectation(change, current, tree)
+                    if current != change.blob:
+                        effective[change.path] = change.blob
+                if not effective:
+                    outcomes[item.id] = ("noop", head)
+                    count += 1
+                    continue
+                live = [c for c in item.changes if c.path in effective]
+                has_pids = any(c.facts[1] for c in live if c.blob is not None and c.facts[0] == LIVE)
+                if has_pids and head != base:
+                    break
+                self.check_pids(head, tree, live)
+                self.working_clone.check(head, effective)
+            except GitRecordsError as err:
+                outcomes[item.id] = ("error", err)
+                count += 1
+                continue
+            new_tree = _git.build_tree(self.git, tree, effective)
+            extra = [*item.trailers]
+            if item.request is not None:
+                extra.append(f"{REQUEST_TRAILER}: {item.id}")
+            text = (item.message or _message_for(live)).rstrip("\n") + "\n" + _trailers(live, extra)
+            _git.set_durable(False)  # one syncfs for the whole group
+            parents = [] if head is None else [head]
+            head = _git.create_commit(self.git, None, *item.signatures, text, new_tree, parents)
+            tree = _git.tree_of(self.git, head)
+            outcomes[item.id] = ("commit", head)
+            changed.update(effective)
+            hints.update({(str(c.record_id), str(c.blob)): c.facts for c in live if c.blob is not None})
+            subjects.append(text.split("\n", 1)[0])
+            count += 1
+        subject = subjects[0] if len(subjects) == 1 else f"group commit of {len(subjects)} writes"
+        return count, outcomes, head, changed, hints, subject
 
     def write_files(self, files: Mapping[str, bytes], *, message: str, author: Any = None) -> _git.Oid | None:
         """Commit files that are not records (a schema, the configuration) onto the branch."""
@@ -706,3 +1059,74 @@ def _trailers(changes: list[Change], extra: Sequence[str] = ()) -> str:
     else:
         lines.append(f"Gitrecords-Records: {len(changes)}")
     return "\n" + "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Pending:
+    """One write of a group: the leader's own (``request`` None) or a queued request."""
+
+    id: str
+    changes: list[Change]
+    message: str | None
+    trailers: list[str]
+    signatures: tuple[Any, Any]
+    request: dict[str, Any] | None = None
+    name: str | None = None  # the request's claimed file
+
+
+@dataclass
+class _Group:
+    """What a leader published (see :meth:`WritePath._lead`) and has still to do."""
+
+    pending: list[_Pending]
+    outcomes: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    first_base: _git.Oid | None = None
+    last: _git.Oid | None = None
+    changed: dict[str, _git.Oid | None] = field(default_factory=dict)
+    hints: dict[tuple[str, str], BlobFacts] = field(default_factory=dict)
+    own: _Pending | None = None
+    answers: list[tuple[_Pending, dict[str, Any]]] = field(default_factory=list)
+
+
+def _change_to_json(change: Change) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "record_id": str(change.record_id),
+        "path": change.path,
+        "blob": None if change.blob is None else str(change.blob),
+        "operation": change.operation,
+        "create": change.create,
+        "facts": [change.facts[0], change.facts[1]],
+    }
+    if change.expected is not _MISSING:
+        found["expected"] = None if change.expected is None else str(change.expected)
+    return found
+
+
+def _change_from_json(found: dict[str, Any]) -> Change:
+    change = Change(
+        uuid.UUID(found["record_id"]),
+        found["path"],
+        None if found["blob"] is None else _git.oid_from_hex(found["blob"]),
+        found["operation"],
+        create=found["create"],
+        facts=(found["facts"][0], dict(found["facts"][1])),
+    )
+    if "expected" in found:
+        change.expected = None if found["expected"] is None else _git.oid_from_hex(found["expected"])
+    return change
+
+
+def _pending_from(name: str, request: dict[str, Any]) -> _Pending:
+    author, committer = request["author"], request["committer"]
+    return _Pending(
+        request["id"],
+        [_change_from_json(c) for c in request["changes"]],
+        request["message"],
+        list(request["trailers"]),
+        (
+            _git.signature(*author[:2], (author[2], author[3])),
+            _git.signature(*committer[:2], (committer[2], committer[3])),
+        ),
+        request,
+        name,
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import test_crash_safety as crash
+import test_group_commit as group
 import test_hostile_input as hostile
 
 STATE = {
@@ -52,6 +53,23 @@ def crash_table() -> str:
         rows.append(
             f"| {_cell(operation)} | {_cell(case.point)} | {point} | {STATE[case.outcome]} | {_cell(notes)} |"
         )
+    return "\n".join(rows) + "\n"
+
+
+def group_table() -> str:
+    """The kill points of group commit (``tests/test_group_commit.py``)."""
+    rows = [
+        "| Killed | Kill point | The leader's own write | The queued writes |",
+        "|---|---|---|---|",
+    ]
+    every = "each acknowledged, in the branch once, with its own author and message"
+    for case in group.CASES:
+        own = "in the branch once" if case.leader_write == "present" else "not in the branch"
+        queued = every
+        if case.victim == "waiter":
+            queued = f"the others {every[5:]}; the killed waiter's in the branch at most once"
+        point = f"`{case.target}` {case.when} call {case.nth}"
+        rows.append(f"| {_cell(case.point)} | {point} | {own} | {queued} |")
     return "\n".join(rows) + "\n"
 
 

@@ -82,3 +82,18 @@ def test_serving_benchmark_runs(tmp_path: Path) -> None:
         assert row["requests"] > 0, name
     text = out.read_text()
     assert "| 1 | GET by id |" in text and "GET by id >= 50% of the hello floor" in text
+
+
+def test_group_commit_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/group_commit.py end to end on a few records: writers of this checkout and of
+    a baseline revision, each run's figures and the table."""
+    from benchmarks import group_commit
+
+    out = tmp_path / "group.md"
+    args = ["--records", "50", "--writers", "2", "--ops", "4", "--repeat", "1", "--baseline", "HEAD"]
+    group_commit.main(
+        [*args, "--systems", "baseline,gitrecords", "--workdir", str(tmp_path), "--markdown", str(out)]
+    )
+    text = out.read_text()
+    assert "| gitrecords, group commit |" in text
+    assert "| gitrecords HEAD (one flush per write) |" in text

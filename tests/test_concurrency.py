@@ -56,6 +56,8 @@ def without_lock_file() -> None:
     """Leave only the compare-and-swap on the ref to keep writers apart (as for writers that do
     not share the lock file, e.g. on other machines or older versions)."""
     WritePath.lock = lambda self: contextlib.nullcontext()  # type: ignore[method-assign]
+    # nor the queue of group commit, which is for writers that share the lock file
+    WritePath._groups = lambda self, locked, prebuilt: False  # type: ignore[method-assign]
 
 
 def bulk_worker(
@@ -300,6 +302,7 @@ def sneak_in_before_next_write(
     that write; returns a list that then holds the sneaked commit's id."""
     other = Repository(repo.path)
     monkeypatch.setattr(other.writer, "lock", contextlib.nullcontext)
+    other.writer.group_commit = False  # nor the queue (for writers that share the lock file)
     their_copy = Record.get_record(record_id, repo=other)
     original = WorkingClone.check
     sneaked: list[str] = []
