@@ -13,16 +13,14 @@ import os
 import re
 import subprocess
 import unicodedata
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_all_start_methods, get_context
 from types import TracebackType
 from typing import Any
 
 from jsonschema.exceptions import best_match
 
 from . import _git, layout
+from ._workers import can_fork, ordered_map
 from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError
 from .index import facts_from_data
 from .schema import SchemaStore
@@ -290,15 +288,15 @@ def results(
             yield check_chunk(chunk)
         return
     # fork: workers need no re-import and inherit the format checker and validator class
-    context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(count, mp_context=context, initializer=init_worker, initargs=init_args) as pool:
-        queue: deque[Future[list[FileResult]]] = deque()
-        for chunk in chunks:
-            queue.append(pool.submit(check_chunk, chunk))
-            if len(queue) >= count * 4:
-                yield queue.popleft().result()
-        while queue:
-            yield queue.popleft().result()
+    yield from ordered_map(
+        check_chunk,
+        chunks,
+        workers=count,
+        initializer=init_worker,
+        initargs=init_args,
+        window=4,
+        start="fork" if can_fork() else "spawn",
+    )
 
 
 _TOP_LEVEL_VALUE = re.compile(rb'("(?:[^"\\\n]|\\.)*"|-?(?:0|[1-9][0-9]*))(?:,\n|\n})')

@@ -43,7 +43,7 @@ def _start(parent: int, initializer: Callable[..., None] | None, initargs: tuple
         initializer(*initargs)
 
 
-def forked_map(
+def ordered_map(
     function: Callable[[Item], Result],
     items: Iterable[Item],
     *,
@@ -51,16 +51,19 @@ def forked_map(
     initializer: Callable[..., None] | None = None,
     initargs: tuple[Any, ...] = (),
     window: int = 3,
+    start: str = "fork",
 ) -> Iterator[Result]:
-    """``function`` of each item, in order, computed by ``workers`` forked processes (at most
-    ``workers * window`` items in flight, so memory stays flat). ``initializer(*initargs)`` runs
-    first in each worker. Needs ``fork`` (see :func:`can_fork`)."""
+    """``function`` of each item, in order, computed by ``workers`` processes (at most
+    ``workers * window`` items in flight, so memory stays flat) that die with this one.
+    ``initializer(*initargs)`` runs first in each worker. ``start`` is the start method:
+    ``fork`` (see :func:`can_fork`; nothing is pickled but the items and results) or ``spawn``
+    (``function``, ``initializer`` and ``initargs`` are pickled)."""
     from concurrent.futures import Future, ProcessPoolExecutor
     from multiprocessing import get_context
 
-    initargs = (os.getpid(), initializer, initargs)
+    setup = (os.getpid(), initializer, initargs)
     with ProcessPoolExecutor(
-        workers, mp_context=get_context("fork"), initializer=_start, initargs=initargs
+        workers, mp_context=get_context(start), initializer=_start, initargs=setup
     ) as pool:
         queue: deque[Future[Result]] = deque()
         for item in items:

@@ -19,11 +19,8 @@ import os
 import sqlite3
 import subprocess
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_all_start_methods, get_context
 from typing import Any
 
 try:
@@ -32,6 +29,7 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 from . import _git, layout, signals
+from ._workers import can_fork, ordered_map
 from .config import PURGED_FILE
 from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, SchemaError, StaleRevisionError
 from .index import PendingImport, facts_from_data
@@ -74,27 +72,6 @@ class ImportResult:
 # -- the work done per record (in workers or in process) ----------------------
 
 _settings: dict[str, Any] = {}
-
-
-def _die_with_parent(parent: int) -> None:
-    """In a worker process: be killed when the parent dies (Linux ``PR_SET_PDEATHSIG``), and exit
-    at once if it is already gone. Elsewhere a worker notices when its next task never comes."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _start_worker(parent: int, init: Callable[..., None], *args: Any) -> None:
-    """A worker process's initializer: die with the parent, then ``init(*args)``."""
-    _die_with_parent(parent)
-    init(*args)
 
 
 def _init_worker(
@@ -625,23 +602,22 @@ def in_workers(
         if len(first) * CHUNK >= PARALLEL_THRESHOLD:
             break
     count = workers if workers is not None else (os.cpu_count() or 1)
-    fork = "fork" in get_all_start_methods()
+    fork = can_fork()
     if count <= 1 or len(first) * CHUNK < PARALLEL_THRESHOLD or (fork_only and not fork):
         init(*init_args)
         for chunk in itertools.chain(first, source):
             yield prepare(chunk)
         return
     # fork: workers need no re-import (and do not re-run a caller's unguarded script)
-    context = get_context("fork" if fork else "spawn")
-    initargs = (os.getpid(), init, *init_args)
-    with ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker, initargs=initargs) as pool:
-        queue: deque[Future[Any]] = deque()
-        for chunk in itertools.chain(first, source):
-            queue.append(pool.submit(prepare, chunk))
-            if len(queue) >= count * 4:
-                yield queue.popleft().result()
-        while queue:
-            yield queue.popleft().result()
+    yield from ordered_map(
+        prepare,
+        itertools.chain(first, source),
+        workers=count,
+        initializer=init,
+        initargs=init_args,
+        window=4,
+        start="fork" if fork else "spawn",
+    )
 
 
 def _move_branch(

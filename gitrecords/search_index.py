@@ -40,7 +40,7 @@ from typing import Any
 
 from . import _git, layout
 from ._sqlite import open_derived
-from ._workers import can_fork, forked_map
+from ._workers import can_fork, ordered_map
 from .config import parse_config
 from .errors import GitRecordsError
 from .index import RevisionIndex
@@ -682,7 +682,7 @@ class SearchIndex:
                         for doc, _key, blob, _live in part
                     ]
 
-            results = forked_map(_worker_rows, tasks(), workers=workers, initializer=_start_rows_worker)
+            results = ordered_map(_worker_rows, tasks(), workers=workers, initializer=_start_rows_worker)
             for rows in results:
                 yield pending.popleft(), rows
         finally:

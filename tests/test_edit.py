@@ -464,13 +464,13 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(gitrecords.bulk, "CHUNK", 3)
     monkeypatch.setattr(gitrecords.edit, "CHUNK", 3)
     pools = []
-    get_context = gitrecords.bulk.get_context
+    ordered_map = gitrecords.bulk.ordered_map
 
-    def counted(method: str):
+    def counted(*args, **kwargs):
         pools.append(1)
-        return get_context(method)
+        return ordered_map(*args, **kwargs)
 
-    monkeypatch.setattr(gitrecords.bulk, "get_context", counted)
+    monkeypatch.setattr(gitrecords.bulk, "ordered_map", counted)
     return pools
 
 

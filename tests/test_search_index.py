@@ -569,14 +569,14 @@ def test_rows_made_in_worker_processes_equal_rows_made_here(
     for record_id in ids[:15]:
         Record.get_record(record_id, repo=repo).delete()
     made_by: list[int] = []
-    real_map = search_index.forked_map
+    real_map = search_index.ordered_map
 
     def counting_map(*args, **kwargs):
         for rows in real_map(*args, **kwargs):
             made_by.append(len(rows.states))
             yield rows
 
-    monkeypatch.setattr(search_index, "forked_map", counting_map)
+    monkeypatch.setattr(search_index, "ordered_map", counting_map)
     monkeypatch.setattr(search_index, "PARALLEL", 100)
     monkeypatch.setattr(search_index, "BULK", 50)
     monkeypatch.setattr(search_index._Batch, "SIZE", 40)

@@ -127,7 +127,7 @@ def test_the_server_forks_no_worker_processes(
 
     monkeypatch.setattr(gitrecords.bulk, "PARALLEL_THRESHOLD", 1)
     forked = []
-    monkeypatch.setattr(gitrecords.bulk, "get_context", lambda method: forked.append(method))
+    monkeypatch.setattr(gitrecords.bulk, "ordered_map", lambda *args, **kwargs: forked.append(args))
     repo, client = titled
     assert bulk(client, {"query": "", "patch": ADD_PUBLISHER, "dry_run": True}).status_code == 200
     assert bulk(client, {"query": "", "patch": ADD_PUBLISHER}).status_code == 200
