@@ -84,7 +84,6 @@ _NUMBER_START = frozenset("-0123456789")
 _SEPARATOR = "\x1f"
 _SCALARS = frozenset((str, int, float, bool))
 _ANY_TIP: Any = object()
-_ABSENT: Any = object()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -385,14 +384,12 @@ class SearchIndex:
                 if path.startswith(prefix) and (record_id := layout.id_from_path(path, records_dir)):
                     yield record_id, blob
 
-        if (
-            len(changes) > BULK
-            and len(changes) * 2 > self._docs()
-            and self._count_live(records()) * 2 < len(changes)
-        ):
+        many = len(changes) > BULK
+        diff = many and self._count_live(records()) * 2 >= len(changes)
+        if many and not diff and len(changes) * 2 > self._docs():
             self._build(tip)  # mostly new records, more than the index has (an import): not listed
             return True
-        self._index(tip, list(records()))
+        self._index(tip, list(records()), diff=diff)
         return True
 
     def _catch_up(self, tip: _git.Oid | None) -> None:
@@ -512,17 +509,23 @@ class SearchIndex:
         self._built = True
 
     def _index(
-        self, tip: _git.Oid, changes: Iterable[tuple[uuid.UUID, _git.Oid | None]], fresh: bool = False
+        self,
+        tip: _git.Oid,
+        changes: Iterable[tuple[uuid.UUID, _git.Oid | None]],
+        fresh: bool = False,
+        diff: bool | None = None,
     ) -> None:
         """Index ``changes`` (a list, or any iterable when ``fresh``: a build, whose records are
-        not held all at once)."""
+        not held all at once). ``diff``: whether most of a large list of changes are new files
+        of records the index has live (None: count them), whose rows are then compared with the
+        old ones and only what differs is written (a bulk edit)."""
         conn = self._conn
         bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
-        #: most of the changes are new versions of records the index has: their rows are
-        #: compared with the old ones and only what differs is written (a bulk edit)
-        diff = False
-        if bulk and not fresh:
+        if not bulk or fresh:
+            diff = False
+        elif diff is None:
             diff = self._count_live(changes) * 2 >= len(changes)  # type: ignore[arg-type]
+        if bulk and not fresh:
             if not diff and len(changes) * 2 > self._docs():  # type: ignore[arg-type]
                 # mostly new records, more than the index has (an import): building the index
                 # again inserts every row into tables without their secondary indexes
@@ -551,8 +554,10 @@ class SearchIndex:
         """How many of ``changes`` are new files of records the index has live."""
         count = 0
         for part in _chunks((str(record_id) for record_id, blob in changes if blob is not None), 500):
+            # led by the list: one lookup in the record index each (not a walk of the live records)
             count += self._conn.execute(
-                "SELECT COUNT(*) FROM docs WHERE deleted = 0 AND record IN (SELECT value FROM json_each(?))",
+                "SELECT COUNT(*) FROM json_each(?) j CROSS JOIN docs d ON d.record = j.value"
+                " WHERE d.deleted = 0",
                 (json.dumps(part),),
             ).fetchone()[0]
         return count
@@ -608,8 +613,7 @@ class SearchIndex:
         self._next_doc = 1 if fresh else (conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0) + 1
         batch = _Batch(conn)
         for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff):
-            record_ids = [uuid.UUID(key) for _doc, key, blob, _live in part if blob is not None]
-            times = self._times(tip, record_ids)
+            times = self._times(tip, [key for _doc, key, blob, _live in part if blob is not None])
             compared: set[int] = set()  # live records whose old rows stay, to be compared
             for n, (doc, key, blob, was_live) in enumerate(part):
                 batch.live -= was_live
@@ -723,26 +727,18 @@ class SearchIndex:
 
     def _compare(self, docs: set[int], rows: _Rows, batch: _Batch) -> None:
         """Write the rows of ``docs`` (live records that had rows) that differ from their old
-        ones; the other records' rows are written whole."""
-        old: dict[int, dict[tuple[int, int], tuple[Any, Any]]] = {doc: {} for doc in docs}
-        for doc, path, n, text, number in self._conn.execute(
-            "SELECT doc, path, n, str, num FROM vals WHERE doc IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(docs)),),
-        ):
-            old[doc][(path, n)] = (text, number)
-        new: dict[int, set[tuple[int, int]]] = {doc: set() for doc in docs}
-        for row in rows.vals:
-            doc = row[0]
-            before = old.get(doc)
-            if before is None:
-                batch.vals.append(row)
-                continue
-            key = (row[1], row[2])
-            new[doc].add(key)
-            if before.get(key, _ABSENT) != (row[3], row[4]):
-                batch.vals_changed.append(row)
-        for doc, before in old.items():
-            batch.vals_gone.extend((doc, *key) for key in before.keys() - new[doc])
+        ones (compared as sets of whole rows, in C); the other records' rows are new."""
+        old = set(
+            self._conn.execute(
+                "SELECT doc, path, n, str, num FROM vals WHERE doc IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(docs)),),
+            ).fetchall()
+        )
+        new = set(rows.vals)
+        changed = new - old  # also every row of a record that had none: an insert
+        batch.vals_changed.extend(changed)
+        written = {row[:3] for row in changed}
+        batch.vals_gone.extend(key for row in old - new if (key := row[:3]) not in written)
         for row in rows.fts:
             if row[0] in docs:
                 batch.fts_gone.append((row[0],))
@@ -787,6 +783,8 @@ class SearchIndex:
     def _drop_docs(self, docs: list[int], stale_paths: set[int] | None) -> None:
         """Delete the words and values of ``docs`` (their ``docs`` rows stay); the field paths
         they had go into ``stale_paths`` (None: not collected)."""
+        if not docs:
+            return
         conn = self._conn
         for doc in docs:
             if self._counting:
@@ -844,7 +842,7 @@ class SearchIndex:
             batch.multi.update(p for p in path_ids if p in seen or seen.add(p))
         batch.fts.append((doc, " ".join(body), " ".join(scoped)))
 
-    def _times(self, tip: _git.Oid, record_ids: list[uuid.UUID]) -> dict[str, tuple[int, int, int]]:
+    def _times(self, tip: _git.Oid, record_ids: list[Any]) -> dict[str, tuple[int, int, int]]:
         """(created, updated, latest revision id) of records, from the revision index (as of
         ``tip``)."""
         if not record_ids:
