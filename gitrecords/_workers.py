@@ -7,6 +7,7 @@ re-import, no pickled state) and die with the parent.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -67,7 +68,17 @@ def ordered_map(
     ) as pool:
         queue: deque[Future[Result]] = deque()
         for item in items:
-            queue.append(pool.submit(function, item))
+            if queue or start != "fork":
+                queue.append(pool.submit(function, item))
+            else:
+                # the first task forks every worker: this process's objects are frozen meanwhile,
+                # so a worker's garbage collector never touches them (which would copy every page
+                # of the heap it shares with this process into its own memory)
+                gc.freeze()
+                try:
+                    queue.append(pool.submit(function, item))
+                finally:
+                    gc.unfreeze()
             if len(queue) >= workers * window:
                 yield queue.popleft().result()
         while queue:
