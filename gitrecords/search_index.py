@@ -267,8 +267,8 @@ class SearchIndex:
         #: the fields whose facet counts the catch-up under way keeps up to date
         self._counting: frozenset[str] = frozenset()
         self._built = False
-        #: the doc number the next new record gets (in a catch-up)
-        self._next_doc = 1
+        #: the doc number the next new record gets in a catch-up (None: not looked up yet)
+        self._next_doc: int | None = 1
         self._conn = self._connect(path)
 
     def __repr__(self) -> str:
@@ -618,7 +618,7 @@ class SearchIndex:
         # a large catch-up forgets the field paths no record has any more in one pass at the end
         many = fresh or (isinstance(changes, list) and len(changes) > BULK)
         stale_paths: set[int] | None = None if many else set()
-        self._next_doc = 1 if fresh else (conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0) + 1
+        self._next_doc = 1 if fresh else None  # looked up when a record needs one
         batch = _Batch(conn)
         for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff):
             times = self._times(tip, [key for _doc, key, blob, _live in part if blob is not None])
@@ -729,6 +729,8 @@ class SearchIndex:
             key = str(record_id)
             doc, was_live = existing.get(key, (None, False))
             if doc is None and blob is not None:
+                if self._next_doc is None:
+                    self._next_doc = (self._conn.execute("SELECT MAX(doc) FROM docs").fetchone()[0] or 0) + 1
                 doc, self._next_doc = self._next_doc, self._next_doc + 1
             numbered.append((doc, key, blob, was_live))
         return numbered
