@@ -749,10 +749,9 @@ class SearchIndex:
         batch.vals_changed.extend(changed)
         written = {row[:3] for row in changed}
         batch.vals_gone.extend(key for row in old - new if (key := row[:3]) not in written)
-        for row in rows.fts:
-            if row[0] in docs:
-                batch.fts_gone.append((row[0],))
-            batch.fts.append(row)
+        # every compared record's full-text row goes (a file that is no JSON object has no new one)
+        batch.fts_gone.extend((doc,) for doc in docs)
+        batch.fts.extend(rows.fts)
 
     def _make_rows(self, part: list[tuple[int | None, Any]], learn: bool) -> _Rows:
         """The rows of a part's records: (doc, blob) each, no blob for a removed record. With

@@ -9,6 +9,7 @@ of tests/test_search_properties.py: every row, and the answers of a fixed set of
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -593,4 +594,63 @@ def test_rows_made_in_worker_processes_equal_rows_made_here(
     assert sum(made_by) >= 150
     assert repo.search("tags:changed").total == 250
     monkeypatch.setattr(search_index, "PARALLEL", 10**9)
+    assert_equals_rebuild(repo)
+
+
+def test_a_compared_catch_up_of_files_that_are_no_longer_records(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain git commit rewrites most records' files, one of them into a JSON array (no object,
+    so no words and no values): the compared catch-up drops that record's old full-text row and
+    values too, and the index equals a rebuild."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "BULK", 50)
+    ids = repo.import_records([{"title": f"record {n} kept", "n": n} for n in range(120)]).ids
+    assert repo.search("kept").total == 120
+    env = {**os.environ, "GIT_INDEX_FILE": str(tmp_path / "plain-index")}
+    tip = git(repo.git_dir, "rev-parse", "--verify", repo.ref).strip()
+    subprocess.run(["git", "--git-dir", str(repo.git_dir), "read-tree", tip], env=env, check=True)
+    lines = []
+    for n, record_id in enumerate(ids[:100]):
+        content = b"[1, 2]\n" if n == 0 else json.dumps({"title": f"record {n} changed", "n": n}).encode()
+        blob = (
+            subprocess.run(
+                ["git", "--git-dir", str(repo.git_dir), "hash-object", "-w", "--stdin"],
+                input=content,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .strip()
+        )
+        lines.append(f"100644 {blob}\t{repo.path_for(record_id)}\n")
+    subprocess.run(
+        ["git", "--git-dir", str(repo.git_dir), "update-index", "--index-info"],
+        input="".join(lines).encode(),
+        env=env,
+        check=True,
+    )
+    tree = (
+        subprocess.run(
+            ["git", "--git-dir", str(repo.git_dir), "write-tree"], env=env, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .strip()
+    )
+    for name in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        monkeypatch.setenv(name, "Plain Git")
+    for name in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(name, "plain@example.org")
+    commit = git(repo.git_dir, "commit-tree", tree, "-p", tip, "-m", "plain git").strip()
+    git(repo.git_dir, "update-ref", repo.ref, commit, tip)
+    compared = []
+    real_compare = SearchIndex._compare
+    monkeypatch.setattr(
+        SearchIndex,
+        "_compare",
+        lambda self, docs, *a: compared.append(len(docs)) or real_compare(self, docs, *a),
+    )
+    assert repo.search("kept").total == 20 and repo.search("changed").total == 99
+    assert sum(compared) == 100  # the array's record too: it had rows
     assert_equals_rebuild(repo)
