@@ -136,14 +136,9 @@ _FTS_TABLE = _SCHEMA[_SCHEMA.index("CREATE VIRTUAL TABLE") :]
 
 def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted path, value) of every scalar in ``data``; lists are transparent (``titles.title``)."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from leaves(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(data, list):
-        for item in data:
-            yield from leaves(item, prefix)
-    elif data is not None and prefix:
-        yield prefix, data
+    found: list[tuple[str, Any]] = []
+    _flatten(data, prefix, found)
+    return iter(found)
 
 
 def scalar_text(value: Any) -> str:
@@ -170,30 +165,24 @@ def scalar_number(value: Any) -> float | None:
 
 
 def _flatten(data: Any, prefix: str, out: list[tuple[str, Any]]) -> None:
-    """Append what :func:`leaves` yields to ``out`` (the index's hot path: no generators)."""
-    if data.__class__ is dict:
+    """Append what :func:`leaves` yields to ``out``: a scalar under a path that is not empty (the
+    index's hot path: no generators, and the class of most values is looked up once)."""
+    if isinstance(data, dict):
         for key, value in data.items():
             _flatten_value(value, f"{prefix}.{key}" if prefix else str(key), out)
-    elif data.__class__ is list:
-        if prefix:
-            for item in data:
-                _flatten_value(item, prefix, out)
-        else:
-            for item in data:
-                if item.__class__ is dict or item.__class__ is list:
-                    _flatten(item, prefix, out)
-    else:
-        out.extend(leaves(data, prefix))
+    elif isinstance(data, list):
+        for item in data:
+            _flatten_value(item, prefix, out)
+    elif data is not None and prefix:
+        out.append((prefix, data))
 
 
 def _flatten_value(value: Any, path: str, out: list[tuple[str, Any]]) -> None:
-    kind = value.__class__
-    if kind in _SCALARS:
-        out.append((path, value))
-    elif kind is dict or kind is list:
-        _flatten(value, path, out)
+    if value.__class__ in _SCALARS:
+        if path:
+            out.append((path, value))
     elif value is not None:
-        out.extend(leaves(value, path))
+        _flatten(value, path, out)
 
 
 def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> None:
@@ -666,18 +655,14 @@ class SearchIndex:
         of a record that had none is numbered, and the old rows of a record that had some are
         deleted (with ``diff``, not those of a live record's new file), before its new rows come."""
         parts = (self._numbered(part, fresh, stale_paths, diff) for part in _chunks(changes, _Batch.SIZE))
+        workers = min(MAX_WORKERS, os.cpu_count() or 1) if can_fork() else 1
         made = 0
         for part in parts:
             yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
             made += len(part)
-            if made >= PARALLEL:
+            if made >= PARALLEL and workers > 1:
                 break
         else:
-            return
-        workers = min(MAX_WORKERS, os.cpu_count() or 1)
-        if workers < 2 or not can_fork():
-            for part in parts:
-                yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
             return
         global _WORKER_INDEX
         _WORKER_INDEX = self
@@ -762,10 +747,7 @@ class SearchIndex:
             if blob is None:
                 rows.states.append(None)
                 continue
-            try:
-                data = layout.loads(_git.read_blob(self._git, blob) if learn else blob)
-            except GitRecordsError:
-                data = {}  # an unreadable file is reported when read; here it has no words
+            data = _parsed(_git.read_blob(self._git, blob) if learn else blob)
             if layout.is_tombstone(data):
                 rows.states.append(_TOMBSTONE)
                 continue
@@ -782,10 +764,7 @@ class SearchIndex:
         return rows
 
     def _record_rows(self, doc: int, blob: _git.Oid, batch: _Batch) -> None:
-        try:
-            data = layout.loads(_git.read_blob(self._git, blob))
-        except GitRecordsError:
-            data = {}
+        data = _parsed(_git.read_blob(self._git, blob))
         if isinstance(data, dict):
             self._rows(doc, data, batch)
 
@@ -1271,6 +1250,14 @@ def _start_rows_worker() -> None:
 def _worker_rows(part: list[tuple[int | None, bytes | None]]) -> _Rows:
     assert _WORKER_INDEX is not None
     return _WORKER_INDEX._make_rows(part, learn=False)
+
+
+def _parsed(raw: bytes) -> Any:
+    """A record file's data; an unreadable file is reported when read, here it has no words."""
+    try:
+        return layout.loads(raw)
+    except GitRecordsError:
+        return {}
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

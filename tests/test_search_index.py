@@ -654,3 +654,23 @@ def test_a_compared_catch_up_of_files_that_are_no_longer_records(
     assert repo.search("kept").total == 20 and repo.search("changed").total == 99
     assert sum(compared) == 100  # the array's record too: it had rows
     assert_equals_rebuild(repo)
+
+
+def test_the_rows_of_a_record_are_its_leaves(tmp_path: Path) -> None:
+    """The index's value rows of a record are the (path, value) pairs ``leaves`` gives, for the
+    odd shapes too: an empty key at the top (no path: not indexed) and inside (``a.``), lists of
+    lists, nulls, booleans, a top-level list's objects."""
+    from gitrecords.search_index import _Batch, leaves
+
+    index = SearchIndex(None, "refs/heads/main", None, None)  # type: ignore[arg-type]
+    data = {"": "top", "a": {"": 2, "b": [[1, None], {"c": True}]}, "d": [], "e": None, "f": [{"g": "h"}]}
+    batch = _Batch(None)  # type: ignore[arg-type]
+    index._rows(1, data, batch)
+    names = {path_id: path for path, path_id in index._paths.items()}
+    rows = [(names[path_id], text) for _doc, path_id, _n, text, _num in batch.vals]
+    assert rows == [
+        (path, str(value).lower() if isinstance(value, bool) else str(value)) for path, value in leaves(data)
+    ]
+    assert rows == [("a.", "2"), ("a.b", "1"), ("a.b.c", "true"), ("f.g", "h")]
+    assert list(leaves([1, {"x": "y"}])) == [("x", "y")]
+    index.close()
