@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from helpers import SAMPLE_REPO, fsck, git
@@ -490,8 +492,11 @@ def twin_repositories(folder: Path, count: int = 40) -> tuple[Repository, Reposi
             if i % 3:
                 item["year"] = 2000 + i % 5
         ids = repo.import_records(list(zip(ids, items, strict=True)) if ids else items).ids
-        for record_id in ids[5:8]:
-            Record.get_record(record_id, repo=repo).delete()
+        # the tombstones say when: the same second in both (a loaded machine crossed one)
+        with mock.patch("gitrecords.record.datetime", wraps=datetime) as clock:
+            clock.now.return_value = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+            for record_id in ids[5:8]:
+                Record.get_record(record_id, repo=repo).delete()
         twins.append(repo)
     assert tree(twins[0]) == tree(twins[1])
     return twins[0], twins[1], ids
