@@ -34,6 +34,7 @@ from .config import PURGED_FILE
 from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, SchemaError, StaleRevisionError
 from .index import PendingImport, facts_from_data
 from .record import Record
+from .schema import CROSS_CHECKS as _CROSS_CHECKS
 from .schema import SchemaStore, pointer
 from .storage import Storage as Repository
 from .writer import MAX_ATTEMPTS, keep_out_of_children, release_in_children
@@ -95,7 +96,7 @@ def _init_worker(
 
 
 #: valid records per schema (and process) that jsonschema checks too, after jsonschema-rs
-CROSS_CHECKS = 32
+CROSS_CHECKS = _CROSS_CHECKS
 
 
 class Validity:

@@ -411,3 +411,49 @@ def test_a_ref_cycle_jsonschema_rs_does_not_mind_is_reported_for_every_record(re
     assert {p[2:] for p in info.value.problems} == {
         ("/$schema", "schema has a $ref cycle that never reaches a value")
     }
+
+
+def test_single_writes_are_decided_by_jsonschema_rs_after_the_cross_checks(
+    doi_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Record.create and commit validate through the same differential check as bulk imports:
+    jsonschema checks the first CROSS_CHECKS records jsonschema-rs finds valid, then only what
+    jsonschema-rs refuses (to word the problem)."""
+    from jsonschema import ValidationError
+
+    from gitrecords import Record, schema
+
+    checked: list[Any] = []
+    real = SchemaStore.iter_errors
+
+    def iter_errors(self: SchemaStore, data: Any, *args: Any, **kwargs: Any) -> Any:
+        checked.append(data)
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaStore, "iter_errors", iter_errors)
+    records = [Record.create({"doi": f"10.1234/{i}"}, repo=doi_repo) for i in range(schema.CROSS_CHECKS + 5)]
+    assert len(checked) == schema.CROSS_CHECKS
+    records[0]["doi"] = "10.1234/changed"
+    records[0].commit()
+    assert len(checked) == schema.CROSS_CHECKS  # an update is believed too
+    with pytest.raises(ValidationError, match="does not match"):
+        Record.create({"doi": "10.1234/\x1c"}, repo=doi_repo)  # only Rust's regex dialect accepts it
+    assert len(checked) == schema.CROSS_CHECKS + 1
+
+
+def test_a_fast_check_that_disagrees_on_a_single_write_is_dropped(
+    doi_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonschema import ValidationError
+
+    from gitrecords import Record
+
+    monkeypatch.setattr(SchemaStore, "_compile_fast", lambda self, validator, key: lambda data: True)
+    Record.create({"doi": "10.1234/1"}, repo=doi_repo)
+    with pytest.raises(ValidationError):
+        Record.create({"doi": "not a doi"}, repo=doi_repo)  # the cross-check catches the lie
+    store = doi_repo.schema_store()
+    store._cross_checks = dict.fromkeys(store._cross_checks, 0)  # would believe a fast check now
+    with pytest.raises(ValidationError):
+        Record.create({"doi": "nor this"}, repo=doi_repo)  # but the lying one was dropped
+    assert doi_repo.search("").total == 1
