@@ -46,13 +46,17 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import WORD, And, Node, Not, Or, QueryError, Term, normalize, words
 
-FORMAT = "7"
+FORMAT = "8"
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
 FACET_VALUES = 50
 #: a page sorted by update time walks the time index when at least one record in this many is a hit
 WALK_RATIO = 50
+#: a ranked page of one full-text match is ordered from the best (page end + this many) matches,
+#: unless the page's last score is still tied at the end of them (the benchmark's phrases tie
+#: about 100 records at the 25th score at 100,000 records)
+RANK_WINDOW = 2_000
 #: records tied at a page's last number are found by walking all records in id order when at
 #: least one record in this many holds that number
 TIE_WALK_RATIO = 200
@@ -107,6 +111,7 @@ CREATE TABLE IF NOT EXISTS paths (
     path TEXT NOT NULL UNIQUE,
     multi INTEGER NOT NULL DEFAULT 0
 );
+-- n: the value's place among the record's values at that path (0 unless a list holds several)
 CREATE TABLE IF NOT EXISTS vals (
     doc INTEGER NOT NULL,
     path INTEGER NOT NULL,
@@ -514,8 +519,12 @@ class SearchIndex:
         old ones and only what differs is written (a bulk edit)."""
         conn = self._conn
         bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
-        if not bulk or fresh:
+        if fresh:
             diff = False
+        elif not bulk:
+            # a few records: an update that changes one field rewrites that field's value rows,
+            # not every row of the record (each value is a page of the value index to write)
+            diff = True
         elif diff is None:
             diff = self._count_live(changes) * 2 >= len(changes)  # type: ignore[arg-type]
         if bulk and not fresh:
@@ -630,7 +639,7 @@ class SearchIndex:
                 elif kept and state == _LIVE:
                     compared.add(doc)
             if compared:
-                self._compare(compared, rows, batch)
+                self._compare(compared, rows, batch, stale_paths)
             else:
                 batch.vals.extend(rows.vals)
                 batch.fts.extend(rows.fts)
@@ -655,13 +664,15 @@ class SearchIndex:
         of a record that had none is numbered, and the old rows of a record that had some are
         deleted (with ``diff``, not those of a live record's new file), before its new rows come."""
         parts = (self._numbered(part, fresh, stale_paths, diff) for part in _chunks(changes, _Batch.SIZE))
-        workers = min(MAX_WORKERS, os.cpu_count() or 1) if can_fork() else 1
         made = 0
+        workers = 0  # how many processes could make rows: asked only once PARALLEL is reached
         for part in parts:
             yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
             made += len(part)
-            if made >= PARALLEL and workers > 1:
-                break
+            if made >= PARALLEL and not workers:
+                workers = min(MAX_WORKERS, os.cpu_count() or 1) if can_fork() else 1
+                if workers > 1:
+                    break
         else:
             return
         global _WORKER_INDEX
@@ -720,9 +731,13 @@ class SearchIndex:
             numbered.append((doc, key, blob, was_live))
         return numbered
 
-    def _compare(self, docs: set[int], rows: _Rows, batch: _Batch) -> None:
+    def _compare(self, docs: set[int], rows: _Rows, batch: _Batch, stale_paths: set[int] | None) -> None:
         """Write the rows of ``docs`` (live records that had rows) that differ from their old
-        ones (compared as sets of whole rows, in C); the other records' rows are new."""
+        ones (compared as sets of whole rows, in C); the other records' rows are new. The field
+        paths of rows that go are added to ``stale_paths`` (None: not collected)."""
+        if self._counting:
+            for doc in docs:
+                self._uncount(doc)  # the record's new values are counted when the batch is written
         old = set(
             self._conn.execute(
                 "SELECT doc, path, n, str, num FROM vals WHERE doc IN (SELECT value FROM json_each(?))",
@@ -733,7 +748,10 @@ class SearchIndex:
         changed = new - old  # also every row of a record that had none: an insert
         batch.vals_changed.extend(changed)
         written = {row[:3] for row in changed}
-        batch.vals_gone.extend(key for row in old - new if (key := row[:3]) not in written)
+        gone = [key for row in old - new if (key := row[:3]) not in written]
+        batch.vals_gone.extend(gone)
+        if stale_paths is not None:
+            stale_paths.update(path for _doc, path, _n in gone)
         # every compared record's full-text row goes (a file that is no JSON object has no new one)
         batch.fts_gone.extend((doc,) for doc in docs)
         batch.fts.extend(rows.fts)
@@ -799,13 +817,18 @@ class SearchIndex:
         scoped: list[str] = []
         vals = batch.vals
         known = self._paths
-        path_ids: list[int] = []
+        # a value's key is its place among the record's values at the same path: a value added
+        # or removed elsewhere in the record leaves the other rows as they were
+        ordinals: dict[int, int] = {}
         last_path = None
         for n, (path, value) in enumerate(pairs):
             text = texts[n]
             found = WORD.findall(pieces[n])
             path_id = known.get(path) or self._path_id(path)
-            path_ids.append(path_id)
+            ordinal = ordinals.get(path_id, 0)
+            ordinals[path_id] = ordinal + 1
+            if ordinal:
+                batch.multi.add(path_id)
             if found:
                 # a token no query has (words are \w+) between two values: no phrase runs on
                 # from one value into the next (scoped words differ by field, so only two
@@ -822,12 +845,9 @@ class SearchIndex:
                 number = None  # most text does not start like a number
             else:
                 number = scalar_number(value)
-            vals.append((doc, path_id, n, text[:MAX_VALUE_CHARS], number))
+            vals.append((doc, path_id, ordinal, text[:MAX_VALUE_CHARS], number))
             if path in counting:
                 batch.counted.add((doc, path, text[:MAX_VALUE_CHARS]))
-        if len(set(path_ids)) != len(path_ids):
-            seen: set[int] = set()
-            batch.multi.update(p for p in path_ids if p in seen or seen.add(p))
         batch.fts.append((doc, " ".join(body), " ".join(scoped)))
 
     def _times(self, tip: _git.Oid, record_ids: list[Any]) -> dict[str, tuple[int, int, int]]:
@@ -1064,6 +1084,9 @@ class SearchIndex:
         if key == "relevance":
             direction = "DESC" if descending else "ASC"  # bm25: lower is better
             if match is not None:
+                found = self._ranked_window(match, descending, offset, limit)
+                if found is not None:
+                    return found
                 # the hits are the matches: ranked in the same FTS5 scan (bm25, as before)
                 sql = (
                     "SELECT d.record FROM fts JOIN docs d ON d.doc = fts.rowid WHERE fts MATCH ?"
@@ -1121,6 +1144,46 @@ class SearchIndex:
             f" CASE WHEN s.kn IS NULL THEN s.ks END {direction}, d.record{page}"
         )
         return [r[0] for r in conn.execute(sql, params)]
+
+    def _ranked_window(
+        self, match: str, descending: bool, offset: int, limit: int | None
+    ) -> list[str] | None:
+        """The page of a query that is one full-text match, by relevance: FTS5 scores every
+        match in its scan but keeps only the best ``RANK_WINDOW`` past the page's end, and only
+        those (the page and every record tied with its last score) are looked up and ordered
+        with their ties (most recently updated first, as :meth:`_page`). None when the window
+        ends inside that tie: then every match is ordered."""
+        if limit is None:
+            return None
+        end = offset + limit
+        window = end + RANK_WINDOW
+        order = "DESC" if descending else "ASC"  # bm25: lower is better
+        conn = self._conn
+        best = conn.execute(
+            f"SELECT rowid, bm25(fts) AS score FROM fts WHERE fts MATCH ? ORDER BY score {order} LIMIT ?",
+            (match, window),
+        ).fetchall()
+        if len(best) == window:
+            last = best[end - 1][1]
+            if best[-1][1] == last:
+                return None  # records tied with the page's last score lie past the window
+            best = best[:end] + list(itertools.takewhile(lambda row: row[1] == last, best[end:]))
+        scores = dict(best)
+        found = conn.execute(
+            "SELECT doc, updated, revision, record FROM docs WHERE doc IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(scores)),),
+        ).fetchall()
+        sign = -1 if descending else 1
+        # the scores are compared as the floats FTS5 gave, in Python (no text round trip)
+        found.sort(
+            key=lambda row: (
+                sign * scores[row[0]],
+                -row[1] if row[1] is not None else math.inf,
+                -row[2],
+                row[3],
+            )
+        )
+        return [row[3] for row in found[offset:end]]
 
     def _top_by_number(
         self, pids: list[int], descending: bool, hits: str, params: list[Any], offset: int, limit: int | None

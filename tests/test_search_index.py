@@ -530,6 +530,45 @@ def test_a_commit_that_changes_most_records_compares_their_rows(
     assert_equals_rebuild(repo)
 
 
+def test_a_single_record_update_writes_only_the_value_rows_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit of a few records compares each live record's new value rows with its old ones:
+    changing one field of a record with many writes that field's rows, not all of them again
+    (each row is a page of the value index to write). Facet counts and field paths follow."""
+    from gitrecords import search_index
+
+    repo = Repository.init(tmp_path / "one.git", config={"facets": {"tag": "tags"}})
+    repo.search("")
+    record = Record.create(
+        {"title": "coral", "tags": ["a", "b"], "n": 1, "extra": {"x": 1}, **{f"f{i}": i for i in range(20)}},
+        repo=repo,
+    )
+    Record.create({"title": "other", "tags": ["a"]}, repo=repo)
+    written: list[tuple[int, int, int]] = []
+    real_flush = search_index._Batch.flush
+
+    def flush(self):
+        written.append((len(self.vals), len(self.vals_changed), len(self.vals_gone)))
+        return real_flush(self)
+
+    monkeypatch.setattr(search_index._Batch, "flush", flush)
+    record["n"] = 2
+    record.commit()
+    assert written == [(0, 1, 0)]  # the one changed row; the other 25 stay
+    assert repo.search("n:2").ids == [record.id] and repo.search("n:1").total == 0
+    written.clear()
+    record = Record.get_record(record.id, repo=repo)
+    record["tags"] = ["c"]
+    del record["extra"]
+    record.commit()
+    assert sum(n for counts in written for n in counts) == 3  # tags/0 replaced, tags/1 and extra.x gone
+    assert repo.search("", facets=True).facets == {"tag": [("a", 1), ("c", 1)]}
+    assert "extra.x" not in repo.search_index.known_paths()
+    assert repo.search("coral").ids == [record.id]
+    assert_equals_rebuild(repo)
+
+
 def test_facet_counts_and_the_newest_first_list_with_deleted_records(tmp_path: Path) -> None:
     """A tombstone holds no values: the facet counts of everything are the same with and without
     deleted records (both read the kept counts), and the list of every record, deleted ones too,
@@ -674,3 +713,50 @@ def test_the_rows_of_a_record_are_its_leaves(tmp_path: Path) -> None:
     assert rows == [("a.", "2"), ("a.b", "1"), ("a.b.c", "true"), ("f.g", "h")]
     assert list(leaves([1, {"x": "y"}])) == [("x", "y")]
     index.close()
+
+
+def test_a_ranked_page_from_the_best_matches_equals_every_match_ordered(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relevance page of one full-text match is ordered from a window of the best matches
+    (RANK_WINDOW past the page's end), ties by update time, revision and id as when every match
+    is ordered; when the window ends inside the tie at the page's last score, every match is."""
+    from gitrecords import search_index
+
+    texts = ["coral reefs"] * 40 + ["coral reefs coral"] * 7 + ["coral reefs and much else besides"] * 9
+    repo.import_records([{"title": text, "n": n} for n, text in enumerate(texts)])
+    for record_id in repo.search("n:[30 TO 45]", size=100).ids[::3]:  # other update times
+        record = Record.get_record(record_id, repo=repo)
+        record["n"] += 100
+        record.commit()
+    windows: list[bool] = []
+    real = SearchIndex._ranked_window
+
+    def counted(self, *args):
+        found = real(self, *args)
+        windows.append(found is not None)
+        return found
+
+    monkeypatch.setattr(SearchIndex, "_ranked_window", counted)
+
+    def pages(window: int | None) -> list[list[uuid.UUID]]:
+        if window is None:
+            monkeypatch.setattr(SearchIndex, "_ranked_window", lambda self, *args: None)
+        else:
+            monkeypatch.setattr(SearchIndex, "_ranked_window", counted)
+            monkeypatch.setattr(search_index, "RANK_WINDOW", window)
+        return [
+            repo.search(query, sort=sort, page=page, size=size).ids
+            for query in ('"coral reefs"', "coral")
+            for sort in (None, "-relevance")
+            for size, page in ((5, 1), (5, 9), (7, 2), (25, 1), (25, 3), (100, 1))
+        ]
+
+    default = search_index.RANK_WINDOW
+    every = pages(None)
+    assert pages(2) == every  # small windows: most end inside a tie, and are ordered whole
+    assert False in windows and True in windows
+    windows.clear()
+    assert pages(default) == every
+    assert all(windows)
+    assert len(set(every[0])) == 5 and every[0] != every[1]
