@@ -439,16 +439,24 @@ class SearchIndex:
         if records_dir != self._records_dir(old_tree):
             self._build(new)
             return
-        changes = [
-            (record_id, blob)
-            for path, _before, blob in _git.changed_blobs(
-                git,
-                _git.subtree(git, old_tree, records_dir),
-                _git.subtree(git, new_tree, records_dir),
-                records_dir + "/",
-            )
-            if (record_id := layout.id_from_path(path, records_dir)) is not None
-        ]
+        docs = self._docs()
+        changes: list[tuple[uuid.UUID, _git.Oid | None]] = []
+        for path, _before, blob in _git.changed_blobs(
+            git,
+            _git.subtree(git, old_tree, records_dir),
+            _git.subtree(git, new_tree, records_dir),
+            records_dir + "/",
+        ):
+            if (record_id := layout.id_from_path(path, records_dir)) is None:
+                continue
+            changes.append((record_id, blob))
+            if len(changes) == max(BULK + 1, docs // 2 + 1) and self._count_live(changes) * 2 < len(changes):
+                # mostly new records, more than the index has (an import, a push of many): built
+                # again from the tree, without holding a list of every change (a million of
+                # them held 223 MB, through the build and in its forked workers)
+                del changes
+                self._build(new)
+                return
         self._index(new, changes)
         if _git.first_parent_chain(git, new, old) is None:
             # the branch took another first-parent line (a pull whose merge has the remote's tip

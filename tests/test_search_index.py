@@ -530,6 +530,35 @@ def test_a_commit_that_changes_most_records_compares_their_rows(
     assert_equals_rebuild(repo)
 
 
+def test_an_import_is_indexed_without_a_list_of_every_change(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up that finds mostly new records, more than the index has, stops listing the
+    changes once it knows and builds the index from the tree (a list of a million changes held
+    223 MB); one that finds mostly records the index has lists them all and compares."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "BULK", 20)
+    listed: list[int] = []
+    real_index = SearchIndex._index
+
+    def index(self, tip, changes, fresh=False, diff=None):
+        if not fresh:
+            listed.append(len(changes))
+        return real_index(self, tip, changes, fresh, diff)
+
+    monkeypatch.setattr(SearchIndex, "_index", index)
+    repo.import_records([{"title": f"record {n}", "n": n} for n in range(200)])
+    assert listed == []  # 21 changes listed, then built from the tree
+    assert repo.search("record").total == 200
+    repo.import_records([{"title": f"more {n}", "n": n} for n in range(150)])
+    assert listed == []  # 101 listed (more than half the 200 the index had), then built
+    assert repo.search("more").total == 150
+    repo.update_records("n:[0 TO 99]", [{"op": "add", "path": "/x", "value": 1}])
+    assert listed == [200]  # records the index has: every change listed and compared
+    assert_equals_rebuild(repo)
+
+
 def test_a_single_record_update_writes_only_the_value_rows_that_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
