@@ -23,6 +23,16 @@ GitError = pygit2.GitError
 # so every record lookup would parse the same two trees again (2x slower reads)
 pygit2.settings.cache_object_limit(ObjectType.TREE, 1024 * 1024)
 pygit2.settings.cache_object_limit(ObjectType.COMMIT, 64 * 1024)
+#: libgit2 maps pack files in windows of 1 GiB, up to 8 GiB in all, and keeps them: reading
+#: every record of a million (a search index build, an import's catch-up) left the whole 500 MB
+#: pack resident in the process. Smaller windows and a bound keep that part of its memory flat;
+#: a read that misses the mapped windows maps another (a system call, no copy). Set only while
+#: libgit2's defaults stand, and before the first pack is mapped (later settings are ignored).
+MWINDOW_SIZE = 32 * 1024 * 1024
+MWINDOW_MAPPED_LIMIT = 128 * 1024 * 1024
+if pygit2.settings.mwindow_mapped_limit == 8 * 1024**3 and pygit2.settings.mwindow_size == 1024**3:
+    pygit2.settings.mwindow_size = MWINDOW_SIZE
+    pygit2.settings.mwindow_mapped_limit = MWINDOW_MAPPED_LIMIT
 
 #: messages libgit2 uses when a ref moved under a compare-and-swap
 _MOVED = ("current tip is not the first parent", "old reference value does not match")
