@@ -53,10 +53,13 @@ MAX_VALUE_CHARS = 200
 FACET_VALUES = 50
 #: a page sorted by update time walks the time index when at least one record in this many is a hit
 WALK_RATIO = 50
-#: a ranked page of one full-text match is ordered from the best (page end + this many) matches,
-#: unless the page's last score is still tied at the end of them (the benchmark's phrases tie
-#: about 100 records at the 25th score at 100,000 records)
-RANK_WINDOW = 2_000
+#: a ranked page of one full-text match is ordered from its best matches: the page's end and one
+#: in this many of all matches more (at least RANK_WINDOW_MIN), unless the page's last score is
+#: still tied at the end of them. Records of similar length tie: the benchmark's phrases tie 75
+#: to 117 records at the 25th score of about 14,700 matches. FTS5 keeps the window in a sorter:
+#: 2,000 cost 3 ms more than 25 at 100,000 records, 200 nothing measurable
+RANK_WINDOW_RATIO = 50
+RANK_WINDOW_MIN = 200
 #: records tied at a page's last number are found by walking all records in id order when at
 #: least one record in this many holds that number
 TIE_WALK_RATIO = 200
@@ -1092,7 +1095,7 @@ class SearchIndex:
         if key == "relevance":
             direction = "DESC" if descending else "ASC"  # bm25: lower is better
             if match is not None:
-                found = self._ranked_window(match, descending, offset, limit)
+                found = self._ranked_window(match, descending, offset, limit, total)
                 if found is not None:
                     return found
                 # the hits are the matches: ranked in the same FTS5 scan (bm25, as before)
@@ -1154,17 +1157,18 @@ class SearchIndex:
         return [r[0] for r in conn.execute(sql, params)]
 
     def _ranked_window(
-        self, match: str, descending: bool, offset: int, limit: int | None
+        self, match: str, descending: bool, offset: int, limit: int | None, total: int
     ) -> list[str] | None:
-        """The page of a query that is one full-text match, by relevance: FTS5 scores every
-        match in its scan but keeps only the best ``RANK_WINDOW`` past the page's end, and only
-        those (the page and every record tied with its last score) are looked up and ordered
-        with their ties (most recently updated first, as :meth:`_page`). None when the window
-        ends inside that tie: then every match is ordered."""
+        """The page of a query that is one full-text match (``total`` matches), by relevance:
+        FTS5 scores every match in its scan but keeps only the best (see
+        :data:`RANK_WINDOW_RATIO`), and only those that matter (the page and every record tied
+        with its last score) are looked up and ordered with their ties (most recently updated
+        first, as :meth:`_page`). None when the window ends inside that tie: then every match
+        is ordered."""
         if limit is None:
             return None
         end = offset + limit
-        window = end + RANK_WINDOW
+        window = end + max(RANK_WINDOW_MIN, total // RANK_WINDOW_RATIO)
         order = "DESC" if descending else "ASC"  # bm25: lower is better
         conn = self._conn
         best = conn.execute(

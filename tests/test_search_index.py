@@ -748,7 +748,7 @@ def test_a_ranked_page_from_the_best_matches_equals_every_match_ordered(
     repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A relevance page of one full-text match is ordered from a window of the best matches
-    (RANK_WINDOW past the page's end), ties by update time, revision and id as when every match
+    (RANK_WINDOW_MIN past the page's end here), ties by update time, revision and id as when every match
     is ordered; when the window ends inside the tie at the page's last score, every match is."""
     from gitrecords import search_index
 
@@ -773,7 +773,7 @@ def test_a_ranked_page_from_the_best_matches_equals_every_match_ordered(
             monkeypatch.setattr(SearchIndex, "_ranked_window", lambda self, *args: None)
         else:
             monkeypatch.setattr(SearchIndex, "_ranked_window", counted)
-            monkeypatch.setattr(search_index, "RANK_WINDOW", window)
+            monkeypatch.setattr(search_index, "RANK_WINDOW_MIN", window)
         return [
             repo.search(query, sort=sort, page=page, size=size).ids
             for query in ('"coral reefs"', "coral")
@@ -781,7 +781,7 @@ def test_a_ranked_page_from_the_best_matches_equals_every_match_ordered(
             for size, page in ((5, 1), (5, 9), (7, 2), (25, 1), (25, 3), (100, 1))
         ]
 
-    default = search_index.RANK_WINDOW
+    default = search_index.RANK_WINDOW_MIN
     every = pages(None)
     assert pages(2) == every  # small windows: most end inside a tie, and are ordered whole
     assert False in windows and True in windows
