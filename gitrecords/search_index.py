@@ -55,10 +55,12 @@ FACET_VALUES = 50
 WALK_RATIO = 50
 #: a ranked page of one full-text match is ordered from its best matches: the page's end and one
 #: in this many of all matches more (at least RANK_WINDOW_MIN), unless the page's last score is
-#: still tied at the end of them. Records of similar length tie: the benchmark's phrases tie 75
-#: to 117 records at the 25th score of about 14,700 matches. FTS5 keeps the window in a sorter:
-#: 2,000 cost 3 ms more than 25 at 100,000 records, 200 nothing measurable
-RANK_WINDOW_RATIO = 50
+#: still tied at the end of them (then every match is). Records of similar length tie: the
+#: benchmark's words and phrases tie 48 to 117 records at the 25th score, of 14,700 matches at
+#: 100,000 records and of 147,000 at a million (one word 952 there). FTS5 keeps the window in a
+#: sorter: 2,000 cost 3 ms more than 25 at 100,000 records, and one in 50 of the matches 2.6 ms
+#: more than one in 1,000 for a family name at a million (51.0 against 48.4 ms a page)
+RANK_WINDOW_RATIO = 1_000
 RANK_WINDOW_MIN = 200
 #: records tied at a page's last number are found by walking all records in id order when at
 #: least one record in this many holds that number
