@@ -16,6 +16,7 @@ import hashlib
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache, lru_cache
 from re import _constants as sre  # re's own parser: the dialect stays Python's
@@ -524,8 +525,40 @@ def _complement(ranges: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
 
 @cache
 def _category(name: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
-    """The code points ``\\d``, ``\\s`` or ``\\w`` match in Python (its Unicode tables), as ranges."""
+    """The code points ``\\d``, ``\\s`` or ``\\w`` match in Python (its Unicode tables), as ranges:
+    shipped in :mod:`gitrecords._unicode_classes` for the Unicode version they were made with
+    (asking ``re`` about every code point took 106 ms of each process that checks a pattern)."""
+    from . import _unicode_classes
+
+    if _unicode_classes.UNIDATA_VERSION == unicodedata.unidata_version:
+        return _unicode_classes.CLASSES[name, ascii_only]
+    return _asked_category(name, ascii_only)
+
+
+def _asked_category(name: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
     return _matched(f"\\{name}", "a" if ascii_only else "")
+
+
+def unicode_classes_source() -> str:
+    """The text of ``gitrecords/_unicode_classes.py`` for this Python's Unicode tables."""
+    lines = [
+        'r"""The code points Python\'s ``re`` matches with ``\\d``, ``\\s`` and ``\\w`` (and with the ASCII',
+        "flag), as ranges, for one version of Unicode; made by ``_patterns.unicode_classes_source()``:",
+        "",
+        "    python -c 'from gitrecords._patterns import *; print(unicode_classes_source(), end=\"\")' \\",
+        "        > gitrecords/_unicode_classes.py && ruff format gitrecords/_unicode_classes.py",
+        '"""',
+        "",
+        f"UNIDATA_VERSION = {unicodedata.unidata_version!r}",
+        "",
+        "CLASSES: dict[tuple[str, bool], tuple[tuple[int, int], ...]] = {",
+    ]
+    for name in "dsw":
+        for ascii_only in (False, True):
+            ranges = ", ".join(f"({a}, {b})" for a, b in _asked_category(name, ascii_only))
+            lines.append(f"    ({name!r}, {ascii_only}): ({ranges},),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 @lru_cache(maxsize=1024)

@@ -467,3 +467,32 @@ def test_inline_schemas_off_is_enforced_by_bulk_import_and_validate(tmp_path: Pa
     repo.writer.write_files({layout.CONFIG_FILE: layout.dumps(settings)}, message="no inline schemas")
     report = checks.validate(repo, "HEAD")
     assert [(p.record_id, p.pointer) for p in report.problems] == [(str(record.id), "/$schema")]
+
+
+def test_the_shipped_unicode_classes_are_what_python_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``\\d``, ``\\s`` and ``\\w`` come from a table shipped for one Unicode version (asking ``re``
+    about every code point took 106 ms of every process that checks a pattern); under that
+    version the table must be what ``re`` matches, and under another one ``re`` is asked."""
+    import unicodedata
+
+    from gitrecords import _patterns, _unicode_classes
+
+    if _unicode_classes.UNIDATA_VERSION != unicodedata.unidata_version:
+        pytest.skip("this Python's Unicode is not the shipped table's (made again by unicode_classes_source)")
+    for name in "dsw":
+        for ascii_only in (False, True):
+            assert _unicode_classes.CLASSES[name, ascii_only] == _patterns._asked_category(name, ascii_only)
+    asked: list[tuple[str, bool]] = []
+    monkeypatch.setattr(_unicode_classes, "UNIDATA_VERSION", "0.0.0")
+
+    def ask(name: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
+        asked.append((name, ascii_only))
+        return ()
+
+    monkeypatch.setattr(_patterns, "_asked_category", ask)
+    _patterns._category.cache_clear()
+    try:
+        assert _patterns._category("d", False) == ()
+        assert asked == [("d", False)]
+    finally:
+        _patterns._category.cache_clear()
