@@ -444,7 +444,7 @@ class SearchIndex:
         if records_dir != self._records_dir(old_tree):
             self._build(new)
             return
-        docs = self._docs()
+        docs = -1  # how many records the index has: counted once the changes pass BULK
         changes: list[tuple[uuid.UUID, _git.Oid | None]] = []
         for path, _before, blob in _git.changed_blobs(
             git,
@@ -455,6 +455,10 @@ class SearchIndex:
             if (record_id := layout.id_from_path(path, records_dir)) is None:
                 continue
             changes.append((record_id, blob))
+            if len(changes) <= BULK:
+                continue
+            if docs < 0:
+                docs = self._docs()  # a count of every record: not for the few changes of most catch-ups
             if len(changes) == max(BULK + 1, docs // 2 + 1) and self._count_live(changes) * 2 < len(changes):
                 # mostly new records, more than the index has (an import, a push of many): built
                 # again from the tree, without holding a list of every change (a million of
