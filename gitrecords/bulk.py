@@ -34,8 +34,7 @@ from .config import PURGED_FILE
 from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, SchemaError, StaleRevisionError
 from .index import PendingImport, facts_from_data
 from .record import Record
-from .schema import CROSS_CHECKS as _CROSS_CHECKS
-from .schema import SchemaStore, pointer
+from .schema import FastCheck, SchemaStore, pointer
 from .storage import Storage as Repository
 from .writer import MAX_ATTEMPTS, keep_out_of_children, release_in_children
 
@@ -95,10 +94,6 @@ def _init_worker(
     )
 
 
-#: valid records per schema (and process) that jsonschema checks too, after jsonschema-rs
-CROSS_CHECKS = _CROSS_CHECKS
-
-
 class Validity:
     """The problems of records against one schema: jsonschema-rs decides, jsonschema explains.
 
@@ -110,23 +105,21 @@ class Validity:
 
     def __init__(self, store: SchemaStore, schema_ref: Any, format_checker: Any) -> None:
         self.store, self.schema_ref, self.format_checker = store, schema_ref, format_checker
-        self.fast = store.fast_check(schema_ref, format_checker)
-        self.cross_checks = CROSS_CHECKS
+        self.fast = FastCheck(store.fast_check(schema_ref, format_checker))
 
     def problems(self, data: Any) -> list[tuple[str, str]]:
-        if self.fast is not None and self.fast(data):
-            if self.cross_checks <= 0:
-                return []
-            self.cross_checks -= 1
-            try:
-                found = self.explain(data)
-            except SchemaError:  # e.g. a $ref cycle jsonschema-rs did not mind
-                self.fast = None
-                raise
-            if found:
-                self.fast = None
-            return found
-        return self.explain(data)
+        verdict = self.fast.verdict(data)
+        if verdict:
+            return []
+        try:
+            found = self.explain(data)
+        except SchemaError:  # e.g. a $ref cycle jsonschema-rs did not mind
+            if verdict is False:
+                self.fast.drop()
+            raise
+        if found and verdict is False:
+            self.fast.drop()
+        return found
 
     def explain(self, data: Any) -> list[tuple[str, str]]:
         return [

@@ -80,6 +80,30 @@ INLINE_SCHEMAS_REFUSED = (
 )
 
 
+class FastCheck:
+    """jsonschema-rs's word on the records of one schema (a :meth:`SchemaStore.fast_check`, or
+    None where it has none): believed alone once the first :data:`CROSS_CHECKS` records it
+    found valid were found valid by jsonschema too, and dropped at the first disagreement."""
+
+    def __init__(self, check: Callable[[Any], bool] | None) -> None:
+        self.check = check
+        self.cross_checks = CROSS_CHECKS
+
+    def verdict(self, data: Any) -> bool | None:
+        """True: ``data`` is valid on jsonschema-rs's word alone. False: jsonschema-rs found it
+        valid and jsonschema checks it too (a cross-check: :meth:`drop` this if jsonschema
+        disagrees). None: jsonschema decides."""
+        if self.check is None or not self.check(data):
+            return None
+        if self.cross_checks <= 0:
+            return True
+        self.cross_checks -= 1
+        return False
+
+    def drop(self) -> None:
+        self.check = None
+
+
 class SchemaStore:
     """The schemas of one tree of the repository, keyed by ``$id`` and by path.
 
@@ -117,8 +141,8 @@ class SchemaStore:
         )
         self._validators: dict[Any, Any] = {}
         self._fast: dict[str, Callable[[Any], bool] | None] = {}
-        #: cross-checks left per schema (see :meth:`validate`)
-        self._cross_checks: dict[str, int] = {}
+        #: jsonschema-rs's word on single writes, per schema (see :meth:`validate`)
+        self._fast_checks: dict[str, FastCheck] = {}
         self._dereferenced: dict[str, Any] = {}
 
     # -- lookups ---------------------------------------------------------
@@ -224,25 +248,25 @@ class SchemaStore:
 
         from ._patterns import first_timeout
 
-        key = None
-        if validator_cls is None:
-            fast = self.fast_check(schema_ref, format_checker)
-            if fast is not None and fast(data):
-                key = self.resolve_schema(schema_ref)[1]
-                left = self._cross_checks.get(key, CROSS_CHECKS)
-                if left <= 0:
-                    return
-                self._cross_checks[key] = left - 1
+        fast = verdict = None
+        if validator_cls is None and format_checker is None:
+            key = self.resolve_schema(schema_ref)[1]
+            fast = self._fast_checks.get(key)
+            if fast is None:
+                fast = self._fast_checks[key] = FastCheck(self.fast_check(schema_ref))
+            verdict = fast.verdict(data)
+            if verdict:
+                return
         try:
             errors = list(self.iter_errors(data, schema_ref, format_checker, validator_cls))
         except SchemaError:
-            if key is not None:
-                self._fast[key] = None  # e.g. a $ref cycle jsonschema-rs did not mind
+            if fast is not None and verdict is False:
+                fast.drop()  # e.g. a $ref cycle jsonschema-rs did not mind
             raise
         error = first_timeout(errors) or best_match(errors)
         if error is not None:
-            if key is not None:
-                self._fast[key] = None  # jsonschema-rs accepted what jsonschema refuses
+            if fast is not None and verdict is False:
+                fast.drop()  # jsonschema-rs accepted what jsonschema refuses
             raise error
 
     def fast_check(self, schema_ref: Any, format_checker: Any = None) -> Callable[[Any], bool] | None:
