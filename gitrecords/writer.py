@@ -670,17 +670,10 @@ class WritePath:
             for _ in range(MAX_ATTEMPTS):
                 base = self.tip()
                 tree = _git.tree_of(self.git, base)
-                effective: dict[str, _git.Oid | None] = {}
-                for change in changes:
-                    current = _git.entry_id(tree, change.path)
-                    self.check_expectation(change, current, tree)
-                    if current != change.blob:
-                        effective[change.path] = change.blob
+                effective = self._effective(tree, changes)
                 if not effective:
                     return base
-                live = changes  # every change has effect (a bulk edit): no second list of them
-                if len(effective) != len(changes):
-                    live = [c for c in changes if c.path in effective]
+                live = _live(changes, effective)
                 self.check_pids(base, tree, live)
                 self.working_clone.check(base, effective)
                 if prebuilt is not None and tree is not None and tree.id == prebuilt[0]:
@@ -699,6 +692,17 @@ class WritePath:
                 self.landed(base, commit, effective, hints)
                 return commit
         raise StaleRevisionError(f"{self.ref} kept moving under this write; nothing was written")
+
+    def _effective(self, tree: Any, changes: Iterable[Change]) -> dict[str, _git.Oid | None]:
+        """The files ``changes`` change in ``tree`` (path -> blob, None: removed), each change
+        checked against the file it finds there (see :meth:`check_expectation`)."""
+        effective: dict[str, _git.Oid | None] = {}
+        for change in changes:
+            current = _git.entry_id(tree, change.path)
+            self.check_expectation(change, current, tree)
+            if current != change.blob:
+                effective[change.path] = change.blob
+        return effective
 
     # -- group commit ------------------------------------------------------------------------
 
@@ -982,17 +986,12 @@ class WritePath:
         count = 0
         for item in todo:
             try:
-                effective: dict[str, _git.Oid | None] = {}
-                for change in item.changes:
-                    current = _git.entry_id(tree, change.path)
-                    self.check_expectation(change, current, tree)
-                    if current != change.blob:
-                        effective[change.path] = change.blob
+                effective = self._effective(tree, item.changes)
                 if not effective:
                     outcomes[item.id] = ("noop", head)
                     count += 1
                     continue
-                live = [c for c in item.changes if c.path in effective]
+                live = _live(item.changes, effective)
                 has_pids = any(c.facts[1] for c in live if c.blob is not None and c.facts[0] == LIVE)
                 if has_pids and head != base:
                     break
@@ -1086,6 +1085,14 @@ class _Group:
     hints: dict[tuple[str, str], BlobFacts] = field(default_factory=dict)
     own: _Pending | None = None
     answers: list[tuple[_Pending, dict[str, Any]]] = field(default_factory=list)
+
+
+def _live(changes: list[Change], effective: Mapping[str, _git.Oid | None]) -> list[Change]:
+    """The ``changes`` that change a file (see :meth:`WritePath._effective`); all of them, with
+    no second list, when every one does (a bulk edit's)."""
+    if len(effective) == len(changes):
+        return changes
+    return [c for c in changes if c.path in effective]
 
 
 def _change_to_json(change: Change) -> dict[str, Any]:
