@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import json
 import math
+import operator
 import os
 import re
 import sqlite3
@@ -37,6 +38,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from . import _git, layout
 from ._sqlite import open_derived
@@ -392,7 +395,7 @@ class SearchIndex:
         if many and not diff and len(changes) * 2 > self._docs():
             self._build(tip)  # mostly new records, more than the index has (an import): not listed
             return True
-        self._index(tip, list(records()), diff=diff)
+        self._index(tip, list(records()), diff=diff, before=base)
         return True
 
     def _catch_up(self, tip: _git.Oid | None) -> None:
@@ -466,7 +469,7 @@ class SearchIndex:
                 del changes
                 self._build(new)
                 return
-        self._index(new, changes)
+        self._index(new, changes, before=old)
         if _git.first_parent_chain(git, new, old) is None:
             # the branch took another first-parent line (a pull whose merge has the remote's tip
             # first): the revision index dates what that line changed by its own commits, so the
@@ -529,11 +532,13 @@ class SearchIndex:
         changes: Iterable[tuple[uuid.UUID, _git.Oid | None]],
         fresh: bool = False,
         diff: bool | None = None,
+        before: _git.Oid | None = None,
     ) -> None:
         """Index ``changes`` (a list, or any iterable when ``fresh``: a build, whose records are
         not held all at once). ``diff``: whether most of a large list of changes are new files
         of records the index has live (None: count them), whose rows are then compared with the
-        old ones and only what differs is written (a bulk edit)."""
+        old ones and only what differs is written (a bulk edit). ``before``: the commit the
+        index is at, whose files are the old ones."""
         conn = self._conn
         bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
         if fresh:
@@ -562,7 +567,7 @@ class SearchIndex:
             for name in _SECONDARY:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
         try:
-            self._index_changes(tip, changes, fresh, diff)
+            self._index_changes(tip, changes, fresh, diff, before)
         finally:
             self._counting = frozenset()
             if rebuilt:
@@ -622,12 +627,19 @@ class SearchIndex:
         changes: Iterable[tuple[uuid.UUID, _git.Oid | None]],
         fresh: bool,
         diff: bool = False,
+        before: _git.Oid | None = None,
     ) -> None:
         """Index ``changes``, in parts of :data:`_Batch.SIZE` records; ``fresh``: the tables are
         empty (a build), so no record has rows yet; ``diff``: a record that stays live keeps its
         rows, and only those that differ from its new ones are written. Past the first
         :data:`PARALLEL` records, worker processes make the rows of the rest while this one
-        writes them."""
+        writes them.
+
+        In a large ``diff`` (a bulk edit), a record's old rows are made again from its file at
+        ``before``, beside its new ones and in the same worker, and only what differs comes
+        back: the old rows are not read back from the index (fetching and comparing 26 value
+        rows a record was a third of an edit's catch-up), and a full-text row that is the same
+        is not rewritten. The index at ``before`` holds exactly the rows that file makes."""
         conn = self._conn
         when = _git.commit_time(self._git, tip)
         # a large catch-up forgets the field paths no record has any more in one pass at the end
@@ -635,7 +647,10 @@ class SearchIndex:
         stale_paths: set[int] | None = None if many else set()
         self._next_doc = 1 if fresh else None  # looked up when a record needs one
         batch = _Batch(conn)
-        for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff):
+        old_tree = None
+        if diff and many and before is not None and not self._counting:
+            old_tree = _git.tree_of(self._git, before)
+        for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff, old_tree):
             times = self._times(tip, [key for _doc, key, blob, _live in part if blob is not None])
             compared: set[int] = set()  # live records whose old rows stay, to be compared
             for n, (doc, key, blob, was_live) in enumerate(part):
@@ -649,7 +664,7 @@ class SearchIndex:
                 batch.docs.append((doc, key, int(state == _TOMBSTONE), created, updated, revision))
                 batch.live += state != _TOMBSTONE
                 kept = diff and was_live
-                if kept and state != _LIVE:
+                if kept and state != _LIVE and state != _COMPARED:
                     self._drop_docs([doc], stale_paths)  # its old rows go; new ones are made here
                 if state == _DEFERRED:  # a field path the worker did not know: its rows are made here
                     self._record_rows(doc, blob, batch)
@@ -660,6 +675,12 @@ class SearchIndex:
             else:
                 batch.vals.extend(rows.vals)
                 batch.fts.extend(rows.fts)
+            if rows.gone or rows.changed or rows.fts_gone:  # what differs in records compared in _make_rows
+                batch.vals_changed.extend(rows.changed)
+                batch.vals_gone.extend(rows.gone)
+                batch.fts_gone.extend((doc,) for doc in rows.fts_gone)
+                if stale_paths is not None:
+                    stale_paths.update(path for _doc, path, _n in rows.gone)
             batch.multi.update(rows.multi)
             batch.counted.update(rows.counted)
             batch.flush()
@@ -676,15 +697,29 @@ class SearchIndex:
         fresh: bool,
         stale_paths: set[int] | None,
         diff: bool = False,
+        old_tree: Any = None,
     ) -> Iterator[tuple[list[tuple[int | None, str, _git.Oid | None, bool]], _Rows]]:
         """``changes`` in parts of (doc, record id, blob, was live), each with its rows: the doc
         of a record that had none is numbered, and the old rows of a record that had some are
-        deleted (with ``diff``, not those of a live record's new file), before its new rows come."""
+        deleted (with ``diff``, not those of a live record's new file), before its new rows come.
+        With ``old_tree``, a live record's new file is compared with its file there."""
         parts = (self._numbered(part, fresh, stale_paths, diff) for part in _chunks(changes, _Batch.SIZE))
+        records_dir = self._records_dir(old_tree) if old_tree is not None else ""
+
+        def old_file(key: str, blob: _git.Oid | None, was_live: bool) -> _git.Oid | None:
+            if old_tree is None or blob is None or not was_live:
+                return None
+            return _git.entry_id(old_tree, layout.path_for(key, records_dir))
+
         made = 0
         workers = 0  # how many processes could make rows: asked only once PARALLEL is reached
         for part in parts:
-            yield part, self._make_rows([(doc, blob) for doc, _key, blob, _live in part], learn=True)
+            yield (
+                part,
+                self._make_rows(
+                    [(doc, blob, old_file(key, blob, live)) for doc, key, blob, live in part], learn=True
+                ),
+            )
             made += len(part)
             if made >= PARALLEL and not workers:
                 workers = min(MAX_WORKERS, os.cpu_count() or 1) if can_fork() else 1
@@ -694,20 +729,39 @@ class SearchIndex:
             return
         global _WORKER_INDEX
         _WORKER_INDEX = self
+        # a worker reads the files itself (opening the repository again) when this process runs
+        # no other thread: a fork copies the locks other threads hold (a web server's request
+        # threads, inside libgit2) in whatever state, so there this process reads them (a third
+        # of a bulk edit's catch-up, with the old files)
+        reads = threading.active_count() == 1
+        setup = (
+            (self._git.path, str(old_tree.id) if old_tree is not None else None, records_dir)
+            if reads
+            else None
+        )
         try:
             pending: deque[list[tuple[int | None, str, _git.Oid | None, bool]]] = deque()
 
-            def tasks() -> Iterator[list[tuple[int | None, bytes | None]]]:
-                # the files are read here: a worker runs Python alone, no libgit2 (a fork copies
-                # the locks of this process's other threads, a web server's, in any state)
+            def read(blob: _git.Oid | None) -> bytes | None:
+                return _git.read_blob(self._git, blob) if blob is not None else None
+
+            def tasks() -> Iterator[list[tuple[Any, ...]]]:
                 for part in parts:
                     pending.append(part)
-                    yield [
-                        (doc, _git.read_blob(self._git, blob) if blob is not None else None)
-                        for doc, _key, blob, _live in part
-                    ]
+                    if reads:
+                        yield [
+                            (doc, key, blob.raw if blob is not None else None, live)
+                            for doc, key, blob, live in part
+                        ]
+                    else:
+                        yield [
+                            (doc, read(blob), read(old_file(key, blob, live)))
+                            for doc, key, blob, live in part
+                        ]
 
-            results = ordered_map(_worker_rows, tasks(), workers=workers, initializer=_start_rows_worker)
+            results = ordered_map(
+                _worker_rows, tasks(), workers=workers, initializer=_start_rows_worker, initargs=(setup,)
+            )
             for rows in results:
                 yield pending.popleft(), rows
         finally:
@@ -773,21 +827,22 @@ class SearchIndex:
         batch.fts_gone.extend((doc,) for doc in docs)
         batch.fts.extend(rows.fts)
 
-    def _make_rows(self, part: list[tuple[int | None, Any]], learn: bool) -> _Rows:
-        """The rows of a part's records: (doc, blob) each, no blob for a removed record. With
-        ``learn``, a field path met for the first time gets its id; without (in a worker, where
-        the blob is the file's bytes), the record is left to the parent (:data:`_DEFERRED`)."""
+    def _make_rows(self, part: list[tuple[int | None, Any, Any]], learn: bool) -> _Rows:
+        """The rows of a part's records: (doc, blob, old blob) each, no blob for a removed record.
+        A blob is its id or, in a worker, maybe the file's bytes. With ``learn``, a field path met
+        for the first time gets its id; without (in a worker), the record is left to the parent
+        (:data:`_DEFERRED`). A record with an old blob is compared with it (:meth:`_differ`)."""
         rows = _Rows()
-        for doc, blob in part:
+        for doc, blob, old in part:
             if blob is None:
                 rows.states.append(None)
                 continue
-            data = _parsed(_git.read_blob(self._git, blob) if learn else blob)
+            data = _parsed(blob if blob.__class__ is bytes else _git.read_blob(self._git, blob))
             if layout.is_tombstone(data):
                 rows.states.append(_TOMBSTONE)
                 continue
+            mark, fts_mark = len(rows.vals), len(rows.fts)
             if isinstance(data, dict):
-                mark = len(rows.vals)
                 try:
                     self._rows(doc, data, rows)
                 except _NewPath:
@@ -795,8 +850,66 @@ class SearchIndex:
                     rows.counted = {entry for entry in rows.counted if entry[0] != doc}
                     rows.states.append(_DEFERRED)
                     continue
+            if old is not None and self._differ(
+                doc,
+                old if old.__class__ is bytes else _git.read_blob(self._git, old),
+                data,
+                rows,
+                mark,
+                fts_mark,
+            ):
+                rows.states.append(_COMPARED)
+                continue
             rows.states.append(_LIVE)
         return rows
+
+    def _differ(self, doc: int, old_file: bytes, new: Any, rows: _Rows, mark: int, fts_mark: int) -> bool:
+        """Keep, of the record's new rows (``rows`` past ``mark`` and ``fts_mark``; ``new`` its
+        data), only what differs from the rows of its ``old_file``, as changed and gone rows, and
+        its full-text row only if its words changed. False (the rows left whole) when the old
+        file makes no rows here (a field path a worker does not know).
+
+        The rows of a top-level field are made from that field alone (its paths start with its
+        name), so only the fields whose values differ are made again, old and new: the rows of
+        the rest are the same. A top-level name with a dot, or an empty one, makes paths that
+        another field's may share: then the whole old record is made."""
+        old = _parsed(old_file)
+        if layout.is_tombstone(old):
+            return False
+        before = _Rows()
+        after: _Rows | None = None
+        try:
+            if isinstance(old, dict) and isinstance(new, dict) and _own_paths(old) and _own_paths(new):
+                dumps = orjson.dumps  # type-strict: 1, 1.0 and true make different rows
+                differ = {
+                    key
+                    for key in old.keys() | new.keys()
+                    if key not in old or key not in new or dumps(old[key]) != dumps(new[key])
+                }
+                after = _Rows()
+                self._rows(doc, {key: value for key, value in old.items() if key in differ}, before)
+                self._rows(doc, {key: value for key, value in new.items() if key in differ}, after)
+            elif isinstance(old, dict):
+                self._rows(doc, old, before)
+        except _NewPath:
+            return False
+        if after is not None:
+            new_rows = after.vals
+            # the other fields' words are the same, and in the same places if the fields are
+            same_words = before.fts == after.fts and list(old) == list(new)
+        else:
+            new_rows = rows.vals[mark:]
+            same_words = before.fts == rows.fts[fts_mark:]
+        del rows.vals[mark:]
+        old_rows = set(before.vals)
+        rows.changed.extend(row for row in new_rows if row not in old_rows)
+        kept = {row[:3] for row in new_rows}
+        rows.gone.extend(key for row in before.vals if (key := row[:3]) not in kept)
+        if same_words:
+            del rows.fts[fts_mark:]  # the full-text row stays
+        elif isinstance(old, dict):  # an object has a full-text row (maybe of no words)
+            rows.fts_gone.append(doc)
+        return True
 
     def _record_rows(self, doc: int, blob: _git.Oid, batch: _Batch) -> None:
         data = _parsed(_git.read_blob(self._git, blob))
@@ -1297,8 +1410,8 @@ class _NewPath(Exception):
     """A worker met a field path that has no id yet."""
 
 
-#: what a part's record is after reading it
-_LIVE, _TOMBSTONE, _DEFERRED = 0, 1, 2
+#: what a part's record is after reading it (_COMPARED: its rows are what differs from its old ones)
+_LIVE, _TOMBSTONE, _DEFERRED, _COMPARED = 0, 1, 2, 3
 
 
 @dataclass
@@ -1310,17 +1423,32 @@ class _Rows:
     fts: list[tuple[Any, ...]] = field(default_factory=list)
     multi: set[int] = field(default_factory=set)
     counted: set[tuple[int, str, str]] = field(default_factory=set)
+    #: of compared records: value rows that replace or add to the old ones, keys of old value
+    #: rows that go, docs whose old full-text row goes (a new one is in ``fts`` unless it has none)
+    changed: list[tuple[Any, ...]] = field(default_factory=list)
+    gone: list[tuple[int, int, int]] = field(default_factory=list)
+    fts_gone: list[int] = field(default_factory=list)
 
 
 #: the index whose rows forked workers make (set while they run; each worker has its copy)
 _WORKER_INDEX: SearchIndex | None = None
+#: in a worker that reads the files: the tree of the old files and the records folder
+_WORKER_OLD: tuple[Any, str] | None = None
 
 
-def _start_rows_worker() -> None:
+def _start_rows_worker(reads: tuple[str, str | None, str] | None) -> None:
+    """Set up a worker; ``reads``: (git folder, old tree or None, records folder) when the
+    worker reads the files itself, else the parent sends their bytes."""
+    global _WORKER_OLD
     index = _WORKER_INDEX
     assert index is not None
     # the parent's git and SQLite handles: never used here
     index._git = index._conn = None  # type: ignore[assignment]
+    if reads is not None:
+        git_dir, old_tree, records_dir = reads
+        index._git = _git.open_repository(git_dir, allow_shallow=True)
+        if old_tree is not None:
+            _WORKER_OLD = (index._git[_git.oid_from_hex(old_tree)], records_dir)
 
     def refuse(path: str) -> int:
         raise _NewPath(path)
@@ -1328,9 +1456,30 @@ def _start_rows_worker() -> None:
     index._path_id = refuse  # type: ignore[method-assign]
 
 
-def _worker_rows(part: list[tuple[int | None, bytes | None]]) -> _Rows:
-    assert _WORKER_INDEX is not None
-    return _WORKER_INDEX._make_rows(part, learn=False)
+def _worker_rows(part: list[tuple[Any, ...]]) -> _Rows:
+    """The rows of a task's records: (doc, bytes, old bytes) each, or, when the worker reads the
+    files, (doc, record id, blob id, was live)."""
+    index = _WORKER_INDEX
+    assert index is not None
+    if index._git is not None:
+        old = _WORKER_OLD
+
+        def old_file(key: str, live: bool) -> _git.Oid | None:
+            if old is None or not live:
+                return None
+            return _git.entry_id(old[0], layout.path_for(key, old[1]))
+
+        part = [
+            (doc, _git.Oid(raw=raw), old_file(key, live)) if raw is not None else (doc, None, None)
+            for doc, key, raw, live in part
+        ]
+    return index._make_rows(part, learn=False)
+
+
+def _own_paths(data: dict[str, Any]) -> bool:
+    """Whether every field path under a top-level name of ``data`` starts with that name and
+    no other's does (no name has a dot, none is empty)."""
+    return not any(not key or "." in key for key in data)
 
 
 def _parsed(raw: bytes) -> Any:
@@ -1377,18 +1526,16 @@ class _Batch:
         conn = self._conn
         if self.removed:
             conn.executemany("DELETE FROM docs WHERE doc=?", self.removed)
-        if self.fts_gone:
-            conn.executemany("DELETE FROM fts WHERE rowid=?", self.fts_gone)
         if self.vals_gone:
             conn.executemany("DELETE FROM vals WHERE doc=? AND path=? AND n=?", self.vals_gone)
         if self.vals_changed:
             conn.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?, ?, ?)", self.vals_changed)
-        if self.docs:  # a record indexed before keeps its doc id: its row is replaced
-            conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?)", self.docs)
+        if self.docs:  # a record indexed before keeps its doc id and record: the rest is updated
+            conn.executemany(_UPSERT_DOC, self.docs)
         if self.vals:
             conn.executemany("INSERT INTO vals VALUES (?, ?, ?, ?, ?)", self.vals)
-        if self.fts:
-            conn.executemany("INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)", self.fts)
+        if self.fts or self.fts_gone:
+            self._write_fts()
         if self.counted:
             conn.executemany(_COUNT_ONE, [(path, text) for _doc, path, text in self.counted])
         if self.multi:
@@ -1402,6 +1549,36 @@ class _Batch:
         self.docs, self.vals, self.fts, self.removed = [], [], [], []
         self.vals_changed, self.vals_gone, self.fts_gone = [], [], []
         self.counted, self.multi, self.live = set(), set(), 0
+
+    def _write_fts(self) -> None:
+        """Delete, replace and insert full-text rows in one pass in rowid order. FTS5 writes the
+        words it holds to a new segment whenever it is given a rowid lower than the last one: a
+        run of deletes followed by the inserts of the same records made two segments a batch,
+        and their merging made a bulk edit's full-text writes four times its inserts alone."""
+        gone = {doc for (doc,) in self.fts_gone}
+        steps = [(doc, None) for doc in gone.difference(row[0] for row in self.fts)]
+        steps += [(row[0], row) for row in self.fts]
+        steps.sort(key=operator.itemgetter(0))
+        for kind, run in itertools.groupby(
+            steps, key=lambda step: _FTS_WRITE[step[1] is None, step[0] in gone]
+        ):
+            if kind == _FTS_DELETE:
+                self._conn.executemany(kind, [(doc,) for doc, _row in run])
+            elif kind == _FTS_UPDATE:  # FTS5 deletes and inserts the same rowid, with no segment between
+                self._conn.executemany(kind, [(body, scoped, doc) for _doc, (doc, body, scoped) in run])
+            else:
+                self._conn.executemany(kind, [row for _doc, row in run])
+
+
+_UPSERT_DOC = (
+    "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc) DO UPDATE SET deleted = excluded.deleted,"
+    " created = excluded.created, updated = excluded.updated, revision = excluded.revision"
+)
+_FTS_DELETE = "DELETE FROM fts WHERE rowid = ?"
+_FTS_UPDATE = "UPDATE fts SET body = ?, scoped = ? WHERE rowid = ?"
+_FTS_INSERT = "INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)"
+#: (no new row, had a row) -> the statement
+_FTS_WRITE = {(True, True): _FTS_DELETE, (False, True): _FTS_UPDATE, (False, False): _FTS_INSERT}
 
 
 class _Compiler:

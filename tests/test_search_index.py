@@ -542,10 +542,10 @@ def test_an_import_is_indexed_without_a_list_of_every_change(
     listed: list[int] = []
     real_index = SearchIndex._index
 
-    def index(self, tip, changes, fresh=False, diff=None):
+    def index(self, tip, changes, fresh=False, diff=None, before=None):
         if not fresh:
             listed.append(len(changes))
-        return real_index(self, tip, changes, fresh, diff)
+        return real_index(self, tip, changes, fresh, diff, before)
 
     monkeypatch.setattr(SearchIndex, "_index", index)
     repo.import_records([{"title": f"record {n}", "n": n} for n in range(200)])
@@ -713,14 +713,14 @@ def test_a_compared_catch_up_of_files_that_are_no_longer_records(
     commit = git(repo.git_dir, "commit-tree", tree, "-p", tip, "-m", "plain git").strip()
     git(repo.git_dir, "update-ref", repo.ref, commit, tip)
     compared = []
-    real_compare = SearchIndex._compare
+    real_differ = SearchIndex._differ
     monkeypatch.setattr(
         SearchIndex,
-        "_compare",
-        lambda self, docs, *a: compared.append(len(docs)) or real_compare(self, docs, *a),
+        "_differ",
+        lambda self, doc, *a: (compared.append(doc) or True) and real_differ(self, doc, *a),
     )
     assert repo.search("kept").total == 20 and repo.search("changed").total == 99
-    assert sum(compared) == 100  # the array's record too: it had rows
+    assert len(compared) == 100  # with its old file, the array's record too: it had rows
     assert_equals_rebuild(repo)
 
 
@@ -789,3 +789,125 @@ def test_a_ranked_page_from_the_best_matches_equals_every_match_ordered(
     assert pages(default) == every
     assert all(windows)
     assert len(set(every[0])) == 5 and every[0] != every[1]
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "workers"])
+def test_a_bulk_edit_is_compared_with_the_old_files(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, workers: bool
+) -> None:
+    """A bulk edit's catch-up makes each record's old rows from its old file and writes only what
+    differs: a field removed, a field on a path no record had (in a worker: made again by this
+    process), a number changed (its words too), a list grown, a record made a JSON array, and
+    records the edit leaves alone. The index equals a rebuild, and only the records whose words
+    changed had their full-text row rewritten."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "BULK", 50)
+    monkeypatch.setattr(search_index, "PARALLEL", 60 if workers else 10_000)
+    monkeypatch.setattr(search_index._Batch, "SIZE", 20)
+    records = [{"title": f"record {n}", "n": n, "tags": ["a", "b"], "note": "same"} for n in range(240)]
+    ids = repo.import_records(records).ids
+    assert repo.search("record").total == 240
+    # the last records in the tree's order get a field path no other record has: met first by a
+    # worker, which leaves those records to this process
+    in_tree_order = sorted(range(240), key=lambda n: repo.path_for(ids[n]))
+    late = {n for n in in_tree_order[-30:] if n % 6 != 4}
+
+    def change(data: dict) -> dict | None:
+        n = data["n"]
+        if n in late:
+            data["late"] = "new"
+        kind = n % 6
+        if kind == 0:
+            del data["note"]
+        elif kind == 1:
+            data["extra"] = {f"k{n // 6 % 3}": f"new {n}"}
+        elif kind == 2:
+            data["n"] = n + 1000
+        elif kind == 3:
+            data["tags"].append("c")
+        elif kind == 4:
+            return None
+        else:
+            data["title"] = f"record {n} renamed"
+        return data
+
+    differed: list[int] = []
+    real_differ = SearchIndex._differ
+    monkeypatch.setattr(
+        SearchIndex, "_differ", lambda self, doc, *a: differed.append(doc) or real_differ(self, doc, *a)
+    )
+    written: list[str] = []
+    real_write = search_index._Batch._write_fts
+
+    def write_fts(batch: search_index._Batch) -> None:
+        written.extend(str(row[0]) for row in batch.fts)
+        real_write(batch)
+
+    monkeypatch.setattr(search_index._Batch, "_write_fts", write_fts)
+    deferred: list[int] = []
+    real_record_rows = SearchIndex._record_rows
+    monkeypatch.setattr(
+        SearchIndex,
+        "_record_rows",
+        lambda self, doc, *a: deferred.append(doc) or real_record_rows(self, doc, *a),
+    )
+    report = repo.update_records(ids, change)
+    assert report.changed == 200
+    # compared in this process: every record, or with workers the first three parts (the
+    # workers' calls are not seen here), and the late records are made again here
+    assert len(differed) == (60 if workers else 200)
+    assert len(deferred) == (len(late) if workers else 0)
+    assert len(written) == 200  # every changed record has a new word here (none keeps all its words)
+    assert repo.search("note:same").total == 200
+    assert repo.search("late:new").total == len(late)
+    assert repo.search("extra.k1:new").total == sum(1 for n in range(240) if n % 6 == 1 and n // 6 % 3 == 1)
+    assert repo.search("n:[1000 TO 2000]").total == 40
+    assert repo.search("tags:c").total == 40
+    assert repo.search("renamed").total == 40
+    assert_equals_rebuild(repo)
+
+    # an edit that changes no word (words are case-insensitive): no full-text row is written,
+    # the values still change
+    written.clear()
+    report = repo.update_records(ids, lambda data: {**data, "note": "SAME"} if "note" in data else None)
+    assert report.changed == 200
+    assert written == []
+    assert repo.search("note:same").total == 200
+    assert_equals_rebuild(repo)
+
+
+def test_a_compared_bulk_edit_of_fields_whose_paths_meet(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fields a compared catch-up makes again alone: a top-level name with a dot (``a.b``)
+    or an empty one shares paths with another field, so those records are made whole; values
+    that Python finds equal (1, 1.0 and true) make different rows and count as changed."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "BULK", 5)
+    records = [
+        {"a": {"b": 1}, "a.b": 2, "k": 1},
+        {"": {"x": "under empty"}, "x": "top", "k": 1},
+        {"k": 1, "t": "one"},
+        {"k": 1, "t": "two"},
+        {"k": [1, 1], "t": "three"},
+        {"k": 1, "t": "four"},
+        {"k": 1, "t": "five"},
+    ]
+    changes = [
+        {"a.b": 5},  # its value follows a's under the same path, after it
+        {"x": "top moved"},  # the same: after the empty name's
+        {"k": True},
+        {"k": 1.0},
+        {"k": [1, 1.0]},
+        {"t": "FOUR"},
+        {"k": 2},
+    ]
+    ids = repo.import_records([{**record, "n": n} for n, record in enumerate(records)]).ids
+    report = repo.update_records(ids, lambda data: {**data, **changes[data["n"]]})
+    assert report.changed == 7
+    assert repo.search("a.b:5").total == 1 and repo.search("a.b:2").total == 0
+    assert repo.search("k:true").total == 1
+    assert repo.search("x:moved").total == 1 and repo.search("x:empty").total == 1
+    assert_equals_rebuild(repo)
