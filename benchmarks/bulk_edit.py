@@ -1,6 +1,6 @@
 """Bulk change benchmark (issue 20): one field changed on every record a query selects.
 
-    python -m benchmarks.bulk_edit [--sizes 100000] [--markdown FILE] [--json FILE]
+    python -m benchmarks.bulk_edit [--sizes 100000] [--chunk N] [--markdown FILE] [--json FILE]
 
 For each size N, in one run and each step in its own process (so that each peak RSS is that
 step's alone):
@@ -12,6 +12,9 @@ step's alone):
    "2.0")]))``: every record matches, every record changes, one commit, validated, with the
    search index kept up to date inside the call;
 4. ``undo``: ``repo.undo`` of that commit (every record back, one commit).
+
+With ``--chunk N`` the edit makes commits of N records (``update_records(..., chunk=N)``) and
+the undo undoes each of them, the last first.
 
 Targets (issue 20): the edit of 100,000 records in under 30 s, at least half the bulk import's
 rate, with a peak RSS under 500 MB. The load average is printed beside each figure: the
@@ -40,7 +43,7 @@ QUERY = "publicationYear:[1900 TO 2100]"
 FACETS = {"type": "types.resourceTypeGeneral", "year": "publicationYear"}
 
 
-def _step(name: str, path: str, n: int, queue: Any) -> None:
+def _step(name: str, path: str, n: int, queue: Any, chunk: int | None = None) -> None:
     from gitrecords import Repository
     from gitrecords.edit import SetFields
 
@@ -61,16 +64,16 @@ def _step(name: str, path: str, n: int, queue: Any) -> None:
             repo.search("", size=1)  # the index is there and caught up: not part of the edit
             index_seconds = time_catch_ups(repo.search_index)
             started = time.perf_counter()
-            report = repo.update_records(QUERY, SetFields(set=[("/version", "2.0")]))
+            report = repo.update_records(QUERY, SetFields(set=[("/version", "2.0")]), chunk=chunk)
             done = report.changed
-            Path(path, "edit-commit").write_text(str(report.commit))
+            Path(path, "edit-commits").write_text("\n".join(report.commits))
         else:
             repo = Repository(path)
             repo.search("", size=1)
-            commit = Path(path, "edit-commit").read_text()
+            commits = Path(path, "edit-commits").read_text().split()
             index_seconds = time_catch_ups(repo.search_index)
             started = time.perf_counter()
-            done = len(repo.undo(commit).restored)
+            done = sum(len(repo.undo(commit).restored) for commit in reversed(commits))
         seconds = time.perf_counter() - started
     repo.close()
     queue.put(
@@ -84,14 +87,14 @@ def _step(name: str, path: str, n: int, queue: Any) -> None:
     )
 
 
-def measure(n: int, workdir: Path) -> list[dict[str, Any]]:
+def measure(n: int, workdir: Path, chunk: int | None = None) -> list[dict[str, Any]]:
     path = str(workdir / f"edit-{n}.git")
     shutil.rmtree(path, ignore_errors=True)
     results = []
     context = multiprocessing.get_context("spawn")
     for name in ("import", "index", "edit", "undo"):
         queue = context.Queue()
-        proc = context.Process(target=_step, args=(name, path, n, queue))
+        proc = context.Process(target=_step, args=(name, path, n, queue, chunk))
         proc.start()
         result = queue.get()
         proc.join()
@@ -107,7 +110,7 @@ def measure(n: int, workdir: Path) -> list[dict[str, Any]]:
     return results
 
 
-def markdown(n: int, results: list[dict[str, Any]]) -> str:
+def markdown(n: int, results: list[dict[str, Any]], chunk: int | None = None) -> str:
     by_step = {r["step"]: r for r in results}
     rate = {s: r["records"] / r["seconds"] for s, r in by_step.items()}
     edit = by_step["edit"]
@@ -117,7 +120,7 @@ def markdown(n: int, results: list[dict[str, Any]]) -> str:
         ("peak RSS under 500 MB", edit["peak_mb"] < 500),
     ]
     lines = [
-        f"#### N = {n:,}",
+        f"#### N = {n:,}" + (f", commits of {chunk:,} records" if chunk else ""),
         "",
         "| step | records | time | of which the search index | rate | vs import | peak RSS | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--chunk", type=int, default=None, help="records a commit (update_records' chunk)")
     parser.add_argument("--markdown", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -156,9 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     out = [header]
     everything = {}
     for n in (int(s) for s in args.sizes.split(",")):
-        results = measure(n, workdir)
+        results = measure(n, workdir, args.chunk)
         everything[n] = results
-        out.append(markdown(n, results))
+        out.append(markdown(n, results, args.chunk))
     text = "\n".join(out)
     print(text)
     if args.markdown:

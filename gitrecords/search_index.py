@@ -382,20 +382,13 @@ class SearchIndex:
             return False
         if self.indexed_tip() != str(base) or _git.first_parent(self._git, tip) != base:
             return False
-        records_dir = self._records_dir(_git.tree_of(self._git, tip))
-        prefix = records_dir + "/"
-
-        def records() -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
-            for path, blob in changes.items():
-                if path.startswith(prefix) and (record_id := layout.id_from_path(path, records_dir)):
-                    yield record_id, blob
-
-        many = len(changes) > BULK
-        diff = many and self._count_live(records()) * 2 >= len(changes)
-        if many and not diff and len(changes) * 2 > self._docs():
+        records = _RecordChanges(changes, self._records_dir(_git.tree_of(self._git, tip)))
+        many = len(records) > BULK
+        diff = many and self._count_live(records) * 2 >= len(records)
+        if many and not diff and len(records) * 2 > self._docs():
             self._build(tip)  # mostly new records, more than the index has (an import): not listed
             return True
-        self._index(tip, list(records()), diff=diff, before=base)
+        self._index(tip, records, diff=diff, before=base)
         return True
 
     def _catch_up(self, tip: _git.Oid | None) -> None:
@@ -534,8 +527,8 @@ class SearchIndex:
         diff: bool | None = None,
         before: _git.Oid | None = None,
     ) -> None:
-        """Index ``changes`` (a list, or any iterable when ``fresh``: a build, whose records are
-        not held all at once). ``diff``: whether most of a large list of changes are new files
+        """Index ``changes`` (a sized collection, or any iterable when ``fresh``: a build, whose
+        records are not held all at once). ``diff``: whether most of a large list of changes are new files
         of records the index has live (None: count them), whose rows are then compared with the
         old ones and only what differs is written (a bulk edit). ``before``: the commit the
         index is at, whose files are the old ones."""
@@ -643,7 +636,7 @@ class SearchIndex:
         conn = self._conn
         when = _git.commit_time(self._git, tip)
         # a large catch-up forgets the field paths no record has any more in one pass at the end
-        many = fresh or (isinstance(changes, list) and len(changes) > BULK)
+        many = fresh or len(changes) > BULK  # type: ignore[arg-type]
         stale_paths: set[int] | None = None if many else set()
         self._next_doc = 1 if fresh else None  # looked up when a record needs one
         batch = _Batch(conn)
@@ -1404,6 +1397,26 @@ class SearchIndex:
         ).fetchall()
         rows.sort(key=lambda r: r[1])
         return [doc for doc, _record in rows if doc not in before][:wanted]
+
+
+class _RecordChanges:
+    """(record id, blob) of the record files among a writer's changes (path -> blob), counted as
+    all of them and iterated as often as needed: the changes of a bulk edit of a million records
+    are not listed again (a list of their ids and blobs held 220 MB)."""
+
+    def __init__(self, changes: Mapping[str, _git.Oid | None], records_dir: str) -> None:
+        self._changes = changes
+        self._records_dir = records_dir
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    def __iter__(self) -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
+        records_dir = self._records_dir
+        prefix = records_dir + "/"
+        for path, blob in self._changes.items():
+            if path.startswith(prefix) and (record_id := layout.id_from_path(path, records_dir)):
+                yield record_id, blob
 
 
 class _NewPath(Exception):

@@ -64,6 +64,18 @@ def test_bulk_change_benchmark_runs(tmp_path: Path) -> None:
     assert "peak RSS under 500 MB" in text
 
 
+def test_bulk_change_benchmark_in_chunks(tmp_path: Path) -> None:
+    """With --chunk, the edit makes one commit per chunk and the undo restores every record."""
+    from benchmarks import bulk_edit
+
+    out = tmp_path / "edit.md"
+    argv = ["--sizes", "250", "--chunk", "100", "--workdir", str(tmp_path / "work"), "--markdown", str(out)]
+    bulk_edit.main(argv)
+    text = out.read_text()
+    assert "N = 250, commits of 100 records" in text
+    assert "| edit | 250 |" in text and "| undo | 250 |" in text
+
+
 def test_serving_benchmark_runs(tmp_path: Path) -> None:
     """benchmarks/serving.py end to end: gunicorn with one worker, every row, the verdict; no timing."""
     import pytest
