@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,40 +41,43 @@ def _resident(proc: Any) -> int:
 
 
 class PeakSampler:
-    """Samples the summed RSS of this process tree in a background thread."""
+    """Samples the summed memory of this process tree from another process.
+
+    The sampler is a child process (left out of the sum), not a thread: a thread would change
+    what is measured, since gitrecords lets its forked workers read git only when the process
+    that forks them runs no other thread."""
 
     def __init__(self, include_self: bool = True, interval: float = 0.02) -> None:
         self.include_self = include_self
         self.interval = interval
         self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            procs = me.children(recursive=True)
-            if self.include_self:
-                procs.append(me)
-            for proc in procs:
-                try:
-                    total += _resident(proc)
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
+        self._sampler: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> PeakSampler:
         if psutil is not None:
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
+            self._sampler = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _SAMPLER,
+                    str(os.getpid()),
+                    str(int(self.include_self)),
+                    str(self.interval),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={
+                    **os.environ,
+                    "PYTHONPATH": os.pathsep.join(filter(None, (_ROOT, os.environ.get("PYTHONPATH")))),
+                },
+            )
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._sampler is not None:
+            out, _ = self._sampler.communicate("")  # its stdin closes: it prints the peak
+            self.peak = int(out.strip() or 0)
 
     def peak_mb(self) -> float:
         kb_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -81,6 +86,41 @@ class PeakSampler:
         if self.include_self:
             peak = max(peak, kb_self * 1024)
         return peak / 1e6
+
+
+def sample_tree(pid: int, include_self: bool, interval: float, done: threading.Event) -> int:
+    """The largest summed memory of process ``pid``'s tree (without this process), sampled every
+    ``interval`` seconds until ``done``."""
+    me = psutil.Process(pid)
+    own = os.getpid()
+    peak = 0
+    while not done.is_set():
+        total = 0
+        try:
+            procs = [proc for proc in me.children(recursive=True) if proc.pid != own]
+        except psutil.Error:
+            break
+        if include_self:
+            procs.append(me)
+        for proc in procs:
+            try:
+                total += _resident(proc)
+            except psutil.Error:
+                pass
+        peak = max(peak, total)
+        done.wait(interval)
+    return peak
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the sampler process: samples until its standard input closes, then prints the peak in bytes
+_SAMPLER = """
+import sys, threading
+from benchmarks.measure import sample_tree
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+print(sample_tree(int(sys.argv[1]), sys.argv[2] == "1", float(sys.argv[3]), done))
+"""
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +35,43 @@ MWINDOW_MAPPED_LIMIT = 128 * 1024 * 1024
 if pygit2.settings.mwindow_mapped_limit == 8 * 1024**3 and pygit2.settings.mwindow_size == 1024**3:
     pygit2.settings.mwindow_size = MWINDOW_SIZE
     pygit2.settings.mwindow_mapped_limit = MWINDOW_MAPPED_LIMIT
+
+#: while a catch-up reads two versions of many records (:func:`narrow_pack_windows`)
+NARROW_WINDOW_SIZE = 4 * 1024 * 1024
+NARROW_MAPPED_LIMIT = 32 * 1024 * 1024
+_narrow_lock = threading.Lock()
+_narrowed = 0
+
+
+@contextlib.contextmanager
+def narrow_pack_windows() -> Iterator[None]:
+    """Meanwhile, map pack files in small windows and at most :data:`NARROW_MAPPED_LIMIT` of
+    them (process-wide; nested and concurrent uses share one narrowing, undone by the last).
+
+    For reads that jump all over the packs and would otherwise keep up to the usual limit of
+    them resident (a bulk edit's catch-up reading each record's old and new file); a read that
+    misses the mapped windows maps another. Left alone when the settings are not ours."""
+    global _narrowed
+    with _narrow_lock:
+        ours = _narrowed > 0 or (
+            pygit2.settings.mwindow_size == MWINDOW_SIZE
+            and pygit2.settings.mwindow_mapped_limit == MWINDOW_MAPPED_LIMIT
+        )
+        if ours:
+            if _narrowed == 0:
+                pygit2.settings.mwindow_size = NARROW_WINDOW_SIZE
+                pygit2.settings.mwindow_mapped_limit = NARROW_MAPPED_LIMIT
+            _narrowed += 1
+    try:
+        yield
+    finally:
+        if ours:
+            with _narrow_lock:
+                _narrowed -= 1
+                if _narrowed == 0:
+                    pygit2.settings.mwindow_size = MWINDOW_SIZE
+                    pygit2.settings.mwindow_mapped_limit = MWINDOW_MAPPED_LIMIT
+
 
 #: messages libgit2 uses when a ref moved under a compare-and-swap
 _MOVED = ("current tip is not the first parent", "old reference value does not match")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,79 @@ def test_a_read_racing_a_writer_never_syncs_the_index_backwards(
     monkeypatch.setattr(repo.index, "_clear", lambda: pytest.fail("the index was rebuilt"))
     assert repo.index.summary(record.id, older) is not None
     assert repo.index.indexed_tip() == str(repo.tip())
+
+
+def test_pack_windows_are_narrowed_and_restored() -> None:
+    """narrow_pack_windows narrows libgit2's pack mapping while any use of it lasts (nested, in
+    threads) and puts gitrecords' settings back after the last; a process that set its own
+    settings keeps them."""
+    import threading
+
+    import pygit2
+
+    from gitrecords import _git
+
+    settings = pygit2.settings
+    assert (settings.mwindow_size, settings.mwindow_mapped_limit) == (
+        _git.MWINDOW_SIZE,
+        _git.MWINDOW_MAPPED_LIMIT,
+    )
+    narrow = (_git.NARROW_WINDOW_SIZE, _git.NARROW_MAPPED_LIMIT)
+    entered, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with _git.narrow_pack_windows():
+            entered.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=other)
+    with _git.narrow_pack_windows():
+        assert (settings.mwindow_size, settings.mwindow_mapped_limit) == narrow
+        thread.start()
+        entered.wait(10)
+        with _git.narrow_pack_windows():
+            assert (settings.mwindow_size, settings.mwindow_mapped_limit) == narrow
+    assert (settings.mwindow_size, settings.mwindow_mapped_limit) == narrow  # the thread still reads
+    leave.set()
+    thread.join()
+    assert (settings.mwindow_size, settings.mwindow_mapped_limit) == (
+        _git.MWINDOW_SIZE,
+        _git.MWINDOW_MAPPED_LIMIT,
+    )
+
+    settings.mwindow_mapped_limit = 96 * 1024 * 1024  # the process's own choice
+    try:
+        with _git.narrow_pack_windows():
+            assert settings.mwindow_mapped_limit == 96 * 1024 * 1024
+        assert settings.mwindow_mapped_limit == 96 * 1024 * 1024
+    finally:
+        settings.mwindow_mapped_limit = _git.MWINDOW_MAPPED_LIMIT
+
+
+def test_a_bulk_edit_catch_up_reads_the_old_files_in_narrow_windows(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search index's catch-up of a bulk edit reads every record's old and new file with the
+    pack windows narrowed (a smaller catch-up does not)."""
+    import contextlib
+
+    from gitrecords import _git, search_index
+
+    monkeypatch.setattr(search_index, "BULK", 20)
+    narrowed: list[bool] = []
+    real = _git.narrow_pack_windows
+
+    @contextlib.contextmanager
+    def spy() -> Iterator[None]:
+        with real():
+            narrowed.append(True)
+            yield
+
+    monkeypatch.setattr(_git, "narrow_pack_windows", spy)
+    ids = repo.import_records([{"title": f"t{n}"} for n in range(60)]).ids
+    repo.search("")
+    repo.update_records(ids[:10], [{"op": "add", "path": "/x", "value": 1}])
+    assert narrowed == []
+    repo.update_records(ids, [{"op": "add", "path": "/y", "value": 2}])
+    assert narrowed == [True]
+    assert repo.search("y:2").total == 60
