@@ -898,3 +898,20 @@ def test_the_committer_can_differ_from_the_author(repo: Repository) -> None:
         f"gitrecords <gitrecords@localhost>|{'Curation server <curation@example.org>'}",
         f"Ada Lovelace <ada@example.org>|{'Curation server <curation@example.org>'}",
     ]
+
+
+def test_a_pid_given_up_by_an_update_is_free_again(repo: Repository) -> None:
+    """A record's update that drops its PID releases it, though no record of that commit has one,
+    and another record may take it."""
+    from gitrecords import NoResultFound
+
+    first = Record.create({"title": "one"}, pid_minters=["recid"], repo=repo)
+    other = Record.create({"title": "two"}, repo=repo)
+    assert repo.lookup_pid("recid", "1") == first.id
+    del first["control_number"]
+    first.commit()
+    with pytest.raises(NoResultFound):
+        repo.lookup_pid("recid", "1")
+    other["control_number"] = "1"
+    other.commit()
+    assert repo.lookup_pid("recid", "1") == other.id
