@@ -109,8 +109,11 @@ class RevisionIndex:
         return row[0] if row else None
 
     def catch_up(self, tip: _git.Oid | None = None, hints: Hints | None = None, since: Any = None) -> None:
-        """Bring the index up to ``tip`` (default: the branch tip). (``since``, the files a writer
-        changed, is not needed here: each commit is read once, with ``hints`` for its records.)
+        """Bring the index up to ``tip`` (default: the branch tip). ``hints`` are the facts of
+        records a writer wrote, and ``since`` is ``(base, changes)`` from the writer that moved
+        the branch from ``base`` to ``tip`` (every file that differs, path -> blob): when the
+        index is at ``base`` and ``tip`` is one commit past it, those are the records that commit
+        changed, and its trees are not compared.
 
         A ``tip`` the index has already passed (an older snapshot of a reader) changes nothing:
         the shared index never moves backwards. Only the branch's own tip can make it start
@@ -127,7 +130,7 @@ class RevisionIndex:
             try:
                 indexed = self.indexed_tip()
                 if indexed != tip_text and (tip is None or self.seq_of(tip) is None):
-                    self._catch_up(tip, indexed, hints or {})
+                    self._catch_up(tip, indexed, hints or {}, since)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -227,7 +230,7 @@ class RevisionIndex:
         self._conn.execute("DELETE FROM commits")
         self._conn.execute("DELETE FROM meta WHERE key='tip'")
 
-    def _catch_up(self, tip: _git.Oid | None, indexed: str | None, hints: Hints) -> None:
+    def _catch_up(self, tip: _git.Oid | None, indexed: str | None, hints: Hints, since: Any = None) -> None:
         repo = self._repo
         if tip is None:
             self._clear()
@@ -254,9 +257,12 @@ class RevisionIndex:
             chain = _git.first_parent_chain(repo, tip, None) or []
         row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()
         seq = row[0]
+        known = None  # the files the one commit past the indexed tip changed, as its writer said
+        if since is not None and len(chain) == 1 and since[0] is not None and str(since[0]) == indexed:
+            known = since[1]
         for commit_id in reversed(chain):
             seq += 1
-            self._apply(commit_id, seq, hints)
+            self._apply(commit_id, seq, hints, known)
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(tip),))
 
     def _rewind_to_fork(self, tip: _git.Oid) -> list[_git.Oid] | None:
@@ -312,12 +318,26 @@ class RevisionIndex:
         return found
 
     def _changed_records(
-        self, parent: _git.Oid | None, commit_id: _git.Oid
+        self, parent: _git.Oid | None, commit_id: _git.Oid, files: Any = None
     ) -> tuple[Iterator[tuple[uuid.UUID, _git.Oid | None]], dict[str, str]]:
-        """(record id, new blob) for every record ``commit_id`` changed against ``parent``."""
+        """(record id, new blob) for every record ``commit_id`` changed against ``parent``, in
+        the trees' order; ``files``: what changed (path -> blob), when known (then the trees are
+        not compared, unless the configuration changed: the records may have moved)."""
         repo = self._repo
-        old_tree = _git.tree_of(repo, parent)
         new_tree = _git.tree_of(repo, commit_id)
+        if files is not None and layout.CONFIG_FILE not in files:
+            folder, pid_fields = self._settings(new_tree)
+            prefix = folder + "/"
+
+            def written() -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
+                # sorted: a tree's order, as a comparison of the trees gives them (a PID that
+                # two records claim in one commit is the first one's, in a rebuild too)
+                for path in sorted(files):
+                    if path.startswith(prefix) and (record_id := layout.id_from_path(path, folder)):
+                        yield record_id, files[path]
+
+            return written(), pid_fields
+        old_tree = _git.tree_of(repo, parent)
         new_dir, pid_fields = self._settings(new_tree)
         old_dir = self._settings(old_tree)[0] if old_tree is not None else new_dir
         self._settings(new_tree)  # keep the cache on the newer settings
@@ -348,13 +368,15 @@ class RevisionIndex:
         changed = [(i, after.get(i)) for i in sorted(before.keys() | after.keys(), key=str)]
         return iter([(i, blob) for i, blob in changed if before.get(i) != blob]), pid_fields
 
-    def _apply(self, commit_id: _git.Oid, seq: int, hints: Hints) -> None:
+    def _apply(self, commit_id: _git.Oid, seq: int, hints: Hints, files: Any = None) -> None:
+        """Index the records ``commit_id`` changed; ``files``: the files it changed against its
+        first parent (path -> blob), when its writer said so."""
         repo = self._repo
         parent = _git.first_parent(repo, commit_id)
         when = _git.commit_time(repo, commit_id)
         conn = self._conn
         conn.execute("INSERT INTO commits VALUES (?, ?)", (seq, str(commit_id)))
-        changed, pid_fields = self._changed_records(parent, commit_id)
+        changed, pid_fields = self._changed_records(parent, commit_id, files)
         for record_id, new_blob in changed:
             key = str(record_id)
             row = conn.execute(

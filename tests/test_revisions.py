@@ -271,3 +271,42 @@ def test_revisions_object_is_a_snapshot(repo: Repository) -> None:
     rec.commit()
     assert len(revisions) == 1
     assert len(rec.revisions) == 2
+
+
+def test_the_revision_index_follows_its_writers_without_comparing_trees(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit one past the indexed tip is indexed from the files its writer says it changed
+    (no tree comparison), and the index holds what a rebuild from git holds: revisions, states
+    and PIDs, through creates, updates, a PID given up and taken, deletes and a bulk edit."""
+    from gitrecords import _git
+    from gitrecords import index as revision_index
+    from gitrecords.index import RevisionIndex
+
+    compared: list[str] = []
+    real = _git.changed_blobs
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        compared.append("diff")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(revision_index._git, "changed_blobs", counting)
+    first = Record.create({"title": "one"}, pid_minters=["recid"], repo=repo)
+    second = Record.create({"title": "two"}, pid_minters=["recid"], repo=repo)
+    first["title"] = "one, again"
+    first.commit()
+    del first["control_number"]
+    first.commit()
+    second["control_number"] = "1"
+    second.commit()
+    Record.get_record(second.id, repo=repo).delete()
+    ids = repo.import_records([{"title": f"bulk {n}"} for n in range(30)]).ids
+    repo.update_records(ids, [{"op": "add", "path": "/x", "value": 1}])
+    assert compared == []
+    assert repo.lookup_pid("recid", "1") == second.id
+    fresh = RevisionIndex(repo.git, repo.ref, None)
+    try:
+        fresh.rebuild()
+        assert repo.index.contents() == fresh.contents()
+    finally:
+        fresh.close()
