@@ -271,6 +271,9 @@ class SearchIndex:
         self._built = False
         #: the doc number the next new record gets in a catch-up (None: not looked up yet)
         self._next_doc: int | None = 1
+        #: in a catch-up of one commit: (created, revision) of the records of the parts numbered
+        #: and not written yet, from their docs rows
+        self._old_times: dict[str, tuple[Any, int]] | None = None
         self._conn = self._connect(path)
 
     def __repr__(self) -> str:
@@ -388,7 +391,7 @@ class SearchIndex:
         if many and not diff and len(records) * 2 > self._docs():
             self._build(tip)  # mostly new records, more than the index has (an import): not listed
             return True
-        self._index(tip, records, diff=diff, before=base)
+        self._index(tip, records, diff=diff, before=base, one_commit=True)
         return True
 
     def _catch_up(self, tip: _git.Oid | None) -> None:
@@ -526,12 +529,14 @@ class SearchIndex:
         fresh: bool = False,
         diff: bool | None = None,
         before: _git.Oid | None = None,
+        one_commit: bool = False,
     ) -> None:
         """Index ``changes`` (a sized collection, or any iterable when ``fresh``: a build, whose
         records are not held all at once). ``diff``: whether most of a large list of changes are new files
         of records the index has live (None: count them), whose rows are then compared with the
         old ones and only what differs is written (a bulk edit). ``before``: the commit the
-        index is at, whose files are the old ones."""
+        index is at, whose files are the old ones; ``one_commit``: ``tip`` is one commit past
+        it (each changed record has one revision more, of ``tip``)."""
         conn = self._conn
         bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
         if fresh:
@@ -560,7 +565,7 @@ class SearchIndex:
             for name in _SECONDARY:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
         try:
-            self._index_changes(tip, changes, fresh, diff, before)
+            self._index_changes(tip, changes, fresh, diff, before, one_commit)
         finally:
             self._counting = frozenset()
             if rebuilt:
@@ -621,6 +626,7 @@ class SearchIndex:
         fresh: bool,
         diff: bool = False,
         before: _git.Oid | None = None,
+        one_commit: bool = False,
     ) -> None:
         """Index ``changes``, in parts of :data:`_Batch.SIZE` records; ``fresh``: the tables are
         empty (a build), so no record has rows yet; ``diff``: a record that stays live keeps its
@@ -639,6 +645,7 @@ class SearchIndex:
         many = fresh or len(changes) > BULK  # type: ignore[arg-type]
         stale_paths: set[int] | None = None if many else set()
         self._next_doc = 1 if fresh else None  # looked up when a record needs one
+        self._old_times = {} if one_commit and not fresh else None
         batch = _Batch(conn)
         old_tree = None
         narrow: Any = contextlib.nullcontext()
@@ -648,7 +655,10 @@ class SearchIndex:
             # records both packs stayed mapped (70 MB more than the edit's peak before)
             narrow = _git.narrow_pack_windows()
         with narrow:
-            self._write_parts(tip, when, changes, fresh, diff, old_tree, stale_paths, batch)
+            try:
+                self._write_parts(tip, when, changes, fresh, diff, old_tree, stale_paths, batch)
+            finally:
+                self._old_times = None
         if stale_paths is None:
             if conn.execute("DELETE FROM paths WHERE id NOT IN (SELECT DISTINCT path FROM vals)").rowcount:
                 self._paths_deleted()
@@ -669,7 +679,7 @@ class SearchIndex:
     ) -> None:
         """Write the rows of ``changes``, part after part (see :meth:`_index_changes`)."""
         for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff, old_tree):
-            times = self._times(tip, [key for _doc, key, blob, _live in part if blob is not None])
+            times = self._new_times(tip, when, [key for _doc, key, blob, _live in part if blob is not None])
             compared: set[int] = set()  # live records whose old rows stay, to be compared
             for n, (doc, key, blob, was_live) in enumerate(part):
                 batch.live -= was_live
@@ -773,10 +783,15 @@ class SearchIndex:
         if not fresh:
             keys = json.dumps([str(record_id) for record_id, _blob in part])
             found = self._conn.execute(
-                "SELECT record, doc, deleted FROM docs WHERE record IN (SELECT value FROM json_each(?))",
+                "SELECT record, doc, deleted, created, revision FROM docs"
+                " WHERE record IN (SELECT value FROM json_each(?))",
                 (keys,),
             ).fetchall()
-            existing = {record: (doc, not deleted) for record, doc, deleted in found}
+            existing = {record: (doc, not deleted) for record, doc, deleted, _created, _revision in found}
+            if self._old_times is not None:
+                self._old_times.update(
+                    (record, (created, revision)) for record, _d, _x, created, revision in found
+                )
             blobs = {str(record_id): blob for record_id, blob in part}
             self._drop_docs(
                 [
@@ -974,6 +989,25 @@ class SearchIndex:
             if path in counting:
                 batch.counted.add((doc, path, text[:MAX_VALUE_CHARS]))
         batch.fts.append((doc, " ".join(body), " ".join(scoped)))
+
+    def _new_times(self, tip: _git.Oid, when: int, keys: list[str]) -> dict[str, tuple[int, int, int]]:
+        """(created, updated, revision) of records ``tip`` changed. One commit past the index's
+        tip (``_old_times`` set), a record the index has gets one revision more, made at
+        ``when``, and keeps its creation time; the others are asked of the revision index."""
+        old_times = self._old_times
+        if old_times is None:
+            return self._times(tip, keys)
+        times: dict[str, tuple[int, int, int]] = {}
+        unknown: list[str] = []
+        for key in keys:
+            old = old_times.pop(key, None)
+            if old is None or old[0] is None:
+                unknown.append(key)  # new here (or its file was removed once): its history decides
+            else:
+                times[key] = (old[0], when, old[1] + 1)
+        if unknown:
+            times.update(self._times(tip, unknown))
+        return times
 
     def _times(self, tip: _git.Oid, record_ids: list[Any]) -> dict[str, tuple[int, int, int]]:
         """(created, updated, latest revision id) of records, from the revision index (as of

@@ -542,10 +542,10 @@ def test_an_import_is_indexed_without_a_list_of_every_change(
     listed: list[int] = []
     real_index = SearchIndex._index
 
-    def index(self, tip, changes, fresh=False, diff=None, before=None):
+    def index(self, tip, changes, fresh=False, diff=None, before=None, one_commit=False):
         if not fresh:
             listed.append(len(changes))
-        return real_index(self, tip, changes, fresh, diff, before)
+        return real_index(self, tip, changes, fresh, diff, before, one_commit)
 
     monkeypatch.setattr(SearchIndex, "_index", index)
     repo.import_records([{"title": f"record {n}", "n": n} for n in range(200)])
