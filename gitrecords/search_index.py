@@ -788,11 +788,13 @@ class SearchIndex:
                 (keys,),
             ).fetchall()
             existing = {record: (doc, not deleted) for record, doc, deleted, _created, _revision in found}
-            if self._old_times is not None:
-                self._old_times.update(
-                    (record, (created, revision)) for record, _d, _x, created, revision in found
-                )
             blobs = {str(record_id): blob for record_id, blob in part}
+            if self._old_times is not None:  # of the records that stay, to be written with this part
+                self._old_times.update(
+                    (record, (created, revision))
+                    for record, _d, _x, created, revision in found
+                    if blobs[record] is not None
+                )
             self._drop_docs(
                 [
                     doc
