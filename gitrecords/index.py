@@ -327,16 +327,9 @@ class RevisionIndex:
         new_tree = _git.tree_of(repo, commit_id)
         if files is not None and layout.CONFIG_FILE not in files:
             folder, pid_fields = self._settings(new_tree)
-            prefix = folder + "/"
-
-            def written() -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
-                # sorted: a tree's order, as a comparison of the trees gives them (a PID that
-                # two records claim in one commit is the first one's, in a rebuild too)
-                for path in sorted(files):
-                    if path.startswith(prefix) and (record_id := layout.id_from_path(path, folder)):
-                        yield record_id, files[path]
-
-            return written(), pid_fields
+            # sorted: a tree's order, as a comparison of the trees gives them (a PID that two
+            # records claim in one commit is the first one's, in a rebuild too)
+            return layout.records_among(sorted(files.items()), folder), pid_fields
         old_tree = _git.tree_of(repo, parent)
         new_dir, pid_fields = self._settings(new_tree)
         old_dir = self._settings(old_tree)[0] if old_tree is not None else new_dir

@@ -13,9 +13,10 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -65,6 +66,19 @@ def path_for(id_: uuid.UUID | str, records_dir: str = RECORDS_DIR) -> str:
     name = str(normalize_id(id_))
     digest = hashlib.sha256(name.encode("ascii")).hexdigest()
     return f"{records_dir}/{digest[:2]}/{digest[2:4]}/{name}.json"
+
+
+_Value = TypeVar("_Value")
+
+
+def records_among(
+    files: Iterable[tuple[str, _Value]], records_dir: str = RECORDS_DIR
+) -> Iterator[tuple[uuid.UUID, _Value]]:
+    """(record id, value) of the record files among ``files``, (path, value) pairs such as a
+    commit's changed files (path -> blob) or a tree's blobs; other paths are left out."""
+    for path, value in files:
+        if (record_id := id_from_path(path, records_dir)) is not None:
+            yield record_id, value
 
 
 def id_from_path(path: str, records_dir: str = RECORDS_DIR) -> uuid.UUID | None:

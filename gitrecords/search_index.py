@@ -511,12 +511,7 @@ class SearchIndex:
         records_dir = self._records_dir(tree)
         sub = _git.subtree(git, tree, records_dir)
         files = _git.walk_blobs(git, sub, records_dir + "/") if sub is not None else iter(())
-        changes = (
-            (record_id, blob)
-            for path, blob in files
-            if (record_id := layout.id_from_path(path, records_dir)) is not None
-        )
-        self._index(tip, changes, fresh=True)
+        self._index(tip, layout.records_among(files, records_dir), fresh=True)
         # one segment: the words of the rows deleted above leave the file (a history rewritten
         # behind the index's back, a purge it did not see, is rebuilt here)
         conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
@@ -821,17 +816,13 @@ class SearchIndex:
         if self._counting:
             for doc in docs:
                 self._uncount(doc)  # the record's new values are counted when the batch is written
-        old = set(
-            self._conn.execute(
-                "SELECT doc, path, n, str, num FROM vals WHERE doc IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(docs)),),
-            ).fetchall()
-        )
-        new = set(rows.vals)
-        changed = new - old  # also every row of a record that had none: an insert
+        old = self._conn.execute(
+            "SELECT doc, path, n, str, num FROM vals WHERE doc IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(docs)),),
+        ).fetchall()
+        # also every row of a record that had none: an insert
+        changed, gone = _row_changes(old, rows.vals)
         batch.vals_changed.extend(changed)
-        written = {row[:3] for row in changed}
-        gone = [key for row in old - new if (key := row[:3]) not in written]
         batch.vals_gone.extend(gone)
         if stale_paths is not None:
             stale_paths.update(path for _doc, path, _n in gone)
@@ -912,11 +903,10 @@ class SearchIndex:
         else:
             new_rows = rows.vals[mark:]
             same_words = before.fts == rows.fts[fts_mark:]
+        changed, gone = _row_changes(before.vals, new_rows)
         del rows.vals[mark:]
-        old_rows = set(before.vals)
-        rows.changed.extend(row for row in new_rows if row not in old_rows)
-        kept = {row[:3] for row in new_rows}
-        rows.gone.extend(key for row in before.vals if (key := row[:3]) not in kept)
+        rows.changed.extend(changed)
+        rows.gone.extend(gone)
         if same_words:
             del rows.fts[fts_mark:]  # the full-text row stays
         elif isinstance(old, dict):  # an object has a full-text row (maybe of no words)
@@ -1450,11 +1440,7 @@ class _RecordChanges:
         return len(self._changes)
 
     def __iter__(self) -> Iterator[tuple[uuid.UUID, _git.Oid | None]]:
-        records_dir = self._records_dir
-        prefix = records_dir + "/"
-        for path, blob in self._changes.items():
-            if path.startswith(prefix) and (record_id := layout.id_from_path(path, records_dir)):
-                yield record_id, blob
+        return layout.records_among(self._changes.items(), self._records_dir)
 
 
 class _NewPath(Exception):
@@ -1500,6 +1486,18 @@ def _start_rows_worker() -> None:
 def _worker_rows(part: list[tuple[int | None, bytes | None, bytes | None]]) -> _Rows:
     assert _WORKER_INDEX is not None
     return _WORKER_INDEX._make_rows(part, learn=False)
+
+
+def _row_changes(
+    old_rows: Iterable[tuple[Any, ...]], new_rows: Iterable[tuple[Any, ...]]
+) -> tuple[set[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(rows to write, keys (doc, path, n) of rows to delete) that turn value rows ``old_rows``
+    into ``new_rows``, compared as sets of whole rows (in C): a row whose key stays is
+    replaced, not deleted."""
+    old, new = set(old_rows), set(new_rows)
+    changed = new - old
+    written = {row[:3] for row in changed}
+    return changed, [key for row in old - new if (key := row[:3]) not in written]
 
 
 def _own_paths(data: dict[str, Any]) -> bool:
