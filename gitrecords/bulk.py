@@ -114,11 +114,10 @@ class Validity:
         try:
             found = self.explain(data)
         except SchemaError:  # e.g. a $ref cycle jsonschema-rs did not mind
-            if verdict is False:
-                self.fast.drop()
+            self.fast.refuted(verdict)
             raise
-        if found and verdict is False:
-            self.fast.drop()
+        if found:
+            self.fast.refuted(verdict)
         return found
 
     def explain(self, data: Any) -> list[tuple[str, str]]:

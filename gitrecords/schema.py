@@ -91,7 +91,7 @@ class FastCheck:
 
     def verdict(self, data: Any) -> bool | None:
         """True: ``data`` is valid on jsonschema-rs's word alone. False: jsonschema-rs found it
-        valid and jsonschema checks it too (a cross-check: :meth:`drop` this if jsonschema
+        valid and jsonschema checks it too (a cross-check: tell :meth:`refuted` if jsonschema
         disagrees). None: jsonschema decides."""
         if self.check is None or not self.check(data):
             return None
@@ -100,8 +100,11 @@ class FastCheck:
         self.cross_checks -= 1
         return False
 
-    def drop(self) -> None:
-        self.check = None
+    def refuted(self, verdict: bool | None) -> None:
+        """jsonschema refused (or could not check) a record that came with ``verdict``: when that
+        was a cross-check, jsonschema-rs disagreed, and it is no longer asked."""
+        if verdict is False:
+            self.check = None
 
 
 class SchemaStore:
@@ -260,13 +263,13 @@ class SchemaStore:
         try:
             errors = list(self.iter_errors(data, schema_ref, format_checker, validator_cls))
         except SchemaError:
-            if fast is not None and verdict is False:
-                fast.drop()  # e.g. a $ref cycle jsonschema-rs did not mind
+            if fast is not None:
+                fast.refuted(verdict)  # e.g. a $ref cycle jsonschema-rs did not mind
             raise
         error = first_timeout(errors) or best_match(errors)
         if error is not None:
-            if fast is not None and verdict is False:
-                fast.drop()  # jsonschema-rs accepted what jsonschema refuses
+            if fast is not None:
+                fast.refuted(verdict)  # jsonschema-rs accepted what jsonschema refuses
             raise error
 
     def fast_check(self, schema_ref: Any, format_checker: Any = None) -> Callable[[Any], bool] | None:
