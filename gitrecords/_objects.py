@@ -7,6 +7,10 @@ plain repository holds, byte for byte as git does: ``HEAD``, loose refs and
 binary search in the mapped index, nothing else of it read), their entries whole or as
 OFS_DELTA and REF_DELTA chains. Every object read is checked against its id.
 
+A reader that reads many objects once each, all over the packs (a bulk edit's search index
+catch-up), opens the repository with ``mapped=False``: the packs are read with ``pread`` instead
+of mapped, so the pages it touches do not stay resident in its process.
+
 It reads only: a caller that gets None (or an exception) asks libgit2 instead. A
 repository that is not plain is refused when it is opened (:meth:`GitDir.open` returns
 None): a worktree's or submodule's ``.git`` file, alternates, a shallow clone, grafts,
@@ -21,6 +25,7 @@ import os
 import struct
 import zlib
 from types import TracebackType
+from typing import Any
 
 from ._pack import (
     BLOB,
@@ -50,24 +55,67 @@ _KINDS = {name: number for number, name in NAMES.items()}
 _REF_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
-class _Pack:
-    """One pack and its version 2 index, both mapped; the pack is opened on first use."""
+class _PackFile:
+    """A pack file read with ``pread`` through a buffer of at least :data:`BLOCK` bytes, as the
+    entry readers of :mod:`gitrecords._pack` read a mapped one (an index or an ``[a:b]`` slice)."""
 
-    def __init__(self, idx_path: str) -> None:
+    BLOCK = 8192
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._size = os.fstat(self._fd).st_size
+        self._at = 0
+        self._buf = b""
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key: int | slice) -> Any:
+        if isinstance(key, slice):
+            start = key.start or 0
+            stop = self._size if key.stop is None else min(key.stop, self._size)
+            if stop <= start:
+                return b""
+            self._fill(start, stop - start)
+            return self._buf[start - self._at : stop - self._at]
+        self._fill(key, 1)
+        return self._buf[key - self._at]
+
+    def _fill(self, start: int, size: int) -> None:
+        if start < self._at or start + size > self._at + len(self._buf):
+            if not 0 <= start < self._size:
+                raise IndexError(start)
+            self._buf = os.pread(self._fd, max(size, self.BLOCK), start)
+            self._at = start
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class _Pack:
+    """One pack and its version 2 index; the index is mapped, the pack opened on first use
+    (mapped, or read through a :class:`_PackFile`)."""
+
+    def __init__(self, idx_path: str, mapped: bool = True) -> None:
         self.path = idx_path[: -len(".idx")] + ".pack"
+        self.mapped = mapped
         with open(idx_path, "rb") as stream:
             self.idx = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
         if self.idx[:8] != b"\xfftOc\x00\x00\x00\x02":
             self.idx.close()
             raise ValueError(f"{idx_path}: not a version 2 pack index")
         self.count = struct.unpack_from(">I", self.idx, 8 + 255 * 4)[0]
-        self._data: mmap.mmap | None = None
+        self._data: mmap.mmap | _PackFile | None = None
 
     @property
-    def data(self) -> mmap.mmap:
+    def data(self) -> mmap.mmap | _PackFile:
         if self._data is None:
-            with open(self.path, "rb") as stream:
-                data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+            data: mmap.mmap | _PackFile
+            if self.mapped:
+                with open(self.path, "rb") as stream:
+                    data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+            else:
+                data = _PackFile(self.path)
             if data[:4] != b"PACK" or data[4:8] not in (b"\x00\x00\x00\x02", b"\x00\x00\x00\x03"):
                 data.close()
                 raise ValueError(f"{self.path}: not a pack of version 2 or 3")
@@ -105,25 +153,29 @@ class _Pack:
 class GitDir:
     """A plain git repository's git dir, read without libgit2 (see the module docstring)."""
 
-    def __init__(self, git_dir: str) -> None:
+    def __init__(self, git_dir: str, mapped: bool = True) -> None:
         self.path = git_dir
+        #: whether packs are mapped (else read with pread: see the module docstring)
+        self.mapped = mapped
         self._objects = os.path.join(git_dir, "objects")
         self._packs: list[_Pack] | None = None
+        self._last = 0  # the pack that held the last object read
         self._packed_refs: dict[bytes, bytes] | None = None
 
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str) -> GitDir | None:
+    def open(cls, path: str, *, mapped: bool = True) -> GitDir | None:
         """The repository at ``path`` as libgit2 opens it without searching (``path/.git`` of
-        a working clone, or ``path`` itself), or None when it is not a plain one."""
+        a working clone, or ``path`` itself), or None when it is not a plain one. ``mapped``:
+        see :attr:`mapped`."""
         if not path:
             return None
         dot_git = os.path.join(path, ".git")
         inside, itself = _is_git_dir(dot_git), _is_git_dir(path)
         if os.path.isfile(dot_git) or inside == itself:  # a .git file, none or both: libgit2's call
             return None
-        return cls._plain(dot_git if inside else path, path)
+        return cls._plain(dot_git if inside else path, path, mapped)
 
     @classmethod
     def discover(cls, start: str) -> GitDir | None:
@@ -147,7 +199,7 @@ class GitDir:
             here = parent
 
     @classmethod
-    def _plain(cls, git_dir: str, given: str) -> GitDir | None:
+    def _plain(cls, git_dir: str, given: str, mapped: bool = True) -> GitDir | None:
         uid = os.geteuid()
         if any(os.stat(p).st_uid != uid for p in (git_dir, given)):
             return None  # libgit2's ownership check (and safe.directory) decide
@@ -163,7 +215,7 @@ class GitDir:
             config = b""
         if any(word in config for word in _REFUSED_CONFIG):
             return None
-        repo = cls(git_dir)
+        repo = cls(git_dir, mapped)
         if any(name.startswith(b"refs/replace/") for name in repo.packed_refs()):
             return None
         return repo
@@ -172,6 +224,7 @@ class GitDir:
         for pack in self._packs or ():
             pack.close()
         self._packs = None
+        self._last = 0
 
     def __enter__(self) -> GitDir:
         return self
@@ -235,13 +288,18 @@ class GitDir:
         when it is neither loose nor in a pack (or is damaged)."""
         if _depth > MAX_CHAIN:
             return None
-        found = self._loose(oid)
+        found = None
+        # the packs first (most objects are packed), the one that had the last object first
+        packs = self._all_packs()
+        for number in (self._last, *range(len(packs))) if packs else ():
+            pack = packs[number]
+            offset = pack.offset(oid)
+            if offset is not None:
+                self._last = number
+                found = self._packed(pack, offset, _depth)
+                break
         if found is None:
-            for pack in self._all_packs():
-                offset = pack.offset(oid)
-                if offset is not None:
-                    found = self._packed(pack, offset, _depth)
-                    break
+            found = self._loose(oid)
         if found is None or object_id(found[0], found[1]) != oid:
             return None
         return found
@@ -266,7 +324,7 @@ class GitDir:
                 names = sorted(n for n in os.listdir(folder) if n.startswith("pack-") and n.endswith(".idx"))
             except FileNotFoundError:
                 names = []
-            self._packs = [_Pack(os.path.join(folder, name)) for name in names]
+            self._packs = [_Pack(os.path.join(folder, name), self.mapped) for name in names]
         return self._packs
 
     def _packed(self, pack: _Pack, offset: int, depth: int) -> tuple[int, bytes] | None:

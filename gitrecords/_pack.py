@@ -633,16 +633,29 @@ def apply_delta(base: bytes, delta_data: bytes) -> bytes:
     while i < end:
         cmd = delta_data[i]
         i += 1
-        if cmd & 0x80:
+        if cmd & 0x80:  # copy from the base: which offset and size bytes follow, by bit
             offset = size = 0
-            for bit, shift in ((0x01, 0), (0x02, 8), (0x04, 16), (0x08, 24)):
-                if cmd & bit:
-                    offset |= delta_data[i] << shift
-                    i += 1
-            for bit, shift in ((0x10, 0), (0x20, 8), (0x40, 16)):
-                if cmd & bit:
-                    size |= delta_data[i] << shift
-                    i += 1
+            if cmd & 0x01:
+                offset = delta_data[i]
+                i += 1
+            if cmd & 0x02:
+                offset |= delta_data[i] << 8
+                i += 1
+            if cmd & 0x04:
+                offset |= delta_data[i] << 16
+                i += 1
+            if cmd & 0x08:
+                offset |= delta_data[i] << 24
+                i += 1
+            if cmd & 0x10:
+                size = delta_data[i]
+                i += 1
+            if cmd & 0x20:
+                size |= delta_data[i] << 8
+                i += 1
+            if cmd & 0x40:
+                size |= delta_data[i] << 16
+                i += 1
             out += base[offset : offset + (size or 0x10000)]
         elif cmd:
             out += delta_data[i : i + cmd]

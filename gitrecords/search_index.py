@@ -34,6 +34,7 @@ import re
 import sqlite3
 import threading
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from typing import Any
 import orjson
 
 from . import _git, layout
+from ._objects import GitDir
+from ._pack import BLOB
 from ._sqlite import open_derived
 from ._workers import can_fork, ordered_map
 from .config import parse_config
@@ -746,22 +749,34 @@ class SearchIndex:
             return
         global _WORKER_INDEX
         _WORKER_INDEX = self
+        # the workers read the files themselves, without libgit2, from a plain repository and
+        # when this process runs no other thread (a fork copies the locks of other threads, a
+        # web server's, in any state): else they are read here and sent
+        git_dir = self._git.path
+        by_id = threading.active_count() == 1 and GitDir.open(git_dir) is not None
         try:
             pending: deque[list[tuple[int | None, str, _git.Oid | None, bool]]] = deque()
 
             def read(blob: _git.Oid | None) -> bytes | None:
-                return _git.read_blob(self._git, blob) if blob is not None else None
+                if blob is None:
+                    return None
+                return blob.raw if by_id else _git.read_blob(self._git, blob)
 
-            def tasks() -> Iterator[list[tuple[int | None, bytes | None, bytes | None]]]:
-                # the files are read here: a worker runs Python alone, no libgit2 (a fork copies
-                # the locks of this process's other threads, a web server's, in any state)
+            def tasks() -> Iterator[tuple[bool, list[tuple[int | None, bytes | None, bytes | None]]]]:
                 for part in parts:
                     pending.append(part)
-                    yield [
-                        (doc, read(blob), read(old_file(key, blob, live))) for doc, key, blob, live in part
-                    ]
+                    yield (
+                        by_id,
+                        [(doc, read(blob), read(old_file(key, blob, live))) for doc, key, blob, live in part],
+                    )
 
-            results = ordered_map(_worker_rows, tasks(), workers=workers, initializer=_start_rows_worker)
+            results = ordered_map(
+                _worker_rows,
+                tasks(),
+                workers=workers,
+                initializer=_start_rows_worker,
+                initargs=(git_dir if by_id else None,),
+            )
             for rows in results:
                 yield pending.popleft(), rows
         finally:
@@ -840,6 +855,9 @@ class SearchIndex:
             if blob is None:
                 rows.states.append(None)
                 continue
+            if blob is _UNREAD:  # a worker could not read the file: the parent makes its rows
+                rows.states.append(_DEFERRED)
+                continue
             data = _parsed(blob if blob.__class__ is bytes else _git.read_blob(self._git, blob))
             if layout.is_tombstone(data):
                 rows.states.append(_TOMBSTONE)
@@ -853,13 +871,17 @@ class SearchIndex:
                     rows.counted = {entry for entry in rows.counted if entry[0] != doc}
                     rows.states.append(_DEFERRED)
                     continue
-            if old is not None and self._differ(
-                doc,
-                old if old.__class__ is bytes else _git.read_blob(self._git, old),
-                data,
-                rows,
-                mark,
-                fts_mark,
+            if (
+                old is not None
+                and old is not _UNREAD
+                and self._differ(
+                    doc,
+                    old if old.__class__ is bytes else _git.read_blob(self._git, old),
+                    data,
+                    rows,
+                    mark,
+                    fts_mark,
+                )
             ):
                 rows.states.append(_COMPARED)
                 continue
@@ -1471,7 +1493,14 @@ class _Rows:
 _WORKER_INDEX: SearchIndex | None = None
 
 
-def _start_rows_worker() -> None:
+#: in a worker, the repository it reads files from (None: the parent sends the files)
+_WORKER_GIT: GitDir | None = None
+#: a record's file that a worker could not read: the parent makes its rows
+_UNREAD: Any = object()
+
+
+def _start_rows_worker(git_dir: str | None) -> None:
+    global _WORKER_GIT
     index = _WORKER_INDEX
     assert index is not None
     # the parent's git and SQLite handles: never used here
@@ -1481,11 +1510,34 @@ def _start_rows_worker() -> None:
         raise _NewPath(path)
 
     index._path_id = refuse  # type: ignore[method-assign]
+    if git_dir is not None:
+        # packs read with pread: a worker reads most of them once, its pages would stay resident
+        _WORKER_GIT = GitDir(git_dir, mapped=False)
 
 
-def _worker_rows(part: list[tuple[int | None, bytes | None, bytes | None]]) -> _Rows:
+def _worker_rows(task: tuple[bool, list[tuple[int | None, bytes | None, bytes | None]]]) -> _Rows:
+    """The rows of a part of (doc, file, old file); with ``by_id`` (the task's first item) the
+    files are given by their ids (20 bytes), read here."""
     assert _WORKER_INDEX is not None
+    by_id, part = task
+    if by_id:
+        part = [(doc, _worker_read(blob), _worker_read(old)) for doc, blob, old in part]
     return _WORKER_INDEX._make_rows(part, learn=False)
+
+
+def _worker_read(oid: bytes | None) -> bytes | None:
+    """The file ``oid`` in a worker, :data:`_UNREAD` when it cannot be read here (then the
+    parent reads a record's file, and compares its rows with the old ones in the index)."""
+    if oid is None:
+        return None
+    assert _WORKER_GIT is not None
+    try:
+        found = _WORKER_GIT.read(oid)
+    except (OSError, ValueError, IndexError, zlib.error):  # a pack gone in a repack, damage
+        found = None
+    if found is None or found[0] != BLOB:
+        return _UNREAD
+    return found[1]
 
 
 def _row_changes(

@@ -49,9 +49,10 @@ def assert_reads_like_git(git_dir: Path) -> dict[bytes, tuple[int, bytes]]:
     objects = all_objects(git_dir)
     assert objects
     libgit2 = pygit2.Repository(str(git_dir))
-    with GitDir(str(git_dir)) as reader:
+    with GitDir(str(git_dir)) as reader, GitDir(str(git_dir), mapped=False) as unmapped:
         for oid, expected in objects.items():
             assert reader.read(oid) == expected, oid.hex()
+            assert unmapped.read(oid) == expected, oid.hex()
             kind, data = libgit2.odb.read(pygit2.Oid(raw=oid))
             assert (int(kind), data) == expected
     libgit2.free()
@@ -215,6 +216,25 @@ def test_inflate_reads_a_badly_compressed_entry() -> None:
         inflate(stream, 2, len(data) - 1)
     with pytest.raises(ValueError):
         inflate(stream[:1000], 2, len(data))
+
+
+def test_packs_read_without_mapping_them_give_large_objects_whole(tmp_path: Path) -> None:
+    """``mapped=False`` reads a pack through a buffer: an entry much larger than the buffer
+    (random bytes, stored about as large as they are) and the small entries around it."""
+    git_dir = tmp_path / "large.git"
+    git(tmp_path, "init", "-q", "--bare", str(git_dir))
+    files = [os.urandom(300_000), b"small", json.dumps({"n": list(range(5000))}).encode()]
+    stream = b"commit refs/heads/main\ncommitter A <a@example.org> 0 +0000\ndata 0\n"
+    for number, data in enumerate(files):
+        stream += b"M 100644 inline f%d\ndata %d\n%s\n" % (number, len(data), data)
+    subprocess.run(["git", "--git-dir", str(git_dir), "fast-import", "--quiet"], input=stream, check=True)
+    git(git_dir, "repack", "-q", "-a", "-d")
+    assert pack_stats(git_dir)[0] == 1
+    assert_reads_like_git(git_dir)
+    with GitDir(str(git_dir), mapped=False) as reader:
+        tree = reader.commit_tree(reader.ref("refs/heads/main") or b"")
+        assert tree is not None
+        assert [reader.blob_at(tree, f"f{number}") for number in range(3)] == files
 
 
 # -- what GitDir refuses; the CLI reads those through libgit2 ----------------------------------

@@ -911,3 +911,70 @@ def test_a_compared_bulk_edit_of_fields_whose_paths_meet(
     assert repo.search("k:true").total == 1
     assert repo.search("x:moved").total == 1 and repo.search("x:empty").total == 1
     assert_equals_rebuild(repo)
+
+
+@pytest.mark.parametrize("how", ["by id", "sent", "unreadable"])
+def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The rows workers of a bulk edit's catch-up read each record's old and new file from the
+    repository themselves (given their ids; no libgit2 in a forked process), unless this
+    process runs another thread (a fork copies its locks): then the files are read here and
+    sent. A file a worker cannot read (a pack repacked away, damage) is left to this process:
+    a new file's record is made here, an old file's record is compared with its rows in the
+    index. Every way gives the index a rebuild gives."""
+    from gitrecords import _objects, search_index
+    from gitrecords.edit import SetFields
+
+    monkeypatch.setattr(search_index, "BULK", 50)
+    monkeypatch.setattr(search_index, "PARALLEL", 40)
+    monkeypatch.setattr(search_index._Batch, "SIZE", 20)
+    ids = repo.import_records({"title": f"record {n}", "n": n, "tags": ["a"]} for n in range(200)).ids
+    assert repo.search("record").total == 200
+    given: list[tuple] = []
+    real_map = search_index.ordered_map
+
+    def recording_map(*args, **kwargs):
+        given.append(kwargs["initargs"])
+        return real_map(*args, **kwargs)
+
+    monkeypatch.setattr(search_index, "ordered_map", recording_map)
+    made_here: list[int] = []
+    real_record_rows = SearchIndex._record_rows
+    monkeypatch.setattr(
+        SearchIndex,
+        "_record_rows",
+        lambda self, doc, *a: made_here.append(doc) or real_record_rows(self, doc, *a),
+    )
+    compared_here: list[int] = []
+    real_compare = SearchIndex._compare
+    monkeypatch.setattr(
+        SearchIndex,
+        "_compare",
+        lambda self, docs, *a: compared_here.extend(docs) or real_compare(self, docs, *a),
+    )
+    if how == "unreadable":  # a third of the objects (forked workers inherit this class)
+        real_read = _objects.GitDir.read
+
+        def read(self, oid: bytes, *args):
+            return None if oid[0] % 3 == 0 else real_read(self, oid, *args)
+
+        monkeypatch.setattr(_objects.GitDir, "read", read)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    if how == "sent":
+        other.start()
+    try:
+        report = repo.update_records(ids[:180], SetFields(set=[("/tags", ["b"]), ("/title", "changed")]))
+    finally:
+        stop.set()
+        if other.is_alive():
+            other.join()
+    assert report.changed == 180
+    assert given == [(None,) if how == "sent" else (str(repo.git_dir) + "/",)]
+    if how == "unreadable":
+        assert made_here and compared_here  # new files and old files the workers could not read
+    else:
+        assert made_here == compared_here == []
+    assert repo.search("tags:b").total == repo.search("changed").total == 180
+    assert_equals_rebuild(repo)
