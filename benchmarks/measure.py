@@ -45,9 +45,14 @@ class PeakSampler:
 
     The sampler is a child process (left out of the sum), not a thread: a thread would change
     what is measured, since gitrecords lets its forked workers read git only when the process
-    that forks them runs no other thread."""
+    that forks them runs no other thread.
 
-    def __init__(self, include_self: bool = True, interval: float = 0.02) -> None:
+    Reading a process's PSS walks its page tables (8 ms for 400 MB) and holds its memory map's
+    lock meanwhile: sampled every 20 ms, three such processes kept the sampler busy and made a
+    bulk edit on two cores 2 to 4 s slower. It samples every ``interval`` (0.1 s), at the
+    lowest priority; the peaks measured here last seconds."""
+
+    def __init__(self, include_self: bool = True, interval: float = 0.1) -> None:
         self.include_self = include_self
         self.interval = interval
         self.peak = 0
@@ -115,7 +120,8 @@ def sample_tree(pid: int, include_self: bool, interval: float, done: threading.E
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: the sampler process: samples until its standard input closes, then prints the peak in bytes
 _SAMPLER = """
-import sys, threading
+import os, sys, threading
+os.nice(19)  # reading a process's PSS walks its page tables: on a busy machine, the sampler waits
 from benchmarks.measure import sample_tree
 done = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()

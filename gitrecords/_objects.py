@@ -49,6 +49,9 @@ MAX_CHAIN = 4096
 _REFUSED_CONFIG = (b"extensions", b"include", b"promisor", b"partialclone")
 #: files and folders of a git dir that make it more than plain
 _REFUSED_FILES = ("shallow", "commondir", "gitdir", "info/grafts", "objects/info/alternates", "reftable")
+#: bytes that hold any pack entry's header and an OFS_DELTA's base distance (10 and 10 at most
+#: for the sizes of git's packs)
+_HEAD = 32
 #: object type numbers by name (a loose object's header)
 _KINDS = {name: number for number, name in NAMES.items()}
 #: the characters of a branch name this reader looks up (others go to libgit2, which checks them)
@@ -128,21 +131,20 @@ class _Pack:
         lo = struct.unpack_from(">I", idx, 8 + (first - 1) * 4)[0] if first else 0
         hi = struct.unpack_from(">I", idx, 8 + first * 4)[0]
         ids = 8 + 256 * 4
-        while lo < hi:
-            mid = (lo + hi) // 2
-            here = idx[ids + 20 * mid : ids + 20 * mid + 20]
-            if here < oid:
-                lo = mid + 1
-            elif here > oid:
-                hi = mid
-            else:
-                offsets = ids + 24 * self.count  # after the ids and the CRC-32s
-                offset: int = struct.unpack_from(">I", idx, offsets + 4 * mid)[0]
-                if offset & 0x80000000:
-                    large = offsets + 4 * self.count + 8 * (offset & 0x7FFFFFFF)
-                    offset = struct.unpack_from(">Q", idx, large)[0]
-                return offset
-        return None
+        # the ids that start with the same byte, searched for ``oid`` at a multiple of 20 bytes
+        # (one search in C; an id is found at another place only by an astronomical chance)
+        end = ids + 20 * hi
+        at = idx.find(oid, ids + 20 * lo, end)
+        while at >= 0 and (at - ids) % 20:
+            at = idx.find(oid, at + 1, end)
+        if at < 0:
+            return None
+        offsets = ids + 24 * self.count  # after the ids and the CRC-32s
+        offset: int = struct.unpack_from(">I", idx, offsets + 4 * ((at - ids) // 20))[0]
+        if offset & 0x80000000:
+            large = offsets + 4 * self.count + 8 * (offset & 0x7FFFFFFF)
+            offset = struct.unpack_from(">Q", idx, large)[0]
+        return offset
 
     def close(self) -> None:
         self.idx.close()
@@ -291,7 +293,8 @@ class GitDir:
         found = None
         # the packs first (most objects are packed), the one that had the last object first
         packs = self._all_packs()
-        for number in (self._last, *range(len(packs))) if packs else ():
+        last = self._last
+        for number in (last, *range(last), *range(last + 1, len(packs))) if packs else ():
             pack = packs[number]
             offset = pack.offset(oid)
             if offset is not None:
@@ -331,14 +334,17 @@ class GitDir:
         data = pack.data
         deltas: list[bytes] = []  # the outermost first
         while len(deltas) <= MAX_CHAIN:
-            kind, size, at = parse_entry(data, offset)
+            head = data[offset : offset + _HEAD]  # the type, the size and a delta's base: one read
+            kind, size, at = parse_entry(head, 0)
             if kind == OFS_DELTA:
-                distance, at = parse_ofs(data, at)
+                distance, at = parse_ofs(head, at)
                 if not 0 < distance < offset:
                     return None
-                deltas.append(inflate(data, at, size))
+                deltas.append(inflate(data, offset + at, size))
                 offset -= distance
-            elif kind == REF_DELTA:
+                continue
+            at += offset
+            if kind == REF_DELTA:
                 deltas.append(inflate(data, at + 20, size))
                 base = self.read(bytes(data[at : at + 20]), depth + len(deltas))
                 if base is None:

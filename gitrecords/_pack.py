@@ -753,6 +753,10 @@ def inflate(data: bytes | mmap.mmap, start: int, size: int) -> bytes:
     when it inflates to another size or ends early."""
     chunk = size + (size >> 10) + 64  # enough for the whole stream unless it was badly compressed
     stream = zlib.decompressobj()
+    whole = stream.decompress(data[start : start + chunk], size + 1)
+    if stream.eof and len(whole) == size:
+        return whole  # the usual case: one call
+    stream = zlib.decompressobj()
     parts: list[bytes] = []
     got = 0
     pending = b""

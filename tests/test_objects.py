@@ -216,6 +216,15 @@ def test_inflate_reads_a_badly_compressed_entry() -> None:
         inflate(stream, 2, len(data) - 1)
     with pytest.raises(ValueError):
         inflate(stream[:1000], 2, len(data))
+    # a stream of many small blocks, much longer than the chunk read first
+    small = b"a short file, flushed after every byte of it"
+    compressor = zlib.compressobj()
+    padded = b"".join(compressor.compress(bytes([b])) + compressor.flush(zlib.Z_SYNC_FLUSH) for b in small)
+    padded += compressor.flush()
+    assert len(padded) > len(small) + 64 + 100
+    assert inflate(b"xx" + padded + b"tail", 2, len(small)) == small
+    with pytest.raises(ValueError):
+        inflate(b"xx" + padded, 2, len(small) + 1)
 
 
 def test_packs_read_without_mapping_them_give_large_objects_whole(tmp_path: Path) -> None:
