@@ -74,6 +74,7 @@ class _PackFile:
         return self._size
 
     def __getitem__(self, key: int | slice) -> Any:
+        # only what the readers ask: an offset, or a slice [a:b] with no step, neither negative
         if isinstance(key, slice):
             start = key.start or 0
             stop = self._size if key.stop is None else min(key.stop, self._size)
@@ -285,27 +286,30 @@ class GitDir:
 
     # -- objects -----------------------------------------------------------------------------
 
-    def read(self, oid: bytes, _depth: int = 0) -> tuple[int, bytes] | None:
+    def read(self, oid: bytes) -> tuple[int, bytes] | None:
         """(type, content) of the object ``oid`` (20 bytes), checked against its id, or None
         when it is neither loose nor in a pack (or is damaged)."""
-        if _depth > MAX_CHAIN:
-            return None
         found = None
-        # the packs first (most objects are packed), the one that had the last object first
-        packs = self._all_packs()
-        last = self._last
-        for number in (last, *range(last), *range(last + 1, len(packs))) if packs else ():
-            pack = packs[number]
-            offset = pack.offset(oid)
-            if offset is not None:
-                self._last = number
-                found = self._packed(pack, offset, _depth)
-                break
+        where = self._locate(oid)
+        if where is not None:
+            found = self._packed(*where)
         if found is None:
             found = self._loose(oid)
         if found is None or object_id(found[0], found[1]) != oid:
             return None
         return found
+
+    def _locate(self, oid: bytes) -> tuple[_Pack, int] | None:
+        """(pack, offset) of ``oid``'s entry: the packs in turn, the one that had the last
+        object first."""
+        packs = self._all_packs()
+        last = self._last
+        for number in (last, *range(last), *range(last + 1, len(packs))) if packs else ():
+            offset = packs[number].offset(oid)
+            if offset is not None:
+                self._last = number
+                return packs[number], offset
+        return None
 
     def _loose(self, oid: bytes) -> tuple[int, bytes] | None:
         hexid = oid.hex()
@@ -327,13 +331,20 @@ class GitDir:
                 names = sorted(n for n in os.listdir(folder) if n.startswith("pack-") and n.endswith(".idx"))
             except FileNotFoundError:
                 names = []
-            self._packs = [_Pack(os.path.join(folder, name), self.mapped) for name in names]
+            self._packs = []
+            for name in names:
+                try:
+                    self._packs.append(_Pack(os.path.join(folder, name), self.mapped))
+                except (OSError, ValueError):  # gone in a repack meanwhile, or not one this reads
+                    continue
         return self._packs
 
-    def _packed(self, pack: _Pack, offset: int, depth: int) -> tuple[int, bytes] | None:
-        data = pack.data
+    def _packed(self, pack: _Pack, offset: int) -> tuple[int, bytes] | None:
+        """The object whose entry is at ``offset`` in ``pack``: its delta chain followed, also
+        into other packs (a REF_DELTA names its base by id), in a loop, not by recursion."""
         deltas: list[bytes] = []  # the outermost first
         while len(deltas) <= MAX_CHAIN:
+            data = pack.data
             head = data[offset : offset + _HEAD]  # the type, the size and a delta's base: one read
             kind, size, at = parse_entry(head, 0)
             if kind == OFS_DELTA:
@@ -346,16 +357,20 @@ class GitDir:
             at += offset
             if kind == REF_DELTA:
                 deltas.append(inflate(data, at + 20, size))
-                base = self.read(bytes(data[at : at + 20]), depth + len(deltas))
-                if base is None:
-                    return None
-                kind, raw = base
-                break
-            elif kind in NAMES:
-                raw = inflate(data, at, size)
-                break
-            else:
+                base = bytes(data[at : at + 20])
+                where = self._locate(base)
+                if where is None:  # a loose base (the result is checked against its id)
+                    found = self._loose(base)
+                    if found is None:
+                        return None
+                    kind, raw = found
+                    break
+                pack, offset = where
+                continue
+            if kind not in NAMES:
                 return None
+            raw = inflate(data, at, size)
+            break
         else:
             return None
         for delta in reversed(deltas):

@@ -34,7 +34,6 @@ import re
 import sqlite3
 import threading
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -755,7 +754,10 @@ class SearchIndex:
         # when this process runs no other thread (a fork copies the locks of other threads, a
         # web server's, in any state): else they are read here and sent
         git_dir = self._git.path
-        by_id = threading.active_count() == 1 and GitDir.open(git_dir) is not None
+        try:
+            by_id = threading.active_count() == 1 and GitDir.open(git_dir) is not None
+        except OSError:  # a file of the repository this process may not read: libgit2's to say
+            by_id = False
         try:
             pending: deque[list[tuple[int | None, str, _git.Oid | None, bool]]] = deque()
 
@@ -780,7 +782,12 @@ class SearchIndex:
                 initargs=(git_dir if by_id else None,),
             )
             for rows in results:
-                yield pending.popleft(), rows
+                part = pending.popleft()
+                if rows.unread:  # a file the worker could not read: the part is made here
+                    rows = self._make_rows(
+                        [(doc, blob, old_file(key, blob, live)) for doc, key, blob, live in part], learn=True
+                    )
+                yield part, rows
         finally:
             _WORKER_INDEX = None
 
@@ -857,9 +864,6 @@ class SearchIndex:
             if blob is None:
                 rows.states.append(None)
                 continue
-            if blob is _UNREAD:  # a worker could not read the file: the parent makes its rows
-                rows.states.append(_DEFERRED)
-                continue
             data = _parsed(blob if blob.__class__ is bytes else _git.read_blob(self._git, blob))
             if layout.is_tombstone(data):
                 rows.states.append(_TOMBSTONE)
@@ -873,17 +877,13 @@ class SearchIndex:
                     rows.counted = {entry for entry in rows.counted if entry[0] != doc}
                     rows.states.append(_DEFERRED)
                     continue
-            if (
-                old is not None
-                and old is not _UNREAD
-                and self._differ(
-                    doc,
-                    old if old.__class__ is bytes else _git.read_blob(self._git, old),
-                    data,
-                    rows,
-                    mark,
-                    fts_mark,
-                )
+            if old is not None and self._differ(
+                doc,
+                old if old.__class__ is bytes else _git.read_blob(self._git, old),
+                data,
+                rows,
+                mark,
+                fts_mark,
             ):
                 rows.states.append(_COMPARED)
                 continue
@@ -1489,6 +1489,8 @@ class _Rows:
     changed: list[tuple[Any, ...]] = field(default_factory=list)
     gone: list[tuple[int, int, int]] = field(default_factory=list)
     fts_gone: list[int] = field(default_factory=list)
+    #: a worker could not read a file of the part: nothing else is set, the parent makes them
+    unread: bool = False
 
 
 #: the index whose rows forked workers make (set while they run; each worker has its copy)
@@ -1497,8 +1499,6 @@ _WORKER_INDEX: SearchIndex | None = None
 
 #: in a worker, the repository it reads files from (None: the parent sends the files)
 _WORKER_GIT: GitDir | None = None
-#: a record's file that a worker could not read: the parent makes its rows
-_UNREAD: Any = object()
 
 
 def _start_rows_worker(git_dir: str | None) -> None:
@@ -1519,27 +1519,28 @@ def _start_rows_worker(git_dir: str | None) -> None:
 
 def _worker_rows(task: tuple[bool, list[tuple[int | None, bytes | None, bytes | None]]]) -> _Rows:
     """The rows of a part of (doc, file, old file); with ``by_id`` (the task's first item) the
-    files are given by their ids (20 bytes), read here."""
+    files are given by their ids (20 bytes), read here. A file that cannot be read here (a
+    pack gone in a repack, damage, anything this reader does not expect) leaves the whole
+    part to the parent (:attr:`_Rows.unread`)."""
     assert _WORKER_INDEX is not None
     by_id, part = task
     if by_id:
-        part = [(doc, _worker_read(blob), _worker_read(old)) for doc, blob, old in part]
+        assert _WORKER_GIT is not None
+        read = _WORKER_GIT.read
+        files: list[tuple[int | None, bytes | None, bytes | None]] = []
+        for doc, *ids in part:
+            contents: list[bytes | None] = []
+            for oid in ids:
+                try:
+                    found = read(oid) if oid is not None else None
+                except Exception:
+                    return _Rows(unread=True)
+                if oid is not None and (found is None or found[0] != BLOB):
+                    return _Rows(unread=True)
+                contents.append(found[1] if found is not None else None)
+            files.append((doc, *contents))
+        part = files
     return _WORKER_INDEX._make_rows(part, learn=False)
-
-
-def _worker_read(oid: bytes | None) -> bytes | None:
-    """The file ``oid`` in a worker, :data:`_UNREAD` when it cannot be read here (then the
-    parent reads a record's file, and compares its rows with the old ones in the index)."""
-    if oid is None:
-        return None
-    assert _WORKER_GIT is not None
-    try:
-        found = _WORKER_GIT.read(oid)
-    except (OSError, ValueError, IndexError, zlib.error):  # a pack gone in a repack, damage
-        found = None
-    if found is None or found[0] != BLOB:
-        return _UNREAD
-    return found[1]
 
 
 def _row_changes(

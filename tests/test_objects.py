@@ -227,6 +227,34 @@ def test_inflate_reads_a_badly_compressed_entry() -> None:
         inflate(b"xx" + padded, 2, len(small) + 1)
 
 
+def test_a_ref_delta_chain_longer_than_python_recursion_goes(tmp_path: Path) -> None:
+    """REF_DELTA entries name their base by id; a chain of hundreds of them (git allows 4095)
+    is followed in a loop: a recursive reader ran past Python's recursion limit."""
+    git_dir = tmp_path / "deep.git"
+    git(tmp_path, "init", "-q", "--bare", str(git_dir))
+    lines = [f"line {j}" for j in range(200)]
+    stream = bytearray()
+    for number in range(1500):
+        lines[number % 200] = f"line {number % 200} version {number}"
+        data = "\n".join(lines).encode()
+        stream += b"commit refs/heads/main\ncommitter A <a@example.org> %d +0000\ndata 0\n" % number
+        stream += b"M 100644 inline f\ndata %d\n%s\n" % (len(data), data)
+    subprocess.run(["git", "--git-dir", str(git_dir), "fast-import", "--quiet"], input=stream, check=True)
+    no_offsets = ("-c", "repack.useDeltaBaseOffset=false")  # REF_DELTA entries
+    git(git_dir, *no_offsets, "repack", "-q", "-a", "-d", "-f", "--depth=4000", "--window=2")
+    idx = next((git_dir / "objects" / "pack").glob("pack-*.idx"))
+    chains = [line.split() for line in git(git_dir, "verify-pack", "-v", str(idx)).splitlines()]
+    depth = {fields[0]: int(fields[5]) for fields in chains if len(fields) == 7}
+    deepest = max(depth, key=depth.__getitem__)
+    assert depth[deepest] > 500
+    expected = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "cat-file", "blob", deepest], capture_output=True, check=True
+    ).stdout
+    for mapped in (True, False):
+        with GitDir(str(git_dir), mapped=mapped) as reader:
+            assert reader.read(bytes.fromhex(deepest)) == (BLOB, expected)
+
+
 def test_packs_read_without_mapping_them_give_large_objects_whole(tmp_path: Path) -> None:
     """``mapped=False`` reads a pack through a buffer: an entry much larger than the buffer
     (random bytes, stored about as large as they are) and the small entries around it."""

@@ -913,23 +913,24 @@ def test_a_compared_bulk_edit_of_fields_whose_paths_meet(
     assert_equals_rebuild(repo)
 
 
-@pytest.mark.parametrize("how", ["by id", "sent", "unreadable"])
+@pytest.mark.parametrize("how", ["by id", "sent", "unreadable", "raising"])
 def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
     repo: Repository, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    """The rows workers of a bulk edit's catch-up read each record's old and new file from the
+    """The rows workers of a large catch-up read each record's old and new file from the
     repository themselves (given their ids; no libgit2 in a forked process), unless this
     process runs another thread (a fork copies its locks): then the files are read here and
-    sent. A file a worker cannot read (a pack repacked away, damage) is left to this process:
-    a new file's record is made here, an old file's record is compared with its rows in the
-    index. Every way gives the index a rebuild gives."""
+    sent. A part with a file a worker cannot read (a pack repacked away, damage, an error it
+    did not expect) is made here.
+    A bulk edit, its undo and the undo of the import (every record a tombstone): each way
+    gives the index a rebuild gives."""
     from gitrecords import _objects, search_index
     from gitrecords.edit import SetFields
 
     monkeypatch.setattr(search_index, "BULK", 50)
     monkeypatch.setattr(search_index, "PARALLEL", 40)
     monkeypatch.setattr(search_index._Batch, "SIZE", 20)
-    ids = repo.import_records({"title": f"record {n}", "n": n, "tags": ["a"]} for n in range(200)).ids
+    imported = repo.import_records({"title": f"record {n}", "n": n, "tags": ["a"]} for n in range(200))
     assert repo.search("record").total == 200
     given: list[tuple] = []
     real_map = search_index.ordered_map
@@ -939,42 +940,57 @@ def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
         return real_map(*args, **kwargs)
 
     monkeypatch.setattr(search_index, "ordered_map", recording_map)
-    made_here: list[int] = []
-    real_record_rows = SearchIndex._record_rows
-    monkeypatch.setattr(
-        SearchIndex,
-        "_record_rows",
-        lambda self, doc, *a: made_here.append(doc) or real_record_rows(self, doc, *a),
-    )
-    compared_here: list[int] = []
-    real_compare = SearchIndex._compare
-    monkeypatch.setattr(
-        SearchIndex,
-        "_compare",
-        lambda self, docs, *a: compared_here.extend(docs) or real_compare(self, docs, *a),
-    )
-    if how == "unreadable":  # a third of the objects (forked workers inherit this class)
-        real_read = _objects.GitDir.read
+    made_here: list[int] = []  # records whose rows this process made (the first PARALLEL at least)
+    real_make_rows = SearchIndex._make_rows
 
-        def read(self, oid: bytes, *args):
-            return None if oid[0] % 3 == 0 else real_read(self, oid, *args)
+    def make_rows(self, part, learn):
+        if learn:
+            made_here.append(len(part))
+        return real_make_rows(self, part, learn)
+
+    monkeypatch.setattr(SearchIndex, "_make_rows", make_rows)
+    real_read = _objects.GitDir.read
+    if how in ("unreadable", "raising"):  # a third of the objects (forked workers inherit this class)
+
+        def read(self, oid: bytes):
+            if oid[0] % 3:
+                return real_read(self, oid)
+            if how == "raising":  # what this reader did not expect (e.g. a RecursionError)
+                raise RuntimeError("unexpected")
+            return None
 
         monkeypatch.setattr(_objects.GitDir, "read", read)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     if how == "sent":
         other.start()
+
+    def check(changed: int) -> None:
+        assert given == [(None,) if how == "sent" else (str(repo.git_dir) + "/",)]
+        if how in ("unreadable", "raising"):
+            assert sum(made_here) == changed  # every part had a file the workers could not read
+        else:
+            assert sum(made_here) == 40
+        with monkeypatch.context() as plain:  # the rebuild compared with: in this process, reading all
+            plain.setattr(search_index, "PARALLEL", 10**9)
+            plain.setattr(_objects.GitDir, "read", real_read)
+            assert_equals_rebuild(repo)
+        given.clear()
+        made_here.clear()
+
     try:
-        report = repo.update_records(ids[:180], SetFields(set=[("/tags", ["b"]), ("/title", "changed")]))
+        change = SetFields(set=[("/tags", ["b"]), ("/title", "changed")])
+        edit = repo.update_records(imported.ids[:180], change)
+        assert edit.changed == 180
+        assert repo.search("tags:b").total == repo.search("changed").total == 180
+        check(180)
+        assert len(repo.undo(edit.commit).restored) == 180
+        assert repo.search("tags:a").total == 200
+        check(180)
+        assert len(repo.undo(imported.commit_id).restored) == 200
+        assert repo.search("").total == 0
+        check(200)
     finally:
         stop.set()
         if other.is_alive():
             other.join()
-    assert report.changed == 180
-    assert given == [(None,) if how == "sent" else (str(repo.git_dir) + "/",)]
-    if how == "unreadable":
-        assert made_here and compared_here  # new files and old files the workers could not read
-    else:
-        assert made_here == compared_here == []
-    assert repo.search("tags:b").total == repo.search("changed").total == 180
-    assert_equals_rebuild(repo)
