@@ -858,7 +858,8 @@ class SearchIndex:
         """The rows of a part's records: (doc, blob, old blob) each, no blob for a removed record.
         A blob is its id or, in a worker, the file's bytes. With ``learn``, a field path met for
         the first time gets its id; without (in a worker), the record is left to the parent
-        (:data:`_DEFERRED`). A record with an old blob is compared with it (:meth:`_differ`)."""
+        (:data:`_DEFERRED`). A record with an old blob is compared with it: field by field
+        (:meth:`_by_field`) or whole (:meth:`_differ`)."""
         rows = _Rows()
         for doc, blob, old in part:
             if blob is None:
@@ -868,70 +869,79 @@ class SearchIndex:
             if layout.is_tombstone(data):
                 rows.states.append(_TOMBSTONE)
                 continue
+            old_data = None
+            if old is not None:
+                old_data = _parsed(old if old.__class__ is bytes else _git.read_blob(self._git, old))
+                if layout.is_tombstone(old_data):
+                    old_data = None
             mark, fts_mark = len(rows.vals), len(rows.fts)
-            if isinstance(data, dict):
-                try:
-                    self._rows(doc, data, rows)
-                except _NewPath:
-                    del rows.vals[mark:]
-                    rows.counted = {entry for entry in rows.counted if entry[0] != doc}
-                    rows.states.append(_DEFERRED)
+            try:
+                if old_data is not None and self._by_field(doc, old_data, data, rows):
+                    rows.states.append(_COMPARED)
                     continue
-            if old is not None and self._differ(
-                doc,
-                old if old.__class__ is bytes else _git.read_blob(self._git, old),
-                data,
-                rows,
-                mark,
-                fts_mark,
-            ):
+                if isinstance(data, dict):
+                    self._rows(doc, data, rows)
+            except _NewPath:
+                del rows.vals[mark:]
+                rows.counted = {entry for entry in rows.counted if entry[0] != doc}
+                rows.states.append(_DEFERRED)
+                continue
+            if old_data is not None and self._differ(doc, old_data, rows, mark, fts_mark):
                 rows.states.append(_COMPARED)
                 continue
             rows.states.append(_LIVE)
         return rows
 
-    def _differ(self, doc: int, old_file: bytes, new: Any, rows: _Rows, mark: int, fts_mark: int) -> bool:
-        """Keep, of the record's new rows (``rows`` past ``mark`` and ``fts_mark``; ``new`` its
-        data), only what differs from the rows of its ``old_file``, as changed and gone rows, and
-        its full-text row only if its words changed. False (the rows left whole) when the old
-        file makes no rows here (a field path a worker does not know).
-
-        The rows of a top-level field are made from that field alone (its paths start with its
-        name), so only the fields whose values differ are made again, old and new: the rows of
-        the rest are the same. A top-level name with a dot, or an empty one, makes paths that
-        another field's may share: then the whole old record is made."""
-        old = _parsed(old_file)
-        if layout.is_tombstone(old):
+    def _by_field(self, doc: int, old: Any, new: Any, rows: _Rows) -> bool:
+        """Add to ``rows`` what differs between the rows of a record's ``old`` and ``new`` data,
+        made only from the top-level fields whose values differ (a top-level field's rows are
+        its own: their paths start with its name), as changed and gone rows; and the record's new
+        full-text row only if its words changed (made without its value rows). False, nothing
+        added, when the record is not compared so: not two objects, not counting facets, a
+        top-level name with a dot or an empty one (its paths may meet another field's), or a
+        field path of the old data that this process does not know (a worker's)."""
+        if self._counting or not (
+            isinstance(old, dict) and isinstance(new, dict) and _own_paths(old) and _own_paths(new)
+        ):
             return False
-        before = _Rows()
-        after: _Rows | None = None
+        dumps = orjson.dumps  # type-strict: 1, 1.0 and true make different rows
+        differ = {
+            key
+            for key in old.keys() | new.keys()
+            if key not in old or key not in new or dumps(old[key]) != dumps(new[key])
+        }
+        before, after = _Rows(), _Rows()
         try:
-            if isinstance(old, dict) and isinstance(new, dict) and _own_paths(old) and _own_paths(new):
-                dumps = orjson.dumps  # type-strict: 1, 1.0 and true make different rows
-                differ = {
-                    key
-                    for key in old.keys() | new.keys()
-                    if key not in old or key not in new or dumps(old[key]) != dumps(new[key])
-                }
-                after = _Rows()
-                self._rows(doc, {key: value for key, value in old.items() if key in differ}, before)
-                self._rows(doc, {key: value for key, value in new.items() if key in differ}, after)
-            elif isinstance(old, dict):
+            self._rows(doc, {key: value for key, value in old.items() if key in differ}, before)
+        except _NewPath:
+            return False
+        self._rows(doc, {key: value for key, value in new.items() if key in differ}, after)
+        # the other fields' words are the same, and in the same places if the fields are
+        if before.fts != after.fts or list(old) != list(new):
+            self._rows(doc, new, rows, values=False)
+            rows.fts_gone.append(doc)
+        changed, gone = _row_changes(before.vals, after.vals)
+        rows.changed.extend(changed)
+        rows.gone.extend(gone)
+        rows.multi.update(after.multi)
+        return True
+
+    def _differ(self, doc: int, old: Any, rows: _Rows, mark: int, fts_mark: int) -> bool:
+        """Keep, of a record's new rows (``rows`` past ``mark`` and ``fts_mark``), only what
+        differs from the rows of its ``old`` data, as changed and gone rows, and its full-text
+        row only if its words changed. False (the rows left whole) when the old data makes no
+        rows here (a field path a worker does not know)."""
+        before = _Rows()
+        try:
+            if isinstance(old, dict):
                 self._rows(doc, old, before)
         except _NewPath:
             return False
-        if after is not None:
-            new_rows = after.vals
-            # the other fields' words are the same, and in the same places if the fields are
-            same_words = before.fts == after.fts and list(old) == list(new)
-        else:
-            new_rows = rows.vals[mark:]
-            same_words = before.fts == rows.fts[fts_mark:]
-        changed, gone = _row_changes(before.vals, new_rows)
+        changed, gone = _row_changes(before.vals, rows.vals[mark:])
         del rows.vals[mark:]
         rows.changed.extend(changed)
         rows.gone.extend(gone)
-        if same_words:
+        if before.fts == rows.fts[fts_mark:]:
             del rows.fts[fts_mark:]  # the full-text row stays
         elif isinstance(old, dict):  # an object has a full-text row (maybe of no words)
             rows.fts_gone.append(doc)
@@ -958,8 +968,9 @@ class SearchIndex:
         conn.executemany("DELETE FROM fts WHERE rowid=?", [(doc,) for doc in docs])
         conn.executemany("DELETE FROM vals WHERE doc=?", [(doc,) for doc in docs])
 
-    def _rows(self, doc: int, data: dict[str, Any], batch: _Rows | _Batch) -> None:
-        """Add the value rows, the full-text row and the facet counts of one live record."""
+    def _rows(self, doc: int, data: dict[str, Any], batch: _Rows | _Batch, values: bool = True) -> None:
+        """Add the value rows, the full-text row and the facet counts of one live record; without
+        ``values``, only its full-text row."""
         counting = self._counting
         pairs: list[tuple[str, Any]] = []
         _flatten(data, "", pairs)
@@ -981,10 +992,6 @@ class SearchIndex:
             text = texts[n]
             found = WORD.findall(pieces[n])
             path_id = known.get(path) or self._path_id(path)
-            ordinal = ordinals.get(path_id, 0)
-            ordinals[path_id] = ordinal + 1
-            if ordinal:
-                batch.multi.add(path_id)
             if found:
                 # a token no query has (words are \w+) between two values: no phrase runs on
                 # from one value into the next (scoped words differ by field, so only two
@@ -997,6 +1004,12 @@ class SearchIndex:
                 prefix = f"{path_id}:"
                 scoped.append(prefix + (" " + prefix).join(found))
                 last_path = path_id
+            if not values:
+                continue
+            ordinal = ordinals.get(path_id, 0)
+            ordinals[path_id] = ordinal + 1
+            if ordinal:
+                batch.multi.add(path_id)
             if value.__class__ is str and (len(text) >= 40 or text[:1] not in _NUMBER_START):
                 number = None  # most text does not start like a number
             else:

@@ -665,6 +665,25 @@ def test_rows_made_in_worker_processes_equal_rows_made_here(
     assert_equals_rebuild(repo)
 
 
+def record_comparisons(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The docs of the records compared with their old files in this process from now on,
+    field by field or whole."""
+    compared: list[int] = []
+    real_by_field, real_differ = SearchIndex._by_field, SearchIndex._differ
+
+    def by_field(self, doc, *args):
+        done = real_by_field(self, doc, *args)
+        if done:
+            compared.append(doc)
+        return done
+
+    monkeypatch.setattr(SearchIndex, "_by_field", by_field)
+    monkeypatch.setattr(
+        SearchIndex, "_differ", lambda self, doc, *a: compared.append(doc) or real_differ(self, doc, *a)
+    )
+    return compared
+
+
 def test_a_compared_catch_up_of_files_that_are_no_longer_records(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -712,13 +731,7 @@ def test_a_compared_catch_up_of_files_that_are_no_longer_records(
         monkeypatch.setenv(name, "plain@example.org")
     commit = git(repo.git_dir, "commit-tree", tree, "-p", tip, "-m", "plain git").strip()
     git(repo.git_dir, "update-ref", repo.ref, commit, tip)
-    compared = []
-    real_differ = SearchIndex._differ
-    monkeypatch.setattr(
-        SearchIndex,
-        "_differ",
-        lambda self, doc, *a: (compared.append(doc) or True) and real_differ(self, doc, *a),
-    )
+    compared = record_comparisons(monkeypatch)
     assert repo.search("kept").total == 20 and repo.search("changed").total == 99
     assert len(compared) == 100  # with its old file, the array's record too: it had rows
     assert_equals_rebuild(repo)
@@ -820,6 +833,7 @@ def test_a_bulk_edit_is_compared_with_the_old_files(
         kind = n % 6
         if kind == 0:
             del data["note"]
+            data["pair"] = ["x", f"y{n}"]  # two values at one new field path
         elif kind == 1:
             data["extra"] = {f"k{n // 6 % 3}": f"new {n}"}
         elif kind == 2:
@@ -832,11 +846,7 @@ def test_a_bulk_edit_is_compared_with_the_old_files(
             data["title"] = f"record {n} renamed"
         return data
 
-    differed: list[int] = []
-    real_differ = SearchIndex._differ
-    monkeypatch.setattr(
-        SearchIndex, "_differ", lambda self, doc, *a: differed.append(doc) or real_differ(self, doc, *a)
-    )
+    differed = record_comparisons(monkeypatch)
     written: list[str] = []
     real_write = search_index._Batch._write_fts
 

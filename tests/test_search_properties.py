@@ -703,6 +703,13 @@ def assert_equals_rebuild(repo: Repository) -> None:
         assert live.indexed_tip() == fresh.indexed_tip() == str(repo.tip())
         assert index_content(live) == index_content(fresh)
         assert answers(live) == answers(fresh)
+        # a field path some record holds several values at is marked so (range queries on one
+        # value a record skip the counting of distinct records otherwise); the mark stays after
+        # the last such value goes, so it is not compared with the rebuild's
+        unmarked = live._conn.execute(
+            "SELECT DISTINCT p.path FROM vals v JOIN paths p ON p.id = v.path WHERE v.n > 0 AND p.multi = 0"
+        ).fetchall()
+        assert unmarked == []
     finally:
         fresh.close()
 
