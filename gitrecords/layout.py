@@ -33,6 +33,8 @@ MAX_DEPTH = 500
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _FILE_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$")
+#: a record id as ``str(uuid.UUID(...))`` writes it
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def normalize_id(id_: uuid.UUID | str) -> uuid.UUID:
@@ -63,7 +65,8 @@ def path_for(id_: uuid.UUID | str, records_dir: str = RECORDS_DIR) -> str:
     ``h`` is the SHA-256 of the canonical id, so the fan-out is even whatever
     UUID version the ids use (time-ordered UUIDv1/v7 prefixes would not be).
     """
-    name = str(normalize_id(id_))
+    # an id in its canonical form already (the indexes' keys) is not parsed again
+    name = id_ if id_.__class__ is str and _CANONICAL_ID.fullmatch(id_) else str(normalize_id(id_))
     digest = hashlib.sha256(name.encode("ascii")).hexdigest()
     return f"{records_dir}/{digest[:2]}/{digest[2:4]}/{name}.json"
 
@@ -86,10 +89,11 @@ def id_from_path(path: str, records_dir: str = RECORDS_DIR) -> uuid.UUID | None:
     parts = path.split("/")
     if len(parts) != 4 or parts[0] != records_dir or not _FILE_RE.match(parts[3]):
         return None
-    id_ = uuid.UUID(parts[3][:-5])
-    if path_for(id_, records_dir) != path:
+    name = parts[3][:-5]  # canonical (the pattern says so): the folders are its hash's, or it is no record
+    digest = hashlib.sha256(name.encode("ascii")).hexdigest()
+    if parts[1] != digest[:2] or parts[2] != digest[2:4]:
         return None
-    return id_
+    return uuid.UUID(name)
 
 
 def is_record_file_name(name: str) -> bool:
