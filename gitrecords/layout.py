@@ -33,8 +33,6 @@ MAX_DEPTH = 500
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _FILE_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$")
-#: a record id as ``str(uuid.UUID(...))`` writes it
-_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def normalize_id(id_: uuid.UUID | str) -> uuid.UUID:
@@ -66,7 +64,7 @@ def path_for(id_: uuid.UUID | str, records_dir: str = RECORDS_DIR) -> str:
     UUID version the ids use (time-ordered UUIDv1/v7 prefixes would not be).
     """
     # an id in its canonical form already (the indexes' keys) is not parsed again
-    name = id_ if id_.__class__ is str and _CANONICAL_ID.fullmatch(id_) else str(normalize_id(id_))
+    name = id_ if id_.__class__ is str and _UUID_RE.fullmatch(id_) else str(normalize_id(id_))
     digest = hashlib.sha256(name.encode("ascii")).hexdigest()
     return f"{records_dir}/{digest[:2]}/{digest[2:4]}/{name}.json"
 
