@@ -766,13 +766,12 @@ class SearchIndex:
                     return None
                 return blob.raw if by_id else _git.read_blob(self._git, blob)
 
-            def tasks() -> Iterator[tuple[bool, list[tuple[int | None, bytes | None, bytes | None]]]]:
+            def tasks() -> Iterator[list[tuple[int | None, bytes | None, bytes | None]]]:
                 for part in parts:
                     pending.append(part)
-                    yield (
-                        by_id,
-                        [(doc, read(blob), read(old_file(key, blob, live))) for doc, key, blob, live in part],
-                    )
+                    yield [
+                        (doc, read(blob), read(old_file(key, blob, live))) for doc, key, blob, live in part
+                    ]
 
             results = ordered_map(
                 _worker_rows,
@@ -1525,35 +1524,34 @@ def _start_rows_worker(git_dir: str | None) -> None:
         raise _NewPath(path)
 
     index._path_id = refuse  # type: ignore[method-assign]
-    if git_dir is not None:
-        # packs read with pread: a worker reads most of them once, its pages would stay resident
-        _WORKER_GIT = GitDir(git_dir, mapped=False)
+    # packs read with pread: a worker reads most of them once, its pages would stay resident
+    _WORKER_GIT = GitDir(git_dir, mapped=False) if git_dir is not None else None
 
 
-def _worker_rows(task: tuple[bool, list[tuple[int | None, bytes | None, bytes | None]]]) -> _Rows:
-    """The rows of a part of (doc, file, old file); with ``by_id`` (the task's first item) the
-    files are given by their ids (20 bytes), read here. A file that cannot be read here (a
-    pack gone in a repack, damage, anything this reader does not expect) leaves the whole
-    part to the parent (:attr:`_Rows.unread`)."""
+def _worker_rows(part: list[tuple[int | None, bytes | None, bytes | None]]) -> _Rows:
+    """The rows of a part of (doc, file, old file). A worker that reads the files itself is
+    given their ids (20 bytes); one it cannot read here (a pack gone in a repack, damage,
+    anything this reader does not expect) leaves the whole part to the parent
+    (:attr:`_Rows.unread`)."""
     assert _WORKER_INDEX is not None
-    by_id, part = task
-    if by_id:
-        assert _WORKER_GIT is not None
-        read = _WORKER_GIT.read
-        files: list[tuple[int | None, bytes | None, bytes | None]] = []
-        for doc, *ids in part:
-            contents: list[bytes | None] = []
-            for oid in ids:
-                try:
-                    found = read(oid) if oid is not None else None
-                except Exception:
-                    return _Rows(unread=True)
-                if oid is not None and (found is None or found[0] != BLOB):
-                    return _Rows(unread=True)
-                contents.append(found[1] if found is not None else None)
-            files.append((doc, *contents))
-        part = files
+    if _WORKER_GIT is not None:
+        try:
+            part = [(doc, _worker_file(new), _worker_file(old)) for doc, new, old in part]
+        except Exception:
+            return _Rows(unread=True)
     return _WORKER_INDEX._make_rows(part, learn=False)
+
+
+def _worker_file(oid: bytes | None) -> bytes | None:
+    """The content of the file ``oid`` (None: no file), read in a worker; raises when it is not
+    a blob this reader can read."""
+    if oid is None:
+        return None
+    assert _WORKER_GIT is not None
+    found = _WORKER_GIT.read(oid)
+    if found is None or found[0] != BLOB:
+        raise LookupError(oid.hex())
+    return found[1]
 
 
 def _row_changes(
