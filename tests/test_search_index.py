@@ -598,6 +598,69 @@ def test_a_single_record_update_writes_only_the_value_rows_that_changed(
     assert_equals_rebuild(repo)
 
 
+def pending_rows(repo: Repository) -> int:
+    return repo.search_index._conn.execute("SELECT COUNT(*) FROM vals_pending").fetchone()[0]
+
+
+def test_the_values_of_records_created_one_commit_at_a_time_wait_for_a_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single create writes its value rows to ``vals_pending``, not to the value indexes; a
+    search moves them first, so every query that reads values (ranges, ``_exists_``, sorts,
+    exact facet values) finds the new records; so does the commit after which
+    PENDING_RECORDS records wait."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "PENDING_RECORDS", 4)
+    repo = Repository.init(tmp_path / "one.git", config={"facets": {"tag": "tags"}})
+    repo.search("")
+    made = [
+        Record.create({"title": f"coral {n}", "n": n, "tags": ["t", f"t{n}"]}, repo=repo) for n in range(3)
+    ]
+    assert pending_rows(repo) == 3 * 4  # title, n and two tags each: none in vals yet
+    assert repo.search_index._conn.execute("SELECT COUNT(*) FROM vals").fetchone() == (0,)
+    assert_equals_rebuild(repo, search=False)  # the same rows, only not moved yet
+    assert repo.search("n:[1 TO 2]", sort="-n").ids == [made[2].id, made[1].id]
+    assert pending_rows(repo) == 0
+    for n in range(3, 7):
+        made.append(Record.create({"title": f"coral {n}", "n": n, "tags": ["t"]}, repo=repo))
+    assert pending_rows(repo) == 0  # the fourth record waiting moved them all
+    made.append(Record.create({"title": "coral 7", "n": 7, "tags": ["t7"]}, repo=repo))
+    assert pending_rows(repo) == 3
+    assert repo.search("_exists_:n").total == 8
+    assert repo.search('tag:"t7"').ids == [made[-1].id]
+    assert repo.search("", facets=True).facets["tag"][0] == ("t", 7)
+    assert_equals_rebuild(repo)
+
+
+def test_a_record_whose_values_wait_is_changed_deleted_and_purged(tmp_path: Path) -> None:
+    """Later commits meet the rows that wait: an update compares with them, a delete drops them,
+    the only record at a field path goes while another comes with it in one commit (the path
+    stays), and a hard delete leaves none of the purged record's values in the files."""
+    repo = Repository.init(tmp_path / "one.git")
+    repo.search("")
+    first = Record.create({"title": "one", "n": 1, "solo": "x"}, repo=repo)
+    second = Record.create({"title": "two", "n": 2, "tags": ["a"]}, repo=repo)
+    assert pending_rows(repo) == 6
+    first["n"] = 10
+    first.commit()
+    assert_equals_rebuild(repo, search=False)
+    second.delete()
+    assert_equals_rebuild(repo, search=False)
+    with repo.transaction():
+        Record.get_record(first.id, repo=repo).delete()
+        third = Record.create({"title": "three", "solo": "y"}, repo=repo)
+    assert "solo" in repo.search_index.known_paths()
+    assert_equals_rebuild(repo, search=False)
+    assert repo.search("solo:y").ids == [third.id]
+    secret = Record.create({"title": "plain", "code": f"{UNIQUE}Code", "n": 987654321}, repo=repo)
+    Record.create({"title": "after"}, repo=repo)
+    assert pending_rows(repo) > 0
+    repo.hard_delete([secret.id])
+    assert leaks(repo, f"{UNIQUE}Code", "987654321") == []
+    assert_equals_rebuild(repo)
+
+
 def test_facet_counts_and_the_newest_first_list_with_deleted_records(tmp_path: Path) -> None:
     """A tombstone holds no values: the facet counts of everything are the same with and without
     deleted records (both read the kept counts), and the list of every record, deleted ones too,
