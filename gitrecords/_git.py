@@ -438,8 +438,16 @@ def first_parent_chain(repo: pygit2.Repository, start: Oid, stop: Oid | None) ->
 
 
 def is_ancestor(repo: pygit2.Repository, ancestor: Oid, descendant: Oid) -> bool:
-    """Whether ``ancestor`` is ``descendant`` or one of its ancestors."""
-    return ancestor == descendant or bool(repo.descendant_of(descendant, ancestor))
+    """Whether ``ancestor`` is ``descendant`` or one of its ancestors. False when a commit of the
+    walk is gone: a hard delete rewrote it away, and this handle's cache still knew its id."""
+    if ancestor == descendant:
+        return True
+    try:
+        return bool(repo.descendant_of(descendant, ancestor))
+    except pygit2.GitError:
+        if ancestor in repo.odb and descendant in repo.odb:
+            raise
+        return False
 
 
 def resolve_commit(repo: pygit2.Repository, name: str) -> Oid | None:

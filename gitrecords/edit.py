@@ -164,7 +164,8 @@ class SetFields:
     Unlike a JSON Patch it applies to every record and is idempotent (running it twice
     changes nothing the second time, which is what a resumed run needs): ``set`` creates
     missing objects on the way to the pointer, replaces an array's element at an index
-    (``-`` appends), and ``unset`` of a member that is not there changes nothing.
+    (``-`` appends the value unless the array already holds an equal one), and ``unset`` of a
+    member that is not there changes nothing.
     """
 
     def __init__(self, set: Sequence[tuple[str, Any]] = (), unset: Sequence[str] = ()) -> None:
@@ -228,7 +229,10 @@ def _assign(target: Any, part: str, value: Any, pointer: str) -> None:
     if isinstance(target, dict):
         target[part] = value
     elif isinstance(target, list):
-        if part == "-" or part == str(len(target)):
+        if part == "-":
+            if value not in target:  # a second run adds nothing: a tag is added once
+                target.append(value)
+        elif part == str(len(target)):
             target.append(value)
         elif part.isdigit() and int(part) < len(target):
             target[int(part)] = value
@@ -400,6 +404,7 @@ class _Work:
     opened: Any = None  # the repository, as opened by this process
     opened_tree: Any = None
     opened_in: int = 0  # by the process with this pid
+    keep_pids: bool = False  # a change that removes or changes a PID the record holds is a problem
 
     def read(self, key: str, blob_hex: str | None) -> tuple[str | None, bytes | None]:
         """(blob, bytes) of the record ``key`` (looked up in the tree when ``blob_hex`` is None),
@@ -430,6 +435,7 @@ class _Work:
         if not isinstance(data, dict):
             return INVALID, [("/", "the file does not hold a JSON object")], None
         record_id = uuid.UUID(key)
+        held = {field: data[field] for field in self.pid_fields.values() if field in data}
         new, problem = _changed(data, self.patch, self.function, record_id)
         if problem is not None:
             return INVALID, [problem[1:]], None
@@ -442,6 +448,15 @@ class _Work:
         if self.repo is not None:
             assert blob_hex is not None
             new = Record.before_update(new, id_=record_id, blob=_git.oid_from_hex(blob_hex), repo=self.repo)
+        if self.keep_pids:
+            for pid_type, field in sorted(self.pid_fields.items()):
+                if field in held and new.get(field) != held[field]:
+                    shown = json.dumps(held[field], ensure_ascii=False)
+                    return (
+                        INVALID,
+                        [(f"/{field}", f"the {pid_type} PID {shown} cannot be removed or changed")],
+                        None,
+                    )
         new_raw, found = self.checks.problems(new, self.checked)
         if found:
             return INVALID, found, None
@@ -558,6 +573,7 @@ def update_records(
     signals_on: bool = True,
     progress: Callable[[int, int | None], None] | None = None,
     workers: int | None = None,
+    keep_pids: bool = False,
 ) -> EditReport:
     """Change many records at once; see :meth:`gitrecords.Repository.update_records`."""
     if repo.in_transaction is not None:
@@ -606,6 +622,7 @@ def update_records(
         opened=repo.git,
         opened_tree=snap.tree,
         opened_in=os.getpid(),
+        keep_pids=keep_pids,
     )
     # a JSON Patch, --set/--unset and a schema move are applied, checked and serialised in forked
     # worker processes; a function of the caller's and the before_record_update receivers run here

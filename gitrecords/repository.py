@@ -115,6 +115,7 @@ class Repository(Storage):
         signals: bool = True,
         progress: Any = None,
         workers: int | None = None,
+        keep_pids: bool = False,
     ) -> EditReport:
         """Change many live records at once, validated, as ONE commit (docs/bulk-changes.md).
 
@@ -142,6 +143,9 @@ class Repository(Storage):
         applied, validated and serialised in ``workers`` forked processes (default: one per
         CPU), as :meth:`import_records` does; a function of the caller's and the
         ``before_record_update`` receivers run in this process.
+
+        ``keep_pids=True`` makes a change that removes or changes a PID a record holds (its
+        ``control_number``, for one) a problem of that record, as REST and the admin pages do.
         """
         from .edit import update_records
 
@@ -158,6 +162,7 @@ class Repository(Storage):
             signals_on=signals,
             progress=progress,
             workers=workers,
+            keep_pids=keep_pids,
         )
 
     def undo(

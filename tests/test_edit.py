@@ -21,6 +21,7 @@ from gitrecords.errors import (
     BulkEditError,
     GitRecordsError,
     InvalidRecordError,
+    NoResultFound,
     SchemaError,
     UndoConflictError,
 )
@@ -202,6 +203,13 @@ def test_set_and_unset_are_idempotent(titled: Repository) -> None:
     assert 'Gitrecords-Change: set /publisher/name="ACME"; set /tags=["a"]; unset /year; unset /nothing' in (
         git(titled, "log", "-1", "--format=%B")
     )
+    # at a list's "-" the value is added once: a second run (a resumed chunked one) adds nothing
+    tag = SetFields(set=[("/tags/-", "reviewed")])
+    assert titled.update_records("", tag).changed == 20
+    assert data_by_number(titled)["1"]["tags"] == ["a", "reviewed"]
+    again = titled.update_records("", tag)
+    assert (again.changed, again.unchanged) == (0, 20)
+    assert SetFields(set=[("/tags/2", "c")])({"tags": ["a", "b"]}) == {"tags": ["a", "b", "c"]}
 
 
 def test_chunks_land_one_after_another_and_a_rerun_continues(titled: Repository) -> None:
@@ -315,6 +323,20 @@ def test_undo_conflicts_write_nothing_unless_skipped(titled: Repository) -> None
     assert sorted(undone.restored) == [str(i) for i in ids[2:]]
     assert Record.get_record(ids[0], repo=titled)["x"] == 2
     assert "x" not in Record.get_record(ids[2], repo=titled)
+
+
+def test_undo_of_a_commit_a_hard_delete_rewrote_away(tmp_path: Path) -> None:
+    """The handle that ran the hard delete still knows the old commit's id (libgit2's cache):
+    undo refuses it with gitrecords' error, not a GitError; another handle finds no commit."""
+    repo = Repository.init(tmp_path / "data.git")
+    keep = Record.create({"title": "keep"}, repo=repo)
+    secret = Record.create({"title": "secret"}, repo=repo)
+    report = repo.update_records([keep.id], SetFields(set=[("/x", 1)]))
+    repo.hard_delete([secret.id])
+    with pytest.raises(GitRecordsError, match="is not on branch main"):
+        repo.undo(report.commit)
+    with pytest.raises(NoResultFound):
+        Repository(repo.path).undo(report.commit)
 
 
 def test_undo_of_a_create_soft_deletes_the_record(titled: Repository, curator_identity: None) -> None:

@@ -117,6 +117,32 @@ def test_records_that_would_be_invalid_are_a_400_and_nothing_is_written(
     assert tip(repo) == before
 
 
+def test_a_bulk_change_keeps_every_pid_as_put_and_patch_do(tmp_path: Path) -> None:
+    """A PID survives every write over HTTP: a bulk change that removes or changes a record's
+    ``control_number`` is a problem of that record (400, nothing written); the Python API may."""
+    repo = Repository.init(tmp_path / "pids.git", config={"pids": {"recid": "control_number"}})
+    for n in range(3):
+        Record.create({"title": f"Record {n}"}, repo=repo, pid_minters=["recid"])
+    client = create_app(repo.path, GITRECORDS_ADMIN_TOKEN=ADMIN, TESTING=True).test_client()
+    before = tip(repo)
+    for patch in (
+        [{"op": "remove", "path": "/control_number"}],
+        [{"op": "replace", "path": "/control_number", "value": "7000"}],
+    ):
+        for dry_run in (True, False):
+            response = bulk(client, {"query": "recid:2", "patch": patch, "dry_run": dry_run})
+            body = response.get_json()
+            found = body["errors"] if not dry_run else body["problems"]
+            assert response.status_code == (200 if dry_run else 400), body
+            assert [(e["pointer"], e["message"]) for e in found] == [
+                ("/control_number", 'the recid PID "2" cannot be removed or changed')
+            ]
+    added = bulk(client, {"query": "recid:2", "patch": ADD_PUBLISHER})
+    assert added.status_code == 200 and added.get_json()["changed"] == 1  # other fields still change
+    assert git(repo, "rev-list", "--count", f"{before}..main").strip() == "1"
+    assert repo.update_records("recid:2", [{"op": "remove", "path": "/control_number"}]).changed == 1
+
+
 def test_the_server_forks_no_worker_processes(
     titled: tuple[Repository, FlaskClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -93,6 +93,21 @@ def test_a_change_that_would_make_records_invalid_lists_them_and_writes_nothing(
     assert commits(sample_repo) == before
 
 
+def test_a_change_that_drops_a_pid_is_refused_on_the_page_too(
+    client: FlaskClient, sample_repo: Repository
+) -> None:
+    sign_in(client, ADMIN)
+    before = commits(sample_repo)
+    drop = json.dumps([{"op": "remove", "path": "/control_number"}])
+    for action in ("preview", "apply"):
+        response = post(client, q="recid:1", patch=drop, action=action, tip=str(sample_repo.tip()))
+        assert response.status_code == 422
+        assert 'the recid PID "1" cannot be removed or changed' in html.unescape(
+            response.get_data(as_text=True)
+        )
+    assert commits(sample_repo) == before
+
+
 def test_a_confirmation_of_an_old_preview_shows_the_preview_again(
     client: FlaskClient, sample_repo: Repository
 ) -> None:

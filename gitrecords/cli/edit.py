@@ -176,7 +176,10 @@ def _problem_lines(report: EditReport) -> list[str]:
     "sets",
     metavar="POINTER=JSON",
     multiple=True,
-    help="Set the value at a JSON pointer (missing objects on the way are made); repeatable.",
+    help=(
+        "Set the value at a JSON pointer (missing objects on the way are made; /list/- adds the"
+        " value unless the list holds it); repeatable."
+    ),
 )
 @click.option(
     "--unset", "unsets", metavar="POINTER", multiple=True, help="Remove a member if it is there; repeatable."

@@ -400,6 +400,7 @@ def bulk_change() -> Response:
             author=author(),
             schema=schema,
             workers=BULK_WORKERS,
+            keep_pids=True,  # as PUT and PATCH: a PID survives every write over HTTP
         )
     except QueryError as err:
         raise HTTPProblem(400, f"/query: {err}", position=err.position) from None

@@ -45,7 +45,12 @@ def bulk() -> Any:
             try:
                 if request.form.get("action") == "apply" and status == 200:
                     done = repo.update_records(
-                        q, patch, message=commit_message(), author=author(), workers=BULK_WORKERS
+                        q,
+                        patch,
+                        message=commit_message(),
+                        author=author(),
+                        workers=BULK_WORKERS,
+                        keep_pids=True,
                     )
                     flash(
                         f"Changed {done.changed} record{'' if done.changed == 1 else 's'}"
@@ -53,7 +58,7 @@ def bulk() -> Any:
                     )
                     return redirect(url_for("admin.index", q=q or None))
                 report = repo.update_records(
-                    q, patch, dry_run=True, diffs=PREVIEW_DIFFS, workers=BULK_WORKERS
+                    q, patch, dry_run=True, diffs=PREVIEW_DIFFS, workers=BULK_WORKERS, keep_pids=True
                 )
                 if report.invalid and status == 200:
                     status = 422
