@@ -7,6 +7,7 @@ rely on is written once, here, on the floor that imports nothing of git.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -50,6 +51,11 @@ SUMMARY = (
 
 def derived_file(git_dir: str | os.PathLike[str], kind: str, branch: str) -> str:
     """Where the derived database ``kind`` (``index``, ``search``) of ``branch`` lives:
-    ``<git dir>/gitrecords/<kind>-<branch>.sqlite``, the branch's unusual characters as ``_``."""
-    safe_branch = re.sub(r"[^A-Za-z0-9._-]", "_", branch)
+    ``<git dir>/gitrecords/<kind>-<branch>.sqlite``. A name with other characters than lower
+    case letters, digits, ``.``, ``_`` and ``-`` has them as ``_`` and a hash of the whole name
+    after it: ``feature/x`` and ``feature_x`` (or ``Main`` and ``main``, on a file system that
+    ignores case) are two branches and have two files."""
+    safe_branch = re.sub(r"[^a-z0-9._-]", "_", branch)
+    if safe_branch != branch:
+        safe_branch += "-" + hashlib.sha256(branch.encode()).hexdigest()[:12]
     return os.path.join(os.fspath(git_dir), "gitrecords", f"{kind}-{safe_branch}.sqlite")

@@ -116,8 +116,9 @@ class RevisionIndex:
         changed, and its trees are not compared.
 
         A ``tip`` the index has already passed (an older snapshot of a reader) changes nothing:
-        the shared index never moves backwards. Only the branch's own tip can make it start
-        again from scratch (after a forced update or a rewrite).
+        the shared index never moves backwards for a reader. Only the branch's own tip can take
+        it back (a reset to an earlier commit: cut back to it) or make it start again from
+        scratch (after a forced update or a rewrite).
         """
         if tip is None:
             tip = _git.tip(self._repo, self._ref)
@@ -129,7 +130,8 @@ class RevisionIndex:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 indexed = self.indexed_tip()
-                if indexed != tip_text and (tip is None or self.seq_of(tip) is None):
+                passed = tip is not None and self.seq_of(tip) is not None
+                if indexed != tip_text and (not passed or tip == _git.tip(self._repo, self._ref)):
                     self._catch_up(tip, indexed, hints or {}, since)
                 conn.execute("COMMIT")
             except BaseException:

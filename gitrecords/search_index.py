@@ -444,7 +444,15 @@ class SearchIndex:
                 self._apply_range(old, tip)
                 return
             if old in git and git.descendant_of(old, tip):
-                return  # an older snapshot: the index has passed it already
+                branch_tip = _git.tip(git, self._ref)
+                if branch_tip != tip:
+                    # an older snapshot: the index has passed it already (follow the branch on)
+                    if branch_tip is not None and str(branch_tip) != indexed:
+                        self._catch_up(branch_tip)
+                    return
+                # the branch itself went back (a reset, a forced fetch): so does the index
+                self._apply_range(old, tip)
+                return
             branch_tip = _git.tip(git, self._ref)
             if branch_tip is not None and branch_tip != tip:
                 self._catch_up(branch_tip)  # a snapshot of a rewritten history: follow the branch

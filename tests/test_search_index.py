@@ -25,7 +25,8 @@ import pytest
 from helpers import fsck, git
 from test_search_properties import assert_equals_rebuild
 
-from gitrecords import GitRecordsError, Record, Repository, _git, layout, replication
+from gitrecords import GitRecordsError, NoResultFound, Record, Repository, _git, layout, replication
+from gitrecords.index import RevisionIndex
 from gitrecords.search_index import SearchIndex
 
 UNIQUE = "Zanzibarquux"  # a word no other record has
@@ -332,6 +333,56 @@ def test_a_sort_by_a_field_no_record_has_any_more_is_the_same_after_a_rebuild(re
     again = Repository(repo.path)
     assert answer(again) == before
     again.close()
+
+
+def test_the_index_goes_back_with_a_branch_reset_to_an_earlier_commit(repo: Repository) -> None:
+    """``git reset``, ``update-ref`` or a forced fetch moves the branch back to a commit the index
+    has passed: the index goes back too (a search for what the branch lost finds nothing, so a
+    bulk edit of it changes nothing); a search of an older snapshot does not move it back."""
+    first = Record.create({"title": "kept", "n": 1}, repo=repo)
+    start = repo.tip()
+    first["title"] = "kept resetword"
+    first.commit()
+    other = Record.create({"title": "gone resetword", "n": 2}, repo=repo)
+    assert repo.search("resetword").total == 2
+    git(repo, "update-ref", "refs/heads/main", str(start))
+    assert repo.search("resetword").total == 0
+    assert repo.search("kept").ids == [first.id]
+    assert repo.update_records("resetword", [{"op": "add", "path": "/x", "value": 1}]).matched == 0
+    assert_equals_rebuild(repo)
+    # the revision index goes back too: one revision of the first record, none of the other
+    assert [r.revision_id for r in Record.get_record(first.id, repo=repo).revisions] == [0]
+    with pytest.raises(NoResultFound):
+        Record.get_record(other.id, repo=repo)
+    repo.sync_index()
+    fresh = RevisionIndex(repo.git, repo.ref, None)
+    fresh.rebuild()
+    assert repo.index.contents() == fresh.contents()
+    fresh.close()
+    again = Record.create({"title": "later resetword"}, repo=repo)
+    assert repo.search("resetword").ids == [again.id]
+    repo.search_index.catch_up(start)  # a reader's older snapshot: the branch is ahead
+    assert repo.search("resetword").ids == [again.id] and other.id not in repo.search("").ids
+    assert_equals_rebuild(repo)
+
+
+def test_branches_whose_names_differ_only_in_punctuation_have_their_own_indexes(repo: Repository) -> None:
+    from gitrecords._index_sql import derived_file
+
+    files = {
+        derived_file(repo.git_dir, "search", name) for name in ("feature/x", "feature_x", "Main", "main")
+    }
+    assert len(files) == 4
+    assert derived_file(repo.git_dir, "index", "main").endswith("index-main.sqlite")
+    Record.create({"title": "on main"}, repo=repo)
+    git(repo, "branch", "feature_x", "main")
+    git(repo, "branch", "feature/x", "main")
+    with Repository(repo.path, branch="feature/x") as feature:
+        Record.create({"title": "featureword"}, repo=feature)
+        assert feature.search("featureword").total == 1
+    with Repository(repo.path, branch="feature_x") as plain:
+        assert plain.search("featureword").total == 0
+        assert plain.search("").total == 1
 
 
 def test_times_follow_a_pull_whose_merge_puts_the_remote_first(

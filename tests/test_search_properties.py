@@ -971,6 +971,25 @@ class SearchIndexMachine(RuleBasedStateMachine):
         self.attempt(lambda: replication.pull(self.repo, str(where)))
         shutil.rmtree(where, ignore_errors=True)
 
+    @rule(back=st.integers(min_value=1, max_value=3))
+    def reset(self, back: int) -> None:
+        """The branch moves back by git (``git reset``, ``update-ref``, a forced fetch)."""
+        found = subprocess.run(
+            [
+                "git",
+                "--git-dir",
+                str(self.repo.git_dir),
+                "rev-parse",
+                "--verify",
+                "-q",
+                f"{self.repo.ref}~{back}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if found.returncode == 0:
+            self.git("update-ref", self.repo.ref, found.stdout.strip())
+
     @invariant()
     def index_equals_rebuild(self) -> None:
         # without a search: the value rows of records written since the last one may wait, and
