@@ -516,10 +516,12 @@ class _Changes:
     def __len__(self) -> int:
         return len(self.packed) // 56
 
-    def add(self, record_id: uuid.UUID, old_hex: str, new_hex: str, facts: BlobFacts) -> None:
+    def add(self, record_id: uuid.UUID, old_hex: str | None, new_hex: str, facts: BlobFacts) -> None:
+        """``old_hex`` None: the record has no file at the tip (a plain ``git rm`` an undo restores)."""
         if facts != _NO_PIDS:
             self.facts[len(self)] = facts
-        self.packed += record_id.bytes + bytes.fromhex(old_hex) + bytes.fromhex(new_hex)
+        old = _NO_FILE if old_hex is None else bytes.fromhex(old_hex)
+        self.packed += record_id.bytes + old + bytes.fromhex(new_hex)
 
     def ids(self, start: int = 0, stop: int | None = None) -> Iterator[uuid.UUID]:
         view = memoryview(self.packed)
@@ -539,13 +541,14 @@ class _Changes:
         for number in range(start, stop):
             at = number * 56
             record_id = uuid.UUID(bytes=bytes(view[at : at + 16]))
+            old = bytes(view[at + 16 : at + 36])
             out.append(
                 Change(
                     record_id,
                     record_path(str(record_id), self.records_dir),
                     _git.oid_from_raw(bytes(view[at + 36 : at + 56])),
                     self.operation,
-                    expected=_git.oid_from_raw(bytes(view[at + 16 : at + 36])),
+                    expected=None if old == _NO_FILE else _git.oid_from_raw(old),
                     facts=self.facts.get(number, _NO_PIDS),
                 )
             )
@@ -554,6 +557,8 @@ class _Changes:
 
 #: the facts of a live record without PIDs, shared
 _NO_PIDS: BlobFacts = (LIVE, {})
+#: the old blob of a change to a record that has no file (no object has this id)
+_NO_FILE = bytes(20)
 
 
 # -- update_records --------------------------------------------------------------
@@ -831,9 +836,12 @@ def undo(
                 tombstone = _git.create_blob(git, layout.dumps(layout.tombstone(datetime.now(UTC))))
             changed.add(record_id, str(current), str(tombstone), (TOMBSTONE, {}))
         else:
-            changed.add(record_id, str(current), str(old), _facts(repo, record_id, old, pid_fields, snap))
+            # a file the commit removed (by plain git: gitrecords leaves tombstones) comes back
+            before = None if current is None else str(current)
+            changed.add(record_id, before, str(old), _facts(repo, record_id, old, pid_fields, snap))
         report.restored.append(key)
     if report.conflicts and not skip_conflicts:
+        report.restored.clear()  # nothing is written: the conflicts are the answer
         raise UndoConflictError(report)
     if not changed:
         return report

@@ -84,13 +84,43 @@ def parse(query: str) -> Node | None:
 
 
 _FIELD = re.compile(r"([^\s:()\"\[\]{}<>=*]+):")
+#: parentheses and negations a query may nest (each is a subquery in SQL, whose parser stops at
+#: about a dozen: "parser stack overflow")
+MAX_DEPTH = 8
+#: terms in one query
+MAX_TERMS = 1_000
+
+
+def _wordless(node: object) -> bool:
+    """A bare term with no word to search for (``&``, ``-`` pasted with a title), or its negation:
+    left out of the query, as a search engine's analyser leaves it."""
+    if isinstance(node, Not):
+        return _wordless(node.item)
+    return (
+        isinstance(node, Term)
+        and node.field is None
+        and node.kind in ("word", "prefix", "phrase")
+        and not words(node.text)
+    )
+
+
 _COMPARE = re.compile(r"(>=|<=|>|<)")
+
+
+def _flat(kind: type, items: list[Node]) -> list[Node]:
+    """``a OR (b OR c)`` as ``a OR b OR c`` (and the same for AND): one level, not two."""
+    out: list[Node] = []
+    for item in items:
+        out.extend(item.items if isinstance(item, kind) else [item])  # type: ignore[attr-defined]
+    return out
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
+        self.terms = 0
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -117,10 +147,11 @@ class _Parser:
             return None
         if len(items) > 1 and len(present) < len(items):
             raise QueryError("OR needs a term before it", 0)
-        return present[0] if len(present) == 1 else Or(tuple(present))
+        return present[0] if len(present) == 1 else Or(tuple(_flat(Or, present)))
 
     def conjunction(self) -> Node | None:
         items: list[Node] = []
+        wordless: list[int] = []  # where the terms with no word were
         while True:
             self.skip_space()
             if self.pos >= len(self.text) or self.text[self.pos] == ")":
@@ -128,13 +159,23 @@ class _Parser:
             if self.text.startswith("OR", self.pos) and self.keyword_ahead("OR"):
                 break
             if self.keyword("AND"):
-                if not items:
+                if not items and not wordless:
                     raise QueryError("AND needs a term before it", self.pos - 3)
+                self.skip_space()
+                if self.pos >= len(self.text) or self.text[self.pos] == ")" or self.keyword_ahead("OR"):
+                    raise QueryError("AND needs a term after it", self.pos)
                 continue
-            items.append(self.unary())
+            start = self.pos
+            item = self.unary()
+            if _wordless(item):
+                wordless.append(start)
+                continue
+            items.append(item)
         if not items:
+            if wordless:
+                raise QueryError("nothing to search for: no letters or digits", wordless[0])
             return None
-        return items[0] if len(items) == 1 else And(tuple(items))
+        return items[0] if len(items) == 1 else And(tuple(_flat(And, items)))
 
     def keyword_ahead(self, word: str) -> bool:
         end = self.pos + len(word)
@@ -147,15 +188,17 @@ class _Parser:
             self.skip_space()
             if self.pos >= len(self.text) or self.text[self.pos] == ")":
                 raise QueryError("NOT needs a term after it", start)
-            return Not(self.unary())
+            return self.negated(start)
         if self.text.startswith("-", self.pos) and self.pos + 1 < len(self.text):
             following = self.text[self.pos + 1]
             if not following.isspace() and following != ")":
                 self.pos += 1
-                return Not(self.unary())
+                return self.negated(start)
         if self.text.startswith("(", self.pos):
             self.pos += 1
+            self.deeper(start)
             inner = self.expression()
+            self.depth -= 1
             self.skip_space()
             if self.pos >= len(self.text) or self.text[self.pos] != ")":
                 raise QueryError("a '(' without its ')'", start)
@@ -163,7 +206,22 @@ class _Parser:
             if inner is None:
                 raise QueryError("empty parentheses", start)
             return inner
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise QueryError(f"a query has at most {MAX_TERMS} terms", start)
         return self.term()
+
+    def deeper(self, start: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"a query nests parentheses and negations at most {MAX_DEPTH} deep", start)
+
+    def negated(self, start: int) -> Node:
+        """``NOT x`` or ``-x``; ``NOT NOT x`` is ``x``."""
+        self.deeper(start)
+        item = self.unary()
+        self.depth -= 1
+        return item.item if isinstance(item, Not) else Not(item)
 
     def term(self) -> Term:
         start = self.pos

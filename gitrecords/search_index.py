@@ -1202,6 +1202,24 @@ class SearchIndex:
         maps facet names to field paths. ``aliases`` maps field names a query may use to paths
         (the facet names); ``pid_fields`` maps PID types to their field (``recid:12``).
         """
+        try:
+            return self._search(node, sort, offset, limit, facets, with_deleted, aliases, pid_fields)
+        except sqlite3.OperationalError as err:
+            if _TOO_COMPLEX.search(str(err)) is None:
+                raise
+            raise QueryError(f"the query is too complex to run ({err})", 0) from None
+
+    def _search(
+        self,
+        node: Node | None,
+        sort: str | None,
+        offset: int,
+        limit: int | None,
+        facets: Mapping[str, str] | None,
+        with_deleted: bool,
+        aliases: Mapping[str, str] | None,
+        pid_fields: Mapping[str, str] | None,
+    ) -> SearchHits:
         compiler = _Compiler(self, aliases or {}, pid_fields or {})
         with self._lock:
             conn = self._conn
@@ -1743,6 +1761,25 @@ _FTS_INSERT = "INSERT INTO fts (rowid, body, scoped) VALUES (?, ?, ?)"
 _FTS_WRITE = {(True, True): _FTS_DELETE, (False, True): _FTS_UPDATE, (False, False): _FTS_INSERT}
 
 
+#: what SQLite says of a query too large or too deep for it (the query language's own limits,
+#: MAX_DEPTH and MAX_TERMS, keep most of these from being met)
+_TOO_COMPLEX = re.compile(
+    r"parser stack overflow|too many terms|too large|too many columns|too many SQL variables"
+)
+#: terms of one compound SELECT (SQLite's limit is 500): more are grouped in subqueries
+_COMPOUND = 400
+
+
+def _compound(operator: str, parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """The subqueries ``parts`` joined by ``operator`` (UNION, INTERSECT), in groups of at most
+    :data:`_COMPOUND` (a query selecting 1,000 records by their PIDs is 1,000 terms)."""
+    while len(parts) > _COMPOUND:
+        parts = [_compound(operator, parts[i : i + _COMPOUND]) for i in range(0, len(parts), _COMPOUND)]
+    return operator.join(f"SELECT * FROM ({sql})" for sql, _ in parts), [
+        p for _, params in parts for p in params
+    ]
+
+
 class _Compiler:
     """A query tree as SQL over the index: every value is a parameter, never part of the text."""
 
@@ -1803,15 +1840,7 @@ class _Compiler:
                 joiner = " AND " if isinstance(node, And) else " OR "
                 self._last_match = joiner.join(f"({params[0]})" for _, params in parts)
                 return _MATCH, [self._last_match]
-        if isinstance(node, And):
-            return " INTERSECT ".join(f"SELECT * FROM ({sql})" for sql, _ in parts), [
-                p for _, params in parts for p in params
-            ]
-        if isinstance(node, Or):
-            parts = [self._node(item, positive) for item in node.items]
-            return " UNION ".join(f"SELECT * FROM ({sql})" for sql, _ in parts), [
-                p for _, params in parts for p in params
-            ]
+            return _compound(" INTERSECT " if isinstance(node, And) else " UNION ", parts)
         if isinstance(node, Not):
             sql, params = self._node(node.item, not positive)
             self.uses_docs = True
@@ -1835,7 +1864,13 @@ class _Compiler:
         if name == "id" and term.kind in ("word", "prefix", "phrase"):
             self.uses_docs = True
             return "SELECT doc FROM docs WHERE instr(record, ?) > 0", [term.text.lower()]
-        if name is not None and name in self.pid_fields and name not in self.aliases and term.kind == "word":
+        pid_kinds = ("word", "phrase")  # recid:12 and recid:"12"
+        if (
+            name is not None
+            and name in self.pid_fields
+            and name not in self.aliases
+            and term.kind in pid_kinds
+        ):
             ids = self.paths_for(self.pid_fields[name], exact_path=True)
             if not ids:
                 return nothing

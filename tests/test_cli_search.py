@@ -147,6 +147,12 @@ def test_csv_with_chosen_and_default_fields(gr, sample_repo):
         (["(coral"], "Error: query: a '(' without its ')' (at position 1)\n"),
         (["coral)"], "Error: query: a ')' without its '(' (at position 6)\n"),
         (["year:[2020 TO"], "Error: query: a '[' without its ']' or '}' (at position 6)\n"),
+        (["climate AND"], "Error: query: AND needs a term after it (at position 12)\n"),
+        (["& -"], "Error: query: nothing to search for: no letters or digits (at position 1)\n"),
+        (
+            ["--", "------------climate"],
+            "Error: query: a query nests parentheses and negations at most 8 deep (at position 9)\n",
+        ),
         (["--sort", "nope", "coral"], "Error: --sort: cannot sort by 'nope': no record has that field\n"),
         (["--json", "--nl"], "Error: use --json or --nl, not both\n"),
         (["--csv", "--table", "--nl"], "Error: use --nl or --csv or --table, not all\n"),
@@ -170,6 +176,33 @@ def test_a_malformed_list_query_exits_2(gr, sample_repo):
         2,
         "Error: --sort: cannot sort by 'nope': no record has that field\n",
     )
+
+
+def test_large_and_deep_queries_answer_or_exit_2(gr, sample_repo):
+    """A query of 600 PIDs (more than one SQL compound SELECT holds) answers; 1,001 terms and a
+    ninth level of parentheses are refused in one line; nesting is linear, not exponential."""
+    many = " OR ".join(f"recid:{n}" for n in range(1, 601))
+    assert search_json(gr, sample_repo, many, "--limit", "1")["total"] == 60
+    assert search_json(gr, sample_repo, " OR ".join(['recid:"12"', "recid:13"]))["total"] == 2
+
+    def nest(depth: int) -> str:
+        return "".join(f"(recid:{n} OR " for n in range(1, depth + 1)) + "recid:60" + ")" * depth
+
+    assert search_json(gr, sample_repo, nest(8))["total"] == 9
+    for query, text in (
+        (" OR ".join(f"recid:{n}" for n in range(1, 1002)), "a query has at most 1000 terms"),
+        (nest(9), "a query nests parentheses and negations at most 8 deep"),
+    ):
+        result = gr(sample_repo, "search", "--", query)
+        assert result.exit_code == 2 and text in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_term_with_no_word_is_left_out(gr, sample_repo):
+    """``&`` or a lone ``-`` pasted with a title is no term (a search engine's analyser drops it)."""
+    plain = search_json(gr, sample_repo, "Swahili English corpus")["total"]
+    assert plain == 1
+    for query in ("Swahili & English corpus", "Swahili - English corpus", "(Swahili &) -- English corpus"):
+        assert search_json(gr, sample_repo, query)["total"] == plain, query
 
 
 def test_query_text_never_reaches_sql(gr, sample_repo):

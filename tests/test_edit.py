@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -319,6 +320,7 @@ def test_undo_conflicts_write_nothing_unless_skipped(titled: Repository) -> None
         [(str(ids[0]), "changed since"), (str(ids[1]), "deleted since")]
     )
     assert titled.tip() == tip
+    assert caught.value.report.restored == []  # nothing was written, nothing restored
     undone = titled.undo(report.commit, skip_conflicts=True)
     assert sorted(undone.restored) == [str(i) for i in ids[2:]]
     assert Record.get_record(ids[0], repo=titled)["x"] == 2
@@ -337,6 +339,26 @@ def test_undo_of_a_commit_a_hard_delete_rewrote_away(tmp_path: Path) -> None:
         repo.undo(report.commit)
     with pytest.raises(NoResultFound):
         Repository(repo.path).undo(report.commit)
+
+
+def test_undo_of_a_plain_git_removal_brings_the_file_back(titled: Repository, tmp_path: Path) -> None:
+    """A record file removed with plain ``git rm`` (gitrecords itself leaves a tombstone): undo
+    of that commit restores the file as it was."""
+    record_id = titled.search("year:2003").ids[0]
+    path = titled.path_for(record_id)
+    old_blob = git(titled, "rev-parse", f"main:{path}").strip()
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(titled.path), str(work)], check=True)
+    subprocess.run(["git", "-C", str(work), "rm", "-q", path], check=True)
+    who = ["-c", "user.name=Ed Itor", "-c", "user.email=ed@example.org"]
+    subprocess.run(["git", "-C", str(work), *who, "commit", "-qm", "removed by mistake"], check=True)
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "main"], check=True)
+    removed = git(titled, "rev-parse", "main").strip()
+    report = titled.undo(removed)
+    assert report.restored == [str(record_id)]
+    assert git(titled, "rev-parse", f"main:{path}").strip() == old_blob
+    assert Record.get_record(record_id, repo=titled)["year"] == 2003
+    fsck(titled)
 
 
 def test_undo_of_a_create_soft_deletes_the_record(titled: Repository, curator_identity: None) -> None:
