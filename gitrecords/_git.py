@@ -96,6 +96,11 @@ class CommitInfo:
     message: str
 
 
+def valid_branch_name(name: str) -> bool:
+    """Whether git takes ``name`` as a branch name (``refs/heads/<name>``)."""
+    return bool(pygit2.reference_is_valid_name(f"refs/heads/{name}"))
+
+
 def open_repository(
     path: str | os.PathLike[str], from_env: bool = False, *, allow_shallow: bool = False
 ) -> pygit2.Repository:

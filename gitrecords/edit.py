@@ -174,6 +174,10 @@ class SetFields:
         for pointer in [p for p, _ in self.set] + self.unset:
             if not pointer.startswith("/"):
                 raise InvalidRecordError(f"{pointer!r} is not a JSON pointer to a member (like /title)")
+            try:
+                jsonpointer.JsonPointer(pointer)
+            except jsonpointer.JsonPointerException as err:  # ~ is written ~0, / within a name ~1
+                raise InvalidRecordError(f"{pointer!r} is not a JSON pointer: {err}") from None
         for pointer, value in self.set:  # once here, not in every record it is set in
             try:
                 layout.check_value(value)
@@ -939,6 +943,8 @@ def validate_schema(
             add(checks.Problem(path, "json", str(err), record_id=key))
             continue
         if layout.is_tombstone(data):
+            if not isinstance(selection, str):  # named by id, as edit -i: a problem (a query skips it)
+                add(checks.Problem(path, "record", "the record is deleted", record_id=key))
             continue
         found.checked += 1
         found.checked_paths.add(path)

@@ -84,6 +84,9 @@ class Storage:
         self.allow_remote_refs = allow_remote_refs
         self.author = parse_author(author)
         self.branch = branch or self._head_branch() or DEFAULT_CONFIG["branch"]
+        if not _git.valid_branch_name(self.branch):
+            self.git.free()
+            raise RepositoryError(f"{self.branch!r} is not a valid branch name")
         self.ref = f"refs/heads/{self.branch}"
         self._config_cache: tuple[Any, dict[str, Any]] | None = None
         self._snapshot: Snapshot | None = None

@@ -91,6 +91,9 @@ def test_branch_option(gr, tmp_path):
     result = gr(path, "--branch", "nope", "list")
     assert result.exit_code == 2
     assert result.stderr == f"Error: {path}: there is no branch 'nope'\n"
+    assert not list((path / "gitrecords").glob("index-nope*"))  # a mistyped branch leaves no file
+    result = gr(path, "--branch", "a..b", "list")
+    assert (result.exit_code, result.stderr) == (2, "Error: --branch a..b: not a valid branch name\n")
 
 
 # -- init ----------------------------------------------------------------------

@@ -63,6 +63,15 @@ def test_list_json_nl_and_deleted(gr, repo):
     assert result.stderr == "Error: use --json or --nl, not both\n"
 
 
+def test_an_edit_with_a_malformed_pointer_is_a_usage_error(gr, sample_repo):
+    for option, value in (("--unset", "/~2x"), ("--set", "/a~/b=1")):
+        result = gr(sample_repo, "edit", option, value, "--dry-run")
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith(
+            f"Error: '{value.split('=')[0]}' is not a JSON pointer: Found invalid escape"
+        )
+
+
 def test_summary():
     assert summary({"title": "T", "titles": [{"title": "U"}]}) == "T"
     assert summary({"titles": [{"title": "U", "lang": "en"}]}) == "U"

@@ -93,9 +93,13 @@ def test_validate_schema_names_the_line_and_skips_deleted_records(titled: Reposi
     titled.put_schema("loose.json", {"type": "object"})
     record["$schema"] = "loose.json"
     record.commit()
-    Record.get_record(titled.search("year:2004").ids[0], repo=titled).delete()
+    deleted = titled.search("year:2004").ids[0]
+    Record.get_record(deleted, repo=titled).delete()
     report = validate_schema(titled, "title-v2.json", "")
     assert report.checked == 19
+    # named by its id, a deleted record is a problem (as edit -i says), not a silent skip
+    named = validate_schema(titled, "title-v2.json", [deleted])
+    assert [(p.record_id, p.message) for p in named.problems] == [(str(deleted), "the record is deleted")]
     mine = [p for p in report.problems if p.record_id == str(record_id)]
     assert [(p.pointer, p.message) for p in mine] == [("/year", "'soon' is not of type 'integer'")]
     text = git(titled, "show", f"main:{titled.path_for(record_id)}")
@@ -126,6 +130,12 @@ def test_cli_validate_schema_text_and_json(tmp_path: Path, gr) -> None:
     result = gr(repo, "validate", "--schema", "datacite/datacite-v2.json", record_id, "--format", "github")
     assert result.exit_code == 1 and result.stdout.startswith("::error file=records/")
     assert repo.tip() == tip
+
+
+def test_cli_schema_diff_of_a_schema_not_in_the_store_exits_2(titled: Repository, gr) -> None:
+    result = gr(titled, "schema", "diff", "nosuch.json", "title-v2.json")
+    assert result.exit_code == 2 and "'nosuch.json' is not in the schema store" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -299,5 +309,5 @@ def test_cli_schema_diff_of_the_sample_datacite_schema_and_a_v2(tmp_path: Path, 
     result = gr(repo, "schema", "diff", "datacite/datacite-v2.json", "datacite/datacite-v2.json")
     assert result.stdout == "" and result.stderr.endswith(": no changes\n")
     result = gr(repo, "schema", "diff", "datacite/datacite-v2.json", "nope.json")
-    assert result.exit_code == 1 and "not in the schema store" in result.stderr
+    assert result.exit_code == 2 and "not in the schema store" in result.stderr
     assert repo.tip() == tip

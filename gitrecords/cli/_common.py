@@ -99,6 +99,19 @@ class State:
         return self._repo
 
 
+def _forget_index(repo: Repository) -> None:
+    """Remove the revision index file that opening ``repo`` made for a branch that does not exist
+    (a mistyped --branch leaves nothing behind; a branch made later builds its own)."""
+    path = repo.index.path
+    if path is None:
+        return
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(path + suffix)
+        except OSError:
+            pass
+
+
 def open_repository(path: str | None, branch: str | None, wait: float = DEFAULT_LOCK_WAIT) -> Repository:
     """Open ``path``, else the git repository around the current directory.
 
@@ -122,6 +135,11 @@ def open_repository(path: str | None, branch: str | None, wait: float = DEFAULT_
         shown = found.rstrip("/")
         if shown.endswith("/.git"):
             shown = shown[: -len("/.git")]
+    if branch is not None:
+        from .. import _git  # libgit2 only when a branch is named
+
+        if not _git.valid_branch_name(branch):
+            raise UsageFailure(f"--branch {branch}: not a valid branch name")
     try:
         repo = Repository(path, branch=branch, lock_wait=wait)
     except RepositoryError as err:
@@ -135,6 +153,7 @@ def open_repository(path: str | None, branch: str | None, wait: float = DEFAULT_
                 f"{shown} is not a gitrecords data repository (it has no commits): "
                 "create one with 'gitrecords init'"
             )
+        _forget_index(repo)
         raise UsageFailure(f"{shown}: there is no branch {repo.branch!r}")
     if _git.entry_id(_git.tree_of(repo.git, tip), layout.CONFIG_FILE) is None:
         repo.close()

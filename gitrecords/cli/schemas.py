@@ -128,6 +128,8 @@ def schema_diff(repo: Repository, old: str, new: str, as_json: bool) -> None:
     try:
         found = diff_schemas(repo.schema_store(), old, new)
     except SchemaError as err:
+        if "is not in the schema store" in str(err):  # a name mistyped: as edit --schema, exit 2
+            raise UsageFailure(str(err)) from None
         raise DataError(str(err)) from None
     if as_json:
         echo_json(found.as_dict())
