@@ -29,7 +29,10 @@ CONFIG_FILE = "gitrecords.json"
 TOMBSTONE_KEY = "$gitrecords"
 #: default limit on the size of one record file, in bytes (see docs/format.md)
 MAX_RECORD_BYTES = 10 * 1024 * 1024
-MAX_DEPTH = 500
+#: how deep a record's values may nest: far past any metadata (Elasticsearch's default mapping
+#: depth is 20), and shallow enough for the code that walks a record by recursion (a copy,
+#: the search index's rows, validation) under any caller's stack (500 levels overflowed it)
+MAX_DEPTH = 100
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _FILE_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$")
@@ -177,6 +180,9 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
         raise InvalidRecordError(f"{what} is not valid JSON: {err}") from None
     except RecursionError:
         raise InvalidRecordError(f"{what} is nested too deeply") from None
+    # a value nested N deep has N opening brackets at least: most files need no walk
+    if not checked and text.count("{") + text.count("[") > MAX_DEPTH and _deeper_than_allowed(value):
+        raise InvalidRecordError(f"{what} is nested deeper than {MAX_DEPTH} levels")
     if not checked and "\\u" in text and _SURROGATE_ESCAPE.search(text):  # `in` first: much faster
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -185,6 +191,21 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
         except RecursionError:
             raise InvalidRecordError(f"{what} is nested too deeply") from None
     return value
+
+
+def _deeper_than_allowed(value: Any) -> bool:
+    """Whether some value in ``value`` sits deeper than MAX_DEPTH (as :func:`check_value` counts
+    depth), walked without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((member, depth + 1) for member in item.values())
+        elif isinstance(item, list):
+            stack.extend((element, depth + 1) for element in item)
+    return False
 
 
 _NOT_CANONICAL: Any = object()

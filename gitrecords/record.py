@@ -226,10 +226,16 @@ class Record(RecordBase):
                     raise
                 except (ValidationError, GitRecordsError):
                     pass
+            # a transaction of its own only to mint under the lock: the record is written when it
+            # ends, and after_record_insert comes then, as without minters (a receiver that
+            # raises finds the record written either way)
+            implicit = repo.in_transaction is None
             with repo.transaction(message=message, author=author):
                 for minter in resolved:
                     minter(repo, record._id, record)
-                record._insert(format_checker, validator, message, author)
+                record._insert(format_checker, validator, message, author, after=not implicit)
+            if implicit:
+                record._signal("after_record_insert")
         else:
             record._insert(format_checker, validator, message, author)
         return record
@@ -256,7 +262,9 @@ class Record(RecordBase):
         record._signal("before_record_update")
         return dict(record)
 
-    def _insert(self, format_checker: Any, validator: Any, message: str | None, author: Any) -> None:
+    def _insert(
+        self, format_checker: Any, validator: Any, message: str | None, author: Any, after: bool = True
+    ) -> None:
         repo = self.repo
         self._signal("before_record_insert")
         self.validate(format_checker=format_checker, validator=validator)
@@ -274,7 +282,8 @@ class Record(RecordBase):
         self._stage_or_write(repo, change, message, author)
         self._blob = blob
         self._refresh_after_write()
-        self._signal("after_record_insert")
+        if after:
+            self._signal("after_record_insert")
 
     def _check_size(self, data: bytes, repo: Repository) -> None:
         if len(data) > repo.max_record_bytes:
@@ -473,11 +482,14 @@ class Record(RecordBase):
         repo = self._require_written()
         if not self._deleted:
             raise GitRecordsError(f"record {self._id} is not deleted")
-        repo.sync_index()
-        last = repo.index.last_live(self._id)
-        if last is None or last.blob is None:
-            raise NoResultFound(f"record {self._id} has no live revision to restore")
-        blob = _git.Oid(hex=last.blob)
+        tx = repo.in_transaction
+        blob = tx.live_blobs.get(self._id) if tx is not None else None
+        if blob is None:  # none staged in this transaction: the last one committed
+            repo.sync_index()
+            last = repo.index.last_live(self._id)
+            if last is None or last.blob is None:
+                raise NoResultFound(f"record {self._id} has no live revision to restore")
+            blob = _git.Oid(hex=last.blob)
         data = repo.read_record_file(self._id, blob)
         change = Change(
             self._id,
@@ -498,7 +510,10 @@ class Record(RecordBase):
     def revert(self, revision_id: int, *, message: str | None = None, author: Any = None) -> Record:
         """Write revision ``revision_id``'s data again as a new revision; returns a new Record."""
         repo = self._require_written()
-        revision = self.revisions[revision_id]
+        revisions = self.revisions
+        if not len(revisions):  # a copy read before a hard delete (the index has no revision)
+            raise NoResultFound(f"record {self._id} was hard-deleted: its history is gone")
+        revision = revisions[revision_id]
         self._signal("before_record_revert")
         change = Change(
             self._id,

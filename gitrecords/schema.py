@@ -132,13 +132,14 @@ class SchemaStore:
         for path, schema in self.by_path.items():
             uri = store_uri(path)
             self.by_uri[uri] = schema
-            if isinstance(schema, dict) and isinstance(schema.get("$id"), str):
-                self.by_uri[schema["$id"].rstrip("#")] = schema
-                _register_scheme(urllib.parse.urlsplit(schema["$id"]).scheme)
             resource = _resource(schema, path)
             resources.append((uri, resource))
-            if isinstance(schema, dict) and isinstance(schema.get("$id"), str):
-                resources.append((schema["$id"].rstrip("#"), resource))
+            # its own id: "$id", or "id" in a draft 3 or 4 schema (invenio's schemas are draft 4)
+            own = resource.id() if isinstance(schema, dict) else None
+            if isinstance(own, str) and own.rstrip("#"):
+                self.by_uri[own.rstrip("#")] = schema
+                _register_scheme(urllib.parse.urlsplit(own).scheme)
+                resources.append((own.rstrip("#"), resource))
         self.registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve).with_resources(
             resources
         )

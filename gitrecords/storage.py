@@ -334,6 +334,8 @@ class Storage:
             limit = self.max_record_bytes
         try:
             return self.parsed.read(blob, limit, lambda: _git.read_blob(self.git, blob))
+        except KeyError:  # the object is gone: a hard delete purged it (from another handle)
+            raise NoResultFound(f"record {record_id} was hard-deleted: its history is gone") from None
         except InvalidRecordError as err:
             where = f"record {record_id} ({self.path_for(record_id)}{self.written_in(record_id, blob)})"
             text = str(err)  # "record is not valid JSON: ...", or "NaN is not valid JSON ..."

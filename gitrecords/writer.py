@@ -285,10 +285,15 @@ class Transaction:
         self.message = message
         self.author = author
         self.changes: dict[uuid.UUID, Change] = {}
+        #: the last live file staged for each record (an undelete after a delete in the same
+        #: transaction brings that back, not the last one committed)
+        self.live_blobs: dict[uuid.UUID, _git.Oid] = {}
         self.minted: dict[str, int] = {}
         self.commit_id: _git.Oid | None = None
         self._lock: contextlib.ExitStack | None = None
-        self._savepoints: list[tuple[dict[uuid.UUID, Change], dict[str, int], int]] = []
+        self._savepoints: list[
+            tuple[dict[uuid.UUID, Change], dict[uuid.UUID, _git.Oid], dict[str, int], int]
+        ] = []
         self._callbacks: list[Callable[[_git.Oid | None], None]] = []
 
     def stage(self, change: Change) -> None:
@@ -300,6 +305,8 @@ class Transaction:
             if change.operation != previous.operation and previous.operation == "create":
                 change.operation = "create"
         self.changes[change.record_id] = change
+        if change.blob is not None and change.facts[0] == LIVE:
+            self.live_blobs[change.record_id] = change.blob
 
     def on_commit(self, callback: Callable[[_git.Oid | None], None]) -> None:
         """Call ``callback(commit id)`` when the transaction has committed (not on a rollback)."""
@@ -311,14 +318,16 @@ class Transaction:
             self._lock.enter_context(self.writer.lock())
             self.writer.local.transaction = self
         else:
-            self._savepoints.append((dict(self.changes), dict(self.minted), len(self._callbacks)))
+            self._savepoints.append(
+                (dict(self.changes), dict(self.live_blobs), dict(self.minted), len(self._callbacks))
+            )
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._savepoints:
-            changes, minted, callbacks = self._savepoints.pop()
+            changes, live_blobs, minted, callbacks = self._savepoints.pop()
             if exc_type is not None:  # roll back to the savepoint
-                self.changes, self.minted = changes, minted
+                self.changes, self.live_blobs, self.minted = changes, live_blobs, minted
                 del self._callbacks[callbacks:]
             return
         try:

@@ -125,5 +125,5 @@ def test_deep_values_from_loads_take_the_checked_path() -> None:
     depth = layout.MAX_DEPTH + 2  # lists, the outermost at depth 0
     with pytest.raises(InvalidRecordError, match="nested deeper"):
         layout.dumps_parsed(layout.loads(b"[" * depth + b"]" * depth))
-    fine = layout.loads(b"[" * 300 + b"]" * 300)  # deeper than orjson writes
+    fine = layout.loads(b"[" * layout.MAX_DEPTH + b"]" * layout.MAX_DEPTH)
     assert layout.dumps_parsed(fine) == reference(fine)

@@ -190,6 +190,18 @@ def test_other_handles_and_records_carry_on(story: Story) -> None:
     fsck(repo)
 
 
+def test_a_record_read_before_another_handle_purged_it_says_so(repo: Repository) -> None:
+    record = Record.create({"secret": "s1"}, repo=repo)
+    record["secret"] = "s2"
+    record = record.commit()
+    revisions = record.revisions
+    copy = Record.get_record(record.id, repo=repo)
+    Repository(repo.path).hard_delete([record.id])  # another request or process
+    for read in (lambda: revisions[0], lambda: list(revisions), lambda: copy.revert(0)):
+        with pytest.raises(NoResultFound, match="was hard-deleted"):
+            read()
+
+
 def test_hard_delete_several_records(repo: Repository) -> None:
     a = Record.create({"t": "a"}, repo=repo)
     b = Record.create({"t": "b"}, repo=repo)

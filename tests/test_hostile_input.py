@@ -411,7 +411,7 @@ def deep_stdin(env: Env) -> Outcome:
     f"{DEEP:,} nested objects in a dict",
     "API",
     "InvalidRecordError",
-    "record is nested deeper than 500 levels",
+    "record is nested deeper than 100 levels",
 )
 def deep_create(env: Env) -> Outcome:
     return api(lambda: Record.create(nested_dict(DEEP), repo=env.repo))
@@ -422,7 +422,7 @@ def deep_create(env: Env) -> Outcome:
     f"a JSON Patch adding {DEEP:,} nested objects",
     "API",
     "InvalidRecordError",
-    "JSON Patch: record is nested deeper than 500 levels",
+    "JSON Patch: record is nested deeper than 100 levels",
 )
 def deep_patch(env: Env) -> Outcome:
     return api(lambda: seed(env).patch([{"op": "add", "path": "/deep", "value": nested_dict(DEEP)}]))

@@ -366,6 +366,23 @@ def test_the_index_goes_back_with_a_branch_reset_to_an_earlier_commit(repo: Repo
     assert_equals_rebuild(repo)
 
 
+def test_a_record_nested_to_the_limit_is_indexed_and_a_deeper_file_is_not_read(repo: Repository) -> None:
+    """MAX_DEPTH is shallow enough for every walk of a record (its copy, its rows): 495 levels,
+    under the old limit of 500, broke every search and reindex with a RecursionError."""
+    deep: dict = {}
+    inner = deep
+    for _ in range(layout.MAX_DEPTH - 1):
+        inner["a"] = {}
+        inner = inner["a"]
+    inner["a"] = "bottomword"
+    record = Record.create(deep, repo=repo)
+    assert repo.search("bottomword").ids == [record.id]
+    assert repo.reindex() == 1
+    too_deep = b'{"a":' * (layout.MAX_DEPTH + 1) + b"1" + b"}" * (layout.MAX_DEPTH + 1)
+    with pytest.raises(GitRecordsError, match=f"nested deeper than {layout.MAX_DEPTH} levels"):
+        layout.loads(too_deep)
+
+
 def test_branches_whose_names_differ_only_in_punctuation_have_their_own_indexes(repo: Repository) -> None:
     from gitrecords._index_sql import derived_file
 

@@ -205,6 +205,25 @@ def test_changes_made_by_before_hooks_are_persisted(repo: Repository) -> None:
     assert json.loads(git(repo, "show", f"main:{repo.path_for(rec.id)}"))["edits"] == 1
 
 
+class FailsAfterInsert:
+    @hookimpl
+    def after_record_insert(self, record: Record) -> None:
+        raise RuntimeError("receiver failed")
+
+
+@pytest.mark.parametrize("minters", [[], ["recid"]], ids=["no minter", "recid"])
+def test_a_failing_after_insert_receiver_finds_the_record_written_with_or_without_minters(
+    repo: Repository, minters: list[str]
+) -> None:
+    """after_record_insert comes once the record is written (plugins.md); minting, which writes
+    in a transaction of its own, does not make a receiver's error roll the create back."""
+    before = git(repo, "rev-parse", "main").strip()
+    with registered(FailsAfterInsert()), pytest.raises(RuntimeError, match="receiver failed"):
+        Record.create({"title": "kept"}, repo=repo, pid_minters=minters)
+    assert git(repo, "rev-parse", "main").strip() != before
+    assert repo.search("kept").total == 1
+
+
 class Breaker:
     @hookimpl
     def before_record_insert(self, record: Record) -> None:

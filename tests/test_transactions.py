@@ -69,6 +69,22 @@ def test_default_message_counts_operations(repo: Repository) -> None:
     assert git(repo, "log", "-1", "--format=%s", "main").strip() == "write 2 records (create 1, update 1)"
 
 
+def test_undelete_in_a_transaction_brings_back_what_it_staged_last(repo: Repository) -> None:
+    record = Record.create({"title": "draft"}, repo=repo)
+    with repo.transaction():
+        record["title"] = "final"
+        record = record.commit()
+        record.delete()
+        record.undelete()
+        fresh = Record.create({"title": "new"}, repo=repo)
+        fresh.delete()
+        fresh.undelete()
+    assert Record.get_record(record.id, repo=repo) == {"title": "final"}
+    assert Record.get_record(fresh.id, repo=repo) == {"title": "new"}
+    assert [r.revision_id for r in Record.get_record(record.id, repo=repo).revisions] == [0, 1]
+    fsck(repo)
+
+
 def test_exception_inside_writes_nothing(repo: Repository) -> None:
     existing = Record.create({"title": "existing"}, repo=repo)
     before = tip(repo)

@@ -496,3 +496,20 @@ def test_local_store_with_cross_schema_ref_and_definitions(repo: Repository, no_
     with pytest.raises(ValidationError, match="'name' is a required property"):
         Record.create({"$schema": "local/team.json", "members": [{}]}, repo=repo)
     assert no_network == []
+
+
+def test_a_draft_4_schema_is_found_by_its_id(repo: Repository) -> None:
+    """invenio's schemas are draft 4: they name themselves with "id", not "$id"."""
+    uri = "https://example.org/schemas/records/record-v1.0.0.json"
+    repo.put_schema(
+        "records/record-v1.0.0.json",
+        {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "id": uri,
+            "type": "object",
+            "properties": {"title": {"type": "string"}},
+        },
+    )
+    Record.create({"$schema": uri, "title": "ok"}, repo=repo)
+    with pytest.raises(ValidationError):
+        Record.create({"$schema": uri, "title": 1}, repo=repo)
