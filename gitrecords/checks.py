@@ -39,7 +39,7 @@ from ._checkfile import (
     pids_of,
     results,
 )
-from .config import DEFAULT_CONFIG, PURGED_FILE
+from .config import DEFAULT_CONFIG, PURGED_FILE, read_purged
 from .errors import InvalidRecordError, RepositoryError, SchemaError
 from .schema import SchemaStore, parse_schema_file
 from .schema import pointer as error_pointer
@@ -411,6 +411,59 @@ def _read_purged(repo: Repository, tree: Any) -> set[str]:
     return ids
 
 
+def _purged_pids(repo: Repository, tree: Any) -> dict[tuple[str, str], str]:
+    """(PID type, value) -> the hard-deleted record that held it, as ``tree``'s purged.txt says."""
+    blob = _git.entry_id(tree, PURGED_FILE)
+    return read_purged(_git.read_blob(repo.git, blob)).pids if blob is not None else {}
+
+
+def _check_reserved_kept(
+    now: dict[tuple[str, str], str], before: dict[tuple[str, str], str], problems: _Problems
+) -> None:
+    gone = sorted(f"{pid_type}:{value}" for pid_type, value in before.keys() - now.keys())
+    if gone:
+        problems.add(
+            Problem(
+                PURGED_FILE,
+                "purged",
+                f"{len(gone)} PID{'' if len(gone) == 1 else 's'} of hard-deleted records no longer listed "
+                f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): they stay in {PURGED_FILE}",
+            )
+        )
+
+
+def _check_reserved_pids(
+    repo: Repository,
+    owners: dict[tuple[str, str], list[tuple[str, str]]],
+    reserved: dict[tuple[str, str], str],
+    head_tree: Any,
+    pid_fields: dict[str, str],
+    checked: set[str],
+    problems: _Problems,
+) -> None:
+    for (pid_type, value), holders in sorted(owners.items()):
+        gone = reserved.get((pid_type, value))
+        if gone is None:
+            continue
+        field_name = pid_fields[pid_type]
+        pointer = "/" + field_name.replace("~", "~0").replace("/", "~1")
+        for record_id, path in holders:
+            if path not in checked:
+                continue
+            blob = _git.entry_id(head_tree, path)
+            text = _git.read_blob(repo.git, blob).decode("utf-8", "replace") if blob is not None else ""
+            problems.add(
+                Problem(
+                    path,
+                    "pid",
+                    f"PID {pid_type}:{value} belonged to hard-deleted record {gone} and stays reserved",
+                    line_of(text, pointer),
+                    record_id,
+                    pointer,
+                )
+            )
+
+
 def _looks_like_a_record_file(path: str) -> bool:
     """A file named ``<uuid>.json`` (in any of the forms a record id may take)."""
     name = path.rsplit("/", 1)[-1]
@@ -496,6 +549,12 @@ def validate(
     branch_tip = repo.tip()
     if branch_tip is not None:
         purged_before |= _read_purged(repo, _git.tree_of(git, branch_tip))
+    # the PIDs the hard-deleted records held stay reserved (never minted or accepted again)
+    reserved = _purged_pids(repo, head_tree)
+    reserved_before: dict[tuple[str, str], str] = {}
+    for tree in (base_tree, _git.tree_of(git, branch_tip) if branch_tip is not None else None):
+        if tree is not None:
+            reserved_before.update(_purged_pids(repo, tree))
 
     changed: list[tuple[str, Any, Any]] = []
     if base_tree is not None:
@@ -555,6 +614,7 @@ def validate(
         _check_purged_history(repo, head_id, base_id, records_dir, purged | purged_before, problems)
     if base_tree is not None:
         _check_removals(changed, records_dir, purged, purged_before, problems)
+        _check_reserved_kept(reserved, reserved_before, problems)
         if not report.full:
             for path, _old, new in changed:
                 if new is None or not path.startswith(records_prefix):
@@ -628,7 +688,11 @@ def validate(
             _add_other_owners(
                 repo, owners, head_tree, base_id, changed, entries, records_dir, pid_fields, pid_index
             )
-        _check_pids(repo, owners, head_tree, pid_fields, {path for path, _r, _b in entries}, problems)
+        checked_paths = {path for path, _r, _b in entries}
+        _check_pids(repo, owners, head_tree, pid_fields, checked_paths, problems)
+        _check_reserved_pids(
+            repo, owners, {**reserved_before, **reserved}, head_tree, pid_fields, checked_paths, problems
+        )
     return _finish(report, problems)
 
 

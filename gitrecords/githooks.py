@@ -246,7 +246,12 @@ def check_push(
         try:
             commit = git[new].peel(_git.ObjectType.COMMIT)
         except (KeyError, ValueError, _git.GitError):
+            # a tag of a blob or a tree would keep any file, a purged record's too, past every check
             result.scope = "not a commit"
+            result.refused = (
+                f"{update.ref}: names no commit (a tag of a file or a tree?): the refs of a data "
+                "repository name commits, or tags of commits"
+            )
             continue
         base: _git.Oid | None = None
         if not update.created:

@@ -439,11 +439,12 @@ class SearchIndex:
             return
         if indexed is not None and tip is not None:
             old = _git.Oid(hex=indexed)
-            # a commit on the indexed tip (one comparison), or further along (a walk)
-            if old in git and (old in _git.commit_parents(git, tip) or git.descendant_of(tip, old)):
+            # a commit on the indexed tip (one comparison), or further along (a walk); the old tip
+            # may be gone though a handle's cache still knows it (a realigned replica's gc)
+            if old in git and (old in _git.commit_parents(git, tip) or _git.is_ancestor(git, old, tip)):
                 self._apply_range(old, tip)
                 return
-            if old in git and git.descendant_of(old, tip):
+            if old in git and _git.is_ancestor(git, tip, old):
                 branch_tip = _git.tip(git, self._ref)
                 if branch_tip != tip:
                     # an older snapshot: the index has passed it already (follow the branch on)
@@ -522,7 +523,7 @@ class SearchIndex:
         git = self._git
         changed: set[uuid.UUID] = set()
         for commit in _git.walk_first_parents(git, new):
-            if commit == old or git.descendant_of(old, commit):
+            if commit == old or _git.is_ancestor(git, commit, old):
                 break  # the line has reached the history the index had
             parent = _git.first_parent(git, commit)
             for path, _before, _after in _git.changed_blobs(

@@ -99,6 +99,15 @@ def test_create_id_count_mismatch_is_exit_1_and_writes_nothing(gr, repo):
     assert tip(repo) == before
 
 
+def test_create_of_a_purged_id_gives_no_force_hint(gr, repo):
+    assert gr(repo, "create", "-i", SEED_ID, input='{"title": "x"}').exit_code == 0
+    repo.hard_delete([SEED_ID])
+    for extra in ([], ["--force"]):
+        result = gr(repo, "create", *extra, "-i", SEED_ID, input='{"title": "y"}')
+        assert result.exit_code == 1
+        assert "was hard-deleted" in result.stderr and "--force" not in result.stderr
+
+
 def test_create_existing_id_needs_force(gr, repo):
     assert gr(repo, "create", "-i", SEED_ID, input='{"title": "x", "keep": "no"}').exit_code == 0
     before = tip(repo)

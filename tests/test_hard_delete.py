@@ -943,3 +943,21 @@ def test_notes_follow_the_rewritten_commits(repo: Repository, fanned_out: bool) 
     assert all(exists(repo, oid) for oid in listed)
     assert Record.get_record(before_victim.id, repo=repo) == {"title": "before"}
     git(repo, "fsck", "--strict", "--full", "--no-progress")
+
+
+def test_a_search_on_a_handle_whose_indexed_tip_was_pruned_rebuilds(repo: Repository) -> None:
+    """A replica realigned after the primary's hard delete (a forced fetch, then gc): the search
+    index is at a commit that is gone, which this handle's libgit2 cache still knows; the walk
+    from it fails, and the index is built again instead of every search failing."""
+    kept = Record.create({"title": "kept"}, repo=repo)
+    start = repo.tip()
+    Record.create({"title": "gone"}, repo=repo)
+    assert repo.search("").total == 2
+    tree = git(repo, "rev-parse", f"{start}^{{tree}}").strip()
+    who = ("-c", "user.name=P", "-c", "user.email=p@example.org")
+    rewritten = git(repo, *who, "commit-tree", tree, "-m", "history rewritten elsewhere").strip()
+    git(repo, "update-ref", "refs/heads/main", rewritten)
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    assert repo.search("").ids == [kept.id]
+    assert repo.search("gone").total == 0

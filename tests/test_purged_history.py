@@ -65,6 +65,22 @@ def test_the_purged_history_is_refused_even_where_rewrites_are_accepted(
     assert not reachable_content(server, SECRET)
 
 
+def test_a_tag_of_a_purged_file_or_tree_is_refused(server: Repository, tmp_path: Path) -> None:
+    """A ref that names a blob or a tree is never validated: such refs are refused, so the stale
+    clone cannot keep the purged record's file on the server under a tag."""
+    install(server)
+    work = clone(server, tmp_path / "old")
+    server.hard_delete([A])
+    run(work, "git", "tag", "purged-blob", f"HEAD:{layout.path_for(A)}")
+    run(work, "git", "tag", "purged-tree", "HEAD^{tree}")
+    for tag in ("purged-blob", "purged-tree"):
+        push = run(work, "git", "push", "origin", tag, check=False)
+        assert push.returncode != 0
+        assert f"refs/tags/{tag}: names no commit" in push.stderr
+    assert run(server.git_dir, "git", "tag").stdout == ""
+    assert not reachable_content(server, SECRET)
+
+
 def test_rewrites_of_the_branch_are_refused_by_default(server: Repository, tmp_path: Path) -> None:
     install(server)
     work = clone(server, tmp_path / "work")
@@ -84,3 +100,22 @@ def test_validate_reports_a_purged_history_that_plain_git_merged(server: Reposit
     assert "this history contains content of record" in purged[0].message
     # a range that does not bring the old history in is fine
     assert not [p for p in validate(Repository(work), "HEAD", "HEAD~1").problems if p.check == "purged"]
+
+
+def test_a_purged_records_pid_stays_reserved_in_a_push(server: Repository, tmp_path: Path) -> None:
+    """format.md: the PIDs of hard-deleted records are never minted or accepted again. A record
+    written with plain git that takes one, and a purged.txt that drops one, are refused."""
+    install(server)
+    server.hard_delete([A])  # it held control_number 1
+    work = clone(server, tmp_path / "work")
+    write(work, layout.path_for(E), {"title": "new", "control_number": "1"})
+    commit_all(work, "a new record with a reserved PID")
+    push = run(work, "git", "push", "origin", "HEAD:main", check=False)
+    assert push.returncode != 0
+    assert f"PID recid:1 belonged to hard-deleted record {A} and stays reserved" in push.stderr
+    run(work, "git", "reset", "-q", "--hard", "HEAD~1")
+    (work / "purged.txt").write_text(f"{A}\n")  # the id stays, its PID is dropped
+    commit_all(work, "forget the reserved PID")
+    push = run(work, "git", "push", "origin", "HEAD:main", check=False)
+    assert push.returncode != 0
+    assert "1 PID of hard-deleted records no longer listed (recid:1)" in push.stderr

@@ -138,6 +138,8 @@ class GitRecordsGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise
         except RecordExistsError as err:  # a conflict with the data, not a misuse of the command
+            if "hard-deleted" in str(err):  # no option brings a purged id back
+                raise DataError(str(err)) from err
             raise DataError(f"{err}: use --force to write a new revision") from err
         except QueryError as err:
             raise UsageFailure(str(err)) from err
