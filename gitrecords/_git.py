@@ -502,6 +502,25 @@ def walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> 
             yield prefix + entry.name, entry.id
 
 
+def new_links(
+    repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None, prefix: str = ""
+) -> Iterator[str]:
+    """Paths of the gitlinks (submodule entries: no file, a commit id) that ``new`` has and
+    ``old`` has not the same, skipping equal subtrees; ``old`` None: every one in ``new``."""
+    if new is None or (old is not None and old.id == new.id):
+        return
+    old_entries = {e.name: e for e in old} if old is not None else {}
+    for entry in new:
+        before = old_entries.get(entry.name)
+        if before is not None and before.id == entry.id and before.type == entry.type:
+            continue
+        if entry.type == ObjectType.TREE:
+            was = repo[before.id] if before is not None and before.type == ObjectType.TREE else None
+            yield from new_links(repo, was, repo[entry.id], prefix + entry.name + "/")
+        elif entry.type == ObjectType.COMMIT:
+            yield prefix + entry.name
+
+
 def subtree(repo: pygit2.Repository, tree: pygit2.Tree | None, path: str) -> pygit2.Tree | None:
     if tree is None:
         return None

@@ -39,8 +39,8 @@ from ._checkfile import (
     pids_of,
     results,
 )
-from .config import DEFAULT_CONFIG, PURGED_FILE, read_purged
-from .errors import InvalidRecordError, RepositoryError, SchemaError
+from .config import DEFAULT_CONFIG, PURGED_FILE, parse_config, read_purged
+from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError
 from .schema import SchemaStore, parse_schema_file
 from .schema import pointer as error_pointer
 from .storage import Storage as Repository
@@ -411,6 +411,51 @@ def _read_purged(repo: Repository, tree: Any) -> set[str]:
     return ids
 
 
+def _records_dir_of(repo: Repository, tree: Any) -> str | None:
+    """The records folder ``tree``'s gitrecords.json names (None: it cannot be read)."""
+    blob = _git.entry_id(tree, layout.CONFIG_FILE)
+    try:
+        settings = parse_config(_git.read_blob(repo.git, blob) if blob is not None else None)
+    except GitRecordsError:
+        return None
+    return str(settings["records"]).strip("/")
+
+
+def _record_ids_in(repo: Repository, tree: Any, records_dir: str) -> set[str]:
+    sub = _git.subtree(repo.git, tree, records_dir)
+    if sub is None:
+        return set()
+    found = (
+        layout.id_from_path(path, records_dir)
+        for path, _b in _git.walk_blobs(repo.git, sub, records_dir + "/")
+    )
+    return {str(record_id) for record_id in found if record_id is not None}
+
+
+def _check_moved_records(
+    repo: Repository,
+    base_tree: Any,
+    head_tree: Any,
+    old_dir: str,
+    new_dir: str,
+    purged: set[str],
+    problems: _Problems,
+) -> None:
+    """The range moves the records folder: every record at base must be in the new one (a record
+    left behind, or dropped, is a record removed without a tombstone)."""
+    missing = _record_ids_in(repo, base_tree, old_dir) - _record_ids_in(repo, head_tree, new_dir) - purged
+    for record_id in sorted(missing):
+        problems.add(
+            Problem(
+                layout.CONFIG_FILE,
+                "removed",
+                f'"records" moves from {old_dir}/ to {new_dir}/, and record {record_id} is not in '
+                f"{new_dir}/: move the record files with it ('git mv {old_dir} {new_dir}')",
+                record_id=record_id,
+            )
+        )
+
+
 def _purged_pids(repo: Repository, tree: Any) -> dict[tuple[str, str], str]:
     """(PID type, value) -> the hard-deleted record that held it, as ``tree``'s purged.txt says."""
     blob = _git.entry_id(tree, PURGED_FILE)
@@ -557,8 +602,13 @@ def validate(
             reserved_before.update(_purged_pids(repo, tree))
 
     changed: list[tuple[str, Any, Any]] = []
+    #: the records folder at base, when the range moves it ("records" in gitrecords.json)
+    moved_from: str | None = None
     if base_tree is not None:
         changed = list(_git.changed_blobs(git, base_tree, head_tree))
+        old_dir = _records_dir_of(repo, base_tree)
+        if old_dir is not None and old_dir != records_dir:
+            moved_from = old_dir
     changed_paths = {path for path, _old, new in changed if new is not None}
     settings_changed = any(
         path == layout.CONFIG_FILE or path.startswith(schemas_dir + "/") for path, _o, _n in changed
@@ -594,7 +644,7 @@ def validate(
                     entries.append((path, str(record_id), blob))
     if ids is None:
         # a record file anywhere but under the records folder is a record nobody sees
-        if base_tree is None:
+        if base_tree is None or moved_from is not None:  # every path, when the folder moved
             outside = (
                 path
                 for entry in head_tree
@@ -610,11 +660,26 @@ def validate(
         for path in outside:
             if _looks_like_a_record_file(path):
                 problems.add(_misplaced(path, records_dir))
+    if ids is None:
+        # a gitlink (a submodule entry) holds no file: no check above sees it
+        before_records = None if base_tree is None or moved_from is not None else base_tree
+        for path in _git.new_links(git, before_records, head_tree):
+            if path.startswith(records_prefix):
+                problems.add(
+                    Problem(
+                        path,
+                        "stray",
+                        f"a gitlink (a submodule entry) in {records_dir}/, which holds record files only: "
+                        f"remove it ('git rm --cached {path}')",
+                    )
+                )
     if (purged or purged_before) and ids is None and _is_commit(repo, head_id):
         _check_purged_history(repo, head_id, base_id, records_dir, purged | purged_before, problems)
     if base_tree is not None:
         _check_removals(changed, records_dir, purged, purged_before, problems)
         _check_reserved_kept(reserved, reserved_before, problems)
+        if moved_from is not None:
+            _check_moved_records(repo, base_tree, head_tree, moved_from, records_dir, purged, problems)
         if not report.full:
             for path, _old, new in changed:
                 if new is None or not path.startswith(records_prefix):

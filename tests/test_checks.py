@@ -483,3 +483,30 @@ def test_many_blobs_are_read_through_git_cat_file(work: Path, monkeypatch: pytes
             reader.read(["0" * 39 + "1"])
     assert found(checks.validate(repo)) == expected
     assert found(validate_range(repo)) <= expected
+
+
+def test_a_range_that_moves_the_records_folder_must_move_the_records(work: Path) -> None:
+    """Changing "records" in gitrecords.json alone hides every record (the range check passed it,
+    the whole-tree check did not); with the files moved too, the range is fine."""
+    config = json.loads((work / layout.CONFIG_FILE).read_text())
+    config["records"] = "data"
+    (work / layout.CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    commit_all(work, "records folder: data")
+    report = checks.validate(open_clone(work), "HEAD", "HEAD~1")
+    removed = {p.record_id for p in report.problems if p.check == "removed"}
+    assert removed == {A, B, C}
+    assert {p.check for p in report.problems} == {"removed", "layout"}
+    run(work, "git", "mv", "records", "data")
+    commit_all(work, "the files move too")
+    assert checks.validate(open_clone(work), "HEAD", "HEAD~2").ok
+
+
+def test_a_gitlink_in_the_records_folder_is_stray(work: Path) -> None:
+    head = run(work, "git", "rev-parse", "HEAD").strip()
+    link = "records/aa/bb/not-a-record.json"
+    run(work, "git", "update-index", "--add", "--cacheinfo", f"160000,{head},{link}")
+    run(work, "git", "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-qm", "a gitlink")
+    for base in ("HEAD~1", None):
+        report = checks.validate(open_clone(work), "HEAD", base)
+        assert [(p.path, p.check) for p in report.problems] == [(link, "stray")]
+        assert "a gitlink (a submodule entry)" in report.problems[0].message
