@@ -8,6 +8,7 @@ of tests/test_search_properties.py: every row, and the answers of a fixed set of
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -1091,10 +1092,11 @@ def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
 
     monkeypatch.setattr(SearchIndex, "_make_rows", make_rows)
     real_read = _objects.GitDir.read
-    if how in ("unreadable", "raising"):  # a third of the objects (forked workers inherit this class)
+    if how in ("unreadable", "raising"):  # one read in seven (forked workers inherit this class)
+        reads = itertools.count()  # each worker counts its own: a part is 20 reads or more
 
         def read(self, oid: bytes):
-            if oid[0] % 3:
+            if next(reads) % 7:
                 return real_read(self, oid)
             if how == "raising":  # what this reader did not expect (e.g. a RecursionError)
                 raise RuntimeError("unexpected")
