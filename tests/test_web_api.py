@@ -640,3 +640,28 @@ def test_a_chunked_body_over_the_limit_is_413(tmp_path: Path) -> None:
     assert at_the_limit.status_code == 201, at_the_limit.get_json()
     # with a Content-Length, werkzeug refuses it before reading: the same answer
     assert client.post("/api/records", data=b" " * (limit + 1), headers=auth()).get_json() == too_large
+
+
+def test_review_fixes_commit_message_allow_and_unknown_minter(titles: tuple[Repository, FlaskClient]) -> None:
+    """A UTF-8 X-Commit-Message is the commit's message as sent (WSGI gives header bytes as
+    Latin-1); a 405 says what is allowed; an unknown pid_minter is a bad parameter (400)."""
+    repo, client = titles
+    text = "Müller corrigé ✓"
+    created = client.post(
+        "/api/records?pid_minter=",
+        json={"title": "x"},
+        headers=auth(**{"X-Commit-Message": text.encode().decode("latin-1")}),
+    )
+    assert created.status_code == 201, created.get_json()
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == text
+    not_utf8 = client.post(
+        "/api/records", json={"title": "y"}, headers=auth(**{"X-Commit-Message": "caf\xe9"})
+    )
+    assert not_utf8.status_code == 400 and "UTF-8" in not_utf8.get_json()["message"]
+    refused = client.delete("/api/records")
+    assert refused.status_code == 405 and set(refused.headers["Allow"].replace(" ", "").split(",")) >= {
+        "GET",
+        "POST",
+    }
+    unknown = client.post("/api/records?pid_minter=nosuch", json={"title": "z"}, headers=auth())
+    assert unknown.status_code == 400 and "unknown PID minter 'nosuch'" in unknown.get_json()["message"]

@@ -137,3 +137,23 @@ def test_a_patch_that_is_not_json_is_a_400(client: FlaskClient) -> None:
     response = post(client, q="", patch="[{", action="preview")
     assert response.status_code == 400
     assert "the JSON Patch is not valid JSON" in response.get_data(as_text=True)
+
+
+def test_review_fixes_head_no_store_and_malformed_patches(
+    client: FlaskClient, sample_repo: Repository
+) -> None:
+    """HEAD on the edit page (Flask routes it there) never saves, whatever its body; the pages are
+    never cached; a patch nested too deep, or not a list, is a 400 on the bulk page."""
+    sign_in(client, ADMIN)
+    record_id = sample_repo.search("recid:1").ids[0]
+    before = commits(sample_repo)
+    data = dict(Record.get_record(record_id, repo=sample_repo), version="HEAD-WROTE-THIS")
+    client.open(
+        f"/admin/records/{record_id}/edit", method="HEAD", data={"data": json.dumps(data), "revision_id": "0"}
+    )
+    assert commits(sample_repo) == before
+    assert client.get("/admin/").headers["Cache-Control"] == "no-store"
+    for patch in ("[" * 10_000 + "]" * 10_000, "null"):
+        response = post(client, q="recid:1", patch=patch, action="preview")
+        assert response.status_code == 400
+    assert commits(sample_repo) == before

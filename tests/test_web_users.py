@@ -453,6 +453,32 @@ def test_trusted_header_from_a_non_loopback_peer_is_ignored(repo: Repository, pe
         create_app(repo.path, GITRECORDS_TRUSTED_USER_HEADER="X-Forwarded-User")
 
 
+def test_a_browsers_cross_site_write_gets_no_trusted_identity(repo: Repository, people: Any) -> None:
+    """Behind a proxy that authenticates the browser by what it sends by itself (an SSO cookie, a
+    client certificate), another site's page could POST JSON with no Content-Type: the trusted
+    header names nobody for such a write (401); the same write from this site, or a read, works."""
+    users, _ = people
+    record = Record.create({"title": "before"}, repo=repo)
+    config = {"GITRECORDS_USERS_FILE": str(users), "GITRECORDS_TRUSTED_USER_HEADER": "X-Forwarded-User"}
+    client = create_app(repo.path, **config).test_client()
+    header = {"X-Forwarded-User": "grace@example.org"}
+    body = b'{"title": "from another site"}'
+    for extra in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}, {"Origin": "null"}):
+        assert client.post("/api/records", data=body, headers={**header, **extra}).status_code == 401, extra
+    for extra in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://localhost"}, {}):
+        put = client.put(
+            f"/api/records/{record.id}", json={"title": "same site"}, headers={**header, **extra}
+        )
+        assert put.status_code == 200, extra
+        record = Record.get_record(record.id, repo=repo)
+    assert (
+        client.get(
+            f"/api/records/{record.id}", headers={**header, "Sec-Fetch-Site": "cross-site"}
+        ).status_code
+        == 200
+    )
+
+
 # -- gunicorn: two workers, two people at once -----------------------------------------
 
 

@@ -129,7 +129,7 @@ def csrf_token() -> str:
 
 @blueprint.before_request
 def check_csrf() -> None:
-    if request.method != "POST":
+    if request.method in ("GET", "HEAD", "OPTIONS"):  # every other method may write
         return
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
@@ -581,7 +581,7 @@ def edit(record_id: str) -> Any:
     repo = current_repo()
     current = rec.load(repo, rec.parse_id(record_id))
     errors: list[dict[str, str]] = []
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (Flask routes it here too): never a save
         return render_template(
             "edit.html",
             record=current,

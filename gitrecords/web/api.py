@@ -135,7 +135,14 @@ def body_object(what: str = "record") -> dict[str, Any]:
 
 
 def message() -> str | None:
-    return request.headers.get("X-Commit-Message") or None
+    """The ``X-Commit-Message`` header: UTF-8 (WSGI hands header bytes over as Latin-1)."""
+    sent = request.headers.get("X-Commit-Message")
+    if not sent:
+        return None
+    try:
+        return sent.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise HTTPProblem(400, "X-Commit-Message: the commit message must be UTF-8") from None
 
 
 def with_record(record: Record, status: int = 200) -> Response:
@@ -266,6 +273,15 @@ def create_record() -> Response:
     if request.args.get("id"):
         record_id = rec.parse_id(request.args["id"])
     asked = request.args.getlist("pid_minter") if "pid_minter" in request.args else None
+    if asked:
+        from .. import plugins
+
+        known = plugins.minters()
+        unknown = sorted({name for name in asked if name and name not in known})
+        if unknown:  # a bad query parameter: 400 (409 is for an id or a PID taken already)
+            raise HTTPProblem(
+                400, f"pid_minter: unknown PID minter {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
     minters = rec.minters_for(
         repo, data, current_app.config["GITRECORDS_PID_MINTERS"] if asked is None else asked
     )

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, redirect, url_for
+from flask import Flask, g, redirect, request, url_for
 
 from ..errors import RepositoryError
 from ..users import UsersFile
@@ -138,6 +138,11 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # the pages (a person's view, a form's CSRF token) and a private server's answers stay
+        # out of every cache: signed out, the back button shows nothing of them
+        if request.blueprint == "admin" or app.config["GITRECORDS_PRIVATE"]:
+            if not request.path.startswith(app.static_url_path or "/static"):
+                response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.after_request

@@ -14,8 +14,9 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
+from .. import layout
 from ..edit import EditReport
-from ..errors import BulkEditError, GitRecordsError
+from ..errors import BulkEditError, GitRecordsError, InvalidRecordError
 from .admin import blueprint, commit_message, require
 from .context import BULK_WORKERS, author, current_repo
 
@@ -35,9 +36,11 @@ def bulk() -> Any:
     tip = str(repo.tip())
     if request.method == "POST":
         try:
-            patch = json.loads(text)
-        except ValueError as err:
-            patch, error, status = None, f"the JSON Patch is not valid JSON: {err}", 400
+            patch = layout.loads(text, what="the JSON Patch")  # bounded depth, as POST /api/bulk
+            if not isinstance(patch, list):
+                raise InvalidRecordError("the JSON Patch must be a list of operations")
+        except InvalidRecordError as err:
+            patch, error, status = None, str(err), 400
         if patch is not None:
             if request.form.get("action") == "apply" and request.form.get("tip") != tip:
                 error = "The records changed since this preview: check the new preview, then confirm again."

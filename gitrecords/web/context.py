@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import queue
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,10 +184,26 @@ def trusted_networks(addresses: Iterable[str] | str | None) -> list[Network]:
     return networks
 
 
+def cross_site_write() -> bool:
+    """Whether a browser sent this request, one that may write, from another site's page: such
+    a request carries what the browser sends by itself (a cookie, a client certificate, an SSO
+    login the proxy turns into the trusted header), never a token a page of ours chose to send."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    fetched_from = request.headers.get("Sec-Fetch-Site")
+    if fetched_from is not None:
+        return fetched_from in ("cross-site", "same-site")
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return origin == "null"  # a sandboxed or file page
+    return urllib.parse.urlsplit(origin).netloc.lower() != request.host.lower()
+
+
 def api_person() -> Person | None:
-    """Who makes this REST request: the bearer token's owner, else the trusted header's person."""
+    """Who makes this REST request: the bearer token's owner, else the trusted header's person
+    (not for a browser's write from another site's page: see :func:`cross_site_write`)."""
     person = person_for(bearer_token())
-    if person is None:
+    if person is None and not cross_site_write():
         person = trusted_person()
     g.gitrecords_person = person
     return person

@@ -103,6 +103,10 @@ def register(app: Flask) -> None:
     def handle(err: BaseException) -> Any:
         status, body = problem(err)
         headers: dict[str, str] = dict(err.headers) if isinstance(err, HTTPProblem) else {}
+        if isinstance(err, HTTPException):
+            # werkzeug's own headers: a 405's Allow (RFC 9110 requires it)
+            headers.update(err.get_headers())
+            headers.pop("Content-Type", None)
         if status == 503:
             headers["Retry-After"] = "1"
         if status == 401:
