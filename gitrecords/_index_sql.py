@@ -13,7 +13,7 @@ import re
 
 __all__ = ["INDEX_FORMAT", "SCHEMA", "SUMMARY", "derived_file"]
 
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "3"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS pids (
     PRIMARY KEY (pid_type, pid_value, record)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pids_by_record ON pids (record);
+-- the highest integer value of each PID type any revision indexed has held (a number that a
+-- record gave up, by an update that dropped or changed it, is never minted again)
+CREATE TABLE IF NOT EXISTS pid_high (pid_type TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 #: (seq of the commit ?2, the record ?1's latest revision up to it, that revision's time, the

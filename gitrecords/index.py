@@ -66,6 +66,14 @@ def facts_from_data(data: Any, pid_fields: Mapping[str, str]) -> BlobFacts:
     return LIVE, pids
 
 
+#: a PID value of digits only (SQL, on ``pid_value``)
+_DIGITS = "pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'"
+_RAISE_HIGH = (
+    "INSERT INTO pid_high VALUES (?, ?)"
+    " ON CONFLICT (pid_type) DO UPDATE SET value = MAX(value, excluded.value)"
+)
+
+
 class RevisionIndex:
     """Revision and PID index of one branch of one repository.
 
@@ -393,6 +401,8 @@ class RevisionIndex:
             conn.execute("DELETE FROM pids WHERE record=?", (key,))
             for pid_type, value in pids.items():
                 conn.execute("INSERT OR IGNORE INTO pids VALUES (?, ?, ?)", (pid_type, value, key))
+                if value.isascii() and value.isdigit():
+                    conn.execute(_RAISE_HIGH, (pid_type, int(value)))
 
     def _read_facts(self, blob: _git.Oid, pid_fields: Mapping[str, str]) -> BlobFacts:
         try:
@@ -538,12 +548,13 @@ class RevisionIndex:
         return dict(rows)
 
     def max_integer_pid(self, pid_type: str) -> int:
+        """The highest integer PID of ``pid_type`` a record holds, or any indexed revision held."""
         r = self._conn.execute(
-            "SELECT MAX(CAST(pid_value AS INTEGER)) FROM pids WHERE pid_type=? "
-            "AND pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'",
+            f"SELECT MAX(CAST(pid_value AS INTEGER)) FROM pids WHERE pid_type=? AND {_DIGITS}",
             (pid_type,),
         ).fetchone()
-        return int(r[0] or 0)
+        high = self._conn.execute("SELECT value FROM pid_high WHERE pid_type=?", (pid_type,)).fetchone()
+        return max(int(r[0] or 0), int(high[0]) if high else 0)
 
     def latest(
         self, with_deleted: bool = False, limit: int | None = None, offset: int = 0
@@ -688,6 +699,11 @@ class PendingImport:
                 )
                 conn.execute("DELETE FROM pids WHERE record IN (SELECT record FROM import_records)")
                 conn.execute("INSERT OR IGNORE INTO pids SELECT pid_type, pid_value, record FROM import_pids")
+                conn.execute(
+                    "INSERT INTO pid_high SELECT pid_type, MAX(CAST(pid_value AS INTEGER)) FROM import_pids"
+                    f" WHERE {_DIGITS} GROUP BY pid_type"
+                    " ON CONFLICT (pid_type) DO UPDATE SET value = MAX(value, excluded.value)"
+                )
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(commit),))
                 conn.execute("COMMIT")
             except BaseException:

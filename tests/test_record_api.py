@@ -915,3 +915,23 @@ def test_a_pid_given_up_by_an_update_is_free_again(repo: Repository) -> None:
     other["control_number"] = "1"
     other.commit()
     assert repo.lookup_pid("recid", "1") == other.id
+
+
+def test_a_recid_a_record_gave_up_is_never_minted_again(repo: Repository) -> None:
+    """Minting follows the highest number any revision held (as invenio never reuses a PID), not
+    only those held now; one taken by hand stays possible (the test above). Imported numbers
+    count too, and so does an index built again from the history."""
+    first = Record.create({"title": "one"}, pid_minters=["recid"], repo=repo)
+    del first["control_number"]
+    first.commit()
+    assert Record.create({"title": "two"}, pid_minters=["recid"], repo=repo)["control_number"] == "2"
+    (imported,) = repo.import_records([{"title": "seven", "control_number": "7"}]).ids
+    record = Record.get_record(imported, repo=repo)
+    del record["control_number"]
+    record.commit()
+    assert Record.create({"title": "eight"}, pid_minters=["recid"], repo=repo)["control_number"] == "8"
+    repo.close()
+    for path in (repo.git_dir / "gitrecords").glob("index-*"):
+        path.unlink()  # derived: built again from the history
+    again = Repository(repo.path)
+    assert Record.create({"title": "nine"}, pid_minters=["recid"], repo=again)["control_number"] == "9"
