@@ -289,10 +289,14 @@ class Transaction:
         #: transaction brings that back, not the last one committed)
         self.live_blobs: dict[uuid.UUID, _git.Oid] = {}
         self.minted: dict[str, int] = {}
+        #: per PID type: the highest integer the branch held when this transaction first minted
+        #: one (the lock is held: it cannot change), and the highest one its staged records hold
+        self.pid_floor: dict[str, int] = {}
+        self.staged_high: dict[str, int] = {}
         self.commit_id: _git.Oid | None = None
         self._lock: contextlib.ExitStack | None = None
         self._savepoints: list[
-            tuple[dict[uuid.UUID, Change], dict[uuid.UUID, _git.Oid], dict[str, int], int]
+            tuple[dict[uuid.UUID, Change], dict[uuid.UUID, _git.Oid], dict[str, int], dict[str, int], int]
         ] = []
         self._callbacks: list[Callable[[_git.Oid | None], None]] = []
 
@@ -307,6 +311,10 @@ class Transaction:
         self.changes[change.record_id] = change
         if change.blob is not None and change.facts[0] == LIVE:
             self.live_blobs[change.record_id] = change.blob
+        if change.blob is not None:  # a number a staged record holds is taken, by hand or minted
+            for pid_type, value in change.facts[1].items():
+                if value.isascii() and value.isdigit():
+                    self.staged_high[pid_type] = max(self.staged_high.get(pid_type, 0), int(value))
 
     def on_commit(self, callback: Callable[[_git.Oid | None], None]) -> None:
         """Call ``callback(commit id)`` when the transaction has committed (not on a rollback)."""
@@ -319,15 +327,22 @@ class Transaction:
             self.writer.local.transaction = self
         else:
             self._savepoints.append(
-                (dict(self.changes), dict(self.live_blobs), dict(self.minted), len(self._callbacks))
+                (
+                    dict(self.changes),
+                    dict(self.live_blobs),
+                    dict(self.minted),
+                    dict(self.staged_high),
+                    len(self._callbacks),
+                )
             )
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._savepoints:
-            changes, live_blobs, minted, callbacks = self._savepoints.pop()
+            changes, live_blobs, minted, staged_high, callbacks = self._savepoints.pop()
             if exc_type is not None:  # roll back to the savepoint
                 self.changes, self.live_blobs, self.minted = changes, live_blobs, minted
+                self.staged_high = staged_high
                 del self._callbacks[callbacks:]
             return
         try:

@@ -276,3 +276,22 @@ def test_hard_delete_is_refused_inside_a_transaction(repo: Repository) -> None:
         with repo.transaction():
             rec.delete(force=True)
     assert Record.get_record(rec.id, repo=repo) == {"v": 0}
+
+
+def test_minting_in_a_transaction_counts_what_it_staged(repo: Repository) -> None:
+    """In one transaction the branch's highest number is looked up once; the numbers minted and
+    those written by hand in staged records count from then on, and a savepoint rolled back
+    gives its hand-written number back."""
+    with repo.transaction():
+        first = Record.create({"title": "a"}, repo=repo, pid_minters=["recid"])
+        Record.create({"title": "by hand", "control_number": "50"}, repo=repo, pid_minters=[])
+        second = Record.create({"title": "b"}, repo=repo, pid_minters=["recid"])
+        try:
+            with repo.transaction():
+                Record.create({"title": "dropped", "control_number": "90"}, repo=repo, pid_minters=[])
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        third = Record.create({"title": "c"}, repo=repo, pid_minters=["recid"])
+    numbers = [Record.get_record(r.id, repo=repo)["control_number"] for r in (first, second, third)]
+    assert numbers == ["1", "51", "52"]
