@@ -240,7 +240,8 @@ def test_a_ref_delta_chain_longer_than_python_recursion_goes(tmp_path: Path) -> 
         stream += b"commit refs/heads/main\ncommitter A <a@example.org> %d +0000\ndata 0\n" % number
         stream += b"M 100644 inline f\ndata %d\n%s\n" % (len(data), data)
     subprocess.run(["git", "--git-dir", str(git_dir), "fast-import", "--quiet"], input=stream, check=True)
-    no_offsets = ("-c", "repack.useDeltaBaseOffset=false")  # REF_DELTA entries
+    # REF_DELTA entries; one thread (each thread's share of the objects starts a chain of its own)
+    no_offsets = ("-c", "repack.useDeltaBaseOffset=false", "-c", "pack.threads=1")
     git(git_dir, *no_offsets, "repack", "-q", "-a", "-d", "-f", "--depth=4000", "--window=2")
     idx = next((git_dir / "objects" / "pack").glob("pack-*.idx"))
     chains = [line.split() for line in git(git_dir, "verify-pack", "-v", str(idx)).splitlines()]
