@@ -11,7 +11,15 @@ import os
 import sqlite3
 from collections.abc import Iterable
 
-__all__ = ["open_derived"]
+__all__ = ["open_derived", "remove_database"]
+
+
+def remove_database(path: str) -> None:
+    """Remove the database file ``path`` with its write-ahead log and shared memory, those of
+    them that exist."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
 
 
 def open_derived(
@@ -40,9 +48,7 @@ def open_derived(
             except sqlite3.OperationalError:
                 raise
             except sqlite3.DatabaseError:  # not a database any more: it is derived, start again
-                for suffix in ("", "-wal", "-shm"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path + suffix)
+                remove_database(path)
                 return _open(path, schema, fmt, pragmas, keep), path
         except sqlite3.OperationalError:
             if not memory_when_busy:

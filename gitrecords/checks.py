@@ -466,47 +466,20 @@ def _check_reserved_kept(
     now: dict[tuple[str, str], str], before: dict[tuple[str, str], str], problems: _Problems
 ) -> None:
     gone = sorted(f"{pid_type}:{value}" for pid_type, value in before.keys() - now.keys())
+    _no_longer_listed(gone, ("PID of hard-deleted records", "PIDs of hard-deleted records"), "they", problems)
+
+
+def _no_longer_listed(gone: list[str], noun: tuple[str, str], they: str, problems: _Problems) -> None:
+    """One problem for what purged.txt listed before and lists no more (``noun``: one, several)."""
     if gone:
         problems.add(
             Problem(
                 PURGED_FILE,
                 "purged",
-                f"{len(gone)} PID{'' if len(gone) == 1 else 's'} of hard-deleted records no longer listed "
-                f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): they stay in {PURGED_FILE}",
+                f"{len(gone)} {noun[len(gone) > 1]} no longer listed "
+                f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): {they} stay in {PURGED_FILE}",
             )
         )
-
-
-def _check_reserved_pids(
-    repo: Repository,
-    owners: dict[tuple[str, str], list[tuple[str, str]]],
-    reserved: dict[tuple[str, str], str],
-    head_tree: Any,
-    pid_fields: dict[str, str],
-    checked: set[str],
-    problems: _Problems,
-) -> None:
-    for (pid_type, value), holders in sorted(owners.items()):
-        gone = reserved.get((pid_type, value))
-        if gone is None:
-            continue
-        field_name = pid_fields[pid_type]
-        pointer = "/" + field_name.replace("~", "~0").replace("/", "~1")
-        for record_id, path in holders:
-            if path not in checked:
-                continue
-            blob = _git.entry_id(head_tree, path)
-            text = _git.read_blob(repo.git, blob).decode("utf-8", "replace") if blob is not None else ""
-            problems.add(
-                Problem(
-                    path,
-                    "pid",
-                    f"PID {pid_type}:{value} belonged to hard-deleted record {gone} and stays reserved",
-                    line_of(text, pointer),
-                    record_id,
-                    pointer,
-                )
-            )
 
 
 def _looks_like_a_record_file(path: str) -> bool:
@@ -754,10 +727,8 @@ def validate(
                 repo, owners, head_tree, base_id, changed, entries, records_dir, pid_fields, pid_index
             )
         checked_paths = {path for path, _r, _b in entries}
-        _check_pids(repo, owners, head_tree, pid_fields, checked_paths, problems)
-        _check_reserved_pids(
-            repo, owners, {**reserved_before, **reserved}, head_tree, pid_fields, checked_paths, problems
-        )
+        reserved_all = {**reserved_before, **reserved}
+        _check_pids(repo, owners, reserved_all, head_tree, pid_fields, checked_paths, problems)
     return _finish(report, problems)
 
 
@@ -791,16 +762,7 @@ def _check_removals(
                 record_id=str(record_id),
             )
         )
-    gone = sorted(before - purged)
-    if gone:
-        problems.add(
-            Problem(
-                PURGED_FILE,
-                "purged",
-                f"{len(gone)} hard-deleted id{'' if len(gone) == 1 else 's'} no longer listed "
-                f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): ids stay in {PURGED_FILE}",
-            )
-        )
+    _no_longer_listed(sorted(before - purged), ("hard-deleted id", "hard-deleted ids"), "ids", problems)
 
 
 def _add_other_owners(
@@ -864,33 +826,36 @@ def _index_at(repo: Repository, base_id: Any) -> Any:
 def _check_pids(
     repo: Repository,
     owners: dict[tuple[str, str], list[tuple[str, str]]],
+    reserved: dict[tuple[str, str], str],
     head_tree: Any,
     pid_fields: dict[str, str],
     checked: set[str],
     problems: _Problems,
 ) -> None:
+    """A PID that several records hold, or that a hard-deleted record held (``reserved``: the
+    value -> that record), is a problem of each checked record holding it."""
     for (pid_type, value), holders in sorted(owners.items()):
-        if len(holders) < 2:
+        gone = reserved.get((pid_type, value))
+        if len(holders) < 2 and gone is None:
             continue
         field_name = pid_fields[pid_type]
         pointer = "/" + field_name.replace("~", "~0").replace("/", "~1")
         for record_id, path in holders:
             if path not in checked:
                 continue  # only the records being checked are blamed
-            others = [other for other, other_path in holders if other_path != path]
-            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            messages = []
+            if len(holders) > 1:
+                others = [other for other, other_path in holders if other_path != path]
+                shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+                messages.append(f"PID {pid_type}:{value} is also used by record {shown}")
+            if gone is not None:
+                messages.append(
+                    f"PID {pid_type}:{value} belonged to hard-deleted record {gone} and stays reserved"
+                )
             blob = _git.entry_id(head_tree, path)
             text = _git.read_blob(repo.git, blob).decode("utf-8", "replace") if blob is not None else ""
-            problems.add(
-                Problem(
-                    path,
-                    "pid",
-                    f"PID {pid_type}:{value} is also used by record {shown}",
-                    line_of(text, pointer),
-                    record_id,
-                    pointer,
-                )
-            )
+            for message in messages:
+                problems.add(Problem(path, "pid", message, line_of(text, pointer), record_id, pointer))
 
 
 # -- fmt: canonical files in a working tree ------------------------------------------

@@ -68,10 +68,9 @@ def facts_from_data(data: Any, pid_fields: Mapping[str, str]) -> BlobFacts:
 
 #: a PID value of digits only (SQL, on ``pid_value``)
 _DIGITS = "pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'"
-_RAISE_HIGH = (
-    "INSERT INTO pid_high VALUES (?, ?)"
-    " ON CONFLICT (pid_type) DO UPDATE SET value = MAX(value, excluded.value)"
-)
+#: ``pid_high`` keeps the higher of its value and the one inserted
+_HIGHER = " ON CONFLICT (pid_type) DO UPDATE SET value = MAX(value, excluded.value)"
+_RAISE_HIGH = "INSERT INTO pid_high VALUES (?, ?)" + _HIGHER
 
 
 class RevisionIndex:
@@ -701,8 +700,7 @@ class PendingImport:
                 conn.execute("INSERT OR IGNORE INTO pids SELECT pid_type, pid_value, record FROM import_pids")
                 conn.execute(
                     "INSERT INTO pid_high SELECT pid_type, MAX(CAST(pid_value AS INTEGER)) FROM import_pids"
-                    f" WHERE {_DIGITS} GROUP BY pid_type"
-                    " ON CONFLICT (pid_type) DO UPDATE SET value = MAX(value, excluded.value)"
+                    f" WHERE {_DIGITS} GROUP BY pid_type{_HIGHER}"
                 )
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(commit),))
                 conn.execute("COMMIT")

@@ -44,7 +44,7 @@ import orjson
 from . import _git, layout
 from ._objects import GitDir
 from ._pack import BLOB
-from ._sqlite import open_derived
+from ._sqlite import open_derived, remove_database
 from ._workers import can_fork, ordered_map
 from .config import parse_config
 from .errors import GitRecordsError
@@ -111,7 +111,16 @@ _SEPARATOR = "\x1f"
 _SCALARS = frozenset((str, int, float, bool))
 _ANY_TIP: Any = object()
 
-_SCHEMA = """
+#: the columns of ``vals`` and of ``vals_pending``, whose rows move to it as they are
+_VALUE_COLUMNS = """
+    doc INTEGER NOT NULL,
+    path INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    str TEXT,
+    num REAL,
+    PRIMARY KEY (doc, path, n)
+"""
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS docs (
     doc INTEGER PRIMARY KEY,
@@ -130,26 +139,12 @@ CREATE TABLE IF NOT EXISTS paths (
     multi INTEGER NOT NULL DEFAULT 0
 );
 -- n: the value's place among the record's values at that path (0 unless a list holds several)
-CREATE TABLE IF NOT EXISTS vals (
-    doc INTEGER NOT NULL,
-    path INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    str TEXT,
-    num REAL,
-    PRIMARY KEY (doc, path, n)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vals ({_VALUE_COLUMNS}) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS vals_by_num ON vals (path, num) WHERE num IS NOT NULL;
 CREATE INDEX IF NOT EXISTS vals_by_str ON vals (path, str);
 -- value rows of records added by small catch-ups, not yet in vals (see PENDING_RECORDS): what
 -- reads values by record or by path reads them here too, or moves them to vals first
-CREATE TABLE IF NOT EXISTS vals_pending (
-    doc INTEGER NOT NULL,
-    path INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    str TEXT,
-    num REAL,
-    PRIMARY KEY (doc, path, n)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vals_pending ({_VALUE_COLUMNS}) WITHOUT ROWID;
 -- how many live records hold each value of the declared facets' fields (meta 'counted' lists
 -- those fields): facet counts of everything are read here, not counted over every record
 CREATE TABLE IF NOT EXISTS facet_counts (
@@ -266,9 +261,7 @@ def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> N
             # damaged, another format, or busy for a minute: it is derived; removed, it is rebuilt
             # on its branch's next search
             conn.close()
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path + suffix)
+            remove_database(path)
         finally:
             conn.close()
 
@@ -332,21 +325,26 @@ class SearchIndex:
 
     # -- catching up ---------------------------------------------------------
 
-    def _begin(self) -> None:
-        """Start a write transaction. The cached path ids stay valid unless some process deleted
-        path ids since they were cached (``meta`` 'paths' counts those deletions)."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        row = self._conn.execute("SELECT value FROM meta WHERE key='paths'").fetchone()
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed when the block ends, undone when it raises. The cached
+        path ids stay valid unless some process deleted path ids since they were cached (``meta``
+        'paths' counts those deletions); after a rollback, those it cached may not exist."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT value FROM meta WHERE key='paths'").fetchone()
         generation = row[0] if row else None
         if generation != self._paths_generation:
             self._paths.clear()
             self._paths_generation = generation
-
-    def _rollback(self) -> None:
-        """Undo the write transaction; path ids it cached may not exist any more."""
-        self._conn.execute("ROLLBACK")
-        self._paths.clear()
-        self._paths_generation = None
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._paths.clear()
+            self._paths_generation = None
+            raise
 
     def _paths_deleted(self) -> None:
         """Path ids were deleted in this transaction: every process's cache of them is stale."""
@@ -394,9 +392,7 @@ class SearchIndex:
         if self.indexed_tip() == tip_text:
             return
         with self._lock:
-            conn = self._conn
-            self._begin()
-            try:
+            with self._writing() as conn:
                 if since is None or not self._follow(tip, *since):
                     self._catch_up(tip)
                 # two lookups at the ends of the table (MIN and MAX in one SELECT walk all of it)
@@ -405,10 +401,6 @@ class SearchIndex:
                 ).fetchone()
                 if low is not None and high - low + 1 >= PENDING_RECORDS:
                     _settle(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             if self._built:
                 self._scrub()
 
@@ -513,17 +505,31 @@ class SearchIndex:
                 self._build(new)
                 return
         self._index(new, changes, before=old)
-        if _git.first_parent_chain(git, new, old) is None:
+        done = {record_id for record_id, _ in changes}
+        if _git.is_ancestor(git, new, old):
+            # the branch went back (a reset): the records the dropped commits changed take their
+            # times as of the commit it went back to, though their files may be the same there
+            self._redate(new, old, records_dir, done, as_of=new)
+        elif _git.first_parent_chain(git, new, old) is None:
             # the branch took another first-parent line (a pull whose merge has the remote's tip
             # first): the revision index dates what that line changed by its own commits, so the
             # records it changed take their times again, though their files may be the same
-            self._redate(old, new, records_dir, {record_id for record_id, _ in changes})
+            self._redate(old, new, records_dir, done)
 
-    def _redate(self, old: _git.Oid, new: _git.Oid, records_dir: str, done: set[uuid.UUID]) -> None:
+    def _redate(
+        self,
+        stop: _git.Oid,
+        start: _git.Oid,
+        records_dir: str,
+        done: set[uuid.UUID],
+        as_of: _git.Oid | None = None,
+    ) -> None:
+        """Date again, as of ``as_of`` (default ``start``), the records but ``done`` that the
+        first-parent commits from ``start`` back to ``stop`` (or one of its ancestors) changed."""
         git = self._git
         changed: set[uuid.UUID] = set()
-        for commit in _git.walk_first_parents(git, new):
-            if commit == old or _git.is_ancestor(git, commit, old):
+        for commit in _git.walk_first_parents(git, start):
+            if commit == stop or _git.is_ancestor(git, commit, stop):
                 break  # the line has reached the history the index had
             parent = _git.first_parent(git, commit)
             for path, _before, _after in _git.changed_blobs(
@@ -535,7 +541,8 @@ class SearchIndex:
                 record_id = layout.id_from_path(path, records_dir)
                 if record_id is not None and record_id not in done:
                     changed.add(record_id)
-        for key, (created, updated, revision) in self._times(new, sorted(changed, key=str)).items():
+        when = as_of if as_of is not None else start
+        for key, (created, updated, revision) in self._times(when, sorted(changed, key=str)).items():
             self._conn.execute(
                 "UPDATE docs SET created=?, updated=?, revision=? WHERE record=?",
                 (created, updated, revision, key),
@@ -1124,34 +1131,28 @@ class SearchIndex:
     ) -> None:
         """After a hard delete: the purged records leave the index at once, and the full-text index
         is rewritten so that their words are gone from the file, not only unreachable."""
-        with self._lock:
-            conn = self._conn
-            self._begin()
+        with self._lock, self._writing() as conn:
+            stale_paths: set[int] = set()
+            row = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
+            self._counting = frozenset(json.loads(row[0])) if row else frozenset()
             try:
-                stale_paths: set[int] = set()
-                row = conn.execute("SELECT value FROM meta WHERE key='counted'").fetchone()
-                self._counting = frozenset(json.loads(row[0])) if row else frozenset()
                 for record_id in purged:
                     row = conn.execute("SELECT doc FROM docs WHERE record=?", (str(record_id),)).fetchone()
                     if row is not None:
                         self._drop_doc(row[0], stale_paths)
                         conn.execute("DELETE FROM docs WHERE doc=?", (row[0],))
+            finally:
                 self._counting = frozenset()
-                self._prune_paths(stale_paths)
-                conn.execute(
-                    "UPDATE meta SET value = (SELECT COUNT(*) FROM docs WHERE deleted = 0) WHERE key = 'live'"
-                )
-                new_tip = commit_map.get(old_tip, old_tip) if old_tip is not None else None
-                if new_tip is not None and self.indexed_tip() == str(old_tip):
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(new_tip),))
-                else:
-                    conn.execute("DELETE FROM meta WHERE key='tip'")  # rebuilt on the next catch-up
-                conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
-                conn.execute("COMMIT")
-            except BaseException:
-                self._counting = frozenset()
-                self._rollback()
-                raise
+            self._prune_paths(stale_paths)
+            conn.execute(
+                "UPDATE meta SET value = (SELECT COUNT(*) FROM docs WHERE deleted = 0) WHERE key = 'live'"
+            )
+            new_tip = commit_map.get(old_tip, old_tip) if old_tip is not None else None
+            if new_tip is not None and self.indexed_tip() == str(old_tip):
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (str(new_tip),))
+            else:
+                conn.execute("DELETE FROM meta WHERE key='tip'")  # rebuilt on the next catch-up
+            conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
         self.catch_up()
         self._scrub()
 
@@ -1164,14 +1165,8 @@ class SearchIndex:
     def rebuild(self) -> int:
         """Build the index again from the branch tip; returns the records indexed."""
         with self._lock:
-            conn = self._conn
-            self._begin()
-            try:
+            with self._writing() as conn:
                 self._build(_git.tip(self._git, self._ref))
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._scrub()
             return conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
@@ -1225,13 +1220,8 @@ class SearchIndex:
         with self._lock:
             conn = self._conn
             if conn.execute("SELECT 1 FROM vals_pending LIMIT 1").fetchone() is not None:
-                self._begin()  # the values of records written since the last search are read
-                try:
+                with self._writing():  # the values of records written since the last search are read
                     _settle(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
             where, params = compiler.filter(node)
             # vals and fts hold live records only (a tombstone has no words and no values): only
             # "everything" and terms read from docs (id:, NOT) need the state checked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -102,14 +103,12 @@ class State:
 def _forget_index(repo: Repository) -> None:
     """Remove the revision index file that opening ``repo`` made for a branch that does not exist
     (a mistyped --branch leaves nothing behind; a branch made later builds its own)."""
+    from .._sqlite import remove_database
+
     path = repo.index.path
-    if path is None:
-        return
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            os.unlink(path + suffix)
-        except OSError:
-            pass
+    if path is not None:
+        with contextlib.suppress(OSError):  # not ours to remove: it stays, as it is harmless
+            remove_database(path)
 
 
 def open_repository(path: str | None, branch: str | None, wait: float = DEFAULT_LOCK_WAIT) -> Repository:
