@@ -365,6 +365,16 @@ def test_the_index_goes_back_with_a_branch_reset_to_an_earlier_commit(repo: Repo
     repo.search_index.catch_up(start)  # a reader's older snapshot: the branch is ahead
     assert repo.search("resetword").ids == [again.id] and other.id not in repo.search("").ids
     assert_equals_rebuild(repo)
+    # commits that leave a record's file as it was: going back over them re-dates the record
+    same = Record.create({"title": "same", "n": 1}, repo=repo)
+    back_to = repo.tip()
+    for n in (2, 1):
+        same = Record.get_record(same.id, repo=repo)
+        same["n"] = n
+        same.commit()
+    assert repo.search("title:same", sort="updated").total == 1
+    git(repo, "update-ref", "refs/heads/main", str(back_to))
+    assert_equals_rebuild(repo)
 
 
 def test_a_record_nested_to_the_limit_is_indexed_and_a_deeper_file_is_not_read(repo: Repository) -> None:
