@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 
-from . import _git, layout
+from . import _git, _ranker, layout
 from ._objects import GitDir
 from ._pack import BLOB
 from ._sqlite import open_derived, remove_database
@@ -67,6 +67,8 @@ WALK_RATIO = 50
 #: more than one in 1,000 for a family name at a million (51.0 against 48.4 ms a page)
 RANK_WINDOW_RATIO = 1_000
 RANK_WINDOW_MIN = 200
+#: the ranker's window past a page's end (records tied at its last score must all be seen)
+RANK_WINDOW_TIES = 4_000
 #: records tied at a page's last number are found by walking all records in id order when at
 #: least one record in this many holds that number
 TIE_WALK_RATIO = 200
@@ -213,6 +215,11 @@ def _flatten_value(value: Any, path: str, out: list[tuple[str, Any]]) -> None:
         _flatten(value, path, out)
 
 
+def _new_generation(conn: sqlite3.Connection) -> None:
+    """Mark the index as built again, or purged: the ranker is built again from it."""
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex,))
+
+
 def _settle(conn: sqlite3.Connection) -> None:
     """Move the rows waiting in ``vals_pending`` to ``vals`` (in a write transaction), in the
     order of its value index: each of its leaves is written once for all of them."""
@@ -264,6 +271,12 @@ def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> N
             remove_database(path)
         finally:
             conn.close()
+        _ranker.remove(ranker_folder(path))
+
+
+def ranker_folder(path: str) -> str:
+    """The folder of the ranker beside the search index in ``path`` (see :mod:`._ranker`)."""
+    return path.removesuffix(".sqlite") + ".ranker"
 
 
 @dataclass
@@ -298,6 +311,8 @@ class SearchIndex:
         #: and not written yet, from their docs rows
         self._old_times: dict[str, tuple[Any, int]] | None = None
         self._conn = self._connect(path)
+        #: the tantivy index that ranks pages of full-text queries (None: FTS5 ranks them all)
+        self._ranker = _ranker.Ranker(ranker_folder(self.path)) if self.path else None
 
     def __repr__(self) -> str:
         return f"<SearchIndex {self._ref} {self.path or ':memory:'}>"
@@ -556,6 +571,7 @@ class SearchIndex:
         conn.execute(_FTS_TABLE)
         conn.execute("DELETE FROM meta WHERE key='counted'")
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('live', 0)")
+        _new_generation(conn)
         self._paths_deleted()
         if tip is None:
             conn.execute("DELETE FROM meta WHERE key='tip'")
@@ -1153,6 +1169,9 @@ class SearchIndex:
             else:
                 conn.execute("DELETE FROM meta WHERE key='tip'")  # rebuilt on the next catch-up
             conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+            _new_generation(conn)
+        if self._ranker is not None:
+            _ranker.remove(self._ranker.folder)  # its files may hold the purged records' words
         self.catch_up()
         self._scrub()
 
@@ -1229,6 +1248,8 @@ class SearchIndex:
             match = compiler.single_match(where)
             #: a condition on ``d`` (docs) that is true for the hits, when cheaper than a list of them
             probe: tuple[str, list[Any]] | None = None
+            #: (total, the page's ids) when the ranker answered
+            ranked: tuple[int, list[str]] | None = None
             if not where:
                 hits, hits_params = f"{_EVERYTHING}{state}", []
                 live = (
@@ -1243,7 +1264,11 @@ class SearchIndex:
                 )
             elif match is not None:
                 hits, hits_params = where, params  # counting FTS5 matches walks its doclists only
-                total = conn.execute(f"SELECT COUNT(*) FROM ({hits})", hits_params).fetchone()[0]
+                ranked = self._ranked_page(compiler.single_text(where), compiler, sort, offset, limit)
+                if ranked is not None:
+                    total, ids = ranked
+                else:
+                    total = conn.execute(f"SELECT COUNT(*) FROM ({hits})", hits_params).fetchone()[0]
             elif (ranged := self._one_value_range(compiler, where)) is not None:
                 # one range on a field no record has two values at: counting its entries in the
                 # value index counts records, and a page walks the time index probing each record
@@ -1272,20 +1297,21 @@ class SearchIndex:
                 hits, hits_params = "SELECT doc FROM temp.hits", []
                 total = conn.execute("SELECT COUNT(*) FROM temp.hits").fetchone()[0]
             page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
-            ids = self._page(
-                compiler,
-                sort,
-                hits,
-                hits_params,
-                match,
-                state,
-                page,
-                offset,
-                limit,
-                total,
-                with_deleted,
-                probe,
-            )
+            if ranked is None:
+                ids = self._page(
+                    compiler,
+                    sort,
+                    hits,
+                    hits_params,
+                    match,
+                    state,
+                    page,
+                    offset,
+                    limit,
+                    total,
+                    with_deleted,
+                    probe,
+                )
             counts: dict[str, list[tuple[str, int]]] = {}
             counted: list[str] = []
             if facets and not where:  # deleted records hold no values: the same counts either way
@@ -1316,6 +1342,63 @@ class SearchIndex:
                     )
                 ]
         return SearchHits(total, [uuid.UUID(r) for r in ids], counts)
+
+    def _ranked_page(
+        self,
+        text: _ranker.TextQuery | None,
+        compiler: _Compiler,
+        sort: str | None,
+        offset: int,
+        limit: int | None,
+    ) -> tuple[int, list[str]] | None:
+        """(total, the page's record ids) of a full-text match ranked best first, by the ranker;
+        None when it does not answer (see :mod:`._ranker`). Records tied at the page's last score
+        are ordered as :meth:`_page` orders them (most recently updated first)."""
+        ranker = self._ranker
+        if ranker is None or ranker.broken or limit is None or limit <= 0 or not _ranker.supported(text):
+            return None
+        if compiler.sort_key(sort) != ("relevance", False):
+            return None
+        conn = self._conn
+        assert text is not None
+        end = offset + limit
+        # with a phrase, wide at once: a wider window costs tantivy little, asking again costs
+        # the whole phrase query again (13 ms for one of 147,000 matches at a million records)
+        window = end + (RANK_WINDOW_TIES if _ranker.has_phrase(text) else RANK_WINDOW_MIN)
+        try:
+            conn.execute("BEGIN")  # one snapshot of the index for the ranker to follow
+            try:
+                source = _RankerSource(self)
+                if source.live < _ranker.MIN_RECORDS or not ranker.current(source):
+                    return None
+            finally:
+                conn.execute("COMMIT")
+            total, scores, addresses = ranker.top(text, window)
+            while len(scores) == window and scores[-1] == scores[end - 1]:
+                # records tied with the page's last score run past the window: a wider one (the
+                # benchmark's records tie up to 1,800 at a million)
+                window = max(window * 4, end + RANK_WINDOW_TIES)
+                total, scores, addresses = ranker.top(text, window)
+            if len(scores) > end:
+                last = scores[end - 1]
+                keep = end + sum(1 for _ in itertools.takewhile(lambda score: score == last, scores[end:]))
+                scores, addresses = scores[:keep], addresses[:keep]
+            records = ranker.records(addresses)
+        except BaseException as error:
+            if not _ranker.is_failure(error):
+                raise
+            # derived and optional: FTS5 ranks this page (the next search builds it again)
+            ranker.failed(error)
+            return None
+        score_of = dict(zip(records, scores, strict=True))
+        found = conn.execute(
+            "SELECT record, updated, revision FROM docs WHERE record IN (SELECT value FROM json_each(?))",
+            (json.dumps(records),),
+        ).fetchall()
+        found.sort(
+            key=lambda row: (-score_of[row[0]], -row[1] if row[1] is not None else math.inf, -row[2], row[0])
+        )
+        return total, [row[0] for row in found[offset:end]]
 
     def _one_value_range(self, compiler: _Compiler, where: str) -> tuple[int, str, list[Any]] | None:
         """(path id, condition on ``vals`` columns, its parameters) when the whole filter is one
@@ -1539,6 +1622,64 @@ class SearchIndex:
         ).fetchall()
         rows.sort(key=lambda r: r[1])
         return [doc for doc, _record in rows if doc not in before][:wanted]
+
+
+class _RankerSource(_ranker.Source):
+    """The search index as the ranker reads it (in the caller's read transaction)."""
+
+    def __init__(self, index: SearchIndex) -> None:
+        self._index = index
+        self._conn = index._conn
+        meta = dict(
+            self._conn.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'tip', 'live')")
+        )
+        self.generation = meta.get("generation")
+        self.tip = meta.get("tip")
+        live = meta.get("live")
+        if live is None:
+            live = self._conn.execute("SELECT COUNT(*) FROM docs WHERE deleted = 0").fetchone()[0]
+        self.live = int(live)
+
+    def rows(self, records: list[str] | None) -> Iterator[tuple[str, str, str]]:
+        if records is None:
+            return iter(
+                self._conn.execute(
+                    "SELECT d.record, f.body, f.scoped FROM fts f JOIN docs d ON d.doc = f.rowid"
+                )
+            )
+        return iter(
+            self._conn.execute(
+                "SELECT d.record, f.body, f.scoped FROM docs d JOIN fts f ON f.rowid = d.doc"
+                " WHERE d.record IN (SELECT value FROM json_each(?))",
+                (json.dumps(records),),
+            )
+        )
+
+    def changed(self, old_tip: str, new_tip: str, limit: int) -> list[str] | None:
+        git = self._index._git
+        try:
+            old, new = _git.oid_from_hex(old_tip), _git.oid_from_hex(new_tip)
+            if old not in git or new not in git:
+                return None
+            old_tree, new_tree = _git.tree_of(git, old), _git.tree_of(git, new)
+        except (ValueError, GitRecordsError):
+            return None
+        records_dir = self._index._records_dir(new_tree)
+        if records_dir != self._index._records_dir(old_tree):
+            return None
+        found: list[str] = []
+        for path, _before, _after in _git.changed_blobs(
+            git,
+            _git.subtree(git, old_tree, records_dir),
+            _git.subtree(git, new_tree, records_dir),
+            records_dir + "/",
+        ):
+            record_id = layout.id_from_path(path, records_dir)
+            if record_id is not None:
+                found.append(str(record_id))
+                if len(found) > limit:
+                    return None
+        return found
 
 
 class _RecordChanges:
@@ -1784,6 +1925,8 @@ class _Compiler:
         #: whether a term reads docs (id:, NOT), which hold deleted records too
         self.uses_docs = False
         self._last_match: str | None = None
+        #: the last match as the ranker asks it (None: it cannot, a prefix)
+        self._last_text: _ranker.TextQuery | None = None
         self._last_range: tuple[str, list[int], str, list[Any]] | None = None
 
     # fields ------------------------------------------------------------------
@@ -1824,12 +1967,22 @@ class _Compiler:
         """The FTS5 expression when the whole filter is one MATCH (its hits are its matches)."""
         return self._last_match if where == _MATCH else None
 
+    def single_text(self, where: str) -> _ranker.TextQuery | None:
+        """The same match as the ranker asks it (None when it cannot)."""
+        return self._last_text if where == _MATCH else None
+
     def _node(self, node: Any, positive: bool) -> tuple[str, list[Any]]:
         if isinstance(node, (And, Or)):
-            parts = [self._node(item, positive) for item in node.items]
+            parts = []
+            texts: list[_ranker.TextQuery | None] = []
+            for item in node.items:
+                parts.append(self._node(item, positive))
+                texts.append(self._last_text if parts[-1][0] == _MATCH else None)
             if all(sql == _MATCH for sql, _ in parts):  # one FTS5 query, not a set operation
                 joiner = " AND " if isinstance(node, And) else " OR "
                 self._last_match = joiner.join(f"({params[0]})" for _, params in parts)
+                kind = _ranker.AllOf if isinstance(node, And) else _ranker.AnyOf
+                self._last_text = None if None in texts else kind(tuple(texts))  # type: ignore[arg-type]
                 return _MATCH, [self._last_match]
             return _compound(" INTERSECT " if isinstance(node, And) else " UNION ", parts)
         if isinstance(node, Not):
@@ -1838,10 +1991,13 @@ class _Compiler:
             return f"SELECT doc FROM docs EXCEPT SELECT * FROM ({sql})", params
         return self._term(node, positive)
 
-    def _match(self, expression: str, positive: bool) -> tuple[str, list[Any]]:
+    def _match(
+        self, expression: str, positive: bool, text: _ranker.TextQuery | None
+    ) -> tuple[str, list[Any]]:
         if positive:
             self.rank_terms.append(expression)
         self._last_match = expression
+        self._last_text = text
         return _MATCH, [expression]
 
     def _term(self, term: Term, positive: bool) -> tuple[str, list[Any]]:
@@ -1883,16 +2039,20 @@ class _Compiler:
         if name is None:
             phrase = " ".join(found)
             star = " *" if term.kind == "prefix" else ""
-            return self._match(f'body : "{phrase}"{star}', positive)
+            text = None if star else _ranker.Words("body", tuple(found))
+            return self._match(f'body : "{phrase}"{star}', positive, text)
         paths = self._path_names(name)
         if not paths:
             return nothing
         star = " *" if term.kind == "prefix" else ""
         alternatives = []
+        scoped: list[_ranker.TextQuery] = []
         for path in paths:
             token = self._ids[path]
             alternatives.append('"' + " ".join(f"{token}:{w}" for w in found) + '"' + star)
-        return self._match(f"scoped : ({' OR '.join(alternatives)})", positive)
+            scoped.append(_ranker.Words("scoped", tuple(f"{token}:{w}" for w in found)))
+        text = None if star else scoped[0] if len(scoped) == 1 else _ranker.AnyOf(tuple(scoped))
+        return self._match(f"scoped : ({' OR '.join(alternatives)})", positive, text)
 
     def _range(self, term: Term) -> tuple[str, list[Any]]:
         ids = self.paths_for(term.field or "")

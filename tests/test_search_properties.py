@@ -34,6 +34,7 @@ Environment: ``GITRECORDS_SEARCH_EXAMPLES`` (default 250) and ``GITRECORDS_SEARC
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -44,6 +45,7 @@ import subprocess
 import tempfile
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +64,7 @@ from gitrecords import (
     Repository,
     ValidationError,
     _git,
+    _ranker,
     layout,
     replication,
     search_index,
@@ -547,6 +550,9 @@ def check_queries(repo: Repository, stored: dict[uuid.UUID, Any], asked: list, s
         expected = {i for i, d in searched.items() if matches(q, d)}
         found = repo.search(text, size=10_000, with_deleted=with_deleted)
         assert (found.total, set(found.ids)) == (len(expected), expected), (text, with_deleted)
+        with ranker_always():  # a full-text match is ranked by tantivy: the same records
+            found = repo.search(text, size=10_000, with_deleted=with_deleted)
+        assert (found.total, set(found.ids)) == (len(expected), expected), (text, with_deleted, "ranker")
         for descending in (False, True):
             sort = f"-{sort_field}" if descending else sort_field
             try:
@@ -555,6 +561,29 @@ def check_queries(repo: Repository, stored: dict[uuid.UUID, Any], asked: list, s
                 assert not any(ends_with(p, sort_field) for d in stored.values() for p, _ in leaves(d))
                 continue
             assert ordered == sort_order(searched, expected, sort_field, descending), (text, sort)
+
+
+@contextlib.contextmanager
+def ranker_always() -> Iterator[None]:
+    """The ranker (gitrecords._ranker) answers the full-text matches it can at any size."""
+    saved = _ranker.MIN_RECORDS
+    _ranker.MIN_RECORDS = 0
+    try:
+        yield
+    finally:
+        _ranker.MIN_RECORDS = saved
+
+
+def assert_ranker_agrees(repo: Repository) -> None:
+    """The ranker answers the state machine's queries with the records FTS5 answers, in pages
+    that follow on from each other."""
+    for q in STATE_QUERIES:
+        plain = repo.search(q, size=100)
+        with ranker_always():
+            ranked = repo.search(q, size=100)
+            pages = [repo.search(q, size=3, page=p).ids for p in (1, 2, 3)]
+        assert (ranked.total, set(ranked.ids)) == (plain.total, set(plain.ids)), q
+        assert [i for page in pages for i in page] == ranked.ids[:9], q
 
 
 def test_reference_examples() -> None:
@@ -999,6 +1028,7 @@ class SearchIndexMachine(RuleBasedStateMachine):
     @rule()
     def search(self) -> None:
         assert_equals_rebuild(self.repo)
+        assert_ranker_agrees(self.repo)
 
     @invariant()
     def no_pid_has_two_live_owners(self) -> None:
