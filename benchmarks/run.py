@@ -688,6 +688,22 @@ def index_rows(outcome: dict[str, Any]) -> list[list[str]]:
                     ["", "bare SQLite (floor)", f"{size / n:,.0f} B/record", f"{size / 1e6:,.0f} MB"]
                     + [""] * 5
                 )
+    searched = (get("search") or {}).get("api")
+    if usable(searched) and searched["extra"].get("ranker_build_s"):
+        built, size = searched["extra"]["ranker_build_s"], searched["extra"]["ranker_bytes"]
+        rows.append(
+            [
+                "build the ranker (tantivy) from the index",
+                SYSTEMS["api"][0],
+                f"{fmt_rate(n / built)} records/s",
+                f"{built:.2f} s",
+                "",
+                "",
+                "",
+                "",
+                f"by the first ranked search; {size / 1e6:,.0f} MB on disk ({size / n:,.0f} B/record)",
+            ]
+        )
     commit = (get("search_commit") or {}).get("api")
     if commit is not None:
         title = OP_TITLES["search_commit"]

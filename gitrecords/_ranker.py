@@ -27,6 +27,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,10 +46,16 @@ BUILD_HEAP = 128_000_000
 SMALL_HEAP = 15_000_000
 #: records re-added with one small writer at most (more: the build's writer)
 SMALL_CATCH_UP = 2_000
+#: after a failure a process leaves the ranker alone for this long (FTS5 ranks meanwhile)
+RETRY_SECONDS = 60.0
 FORMAT = 1
 _STATE = "state.json"
 _TOKENIZER = "gitrecords-words"
 _MASK = (1 << 64) - 1
+
+
+class Mismatch(Exception):
+    """The ranker answered what the search index does not hold (a damaged file)."""
 
 
 @dataclass(frozen=True)
@@ -121,16 +128,18 @@ class Ranker:
         self._index: Any = None
         self._searcher: Any = None
         self._state: dict[str, Any] | None = None
-        #: tantivy failed in this process: FTS5 ranks every page from now on
-        self.broken = False
+        #: after a failure, FTS5 ranks every page in this process until then (time.monotonic)
+        self._retry_at = 0.0
 
     # -- keeping up ------------------------------------------------------------
 
+    def usable(self) -> bool:
+        """False for :data:`RETRY_SECONDS` after a failure in this process, and for good when
+        tantivy cannot be imported."""
+        return time.monotonic() >= self._retry_at and available()
+
     def current(self, source: Source) -> bool:
         """Bring the index to ``source``'s tip; False when it cannot be used (then FTS5 ranks)."""
-        if not available():
-            self.broken = True
-            return False
         want = {"format": FORMAT, "generation": source.generation, "tip": source.tip}
         if self._state == want and self._searcher is not None:
             return True
@@ -140,7 +149,7 @@ class Ranker:
             return True
         with _locked(self.folder):
             state = _read_state(self.folder)
-            if state != want:
+            if state != want or not os.path.exists(os.path.join(self.folder, "meta.json")):
                 self._close()
                 self._update(source, state, want)
             if not self._open():
@@ -164,11 +173,11 @@ class Ranker:
             shutil.rmtree(self.folder, ignore_errors=True)
             os.makedirs(self.folder)
             index = _new_index(self.folder)
-            _add(index, source.rows(None), BUILD_HEAP, threads=2, replace=False)
+            _add(index, source.rows(None), BUILD_HEAP, threads=2)
         else:
             index = _open_index(self.folder)
             heap = SMALL_HEAP if len(records) <= SMALL_CATCH_UP else BUILD_HEAP
-            _add(index, source.rows(records), heap, threads=1, replace=True, gone=records)
+            _add(index, source.rows(records), heap, threads=1, gone=records)
         _write_state(self.folder, want)
 
     def _open(self) -> bool:
@@ -186,12 +195,16 @@ class Ranker:
         self._index = self._searcher = None
         self._state = None
 
-    def failed(self, error: Exception) -> None:
-        """tantivy refused (a damaged folder, a full disk): the next search builds it again."""
+    def failed(self, error: BaseException) -> None:
+        """tantivy refused (a damaged folder, a full disk), or answered what the search index
+        does not hold: the next search in any process builds it again (unless another process
+        has moved it on meanwhile), and this one leaves it for :data:`RETRY_SECONDS`."""
+        used = self._state
         self._close()
-        self.broken = True
+        self._retry_at = time.monotonic() + RETRY_SECONDS
         with contextlib.suppress(OSError), _locked(self.folder):
-            _write_state(self.folder, {"format": FORMAT, "failed": str(error)})
+            if used is None or _read_state(self.folder) == used:
+                _write_state(self.folder, {"format": FORMAT, "failed": str(error)[:200]})
 
     # -- asking --------------------------------------------------------------
 
@@ -211,9 +224,10 @@ class Ranker:
 
 
 def is_failure(error: BaseException) -> bool:
-    """Whether ``error`` is tantivy refusing (a damaged folder, a full disk): tantivy panics on
+    """Whether ``error`` is the ranker failing rather than the process being stopped: any
+    exception (it is derived and optional: FTS5 answers instead), and tantivy's panics on
     some damaged files, which Python sees as a ``PanicException`` (a BaseException)."""
-    return isinstance(error, (OSError, ValueError, RuntimeError)) or type(error).__name__ == "PanicException"
+    return isinstance(error, Exception) or type(error).__name__ == "PanicException"
 
 
 def remove(folder: str) -> None:
@@ -299,7 +313,6 @@ def _add(
     heap: int,
     *,
     threads: int,
-    replace: bool,
     gone: list[str] | None = None,
 ) -> None:
     import tantivy

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import math
 import operator
 import os
@@ -51,7 +52,8 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import WORD, And, Node, Not, Or, QueryError, Term, normalize, words
 
-FORMAT = "9"
+FORMAT = "10"
+log = logging.getLogger("gitrecords")
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
@@ -155,8 +157,12 @@ CREATE TABLE IF NOT EXISTS facet_counts (
     docs INTEGER NOT NULL,
     PRIMARY KEY (path, str)
 ) WITHOUT ROWID;
+-- the words are made in Python (query.words, after normalize()), joined by spaces: the ascii
+-- tokenizer splits only there (it takes every non-ASCII character as part of a word), so the
+-- words are the same whatever Unicode tables the SQLite library has (unicode61's split some
+-- word characters, New Tai Lue vowels, differently from Python) and the same as the ranker's
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    body, scoped, tokenize = "unicode61 remove_diacritics 2 tokenchars '.:_'"
+    body, scoped, tokenize = "ascii tokenchars '.:_'"
 );
 """
 #: the full-text table, made again from scratch by a rebuild (dropping it is much cheaper than
@@ -1355,24 +1361,22 @@ class SearchIndex:
         None when it does not answer (see :mod:`._ranker`). Records tied at the page's last score
         are ordered as :meth:`_page` orders them (most recently updated first)."""
         ranker = self._ranker
-        if ranker is None or ranker.broken or limit is None or limit <= 0 or not _ranker.supported(text):
+        if ranker is None or limit is None or limit <= 0 or not _ranker.supported(text):
             return None
-        if compiler.sort_key(sort) != ("relevance", False):
+        if compiler.sort_key(sort) != ("relevance", False) or not ranker.usable():
             return None
-        conn = self._conn
         assert text is not None
+        conn = self._conn
         end = offset + limit
         # with a phrase, wide at once: a wider window costs tantivy little, asking again costs
         # the whole phrase query again (13 ms for one of 147,000 matches at a million records)
         window = end + (RANK_WINDOW_TIES if _ranker.has_phrase(text) else RANK_WINDOW_MIN)
+        # one snapshot of the index, which the ranker follows and whose records it must name
+        conn.execute("BEGIN")
         try:
-            conn.execute("BEGIN")  # one snapshot of the index for the ranker to follow
-            try:
-                source = _RankerSource(self)
-                if source.live < _ranker.MIN_RECORDS or not ranker.current(source):
-                    return None
-            finally:
-                conn.execute("COMMIT")
+            source = _RankerSource(self)
+            if source.live < _ranker.MIN_RECORDS or not ranker.current(source):
+                return None
             total, scores, addresses = ranker.top(text, window)
             while len(scores) == window and scores[-1] == scores[end - 1]:
                 # records tied with the page's last score run past the window: a wider one (the
@@ -1384,17 +1388,23 @@ class SearchIndex:
                 keep = end + sum(1 for _ in itertools.takewhile(lambda score: score == last, scores[end:]))
                 scores, addresses = scores[:keep], addresses[:keep]
             records = ranker.records(addresses)
+            score_of = dict(zip(records, scores, strict=True))
+            found = conn.execute(
+                "SELECT record, updated, revision FROM docs WHERE record IN (SELECT value FROM json_each(?))"
+                " AND deleted = 0",
+                (json.dumps(records),),
+            ).fetchall()
+            if not len(found) == len(score_of) == len(records) or not len(found) <= total <= source.live:
+                raise _ranker.Mismatch(f"it named {len(records) - len(found)} records the index has not")
         except BaseException as error:
             if not _ranker.is_failure(error):
                 raise
-            # derived and optional: FTS5 ranks this page (the next search builds it again)
+            # derived and optional: FTS5 ranks this page, and the next search builds it again
+            log.warning("the search ranker failed (%s); the index ranks this page", error)
             ranker.failed(error)
             return None
-        score_of = dict(zip(records, scores, strict=True))
-        found = conn.execute(
-            "SELECT record, updated, revision FROM docs WHERE record IN (SELECT value FROM json_each(?))",
-            (json.dumps(records),),
-        ).fetchall()
+        finally:
+            conn.execute("COMMIT")
         found.sort(
             key=lambda row: (-score_of[row[0]], -row[1] if row[1] is not None else math.inf, -row[2], row[0])
         )
@@ -1656,14 +1666,17 @@ class _RankerSource(_ranker.Source):
         )
 
     def changed(self, old_tip: str, new_tip: str, limit: int) -> list[str] | None:
-        git = self._index._git
         try:
-            old, new = _git.oid_from_hex(old_tip), _git.oid_from_hex(new_tip)
-            if old not in git or new not in git:
-                return None
-            old_tree, new_tree = _git.tree_of(git, old), _git.tree_of(git, new)
-        except (ValueError, GitRecordsError):
+            return self._changed(old_tip, new_tip, limit)
+        except Exception:  # an old tip whose objects are gone (a purge, a gc): built again
             return None
+
+    def _changed(self, old_tip: str, new_tip: str, limit: int) -> list[str] | None:
+        git = self._index._git
+        old, new = _git.oid_from_hex(old_tip), _git.oid_from_hex(new_tip)
+        if old not in git or new not in git:
+            return None
+        old_tree, new_tree = _git.tree_of(git, old), _git.tree_of(git, new)
         records_dir = self._index._records_dir(new_tree)
         if records_dir != self._index._records_dir(old_tree):
             return None
