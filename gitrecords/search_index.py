@@ -1389,9 +1389,11 @@ class SearchIndex:
                 scores, addresses = scores[:keep], addresses[:keep]
             records = ranker.records(addresses)
             score_of = dict(zip(records, scores, strict=True))
+            # led by the list: one lookup in the record index each (SQLite would rather walk
+            # every live record in docs_by_update for "deleted = 0": 13 ms at 100,000 records)
             found = conn.execute(
-                "SELECT record, updated, revision FROM docs WHERE record IN (SELECT value FROM json_each(?))"
-                " AND deleted = 0",
+                "SELECT d.record, d.updated, d.revision FROM json_each(?) j CROSS JOIN docs d"
+                " ON d.record = j.value WHERE +d.deleted = 0",
                 (json.dumps(records),),
             ).fetchall()
             if not len(found) == len(score_of) == len(records) or not len(found) <= total <= source.live:
