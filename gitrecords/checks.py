@@ -330,6 +330,10 @@ def _load_schemas(
                 problems.add(Problem(full, "schema-store", str(err)))
             continue  # the records that use it report that it is missing
         schemas[path] = schema
+    for path, _other, message in SchemaStore(schemas, schemas_dir).collisions:
+        full = f"{schemas_dir}/{path}"
+        if report is None or full in report:
+            problems.add(Problem(full, "schema-store", message))
     return schemas
 
 
@@ -565,7 +569,7 @@ def validate(
     # what the branch itself says was purged counts too: a push of a history from before the hard
     # delete has no purged.txt that lists it (in a pre-receive hook, the branch is the server's)
     branch_tip = repo.tip()
-    if branch_tip is not None:
+    if branch_tip is not None and branch_tip != head_id:  # (the range's own list is not "before")
         purged_before |= _read_purged(repo, _git.tree_of(git, branch_tip))
     # the PIDs the hard-deleted records held stay reserved (never minted or accepted again)
     reserved = _purged_pids(repo, head_tree)
@@ -583,8 +587,10 @@ def validate(
         if old_dir is not None and old_dir != records_dir:
             moved_from = old_dir
     changed_paths = {path for path, _old, new in changed if new is not None}
+    # what purged.txt lists bears on every record and PID (an id or a PID listed by hand)
     settings_changed = any(
-        path == layout.CONFIG_FILE or path.startswith(schemas_dir + "/") for path, _o, _n in changed
+        path in (layout.CONFIG_FILE, PURGED_FILE) or path.startswith(schemas_dir + "/")
+        for path, _o, _n in changed
     )
     report.full = base_tree is None or settings_changed
     schemas = _load_schemas(
@@ -750,7 +756,21 @@ def _check_removals(
         if new is not None or old is None:
             continue
         record_id = layout.id_from_path(path, records_dir)
-        if record_id is None or str(record_id) in purged:
+        if record_id is None or (str(record_id) in purged and str(record_id) in before):
+            continue
+        if str(record_id) in purged:
+            # a hard delete rewrites history (no range holds the file and then not): this is a
+            # file removed and its id listed by hand, with its content still in the history
+            problems.add(
+                Problem(
+                    path,
+                    "removed",
+                    f"record {record_id}'s file was removed and its id listed in {PURGED_FILE} by hand: "
+                    "its content stays in the history; restore the file, and purge the record with "
+                    "'gitrecords delete --force' (which rewrites the history)",
+                    record_id=str(record_id),
+                )
+            )
             continue
         problems.add(
             Problem(

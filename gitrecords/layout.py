@@ -102,7 +102,7 @@ def is_record_file_name(name: str) -> bool:
 
 
 def _reject_constant(value: str) -> Any:
-    raise InvalidRecordError(f"{value} is not valid JSON (use null or a string)")
+    raise InvalidRecordError(f"{value} is not a JSON number (use null or a string)")
 
 
 def _parse_float(text: str) -> float:
@@ -174,8 +174,8 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
         raise InvalidRecordError(
             f"{what} is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"
         ) from None
-    except InvalidRecordError:
-        raise
+    except InvalidRecordError as err:  # the decoder's own checks (a duplicate key, NaN): named too
+        raise InvalidRecordError(f"{what} is not valid JSON: {err}") from None
     except ValueError as err:  # e.g. an integer longer than sys.get_int_max_str_digits()
         raise InvalidRecordError(f"{what} is not valid JSON: {err}") from None
     except RecursionError:

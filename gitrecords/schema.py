@@ -129,17 +129,29 @@ class SchemaStore:
         import referencing
 
         resources = []
-        for path, schema in self.by_path.items():
+        #: (path, the other schema's path, message) of each schema whose own id another schema
+        #: of the store already answers to
+        self.collisions: list[tuple[str, str, str]] = []
+        # what a record's "$schema" may say to name each schema: its store URI and its path
+        claimed = {name: path for path in self.by_path for name in self._names(path)}
+        for path, schema in sorted(self.by_path.items()):
             uri = store_uri(path)
-            self.by_uri[uri] = schema
+            self.by_uri.setdefault(uri, schema)
             resource = _resource(schema, path)
             resources.append((uri, resource))
             # its own id: "$id", or "id" in a draft 3 or 4 schema (invenio's schemas are draft 4)
             own = resource.id() if isinstance(schema, dict) else None
             if isinstance(own, str) and own.rstrip("#"):
-                self.by_uri[own.rstrip("#")] = schema
+                own = own.rstrip("#")
+                other = claimed.setdefault(own, path)
+                if other != path:
+                    # two schemas by one name: records would be checked by whichever came last
+                    message = f"its $id {own!r} already names {self.schemas_dir}/{other}: give it its own"
+                    self.collisions.append((path, other, message))
+                    continue
+                self.by_uri[own] = schema
                 _register_scheme(urllib.parse.urlsplit(own).scheme)
-                resources.append((own.rstrip("#"), resource))
+                resources.append((own, resource))
         self.registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve).with_resources(
             resources
         )
@@ -148,6 +160,9 @@ class SchemaStore:
         #: jsonschema-rs's word on single writes, per schema (see :meth:`validate`)
         self._fast_checks: dict[str, FastCheck] = {}
         self._dereferenced: dict[str, Any] = {}
+
+    def _names(self, path: str) -> tuple[str, ...]:
+        return (store_uri(path), path, f"{self.schemas_dir}/{path}")
 
     # -- lookups ---------------------------------------------------------
 
@@ -338,6 +353,7 @@ class SchemaStore:
                 cls.check_schema(schema)
             except jsonschema.SchemaError as err:
                 yield path, f"{err.message} at {_pointer(err.path)}"
+        yield from ((path, message) for path, _other, message in self.collisions)
 
     # -- $ref replacement -------------------------------------------------
 

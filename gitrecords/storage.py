@@ -443,11 +443,22 @@ class Storage:
             path = path[len(prefix) :]
         if not path.endswith(".json") or ".." in path.split("/") or "\0" in path:
             raise SchemaError(f"schema path {path!r} must be a relative path ending in .json")
+        if "" in path.split("/") or any(part.startswith(".") for part in path.split("/")):
+            raise SchemaError(f"schema path {path!r} must not have empty or hidden parts")
+        existing = self.schema_store().by_path
+        for other in existing:
+            if other.startswith(path + "/") or path.startswith(other + "/"):
+                # git keeps a name as a file or a folder, not both: one of them would be deleted
+                raise SchemaError(f"schema path {path!r} is a file or a folder of the schema {other!r}")
         data = schema_bytes(schema)
         store = SchemaStore({path: schema}, self.config["schemas"])
         problems = list(store.check_schemas())
         if problems:
             raise SchemaError(f"schema {path}: not a valid schema: {problems[0][1]}")
+        together = SchemaStore({**existing, path: schema}, self.config["schemas"])
+        for where, other, message in together.collisions:
+            if path in (where, other):
+                raise SchemaError(f"schema {where}: {message}")
         full = prefix + path
         self.writer.write_files({full: data}, message=message or f"put schema {full}", author=author)
         return full

@@ -224,11 +224,17 @@ def test_hard_deleted_ids_cannot_come_back(server: Repository, tmp_path: Path) -
     assert {p.path for p in checks.validate(repo).problems} == {layout.path_for(A)}
 
 
-def test_removal_of_a_listed_id_is_a_hard_delete(work: Path) -> None:
+def test_a_removal_listed_in_purged_txt_by_hand_is_not_a_hard_delete(work: Path) -> None:
+    """A hard delete rewrites the history: a range that removes a record's file and lists its id
+    in purged.txt is a removal by hand, its content still in the history (a whole-branch check
+    would then refuse that history for good); refused, with what to do instead."""
     (work / layout.path_for(A)).unlink()
     (work / "purged.txt").write_text(f"{A}\n")
     commit_all(work, "hard delete by hand")
-    assert validate_range(open_clone(work)).ok
+    report = validate_range(open_clone(work))
+    assert [(p.check, p.record_id) for p in report.problems] == [("removed", A)]
+    assert "listed in purged.txt by hand" in report.problems[0].message
+    assert "gitrecords delete --force" in report.problems[0].message
 
 
 def test_schema_changes_check_every_record_and_the_schemas(work: Path) -> None:
@@ -510,3 +516,14 @@ def test_a_gitlink_in_the_records_folder_is_stray(work: Path) -> None:
         report = checks.validate(open_clone(work), "HEAD", base)
         assert [(p.path, p.check) for p in report.problems] == [(link, "stray")]
         assert "a gitlink (a submodule entry)" in report.problems[0].message
+
+
+def test_a_range_that_lists_a_live_record_in_purged_txt_checks_every_record(work: Path) -> None:
+    """purged.txt bears on records and PIDs the range does not touch: a live record's id or a
+    PID listed there by hand was accepted by a range check, then refused by every whole check."""
+    with (work / "purged.txt").open("a") as out:
+        out.write(f"{B}\n")
+    commit_all(work, "purged.txt edited by hand")
+    report = validate_range(open_clone(work))
+    assert report.full
+    assert ("purged", B) in {(p.check, p.record_id) for p in report.problems}

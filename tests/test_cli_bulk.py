@@ -376,3 +376,17 @@ def test_read_commands_need_a_data_repository(gr, tmp_path, command):
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_json_string_line_is_not_a_record(gr, repo):
+    """A line holding a JSON string (of a JSON object) was parsed twice and imported; create
+    refuses it, and so does import now, from stdin, a file or an envelope."""
+    for text in [
+        '"{\\"title\\": \\"x\\"}"',
+        '{"id": "22222222-2222-4222-8222-222222222222", "data": "{}"}',
+        '"plain"',
+    ]:
+        result = gr(repo, "import", "-", input=text + "\n")
+        assert result.exit_code == 1, text
+        assert "a record must be a JSON object, not str" in result.stderr, text
+    assert list(repo.ids()) == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 from helpers import git
@@ -45,3 +47,69 @@ def test_schema_errors_are_one_line(gr, repo: Repository, tmp_path: Path) -> Non
 def test_path_prints_the_file_of_a_record(gr, repo: Repository) -> None:
     result = gr(repo, "path", RECORD, RECORD.upper())
     assert result.stdout.splitlines() == [layout.path_for(RECORD)] * 2
+
+
+def test_a_schema_path_that_is_a_file_or_a_folder_of_another_is_refused(gr, repo: Repository) -> None:
+    """git keeps a name as a file or a folder: adding one over the other deleted the other."""
+    assert gr(repo, "schema", "add", "-", "--path", "a.json", input="{}").exit_code == 0
+    assert gr(repo, "schema", "add", "-", "--path", "x.json/y.json", input="{}").exit_code == 0
+    for path in ("a.json/b.json", "x.json", "./c.json", "d//e.json", ".git/f.json"):
+        refused = gr(repo, "schema", "add", "-", "--path", path, input="{}")
+        assert refused.exit_code == 1, path
+        assert refused.stderr.startswith("Error: schema path") and refused.stderr.count("\n") == 1, path
+    listed = [s["path"] for s in json.loads(gr(repo, "schema", "list", "--json").stdout)]
+    assert listed == ["schemas/a.json", "schemas/x.json/y.json"]
+
+
+def test_two_schemas_by_one_id_are_refused_and_reported(gr, repo: Repository, tmp_path: Path) -> None:
+    """A copy of v1 as v2 that kept v1's $id took over v1's records (the last one read won)."""
+    v1 = {"$id": "https://example.org/rec.json", "type": "object", "required": ["title"]}
+    v2 = {**v1, "required": ["title", "year"]}
+    assert gr(repo, "schema", "add", "-", "--path", "rec/v1.json", input=json.dumps(v1)).exit_code == 0
+    Record.create({"$schema": "https://example.org/rec.json", "title": "valid under v1"}, repo=repo)
+    refused = gr(repo, "schema", "add", "-", "--path", "rec/v2.json", input=json.dumps(v2))
+    assert refused.exit_code == 1
+    assert "its $id 'https://example.org/rec.json' already names schemas/rec/v1.json" in refused.stderr
+    # a schema whose $id is another schema's path would take that schema's records
+    shadow = gr(repo, "schema", "add", "-", "--path", "other.json", input=json.dumps({"$id": "rec/v1.json"}))
+    assert shadow.exit_code == 1 and "already names schemas/rec/v1.json" in shadow.stderr
+    # written with git, the same collision is a validation problem
+    (tmp_path / "v2.json").write_text(json.dumps(v2))
+    blob = git(repo, "hash-object", "-w", str(tmp_path / "v2.json")).strip()
+    tip = git(repo, "rev-parse", repo.ref).strip()
+    listing = git(repo, "ls-tree", "-r", tip)
+    index = tmp_path / "index"
+    env_git = ["git", "--git-dir", str(repo.git_dir)]
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    subprocess.run([*env_git, "read-tree", tip], env=env, check=True)
+    subprocess.run(
+        [*env_git, "update-index", "--add", "--cacheinfo", f"100644,{blob},schemas/rec/v2.json"],
+        env=env,
+        check=True,
+    )
+    tree = subprocess.run(
+        [*env_git, "write-tree"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    commit = git(
+        repo,
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@example.org",
+        "commit-tree",
+        tree.strip(),
+        "-p",
+        tip,
+        "-m",
+        "v2",
+    )
+    git(repo, "update-ref", repo.ref, commit.strip())
+    assert "schemas/rec/v1.json" in listing
+    checked = gr(repo, "validate")
+    assert checked.exit_code == 1
+    assert (
+        "schemas/rec/v2.json: [schema-store] its $id 'https://example.org/rec.json' already names"
+        in checked.stdout + checked.stderr
+    )
+    # and the record is still checked by v1 (first by path), not by the copy
+    assert Record.get_record(repo.ids().__iter__().__next__(), repo=repo).validate() is None

@@ -283,13 +283,13 @@ def create_set(env: Env) -> Outcome:
     '`{"x": NaN}` on stdin',
     "gitrecords",
     "exit 1",
-    "NaN is not valid JSON (use null or a string)",
+    "NaN is not a JSON number (use null or a string)",
 )
 def nan_stdin(env: Env) -> Outcome:
     return exe(env, "create", input='{"x": NaN}')
 
 
-@case("NaN and Infinity", '`{"x": -Infinity}` on stdin', "CLI", "exit 1", "-Infinity is not valid JSON")
+@case("NaN and Infinity", '`{"x": -Infinity}` on stdin', "CLI", "exit 1", "-Infinity is not a JSON number")
 def infinity_stdin(env: Env) -> Outcome:
     return cli(env, "create", input='{"x": -Infinity}')
 
@@ -1029,7 +1029,7 @@ def pushed_array(env: Env) -> Outcome:
     "NaN pushed in a record file",
     "API",
     "InvalidRecordError",
-    "NaN is not valid JSON",
+    "not valid JSON: NaN is not a JSON number",
     setup=push_edit(b'{"x": NaN}\n'),
 )
 def pushed_nan(env: Env) -> Outcome:

@@ -447,3 +447,11 @@ def test_a_records_or_schemas_folder_below_the_top_is_refused(tmp_path: Path, fo
     for key in ("records", "schemas"):
         with pytest.raises(RepositoryError, match=f"'{key}' must name one folder at the top"):
             Repository.init(tmp_path / f"{key}-{len(folder)}.git", config={key: folder})
+
+
+def test_the_decoders_own_refusals_name_what_was_read() -> None:
+    """A duplicate key, NaN or a number too large for a float: the message names the input
+    (a file and line in an import, a side in a merge), as every other parse error does."""
+    for text in ('{"a": 1, "a": 2}', '{"a": NaN}', '{"a": 1e999}'):
+        with pytest.raises(InvalidRecordError, match=r"^records\.jsonl line 3 is not valid JSON: "):
+            layout.loads(text, what="records.jsonl line 3")

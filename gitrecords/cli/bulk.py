@@ -366,10 +366,10 @@ def _fast_import(
                     continue
                 if isinstance(data, dict) and "data" in data and set(data) <= ENVELOPE_KEYS:
                     given_ids.append(data.get("id") is not None)
-                    yield data.get("id"), data["data"]
+                    yield data.get("id"), _parsed_value(data["data"])
                 else:
                     given_ids.append(0)
-                    yield None, data
+                    yield None, _parsed_value(data)
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
@@ -497,3 +497,10 @@ def reindex(repo: Repository) -> None:
 
 
 COMMANDS = [list_, export, import_, reindex]  # validate: see ci.py
+
+
+def _parsed_value(value: Any) -> Any:
+    """A parsed line's value as the import takes it: a text is JSON text to the import (parsed
+    again), so a string parsed here goes back as the JSON of that string (refused there as not
+    an object, as ``create`` refuses it), never as the JSON inside it."""
+    return json.dumps(value).encode() if isinstance(value, str) else value
