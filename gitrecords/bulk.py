@@ -18,6 +18,7 @@ import logging
 import os
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ PARALLEL_THRESHOLD = 2000
 PIPE_BYTES = 1 << 20
 #: at most this many problems are kept (the count of invalid records stays exact)
 MAX_PROBLEMS = 1000
+#: a temporary pack file untouched this long is a killed import's (or another killed git's), and
+#: the next import removes it; one written more recently may be a running fetch's
+STALE_TEMP_SECONDS = 600
 #: for git fast-import (unless set already): glibc's malloc gives the top of its heap back to
 #: the kernel whenever 128 KiB are free there, and fast-import allocates and frees zlib's state
 #: for every object it writes, so each object paid for fresh zeroed pages: three quarters of its
@@ -680,9 +684,13 @@ def _clean_up_killed_imports(repo: Repository) -> None:
     for name in list(repo.git.references):
         if name.startswith("refs/gitrecords/import-"):
             _delete_ref(repo, name)
+    # a temporary pack git is writing now (a fetch's, a push's, a gc's) has the same kind of name
+    # as a killed fast-import's: only one nobody has written to for a while is left over
+    cutoff = time.time() - STALE_TEMP_SECONDS
     for stale in (repo.git_dir / "objects" / "pack").glob("tmp_*"):
         with contextlib.suppress(OSError):
-            stale.unlink()
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
     for report in repo.git_dir.glob("fast_import_crash_*"):
         with contextlib.suppress(OSError):
             report.unlink()

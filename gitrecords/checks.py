@@ -18,6 +18,7 @@ each schema once.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -108,7 +109,8 @@ class Problem:
         return (self.path, self.line or 0, self.pointer or "", self.check, self.message)
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
+        path = shown_path(self.path)
+        where = f"{path}:{self.line}" if self.line else path
         what = f"{self.pointer}: " if self.pointer else ""
         return f"{where}: [{self.check}] {what}{one_line(self.message)}"
 
@@ -183,6 +185,14 @@ class Report:
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def shown_path(path: str) -> str:
+    """``path`` as one line of text: quoted with escapes, as git quotes it, when it holds a control
+    character (a file named with a newline would split a problem, or a hook's answer, in two)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return json.dumps(path, ensure_ascii=False)
+    return path
 
 
 class _Problems:

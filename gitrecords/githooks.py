@@ -269,6 +269,11 @@ def check_push(
                 base = old
         elif default_tip is not None and update.ref != repo.ref:
             base = _merge_base(git, default_tip, commit.id)
+        if update.ref.startswith("refs/notes/"):
+            # git notes: a tree of notes keyed by the objects they annotate, no records (a hard
+            # delete moves them with the commits it rewrites, docs/format.md)
+            result.scope = "notes"
+            continue
         try:
             result.report = checks.validate(
                 repo,

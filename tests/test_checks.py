@@ -527,3 +527,9 @@ def test_a_range_that_lists_a_live_record_in_purged_txt_checks_every_record(work
     report = validate_range(open_clone(work))
     assert report.full
     assert ("purged", B) in {(p.check, p.record_id) for p in report.problems}
+
+
+def test_a_file_name_with_a_newline_is_shown_on_one_line() -> None:
+    problem = checks.Problem("records/evil\nsecond line.json", "stray", "a file that is not a record")
+    assert str(problem) == '"records/evil\\nsecond line.json": [stray] a file that is not a record'
+    assert str(checks.Problem("records/a.json", "stray", "x")) == "records/a.json: [stray] x"

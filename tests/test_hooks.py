@@ -176,3 +176,26 @@ def test_the_first_push_into_an_empty_repository_is_checked_whole(work: Path, tm
         "gitrecords.json: [config] there is no gitrecords.json: this is not a gitrecords data repository"
         in (proc.stderr)
     )
+
+
+def test_git_notes_can_be_pushed(server: Repository, work: Path) -> None:
+    """refs/notes/* hold notes keyed by commit ids, not records: they were checked as a data
+    tree and refused ("there is no gitrecords.json"); a hard delete moves them (format.md)."""
+    run(
+        work,
+        "git",
+        "-c",
+        "user.name=C",
+        "-c",
+        "user.email=c@example.org",
+        "notes",
+        "add",
+        "-m",
+        "reviewed",
+        "HEAD",
+    )
+    code, stderr = push(work, "refs/notes/commits")
+    assert code == 0, stderr
+    noted = run(work, "git", "rev-parse", "refs/notes/commits").stdout.strip()
+    assert git(server, "rev-parse", "refs/notes/commits").strip() == noted
+    fsck(server)

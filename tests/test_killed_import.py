@@ -85,7 +85,11 @@ def test_an_import_killed_at_any_point_leaves_the_store_usable(when: int, tmp_pa
     assert Record.get_record(record.id, repo=other)["title"] == "after the kill"
     assert git(repo, "rev-parse", "main~1").strip() in (str(before), git(repo, "rev-parse", "main~1").strip())
 
-    # the next import cleans up the killed one's temporary ref and pack
+    # the next import cleans up the killed one's temporary ref and pack (once the pack has been
+    # left alone for STALE_TEMP_SECONDS: a recent one may be a running fetch's)
+    old = time.time() - 3600
+    for temp in (repo.git_dir / "objects" / "pack").glob("tmp_*"):
+        os.utime(temp, (old, old))
     result = other.import_records([{"title": "next import"}])
     assert len(result) == 1
     assert not list((repo.git_dir / "objects" / "pack").glob("tmp_*"))
@@ -158,3 +162,17 @@ def test_the_cli_waits_as_long_as_wait_says(gr, tmp_path: Path) -> None:
         holder.wait()
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+def test_an_import_leaves_a_temporary_pack_being_written_alone(tmp_path: Path) -> None:
+    """A fetch into the repository writes objects/pack/tmp_pack_*, as a killed fast-import left
+    one: an import that started meanwhile deleted it, and the fetch failed."""
+    repo = Repository.init(tmp_path / "data.git")
+    pack_dir = repo.git_dir / "objects" / "pack"
+    fresh, stale = pack_dir / "tmp_pack_fetching", pack_dir / "tmp_pack_killed"
+    fresh.write_bytes(b"PACK being written")
+    stale.write_bytes(b"PACK left over")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    repo.import_records([{"title": "an import beside a fetch"}])
+    assert fresh.exists() and not stale.exists()
