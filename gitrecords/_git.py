@@ -583,9 +583,10 @@ def walk_all(repo: pygit2.Repository, tips: list[Oid]) -> Iterator[pygit2.Commit
     yield from walker
 
 
-def hash_file(path: str | os.PathLike[str]) -> Oid:
-    """The blob id git would give the file's content."""
-    return pygit2.hashfile(str(path))
+def hash_worktree_file(repo: pygit2.Repository, path: str | os.PathLike[str]) -> Oid:
+    """The blob id ``git add`` would give a file of ``repo``'s work tree: through the filters its
+    attributes and configuration name (``core.autocrlf``: the file has CRLF, the blob LF)."""
+    return repo.hashfile(str(path))
 
 
 def checkout(repo: pygit2.Repository, tree: Oid) -> None:

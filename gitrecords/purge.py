@@ -637,7 +637,7 @@ def _linked_worktrees(
                     "commit or reset them first"
                 )
             file = Path(worktree.path) / path
-            if (_git.hash_file(file) if file.exists() else None) != committed:
+            if (_git.hash_worktree_file(opened, file) if file.exists() else None) != committed:
                 raise LocalChangesError(
                     f"{path} has local edits in the linked worktree {worktree.path}; "
                     "commit or restore them first"

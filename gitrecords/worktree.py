@@ -60,7 +60,7 @@ class WorkingClone:
                 raise LocalChangesError(f"{path} has staged changes in {workdir}; commit or reset them first")
             file = workdir / path
             if file.exists():
-                on_disk = _git.hash_file(file)
+                on_disk = _git.hash_worktree_file(self.git, file)
                 if on_disk != committed:
                     raise LocalChangesError(
                         f"{path} has local edits in {workdir}; commit or restore them first"
@@ -98,7 +98,7 @@ class WorkingClone:
             before = _git.entry_id(base_tree, path)
             staged = index[path].id if path in index else None
             file = workdir / path
-            on_disk = _git.hash_file(file) if file.exists() else None
+            on_disk = _git.hash_worktree_file(self.git, file) if file.exists() else None
             if staged == before and on_disk == before and before != new:
                 behind[path] = new
         if behind:

@@ -210,3 +210,30 @@ def test_init_from_the_sample_into_a_working_clone(work: Path) -> None:
     assert status(work) == ""
     # the repository can be opened by discovery-free path, as a working clone
     assert not Repository(work).bare
+
+
+def test_a_clone_with_crlf_line_endings_can_be_written(tmp_path: Path) -> None:
+    """core.autocrlf=true (Git for Windows' default): the checked-out files have CRLF line ends,
+    the blobs LF. Every write was refused ('has local edits') in a clean clone."""
+    server = Repository.init(tmp_path / "server.git", from_dir=SAMPLE_REPO)
+    record_id = next(iter(server.ids()))
+    work = tmp_path / "crlf"
+    subprocess.run(
+        ["git", "clone", "-q", "-c", "core.autocrlf=true", str(server.git_dir), str(work)], check=True
+    )
+    path = work / server.path_for(record_id)
+    assert b"\r\n" in path.read_bytes()  # the test sees what a Windows clone has
+    assert status(work) == ""
+    clone = Repository(work)
+    record = Record.get_record(record_id, repo=clone)
+    record["publicationYear"] = "2001"
+    record.commit()
+    assert json.loads(path.read_text())["publicationYear"] == "2001"
+    assert status(work) == ""
+    # a file edited by hand still blocks a write to its record
+    path.write_bytes(path.read_bytes().replace(b'"2001"', b'"2002"'))
+    record = Record.get_record(record_id, repo=clone)
+    record["publicationYear"] = "2003"
+    with pytest.raises(LocalChangesError, match="has local edits"):
+        record.commit()
+    fsck(clone)
