@@ -26,7 +26,9 @@ from .errors import LocalChangesError
 
 
 class WorkingClone:
-    """The working tree of a (non-bare) repository, when ``branch`` is checked out."""
+    """The working trees of a repository that have ``branch`` checked out: its own (when it is
+    not bare and its HEAD is on the branch), and every linked worktree (``git worktree add``)
+    on the branch. A write checks and updates each of them."""
 
     def __init__(self, git: Any, bare: bool, branch: str, head_branch: Callable[[], str | None]) -> None:
         self.git = git
@@ -34,39 +36,54 @@ class WorkingClone:
         self.branch = branch
         self._head_branch = head_branch
 
+    def _trees(self) -> list[Any]:
+        """A repository handle (its work tree and git index) for each working tree on the branch."""
+        trees = []
+        if not self.bare and self.git.workdir is not None and self._head_branch() == self.branch:
+            trees.append(self.git)
+        ref = f"refs/heads/{self.branch}"
+        for worktree in _git.linked_worktrees(self.git):
+            if worktree.branch == ref and worktree.exists:
+                trees.append(_git.open_worktree(worktree))
+        return trees
+
     def checked_out(self) -> bool:
-        return not self.bare and self._head_branch() == self.branch and self.git.workdir is not None
+        return bool(self._trees())
 
     @property
     def _journal(self) -> Path:
         return Path(self.git.path) / "gitrecords" / "worktree-journal"
 
     def check(self, base: _git.Oid | None, changes: Iterable[str] | Mapping[str, _git.Oid | None]) -> None:
-        """Raise :class:`LocalChangesError` if a file in ``changes`` has staged or local edits.
+        """Raise :class:`LocalChangesError` if a file in ``changes`` has staged or local edits in
+        a working tree on the branch.
 
         With ``changes`` as path -> new blob, the write is journaled until :meth:`update`."""
-        if not self.checked_out():
+        trees = self._trees()
+        if not trees:
             return
-        self.recover()
+        self.recover(trees)
         tree = _git.tree_of(self.git, base)
-        index = self.git.index
-        index.read()
-        workdir = Path(self.git.workdir)
-        for path in changes:
-            committed = _git.entry_id(tree, path)
-            entry = index[path] if path in index else None
-            staged = entry.id if entry is not None else None
-            if staged != committed:
-                raise LocalChangesError(f"{path} has staged changes in {workdir}; commit or reset them first")
-            file = workdir / path
-            if file.exists():
-                on_disk = _git.hash_worktree_file(self.git, file)
-                if on_disk != committed:
+        for git in trees:
+            index = git.index
+            index.read()
+            workdir = Path(git.workdir)
+            for path in changes:
+                committed = _git.entry_id(tree, path)
+                entry = index[path] if path in index else None
+                staged = entry.id if entry is not None else None
+                if staged != committed:
                     raise LocalChangesError(
-                        f"{path} has local edits in {workdir}; commit or restore them first"
+                        f"{path} has staged changes in {workdir}; commit or reset them first"
                     )
-            elif committed is not None:
-                raise LocalChangesError(f"{path} was removed locally in {workdir}; restore it first")
+                file = workdir / path
+                if file.exists():
+                    if _git.hash_worktree_file(git, file) != committed:
+                        raise LocalChangesError(
+                            f"{path} has local edits in {workdir}; commit or restore them first"
+                        )
+                elif committed is not None:
+                    raise LocalChangesError(f"{path} was removed locally in {workdir}; restore it first")
         if isinstance(changes, Mapping):
             entry = {
                 "base": str(base) if base is not None else None,
@@ -76,10 +93,10 @@ class WorkingClone:
                 self._journal.parent.mkdir(exist_ok=True)
                 self._journal.write_text(json.dumps(entry))
 
-    def recover(self) -> None:
+    def recover(self, trees: list[Any] | None = None) -> None:
         """Finish the update of a write killed after its branch moved (see the module docstring):
         a journaled file that the branch now has at its new blob, and that is still as it was
-        before the write (in the work tree and git's index), is brought up to date."""
+        before the write (in a work tree and its git index), is brought up to date there."""
         try:
             entry = json.loads(self._journal.read_text())
         except (OSError, ValueError):
@@ -87,32 +104,38 @@ class WorkingClone:
         head_tree = _git.tree_of(self.git, _git.tip(self.git, f"refs/heads/{self.branch}"))
         base = entry.get("base")
         base_tree = _git.tree_of(self.git, _git.Oid(hex=base)) if base else None
-        index = self.git.index
-        index.read()
-        workdir = Path(self.git.workdir)
-        behind: dict[str, _git.Oid | None] = {}
-        for path, blob in (entry.get("changes") or {}).items():
-            new = _git.Oid(hex=blob) if blob else None
-            if _git.entry_id(head_tree, path) != new:
-                continue  # the write did not land, or the file changed again since
-            before = _git.entry_id(base_tree, path)
-            staged = index[path].id if path in index else None
-            file = workdir / path
-            on_disk = _git.hash_worktree_file(self.git, file) if file.exists() else None
-            if staged == before and on_disk == before and before != new:
-                behind[path] = new
-        if behind:
-            self.update(behind)
+        for git in self._trees() if trees is None else trees:
+            index = git.index
+            index.read()
+            workdir = Path(git.workdir)
+            behind: dict[str, _git.Oid | None] = {}
+            for path, blob in (entry.get("changes") or {}).items():
+                new = _git.Oid(hex=blob) if blob else None
+                if _git.entry_id(head_tree, path) != new:
+                    continue  # the write did not land, or the file changed again since
+                before = _git.entry_id(base_tree, path)
+                staged = index[path].id if path in index else None
+                file = workdir / path
+                on_disk = _git.hash_worktree_file(git, file) if file.exists() else None
+                if staged == before and on_disk == before and before != new:
+                    behind[path] = new
+            if behind:
+                self._write(git, behind)
         with contextlib.suppress(FileNotFoundError):
             self._journal.unlink()
 
     def update(self, changes: Mapping[str, _git.Oid | None]) -> None:
-        """Write ``changes`` (path -> blob, None removes) into the files and git's index."""
-        if not self.checked_out():
-            return
-        index = self.git.index
+        """Write ``changes`` (path -> blob, None removes) into the files and git's index of every
+        working tree on the branch."""
+        for git in self._trees():
+            self._write(git, changes)
+        with contextlib.suppress(FileNotFoundError):
+            self._journal.unlink()
+
+    def _write(self, git: Any, changes: Mapping[str, _git.Oid | None]) -> None:
+        index = git.index
         index.read()
-        workdir = Path(self.git.workdir)
+        workdir = Path(git.workdir)
         for path, blob in changes.items():
             file = workdir / path
             if blob is None:
@@ -132,8 +155,6 @@ class WorkingClone:
                 os.replace(temp, file)
                 index.add(path)
         index.write()
-        with contextlib.suppress(FileNotFoundError):
-            self._journal.unlink()
 
     def forget(self, paths: Iterable[str]) -> None:
         """After a history rewrite, drop ``paths`` from the index and the files (any HEAD)."""

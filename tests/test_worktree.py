@@ -237,3 +237,33 @@ def test_a_clone_with_crlf_line_endings_can_be_written(tmp_path: Path) -> None:
     with pytest.raises(LocalChangesError, match="has local edits"):
         record.commit()
     fsck(clone)
+
+
+def test_a_write_to_a_branch_checked_out_in_a_linked_worktree_updates_it(tmp_path: Path) -> None:
+    """The clone is on another branch; 'git worktree add ../wt main' has main. A write to main
+    left wt's files and index as they were: git status showed the write undone, staged, and the
+    next plain commit there undid it."""
+    server = Repository.init(tmp_path / "server.git", from_dir=SAMPLE_REPO)
+    record_id = next(iter(server.ids()))
+    work, linked = tmp_path / "work", tmp_path / "wt"
+    subprocess.run(["git", "clone", "-q", str(server.git_dir), str(work)], check=True)
+    run(work, "checkout", "-q", "-b", "feature")
+    run(work, "worktree", "add", "-q", str(linked), "main")
+    main = Repository(work, branch="main")
+    record = Record.get_record(record_id, repo=main)
+    record["publicationYear"] = "1999"
+    record.commit()
+    assert status(linked) == ""
+    assert json.loads((linked / main.path_for(record_id)).read_text())["publicationYear"] == "1999"
+    (linked / "notes.txt").write_text("a note\n")
+    run(linked, "add", "notes.txt")
+    run(linked, "commit", "-q", "-m", "a plain commit in the linked worktree")
+    assert Record.get_record(record_id, repo=Repository(work, branch="main"))["publicationYear"] == "1999"
+    # local edits there block a write to that record, as in the clone's own work tree
+    file = linked / main.path_for(record_id)
+    file.write_text(file.read_text().replace('"1999"', '"1998"'))
+    record = Record.get_record(record_id, repo=Repository(work, branch="main"))
+    record["publicationYear"] = "2000"
+    with pytest.raises(LocalChangesError, match=f"has local edits in {linked}"):
+        record.commit()
+    fsck(main)
