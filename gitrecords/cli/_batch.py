@@ -19,7 +19,7 @@ from ..errors import GitRecordsError, NoResultFound, SchemaError
 from ..record import Record, RecordBase
 from ..repository import Repository, record_facts
 from ..schema import SchemaStore, pointer
-from ._common import DataError, ProblemsError, UsageFailure, short
+from ._common import DataError, ProblemsError, short
 from ._input import Item
 from ._output import echo_json, note, progress_iter
 
@@ -186,7 +186,7 @@ def write_items(
         if len(taken) == 1:
             raise DataError(f"record {taken[0]} already exists: use --force to write a new revision")
         shown = ", ".join(taken[:3]) + (", ..." if len(taken) > 3 else "")
-        raise UsageFailure(f"{len(taken)} records already exist ({shown}): use --force to write revisions")
+        raise DataError(f"{len(taken)} records already exist ({shown}): use --force to write revisions")
     if problems:
         fail(problems, len(items))
 

@@ -22,6 +22,7 @@ from ..record import Record
 from ..repository import Repository
 from ._batch import Problem, Written, fail, report, write_items
 from ._common import (
+    DataError,
     UsageFailure,
     create_options,
     json_option,
@@ -388,7 +389,7 @@ def _fast_import(
             existing = [p for p in err.problems if p[3] == f"record {p[1]} already exists"]
             if existing and len(existing) == len(err.problems):
                 shown = ", ".join(str(p[1]) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
-                raise UsageFailure(
+                raise DataError(
                     f"{len(existing)} record{'' if len(existing) == 1 else 's'} already exist ({shown}): "
                     "use --force to write revisions"
                 ) from None
