@@ -847,6 +847,16 @@ def walk_first_parents(repo: pygit2.Repository, start: Oid) -> Iterator[Oid]:
         current = parents[0] if parents else None
 
 
+def new_first_parents(repo: pygit2.Repository, start: Oid, known: Oid | None) -> list[Oid]:
+    """The commits of ``start``'s first-parent line that ``known`` does not reach, newest first
+    (what a push of ``start`` onto ``known`` adds to the branch's first-parent history)."""
+    walker = repo.walk(start, pygit2.enums.SortMode.TOPOLOGICAL)
+    walker.simplify_first_parent()
+    if known is not None:
+        walker.hide(known)
+    return [commit.id for commit in walker]
+
+
 def commit_with_line(
     repo: pygit2.Repository, start: Oid | None, stop: Oid | None, line: str, limit: int
 ) -> Oid | None:

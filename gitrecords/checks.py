@@ -69,6 +69,7 @@ CHECKS: dict[str, str] = {
     "record": "the record is a JSON object within the size limit, without the reserved $gitrecords key",
     "schema": "the record validates against its $schema, from the schema store of the checked commit",
     "removed": "a record file is not removed without a hard delete (a soft delete leaves a tombstone)",
+    "revision": "in a range, every commit leaves the record files it changes readable (each is a revision)",
     "purged": "a hard-deleted id (listed in purged.txt) does not come back, and stays listed",
     "pid": "each PID (such as control_number) belongs to one live record only",
     "schema-store": "every schema in the store is valid JSON and a valid JSON Schema",
@@ -662,6 +663,8 @@ def validate(
                         f"remove it ('git rm --cached {path}')",
                     )
                 )
+    if base_id is not None and ids is None and _is_commit(repo, head_id) and _is_commit(repo, base_id):
+        _check_intermediate_revisions(repo, head_id, base_id, records_dir, problems)
     if (purged or purged_before) and ids is None and _is_commit(repo, head_id):
         _check_purged_history(repo, head_id, base_id, records_dir, purged | purged_before, problems)
     if base_tree is not None:
@@ -753,6 +756,48 @@ def _finish(report: Report, problems: _Problems) -> Report:
     report.warnings.sort(key=Problem.sort_key)
     report.total_problems = problems.total
     return report
+
+
+#: intermediate commits of a range whose record files are read (a longer range: the newest ones)
+MAX_INTERMEDIATE = 10_000
+
+
+def _check_intermediate_revisions(
+    repo: Repository, head_id: Any, base_id: Any, records_dir: str, problems: _Problems
+) -> None:
+    """Each commit a range adds to the branch's first-parent line is a revision of the records
+    it changes: a record file it leaves unreadable (a broken commit, fixed by the next one)
+    would be a revision nothing can read, diff or revert to. ``head`` itself is checked whole."""
+    git = repo.git
+    commits = _git.new_first_parents(git, head_id, base_id)[1 : MAX_INTERMEDIATE + 1]
+    prefix = records_dir + "/"
+    for commit in commits:
+        parent = _git.first_parent(git, commit)
+        old_tree = _git.tree_of(git, parent) if parent is not None else None
+        for path, _old, new in _git.changed_blobs(
+            git,
+            _git.subtree(git, old_tree, records_dir),
+            _git.subtree(git, _git.tree_of(git, commit), records_dir),
+            prefix,
+        ):
+            record_id = layout.id_from_path(path, records_dir)
+            if new is None or record_id is None:
+                continue
+            try:
+                data = layout.loads(_git.read_blob(git, new), what="the file")
+                if not isinstance(data, dict):
+                    raise InvalidRecordError("the file does not hold a JSON object")
+            except InvalidRecordError as err:
+                problems.add(
+                    Problem(
+                        path,
+                        "revision",
+                        f"commit {str(commit)[:7]} of this range leaves record {record_id} unreadable "
+                        f"({err}); every commit on the branch is a revision: fix that commit or "
+                        "squash it into the one that fixes the file (git rebase -i)",
+                        record_id=str(record_id),
+                    )
+                )
 
 
 def _check_removals(

@@ -533,3 +533,20 @@ def test_a_file_name_with_a_newline_is_shown_on_one_line() -> None:
     problem = checks.Problem("records/evil\nsecond line.json", "stray", "a file that is not a record")
     assert str(problem) == '"records/evil\\nsecond line.json": [stray] a file that is not a record'
     assert str(checks.Problem("records/a.json", "stray", "x")) == "records/a.json: [stray] x"
+
+
+def test_a_range_whose_middle_commit_breaks_a_record_file_is_refused(work: Path) -> None:
+    """Every commit on the branch is a revision: one that leaves a record file unreadable, fixed
+    by the next, became a revision that get --revision, diff and revert could not read."""
+    good = (work / layout.path_for(A)).read_bytes()
+    (work / layout.path_for(A)).write_text('{"title": \n')
+    commit_all(work, "broken")
+    write(work, layout.path_for(A), {**json.loads(good), "title": "fixed"})
+    commit_all(work, "fixed")
+    report = validate_range(open_clone(work))
+    assert [(p.check, p.record_id) for p in report.problems] == [("revision", A)]
+    assert "every commit on the branch is a revision" in report.problems[0].message
+    # squashed into one commit, the same change is fine
+    run(work, "git", "reset", "-q", "--soft", "HEAD~2")
+    commit_all(work, "fixed, squashed")
+    assert validate_range(open_clone(work)).ok
