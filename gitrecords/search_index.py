@@ -1188,12 +1188,34 @@ class SearchIndex:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def rebuild(self) -> int:
-        """Build the index again from the branch tip; returns the records indexed."""
+        """Build the index again from the branch tip, and the ranker after it when the branch is
+        large enough to have one (else the first ranked search builds it); returns the records
+        indexed."""
         with self._lock:
             with self._writing() as conn:
                 self._build(_git.tip(self._git, self._ref))
             self._scrub()
+            self._build_ranker()
             return conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    def _build_ranker(self) -> None:
+        ranker = self._ranker
+        if ranker is None or not ranker.usable():
+            return
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            try:
+                source = _RankerSource(self)
+                if source.live >= _ranker.MIN_RECORDS:
+                    ranker.current(source)
+            finally:
+                conn.execute("COMMIT")
+        except BaseException as error:
+            if not _ranker.is_failure(error):
+                raise
+            log.warning("the search ranker failed (%s); the next ranked search builds it", error)
+            ranker.failed(error)
 
     # -- searching -------------------------------------------------------------
 
