@@ -169,6 +169,13 @@ def _check_file(path: str, record_id: str, raw: bytes) -> FileResult:
     if canonical != text:
         findings.append(("canonical", None, _first_difference(text, canonical), _canonical_message(text)))
     if layout.is_tombstone(data):
+        marker = data[layout.TOMBSTONE_KEY]
+        extra = sorted(set(marker) - {"deleted"})
+        if extra or not isinstance(marker["deleted"], str):
+            # a tombstone is the time of the delete and nothing else: no data rides along in it
+            what = f"the keys {', '.join(map(repr, extra))}" if extra else "a time that is not a string"
+            message = f"a tombstone holds only its deleted time (an ISO string), not {what}"
+            findings.append(("record", "/" + layout.TOMBSTONE_KEY, None, message))
         return path, record_id, TOMBSTONE, {}, findings
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(

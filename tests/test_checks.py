@@ -550,3 +550,16 @@ def test_a_range_whose_middle_commit_breaks_a_record_file_is_refused(work: Path)
     run(work, "git", "reset", "-q", "--soft", "HEAD~2")
     commit_all(work, "fixed, squashed")
     assert validate_range(open_clone(work)).ok
+
+
+def test_a_tombstone_carries_no_data(work: Path) -> None:
+    """Any object with a "deleted" key under $gitrecords read as a tombstone, so data could ride
+    along in one, past every check."""
+    write(work, layout.path_for(A), {"$gitrecords": {"deleted": None, "payload": "anything"}})
+    commit_all(work, "a tombstone with a payload")
+    report = validate_range(open_clone(work))
+    assert [(p.check, p.record_id, p.pointer) for p in report.problems] == [("record", A, "/$gitrecords")]
+    assert "not the keys 'payload'" in report.problems[0].message
+    write(work, layout.path_for(A), {"$gitrecords": {"deleted": "2026-11-26T07:18:31Z"}})
+    commit_all(work, "a plain tombstone")
+    assert validate_range(open_clone(work)).ok
