@@ -491,8 +491,11 @@ def _class(items: Any, negate: bool, flags: int, linear: bool) -> str:
     if flags & sre.SRE_FLAG_IGNORECASE:  # the set Python's case-insensitive matching gives
         literals = [av for op, av in items if op is sre.LITERAL]
         quick = None
+        # (CPython's re does not match a cased character past U+FFFF in a class with others, case-
+        # insensitively: such a class is left to the scan, which has that behaviour)
         if not negate and not ascii_only and len(literals) == len(items):
-            quick = _folded_literals(tuple(literals))
+            if len(literals) == 1 or max(literals) <= 0xFFFF:
+                quick = _folded_literals(tuple(literals))
         if quick is not None:
             ranges = list(quick)
         else:

@@ -369,8 +369,31 @@ def _is_commit(repo: Repository, oid: Any) -> bool:
         return False
 
 
+def purged_history(repo: Repository, head: Any, base: Any = None) -> Report:
+    """Only the check that no content of a hard-deleted record comes back, on a history that
+    holds no records of its own (a notes ref): every file of a purged id that ``head`` reaches
+    and ``base`` does not, with the records folder and purged.txt of the branch."""
+    head_id, _ = resolve(repo, head)
+    base_id = resolve(repo, base)[0] if base is not None else None
+    report = Report(str(head_id), str(base_id) if base_id is not None else None, full=False)
+    problems = _Problems(MAX_PROBLEMS)
+    tip = repo.tip()
+    tree = _git.tree_of(repo.git, tip) if tip is not None else None
+    records_dir = (_records_dir_of(repo, tree) if tree is not None else None) or DEFAULT_CONFIG["records"]
+    purged = _read_purged(repo, tree) if tree is not None else set()
+    if purged and _is_commit(repo, head_id):
+        _check_purged_history(repo, head_id, base_id, records_dir, purged, problems, present_too=True)
+    return _finish(report, problems)
+
+
 def _check_purged_history(
-    repo: Repository, head: Any, base: Any, records_dir: str, purged: set[str], problems: _Problems
+    repo: Repository,
+    head: Any,
+    base: Any,
+    records_dir: str,
+    purged: set[str],
+    problems: _Problems,
+    present_too: bool = False,
 ) -> None:
     """Content of a hard-deleted record in the history of ``head`` (not of ``base``): an old clone's
     history merged back in by plain git, or pushed. One ``git rev-list --objects`` lists the
@@ -391,7 +414,7 @@ def _check_purged_history(
             found.setdefault(str(record_id), path)
     head_tree = _git.tree_of(repo.git, head)
     for record_id, path in sorted(found.items()):
-        if _git.entry_id(head_tree, path) is not None:
+        if _git.entry_id(head_tree, path) is not None and not present_too:
             continue  # the file itself is back: the check of the record files reports it
         where = (
             _git.git(
@@ -546,6 +569,7 @@ def validate(
     validator_cls: Any = None,
     pid_index: Any = None,
     max_problems: int = MAX_PROBLEMS,
+    rewritten: bool = False,
 ) -> Report:
     """Check the tree of ``head``, or what ``base..head`` changes.
 
@@ -663,8 +687,10 @@ def validate(
                         f"remove it ('git rm --cached {path}')",
                     )
                 )
-    if base_id is not None and ids is None and _is_commit(repo, head_id) and _is_commit(repo, base_id):
-        _check_intermediate_revisions(repo, head_id, base_id, records_dir, problems)
+    if base_id is not None and ids is None and not rewritten and _is_commit(repo, head_id):
+        # (a rewritten history, a hard delete's: its commits were checked when they were new)
+        if _is_commit(repo, base_id):
+            _check_intermediate_revisions(repo, head_id, base_id, records_dir, problems)
     if (purged or purged_before) and ids is None and _is_commit(repo, head_id):
         _check_purged_history(repo, head_id, base_id, records_dir, purged | purged_before, problems)
     if base_tree is not None:

@@ -254,6 +254,7 @@ def check_push(
             )
             continue
         base: _git.Oid | None = None
+        rewrite = False
         if not update.created:
             old = _git.Oid(hex=update.old)
             fast_forward = old in git and git.descendant_of(commit.id, old)
@@ -265,14 +266,17 @@ def check_push(
                     )
                     continue
                 base = _merge_base(git, old, commit.id)
+                rewrite = True
             else:
                 base = old
         elif default_tip is not None and update.ref != repo.ref:
             base = _merge_base(git, default_tip, commit.id)
         if update.ref.startswith("refs/notes/"):
             # git notes: a tree of notes keyed by the objects they annotate, no records (a hard
-            # delete moves them with the commits it rewrites, docs/format.md)
+            # delete moves them with the commits it rewrites, docs/format.md); but a notes ref
+            # can name any commit, an old clone's branch too: no purged content comes back
             result.scope = "notes"
+            result.report = checks.purged_history(repo, commit.id, base)
             continue
         try:
             result.report = checks.validate(
@@ -284,6 +288,7 @@ def check_push(
                 validator_cls=validator_cls,
                 progress=progress,
                 pid_index=pid_index,
+                rewritten=rewrite,
             )
         except RepositoryError as err:
             result.refused = f"{update.ref}: {err}"

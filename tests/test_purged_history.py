@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,46 @@ def test_a_purged_records_pid_stays_reserved_in_a_push(server: Repository, tmp_p
     push = run(work, "git", "push", "origin", "HEAD:main", check=False)
     assert push.returncode != 0
     assert "1 PID of hard-deleted records no longer listed (recid:1)" in push.stderr
+
+
+def test_a_notes_ref_naming_the_old_history_is_refused(server: Repository, tmp_path: Path) -> None:
+    """Notes refs are not checked as records (a00929d), but a notes ref can name any commit: the
+    old clone's branch pushed as refs/notes/commits put the purged record back on the server."""
+    install(server)
+    work = clone(server, tmp_path / "old")
+    server.hard_delete([A])
+    push = run(work, "git", "push", "origin", "HEAD:refs/notes/commits", check=False)
+    assert push.returncode != 0
+    assert f"this history contains content of record {A}, purged in" in push.stderr
+    assert not reachable_content(server, SECRET)
+    # real notes, on the rewritten history, go through
+    fresh = clone(server, tmp_path / "new")
+    identity = ("-c", "user.name=T", "-c", "user.email=t@example.org")
+    run(fresh, "git", *identity, "notes", "add", "-m", "checked by the curator", "HEAD")
+    assert run(fresh, "git", "push", "origin", "refs/notes/commits", check=False).returncode == 0
+
+
+def test_a_hard_delete_pushed_where_rewrites_are_allowed_is_not_refused_for_old_commits(
+    server: Repository, tmp_path: Path
+) -> None:
+    """A history with a broken commit fixed by the next (pushed before the hook was installed),
+    then a hard delete in a clone, force-pushed where rewrites are allowed: the rewritten commits
+    are not new, and are not refused as [revision] problems."""
+    work = clone(server, tmp_path / "work")
+    (work / layout.path_for(B)).write_text('{"title": \n')
+    commit_all(work, "broken")
+    write(work, layout.path_for(B), {"title": "record 2, fixed", "control_number": "2"})
+    commit_all(work, "fixed")
+    run(work, "git", "push", "-q", "origin", "HEAD:main")
+    install(server, allow_rewrite=["main"])
+    clone_repo = Repository(work)
+    clone_repo.hard_delete([A])
+    clone_repo.close()
+    push = run(work, "git", "push", "--force", "origin", "HEAD:main", check=False)
+    assert push.returncode == 0, push.stderr
+    assert not reachable_content(server, SECRET)
+    # the same history as a new push of those commits is refused: they would be new revisions
+    assert (
+        "[revision]"
+        in run(work, sys.executable, "-m", "gitrecords.cli", "validate", "HEAD~3..HEAD", check=False).stdout
+    )

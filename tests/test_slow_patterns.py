@@ -551,3 +551,21 @@ def test_a_long_case_insensitive_pattern_scans_no_code_points(monkeypatch: pytes
     monkeypatch.setattr(schema_module, "_matched", scan)
     pattern = "(?i)title: " + "".join(chr(0x4E00 + i) for i in range(300))
     assert schema_module.translate(pattern, linear=True) is not None
+
+
+def test_a_class_with_a_cased_character_past_the_bmp_matches_as_python_matches_it(
+    repo: Repository,
+) -> None:
+    """CPython's re does not match a cased character past U+FFFF in a case-insensitive class with
+    other characters: (?i)^[\\U00010400a]$ refuses "\\U00010400". The folded tables alone would
+    accept it; such classes are left to the scan, which agrees with re."""
+    pattern = "(?i)^[\U00010400a]$"
+    schema = {"type": "object", "properties": {"t": {"type": "string", "pattern": pattern}}}
+    for value in ("\U00010400", "\U00010428", "a", "A"):
+        expected = re.search(pattern, value) is not None
+        try:
+            Record.create({"$schema": schema, "t": value}, repo=repo)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == expected, repr(value)

@@ -219,6 +219,10 @@ def validate(
         if head == "HEAD" and repo.git.head_is_unborn:
             raise UsageFailure(f"{repo.path} has no commit yet: there is nothing to check") from None
         raise UsageFailure(str(err)) from None
+    # a range whose base is not in head's history (a hard delete rewrote it): its commits are
+    # not new, and are not read one by one
+    given = ranged[0] if ranged is not None else since
+    rewritten = bool(given) and base is not None and checks.resolve(repo, given)[0] != base
     with Progress("Validating") as progress:
         report = checks.validate(
             repo,
@@ -229,6 +233,7 @@ def validate(
             progress=progress,
             format_checker=Record.format_checker,
             validator_cls=Record.validator,
+            rewritten=rewritten,
         )
     show_report(report, output_format, "staged" if staged else None)
 
