@@ -390,3 +390,22 @@ def test_a_json_string_line_is_not_a_record(gr, repo):
         assert result.exit_code == 1, text
         assert "a record must be a JSON object, not str" in result.stderr, text
     assert list(repo.ids()) == []
+
+
+def test_a_duplicate_in_one_import_names_the_other_by_its_line(gr, repo, tmp_path):
+    """The other record was named by its 0-based place in the input ("also at 0")."""
+    same = "11111111-1111-4111-8111-111111111111"
+    lines = [
+        "",
+        f'{{"id": "{same}", "data": {{"title": "a"}}}}',
+        f'{{"id": "{same}", "data": {{"title": "b"}}}}',
+    ]
+    (tmp_path / "dup.jsonl").write_text("\n".join(lines) + "\n")
+    result = gr(repo, "import", str(tmp_path / "dup.jsonl"))
+    assert result.exit_code == 1
+    assert "dup.jsonl line 3:" in result.stderr and "(also at line 2)" in result.stderr
+    (tmp_path / "pid.jsonl").write_text(
+        '{"title": "a", "control_number": "7"}\n\n{"title": "b", "control_number": "7"}\n'
+    )
+    result = gr(repo, "import", str(tmp_path / "pid.jsonl"))
+    assert "pid.jsonl line 3:" in result.stderr and "is also used by the record at line 1" in result.stderr

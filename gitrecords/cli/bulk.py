@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import stat
 import sys
 import uuid
@@ -395,7 +396,7 @@ def _fast_import(
                 ) from None
             problems = [
                 Problem(
-                    text,
+                    _with_lines(text, line_numbers),
                     where,
                     uuid.UUID(record_id) if record_id else None,
                     f"{label} line {line_numbers[idx]}",
@@ -505,3 +506,17 @@ def _parsed_value(value: Any) -> Any:
     again), so a string parsed here goes back as the JSON of that string (refused there as not
     an object, as ``create`` refuses it), never as the JSON inside it."""
     return json.dumps(value).encode() if isinstance(value, str) else value
+
+
+#: "(also at 3)", "the record at 3": the import names another record by its place in the input
+_OTHER_RECORD = re.compile(r"(also at|the record at) (\d+)\b")
+
+
+def _with_lines(text: str, line_numbers: Any) -> str:
+    """``text`` with the other records it names by their place in the input named by line."""
+
+    def line(match: re.Match[str]) -> str:
+        place = int(match[2])
+        return f"{match[1]} line {line_numbers[place]}" if place < len(line_numbers) else match[0]
+
+    return _OTHER_RECORD.sub(line, text)
