@@ -583,6 +583,11 @@ def walk_all(repo: pygit2.Repository, tips: list[Oid]) -> Iterator[pygit2.Commit
     yield from walker
 
 
+def hash_bytes(data: bytes) -> Oid:
+    """The blob id of ``data``."""
+    return pygit2.hash(data)
+
+
 def hash_worktree_file(repo: pygit2.Repository, path: str | os.PathLike[str]) -> Oid:
     """The blob id ``git add`` would give a file of ``repo``'s work tree: through the filters its
     attributes and configuration name (``core.autocrlf``: the file has CRLF, the blob LF)."""

@@ -972,10 +972,12 @@ class FmtResult:
     line: int | None = None
 
 
-def fmt(paths: Iterable[Path], *, check: bool = False) -> Iterator[FmtResult]:
+def fmt(paths: Iterable[Path], *, check: bool = False, git: Any = None) -> Iterator[FmtResult]:
     """Rewrite JSON files in canonical form (with ``check``, only say which are not).
 
-    A file that is not valid JSON is left alone and reported with ``error``.
+    A file that is not valid JSON is left alone and reported with ``error``. With ``git`` (the
+    working clone the files are in), a file is canonical when git sees it so: through the
+    clone's filters (``core.autocrlf`` checks files out with CRLF line ends).
     """
     for path in paths:
         raw = path.read_bytes()
@@ -985,7 +987,9 @@ def fmt(paths: Iterable[Path], *, check: bool = False) -> Iterator[FmtResult]:
             match = JSON_LINE.search(str(err))
             yield FmtResult(path, False, str(err), int(match[1]) if match else None)
             continue
-        if canonical == raw:
+        if canonical == raw or (
+            git is not None and _git.hash_worktree_file(git, path) == _git.hash_bytes(canonical)
+        ):
             yield FmtResult(path, False)
             continue
         if not check:

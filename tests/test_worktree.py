@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,11 @@ def test_a_clone_with_crlf_line_endings_can_be_written(tmp_path: Path) -> None:
     record.commit()
     assert json.loads(path.read_text())["publicationYear"] == "2001"
     assert status(work) == ""
+    # git sees every file in canonical form, whatever its line ends on disk
+    checked = subprocess.run(
+        [sys.executable, "-m", "gitrecords.cli", "fmt", "--check"], cwd=work, capture_output=True, text=True
+    )
+    assert (checked.returncode, checked.stderr) == (0, "60 files in canonical form\n")
     # a file edited by hand still blocks a write to its record
     path.write_bytes(path.read_bytes().replace(b'"2001"', b'"2002"'))
     record = Record.get_record(record_id, repo=clone)

@@ -305,6 +305,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
     """
     from .. import checks
 
+    git = None
     if paths:
         roots = list(paths)
     else:
@@ -313,6 +314,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
             raise UsageFailure(f"{repo.path} is a bare repository: fmt rewrites files in a working clone")
         root = Path(repo.git.workdir)
         roots = [root / _records_dir(root)]
+        git = repo.git  # line ends as the clone checks files out (core.autocrlf)
     files: list[Path] = []
     for path in roots:
         if path.is_dir():
@@ -321,7 +323,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
             files.append(path)
     changed = 0
     problems: list[str] = []
-    for result in checks.fmt(files, check=check):
+    for result in checks.fmt(files, check=check, git=git):
         if result.error is not None:
             where = f"{_shown(result.path)}:{result.line}" if result.line else _shown(result.path)
             problems.append(f"{where}: [json] {result.error}")
