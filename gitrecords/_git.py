@@ -709,11 +709,23 @@ class LinkedWorktree:
     branch: str | None  #: the ref HEAD is on, when it is on one
 
 
+def common_dir(repo: pygit2.Repository) -> str:
+    """The git directory every worktree shares: ``repo.path`` itself, unless ``repo`` was opened
+    in a linked worktree (then ``repo.path`` is that worktree's folder under ``worktrees/``)."""
+    try:
+        with open(os.path.join(repo.path, "commondir"), encoding="utf-8") as file:
+            shared = file.read().strip()
+    except OSError:
+        return str(repo.path)
+    return os.path.normpath(os.path.join(repo.path, shared)) + os.sep
+
+
 def linked_worktrees(repo: pygit2.Repository) -> list[LinkedWorktree]:
     found: list[LinkedWorktree] = []
+    shared = common_dir(repo)
     for name in repo.list_worktrees():
         worktree = repo.lookup_worktree(name)
-        admin = os.path.join(repo.path, "worktrees", name)
+        admin = os.path.join(shared, "worktrees", name)
         try:
             with open(os.path.join(admin, "HEAD"), encoding="utf-8") as file:
                 head = file.read().strip()

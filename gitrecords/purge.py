@@ -36,6 +36,7 @@ from .errors import (
     HardDeleteRefusedError,
     LocalChangesError,
     NoResultFound,
+    RepositoryError,
     StaleRevisionError,
 )
 from .writer import MAX_TRAILER_RECORDS
@@ -85,6 +86,14 @@ def hard_delete(
     """Purge records from every commit, ref and object store, holding the write lock."""
     if repo.in_transaction is not None:
         raise GitRecordsError("a hard delete cannot run inside a transaction")
+    shared = _git.common_dir(repo.git)
+    if os.path.normpath(shared) != os.path.normpath(str(repo.git.path)):
+        # opened in a linked worktree: its git folder holds its HEAD and index, not the objects
+        # and refs the rewrite replaces
+        raise RepositoryError(
+            f"a hard delete rewrites the whole repository: run it there, not in a linked worktree "
+            f"(gitrecords --repo {shared.rstrip(os.sep)} --branch {repo.branch} delete --force ...)"
+        )
     with repo.writer.lock():
         # local edits to a purged record's file would be lost: refuse, as every write does
         repo.working_clone.check(repo.tip(), [repo.path_for(i) for i in record_ids])

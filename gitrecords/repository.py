@@ -10,12 +10,13 @@ write is one git commit that moves the branch with a compare-and-swap; see
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import layout
+from . import _git, layout
 from .config import DEFAULT_CONFIG, PURGED_FILE
 from .index import TOMBSTONE
 from .storage import Snapshot, Storage, current_repository, record_facts
@@ -235,7 +236,13 @@ class Repository(Storage):
         from .search_index import forget_elsewhere
 
         hard_delete(self, ids, message=message, author=author, progress=progress)
-        forget_elsewhere(str(self.git_dir / "gitrecords"), self._search_path, ids)
+        # the derived indexes of every worktree: the shared git directory's, and each linked
+        # worktree's own (opened in one, a repository keeps them in its folder under worktrees/)
+        shared = _git.common_dir(self.git)
+        folders = {os.path.join(shared, "gitrecords"), str(self.git_dir / "gitrecords")}
+        folders.update(os.path.join(w.admin, "gitrecords") for w in _git.linked_worktrees(self.git))
+        for folder in sorted(folders):
+            forget_elsewhere(folder, self._search_path, ids)
 
 
 def utc(ts: int) -> datetime:

@@ -12,7 +12,7 @@ import pytest
 from helpers import SAMPLE_REPO, fsck
 
 from gitrecords import Record, Repository, layout
-from gitrecords.errors import LocalChangesError
+from gitrecords.errors import GitRecordsError, LocalChangesError
 
 
 def run(work: Path, *args: str) -> str:
@@ -273,3 +273,40 @@ def test_a_write_to_a_branch_checked_out_in_a_linked_worktree_updates_it(tmp_pat
     with pytest.raises(LocalChangesError, match=f"has local edits in {linked}"):
         record.commit()
     fsck(main)
+
+
+def linked_pair(tmp_path: Path) -> tuple[Repository, Path, Path]:
+    """A bare repository of the sample with two linked worktrees: wtA on feature, wtB on main."""
+    bare = Repository.init(tmp_path / "b.git", from_dir=SAMPLE_REPO)
+    a, b = tmp_path / "wtA", tmp_path / "wtB"
+    run(bare.git_dir, "worktree", "add", "-q", str(a), "-b", "feature")
+    run(bare.git_dir, "worktree", "add", "-q", str(b), "main")
+    return bare, a, b
+
+
+def test_a_write_made_in_one_linked_worktree_updates_another(tmp_path: Path) -> None:
+    """Opened in a linked worktree, the repository looked for the others under its own folder
+    (b.git/worktrees/wtA/worktrees/...), found none on main, and left wtB stale."""
+    _bare, a, b = linked_pair(tmp_path)
+    inside = Repository(a, branch="main")
+    created = Record.create({"title": "made from wtA"}, repo=inside)
+    assert (b / inside.path_for(created.id)).exists()
+    assert status(b) == ""
+
+
+def test_a_hard_delete_in_a_linked_worktree_is_refused_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """In a linked worktree the purge refused every record as having staged changes (a false
+    message); it now says where to run it. Run there, it removes the purged words from the
+    linked worktrees' own search indexes too (each keeps them in its folder)."""
+    bare, a, _b = linked_pair(tmp_path)
+    inside = Repository(a)
+    secret = Record.create({"title": "purgeme expedition"}, repo=inside)
+    assert inside.search("purgeme").total == 1  # wtA's own search index has the word
+    with pytest.raises(GitRecordsError, match="run it there, not in a linked worktree"):
+        inside.hard_delete([secret.id])
+    inside.close()
+    Repository(bare.path, branch="feature").hard_delete([secret.id])
+    for index in (bare.git_dir / "worktrees").glob("*/gitrecords/search-*.sqlite*"):
+        assert b"purgeme" not in index.read_bytes(), index
+    assert Repository(a).search("purgeme").total == 0
+    fsck(bare)
