@@ -130,6 +130,8 @@ class Ranker:
         self._state: dict[str, Any] | None = None
         #: after a failure, FTS5 ranks every page in this process until then (time.monotonic)
         self._retry_at = 0.0
+        #: the state the last :meth:`current` asked for
+        self._wanted: dict[str, Any] | None = None
 
     # -- keeping up ------------------------------------------------------------
 
@@ -141,11 +143,13 @@ class Ranker:
     def current(self, source: Source) -> bool:
         """Bring the index to ``source``'s tip; False when it cannot be used (then FTS5 ranks)."""
         want = {"format": FORMAT, "generation": source.generation, "tip": source.tip}
+        self._wanted = want
         if self._state == want and self._searcher is not None:
             return True
-        state = _read_state(self.folder)
-        if state == want and self._open():
-            self._state = state
+        # without the lock: the state must name what was opened, before and after (a writer
+        # marks the folder busy before it changes the index, and names the new state after)
+        if _read_state(self.folder) == want and self._open() and _read_state(self.folder) == want:
+            self._state = want
             return True
         with _locked(self.folder):
             state = _read_state(self.folder)
@@ -158,6 +162,10 @@ class Ranker:
             return True
 
     def _update(self, source: Source, state: dict[str, Any] | None, want: dict[str, Any]) -> None:
+        """Bring the folder to ``want`` (under the lock): readers that open it meanwhile see a
+        busy state, and take the lock to wait."""
+        if os.path.isdir(self.folder):
+            _write_state(self.folder, {"format": FORMAT, "busy": os.getpid()})
         limit = max(SMALL_CATCH_UP, source.live // REBUILD_RATIO)
         records = None
         if (
@@ -199,11 +207,12 @@ class Ranker:
         """tantivy refused (a damaged folder, a full disk), or answered what the search index
         does not hold: the next search in any process builds it again (unless another process
         has moved it on meanwhile), and this one leaves it for :data:`RETRY_SECONDS`."""
-        used = self._state
+        tried = (self._state, self._wanted)
         self._close()
         self._retry_at = time.monotonic() + RETRY_SECONDS
         with contextlib.suppress(OSError), _locked(self.folder):
-            if used is None or _read_state(self.folder) == used:
+            # not over a state another process has written since (a build it has just finished)
+            if (state := _read_state(self.folder)) is not None and state in tried:
                 _write_state(self.folder, {"format": FORMAT, "failed": str(error)[:200]})
 
     # -- asking --------------------------------------------------------------

@@ -18,6 +18,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import fsck, git
@@ -417,3 +418,44 @@ def test_reindex_builds_the_ranker_too(repo: Repository) -> None:
     built = (folder / "state.json").stat().st_mtime_ns
     assert_same_answers(repo)
     assert (folder / "state.json").stat().st_mtime_ns == built  # current: not built again
+
+
+class _Rows(_ranker.Source):
+    def __init__(self, generation: str, tip: str, rows: list[tuple[str, str, str]]) -> None:
+        self.generation, self.tip, self.live, self._rows = generation, tip, len(rows), rows
+
+    def rows(self, records: list[str] | None) -> Iterator[tuple[str, str, str]]:
+        return iter(self._rows if records is None else [r for r in self._rows if r[0] in records])
+
+    def changed(self, old_tip: str, new_tip: str, limit: int) -> list[str] | None:
+        return None
+
+
+def test_a_reader_never_takes_a_folder_another_process_is_rebuilding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader checked the state without the lock, then opened the index: if another process
+    rebuilt the folder in between (after a reindex or a purge), it took the half-built index,
+    answered 0 matches, and kept answering so. The state is read again after opening."""
+    import uuid
+
+    folder = str(tmp_path / "search-main.ranker")
+    rows = [(str(uuid.uuid4()), "alpha bravo", "") for _ in range(50)]
+    source = _Rows("G1", "T1", rows)
+    assert _ranker.Ranker(folder).current(source)
+    reader = _ranker.Ranker(folder)
+    read_state = _ranker._read_state
+    interleaved: list[bool] = []
+
+    def read_then_rebuild_elsewhere(where: str) -> Any:
+        state = read_state(where)
+        if not interleaved:
+            interleaved.append(True)
+            shutil.rmtree(folder)  # another process's build: a new, empty index, no state yet
+            os.makedirs(folder)
+            _ranker._new_index(folder)
+        return state
+
+    monkeypatch.setattr(_ranker, "_read_state", read_then_rebuild_elsewhere)
+    assert reader.current(source)
+    assert interleaved and reader.top(_ranker.Words("body", ("alpha",)), 10)[0] == 50
