@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 #: below this many live records FTS5 ranks a page in a few milliseconds: no second index
 #: (``GITRECORDS_RANKER_MIN_RECORDS``: 0 always ranks with tantivy, a huge number never does)
@@ -102,7 +102,7 @@ def available() -> bool:
     return True
 
 
-class Source:
+class Source(Protocol):
     """What the ranker reads from the search index (one read snapshot of it)."""
 
     generation: str | None
@@ -111,12 +111,12 @@ class Source:
 
     def rows(self, records: list[str] | None) -> Iterator[tuple[str, str, str]]:
         """(record id, body, scoped) of the live ``records`` (None: of every live record)."""
-        raise NotImplementedError
+        ...
 
     def changed(self, old_tip: str, new_tip: str, limit: int) -> list[str] | None:
         """The ids of the records whose files differ between two tips; None when more than
         ``limit`` do, or it cannot tell."""
-        raise NotImplementedError
+        ...
 
 
 class Ranker:

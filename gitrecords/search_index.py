@@ -36,7 +36,7 @@ import sqlite3
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1202,20 +1202,30 @@ class SearchIndex:
         ranker = self._ranker
         if ranker is None or not ranker.usable():
             return
+        self._with_ranker(
+            lambda source: source.live >= _ranker.MIN_RECORDS and ranker.current(source),
+            "the next ranked search builds it",
+        )
+
+    def _with_ranker(self, work: Callable[[_RankerSource], Any], meanwhile: str) -> Any:
+        """``work`` on one read snapshot of the index (which the ranker follows, and whose records
+        it must name); None when the ranker fails in it. The ranker is derived and optional: a
+        failure is logged (``meanwhile`` says what happens instead) and marks it to be built
+        again."""
+        assert self._ranker is not None
         conn = self._conn
         try:
             conn.execute("BEGIN")
             try:
-                source = _RankerSource(self)
-                if source.live >= _ranker.MIN_RECORDS:
-                    ranker.current(source)
+                return work(_RankerSource(self))
             finally:
                 conn.execute("COMMIT")
         except BaseException as error:
             if not _ranker.is_failure(error):
                 raise
-            log.warning("the search ranker failed (%s); the next ranked search builds it", error)
-            ranker.failed(error)
+            log.warning("the search ranker failed (%s); %s", error, meanwhile)
+            self._ranker.failed(error)
+            return None
 
     # -- searching -------------------------------------------------------------
 
@@ -1393,10 +1403,9 @@ class SearchIndex:
         # with a phrase, wide at once: a wider window costs tantivy little, asking again costs
         # the whole phrase query again (13 ms for one of 147,000 matches at a million records)
         window = end + (RANK_WINDOW_TIES if _ranker.has_phrase(text) else RANK_WINDOW_MIN)
-        # one snapshot of the index, which the ranker follows and whose records it must name
-        conn.execute("BEGIN")
-        try:
-            source = _RankerSource(self)
+
+        def page(source: _RankerSource) -> tuple[int, list[Any], dict[str, float]] | None:
+            nonlocal window
             if source.live < _ranker.MIN_RECORDS or not ranker.current(source):
                 return None
             total, scores, addresses = ranker.top(text, window)
@@ -1420,15 +1429,12 @@ class SearchIndex:
             ).fetchall()
             if not len(found) == len(score_of) == len(records) or not len(found) <= total <= source.live:
                 raise _ranker.Mismatch(f"it named {len(records) - len(found)} records the index has not")
-        except BaseException as error:
-            if not _ranker.is_failure(error):
-                raise
-            # derived and optional: FTS5 ranks this page, and the next search builds it again
-            log.warning("the search ranker failed (%s); the index ranks this page", error)
-            ranker.failed(error)
+            return total, found, score_of
+
+        answered = self._with_ranker(page, "the index ranks this page")
+        if answered is None:
             return None
-        finally:
-            conn.execute("COMMIT")
+        total, found, score_of = answered
         found.sort(
             key=lambda row: (-score_of[row[0]], -row[1] if row[1] is not None else math.inf, -row[2], row[0])
         )
@@ -1658,7 +1664,7 @@ class SearchIndex:
         return [doc for doc, _record in rows if doc not in before][:wanted]
 
 
-class _RankerSource(_ranker.Source):
+class _RankerSource:
     """The search index as the ranker reads it (in the caller's read transaction)."""
 
     def __init__(self, index: SearchIndex) -> None:
