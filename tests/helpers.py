@@ -38,3 +38,32 @@ def annotated_tag(repo: Repository | Path | str, name: str, message: str, rev: s
     """Tag ``rev`` with an annotated tag (a tag object, which a history rewrite must rewrite too)."""
     tagger = ["-c", "user.name=Tagger", "-c", "user.email=tagger@example.org"]
     git(repo, *tagger, "tag", "-a", name, "-m", message, rev)
+
+
+def commit_file_by_plumbing(
+    repo: Repository,
+    ref: str,
+    path: str,
+    blob: str,
+    message: str,
+    who: tuple[str, str] = ("T", "t@example.org"),
+) -> str:
+    """Commit blob ``blob`` at ``path`` on top of ``ref`` with git plumbing alone (a temporary
+    index, write-tree, commit-tree, update-ref), behind gitrecords' back; returns the commit."""
+    index = repo.git_dir / f"plumbing-index-{os.getpid()}"
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    plumbing = ["git", "--git-dir", str(repo.git_dir)]
+    try:
+        subprocess.run([*plumbing, "read-tree", ref], env=env, check=True)
+        subprocess.run(
+            [*plumbing, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], env=env, check=True
+        )
+        tree = subprocess.run(
+            [*plumbing, "write-tree"], env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+    finally:
+        index.unlink(missing_ok=True)
+    identity = ["-c", f"user.name={who[0]}", "-c", f"user.email={who[1]}"]
+    commit = git(repo, *identity, "commit-tree", tree, "-p", ref, "-m", message).strip()
+    git(repo, "update-ref", ref if ref.startswith("refs/") else f"refs/heads/{ref}", commit)
+    return commit

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-from helpers import git
+from helpers import commit_file_by_plumbing, git
 
 from gitrecords import Record, Repository, layout
 
@@ -76,34 +74,8 @@ def test_two_schemas_by_one_id_are_refused_and_reported(gr, repo: Repository, tm
     # written with git, the same collision is a validation problem
     (tmp_path / "v2.json").write_text(json.dumps(v2))
     blob = git(repo, "hash-object", "-w", str(tmp_path / "v2.json")).strip()
-    tip = git(repo, "rev-parse", repo.ref).strip()
-    listing = git(repo, "ls-tree", "-r", tip)
-    index = tmp_path / "index"
-    env_git = ["git", "--git-dir", str(repo.git_dir)]
-    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
-    subprocess.run([*env_git, "read-tree", tip], env=env, check=True)
-    subprocess.run(
-        [*env_git, "update-index", "--add", "--cacheinfo", f"100644,{blob},schemas/rec/v2.json"],
-        env=env,
-        check=True,
-    )
-    tree = subprocess.run(
-        [*env_git, "write-tree"], env=env, check=True, capture_output=True, text=True
-    ).stdout
-    commit = git(
-        repo,
-        "-c",
-        "user.name=T",
-        "-c",
-        "user.email=t@example.org",
-        "commit-tree",
-        tree.strip(),
-        "-p",
-        tip,
-        "-m",
-        "v2",
-    )
-    git(repo, "update-ref", repo.ref, commit.strip())
+    listing = git(repo, "ls-tree", "-r", repo.ref)
+    commit_file_by_plumbing(repo, repo.ref, "schemas/rec/v2.json", blob, "v2")
     assert "schemas/rec/v1.json" in listing
     checked = gr(repo, "validate")
     assert checked.exit_code == 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import annotated_tag, fsck, git
+from helpers import annotated_tag, commit_file_by_plumbing, fsck, git
 
 from gitrecords import GitRecordsError, NoResultFound, Record, RecordExistsError, Repository
 
@@ -507,32 +507,7 @@ def test_content_another_branch_or_file_shares_is_kept(repo: Repository, packed:
     Record.create({"title": "shared"}, repo=other)  # same bytes, only on the side branch
     other.close()
     # a plain file on main with the same bytes as the last revision
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo.git_dir / "tmp-index")}
-    plumbing = ["git", "--git-dir", str(repo.git_dir)]
-    subprocess.run([*plumbing, "read-tree", "main"], env=env, check=True)
-    subprocess.run(
-        [*plumbing, "update-index", "--add", "--cacheinfo", f"100644,{copied_blob},copy.json"],
-        env=env,
-        check=True,
-    )
-    tree = subprocess.run(
-        [*plumbing, "write-tree"], env=env, check=True, capture_output=True, text=True
-    ).stdout
-    commit = git(
-        repo,
-        "-c",
-        "user.name=A",
-        "-c",
-        "user.email=a@example.org",
-        "commit-tree",
-        tree.strip(),
-        "-p",
-        "main",
-        "-m",
-        "a copy",
-    ).strip()
-    git(repo, "update-ref", "refs/heads/main", commit)
-    (repo.git_dir / "tmp-index").unlink()
+    commit_file_by_plumbing(repo, "main", "copy.json", copied_blob, "a copy", who=("A", "a@example.org"))
     if packed:
         git(repo, "gc", "--quiet")
     victim.delete(force=True)
