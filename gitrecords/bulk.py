@@ -37,7 +37,7 @@ from .index import PendingImport, facts_from_data
 from .record import Record
 from .schema import FastCheck, SchemaStore, pointer
 from .storage import Storage as Repository
-from .writer import MAX_ATTEMPTS, keep_out_of_children, release_in_children
+from .writer import MAX_ATTEMPTS, check_message, keep_out_of_children, release_in_children
 
 log = logging.getLogger("gitrecords")
 
@@ -425,6 +425,7 @@ def import_records(
     """Create many new records as one commit; see :meth:`Repository.import_records`."""
     if repo.in_transaction is not None:
         raise GitRecordsError("a bulk import cannot run inside a transaction")
+    check_message(message)
     before_hooks, after_hooks = _hooks_in_use()
     settings = repo.config
     # the write lock is only taken to move the branch: preparing the records (validation in

@@ -48,7 +48,7 @@ from .record import Record, checked_patch
 from .schema import SchemaStore
 from .search import matching_ids
 from .storage import Storage
-from .writer import Change
+from .writer import Change, check_message
 
 __all__ = [
     "DIFFS",
@@ -587,6 +587,7 @@ def update_records(
     """Change many records at once; see :meth:`gitrecords.Repository.update_records`."""
     if repo.in_transaction is not None:
         raise GitRecordsError("a bulk edit cannot run inside a transaction")
+    check_message(message)
     if chunk is not None and chunk < 1:
         raise GitRecordsError("chunk must be at least 1")
     patch: _Patch | None = None
@@ -807,6 +808,7 @@ def undo(
     """Restore every record ``commit`` changed; see :meth:`gitrecords.Repository.undo`."""
     if repo.in_transaction is not None:
         raise GitRecordsError("an undo cannot run inside a transaction")
+    check_message(message)
     git = repo.git
     target = _git.resolve_commit(git, str(commit))
     if target is None:

@@ -39,7 +39,7 @@ from .errors import (
     RepositoryError,
     StaleRevisionError,
 )
-from .writer import MAX_TRAILER_RECORDS
+from .writer import MAX_TRAILER_RECORDS, check_message
 
 if TYPE_CHECKING:
     from .storage import Storage as Repository
@@ -86,6 +86,7 @@ def hard_delete(
     """Purge records from every commit, ref and object store, holding the write lock."""
     if repo.in_transaction is not None:
         raise GitRecordsError("a hard delete cannot run inside a transaction")
+    check_message(message)
     shared = _git.common_dir(repo.git)
     if os.path.normpath(shared) != os.path.normpath(str(repo.git.path)):
         # opened in a linked worktree: its git folder holds its HEAD and index, not the objects

@@ -42,7 +42,7 @@ from .merge import (
 )
 from .schema import pointer
 from .storage import Storage as Repository
-from .writer import MAX_ATTEMPTS, MAX_TRAILER_RECORDS
+from .writer import MAX_ATTEMPTS, MAX_TRAILER_RECORDS, check_message
 
 __all__ = [
     "MergeOutcome",
@@ -317,6 +317,7 @@ def merge(
     _check_strategy(strategy)
     if repo.in_transaction is not None:
         raise GitRecordsError("a merge cannot run inside a transaction")
+    check_message(message)
     git = repo.git
     theirs = commit if isinstance(commit, _git.Oid) else _resolve(repo, commit)
     label = name or str(theirs)[:12]
@@ -468,6 +469,7 @@ def pull(
     any error: they are removed as git removes them (:func:`shown_url`).
     """
     _check_strategy(strategy)
+    check_message(message)
     branch = branch or repo.branch
     label = f"{remote}/{branch}" if _is_named_remote(repo, remote) else f"{branch} of {shown_url(remote)}"
     with _fetched(repo, remote, branch) as fetched:

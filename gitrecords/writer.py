@@ -281,6 +281,7 @@ class Transaction:
     """
 
     def __init__(self, writer: WritePath, message: str | None, author: Any) -> None:
+        check_message(message)
         self.writer = writer
         self.message = message
         self.author = author
@@ -551,6 +552,7 @@ class WritePath:
         ``parents`` defaults to ``[base]``. Raises :class:`gitrecords._git.RefMoved` when the
         branch is not at ``base`` any more; nothing refers to the new commit then.
         """
+        check_message(message)
         _git.set_durable(False)  # one syncfs below instead of an fsync per object
         author_sig, committer_sig = signatures or self.signatures(author)
         if parents is None:
@@ -687,6 +689,7 @@ class WritePath:
         the commit before it, with its own author, committer and message, then flushes once
         and moves the branch once (:meth:`_lead`). What this method returns or raises is the
         same either way."""
+        check_message(message)
         if self._groups(locked, prebuilt):
             return self._write_grouped(changes, message=message, author=author, trailers=trailers)
         with contextlib.nullcontext() if locked else self.lock():
@@ -1061,6 +1064,13 @@ class WritePath:
                 self.landed(base, commit, changes)
                 return commit
         raise StaleRevisionError(f"{self.ref} kept moving; {', '.join(files)} not written")
+
+
+def check_message(message: str | None) -> None:
+    """Refuse a commit message git cannot store (a NUL character ends a C string: libgit2 refuses
+    it, and other tools would cut the message there), before anything is written."""
+    if message is not None and "\x00" in message:
+        raise GitRecordsError("commit message: it contains a NUL character, which git cannot store")
 
 
 def _message_for(changes: list[Change]) -> str:

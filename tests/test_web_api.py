@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from helpers import SAMPLE_REPO, TITLE_SCHEMA, fsck, git
 
 from gitrecords import Record, Repository
-from gitrecords.errors import RepositoryError
+from gitrecords.errors import GitRecordsError, RepositoryError
 from gitrecords.web import create_app
 
 WRITER = "writer-token-0123"
@@ -665,3 +665,75 @@ def test_review_fixes_commit_message_allow_and_unknown_minter(titles: tuple[Repo
     }
     unknown = client.post("/api/records?pid_minter=nosuch", json={"title": "z"}, headers=auth())
     assert unknown.status_code == 400 and "unknown PID minter 'nosuch'" in unknown.get_json()["message"]
+
+
+def test_a_revert_over_http_cannot_drop_a_pid(client: FlaskClient, sample_repo: Repository) -> None:
+    """A revert to a revision from before the record had its PID would free the PID: refused, as
+    PUT and PATCH refuse it; a revert to a deletion is a delete (the tombstone keeps the PID)."""
+    data = client.get("/records/1").get_json()["metadata"]
+    bare = {k: v for k, v in data.items() if k != "control_number"}
+    made = client.post("/api/records", query_string={"pid_minter": ""}, json=bare, headers=auth())
+    rid = made.get_json()["id"]
+    assert (
+        client.put(
+            f"/api/records/{rid}", json={**bare, "control_number": "777777"}, headers=auth()
+        ).status_code
+        == 200
+    )
+    before = commits(sample_repo)
+    refused = client.post(f"/api/records/{rid}/revert", json={"revision_id": 0}, headers=auth())
+    assert refused.status_code == 400
+    assert refused.get_json()["errors"][0]["pointer"] == "/control_number"
+    assert commits(sample_repo) == before
+    assert client.get("/records/777777").get_json()["id"] == rid
+    assert client.delete(f"/api/records/{rid}", headers=auth()).status_code == 204
+    assert (
+        client.post(f"/api/records/{rid}/revert", json={"revision_id": 1}, headers=auth()).status_code == 200
+    )
+    assert client.get("/records/777777").get_json()["id"] == rid
+
+
+def test_if_match_compares_strongly(client: FlaskClient, sample_repo: Repository) -> None:
+    """RFC 9110: If-Match uses the strong comparison, so a weak tag never matches (412)."""
+    patch = [{"op": "add", "path": "/version", "value": "2"}]
+    weak = client.patch(f"/api/records/{FIRST}", json=patch, headers=auth(**{"If-Match": 'W/"0"'}))
+    assert weak.status_code == 412
+    both = client.patch(f"/api/records/{FIRST}", json=patch, headers=auth(**{"If-Match": 'W/"0", "0"'}))
+    assert both.status_code == 200
+
+
+def test_a_commit_message_with_a_nul_is_a_400(client: FlaskClient, sample_repo: Repository) -> None:
+    before = commits(sample_repo)
+    patch = [{"op": "add", "path": "/version", "value": "n1"}]
+    body = {"query": "recid:3", "patch": patch, "message": "fix\u0000"}
+    bulk = client.post("/api/bulk", json=body, headers=auth(ADMIN))
+    assert bulk.status_code == 400 and "NUL" in bulk.get_json()["message"]
+    assert commits(sample_repo) == before
+    with pytest.raises(GitRecordsError, match="NUL character"):
+        Record.create({"title": "x"}, repo=sample_repo, message="a\x00b")
+    with pytest.raises(GitRecordsError, match="NUL character"):
+        sample_repo.import_records([{"title": "y"}], message="a\x00b")
+    assert commits(sample_repo) == before
+
+
+def test_every_setting_comes_from_the_environment(
+    sample_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server started by gunicorn with GITRECORDS_PRIVATE=true is private (it was public)."""
+    monkeypatch.setenv("GITRECORDS_PRIVATE", "true")
+    monkeypatch.setenv("GITRECORDS_PAGE_SIZE", "3")
+    monkeypatch.setenv("GITRECORDS_TOKEN", WRITER)
+    client = create_app(sample_repo.path, TESTING=True).test_client()
+    assert client.get("/records/1").status_code == 401
+    assert len(client.get("/api/records", headers=auth()).get_json()["hits"]["hits"]) == 3
+    # a keyword argument still wins
+    assert (
+        create_app(sample_repo.path, GITRECORDS_PRIVATE=False, TESTING=True)
+        .test_client()
+        .get("/records/1")
+        .status_code
+        == 200
+    )
+    monkeypatch.setenv("GITRECORDS_PRIVATE", "maybe")
+    with pytest.raises(RepositoryError, match="GITRECORDS_PRIVATE='maybe': give true or false"):
+        create_app(sample_repo.path)

@@ -316,3 +316,39 @@ def test_axe_core_is_vendored_for_the_tests_only() -> None:
     assert (axe / "axe.version").read_text().startswith("axe-core 4.14.1\n")
     assert "Mozilla Public License" in (axe / "axe.LICENSE").read_text()
     assert not list((ROOT / "gitrecords").rglob("axe*"))
+
+
+def test_the_pages_refuse_what_the_api_refuses(client: FlaskClient, sample_repo: Repository) -> None:
+    """A 400 with the page, not a 500, for JSON nested past the limit on the new record page and
+    for a NUL in the commit message; a revert that would drop the record's PID is refused."""
+    before = sample_repo.tip()
+    deep = client.post(
+        "/admin/new", data={"data": "[" * 5000 + "]" * 5000, "csrf_token": csrf(client, "/admin/new")}
+    )
+    assert deep.status_code == 400 and "nested too deeply" in deep.get_data(as_text=True)
+    record = Record.get_record(sample_repo.lookup_pid("recid", "1"), repo=sample_repo)
+    path = f"/admin/records/{record.id}/edit"
+    data = {**dict(record), "version": "page"}
+    nul = client.post(
+        path,
+        data={
+            "data": json.dumps(data),
+            "revision_id": "0",
+            "message": "x\x00y",
+            "csrf_token": csrf(client, path),
+        },
+    )
+    assert nul.status_code == 400 and "NUL character" in nul.get_data(as_text=True)
+    assert sample_repo.tip() == before
+    # a record whose PID came in its second revision: reverting to the first would drop it
+    bare = {k: v for k, v in dict(record).items() if k != "control_number"}
+    new = Record.create(bare, repo=sample_repo, pid_minters=[])
+    new["control_number"] = "777777"
+    new = new.commit()
+    history = f"/admin/records/{new.id}/history"
+    reverted = client.post(
+        f"/admin/records/{new.id}/revert",
+        data={"target": "0", "revision_id": "1", "csrf_token": csrf(client, history)},
+    )
+    assert reverted.status_code == 400 and "/control_number" in reverted.get_data(as_text=True)
+    assert sample_repo.lookup_pid("recid", "777777") == new.id

@@ -52,7 +52,11 @@ def _read_token(path: str | None, option: str) -> str | None:
     help="Named people with roles (gitrecords users add): each signs in or sends their own token, "
     "and is the git author of their writes.",
 )
-@click.option("--private", is_flag=True, help="Reads need a token or a signed-in session too (any role).")
+@click.option(
+    "--private",
+    is_flag=True,
+    help="Reads need a token or a signed-in session too (any role). [env var: GITRECORDS_PRIVATE=true]",
+)
 @click.option(
     "--trusted-user-header",
     metavar="HEADER",
@@ -148,11 +152,15 @@ def serve(
         config["GITRECORDS_USERS_FILE"] = users_file
     if trusted_user_header and not users_file:
         raise UsageFailure("--trusted-user-header names people of the users file: add --users-file")
-    if trusted_proxies and not trusted_user_header:
+    if trusted_proxies and not (trusted_user_header or os.environ.get("GITRECORDS_TRUSTED_USER_HEADER")):
         raise UsageFailure("--trusted-proxy is for --trusted-user-header: add it, or drop --trusted-proxy")
-    config["GITRECORDS_PRIVATE"] = private
-    config["GITRECORDS_TRUSTED_USER_HEADER"] = trusted_user_header
-    config["GITRECORDS_TRUSTED_PROXIES"] = list(trusted_proxies)
+    # unset here, these come from the environment as create_app reads it (GITRECORDS_PRIVATE...)
+    if private:
+        config["GITRECORDS_PRIVATE"] = True
+    if trusted_user_header:
+        config["GITRECORDS_TRUSTED_USER_HEADER"] = trusted_user_header
+    if trusted_proxies:
+        config["GITRECORDS_TRUSTED_PROXIES"] = list(trusted_proxies)
     if follow or primary:
         from ..replication import remote_url, shown_url
 

@@ -31,6 +31,7 @@ from flask import (
 from jsonschema.exceptions import ValidationError
 from werkzeug.wrappers import Response
 
+from .. import layout
 from ..errors import GitRecordsError
 from ..record import Record
 from ..search import facets_of
@@ -569,8 +570,8 @@ def new() -> Any:
 def _data_or(text: str, fallback: dict[str, Any]) -> Any:
     """The JSON object ``text`` holds (for its ``$schema``), else ``fallback``."""
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = layout.loads(text)  # depth-limited: the text was refused, maybe for its nesting
+    except GitRecordsError:
         return fallback
     return data if isinstance(data, dict) and "$schema" in data else fallback
 
@@ -671,6 +672,7 @@ def revert(record_id: str) -> Response:
         raise HTTPProblem(400, "choose a revision to revert to") from None
     if target < 0 or target not in current.revisions:
         raise HTTPProblem(404, f"record {current.id} has no revision {target}")
+    rec.check_revert_keeps_pids(current_repo(), current, target)
     new = current.revert(target, message=commit_message(), author=author())
     flash(f"Reverted to revision {target}: that is now revision {new.revision_id}.")
     return redirect(url_for("admin.record", record_id=record_id))

@@ -340,6 +340,7 @@ def revert_record(record_id: str) -> Response:
         raise HTTPProblem(400, '/revision_id: the request body must be {"revision_id": <integer>}')
     if target < 0 or target not in record.revisions:
         raise HTTPProblem(404, f"record {record.id} has no revision {target}")
+    rec.check_revert_keeps_pids(current_repo(), record, target)
     new = record.revert(target, message=message(), author=author())
     if new.is_deleted:
         response = Response(status=204)

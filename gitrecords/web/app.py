@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,40 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: settings read from the environment as a number, a yes/no, or a comma-separated list (the others
+#: are text)
+_NUMBERS = {"GITRECORDS_PAGE_SIZE": int, "GITRECORDS_MAX_PAGE_SIZE": int, "GITRECORDS_FOLLOW_INTERVAL": float}
+_SWITCHES = {"GITRECORDS_PRIVATE", "GITRECORDS_DURABLE"}
+_LISTS = {"GITRECORDS_PID_MINTERS"}
+_YES, _NO = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of :data:`DEFAULTS` that ``environ`` sets (empty values are unset), so that
+    a server started by gunicorn or systemd is configured like ``gitrecords serve``: a variable
+    such as ``GITRECORDS_PRIVATE=true`` is never silently ignored. A value that is not of the
+    setting's kind raises :class:`RepositoryError`."""
+    found: dict[str, Any] = {}
+    for key in DEFAULTS:
+        text = environ.get(key, "").strip()
+        if not key.startswith("GITRECORDS_") or not text:
+            continue
+        if key in _SWITCHES:
+            if text.lower() not in _YES | _NO:
+                raise RepositoryError(f"{key}={text!r}: give true or false")
+            found[key] = text.lower() in _YES
+        elif key in _NUMBERS:
+            try:
+                found[key] = _NUMBERS[key](text)
+            except ValueError:
+                raise RepositoryError(f"{key}={text!r}: give a number") from None
+        elif key in _LISTS:
+            found[key] = [part.strip() for part in text.split(",") if part.strip()]
+        else:
+            found[key] = text
+    return found
+
+
 def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -> Flask:
     """A Flask application serving the data repository at ``repo_path``.
 
@@ -77,16 +112,7 @@ def create_app(repo_path: str | os.PathLike[str] | None = None, **config: Any) -
     app.json.sort_keys = False  # type: ignore[attr-defined]  # id first, metadata in the record's order
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.update(DEFAULTS)
-    app.config["GITRECORDS_REPO"] = os.environ.get("GITRECORDS_REPO")
-    for key in (
-        "GITRECORDS_TOKEN",
-        "GITRECORDS_ADMIN_TOKEN",
-        "GITRECORDS_BRANCH",
-        "GITRECORDS_AUTHOR",
-        "GITRECORDS_USERS_FILE",
-    ):
-        if os.environ.get(key):
-            app.config[key] = os.environ[key]
+    app.config.update(settings_from_environment(os.environ))
     if os.environ.get("GITRECORDS_SECRET_KEY"):
         # several processes (gunicorn -w 4) must sign the pages' cookies with the same key
         app.config["SECRET_KEY"] = os.environ["GITRECORDS_SECRET_KEY"]

@@ -63,8 +63,9 @@ def check_revision(record: Record, expected: str | None) -> None:
     """412 unless ``expected`` (an If-Match value or a form field) names the current revision."""
     if expected is None:
         return
-    tags = [t.strip().removeprefix("W/").strip('"') for t in expected.split(",")]
-    if "*" in tags or str(record.revision_id) in tags:
+    # a strong comparison (RFC 9110, 13.1.1): a weak tag W/"n" never matches
+    tags = [t.strip() for t in expected.split(",")]
+    if "*" in tags or any(t.strip('"') == str(record.revision_id) for t in tags if not t.startswith("W/")):
         return
     raise HTTPProblem(
         412,
@@ -93,6 +94,15 @@ def check_pids_kept(repo: Repository, record: Record, data: dict[str, Any], *, f
                 "it cannot be removed or changed",
                 errors=[{"pointer": f"/{field}", "message": f"the {pid_type} PID {shown} cannot change"}],
             )
+
+
+def check_revert_keeps_pids(repo: Repository, record: Record, target: int) -> None:
+    """400 when reverting ``record`` to revision ``target`` would drop or change a PID it holds
+    (a revision from before the PID was added); reverting to a deletion is a delete, which keeps
+    the PID with the tombstone."""
+    revision = record.revisions[target]
+    if not revision.is_deleted:
+        check_pids_kept(repo, record, dict(revision))
 
 
 def minters_for(repo: Repository, data: dict[str, Any], names: Iterable[str] | None) -> list[str]:
