@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -109,6 +110,12 @@ def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise InvalidRecordError(f"{text} is too large for a JSON number that can be stored")
+    if abs(value) < sys.float_info.min and Decimal(text) != Decimal(repr(value)):
+        # below the smallest normal double: 1e-400 would become 0.0, 1.234567e-320 1.2347e-320
+        raise InvalidRecordError(
+            f"the number {text} is too small to be stored as written (it would become {value!r}): "
+            "store it as a string"
+        )
     if len(text) > 17 and Decimal(text) != Decimal(repr(value)):
         # more significant digits than a double keeps: storing it would change the number
         raise InvalidRecordError(

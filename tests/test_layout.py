@@ -417,6 +417,8 @@ def test_the_documented_example() -> None:
         ("1.00000000000000000001", "has more significant digits than can be stored (it would become 1.0)"),
         ("3.14159265358979323846264", "has more significant digits than can be stored"),
         ("-0", "the number -0 cannot be stored as written"),
+        ("1e-400", "the number 1e-400 is too small to be stored as written (it would become 0.0)"),
+        ("-1.234567e-320", "the number -1.234567e-320 is too small to be stored as written (it would become"),
     ],
 )
 def test_numbers_that_would_change_are_refused(text: str, message: str) -> None:
@@ -424,7 +426,10 @@ def test_numbers_that_would_change_are_refused(text: str, message: str) -> None:
         layout.loads(f'{{"n": {text}}}')
 
 
-@pytest.mark.parametrize("text", ["0.30000000000000004", "-0.0", "1e300", "12345678901234567890123", "0.1"])
+@pytest.mark.parametrize(
+    "text",
+    ["0.30000000000000004", "-0.0", "1e300", "12345678901234567890123", "0.1", "0e-400", "5e-324", "2.2e-308"],
+)
 def test_numbers_that_round_trip_are_kept_exactly(text: str) -> None:
     value = layout.loads(f'{{"n": {text}}}')
     assert layout.loads(layout.dumps(value)) == value
