@@ -318,6 +318,24 @@ class Record(RecordBase):
         return record
 
     @classmethod
+    def get_unreadable(cls, id_: uuid.UUID | str, *, repo: Repository | None = None) -> Record:
+        """The record whose current file cannot be read (edited by hand into something that is
+        not a JSON object), without its data: its :attr:`revisions` read as usual, and
+        :meth:`revert` to one of them is the repair. NoResultFound if there is no such record."""
+        repo = repo or current_repository()
+        record_id = layout.normalize_id(id_)
+        snap = repo.snapshot()
+        blob = repo.record_blob(record_id, snap)
+        if blob is None:
+            raise NoResultFound(f"record {record_id} does not exist")
+        record = cls({}, repo=repo)
+        record._id = record_id
+        record._blob = blob
+        record._deleted = False
+        record._refresh_after_write(snap.tip)
+        return record
+
+    @classmethod
     def get_records(
         cls, ids: Iterable[uuid.UUID | str], with_deleted: bool = False, *, repo: Repository | None = None
     ) -> list[Record]:

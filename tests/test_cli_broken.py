@@ -137,3 +137,21 @@ def test_search_goes_on_past_a_broken_file_and_exits_1_as_list_does(gr, broken, 
     for record_id in ids:
         assert record_id in result.stdout
     assert_reported(result.stderr, repo, bad)
+
+
+def test_the_revisions_before_a_broken_file_stay_readable_and_revert_repairs_it(gr, broken):
+    """get -r/--at, diff of two earlier revisions and revert read only the revisions they name:
+    the broken latest file does not stand in the way of the repair."""
+    repo, _ids, bad = broken
+    assert json.loads(gr(repo, "get", bad, "-r", "0", "--json").stdout)["data"] == {"title": "second"}
+    assert json.loads(gr(repo, "get", bad, "--at", "0").stdout) == {"title": "second"}
+    assert json.loads(gr(repo, "diff", bad, "0", "0").stdout) == []
+    latest = gr(repo, "get", bad)
+    assert latest.exit_code == 1 and "is not valid JSON" in latest.stderr
+    assert gr(repo, "diff", bad).exit_code == 1  # the latest revision is the one compared
+    reverted = gr(repo, "revert", bad, "0")
+    assert reverted.exit_code == 0, reverted.stderr
+    assert json.loads(gr(repo, "get", bad).stdout) == {"title": "second"}
+    assert [r["revision_id"] for r in json.loads(gr(repo, "history", bad, "--json").stdout)] == [0, 1, 2]
+    missing = gr(repo, "get", "00000000-0000-4000-8000-000000000000", "-r", "0")
+    assert missing.exit_code == 1 and "does not exist" in missing.stderr

@@ -428,7 +428,16 @@ def test_numbers_that_would_change_are_refused(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["0.30000000000000004", "-0.0", "1e300", "12345678901234567890123", "0.1", "0e-400", "5e-324", "2.2e-308"],
+    [
+        "0.30000000000000004",
+        "-0.0",
+        "1e300",
+        "12345678901234567890123",
+        "0.1",
+        "0e-400",
+        "5e-324",
+        "2.2e-308",
+    ],
 )
 def test_numbers_that_round_trip_are_kept_exactly(text: str) -> None:
     value = layout.loads(f'{{"n": {text}}}')

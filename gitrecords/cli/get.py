@@ -167,7 +167,7 @@ def show(
     as_json: bool,
 ) -> None:
     """``get`` through the repository: every form, and every error."""
-    from ..record import Record
+    from ..record import Record, RevisionsIterator
     from ._output import echo_json, note, revision_range, timestamp
 
     if (record_id is None) == (pid is None):
@@ -177,18 +177,22 @@ def show(
     if pid is not None:
         record_id = repo.lookup_pid(*parse_pid(pid))
     assert record_id is not None
-    record = Record.get_record(record_id, with_deleted=True, repo=repo)
     if at is not None:
         revision = at_revision(repo, record_id, at)
-    shown: RecordBase = record
     if revision is not None:
-        revisions = record.revisions
+        # an earlier revision is read from the index's rows, not through the current file (which
+        # may have been edited by hand into invalid JSON: the revisions before stay readable)
+        revisions = RevisionsIterator(repo, record_id)
+        if not len(revisions):
+            Record.get_record(record_id, with_deleted=True, repo=repo)  # says why: missing, purged...
         if revision not in revisions:
             shown_range = revision_range(len(revisions))
             raise NoResultFound(f"record {record_id} has no revision {revision} ({shown_range})")
-        shown = revisions[revision]
-    elif record.is_deleted and not with_deleted:
-        raise NoResultFound(f"record {record_id} is deleted (use --with-deleted to show it)")
+        shown: RecordBase = revisions[revision]
+    else:
+        shown = Record.get_record(record_id, with_deleted=True, repo=repo)
+        if shown.is_deleted and not with_deleted:
+            raise NoResultFound(f"record {record_id} is deleted (use --with-deleted to show it)")
     if as_json:
         echo_json(
             {

@@ -115,9 +115,12 @@ def diff(repo: Repository, record_id: uuid.UUID, a: int | None, b: int | None, f
       gitrecords diff ID 0 2
       gitrecords diff ID 0 --format unified
     """
-    record = Record.get_record(record_id, with_deleted=True, repo=repo)
-    revisions = record.revisions
+    # the revisions from the index: only those compared are read (an unreadable latest file
+    # does not keep two earlier revisions from being compared)
+    revisions = RevisionsIterator(repo, record_id)
     count = len(revisions)
+    if not count:
+        Record.get_record(record_id, with_deleted=True, repo=repo)  # says why: missing, purged...
     latest = count - 1
     if b is None:
         b = latest

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import GitRecordsError, NoResultFound
+from ..errors import GitRecordsError, InvalidRecordError, NoResultFound
 from ..record import Record
 from ..repository import Repository
 from ._batch import Problem, Written, check_record, fail, load_records, record_summary, report, write_items
@@ -299,7 +299,10 @@ def revert(
       gitrecords history ID
       gitrecords revert ID 0 -m "Undo the last edits"
     """
-    record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    try:
+        record = Record.get_record(record_id, with_deleted=True, repo=repo)
+    except InvalidRecordError:  # a file edited by hand into invalid JSON: reverting repairs it
+        record = Record.get_unreadable(record_id, repo=repo)
     count = len(record.revisions)
     if revision not in record.revisions:
         raise NoResultFound(f"record {record_id} has no revision {revision} ({revision_range(count)})")
