@@ -44,7 +44,7 @@ from .errors import (
     UndoConflictError,
 )
 from .index import LIVE, TOMBSTONE, BlobFacts, facts_from_data
-from .record import Record, checked_patch
+from .record import Record, checked_patch, patch_failure
 from .schema import SchemaStore
 from .search import matching_ids
 from .storage import Storage
@@ -269,9 +269,7 @@ class _Patch:
             try:
                 data = compiled.apply(data, in_place=True)
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
-                source = f" from {op['from']}" if "from" in op else ""
-                text = f"JSON Patch operation {number} ({op['op']} {op['path']}{source}): {err}"
-                return None, ("", str(op["path"]) or "/", text)
+                return None, ("", str(op["path"]) or "/", patch_failure(number, op, err))
         if not isinstance(data, dict):
             return None, ("", "/", "a JSON Patch must leave the record an object")
         return data, None

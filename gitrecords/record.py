@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
@@ -57,6 +59,25 @@ def checked_patch(patch: Any) -> list[dict[str, Any]]:
     except InvalidRecordError as err:
         raise InvalidRecordError(f"JSON Patch: {err}") from None
     return patch
+
+
+def patch_failure(number: int, op: dict[str, Any], err: Exception) -> str:
+    """One line saying why operation ``number`` of a JSON Patch does not apply: the operation
+    and its pointer, then what failed, without the whole document (jsonpointer's messages end
+    with a repr of it) or Python type names (jsonpatch's failed ``test``)."""
+    import jsonpatch
+
+    source = f" from {op['from']}" if "from" in op else ""
+    where = f"JSON Patch operation {number} ({op['op']} {op['path']}{source})"
+    if isinstance(err, jsonpatch.JsonPatchTestFailed):
+        expected = json.dumps(op.get("value"), ensure_ascii=False)
+        if len(expected) > 80:
+            expected = expected[:77] + "..."
+        return f"{where}: the value at {op['path'] or '/'} is not {expected}"
+    reason = re.sub(r" (?:in|of) [\[{(].*\Z", "", str(err), flags=re.S)
+    if re.fullmatch(r"'.*'", reason):  # a KeyError's text: jsonpatch passes on only the name
+        reason = f"{reason} not found"
+    return f"{where}: {reason[:200]}"
 
 
 class RecordBase(dict):
@@ -445,12 +466,9 @@ class Record(RecordBase):
         for number, op in enumerate(patch):  # one by one, so that an error names its operation
             try:
                 data = jsonpatch.JsonPatch([op]).apply(data, in_place=True)
-            except jsonpatch.JsonPatchTestFailed:
-                raise
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
-                source = f" from {op['from']}" if "from" in op else ""
-                where = f"JSON Patch operation {number} ({op['op']} {op['path']}{source})"
-                raise type(err)(f"record {self._id}: {where}: {err}") from None
+                # the same type (a failed test is a 409 over HTTP), with one line of our own
+                raise type(err)(f"record {self._id}: {patch_failure(number, op, err)}") from None
         if not isinstance(data, dict):
             raise InvalidRecordError("a JSON Patch must leave the record an object")
         new = type(self)(data, repo=self._repo)

@@ -406,6 +406,18 @@ def test_patch_errors_write_nothing(gr, title_repo):
     result = gr(title_repo, "patch", "-i", ids[0], "-i", SEED_ID, input="[]")
     assert result.exit_code == 1
     assert result.stderr == f"Error: record {SEED_ID} does not exist; nothing was written\n"
+    # one line naming the operation and its pointer: no Python types, no copy of the record
+    cases = {
+        '[{"op": "test", "path": "/title", "value": "z"}]': '(test /title): the value at /title is not "z"',
+        '[{"op": "add", "path": "/nosuch/x", "value": 1}]': "(add /nosuch/x): member 'nosuch' not found",
+        '[{"op": "move", "from": "/x", "path": "/y"}]': "(move /y from /x): 'x' not found",
+    }
+    for ops, said in cases.items():
+        result = gr(title_repo, "patch", "-i", ids[0], input=ops)
+        assert result.exit_code == 1
+        assert result.stderr == f"Error: record {ids[0]}: JSON Patch operation 0 {said}\n"
+        edited = gr(title_repo, "edit", f"id:{ids[0]}", "--patch", "-", input=ops)
+        assert edited.exit_code == 1 and f"JSON Patch operation 0 {said}" in edited.stderr
     assert tip(title_repo) == before
 
 

@@ -674,7 +674,11 @@ def patch_copy_root(env: Env) -> Outcome:
 
 
 @case(
-    "JSON Patch", "a failing `test` operation", "API", "JsonPatchTestFailed", "is not equal to tested value"
+    "JSON Patch",
+    "a failing `test` operation",
+    "API",
+    "JsonPatchTestFailed",
+    'JSON Patch operation 0 (test /title): the value at /title is not "other"',
 )
 def patch_test_fails(env: Env) -> Outcome:
     return api(lambda: seed(env).patch([{"op": "test", "path": "/title", "value": "other"}]))
