@@ -118,3 +118,35 @@ def test_diff_errors(gr, repo):
     assert result.stderr == f"Error: record {SEED_ID} has no revision 3 (it has revision 0 only)\n"
     assert gr(repo, "diff", SEED_ID, "--format", "xml").exit_code == 2
     assert gr(repo, "diff").exit_code == 2
+
+
+def test_control_characters_in_data_never_reach_the_terminal(gr, repo):
+    """A title, a commit message or an author name holding ESC or CR (anyone who can push can
+    write one) is shown with escapes in listings and tables: it cannot set the terminal's title
+    or write over a line. JSON output carries the text as it is."""
+    title = "safe\x1b]0;pwned\x07 title"
+    record_id = gr(repo, "create", input=json.dumps({"title": title})).stdout.strip()
+    patched = gr(
+        repo,
+        "patch",
+        "-i",
+        record_id,
+        "-m",
+        "\x1b]0;pwned\x07\rspoofed",
+        "--author",
+        "Ev\x1bil <e@example.org>",
+        input='[{"op": "add", "path": "/x", "value": 1}]',
+    )
+    assert patched.exit_code == 0, patched.stderr
+    outputs = [
+        gr(repo, "list").stdout,
+        gr(repo, "list", "--table", "--fields", "id,title").stdout,
+        gr(repo, "search", "safe").stdout,
+        gr(repo, "history", record_id).stdout,
+        gr(repo, "blame", record_id).stdout,
+    ]
+    for out in outputs:
+        assert "\x1b" not in out and "\r" not in out and "\x07" not in out, out
+    assert "safe\\x1b]0;pwned\\x07 title" in outputs[0]
+    assert "\\x1b]0;pwned\\x07\\x0dspoofed" in outputs[3] and "Ev\\x1bil" in outputs[3]
+    assert json.loads(gr(repo, "get", record_id).stdout)["title"] == title

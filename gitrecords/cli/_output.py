@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -190,6 +191,18 @@ def table_width() -> int | None:
     return None
 
 
+#: C0 and C1 control characters and DEL: a terminal acts on them (ESC starts a sequence that can
+#: set the window title or move the cursor, CR goes back over a line) instead of showing them
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` for a line of a table or a listing: each control character shown as an escape
+    (``\\x1b``), so that data (a title, an author, a commit message) cannot drive the terminal
+    or hide a line; JSON output escapes them already."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def text_width(text: str) -> int:
     """How many terminal cells ``text`` takes: East Asian wide characters take two, combining
     marks none."""
@@ -247,7 +260,7 @@ def echo_table(
     The widths come from the first :data:`TABLE_SAMPLE` rows; returns the number of rows."""
     if width is None:
         width = table_width()
-    flat = ([" ".join(cell.split()) for cell in row] for row in rows)
+    flat = ([printable(" ".join(cell.split())) for cell in row] for row in rows)
     first = list(itertools.islice(flat, TABLE_SAMPLE))
     natural = [
         max([text_width(name), *(text_width(row[i]) for row in first)]) for i, name in enumerate(columns)

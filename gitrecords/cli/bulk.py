@@ -183,7 +183,10 @@ def list_(
 
 
 def flatten(text: str | None) -> str:
-    return " ".join(text.split()) if text else ""
+    """A summary on one line of a listing, with its control characters escaped."""
+    from ._output import printable  # (imported here: this module's imports are another change's)
+
+    return printable(" ".join(text.split())) if text else ""
 
 
 @click.command()

@@ -14,7 +14,7 @@ from ..errors import InvalidRecordError, NoResultFound
 from ..record import Record, RevisionsIterator
 from ..repository import Repository
 from ._common import RECORD_ID, DataError, at_revision, json_option, pass_repo, short
-from ._output import echo_json, echo_table, revision_range, timestamp
+from ._output import echo_json, echo_table, printable, revision_range, timestamp
 
 
 @click.command()
@@ -79,9 +79,9 @@ def history(
 def _print_history(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         when = row["time"].replace("T", " ").replace("+00:00", "Z")
-        subject = row["message"].split("\n", 1)[0]
+        subject = printable(row["message"].split("\n", 1)[0])
         deleted = " (deleted)" if row["is_deleted"] else ""
-        author = row["author_name"]
+        author = printable(row["author_name"])
         click.echo(f"{row['revision_id']:>3}  {short(row['commit'])}  {when}  {author}  {subject}{deleted}")
 
 

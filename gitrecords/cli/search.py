@@ -22,7 +22,7 @@ from ..search import facets_of
 from ..search import search as index_search
 from ..search_index import leaves
 from ._common import DataError, UsageFailure, one_line, pass_repo
-from ._output import echo_csv, echo_json, echo_nl, echo_table, note, stdout_is_tty
+from ._output import echo_csv, echo_json, echo_nl, echo_table, note, printable, stdout_is_tty
 
 #: ids asked of the index at a time when a command lists more than one page
 CHUNK = 1000
@@ -120,7 +120,7 @@ def title_of(data: Any) -> str:
     for name in ("title", "name"):
         values = [v for v in field_values(data, name) if isinstance(v, str)]
         if values:
-            return " ".join(values[0].split())
+            return printable(" ".join(values[0].split()))
     return ""
 
 
@@ -426,7 +426,7 @@ def print_facets(facets: dict[str, list[tuple[str, int]]]) -> None:
             click.echo("  (no values)")
         width = max((len(str(n)) for _, n in counts[:FACET_LINES]), default=1)
         for value, count in counts[:FACET_LINES]:
-            click.echo(f"  {count:>{width}}  {value}")
+            click.echo(f"  {count:>{width}}  {printable(str(value))}")
         if len(counts) > FACET_LINES:
             click.echo(f"  ({len(counts) - FACET_LINES} more values: --json lists them)")
 
