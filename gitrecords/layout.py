@@ -182,7 +182,8 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
             f"{what} is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"
         ) from None
     except InvalidRecordError as err:  # the decoder's own checks (a duplicate key, NaN): named too
-        raise InvalidRecordError(f"{what} is not valid JSON: {err}") from None
+        where = _refusal_place(text)
+        raise InvalidRecordError(f"{what} is not valid JSON: {err}{where}") from None
     except ValueError as err:  # e.g. an integer longer than sys.get_int_max_str_digits()
         raise InvalidRecordError(f"{what} is not valid JSON: {err}") from None
     except RecursionError:
@@ -198,6 +199,62 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
         except RecursionError:
             raise InvalidRecordError(f"{what} is nested too deeply") from None
     return value
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _refusal_place(text: str) -> str:
+    """`` (line L, at POINTER)``: where in ``text`` (which the strict decoder refused for a value
+    or a duplicate key, not for its syntax) the refused member is, found by decoding the members
+    one by one down to it; the decoder's hooks are not told where they are. '' when it is the
+    whole text."""
+    found = _refused_member(text, _WHITESPACE.match(text, 0).end(), "")
+    if found is None:
+        return ""
+    pointer, offset = found
+    if not pointer:
+        return ""
+    line = text.count("\n", 0, offset) + 1
+    return f" (line {line}, at {pointer or '/'})"
+
+
+def _refused_member(text: str, start: int, pointer: str) -> tuple[str, int] | None:
+    """(JSON pointer, offset) of the innermost value from ``start`` that the strict decoder
+    refuses; None when it refuses none."""
+    try:
+        _DECODER.raw_decode(text, start)
+        return None
+    except (InvalidRecordError, ValueError, RecursionError):
+        pass
+    opening = text[start : start + 1]
+    if opening not in ("[", "{"):
+        return pointer, start
+    position = _WHITESPACE.match(text, start + 1).end()
+    seen: set[str] = set()
+    number = 0
+    try:
+        while text[position : position + 1] not in ("]", "}", ""):
+            if opening == "{":
+                key, after = _PLAIN_DECODER.raw_decode(text, position)
+                here = f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+                if key in seen:
+                    return here, position
+                seen.add(key)
+                position = _WHITESPACE.match(text, _WHITESPACE.match(text, after).end() + 1).end()
+            else:
+                here = f"{pointer}/{number}"
+            inner = _refused_member(text, position, here)
+            if inner is not None:
+                return inner
+            _value, after = _PLAIN_DECODER.raw_decode(text, position)
+            position = _WHITESPACE.match(text, after).end()
+            if text[position : position + 1] == ",":
+                position = _WHITESPACE.match(text, position + 1).end()
+            number += 1
+    except (ValueError, RecursionError):  # not where the refusal is: say nothing rather than guess
+        return None
+    return pointer, start
 
 
 def _deeper_than_allowed(value: Any) -> bool:

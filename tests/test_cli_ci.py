@@ -206,7 +206,8 @@ def test_fmt_paths_and_invalid_json(gr, tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 1
     assert result.stdout == "a.json\n"
     assert result.stderr == (
-        "bad.json: [json] bad.json is not valid JSON: NaN is not a JSON number (use null or a string)\n"
+        "bad.json: [json] bad.json is not valid JSON: NaN is not a JSON number (use null or a string)"
+        " (line 2, at /a)\n"
         "Error: 1 of 2 files not valid JSON; left as they are\n"
     )
     assert (tmp_path / "a.json").read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'

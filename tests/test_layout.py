@@ -469,3 +469,28 @@ def test_the_decoders_own_refusals_name_what_was_read() -> None:
     for text in ('{"a": 1, "a": 2}', '{"a": NaN}', '{"a": 1e999}'):
         with pytest.raises(InvalidRecordError, match=r"^records\.jsonl line 3 is not valid JSON: "):
             layout.loads(text, what="records.jsonl line 3")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"a": -0}', "use 0 or -0.0 (line 1, at /a)"),
+        ("-0", "use 0 or -0.0"),  # the whole text: no place
+        (
+            '{\n  "a": {"b": [1, 2, NaN]}\n}',
+            "NaN is not a JSON number (use null or a string) (line 2, at /a/b/2)",
+        ),
+        (
+            '[{"x": 1},\n {"y": {"z": 1e-400}}]',
+            "(it would become 0.0): store it as a string (line 2, at /1/y/z)",
+        ),
+        ('[\n{"t": 1},\n{"t": 1,\n "t": 2}]', "duplicate key 't' in JSON object (line 4, at /1/t)"),
+        ('{"a~/b": [1],\n "a~/b": 2}', "duplicate key 'a~/b' in JSON object (line 2, at /a~0~1b)"),
+    ],
+)
+def test_a_refused_value_is_placed_by_line_and_pointer(text: str, said: str) -> None:
+    """The decoder's hooks are not told where they are: a refused value of a file of many records
+    is found again, so the message names its line and JSON pointer, as a syntax error's does."""
+    with pytest.raises(InvalidRecordError) as raised:
+        layout.loads(text)
+    assert str(raised.value).endswith(said)
