@@ -75,7 +75,8 @@ class PushRejectedError(GitRecordsError):
 class MergeOutcome:
     """What a pull or merge did to the branch."""
 
-    #: "up-to-date", "fast-forward" or "merged"
+    #: "up-to-date", "fast-forward" or "merged" (and for :func:`follow`, "realigned": it followed
+    #: a hard delete that rewrote the remote's history)
     status: str
     #: the branch tip after the pull (None: the branch does not exist)
     commit: str | None
@@ -523,23 +524,84 @@ def follow(repo: Repository, remote: str = "origin", branch: str | None = None) 
 
     A replica never writes, so the remote's tip always contains its own: the
     branch fast-forwards (through the write path, so the working clone's files
-    and every derived index follow) or is already up to date. When the two
-    have diverged (someone wrote to the replica, or the remote's history was
-    rewritten by a hard delete), nothing moves and :class:`GitRecordsError`
-    says how to realign the replica by hand: a replica never merges and never
-    throws commits away on its own.
+    and every derived index follow) or is already up to date.
+
+    A hard delete on the remote rewrites its history: the records its
+    ``purged.txt`` newly lists (and no longer has) are then hard-deleted here
+    too, the same rewrite of the same commits, which gives the remote's
+    commits back; the branch then moves to the remote's tip (status
+    ``"realigned"``), and the purged content is gone from this repository's
+    commits, refs, object store and indexes as it is from the remote's.
+
+    When the two have diverged otherwise (someone wrote to the replica),
+    nothing moves and :class:`GitRecordsError` says how to realign the replica
+    by hand: a replica never merges and never throws its own commits away.
     """
     branch = branch or repo.branch
     label = f"{remote}/{branch}" if _is_named_remote(repo, remote) else f"{branch} of {shown_url(remote)}"
     with _fetched(repo, remote, branch) as fetched:
         ours = repo.tip()
         if ours is not None and ours != fetched and _merge_bases(repo, ours, fetched) != [ours]:
+            realigned = _follow_hard_delete(repo, ours, fetched, label)
+            if realigned is not None:
+                return realigned
             raise GitRecordsError(
                 f"{repo.branch} has diverged from {label} (commits written on the replica, or a "
                 f"history rewrite on the primary); a replica never merges: realign it with "
                 f"git fetch --force {shown_url(remote)} {branch}:{repo.branch}, or clone again"
             )
         return merge(repo, fetched, mainline="theirs", name=label)
+
+
+def _follow_hard_delete(
+    repo: Repository, ours: _git.Oid, theirs: _git.Oid, label: str
+) -> MergeOutcome | None:
+    """Follow a hard delete on the remote (see :func:`follow`); None when the branches diverged
+    for another reason, and ``ours`` is then as it was but for the records purged there.
+
+    The remote's ``purged.txt`` is its word that those records were hard-deleted: a record it
+    lists but still has is not purged here. This repository's own hard delete of them rewrites
+    the same commits into the same commits (a rewrite keeps everything of a commit but the
+    purged files and a signature), so the remote's history then holds this branch's: proved
+    by ancestry before the branch moves, never assumed."""
+    from .purge import hard_delete
+
+    git = repo.git
+    writer = repo.writer
+    with writer.lock():
+        if repo.tip() != ours:
+            return None  # another process is following too: the next fetch sees what it did
+        their_tree = _git.tree_of(git, theirs)
+        our_tree = _git.tree_of(git, ours)
+        newly = writer.purged(their_tree).ids - writer.purged(our_tree).ids
+        gone = sorted(
+            uuid.UUID(i)
+            for i in newly
+            if _git.entry_id(their_tree, repo.path_for(i)) is None
+            and _git.entry_id(our_tree, repo.path_for(i)) is not None
+        )
+        if not gone:
+            return None
+        hard_delete(repo, gone, message=f"follow the hard delete on {label}", author=_REPLICA_AUTHOR)
+        logged = repo.tip()  # the rewritten branch, and on it the commit that logs the purge here
+        assert logged is not None
+        rewritten = _git.commit_parents(git, logged)[0]
+        if not _git.is_ancestor(git, rewritten, theirs):
+            return None
+        changes = {
+            path: new for path, _old, new in _git.changed_blobs(git, _tree(repo, logged), _tree(repo, theirs))
+        }
+        repo.working_clone.check(logged, changes)
+        writer.move(logged, theirs, f"gitrecords: follow the rewritten history of {label}")
+        writer.landed(logged, theirs, changes)
+        return MergeOutcome(
+            "realigned", str(theirs), str(ours), str(theirs), records=_record_ids(repo, changes)
+        )
+
+
+#: the author of the commit a replica makes to log a hard delete it follows (the branch moves past
+#: it to the remote's own at once: no branch keeps it)
+_REPLICA_AUTHOR = ("gitrecords replica", "gitrecords@localhost")
 
 
 _REJECTED = {

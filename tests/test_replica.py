@@ -23,7 +23,7 @@ from helpers import fsck, git
 from webserver import GITRECORDS, free_port, json_request, urlopen
 
 from gitrecords import Record, Repository, githooks
-from gitrecords.errors import GitRecordsError
+from gitrecords.errors import GitRecordsError, NoResultFound
 from gitrecords.replication import follow, remote_url
 from gitrecords.web.replica import Follower
 
@@ -235,6 +235,90 @@ def test_follow_refuses_a_diverged_replica_and_a_clone_without_origin(
     result = gr(repo, "serve", "--follow")
     assert result.exit_code == 2
     assert "--follow needs a clone whose remote 'origin' is the primary" in result.output
+
+
+def has_object(path: Path, oid: str) -> bool:
+    return (
+        subprocess.run(["git", "--git-dir", str(path), "cat-file", "-e", oid], capture_output=True).returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize("bare", [True, False])
+def test_a_replica_follows_a_hard_delete_on_the_primary(repo: Repository, tmp_path: Path, bare: bool) -> None:
+    """The primary's hard delete rewrites its history: the replica hard-deletes the same records
+    (the same rewrite gives the same commits), moves to the primary's tip, and has none of the
+    purged content left: not in its commits, refs, objects, files or search index."""
+    keep = Record.create({"title": "kept"}, repo=repo)
+    secret = Record.create({"title": "a secret to hide"}, repo=repo)
+    secret = secret.patch([{"op": "add", "path": "/note", "value": "second revision"}]).commit()
+    blobs = [r._blob for r in secret.revisions]
+    path = clone(repo, tmp_path / "replica", bare=bare)
+    replica = Repository(path)
+    assert replica.search("secret").total == 1  # its indexes are built before the primary purges
+    Record.create({"title": "written before the purge"}, repo=repo)
+    assert follow(replica).status == "fast-forward"
+    secret.delete(force=True)
+    after = Record.create({"title": "written after the purge"}, repo=repo)
+
+    outcome = follow(replica)
+    assert outcome.status == "realigned"
+    assert replica.tip() == repo.tip() and outcome.commit == str(repo.tip())
+    assert not any(has_object(replica.git_dir, str(blob)) for blob in blobs)
+    assert replica.search("secret").total == 0 and replica.search("hide").total == 0
+    assert {str(i) for i in replica.search("").ids} == {str(keep.id), str(after.id)} | {
+        str(i) for i in repo.search("").ids
+    }
+    assert replica.search("").total == repo.search("").total
+    with pytest.raises(GitRecordsError, match="hard-deleted"):
+        Record.create({"title": "again"}, id_=secret.id, repo=replica)
+    # every commit the replica still reaches is one of the primary's
+    assert set(git(replica, "log", "--all", "--format=%H").split()) <= set(
+        git(repo, "log", "--all", "--format=%H").split()
+    )
+    assert len(Record.get_record(keep.id, repo=replica).revisions) == 1
+    replica.search_index.rebuild()
+    assert replica.search("").total == repo.search("").total
+    if not bare:
+        assert not (path / replica.path_for(secret.id)).exists()
+        status = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain"], capture_output=True, text=True
+        )
+        assert status.returncode == 0 and status.stdout == ""
+    fsck(replica)
+    assert follow(replica).status == "up-to-date"
+
+
+def test_a_served_replica_stops_serving_what_the_primary_hard_deleted(
+    repo: Repository, tmp_path: Path, serve: Any
+) -> None:
+    """The same through a real ``serve --follow`` process and its interval fetch: the record,
+    its revisions and its words stop being served, and /_fetch says the branch was realigned."""
+    secret = Record.create({"title": "classified memo"}, repo=repo)
+    replica = clone(repo, tmp_path / "replica.git")
+    base = serve(replica, "--follow", "--interval", "0.5")
+    assert found(base, "classified") == [str(secret.id)]
+    secret.delete(force=True)
+    until(lambda: request(f"{base}/api/records/{secret.id}")[0] in (404, 410), timeout=20)
+    assert found(base, "classified") == []
+    assert request(f"{base}/api/records/{secret.id}/revisions")[0] in (404, 410)
+    assert request(f"{base}/_fetch")[1]["last"]["status"] in ("realigned", "up-to-date")
+    assert git(replica, "rev-parse", "main").strip() == str(repo.tip())
+    assert not has_object(replica, str(secret._blob))
+
+
+def test_a_replica_written_to_is_not_realigned_by_a_hard_delete(repo: Repository, tmp_path: Path) -> None:
+    """A commit of the replica's own is never thrown away: the purged record goes, the branch
+    stays diverged, and the error says how to realign by hand."""
+    secret = Record.create({"title": "secret"}, repo=repo)
+    replica = Repository(clone(repo, tmp_path / "replica.git"))
+    own = Record.create({"title": "written on the replica"}, repo=replica)
+    secret.delete(force=True)
+    with pytest.raises(GitRecordsError, match="has diverged from origin/main"):
+        follow(replica)
+    assert Record.get_record(own.id, repo=replica)["title"] == "written on the replica"
+    with pytest.raises(NoResultFound):
+        Record.get_record(secret.id, repo=replica)
 
 
 def test_notifications_coalesce_while_a_fetch_runs() -> None:
