@@ -531,10 +531,11 @@ class SearchIndex:
             # the branch went back (a reset): the records the dropped commits changed take their
             # times as of the commit it went back to, though their files may be the same there
             self._redate(new, old, records_dir, done, as_of=new)
-        elif _git.first_parent_chain(git, new, old) is None:
+        elif (chain := _git.first_parent_chain(git, new, old)) is None or len(chain) > 1:
             # the branch took another first-parent line (a pull whose merge has the remote's tip
-            # first): the revision index dates what that line changed by its own commits, so the
-            # records it changed take their times again, though their files may be the same
+            # first), or moved several commits on (a fetch, a push): the revision index dates what
+            # each of those commits changed, so the records they changed take their times again,
+            # though their files may be the same at both ends (a record taken A -> B -> A)
             self._redate(old, new, records_dir, done)
 
     def _redate(

@@ -1155,3 +1155,24 @@ def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
         stop.set()
         if other.is_alive():
             other.join()
+
+
+def test_a_catch_up_over_several_commits_dates_a_record_taken_there_and_back(tmp_path: Path) -> None:
+    """A fetch (or any writer behind the index's back) takes a record A -> B -> A: its file is the
+    same at both ends, so no tree comparison of the two tips names it, but it has two revisions
+    more, made at those commits' times, which sorting by ``updated`` must see."""
+    primary = Repository.init(tmp_path / "primary.git")
+    record = Record.create({"title": "there and back"}, repo=primary)
+    Record.create({"title": "unchanged"}, repo=primary)
+    replica = Repository(replication_clone(primary, tmp_path / "replica.git"))
+    assert replica.search("").total == 2  # the index is built here, before the commits
+    changed = record.patch([{"op": "add", "path": "/x", "value": 1}]).commit()
+    changed.patch([{"op": "remove", "path": "/x"}]).commit()
+    assert replication.follow(replica).status == "fast-forward"
+    assert replica.search("", sort="-updated").ids[0] == record.id
+    assert_equals_rebuild(replica)
+
+
+def replication_clone(primary: Repository, dest: Path) -> Path:
+    subprocess.run(["git", "clone", "-q", "--bare", f"file://{primary.path}", str(dest)], check=True)
+    return dest
