@@ -42,7 +42,7 @@ from ._checkfile import (
 )
 from .config import DEFAULT_CONFIG, PURGED_FILE, parse_config, read_purged
 from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError
-from .schema import SchemaStore, parse_schema_file
+from .schema import SchemaStore, parse_schema_file, unknown_draft
 from .schema import pointer as error_pointer
 from .storage import Storage as Repository
 
@@ -354,6 +354,9 @@ def _schema_problems(schema: Any) -> list[tuple[str, str]]:
         return []
     if not isinstance(schema, dict):
         return [("/", "a schema must be a JSON object (or true or false)")]
+    unknown = unknown_draft(schema)
+    if unknown is not None:
+        return [("/$schema", unknown)]
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     found = []
     for error in cls(cls.META_SCHEMA).iter_errors(schema):

@@ -348,6 +348,10 @@ class SchemaStore:
         import jsonschema
 
         for path, schema in sorted(self.by_path.items()):
+            unknown = unknown_draft(schema)
+            if unknown is not None:
+                yield path, unknown
+                continue
             cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
             try:
                 cls.check_schema(schema)
@@ -423,6 +427,23 @@ class SchemaStore:
             )
         except jsonref.JsonRefError as err:
             raise _jsonref_error(err) from None
+
+
+def unknown_draft(schema: Any) -> str | None:
+    """Why ``schema``'s ``$schema`` names no JSON Schema draft jsonschema knows (a typo in the
+    draft's URI, an https form of an http one), else None. Validation takes such a schema as
+    2020-12, which may not be what its author meant (jsonschema will refuse it in a later
+    version): the store refuses it and ``validate`` reports it."""
+    import jsonschema
+
+    named = schema.get("$schema") if isinstance(schema, dict) else None
+    if not isinstance(named, str) or jsonschema.validators.validator_for(schema, default=None) is not None:
+        return None
+    return (
+        f"$schema {named!r} is not a JSON Schema draft's meta-schema (draft-04, draft-06, draft-07, "
+        "2019-09 or 2020-12, e.g. https://json-schema.org/draft/2020-12/schema); without $schema a "
+        "schema is read as 2020-12"
+    )
 
 
 def _validator_for(schema: Any, where: str) -> Any:

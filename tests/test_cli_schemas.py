@@ -85,3 +85,30 @@ def test_two_schemas_by_one_id_are_refused_and_reported(gr, repo: Repository, tm
     )
     # and the record is still checked by v1 (first by path), not by the copy
     assert Record.get_record(repo.ids().__iter__().__next__(), repo=repo).validate() is None
+
+
+def test_a_schema_naming_an_unknown_draft_is_refused_and_reported(
+    gr, repo: Repository, tmp_path: Path
+) -> None:
+    """``$schema`` with a typo (draft-7, an https draft-07) was read as 2020-12 without a word:
+    a schema written for draft-07 then validated records by other rules."""
+    typo = {"$schema": "http://json-schema.org/draft-7/schema#", "type": "object"}
+    refused = gr(repo, "schema", "add", "-", "--path", "typo.json", input=json.dumps(typo))
+    assert refused.exit_code == 1
+    assert "$schema 'http://json-schema.org/draft-7/schema#' is not a JSON Schema draft's meta-schema" in (
+        refused.stderr
+    )
+    assert len(refused.stderr.strip().splitlines()) == 1
+    for known in ("http://json-schema.org/draft-07/schema#", "https://json-schema.org/draft/2020-12/schema"):
+        added = gr(repo, "schema", "add", "-", "--path", "ok.json", input=json.dumps({"$schema": known}))
+        assert added.exit_code == 0, added.stderr
+    # written with git, the same schema is a validation problem
+    (tmp_path / "typo.json").write_text(json.dumps(typo))
+    blob = git(repo, "hash-object", "-w", str(tmp_path / "typo.json")).strip()
+    commit_file_by_plumbing(repo, repo.ref, "schemas/typo.json", blob, "typo")
+    checked = gr(repo, "validate")
+    assert checked.exit_code == 1
+    assert (
+        "schemas/typo.json:1: [schema-store] /$schema: $schema 'http://json-schema.org/draft-7"
+        in checked.stdout
+    )
