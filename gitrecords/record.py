@@ -163,9 +163,29 @@ class RecordBase(dict):
             return self
         return self.repo.schema_store().replace_refs(dict(self))
 
-    def dumps(self) -> dict[str, Any]:
-        """A deep copy of the data (mutating it does not change the record)."""
+    def dumps(self, dumper: Any = None) -> dict[str, Any]:
+        """A deep copy of the data (mutating it does not change the record); with ``dumper`` (as
+        in invenio-records: an object with ``dump(record, data)``), what it makes of it."""
+        if dumper is not None:
+            return dumper.dump(self, {})
         return copy.deepcopy(dict(self))
+
+    @classmethod
+    def loads(cls, data: dict[str, Any], loader: Any = None) -> Any:
+        """A record of this class holding a deep copy of ``data`` (the inverse of :meth:`dumps`),
+        not written anywhere; with ``loader`` (an object with ``load(data, record_class)``), what
+        it makes of it."""
+        if loader is not None:
+            return loader.load(data, cls)
+        return cls(copy.deepcopy(dict(data)))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A copy of the data and of the identity (id, revision, times); the repository is
+        shared, not copied (it cannot be)."""
+        new = type(self).__new__(type(self))
+        dict.__init__(new, copy.deepcopy(dict(self), memo))
+        new.__dict__.update(self.__dict__)
+        return new
 
     def clear_none(self, key: str | None = None) -> None:
         """Remove None values, empty dicts and empty lists, recursively, in place."""
@@ -205,9 +225,9 @@ class Record(RecordBase):
     def create(
         cls,
         data: dict[str, Any],
+        id_: uuid.UUID | str | None = None,
         *,
         repo: Repository | None = None,
-        id_: uuid.UUID | str | None = None,
         format_checker: Any = None,
         validator: Any = None,
         pid_minters: Iterable[str] | None = None,
@@ -224,7 +244,7 @@ class Record(RecordBase):
             raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
         layout.check_value(data)  # before the deep copy, which cannot copy a too deeply nested value
         repo = repo or current_repository()
-        record = cls(copy.deepcopy(data), repo=repo)
+        record = cls(copy.deepcopy(dict(data)), repo=repo)  # (a Record too: its data, not its repository)
         record._id = layout.normalize_id(id_) if id_ is not None else uuid.uuid4()
         minters = repo.minters_for(data) if pid_minters is None else list(pid_minters)
         if minters:
@@ -408,11 +428,24 @@ class Record(RecordBase):
     ) -> None:
         """Write ``change`` (or stage it in the open transaction, which reports its commit to
         ``target``, by default this record, when it lands)."""
-        repo.stage_or_write(change, message=message, author=author)
         tx = repo.in_transaction
+        before = self._identity()
+        repo.stage_or_write(change, message=message, author=author)
         if tx is not None:
             record = target if target is not None else self
             tx.on_commit(lambda commit: record._refresh_after_write(_TIP_NOW if commit is None else commit))
+
+            def roll_back() -> None:  # the write is gone: the objects say what is stored again
+                self._restore_identity(before)
+                record._restore_identity(before)
+
+            tx.on_rollback(roll_back)
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self._blob, self._revision_id, self._created, self._updated, self._deleted)
+
+    def _restore_identity(self, identity: tuple[Any, ...]) -> None:
+        self._blob, self._revision_id, self._created, self._updated, self._deleted = identity
 
     def _require_written(self) -> Repository:
         if self._id is not None and self._deleted and self._blob is None:
@@ -637,6 +670,17 @@ class RevisionsIterator:
         self._id = record_id
         snap = repo.snapshot()
         self._rows = repo.index.revisions(record_id, snap.tip)  # as of this snapshot
+        staged = repo.in_transaction.changes.get(record_id) if repo.in_transaction is not None else None
+        if staged is not None and staged.blob is not None:
+            last = self._rows[-1] if self._rows else None
+            if last is None or last.blob != str(staged.blob):
+                # the write staged in this transaction is the next revision (as ``revision_id``
+                # says), not committed yet: no commit id, the time of now
+                now = int(datetime.now(UTC).timestamp())
+                self._rows = [
+                    *self._rows,
+                    RevisionRow(record_id, len(self._rows), None, str(staged.blob), staged.facts[0], now),  # type: ignore[arg-type]
+                ]
         self._created = _utc(self._rows[0].time) if self._rows else None
         self._limit = snap.max_record_bytes
 

@@ -297,9 +297,13 @@ class Transaction:
         self.commit_id: _git.Oid | None = None
         self._lock: contextlib.ExitStack | None = None
         self._savepoints: list[
-            tuple[dict[uuid.UUID, Change], dict[uuid.UUID, _git.Oid], dict[str, int], dict[str, int], int]
+            tuple[
+                dict[uuid.UUID, Change], dict[uuid.UUID, _git.Oid], dict[str, int], dict[str, int], int, int
+            ]
         ] = []
         self._callbacks: list[Callable[[_git.Oid | None], None]] = []
+        #: called, the latest first, when the block they were registered in rolls back
+        self._rollbacks: list[Callable[[], None]] = []
 
     def stage(self, change: Change) -> None:
         previous = self.changes.get(change.record_id)
@@ -321,6 +325,17 @@ class Transaction:
         """Call ``callback(commit id)`` when the transaction has committed (not on a rollback)."""
         self._callbacks.append(callback)
 
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` if the block this is called in (the transaction, or a savepoint in
+        it) rolls back, or if the transaction's commit fails: a record object staged in it
+        takes back the identity it had (as a database session expires its objects)."""
+        self._rollbacks.append(callback)
+
+    def _roll_back(self, to: int) -> None:
+        undone, self._rollbacks = self._rollbacks[to:], self._rollbacks[:to]
+        for callback in reversed(undone):
+            callback()
+
     def __enter__(self) -> Transaction:
         if self._lock is None:
             self._lock = contextlib.ExitStack()
@@ -334,28 +349,34 @@ class Transaction:
                     dict(self.minted),
                     dict(self.staged_high),
                     len(self._callbacks),
+                    len(self._rollbacks),
                 )
             )
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._savepoints:
-            changes, live_blobs, minted, staged_high, callbacks = self._savepoints.pop()
+            changes, live_blobs, minted, staged_high, callbacks, rollbacks = self._savepoints.pop()
             if exc_type is not None:  # roll back to the savepoint
                 self.changes, self.live_blobs, self.minted = changes, live_blobs, minted
                 self.staged_high = staged_high
                 del self._callbacks[callbacks:]
+                self._roll_back(rollbacks)
             return
+        landed = False
         try:
             if exc_type is None and self.changes:
                 self.commit_id = self.writer.write(
                     list(self.changes.values()), message=self.message, author=self.author, locked=True
                 )
+            landed = exc_type is None
         finally:
             self.writer.local.transaction = None
             assert self._lock is not None
             self._lock.close()
             self._lock = None
+            if not landed:
+                self._roll_back(0)
         if exc_type is None:
             for callback in self._callbacks:
                 callback(self.commit_id)

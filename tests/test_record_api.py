@@ -935,3 +935,37 @@ def test_a_recid_a_record_gave_up_is_never_minted_again(repo: Repository) -> Non
         path.unlink()  # derived: built again from the history
     again = Repository(repo.path)
     assert Record.create({"title": "nine"}, pid_minters=["recid"], repo=again)["control_number"] == "9"
+
+
+def test_invenio_call_forms_work(repo: Repository) -> None:
+    """Code written for invenio-records 6: ``create(data, id_)`` positionally, a record (or a
+    revision) given to ``create`` or ``copy.deepcopy``, ``dumps(dumper=None)``, ``Record.loads``."""
+    import copy
+    import uuid
+
+    wanted = uuid.uuid4()
+    first = Record.create({"title": "a", "list": [1]}, wanted, repo=repo)
+    assert first.id == wanted
+    twin = copy.deepcopy(first)
+    assert twin == first and twin.id == first.id and twin.revision_id == 0 and twin.repo is first.repo
+    twin["list"].append(2)
+    assert first["list"] == [1]
+    again = Record.create(first, repo=repo)
+    assert dict(again) == dict(first) and again.id != first.id
+    assert dict(Record.create(first.revisions[0], repo=repo)) == dict(first)
+    assert first.dumps(dumper=None) == {"title": "a", "list": [1]}
+
+    class Dumper:
+        def dump(self, record: Record, data: dict) -> dict:
+            data.update({"id": str(record.id), **record})
+            return data
+
+        def load(self, data: dict, record_class: type) -> Record:
+            return record_class({k: v for k, v in data.items() if k != "id"})
+
+    dumped = first.dumps(dumper=Dumper())
+    assert dumped["id"] == str(wanted)
+    loaded = Record.loads(dumped, loader=Dumper())
+    assert isinstance(loaded, Record) and dict(loaded) == dict(first)
+    plain = Record.loads({"title": "x"})
+    assert isinstance(plain, Record) and plain.id is None and plain == {"title": "x"}

@@ -9,6 +9,7 @@ import pytest
 from helpers import fsck, git
 
 from gitrecords import (
+    GitRecordsError,
     InvalidRecordError,
     NoResultFound,
     Record,
@@ -295,3 +296,49 @@ def test_minting_in_a_transaction_counts_what_it_staged(repo: Repository) -> Non
         third = Record.create({"title": "c"}, repo=repo, pid_minters=["recid"])
     numbers = [Record.get_record(r.id, repo=repo)["control_number"] for r in (first, second, third)]
     assert numbers == ["1", "51", "52"]
+
+
+def test_a_record_written_in_a_block_that_rolls_back_takes_back_what_is_stored(repo: Repository) -> None:
+    """After a savepoint or the whole transaction rolls back, a record object written in it has
+    the revision that is stored again (its data stays as the program left it, as a database
+    session's objects do): its next commit is not refused as stale."""
+    record = Record.create({"title": "a"}, repo=repo)
+    with repo.transaction():
+        record["title"] = "b"
+        record.commit()
+        with pytest.raises(RuntimeError), repo.transaction():
+            record["title"] = "c"
+            record.commit()
+            assert record.revision_id == 1
+            raise RuntimeError("the inner block fails")
+        assert record.revision_id == 1
+        record["title"] = "d"
+        record.commit()
+    assert Record.get_record(record.id, repo=repo)["title"] == "d"
+    assert record.revision_id == 1 and len(record.revisions) == 2
+
+    with pytest.raises(RuntimeError), repo.transaction():
+        record["title"] = "e"
+        record.commit()
+        created = Record.create({"title": "never stored"}, repo=repo)
+        raise RuntimeError
+    assert record.revision_id == 1 == Record.get_record(record.id, repo=repo).revision_id
+    assert record.commit()["title"] == "e" and record.revision_id == 2
+    with pytest.raises(GitRecordsError, match="never written"):
+        created.commit()
+
+
+def test_revisions_in_a_transaction_include_the_staged_write(repo: Repository) -> None:
+    """``revision_id`` is always an index into ``revisions``: the write staged in the open
+    transaction is the last revision (no commit id yet), and can be reverted to."""
+    old = Record.create({"title": "old"}, repo=repo)
+    with repo.transaction():
+        new = Record.create({"title": "new"}, repo=repo)
+        assert new.revision_id == 0 and len(new.revisions) == 1
+        assert new.revisions[0]["title"] == "new" and new.revisions[0].commit_id is None
+        old["title"] = "changed"
+        old.commit()
+        assert old.revision_id == 1 and len(old.revisions) == 2
+        assert old.revisions[-1]["title"] == "changed"
+        assert old.revert(0)["title"] == "old"
+    assert [r["title"] for r in Record.get_record(old.id, repo=repo).revisions] == ["old"]  # undone inside
