@@ -346,6 +346,20 @@ def test_progress_on_a_terminal_only(gr, sample_repo, monkeypatch):
     assert shown.stderr.endswith("60 records valid\n")
 
 
+def test_no_export_progress_between_records_on_a_terminal(gr, sample_repo, tmp_path, monkeypatch):
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_output, "stdout_is_tty", lambda: True)
+    on_screen = gr(sample_repo, "export")
+    assert on_screen.exit_code == 0
+    assert on_screen.stderr == ""
+    assert len(on_screen.stdout.splitlines()) == 60
+    to_file = gr(sample_repo, "export", "-o", str(tmp_path / "out.jsonl"))
+    assert to_file.stderr.split("\r")[-1].startswith("Exporting  60/60  100%")
+    monkeypatch.setattr(_output, "stdout_is_tty", lambda: False)
+    redirected = gr(sample_repo, "export")
+    assert redirected.stderr.split("\r")[-1].startswith("Exporting  60/60  100%")
+
+
 def test_progress_line_has_count_rate_and_eta():
     bar = _output.Progress("Importing", total=200, enabled=False)
     bar._start = 0.0

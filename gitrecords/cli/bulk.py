@@ -229,7 +229,9 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     unreadable = Unreadable()
 
     def records() -> Iterator[tuple[uuid.UUID, Record]]:
-        for record_id in progress_iter(ids, "Exporting", len(ids)):
+        # JSON Lines on stdout: no bar drawn between them on a terminal
+        streaming = directory is None and output == "-"
+        for record_id in progress_iter(ids, "Exporting", len(ids), streaming=streaming):
             record = load(repo, record_id)
             if isinstance(record, str):
                 unreadable.report(record)
