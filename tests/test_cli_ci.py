@@ -244,6 +244,22 @@ def test_fmt_needs_a_data_repository(gr, tmp_path: Path, monkeypatch: pytest.Mon
     assert ugly.read_text() == '{"b": 1, "a": 2}'
 
 
+def test_fmt_paths_see_files_as_git_does(gr, server: Repository, tmp_path: Path, monkeypatch) -> None:
+    """core.autocrlf=true checks files out with CRLF line ends: canonical for git, named or not."""
+    work = tmp_path / "crlf"
+    run(tmp_path, "git", "clone", "-q", "-c", "core.autocrlf=true", str(server.git_dir), str(work))
+    path = layout.path_for(A)
+    before = (work / path).read_bytes()
+    assert b"\r\n" in before
+    monkeypatch.chdir(work / "records")
+    named = os.path.relpath(work / path)
+    assert gr(None, "fmt", "--check").exit_code == 0
+    check = gr(None, "fmt", "--check", named)
+    assert (check.exit_code, check.stderr) == (0, "1 file in canonical form\n")
+    assert gr(None, "fmt", named).stdout == ""
+    assert (work / path).read_bytes() == before
+
+
 def test_fmt_needs_a_working_clone(gr, server: Repository) -> None:
     result = gr(server, "fmt")
     assert (result.exit_code, result.stderr) == (

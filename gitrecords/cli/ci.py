@@ -329,7 +329,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
     repo = open_any(ctx)
     root = _working_clone(repo)
     roots = [_inside(root, path) for path in paths] if paths else [root / _records_dir(root)]
-    git = None if paths else repo.git  # line ends as the clone checks files out (core.autocrlf)
+    git = repo.git  # line ends as the clone checks files out (core.autocrlf), for PATHS too
     files: list[Path] = []
     for path in roots:
         if path.is_dir():
