@@ -991,7 +991,8 @@ def fmt(paths: Iterable[Path], *, check: bool = False, git: Any = None) -> Itera
             yield FmtResult(path, False, str(err), int(match[1]) if match else None)
             continue
         if canonical == raw or (
-            git is not None and _git.hash_worktree_file(git, path) == _git.hash_bytes(canonical)
+            # absolute: libgit2 reads a relative path from the clone's root, not from the cwd
+            git is not None and _git.hash_worktree_file(git, path.absolute()) == _git.hash_bytes(canonical)
         ):
             yield FmtResult(path, False)
             continue

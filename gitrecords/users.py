@@ -122,13 +122,23 @@ class User:
         }
 
 
+def check_name(name: str) -> None:
+    """Refuse a name that cannot be a git author name."""
+    if not name.strip() or any(c in name for c in "<>\n\r\0"):
+        raise GitRecordsError(f"name {name!r} must not be empty nor hold '<', '>' or a line break")
+
+
+def check_email(email: str) -> None:
+    """Refuse an email that does not look like one (it is the git author email too)."""
+    if not _EMAIL_RE.match(email):
+        raise GitRecordsError(f"email {email!r} must look like someone@example.org")
+
+
 def _check_person(name: str, email: str, role: str) -> None:
     if role not in ROLES:
         raise GitRecordsError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if not name.strip() or any(c in name for c in "<>\n\r\0"):
-        raise GitRecordsError(f"name {name!r} must not be empty nor hold '<', '>' or a line break")
-    if not _EMAIL_RE.match(email):
-        raise GitRecordsError(f"email {email!r} must look like someone@example.org")
+    check_name(name)
+    check_email(email)
 
 
 class UsersFile:

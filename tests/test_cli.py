@@ -238,6 +238,19 @@ def assert_one_error_line(proc: subprocess.CompletedProcess[str], start: str) ->
     assert "Traceback" not in proc.stderr
 
 
+def test_executable_export_to_dev_stdout(exe, title_repo, tmp_path):
+    record_id = run(exe, "--repo", str(title_repo.path), "create", input='{"title": "a"}').stdout.strip()
+    proc = run(exe, "--repo", str(title_repo.path), "export", "-o", "/dev/stdout")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == [record_id]
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as stdout:  # stdout a file: written through, not replaced
+        subprocess.run(
+            [exe, "--repo", str(title_repo.path), "export", "-o", "/dev/stdout"], stdout=stdout, check=True
+        )
+    assert json.loads(out.read_text())["id"] == record_id
+
+
 def test_executable_create_pipeline(exe, title_repo, tmp_path):
     env = {
         **{k: v for k, v in os.environ.items() if k != "GITRECORDS_DEBUG"},

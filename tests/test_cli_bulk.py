@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,42 @@ def test_export_dir(gr, sample_repo, tmp_path):
     assert result.exit_code == 2
     assert "already exists and is not empty" in result.stderr
     assert gr(sample_repo, "export", "--dir", str(tmp_path / "x"), "-o", "f").exit_code == 2
+
+
+def test_export_writes_into_a_fifo_instead_of_replacing_it(gr, sample_repo, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = gr(sample_repo, "export", "-o", str(fifo))
+    reader.join(timeout=10)
+    assert result.exit_code == 0, result.stderr
+    assert fifo.is_fifo()
+    assert len(received[0].splitlines()) == 60
+
+
+def test_export_replaces_a_file_and_keeps_its_symlink_and_mode(gr, repo, tmp_path):
+    gr(repo, "create", input='{"title": "a"}')
+    out = tmp_path / "out"
+    out.mkdir()
+    real = out / "real.jsonl"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = out / "link.jsonl"
+    link.symlink_to("real.jsonl")
+    assert gr(repo, "export", "-o", str(link)).exit_code == 0
+    assert link.is_symlink()
+    assert json.loads(real.read_text())["data"] == {"title": "a"}
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in out.iterdir()) == ["link.jsonl", "real.jsonl"]
+
+
+def test_export_into_a_missing_folder_names_the_path_given(gr, repo, tmp_path):
+    target = tmp_path / "missing" / "out.jsonl"
+    result = gr(repo, "export", "-o", str(target))
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: -o {target}: No such file or directory\n"
 
 
 # -- import ------------------------------------------------------------------
@@ -307,6 +344,20 @@ def test_progress_on_a_terminal_only(gr, sample_repo, monkeypatch):
     assert last.startswith("Validating  60/60  100%")
     assert "/s  in 0:00:0" in last
     assert shown.stderr.endswith("60 records valid\n")
+
+
+def test_no_export_progress_between_records_on_a_terminal(gr, sample_repo, tmp_path, monkeypatch):
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_output, "stdout_is_tty", lambda: True)
+    on_screen = gr(sample_repo, "export")
+    assert on_screen.exit_code == 0
+    assert on_screen.stderr == ""
+    assert len(on_screen.stdout.splitlines()) == 60
+    to_file = gr(sample_repo, "export", "-o", str(tmp_path / "out.jsonl"))
+    assert to_file.stderr.split("\r")[-1].startswith("Exporting  60/60  100%")
+    monkeypatch.setattr(_output, "stdout_is_tty", lambda: False)
+    redirected = gr(sample_repo, "export")
+    assert redirected.stderr.split("\r")[-1].startswith("Exporting  60/60  100%")
 
 
 def test_progress_line_has_count_rate_and_eta():

@@ -198,10 +198,11 @@ def test_fmt_rewrites_record_files(gr, work: Path, monkeypatch: pytest.MonkeyPat
     assert gr(None, "validate").exit_code == 0
 
 
-def test_fmt_paths_and_invalid_json(gr, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "a.json").write_text('{"b": 1, "a": 2}\n')
-    (tmp_path / "bad.json").write_text('{\n  "a": NaN\n}\n')
+def test_fmt_paths_and_invalid_json(gr, work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (work / "sub").mkdir()
+    monkeypatch.chdir(work / "sub")
+    (work / "sub" / "a.json").write_text('{"b": 1, "a": 2}\n')
+    (work / "sub" / "bad.json").write_text('{\n  "a": NaN\n}\n')
     result = gr(None, "fmt", "a.json", "bad.json")
     assert result.exit_code == 1
     assert result.stdout == "a.json\n"
@@ -210,7 +211,54 @@ def test_fmt_paths_and_invalid_json(gr, tmp_path: Path, monkeypatch: pytest.Monk
         " (line 2, at /a)\n"
         "Error: 1 of 2 files not valid JSON; left as they are\n"
     )
-    assert (tmp_path / "a.json").read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+    assert (work / "sub" / "a.json").read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+
+
+def test_fmt_refuses_paths_outside_the_working_clone(gr, work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outside = work.parent / "outside.json"
+    outside.write_text('{"b": 1, "a": 2}')
+    monkeypatch.chdir(work)
+    result = gr(None, "fmt", "../outside.json")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert (
+        result.stderr
+        == f"Error: ../outside.json is outside the working clone {work}: fmt rewrites only its files\n"
+    )
+    assert outside.read_text() == '{"b": 1, "a": 2}'
+
+
+def test_fmt_needs_a_data_repository(gr, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(tmp_path, "git", "init", "-q", "code")
+    ugly = tmp_path / "code" / "records" / "x.json"
+    ugly.parent.mkdir()
+    ugly.write_text('{"b": 1, "a": 2}')
+    commit_all(tmp_path / "code")
+    monkeypatch.chdir(tmp_path / "code")
+    for args in ([], ["records/x.json"]):
+        result = gr(None, "fmt", *args)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"Error: {tmp_path / 'code'} is not a gitrecords data repository "
+            "(no gitrecords.json in its working tree): "
+            "use --repo PATH, or create one with 'gitrecords init'\n"
+        )
+    assert ugly.read_text() == '{"b": 1, "a": 2}'
+
+
+def test_fmt_paths_see_files_as_git_does(gr, server: Repository, tmp_path: Path, monkeypatch) -> None:
+    """core.autocrlf=true checks files out with CRLF line ends: canonical for git, named or not."""
+    work = tmp_path / "crlf"
+    run(tmp_path, "git", "clone", "-q", "-c", "core.autocrlf=true", str(server.git_dir), str(work))
+    path = layout.path_for(A)
+    before = (work / path).read_bytes()
+    assert b"\r\n" in before
+    monkeypatch.chdir(work / "records")
+    named = os.path.relpath(work / path)
+    assert gr(None, "fmt", "--check").exit_code == 0
+    check = gr(None, "fmt", "--check", named)
+    assert (check.exit_code, check.stderr) == (0, "1 file in canonical form\n")
+    assert gr(None, "fmt", named).stdout == ""
+    assert (work / path).read_bytes() == before
 
 
 def test_fmt_needs_a_working_clone(gr, server: Repository) -> None:
@@ -299,7 +347,8 @@ def test_validate_a_tree_that_is_no_data_repository(gr, tmp_path: Path) -> None:
         "gitrecords.json: [config] there is no gitrecords.json: this is not a gitrecords data repository\n"
     )
     fmt = gr(tmp_path / "code", "fmt")
-    assert (fmt.exit_code, fmt.stderr) == (0, "0 files already in canonical form\n")
+    assert fmt.exit_code == 2
+    assert "is not a gitrecords data repository" in fmt.stderr
 
 
 def test_keys_that_differ_only_in_unicode_normalization_are_a_warning(gr, work: Path) -> None:

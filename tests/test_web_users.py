@@ -168,7 +168,18 @@ def test_users_add_refuses_a_second_entry_unless_replace(
     bad = gr(
         None, "users", "add", "--users-file", str(users), "--name", "X", "--email", "nope", "--role", "read"
     )
-    assert (bad.exit_code, bad.stderr) == (1, "Error: email 'nope' must look like someone@example.org\n")
+    assert bad.exit_code == 2
+    assert bad.stderr.endswith(
+        "Error: Invalid value for '--email': email 'nope' must look like someone@example.org\n"
+    )
+    person = ["--name", "X <x>", "--email", "x@y.org", "--role", "read"]
+    bad = gr(None, "users", "add", "--users-file", str(users), *person)
+    assert bad.exit_code == 2
+    assert bad.stderr.endswith(
+        "Error: Invalid value for '--name': name 'X <x>' must not be empty nor hold '<', '>' or a line "
+        "break\n"
+    )
+    assert len(UsersFile(users).users()) == 4
 
 
 # -- REST: each person is the author, the server the committer -------------------

@@ -1,7 +1,9 @@
 """Output helpers: JSON on stdout, messages and progress on stderr.
 
 stdout carries data only. Progress bars are drawn on stderr, and only when
-stderr is a terminal, so pipes and log files never see them.
+stderr is a terminal, so pipes and log files never see them; a command that
+prints its data while the bar runs (``export``) draws none when stdout is a
+terminal too, where the bar would cut into the data's lines.
 """
 
 from __future__ import annotations
@@ -89,11 +91,14 @@ class Progress:
 
     interval = 0.1
 
-    def __init__(self, label: str, total: int | None = None, enabled: bool | None = None) -> None:
+    def __init__(
+        self, label: str, total: int | None = None, enabled: bool | None = None, streaming: bool = False
+    ) -> None:
+        """``streaming``: the command prints its data on stdout while the bar runs."""
         self.label = label
         self.total = total
         self.done = 0
-        self.enabled = stderr_is_tty() if enabled is None else enabled
+        self.enabled = progress_wanted(streaming) if enabled is None else enabled
         self._start = time.monotonic()
         self._drawn = 0.0
         self._visible = False
@@ -146,14 +151,24 @@ class Progress:
             self._visible = False
 
 
+def progress_wanted(streaming: bool = False) -> bool:
+    """Whether to draw a progress bar: when stderr is a terminal, unless the command prints its
+    data on stdout while the bar runs (``streaming``) and stdout is a terminal as well, where
+    the bar and the data would share the screen's lines."""
+    return stderr_is_tty() and not (streaming and stdout_is_tty())
+
+
 def _clock(seconds: float) -> str:
     seconds = int(seconds + 0.5)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def progress_iter(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
-    """Iterate ``items`` with a progress line on stderr when it is a terminal."""
-    with Progress(label, total) as bar:
+def progress_iter(
+    items: Iterable[T], label: str, total: int | None = None, streaming: bool = False
+) -> Iterator[T]:
+    """Iterate ``items`` with a progress line on stderr when it is a terminal (see
+    :func:`progress_wanted` for ``streaming``)."""
+    with Progress(label, total, streaming=streaming) as bar:
         for item in items:
             yield item
             bar.advance()

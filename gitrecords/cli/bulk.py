@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import stat
 import sys
+import tempfile
 import uuid
 from array import array
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -230,7 +232,9 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     unreadable = Unreadable()
 
     def records() -> Iterator[tuple[uuid.UUID, Record]]:
-        for record_id in progress_iter(ids, "Exporting", len(ids)):
+        # JSON Lines on stdout: no bar drawn between them on a terminal
+        streaming = directory is None and output == "-"
+        for record_id in progress_iter(ids, "Exporting", len(ids), streaming=streaming):
             record = load(repo, record_id)
             if isinstance(record, str):
                 unreadable.report(record)
@@ -258,7 +262,7 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
             target.write_bytes(layout.dumps(dict(record)))
             exported += 1
     else:
-        with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as stream:
+        with open_output(output) as stream:
             for record_id, record in records():
                 line = {"id": str(record_id), "revision_id": record.revision_id, "data": dict(record)}
                 stream.write(_json_line(line))
@@ -270,6 +274,78 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
 
 def _json_line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) + "\n"
+
+
+@contextlib.contextmanager
+def open_output(path: str) -> Iterator[IO[str]]:
+    """``-o PATH`` opened for text: stdout for ``-`` (or a path that is stdout, as /dev/stdout);
+    a regular file, or one that does not exist yet, is written to a temporary file renamed over
+    it at the end, so a failed export leaves the old file whole; anything else (a FIFO, a
+    device) is written in place, as a rename would replace it with a regular file."""
+    try:
+        info: os.stat_result | None = None if path == "-" else os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as err:
+        raise UsageFailure(f"-o {path}: {err.strerror}") from None
+    if path == "-" or (info is not None and _same_file(info, _stdout_stat())):
+        with click.open_file("-", "w", encoding="utf-8") as stream:
+            yield stream
+        return
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        with _writing(path, _open_in_place(path)) as stream:
+            yield stream
+        return
+    # a symlink stays a symlink: the file it points to is the one replaced
+    target = os.path.realpath(path)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(target))
+    except OSError as err:
+        raise UsageFailure(f"-o {path}: {err.strerror}") from None
+    try:
+        if info is not None:
+            os.fchmod(fd, stat.S_IMODE(info.st_mode))
+        else:  # mkstemp's 0600, widened to what open() would give a new file
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+        with _writing(path, open(fd, "w", encoding="utf-8")) as stream:
+            yield stream
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _open_in_place(path: str) -> IO[str]:
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as err:
+        raise UsageFailure(f"-o {path}: {err.strerror}") from None
+
+
+@contextlib.contextmanager
+def _writing(path: str, stream: IO[str]) -> Iterator[IO[str]]:
+    """``stream``, closed at the end; a failed write (a full disk) names ``path`` (exit 1)."""
+    try:
+        with stream:
+            yield stream
+    except OSError as err:
+        if err.strerror is None:
+            raise
+        raise DataError(f"{path}: {err.strerror}") from None
+
+
+def _stdout_stat() -> os.stat_result | None:
+    try:
+        return os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # no file descriptor (tests)
+        return None
+
+
+def _same_file(a: os.stat_result, b: os.stat_result | None) -> bool:
+    return b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 ENVELOPE_KEYS = {"id", "revision_id", "data"}

@@ -277,6 +277,27 @@ def _records_dir(root: Path) -> str:
     return value if isinstance(value, str) and value else DEFAULT_CONFIG["records"]
 
 
+def _working_clone(repo: Repository) -> Path:
+    """The root of ``repo``'s working tree, which must hold a data repository: fmt rewrites no
+    file of a source code repository, nor of a bare one."""
+    if repo.bare or repo.git.workdir is None:
+        raise UsageFailure(f"{repo.path} is a bare repository: fmt rewrites files in a working clone")
+    root = Path(repo.git.workdir)
+    if not (root / layout.CONFIG_FILE).is_file():
+        raise UsageFailure(
+            f"{root} is not a gitrecords data repository (no {layout.CONFIG_FILE} in its "
+            "working tree): use --repo PATH, or create one with 'gitrecords init'"
+        )
+    return root
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """``path``, refused when it is outside the working clone at ``root``."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UsageFailure(f"{path} is outside the working clone {root}: fmt rewrites only its files")
+    return path
+
+
 def _shown(path: Path) -> str:
     try:
         return os.path.relpath(path)
@@ -292,7 +313,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
     """Rewrite record files in canonical JSON form, in a working clone.
 
     Without PATHS, formats every .json file under the records folder of the
-    working clone; PATHS may be files or folders. Prints the files it
+    working clone; PATHS may be files or folders in it. Prints the files it
     rewrote (with --check: that are not canonical; exit 1 if any). Files
     that are not valid JSON are reported and left alone. Records written by
     gitrecords are always canonical: this is for files edited by hand.
@@ -305,16 +326,10 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
     """
     from .. import checks
 
-    git = None
-    if paths:
-        roots = list(paths)
-    else:
-        repo = open_any(ctx)
-        if repo.bare or repo.git.workdir is None:
-            raise UsageFailure(f"{repo.path} is a bare repository: fmt rewrites files in a working clone")
-        root = Path(repo.git.workdir)
-        roots = [root / _records_dir(root)]
-        git = repo.git  # line ends as the clone checks files out (core.autocrlf)
+    repo = open_any(ctx)
+    root = _working_clone(repo)
+    roots = [_inside(root, path) for path in paths] if paths else [root / _records_dir(root)]
+    git = repo.git  # line ends as the clone checks files out (core.autocrlf), for PATHS too
     files: list[Path] = []
     for path in roots:
         if path.is_dir():

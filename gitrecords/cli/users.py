@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from ..users import ROLES, UsersFile
+from ..errors import GitRecordsError
+from ..users import ROLES, UsersFile, check_email, check_name
 from ._common import json_option
 from ._output import echo_json, note
 
@@ -22,6 +23,20 @@ def users_file_option(f: Any) -> Any:
         type=click.Path(dir_okay=False),
         help="The users file (JSON, mode 0600; created by the first users add).",
     )(f)
+
+
+def _checked(check: Any) -> Any:
+    """A callback that makes a value ``check`` refuses a usage error (exit 2), as a bad --role
+    is: the option is wrong, not the data."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        try:
+            check(value)
+        except GitRecordsError as err:
+            raise click.BadParameter(str(err)) from None
+        return value
+
+    return callback
 
 
 @click.group()
@@ -42,8 +57,18 @@ def users() -> None:
 
 @users.command("add")
 @users_file_option
-@click.option("--name", required=True, help="The person's name (the git author name of their writes).")
-@click.option("--email", required=True, help="Their email (the git author email; also their user name).")
+@click.option(
+    "--name",
+    required=True,
+    callback=_checked(check_name),
+    help="The person's name (the git author name of their writes).",
+)
+@click.option(
+    "--email",
+    required=True,
+    callback=_checked(check_email),
+    help="Their email (the git author email; also their user name).",
+)
 @click.option(
     "--role",
     required=True,
