@@ -292,6 +292,36 @@ def test_axe_finds_no_wcag_a_or_aa_violations(watched: Page, server: str) -> Non
     assert csp_violations(page) == []
 
 
+def test_text_that_looks_like_html_is_text_in_the_form(watched: Page, server: str, data_repo: Path) -> None:
+    """json-editor, without DOMPurify, parsed every string value as HTML and kept its text: an
+    unchanged save lost "<i>" and "a<b and c>d", and an <img onerror> in a title became a live
+    element (its handler stopped only by the Content-Security-Policy). Values are text."""
+    from gitrecords import Record, Repository
+
+    page = watched
+    template = api(server, f"/api/records/{record_id(server, 'title:hedgehog')}")[1]["metadata"]
+    data = {key: value for key, value in template.items() if key != "control_number"}
+    data["titles"] = [
+        {"title": "Growth of <i>Homo sapiens</i> cells at p <0.05 <img src=x onerror=alert(1)>"}
+    ]
+    data["descriptions"] = [
+        {"description": "Uses the <sup>14</sup>C method; a<b and c>d.", "descriptionType": "Abstract"}
+    ]
+    rid = str(Record.create(data, repo=Repository(data_repo), pid_minters=[]).id)
+    before = commits(data_repo)
+    page.goto(f"/admin/records/{rid}/edit")
+    form_ready(page)
+    assert page.locator("#record-form img").count() == 0
+    expect(field(page, "root.titles.0.title").get_by_role("textbox")).to_have_value(
+        data["titles"][0]["title"]
+    )
+    page.get_by_role("button", name="Save").click()
+    flash(page).to_have_text("Nothing changed: no new revision was written.")
+    assert commits(data_repo) == before
+    assert api(server, f"/api/records/{rid}")[1]["metadata"] == data
+    assert csp_violations(page) == []
+
+
 def test_the_form_round_trips_every_sample_record(signed_in: Page, server: str) -> None:
     """Opened in the form and turned back into JSON, each of the 60 sample records is unchanged:
     saving a record without touching the form changes nothing."""

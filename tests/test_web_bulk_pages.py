@@ -53,6 +53,12 @@ def test_preview_then_confirm_changes_the_matching_records_in_one_commit(
     software = int(link.group(2))
     assert software == sample_repo.search("type:Software").total > 0
     assert "q=type:Software" in html.unescape(link.group(1)) or "q=type%3ASoftware" in link.group(1)
+    # with no query, the link counts the live records (the list shows deleted ones too)
+    deleted = Record.get_record(sample_repo.search("type:Software").ids[0], repo=sample_repo).delete()
+    everything = client.get("/admin/").get_data(as_text=True)
+    live = sample_repo.search("").total
+    assert f"{live + 1} records" in everything and f"Change all {live} records" in everything
+    deleted.undelete()
 
     before = commits(sample_repo)
     preview = post(client, q="type:Software", patch=PATCH, action="preview")

@@ -190,6 +190,33 @@ def test_admin_list_facets_filter_and_sort(client: FlaskClient, sample_repo: Rep
     assert 'name="page" min="1" max="3" value="2"' in jump
 
 
+def test_admin_list_sorts_by_the_value_it_shows_and_keeps_facet_values_whole(tmp_path: Path) -> None:
+    """The sorted column shows first the value a record is sorted by (the smallest of its titles,
+    the largest when descending); a facet value with two spaces in a row is marked active and
+    taken off again (the query's quoted text was squeezed); a page past the last says so."""
+    repo = Repository.init(tmp_path / "titles.git", config={"facets": {"org": "org"}})
+    Record.create({"titles": [{"title": "Banana"}, {"title": "Apple"}], "org": "Two  Spaces Org"}, repo=repo)
+    Record.create({"titles": [{"title": "Cherry"}], "org": "Plain"}, repo=repo)
+    client = create_app(repo.path, TESTING=True).test_client()
+
+    def first_column(html: str) -> list[str]:
+        return re.findall(r'<td class="main"><a href="[^"]+">([^<]+)</a>', html)
+
+    assert first_column(page_text(client, "/admin/?sort=title"))[:2] == ["Apple", "Cherry"]
+    assert first_column(page_text(client, "/admin/?sort=-title"))[:2] == ["Cherry", "Banana"]
+
+    spaced = 'org:"Two  Spaces Org"'
+    html = page_text(client, "/admin/?" + urllib.parse.urlencode({"q": f"{spaced} title:banana"}))
+    active = re.search(r'<li class="bucket active">\s*<a href="([^"]+)" aria-current="true"', html)
+    assert active is not None
+    off = urllib.parse.parse_qs(urllib.parse.urlsplit(active[1].replace("&amp;", "&")).query)
+    assert off == {"q": ["title:banana"]}
+
+    one_a_page = create_app(repo.path, TESTING=True, GITRECORDS_PAGE_SIZE=1).test_client()
+    past = page_text(one_a_page, "/admin/?page=99", status=404)
+    assert "Page 99 of" not in past and "the last page is" in past and "2 pages" in past
+
+
 def test_admin_list_shows_a_bad_query_on_the_page(client: FlaskClient) -> None:
     html = page_text(client, "/admin/?q=%28coral", status=400)
     assert '<p class="error" role="alert">query parameter &#39;q&#39;: a &#39;(&#39; without' in html

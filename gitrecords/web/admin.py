@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -224,10 +225,12 @@ def index() -> Any:
         sort=sort,
         order=describe_sort(sort, columns),
         columns=columns,
-        rows=[(entry, cells(entry, columns)) for entry in found.records],
+        rows=[(entry, cells(entry, columns, sort)) for entry in found.records],
         facets=facet_lists(found.facets, q, sort),
         heading=lambda column: heading(column, sort),
         error=error,
+        # what "change these N records" selects: live records only
+        bulk_total=rec.live_total(repo, q) if found.total and not error else 0,
     ), (400 if error else 404 if page > found.pages else 200)
 
 
@@ -293,14 +296,19 @@ def shown_columns(columns: list[Column], entries: list[Any]) -> list[Column]:
     ]
 
 
-def cells(entry: Any, columns: list[Column]) -> list[str]:
+def cells(entry: Any, columns: list[Column], sort: str = "") -> list[str]:
     """The text of each column for one listed record: the first column shows the first value
-    (or the record's title), the others up to three values and how many more there are."""
+    (or the record's title), the others up to three values and how many more there are. The
+    column the list is sorted by shows first the value the record is sorted by (its smallest,
+    or largest when descending: a record with several titles is placed by one of them)."""
     if not isinstance(entry, Record):
         return ["" for _ in columns]
     texts = []
     for n, column in enumerate(columns):
-        values = list(dict.fromkeys(text_of(v) for v in rec.field_values(entry, column.path)))
+        found = rec.field_values(entry, column.path)
+        if sort.lstrip("-") == column.path:
+            found = _in_sort_order(found, sort.startswith("-"))
+        values = list(dict.fromkeys(text_of(v) for v in found))
         if n == 0:
             texts.append(values[0] if values else _title(entry))
         elif len(values) > CELL_VALUES:
@@ -308,6 +316,15 @@ def cells(entry: Any, columns: list[Column]) -> list[str]:
         else:
             texts.append("; ".join(values))
     return texts
+
+
+def _in_sort_order(values: list[Any], descending: bool) -> list[Any]:
+    """``values`` in the order a sort by their field weighs them: numbers first, then texts,
+    each smallest first (largest first when ``descending``), then the rest as they were."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    strings = [v for v in values if isinstance(v, str)]
+    rest = [v for v in values if not isinstance(v, (int, float, str)) or isinstance(v, bool)]
+    return sorted(numbers, reverse=descending) + sorted(strings, reverse=descending) + rest
 
 
 def text_of(value: Any) -> str:
@@ -380,10 +397,15 @@ class FacetList:
         return self.buckets[FACET_SHOWN:]
 
 
+#: a query's words, as the query language splits them: runs of anything but spaces, a quoted text
+#: (spaces and all) being part of its word
+_QUERY_WORDS = re.compile(r'(?:[^\s"]|"[^"]*"?)+')
+
+
 def facet_lists(facets: dict[str, list[tuple[str, int]]], q: str, sort: str) -> list[FacetList]:
     """The sidebar: every facet with values, each value linking to the list with ``name:"value"``
     added to the query (or taken out again)."""
-    spaced = f" {' '.join(q.split())} "
+    terms = _QUERY_WORDS.findall(q)  # quoted text kept whole: "Two  Spaces" keeps its two spaces
     lists = []
     # the facets with fewer values first: gitrecords.json's keys are sorted, so its order says nothing
     for name, counts in sorted(facets.items(), key=lambda item: len(item[1])):
@@ -393,11 +415,11 @@ def facet_lists(facets: dict[str, list[tuple[str, int]]], q: str, sort: str) -> 
         buckets = []
         for value, count in counts:
             term = f'{name}:"{value}"'
-            active = f" {term} " in spaced
+            active = term in terms
             if '"' in value:  # the query language cannot quote it
                 href = None
             else:
-                new_q = spaced.replace(f" {term} ", " ").strip() if active else f"{spaced}{term}".strip()
+                new_q = " ".join([t for t in terms if t != term] if active else [*terms, term])
                 href = url_for("admin.index", q=new_q or None, sort=None if sort == DEFAULT_SORT else sort)
             width = max(1, round(100 * count / largest)) if largest else 0
             buckets.append(Bucket(value, count, width, href, active))

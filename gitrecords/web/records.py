@@ -357,6 +357,12 @@ def search(
     return Page([listed(repo, i) for i in found.ids], found.total, page, size, found.facets)
 
 
+def live_total(repo: Repository, q: str) -> int:
+    """How many live records match ``q``: what a bulk change of ``q`` selects (the list pages
+    count deleted records too)."""
+    return find(repo, q, page=1, size=1).total
+
+
 # -- writes --------------------------------------------------------------------
 
 

@@ -18,6 +18,18 @@
   if (!schemaBlock || !holder || !textarea || !views || !jsonView || typeof JSONEditor === "undefined") {
     return;
   }
+  // Record data and schema text are text, never HTML. Without DOMPurify, json-editor "purifies"
+  // every string value by parsing it as HTML in a detached element and keeping its text: an
+  // unchanged save lost "<i>", "a<b and c>d" and the like, and a value such as <img onerror=...>
+  // became a live element (only the Content-Security-Policy kept its handler from running).
+  // Values go into inputs' value and labels into textContent, where text is safe as it is.
+  function asText(value) {
+    return value;
+  }
+  JSONEditor.AbstractEditor.prototype.purify = asText;
+  JSONEditor.AbstractEditor.prototype.cleanText = asText;
+  JSONEditor.AbstractTheme.prototype.cleanText = asText;
+
   var schema = JSON.parse(schemaBlock.textContent);
   var errorBlock = document.getElementById("record-errors");
   var serverErrors = errorBlock ? JSON.parse(errorBlock.textContent) : [];
