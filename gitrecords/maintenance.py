@@ -170,6 +170,7 @@ def gc(
             "gc",
             "--aggressive",
             show_progress=show_progress,
+            lock_fds=repo.writer.lock_fds(),
         )
         seconds = time.monotonic() - start
         after = object_store(git_dir)
@@ -179,17 +180,22 @@ def gc(
     return GCResult(before, after, window, depth, seconds, records, gzipped)
 
 
-def _run(git_dir: str, *args: str, show_progress: bool) -> None:
+def _run(git_dir: str, *args: str, show_progress: bool, lock_fds: tuple[int, ...] = ()) -> None:
     """Run git on ``git_dir``: its progress on our stderr when asked, else quietly with its
-    messages kept for the error."""
+    messages kept for the error. ``lock_fds`` (the write lock) are inherited by git and the
+    processes it starts: if this process is killed, the repack that goes on holds the lock."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
     command = ["git", "--git-dir", git_dir, *args]
     if show_progress:
-        proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        proc = subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env, pass_fds=lock_fds
+        )
         if proc.returncode != 0:
             raise RepositoryError(f"git gc failed (exit code {proc.returncode})")
         return
-    proc = subprocess.run([*command, "--quiet"], stdin=subprocess.DEVNULL, capture_output=True, env=env)
+    proc = subprocess.run(
+        [*command, "--quiet"], stdin=subprocess.DEVNULL, capture_output=True, env=env, pass_fds=lock_fds
+    )
     if proc.returncode != 0:
         raise RepositoryError(f"git gc failed: {proc.stderr.decode(errors='replace').strip()}")
 

@@ -513,10 +513,12 @@ class WritePath:
                     _wait_for_flock(fd, deadline, self.lock_wait, self.git_dir)
                     _say_who_holds(fd)
                 self.local.lock_depth = 1
+                self.local.lock_fd = fd
                 try:
                     yield
                 finally:
                     self.local.lock_depth = 0
+                    self.local.lock_fd = -1
             finally:
                 if fd >= 0:
                     _HELD_LOCKS.discard(fd)
@@ -524,6 +526,14 @@ class WritePath:
         finally:
             self._thread_lock.release()
         self._queue.wake_waiting()  # group commit: queued writes waited for this lock
+
+    def lock_fds(self) -> tuple[int, ...]:
+        """The descriptor of the write lock this thread holds (none when it holds none), for a
+        git process that changes the object store under the lock: given to it (``pass_fds``),
+        the lock stays held while that process or any process it starts lives, so a ``git gc``
+        that outlives a killed ``gitrecords gc`` still keeps writers and hard deletes out."""
+        fd = getattr(self.local, "lock_fd", -1) if getattr(self.local, "lock_depth", 0) else -1
+        return (fd,) if fd >= 0 else ()
 
     def identity(self, author: Any = None) -> tuple[str, str]:
         """(name, email) of ``author``, else of this repository's default author: the one it was

@@ -171,3 +171,65 @@ def test_hard_delete_after_gc_and_gc_after_hard_delete(repo: Repository) -> None
     assert contents(repo) == before
     listed = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
     assert blob not in listed.split()
+
+
+def test_a_git_gc_that_outlives_a_killed_gitrecords_gc_keeps_the_write_lock(repo: Repository) -> None:
+    """git gc and the repack it starts go on after ``gitrecords gc`` is killed: they inherit the
+    write lock, so no writer and no hard delete runs beside a repack that holds no lock (a hard
+    delete then left the purged record's blob in the pack the orphaned repack wrote)."""
+    import fcntl
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo.import_records([similar(i) for i in range(20000)])
+    script = (
+        "from gitrecords import Repository; from gitrecords.maintenance import gc;"
+        f" gc(Repository({str(repo.path)!r}), window=250)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    lock_file = repo.git_dir / "gitrecords" / "write.lock"
+
+    def descendants(root: int) -> dict[int, bytes]:
+        """The processes below ``root``: pid -> command line."""
+        parents: dict[int, int] = {}
+        commands: dict[int, bytes] = {}
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+                commands[int(entry.name)] = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError):  # not a process, or one that ended meanwhile
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        below = {root}
+        for _ in range(5):
+            below |= {pid for pid, parent in parents.items() if parent in below}
+        return {pid: commands[pid] for pid in below - {root}}
+
+    deadline = time.monotonic() + 30
+    repacking: dict[int, bytes] = {}
+    while proc.poll() is None and time.monotonic() < deadline:
+        repacking = descendants(proc.pid)
+        if any(b"pack-objects" in command for command in repacking.values()):
+            break
+        time.sleep(0.005)
+    if proc.poll() is not None:
+        pytest.skip("git gc ended before it could be caught repacking")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def alive() -> list[int]:
+        return [pid for pid in repacking if Path(f"/proc/{pid}").exists()]
+
+    assert alive(), "the repack did not outlive gitrecords gc"
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # free once git is done
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert not [pid for pid in alive() if b"pack-objects" in repacking[pid]]
+    finally:
+        os.close(fd)
+    fsck(repo)
