@@ -151,17 +151,19 @@ class Queue:
     # -- the leader -----------------------------------------------------------------------
 
     def left(self) -> list[tuple[str, dict[str, Any]]]:
-        """Requests taken by a leader that died, in arrival order."""
+        """Requests taken by a leader that died, in arrival order (those whose writer died too
+        are dropped: see :meth:`_of_live_writers`)."""
         names = []
         for name in sorted(os.listdir(self.dir)):
             if name.startswith("claimed-") and name.endswith(".json"):
                 pid = name[: -len(".json")].rsplit("-", 1)[1]
                 if pid.isdigit() and not _alive(int(pid)):
                     names.append(name)
-        return self._read(names)
+        return self._of_live_writers(self._read(names))
 
     def claim(self) -> list[tuple[str, dict[str, Any]]]:
-        """Take every waiting request, in arrival order (renamed ``claimed-*``)."""
+        """Take every waiting request of a live writer, in arrival order (renamed
+        ``claimed-*``)."""
         names = []
         for name in sorted(os.listdir(self.dir)):
             if name.startswith("req-"):
@@ -171,7 +173,20 @@ class Queue:
                 except FileNotFoundError:  # withdrawn meanwhile
                     continue
                 names.append(claimed)
-        return self._read(names)
+        return self._of_live_writers(self._read(names))
+
+    def _of_live_writers(self, found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        """``found`` but the requests whose writer died before its answer: nobody was told they
+        were written, and nobody waits for them, so they are dropped (their files deleted)
+        rather than committed whenever a durable write next leads, maybe days later."""
+        kept = []
+        for name, request in found:
+            pid = request.get("pid")
+            if isinstance(pid, int) and not _alive(pid):
+                self.done(name)
+            else:
+                kept.append((name, request))
+        return kept
 
     def unclaim(self, name: str) -> None:
         """Put a taken request back, for the next leader."""
@@ -226,14 +241,24 @@ class Queue:
                     self._send(request_id, pid, b"\n")
 
     def sweep(self) -> None:
-        """Delete the FIFOs of writers that died, and temporary files left by them."""
-        for name in os.listdir(self.dir):
+        """Delete the FIFOs and the waiting requests of writers that died, and temporary files
+        left by them. Every holder of the write lock does this as it lets go (a writer killed
+        while it waited leaves nothing behind after the next write, whichever path it takes)."""
+        try:
+            names = os.listdir(self.dir)
+        except OSError:  # no queue (yet): nothing to sweep
+            return
+        waiting = []
+        for name in names:
             path = self.dir / name
             with contextlib.suppress(OSError, ValueError):
                 if name.startswith("wake-") and not _alive(int(name.rsplit("-", 1)[1])):
                     path.unlink()
                 elif name.startswith("tmp-") and time.time() - path.stat().st_mtime > 3600:
                     path.unlink()
+                elif name.startswith("req-") and name.endswith(".json"):
+                    waiting.append(name)
+        self._of_live_writers(self._read(sorted(waiting)))
 
 
 def applied_in(git: Any, tip: _git.Oid | None, request: dict[str, Any]) -> _git.Oid | None:

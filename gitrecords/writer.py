@@ -525,7 +525,10 @@ class WritePath:
                     os.close(fd)
         finally:
             self._thread_lock.release()
-        self._queue.wake_waiting()  # group commit: queued writes waited for this lock
+        # group commit: queued writes waited for this lock; those of writers that died go
+        with contextlib.suppress(OSError):
+            self._queue.sweep()
+        self._queue.wake_waiting()
 
     def lock_fds(self) -> tuple[int, ...]:
         """The descriptor of the write lock this thread holds (none when it holds none), for a

@@ -497,3 +497,54 @@ def test_request_files_hold_what_the_write_means(tmp_path: Path) -> None:
     assert request["author"][:2] == ["A", "a@x"]
     info = git(repo, "log", "-1", "--format=%an %ae %at", "main").split()
     assert info == ["A", "a@x", str(request["author"][2])]
+
+
+def test_the_request_of_a_writer_killed_while_it_waits_is_dropped(tmp_path: Path) -> None:
+    """A writer killed while its request waits was never told it was written, and nobody waits
+    for the answer: its request is dropped when the lock is let go (it was left for the next
+    durable write that led, maybe days later, and committed then), and the queue is empty."""
+    repo = Repository.init(tmp_path / "data.git")
+    base = git(repo, "rev-parse", "main").strip()
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    victim = str(uuid.UUID(int=7, version=4))
+    spec = json.dumps({"repo": str(repo.path), "k": 0, "kind": "create", "id": victim})
+    with subprocess.Popen(
+        [sys.executable, str(script), spec], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert json.loads(proc.stdout.readline())["kind"] == "ready"
+        with repo.writer.lock():
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            deadline = time.monotonic() + TIMEOUT
+            while not any(n.startswith("req-") for n in queue_files(repo)):
+                assert time.monotonic() < deadline, "the writer did not queue"
+                time.sleep(0.01)
+            proc.kill()
+            proc.wait()
+    assert queue_files(repo) == []
+    kept = Record.create({"title": "next"}, repo=repo)  # durable, bare: it may lead a group
+    assert [str(i) for i in repo.ids()] == [str(kept.id)]
+    assert len(commits_since(repo, base)) == 1
+    fsck(repo)
+
+
+def test_a_leader_drops_the_requests_of_dead_writers(tmp_path: Path) -> None:
+    """What a leader claims, or takes over from a leader that died, leaves out the requests
+    whose writer died: deleted, not committed."""
+    from gitrecords._groupcommit import Queue
+
+    repo = Repository.init(tmp_path / "data.git")
+    queue = Queue(repo.git_dir, repo.ref)
+    queue.dir.mkdir(parents=True, exist_ok=True)
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as gone:
+        gone.wait()
+    alive = {"id": "a" * 32, "pid": os.getpid(), "changes": []}
+    dead = {"id": "b" * 32, "pid": gone.pid, "changes": []}
+    (queue.dir / f"req-1-{alive['id']}.json").write_text(json.dumps(alive))
+    (queue.dir / f"req-2-{dead['id']}.json").write_text(json.dumps(dead))
+    (queue.dir / f"claimed-3-{'c' * 32}-{gone.pid}.json").write_text(json.dumps({**dead, "id": "c" * 32}))
+    assert [request["id"] for _name, request in queue.left()] == []
+    assert [request["id"] for _name, request in queue.claim()] == [alive["id"]]
+    assert sorted(os.listdir(queue.dir)) == [f"claimed-1-{alive['id']}-{os.getpid()}.json"]
