@@ -37,7 +37,7 @@ from .index import PendingImport, facts_from_data
 from .record import Record
 from .schema import FastCheck, SchemaStore, pointer
 from .storage import Storage as Repository
-from .writer import MAX_ATTEMPTS, check_message, keep_out_of_children, release_in_children
+from .writer import IMPORT_SLOT, MAX_ATTEMPTS, check_message, keep_out_of_children, release_in_children
 
 log = logging.getLogger("gitrecords")
 
@@ -632,10 +632,18 @@ def _move_branch(
     except _git.RefMoved:
         pass
     git = repo.git
-    changes = {
-        path: new
-        for path, _old, new in _git.changed_blobs(git, _git.tree_of(git, base), _git.tree_of(git, commit))
-    }
+    try:
+        changes = {
+            path: new
+            for path, _old, new in _git.changed_blobs(git, _git.tree_of(git, base), _git.tree_of(git, commit))
+        }
+    except (KeyError, _git.GitError):
+        # the history was rewritten under the import by something that does not wait for
+        # imports as a hard delete does (a forced fetch and git gc): its base commit is gone
+        raise StaleRevisionError(
+            f"{repo.ref} was rewritten while the import ran (the commit it started from is gone); "
+            "nothing was written: run the import again"
+        ) from None
     raw = git[commit]
     for _ in range(MAX_ATTEMPTS):
         tip = repo.tip()
@@ -656,8 +664,10 @@ def _move_branch(
 def import_slot(repo: Repository) -> Iterator[None]:
     """Mark an import as running (a shared ``flock`` on ``gitrecords/imports.running``) for as long as
     it prepares its records. An import that finds no other one running first cleans up what a
-    killed import left: its temporary ref, git fast-import's temporary pack and crash report."""
-    path = repo.git_dir / "gitrecords" / "imports.running"
+    killed import left: its temporary ref, git fast-import's temporary pack and crash report. A
+    hard delete waits for running imports and keeps new ones waiting while it rewrites the
+    history (:func:`gitrecords.writer.imports_excluded`)."""
+    path = repo.git_dir / "gitrecords" / IMPORT_SLOT
     try:
         path.parent.mkdir(exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

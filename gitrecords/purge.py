@@ -39,7 +39,7 @@ from .errors import (
     RepositoryError,
     StaleRevisionError,
 )
-from .writer import MAX_TRAILER_RECORDS, check_message
+from .writer import MAX_TRAILER_RECORDS, check_message, imports_excluded
 
 if TYPE_CHECKING:
     from .storage import Storage as Repository
@@ -95,7 +95,7 @@ def hard_delete(
             f"a hard delete rewrites the whole repository: run it there, not in a linked worktree "
             f"(gitrecords --repo {shared.rstrip(os.sep)} --branch {repo.branch} delete --force ...)"
         )
-    with repo.writer.lock():
+    with imports_excluded(repo.git_dir, repo.writer.lock_wait), repo.writer.lock():
         # local edits to a purged record's file would be lost: refuse, as every write does
         repo.working_clone.check(repo.tip(), [repo.path_for(i) for i in record_ids])
         try:

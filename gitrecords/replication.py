@@ -42,7 +42,7 @@ from .merge import (
 )
 from .schema import pointer
 from .storage import Storage as Repository
-from .writer import MAX_ATTEMPTS, MAX_TRAILER_RECORDS, check_message
+from .writer import MAX_ATTEMPTS, MAX_TRAILER_RECORDS, check_message, imports_excluded
 
 __all__ = [
     "MergeOutcome",
@@ -568,7 +568,7 @@ def _follow_hard_delete(
 
     git = repo.git
     writer = repo.writer
-    with writer.lock():
+    with imports_excluded(repo.git_dir, writer.lock_wait), writer.lock():
         if repo.tip() != ours:
             return None  # another process is following too: the next fetch sees what it did
         their_tree = _git.tree_of(git, theirs)

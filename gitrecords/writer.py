@@ -132,6 +132,58 @@ def _close_inherited_locks() -> None:
 os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
+#: the file bulk imports and bulk edits hold a shared ``flock`` on while they prepare their
+#: records without the write lock (:func:`gitrecords.bulk.import_slot`)
+IMPORT_SLOT = "imports.running"
+_EXCLUDING = threading.local()
+
+
+@contextlib.contextmanager
+def imports_excluded(git_dir: Path, wait: float) -> Iterator[None]:
+    """Wait, at most ``wait`` seconds, until no bulk import or bulk edit is preparing its records,
+    and keep new ones from starting until the block ends (they wait): a history rewrite must not
+    run beside an import built on a commit it rewrites away (the import's temporary ref kept the
+    purged content reachable through the purge, or the import failed on its deleted base).
+    Take it before the write lock, never inside it: an import ends by taking the write lock.
+    Re-entrant within a thread."""
+    if getattr(_EXCLUDING, "depth", 0):
+        _EXCLUDING.depth += 1
+        try:
+            yield
+        finally:
+            _EXCLUDING.depth -= 1
+        return
+    path = git_dir / "gitrecords" / IMPORT_SLOT
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:  # a read-only repository: nothing imports into it
+        yield
+        return
+    _HELD_LOCKS.add(fd)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RepositoryLockedError(
+                        f"waited {wait:g} s for the bulk imports or bulk edits running in {git_dir} "
+                        "to finish: a hard delete does not run beside them; try again when they end"
+                    ) from None
+                time.sleep(0.05)
+        _EXCLUDING.depth = 1
+        try:
+            yield
+        finally:
+            _EXCLUDING.depth = 0
+    finally:
+        _HELD_LOCKS.discard(fd)
+        os.close(fd)
+
+
 def _lock_holder(fd: int) -> str:
     """What the holder wrote into the lock file: ``pid N (command, started at ...)``."""
     try:

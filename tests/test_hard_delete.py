@@ -936,3 +936,54 @@ def test_a_search_on_a_handle_whose_indexed_tip_was_pruned_rebuilds(repo: Reposi
     git(repo, "gc", "-q", "--prune=now")
     assert repo.search("").ids == [kept.id]
     assert repo.search("gone").total == 0
+
+
+def test_a_hard_delete_and_a_bulk_import_take_turns(tmp_path: Path) -> None:
+    """An import prepares its records without the write lock, on the commit it started from; a
+    hard delete beside it either kept the purged blob (reachable from the import's temporary
+    ref while the purge looked) or deleted the import's base under it. Now a hard delete waits
+    for running imports (and bulk edits), and imports wait for a running hard delete."""
+    import sys
+    import time
+
+    from gitrecords import bulk
+    from gitrecords.errors import RepositoryLockedError
+    from gitrecords.writer import imports_excluded
+
+    repo = Repository.init(tmp_path / "data.git")
+    secret = Record.create({"title": "secret"}, repo=repo)
+    blob = str(secret._blob)
+    impatient = Repository(repo.path, lock_wait=0.3)
+    with bulk.import_slot(repo):  # an import preparing its records
+        with pytest.raises(RepositoryLockedError, match="bulk imports or bulk edits running"):
+            Record.get_record(secret.id, repo=impatient).delete(force=True)
+    assert has_object(repo, blob)
+
+    # the other way round: an import that starts during a hard delete waits for it
+    script = (
+        "import sys; from gitrecords import Repository; r = Repository(sys.argv[1]);"
+        " r.import_records([{'title': f'imported {n}'} for n in range(50)]); print('done', flush=True)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(repo.path)], stdout=subprocess.PIPE)
+    try:
+        with imports_excluded(repo.git_dir, 1.0):
+            time.sleep(1.0)
+            assert proc.poll() is None  # waiting for the slot
+            base = repo.tip()
+            # the hard delete takes the slot this thread holds (re-entrant), as it takes it alone
+            Record.get_record(secret.id, repo=repo).delete(force=True)
+            assert repo.tip() != base
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and out.strip() == b"done"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert not has_object(repo, blob)
+    assert repo.search("imported").total == 50
+    fsck(repo)
+    impatient.close()
+
+
+def has_object(repo: Repository, oid: str) -> bool:
+    return subprocess.run(["git", "--git-dir", str(repo.git_dir), "cat-file", "-e", oid]).returncode == 0
