@@ -649,9 +649,11 @@ class RecordRevision(RecordBase):
         self.commit_id: str | None = None
 
     @property
-    def commit_info(self) -> _git.CommitInfo:
-        """Author, time and message of the commit that made this revision."""
-        assert self.commit_id is not None
+    def commit_info(self) -> _git.CommitInfo | None:
+        """Author, time and message of the commit that made this revision; None for the write
+        staged in an open transaction (no commit made it yet)."""
+        if self.commit_id is None:
+            return None
         return _git.commit_info(self.repo.git, self.commit_id)
 
     def __repr__(self) -> str:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 from jsonschema.exceptions import best_match
 
 from . import _git, layout
+from .config import PURGED_FILE
 from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError, StaleRevisionError
 from .merge import (
     Conflict,
@@ -580,13 +581,14 @@ def _follow_hard_delete(
             if _git.entry_id(their_tree, repo.path_for(i)) is None
             and _git.entry_id(our_tree, repo.path_for(i)) is not None
         )
-        if not gone:
-            return None
-        hard_delete(repo, gone, message=f"follow the hard delete on {label}", author=_REPLICA_AUTHOR)
-        logged = repo.tip()  # the rewritten branch, and on it the commit that logs the purge here
+        if gone:
+            hard_delete(repo, gone, message=f"follow the hard delete on {label}", author=_REPLICA_AUTHOR)
+        # the rewritten branch, and on it the commits that log the purges here: this one's, or
+        # those of an earlier follow that stopped before the branch moved (local edits in the way)
+        logged = repo.tip()
         assert logged is not None
-        rewritten = _git.commit_parents(git, logged)[0]
-        if not _git.is_ancestor(git, rewritten, theirs):
+        rewritten = _below_replica_logs(repo, logged)
+        if rewritten == logged or not _git.is_ancestor(git, rewritten, theirs):
             return None
         changes = {
             path: new for path, _old, new in _git.changed_blobs(git, _tree(repo, logged), _tree(repo, theirs))
@@ -602,6 +604,23 @@ def _follow_hard_delete(
 #: the author of the commit a replica makes to log a hard delete it follows (the branch moves past
 #: it to the remote's own at once: no branch keeps it)
 _REPLICA_AUTHOR = ("gitrecords replica", "gitrecords@localhost")
+
+
+def _below_replica_logs(repo: Repository, tip: _git.Oid) -> _git.Oid:
+    """``tip``, or the first commit below the commits a replica made to log the hard deletes it
+    followed (by :data:`_REPLICA_AUTHOR`, changing ``purged.txt`` alone)."""
+    git = repo.git
+    while True:
+        commit = git[tip]
+        parents = _git.commit_parents(git, tip)
+        if (commit.author.name, commit.author.email) != _REPLICA_AUTHOR or len(parents) != 1:
+            return tip
+        changed = [
+            path for path, _old, _new in _git.changed_blobs(git, _tree(repo, parents[0]), _tree(repo, tip))
+        ]
+        if changed != [PURGED_FILE]:
+            return tip
+        tip = parents[0]
 
 
 _REJECTED = {

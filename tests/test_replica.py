@@ -307,6 +307,34 @@ def test_a_served_replica_stops_serving_what_the_primary_hard_deleted(
     assert not has_object(replica, str(secret._blob))
 
 
+def test_a_follow_stopped_by_local_edits_realigns_once_they_are_gone(
+    repo: Repository, tmp_path: Path
+) -> None:
+    """The replica's own hard delete happens before the branch moves: when local edits stop the
+    move, the branch keeps the commit that logs the purge here, and the next follow, the edits
+    gone, still realigns (it found no newly purged record and refused as diverged)."""
+    from gitrecords.errors import LocalChangesError
+
+    secret = Record.create({"title": "secret"}, repo=repo)
+    kept = Record.create({"title": "k"}, repo=repo)
+    path = clone(repo, tmp_path / "replica", bare=False)
+    replica = Repository(path)
+    edited = path / replica.path_for(kept.id)
+    original = edited.read_text()
+    edited.write_text(original.replace('"k"', '"k-local"'))
+    secret.delete(force=True)
+    changed = Record.get_record(kept.id, repo=repo)
+    changed["title"] = "k2"
+    changed.commit()
+    with pytest.raises(LocalChangesError):
+        follow(replica)
+    edited.write_text(original)
+    assert follow(replica).status == "realigned"
+    assert replica.tip() == repo.tip()
+    assert Record.get_record(kept.id, repo=replica)["title"] == "k2"
+    fsck(replica)
+
+
 def test_a_replica_written_to_is_not_realigned_by_a_hard_delete(repo: Repository, tmp_path: Path) -> None:
     """A commit of the replica's own is never thrown away: the purged record goes, the branch
     stays diverged, and the error says how to realign by hand."""

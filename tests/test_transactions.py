@@ -336,6 +336,7 @@ def test_revisions_in_a_transaction_include_the_staged_write(repo: Repository) -
         new = Record.create({"title": "new"}, repo=repo)
         assert new.revision_id == 0 and len(new.revisions) == 1
         assert new.revisions[0]["title"] == "new" and new.revisions[0].commit_id is None
+        assert new.revisions[0].commit_info is None  # no commit made it yet
         old["title"] = "changed"
         old.commit()
         assert old.revision_id == 1 and len(old.revisions) == 2

@@ -687,6 +687,9 @@ def test_a_revert_over_http_cannot_drop_a_pid(client: FlaskClient, sample_repo: 
     assert commits(sample_repo) == before
     assert client.get("/records/777777").get_json()["id"] == rid
     assert client.delete(f"/api/records/{rid}", headers=auth()).status_code == 204
+    # deleted, the record keeps its PID with its tombstone: a revert to revision 0 still drops it
+    deleted = client.post(f"/api/records/{rid}/revert", json={"revision_id": 0}, headers=auth())
+    assert deleted.status_code == 400 and deleted.get_json()["errors"][0]["pointer"] == "/control_number"
     assert (
         client.post(f"/api/records/{rid}/revert", json={"revision_id": 1}, headers=auth()).status_code == 200
     )
@@ -737,3 +740,14 @@ def test_every_setting_comes_from_the_environment(
     monkeypatch.setenv("GITRECORDS_PRIVATE", "maybe")
     with pytest.raises(RepositoryError, match="GITRECORDS_PRIVATE='maybe': give true or false"):
         create_app(sample_repo.path)
+    monkeypatch.setenv("GITRECORDS_PRIVATE", "false")
+    bad = [
+        ("GITRECORDS_FOLLOW_INTERVAL", "nan"),
+        ("GITRECORDS_FOLLOW_INTERVAL", "inf"),
+        ("GITRECORDS_PAGE_SIZE", "0"),
+    ]
+    for name, value in bad:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(RepositoryError, match=f"{name}='{value}': give a number above 0"):
+            create_app(sample_repo.path)
+        monkeypatch.delenv(name)

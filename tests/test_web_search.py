@@ -204,6 +204,11 @@ def test_admin_list_sorts_by_the_value_it_shows_and_keeps_facet_values_whole(tmp
 
     assert first_column(page_text(client, "/admin/?sort=title"))[:2] == ["Apple", "Cherry"]
     assert first_column(page_text(client, "/admin/?sort=-title"))[:2] == ["Cherry", "Banana"]
+    # text that reads as a number sorts as one, in the index and in the cell
+    from gitrecords.web.admin import _in_sort_order
+
+    assert _in_sort_order(["10", "9", "b", 9.5, "a"], False) == ["9", 9.5, "10", "a", "b"]
+    assert _in_sort_order(["10", "9", "b", 9.5, "a"], True) == ["10", 9.5, "9", "b", "a"]
 
     spaced = 'org:"Two  Spaces Org"'
     html = page_text(client, "/admin/?" + urllib.parse.urlencode({"q": f"{spaced} title:banana"}))

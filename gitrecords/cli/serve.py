@@ -174,7 +174,8 @@ def serve(
             config["GITRECORDS_FOLLOW_INTERVAL"] = interval
     elif notify_from:
         raise UsageFailure("--notify-from is for --follow: add it, or drop --notify-from")
-    config["GITRECORDS_NOTIFY_FROM"] = list(notify_from)
+    if notify_from:  # else GITRECORDS_NOTIFY_FROM, as create_app reads it
+        config["GITRECORDS_NOTIFY_FROM"] = list(notify_from)
     try:
         app = create_app(str(repo.path), **config)
     except ValueError as err:

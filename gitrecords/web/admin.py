@@ -36,6 +36,7 @@ from .. import layout
 from ..errors import GitRecordsError
 from ..record import Record
 from ..search import facets_of
+from ..search_index import scalar_number
 from ..users import allows
 from . import forms, reading
 from . import records as rec
@@ -319,12 +320,14 @@ def cells(entry: Any, columns: list[Column], sort: str = "") -> list[str]:
 
 
 def _in_sort_order(values: list[Any], descending: bool) -> list[Any]:
-    """``values`` in the order a sort by their field weighs them: numbers first, then texts,
-    each smallest first (largest first when ``descending``), then the rest as they were."""
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    strings = [v for v in values if isinstance(v, str)]
-    rest = [v for v in values if not isinstance(v, (int, float, str)) or isinstance(v, bool)]
-    return sorted(numbers, reverse=descending) + sorted(strings, reverse=descending) + rest
+    """``values`` in the order a sort by their field weighs them, as the search index does:
+    numbers (and text that reads as one, "9") first, then the other texts, each smallest first
+    (largest first when ``descending``), then the rest as they were."""
+    numbers = [(n, v) for v in values if (n := scalar_number(v)) is not None]
+    strings = [v for v in values if isinstance(v, str) and scalar_number(v) is None]
+    rest = [v for v in values if scalar_number(v) is None and not isinstance(v, str)]
+    ordered = [v for _n, v in sorted(numbers, key=lambda pair: pair[0], reverse=descending)]
+    return ordered + sorted(strings, reverse=descending) + rest
 
 
 def text_of(value: Any) -> str:

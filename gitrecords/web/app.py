@@ -6,6 +6,7 @@ blueprints and nothing imports the factory but the package itself.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -89,9 +90,12 @@ def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             found[key] = text.lower() in _YES
         elif key in _NUMBERS:
             try:
-                found[key] = _NUMBERS[key](text)
+                number = _NUMBERS[key](text)
             except ValueError:
-                raise RepositoryError(f"{key}={text!r}: give a number") from None
+                number = None
+            if number is None or not math.isfinite(number) or number <= 0:
+                raise RepositoryError(f"{key}={text!r}: give a number above 0") from None
+            found[key] = number
         elif key in _LISTS:
             found[key] = [part.strip() for part in text.split(",") if part.strip()]
         else:

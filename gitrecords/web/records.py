@@ -75,7 +75,9 @@ def check_revision(record: Record, expected: str | None) -> None:
     )
 
 
-def check_pids_kept(repo: Repository, record: Record, data: dict[str, Any], *, fill: bool = False) -> None:
+def check_pids_kept(
+    repo: Repository, record: Record | RecordRevision, data: dict[str, Any], *, fill: bool = False
+) -> None:
     """400 when ``data`` changes (or, without ``fill``, drops) a PID field the record holds.
 
     A PID is how others cite the record (``/records/<control_number>``): the Python API lets a
@@ -100,9 +102,14 @@ def check_revert_keeps_pids(repo: Repository, record: Record, target: int) -> No
     """400 when reverting ``record`` to revision ``target`` would drop or change a PID it holds
     (a revision from before the PID was added); reverting to a deletion is a delete, which keeps
     the PID with the tombstone."""
-    revision = record.revisions[target]
-    if not revision.is_deleted:
-        check_pids_kept(repo, record, dict(revision))
+    revisions = record.revisions
+    revision = revisions[target]
+    if revision.is_deleted:
+        return
+    # a deleted record's tombstone holds no fields: its PIDs are those of its last live revision
+    held = next((r for r in reversed(revisions) if not r.is_deleted), None) if record.is_deleted else record
+    if held is not None:
+        check_pids_kept(repo, held, dict(revision))
 
 
 def minters_for(repo: Repository, data: dict[str, Any], names: Iterable[str] | None) -> list[str]:

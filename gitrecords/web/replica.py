@@ -22,6 +22,7 @@ accepted from loopback and from the addresses of ``GITRECORDS_NOTIFY_FROM``.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -164,7 +165,7 @@ def setup(app: Flask) -> None:
     interval = app.config["GITRECORDS_FOLLOW_INTERVAL"]
     if interval is None:
         return
-    if float(interval) <= 0:
+    if not math.isfinite(float(interval)) or float(interval) <= 0:
         raise ValueError(f"GITRECORDS_FOLLOW_INTERVAL must be a positive number of seconds, not {interval!r}")
     follower = Follower(app.config["GITRECORDS_REPO"], app.config["GITRECORDS_BRANCH"], float(interval))
     app.extensions["gitrecords.follower"] = follower
