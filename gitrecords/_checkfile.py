@@ -22,7 +22,7 @@ from jsonschema.exceptions import best_match
 from . import _git, layout
 from ._workers import can_fork, ordered_map
 from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError
-from .index import facts_from_data
+from .index import facts_from_data, pid_type_problems
 from .schema import SchemaStore
 from .schema import pointer as error_pointer
 
@@ -191,6 +191,8 @@ def _check_file(path: str, record_id: str, raw: bytes) -> FileResult:
     findings.extend(_schema_findings(text, data))
     if not text.isascii():  # ASCII keys have one normal form: most files skip the walk
         findings.extend(_unicode_key_findings(text, data))
+    for pointer, message in pid_type_problems(data, _worker["pid_fields"]):
+        findings.append(("pid", pointer, line_of(text, pointer), message))
     _state, pids = facts_from_data(data, _worker["pid_fields"])
     return path, record_id, LIVE, pids, findings
 

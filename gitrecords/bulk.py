@@ -33,7 +33,7 @@ from . import _git, layout, signals
 from ._workers import can_fork, ordered_map
 from .config import PURGED_FILE
 from .errors import BatchValidationError, GitRecordsError, InvalidRecordError, SchemaError, StaleRevisionError
-from .index import PendingImport, facts_from_data
+from .index import PendingImport, facts_from_data, pid_type_problems
 from .record import Record
 from .schema import FastCheck, SchemaStore, pointer
 from .storage import Storage as Repository
@@ -174,6 +174,7 @@ def _prepare_chunk(
                 problems = _validity(schema_ref).problems(data)
             except SchemaError as err:
                 problems = [("/$schema", str(err))]
+        problems = [*problems, *pid_type_problems(data, pid_fields)]
         _state, pids = facts_from_data(data, pid_fields)
         out.append((idx, record_id, None if problems else raw, pids, problems))
     return out

@@ -36,6 +36,7 @@ from . import _git, checks, layout, signals
 from ._checkfile import line_of
 from .bulk import CHUNK, StagedTrees, Validity, blob_id, in_workers, record_path
 from .errors import (
+    AfterSignalError,
     BulkEditError,
     GitRecordsError,
     InvalidRecordError,
@@ -43,7 +44,7 @@ from .errors import (
     SchemaError,
     UndoConflictError,
 )
-from .index import LIVE, TOMBSTONE, BlobFacts, facts_from_data
+from .index import LIVE, TOMBSTONE, BlobFacts, facts_from_data, pid_type_problems
 from .record import Record, checked_patch, patch_failure
 from .schema import SchemaStore
 from .search import matching_ids
@@ -460,6 +461,7 @@ class _Work:
                         None,
                     )
         new_raw, found = self.checks.problems(new, self.checked)
+        found = [*(found or []), *pid_type_problems(new, self.pid_fields)]
         if found:
             return INVALID, found, None
         assert new_raw is not None
@@ -696,12 +698,18 @@ def update_records(
             return report
         _commit(repo, staged, snap.tree.id, changed, report, message, author, chunk)
     if after_hooks:
+        failed: list[tuple[str, BaseException]] = []
         for record_id in changed.ids():
             try:
                 record = Record.get_record(record_id, repo=repo)
             except NoResultFound:
                 continue
-            signals.send("after_record_update", repo, record)
+            try:
+                signals.send("after_record_update", repo, record)
+            except Exception as err:  # the commit has landed: every record is still told
+                failed.append((str(record_id), err))
+        if failed:
+            raise AfterSignalError(list(report.commits), failed) from failed[0][1]
     return report
 
 

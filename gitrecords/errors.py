@@ -145,6 +145,23 @@ class BulkEditError(GitRecordsError):
         )
 
 
+class AfterSignalError(GitRecordsError):
+    """A change was committed, then an ``after_*`` signal receiver (a plugin) raised for some of
+    its records; every receiver still heard of every record. ``commits`` are the commits that
+    landed, ``errors`` the ``(record id, exception)`` raised, the first one is the cause."""
+
+    def __init__(self, commits: list[str], errors: list[tuple[str, BaseException]]) -> None:
+        self.commits = commits
+        self.errors = errors
+        record_id, first = errors[0]
+        more = f" (and for {len(errors) - 1} more records)" if len(errors) > 1 else ""
+        landed = ", ".join(c[:12] for c in commits)
+        super().__init__(
+            f"the change is committed ({landed}; gitrecords undo takes it back), but a plugin's "
+            f"after signal failed for record {record_id}{more}: {type(first).__name__}: {first}"
+        )
+
+
 class UndoConflictError(GitRecordsError):
     """Records that the commit to undo changed have changed again since; nothing was written.
 

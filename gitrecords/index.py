@@ -66,6 +66,27 @@ def facts_from_data(data: Any, pid_fields: Mapping[str, str]) -> BlobFacts:
     return LIVE, pids
 
 
+def pid_type_problems(data: Any, pid_fields: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(JSON pointer, message) for each PID field of ``data`` whose value is not a string or an
+    integer: such a value is no PID (nothing finds the record by it, and two records could hold
+    it), so a write refuses it rather than store a record whose PID is silently not one."""
+    found = []
+    if isinstance(data, dict) and not layout.is_tombstone(data):
+        for pid_type, field in sorted(pid_fields.items()):
+            value = data.get(field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+                found.append(
+                    (
+                        f"/{field}",
+                        f"the {pid_type} PID must be a string or an integer, not "
+                        + (repr(value) if isinstance(value, float) else layout.json_type(value)),
+                    )
+                )
+            elif value == "":
+                found.append((f"/{field}", f"the {pid_type} PID must not be empty"))
+    return found
+
+
 #: a PID value of digits only (SQL, on ``pid_value``)
 _DIGITS = "pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'"
 #: ``pid_high`` keeps the higher of its value and the one inserted

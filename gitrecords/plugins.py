@@ -14,7 +14,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs, pids
-from .errors import PIDError
+from .errors import GitRecordsError, PIDError
 
 ENTRY_POINT_GROUP = "gitrecords"
 
@@ -28,9 +28,30 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     pm.register(pids, name="gitrecords.pids")
     if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm)
     pm.check_pending()
     return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Register the plugins of the ``gitrecords`` entry-point group, as pluggy's
+    ``load_setuptools_entrypoints`` does, but a plugin that cannot be imported is named in one
+    line (its entry point and distribution), not an "unexpected" ModuleNotFoundError."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(entry.name) is not None or pm.is_blocked(entry.name):
+            continue
+        try:
+            plugin = entry.load()
+        except Exception as err:
+            dist = getattr(entry, "dist", None)
+            where = f" of {dist.name} {dist.version}" if dist is not None else ""
+            raise GitRecordsError(
+                f"plugin {entry.name!r} ({entry.value}{where}, entry-point group {ENTRY_POINT_GROUP!r}) "
+                f"cannot be loaded: {type(err).__name__}: {err}; fix or uninstall it"
+            ) from None
+        pm.register(plugin, name=entry.name)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

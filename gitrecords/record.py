@@ -318,7 +318,7 @@ class Record(RecordBase):
             blob,
             "create",
             create=True,
-            facts=record_facts(dict(self), repo),
+            facts=record_facts(dict(self), repo, self._id),
         )
         self._stage_or_write(repo, change, message, author)
         self._blob = blob
@@ -481,7 +481,7 @@ class Record(RecordBase):
             blob,
             "update",
             expected=self._blob,
-            facts=record_facts(dict(self), repo),
+            facts=record_facts(dict(self), repo, self._id),
         )
         self._stage_or_write(repo, change, message, author)
         self._blob = blob
@@ -519,14 +519,10 @@ class Record(RecordBase):
     def delete(self, force: bool = False, *, message: str | None = None, author: Any = None) -> Record:
         """Soft-delete (write a tombstone revision), or with ``force=True`` purge from history."""
         repo = self._require_written()
-        self._signal("before_record_delete")
         if force:
-            repo.hard_delete([self._id], message=message, author=author)
-            self._deleted = True
-            self._revision_id = None
-            self._blob = None
-            self._signal("after_record_delete")
+            purge_records([self], message=message, author=author)
             return self
+        self._signal("before_record_delete")
         if self._deleted:
             raise RecordDeletedError(f"record {self._id} is already deleted")
         data = layout.tombstone(datetime.now(UTC))
@@ -566,7 +562,7 @@ class Record(RecordBase):
             blob,
             "undelete",
             expected=self._blob,
-            facts=record_facts(data, repo),
+            facts=record_facts(data, repo, self._id),
         )
         self._stage_or_write(repo, change, message, author)
         self.clear()
@@ -590,7 +586,7 @@ class Record(RecordBase):
             revision._blob,
             "revert",
             expected=self._blob,
-            facts=(TOMBSTONE, {}) if revision.is_deleted else record_facts(dict(revision), repo),
+            facts=(TOMBSTONE, {}) if revision.is_deleted else record_facts(dict(revision), repo, self._id),
         )
         if revision._blob is None:
             raise GitRecordsError(
@@ -639,6 +635,28 @@ class Record(RecordBase):
         from . import signals  # the plugin manager (pluggy) is loaded by the first write
 
         signals.send(name, self.repo, self)
+
+
+def purge_records(
+    records: list[Record], *, message: str | None = None, author: Any = None, progress: Any = None
+) -> None:
+    """Hard-delete ``records`` (of one repository) as one rewrite of the history, sending
+    ``before_record_delete`` for each first (a plugin may refuse: then nothing is purged) and
+    ``after_record_delete`` for each once they are gone, as :meth:`Record.delete` with
+    ``force=True`` does for one."""
+    if not records:
+        return
+    repo = records[0]._require_written()
+    for record in records:
+        record._require_written()
+        record._signal("before_record_delete")
+    repo.hard_delete([record.id for record in records], message=message, author=author, progress=progress)
+    for record in records:
+        record._deleted = True
+        record._revision_id = None
+        record._blob = None
+    for record in records:
+        record._signal("after_record_delete")
 
 
 class RecordRevision(RecordBase):

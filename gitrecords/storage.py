@@ -21,7 +21,7 @@ from ._index_sql import derived_file
 from ._parsed import ParsedBlobs
 from .config import DEFAULT_CONFIG, PURGED_FILE, default_minters, parse_config, read_source_tree
 from .errors import BatchValidationError, InvalidRecordError, NoResultFound, RepositoryError, SchemaError
-from .index import BlobFacts, RevisionIndex, facts_from_data
+from .index import BlobFacts, RevisionIndex, facts_from_data, pid_type_problems
 from .schema import SchemaStore, parse_schema_file, schema_bytes
 from .search_index import SearchIndex
 from .worktree import WorkingClone
@@ -522,6 +522,12 @@ def _missing_schemas(
     return problems, total
 
 
-def record_facts(data: Any, repo: Storage) -> BlobFacts:
-    """(state, PIDs) of a record's data under ``repo``'s PID settings."""
-    return facts_from_data(data, repo.config.get("pids") or {})
+def record_facts(data: Any, repo: Storage, record_id: Any = None) -> BlobFacts:
+    """(state, PIDs) of a record's data under ``repo``'s PID settings; InvalidRecordError when a
+    PID field holds something that is no PID (see :func:`gitrecords.index.pid_type_problems`)."""
+    pid_fields = repo.config.get("pids") or {}
+    problems = pid_type_problems(data, pid_fields)
+    if problems:
+        pointer, message = problems[0]
+        raise InvalidRecordError(f"record {record_id}: {pointer}: {message}")
+    return facts_from_data(data, pid_fields)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import jsonpatch
 import jsonpointer
 import pytest
-from helpers import fsck, git
+from helpers import commit_file_by_plumbing, fsck, git
 
 from gitrecords import (
     GitRecordsError,
@@ -969,3 +969,37 @@ def test_invenio_call_forms_work(repo: Repository) -> None:
     assert isinstance(loaded, Record) and dict(loaded) == dict(first)
     plain = Record.loads({"title": "x"})
     assert isinstance(plain, Record) and plain.id is None and plain == {"title": "x"}
+
+
+def test_a_pid_field_must_hold_a_string_or_an_integer(repo: Repository, gr, tmp_path) -> None:
+    """A PID field holding 7.0, a list or an object was stored as no PID at all: nothing found
+    the record by it, and two records could hold the same one. Every write path refuses it."""
+    from gitrecords.errors import BatchValidationError, BulkEditError
+
+    for bad, shown in [(7.0, "7.0"), (["10.1/x"], "an array"), ({"v": 1}, "an object"), ("", None)]:
+        with pytest.raises(InvalidRecordError, match="/control_number: the recid PID must") as raised:
+            Record.create({"title": "x", "control_number": bad}, repo=repo)
+        if shown is not None:
+            assert str(raised.value).endswith(f"must be a string or an integer, not {shown}")
+    with pytest.raises(BatchValidationError):
+        repo.import_records([{"title": "y", "control_number": 7.0}])
+    record = Record.create({"title": "z"}, repo=repo)
+    with pytest.raises(BulkEditError) as edited:
+        repo.update_records([record.id], [{"op": "add", "path": "/control_number", "value": [1]}])
+    assert edited.value.report.problems[0][1:] == (
+        "/control_number",
+        "the recid PID must be a string or an integer, not an array",
+    )
+    assert Record.create({"title": "ok", "control_number": 12345}, repo=repo)["control_number"] == 12345
+    result = gr(repo, "create", input='{"title": "cli", "control_number": 1.5}')
+    assert result.exit_code == 1 and "the recid PID must be a string or an integer, not 1.5" in result.stderr
+    # committed with git, such a value is a validation problem
+    raw = tmp_path / "bad.json"
+    raw.write_text(json.dumps({"control_number": [7], "title": "by hand"}, indent=2, sort_keys=True) + "\n")
+    blob = git(repo, "hash-object", "-w", str(raw)).strip()
+    commit_file_by_plumbing(repo, repo.ref, repo.path_for(uuid.uuid4()), blob, "by hand")
+    checked = gr(repo, "validate")
+    assert checked.exit_code == 1
+    assert (
+        "[pid] /control_number: the recid PID must be a string or an integer, not an array" in checked.stdout
+    )

@@ -326,3 +326,64 @@ def test_register_by_name_and_unregister() -> None:
     finally:
         plugins.unregister(plugin)
     assert plugins.get_plugin_manager().get_plugin("my-plugin") is None
+
+
+def test_the_cli_hard_delete_sends_the_delete_signals(repo: Repository, recorder: Recorder, gr) -> None:
+    """``gitrecords delete --force`` purged without a word to the plugins: a veto in
+    before_record_delete was ignored and after_record_delete never came."""
+    first = Record.create({"title": "one"}, repo=repo)
+    second = Record.create({"title": "two"}, repo=repo)
+    with registered(Veto()):
+        refused = gr(repo, "delete", "--force", "--yes", "-i", str(first.id), "-i", str(second.id))
+    assert refused.exit_code == 1 and "no deletes" in refused.stderr
+    assert Record.get_record(first.id, repo=repo) == {"title": "one"}
+    recorder.calls.clear()
+    recorder.records.clear()
+    done = gr(repo, "delete", "--force", "--yes", "-i", str(first.id), "-i", str(second.id))
+    assert done.exit_code == 0, done.stderr
+    assert recorder.names == ["before_record_delete"] * 2 + ["after_record_delete"] * 2
+    assert [r.id for r in recorder.records] == [first.id, second.id] * 2
+
+
+def test_a_failing_after_signal_of_a_bulk_edit_names_the_commit_and_reaches_every_record(
+    repo: Repository,
+) -> None:
+    """The change has landed when after_record_update runs: a receiver that raises for one record
+    no longer keeps the others from hearing of theirs, and the error says what was committed."""
+    from gitrecords.errors import AfterSignalError
+
+    records = [Record.create({"title": f"r{n}"}, repo=repo) for n in range(3)]
+
+    class Flaky:
+        seen: list[Any] = []
+
+        @hookimpl
+        def after_record_update(self, record: Record) -> None:
+            self.seen.append(record.id)
+            raise ConnectionError("search server unreachable")
+
+    with registered(Flaky()) as plugin, pytest.raises(AfterSignalError) as raised:
+        repo.update_records([r.id for r in records], [{"op": "add", "path": "/y", "value": 2}])
+    assert sorted(plugin.seen) == sorted(r.id for r in records)  # type: ignore[attr-defined]
+    assert raised.value.commits == [str(repo.tip())]
+    assert "the change is committed" in str(raised.value) and "search server unreachable" in str(raised.value)
+    assert all(Record.get_record(r.id, repo=repo)["y"] == 2 for r in records)
+
+
+def test_a_plugin_that_cannot_be_imported_is_named(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry point whose module is missing made every write fail with an 'unexpected'
+    ModuleNotFoundError that named neither the plugin nor its distribution."""
+    import sys
+
+    from gitrecords.errors import GitRecordsError
+
+    dist = tmp_path / "badplug-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[gitrecords]\nbad = nonexistent_module_xyz\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    with pytest.raises(
+        GitRecordsError, match=r"plugin 'bad' \(nonexistent_module_xyz of badplug 0.1"
+    ) as raised:
+        plugins.make_plugin_manager()
+    assert "ModuleNotFoundError" in str(raised.value)

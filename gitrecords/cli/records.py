@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..errors import GitRecordsError, InvalidRecordError, NoResultFound
-from ..record import Record
+from ..record import Record, purge_records
 from ..repository import Repository
 from ._batch import Problem, Written, check_record, fail, load_records, record_summary, report, write_items
 from ._common import (
@@ -232,8 +232,8 @@ def delete(
             err=True,
         )
     with Progress("Purging") as progress:
-        purged = [r.id for r in records if r.id is not None]
-        repo.hard_delete(purged, message=message, author=author, progress=progress)
+        # the delete signals as for Record.delete(force=True): a plugin may refuse the purge
+        purge_records(records, message=message, author=author, progress=progress)
     commit = repo.tip()
     if as_json:
         echo_json(
