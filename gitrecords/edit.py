@@ -810,6 +810,7 @@ def undo(
     skip_conflicts: bool = False,
     message: str | None = None,
     author: Any = None,
+    signals_on: bool = True,
 ) -> UndoReport:
     """Restore every record ``commit`` changed; see :meth:`gitrecords.Repository.undo`."""
     if repo.in_transaction is not None:
@@ -829,6 +830,9 @@ def undo(
     purged = repo.writer.purged(snap.tree).ids
     changed = _Changes(records_dir, "undo")
     tombstone = None
+    # a record restored is reverted (to its state before ``commit``), one ``commit`` created is
+    # deleted: the signals of Record.revert and Record.delete (a before receiver may refuse)
+    kinds: dict[str, str] = {}
     for path, old, new in _git.changed_blobs(git, _git.tree_of(git, parent), _git.tree_of(git, target)):
         record_id = layout.id_from_path(path, records_dir)
         if record_id is None:
@@ -852,11 +856,16 @@ def undo(
             before = None if current is None else str(current)
             changed.add(record_id, before, str(old), _facts(repo, record_id, old, pid_fields, snap))
         report.restored.append(key)
+        kinds[key] = "delete" if old is None else "revert"
     if report.conflicts and not skip_conflicts:
         report.restored.clear()  # nothing is written: the conflicts are the answer
         raise UndoConflictError(report)
     if not changed:
         return report
+    sent = [(key, kinds[key]) for key in report.restored] if signals_on else []
+    for key, kind in sent:
+        if signals.receivers(f"before_record_{kind}"):
+            signals.send(f"before_record_{kind}", repo, Record.get_record(key, with_deleted=True, repo=repo))
     info = _git.commit_info(git, target)
     title = info.message.strip().split("\n", 1)[0]
     text = message or f"undo {str(target)[:12]}: {title}"
@@ -871,6 +880,16 @@ def undo(
             prebuilt=(snap.tree.id, new_tree),
         )
     report.commit = str(written) if written is not None else None
+    failed: list[tuple[str, BaseException]] = []
+    for key, kind in sent:
+        if not signals.receivers(f"after_record_{kind}"):
+            continue
+        try:
+            signals.send(f"after_record_{kind}", repo, Record.get_record(key, with_deleted=True, repo=repo))
+        except Exception as err:  # the commit has landed: every record is still told
+            failed.append((key, err))
+    if failed and report.commit is not None:
+        raise AfterSignalError([report.commit], failed) from failed[0][1]
     return report
 
 

@@ -173,6 +173,7 @@ class Repository(Storage):
         skip_conflicts: bool = False,
         message: str | None = None,
         author: Any = None,
+        signals: bool = True,
     ) -> UndoReport:
         """Restore every record ``commit`` changed to its state in the commit's first parent, as
         one new commit (docs/bulk-changes.md).
@@ -182,10 +183,16 @@ class Repository(Storage):
         them, unless ``skip_conflicts=True`` (then the others are restored). A record that
         ``commit`` created is soft-deleted. Files that are not records (schemas, settings)
         are left as they are. Returns an :class:`~gitrecords.edit.UndoReport`.
+
+        Each record restored gets ``before_record_revert`` and ``after_record_revert``, each one
+        soft-deleted ``before_record_delete`` and ``after_record_delete``, as single writes do (a
+        before receiver that raises refuses the undo); ``signals=False`` sends none.
         """
         from .edit import undo
 
-        return undo(self, commit, skip_conflicts=skip_conflicts, message=message, author=author)
+        return undo(
+            self, commit, skip_conflicts=skip_conflicts, message=message, author=author, signals_on=signals
+        )
 
     def search(
         self,

@@ -387,3 +387,34 @@ def test_a_plugin_that_cannot_be_imported_is_named(tmp_path, monkeypatch: pytest
     ) as raised:
         plugins.make_plugin_manager()
     assert "ModuleNotFoundError" in str(raised.value)
+
+
+def test_undo_sends_the_revert_and_delete_signals(repo: Repository, recorder: Recorder, gr) -> None:
+    """An undo restores records (a revert each) and soft-deletes those the commit created (a
+    delete each): the same signals as single writes, so a plugin may refuse it."""
+    kept = Record.create({"title": "kept"}, repo=repo)
+    with repo.transaction():
+        kept["title"] = "changed"
+        kept.commit()
+        made = Record.create({"title": "made"}, repo=repo)
+    target = tip(repo)
+    with registered(Veto()):
+        refused = gr(repo, "undo", target)
+    assert refused.exit_code == 1 and "no deletes" in refused.stderr
+    assert tip(repo) == target
+    recorder.calls.clear()
+    recorder.records.clear()
+    report = repo.undo(target)
+    assert sorted(report.restored) == sorted([str(kept.id), str(made.id)])
+    by_hook = {(name, str(record.id)) for name, record in zip(recorder.names, recorder.records, strict=True)}
+    assert by_hook == {
+        ("before_record_revert", str(kept.id)),
+        ("after_record_revert", str(kept.id)),
+        ("before_record_delete", str(made.id)),
+        ("after_record_delete", str(made.id)),
+    }
+    assert Record.get_record(kept.id, repo=repo)["title"] == "kept"
+    recorder.calls.clear()
+    with registered(Veto()):
+        assert gr(repo, "undo", tip(repo), "--no-signals").exit_code == 0
+    assert recorder.calls == []

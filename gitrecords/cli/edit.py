@@ -311,6 +311,7 @@ def edit(
 @click.command()
 @click.argument("commit", metavar="COMMIT")
 @click.option("--skip-conflicts", is_flag=True, help="Restore the other records when some changed since.")
+@click.option("--no-signals", is_flag=True, help="Do not send the revert and delete signals to plugins.")
 @write_options
 @json_option
 @pass_repo
@@ -318,6 +319,7 @@ def undo(
     repo: Repository,
     commit: str,
     skip_conflicts: bool,
+    no_signals: bool,
     message: str | None,
     author: str | None,
     as_json: bool,
@@ -336,7 +338,9 @@ def undo(
       gitrecords undo HEAD --skip-conflicts
     """
     try:
-        report: UndoReport = repo.undo(commit, skip_conflicts=skip_conflicts, message=message, author=author)
+        report: UndoReport = repo.undo(
+            commit, skip_conflicts=skip_conflicts, message=message, author=author, signals=not no_signals
+        )
     except UndoConflictError as err:
         if as_json:
             echo_json(err.report.as_dict())
