@@ -7,9 +7,13 @@ element of an array: ``/creators/*/name``): properties added and removed (a
 removed and an added property of the same type, and nothing else like them,
 look renamed), ``type`` changes, ``required`` names added and removed, ``enum``
 values added and removed, and changes of ``const``, ``format``, ``pattern``, the
-bounds (``minimum``, ``maxLength``, ...) and ``additionalProperties``.
-``$ref``s are followed inside the schema store only (never the network); a
-``$ref`` that cannot be followed is compared as written.
+bounds (``minimum``, ``maxLength``, ...) and ``additionalProperties`` (walked too
+when it is a schema). A change under a keyword the walk does not go into
+(``anyOf``, ``oneOf``, ``if``/``then``/``else``, ``dependentRequired``, ... see
+:data:`UNWALKED`) is reported as that keyword having changed, so schemas that
+validate differently never show "no changes". ``$ref``s are followed inside the
+schema store only (never the network); keywords beside a ``$ref`` apply with it;
+a ``$ref`` that cannot be followed is compared as written.
 
 >>> old = {"type": "object", "properties": {"lang": {"type": "string"}}}
 >>> new = {"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}
@@ -54,6 +58,29 @@ KEYWORDS = (
     "additionalProperties",
 )
 
+#: keywords the walk does not go into: a change under them is reported as a whole (the
+#: keyword changed), so that "no changes" is never said of schemas that validate differently
+UNWALKED = (
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "patternProperties",
+    "propertyNames",
+    "prefixItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "$schema",
+)
+
 #: how deep the walk goes (a recursive schema is followed this far)
 MAX_DEPTH = 32
 
@@ -91,6 +118,8 @@ class SchemaChange:
             return f"{where}: now required"
         if self.kind == "required-removed":
             return f"{where}: no longer required"
+        if self.kind in UNWALKED:
+            return f"{where}: {self.kind} changed (compared as written, not field by field)"
         if self.kind in ("enum-added", "enum-removed"):
             values = self.new if self.kind == "enum-added" else self.old
             verb = "added" if self.kind == "enum-added" else "removed"
@@ -126,7 +155,31 @@ class SchemaDiff:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return json.dumps(_plain(value), ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(frozen=True, eq=False)
+class _Bound:
+    """A subschema merged into another document's node (from an ``allOf`` member or a ``$ref``
+    with keywords beside it), with the resolver of its own document, for its own ``$ref``s."""
+
+    node: Any
+    resolver: Any
+
+
+def _plain(value: Any) -> Any:
+    """``value`` without :class:`_Bound` wrappers (for output)."""
+    if isinstance(value, _Bound):
+        return _plain(value.node)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _schema_like(value: Any) -> bool:
+    return isinstance(value, (dict, _Bound))
 
 
 def _value(value: Any) -> str:
@@ -166,8 +219,12 @@ class _Side:
 
 
 def _resolved(node: Any, resolver: Any, depth: int = 0) -> tuple[Any, Any]:
-    """``node`` with its ``$ref`` followed (sibling keywords kept), and the resolver for what is
-    inside; ``allOf`` members are merged into the node (their properties and ``required``)."""
+    """``node`` with its ``$ref`` followed, and the resolver for what is inside. Keywords beside
+    a ``$ref`` apply with it, as an ``allOf`` of the two; ``allOf`` members are merged into the
+    node (their properties, ``required``, ``items`` and keywords), each subschema they bring
+    keeping the resolver of its own document."""
+    if isinstance(node, _Bound):
+        return _resolved(node.node, node.resolver, depth)
     if not isinstance(node, dict):
         return node, resolver
     ref = node.get("$ref")
@@ -176,26 +233,29 @@ def _resolved(node: Any, resolver: Any, depth: int = 0) -> tuple[Any, Any]:
             found = resolver.lookup(ref)
         except (referencing.exceptions.Unresolvable, GitRecordsError):
             return node, resolver  # compared as written
-        target, inner = _resolved(found.contents, found.resolver, depth + 1)
-        if isinstance(target, dict):
-            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-            return merged, inner
-        return target, inner
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        if not siblings:
+            return _resolved(found.contents, found.resolver, depth + 1)
+        return _resolved({"allOf": [_Bound(found.contents, found.resolver), siblings]}, resolver, depth + 1)
     members = node.get("allOf")
     if isinstance(members, list) and depth < MAX_DEPTH:
         merged = {k: v for k, v in node.items() if k != "allOf"}
         properties = dict(merged.get("properties") or {})
         required = list(merged.get("required") or [])
         for member in members:
-            part, _inner = _resolved(member, resolver, depth + 1)
+            part, inner = _resolved(member, resolver, depth + 1)
             if not isinstance(part, dict):
                 continue
+
+            def bind(value: Any, inner: Any = inner) -> Any:
+                return _Bound(value, inner) if inner is not resolver and _schema_like(value) else value
+
             for name, value in (part.get("properties") or {}).items():
-                properties.setdefault(name, value)
+                properties.setdefault(name, bind(value))
             required += [r for r in part.get("required") or [] if r not in required]
-            for keyword in ("type", *KEYWORDS):
+            for keyword in ("type", "items", *KEYWORDS, *UNWALKED):
                 if keyword in part:
-                    merged.setdefault(keyword, part[keyword])
+                    merged.setdefault(keyword, bind(part[keyword]))
         if properties:
             merged["properties"] = properties
         if required:
@@ -243,8 +303,19 @@ class _Walk:
         self.enum(old, new, where, schema_at)
         for keyword in KEYWORDS:
             before, after = old.get(keyword, _ABSENT), new.get(keyword, _ABSENT)
-            if isinstance(before, dict) or isinstance(after, dict):
-                continue  # a schema (additionalProperties): not compared here
+            if _schema_like(before) and _schema_like(after):  # additionalProperties: two schemas
+                self.compare(
+                    before,
+                    after,
+                    old_res,
+                    new_res,
+                    f"{where}/(other properties)",
+                    f"{schema_at}/{keyword}",
+                    depth + 1,
+                )
+                continue
+            if _schema_like(before) or _schema_like(after):
+                before, after = _plain(before), _plain(after)
             if before != after or type(before) is not type(after):
                 self.add(
                     where,
@@ -253,14 +324,22 @@ class _Walk:
                     None if after is _ABSENT else after,
                     f"{schema_at}/{keyword}",
                 )
+        for keyword in UNWALKED:
+            before, after = old.get(keyword, _ABSENT), new.get(keyword, _ABSENT)
+            if before is _ABSENT and after is _ABSENT:
+                continue
+            shown_before = None if before is _ABSENT else _plain(before)
+            shown_after = None if after is _ABSENT else _plain(after)
+            if _json(shown_before) != _json(shown_after):
+                self.add(where, keyword, shown_before, shown_after, f"{schema_at}/{keyword}")
         self.properties(old, new, old_res, new_res, where, schema_at, depth)
         old_items, new_items = old.get("items"), new.get("items")
-        if isinstance(old_items, dict) and isinstance(new_items, dict):
+        if _schema_like(old_items) and _schema_like(new_items):
             self.compare(
                 old_items, new_items, old_res, new_res, f"{where}/*", f"{schema_at}/items", depth + 1
             )
-        elif isinstance(old_items, dict) != isinstance(new_items, dict):
-            if isinstance(new_items, dict):
+        elif _schema_like(old_items) != _schema_like(new_items):
+            if _schema_like(new_items):
                 self.add(f"{where}/*", "added", None, _types(_resolved(new_items, new_res)[0]), schema_at)
             else:
                 self.add(f"{where}/*", "removed", _types(_resolved(old_items, old_res)[0]), None, schema_at)

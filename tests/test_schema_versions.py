@@ -311,3 +311,43 @@ def test_cli_schema_diff_of_the_sample_datacite_schema_and_a_v2(tmp_path: Path, 
     result = gr(repo, "schema", "diff", "datacite/datacite-v2.json", "nope.json")
     assert result.exit_code == 2 and "not in the schema store" in result.stderr
     assert repo.tip() == tip
+
+
+def test_diff_of_what_validates_differently_is_never_no_changes(repo: Repository) -> None:
+    """Four ways the diff said something false: keywords beside a $ref replaced the target's
+    instead of adding to them (a rename that never happened), an allOf member from another file
+    had its $refs looked up in the wrong document ("no changes"), additionalProperties as a
+    schema was skipped, and changes under anyOf, dependentRequired and the like were not seen."""
+    from gitrecords.schema_diff import diff_schemas
+
+    base = {"properties": {"title": {"type": "string"}}, "required": ["title"]}
+    with_ref = {"$defs": {"base": base}, "$ref": "#/$defs/base"}
+    extra = {**with_ref, "properties": {"extra": {"type": "string"}}}
+    assert [str(c) for c in diff(with_ref, extra)] == ["/extra: added (string)"]
+    required = {**with_ref, "required": ["extra"]}
+    assert [str(c) for c in diff(with_ref, required)] == ["/extra: now required"]
+
+    for n, pattern in ((1, "^10\\\\."), (2, "^10\\\\.[0-9]+/")):
+        parts = {
+            "$defs": {"doi": {"type": "string", "pattern": pattern}},
+            "properties": {"doi": {"$ref": "#/$defs/doi"}},
+        }
+        repo.put_schema(f"parts-{n}.json", parts)
+        repo.put_schema(f"rec-{n}.json", {"allOf": [{"$ref": f"parts-{n}.json"}]})
+    store = repo.schema_store()
+    assert [c.kind for c in diff_schemas(store, "rec-1.json", "rec-2.json").changes] == ["pattern"]
+
+    meta = lambda extra: {"properties": {"meta": {"type": "object", "additionalProperties": extra}}}  # noqa: E731
+    assert [str(c) for c in diff(meta({"type": "string"}), meta({"type": "integer"}))] == [
+        "/meta/(other properties): type string -> integer"
+    ]
+    assert [c.kind for c in diff(meta(False), meta({"type": "string"}))] == ["additionalProperties"]
+
+    either = lambda p: {"properties": {"id": {"anyOf": [{"pattern": p}, {"type": "integer"}]}}}  # noqa: E731
+    assert [str(c) for c in diff(either("^a"), either("^b"))] == [
+        "/id: anyOf changed (compared as written, not field by field)"
+    ]
+    assert [
+        c.kind for c in diff({"dependentRequired": {"a": ["b"]}}, {"dependentRequired": {"a": ["b", "c"]}})
+    ] == ["dependentRequired"]
+    assert diff(either("^a"), either("^a")) == []
