@@ -499,9 +499,13 @@ def test_cli_get_at(gr, dated: Repository) -> None:
     assert (shown["revision_id"], shown["data"], shown["is_deleted"]) == (1, {"title": "b"}, False)
     assert json.loads(get("--at", "main~3", "--json").stdout)["revision_id"] == 0
 
-    gone = get("--at", "2023-11-19")  # deleted then: shown as {} with a note, as --revision does
-    assert (gone.exit_code, gone.stdout.strip()) == (0, "{}")
-    assert f"record {RID} is deleted in revision 2" in gone.stderr
+    gone = get("--at", "2023-11-19")  # deleted then: an error, as plain get and REST's ?at= (410)
+    assert (gone.exit_code, gone.stdout) == (1, "")
+    assert f"record {RID} is deleted in revision 2 (use --with-deleted to show it)" in gone.stderr
+    shown = get("--at", "2023-11-19", "--with-deleted")  # asked for: {} with a note
+    assert (shown.exit_code, shown.stdout.strip()) == (0, "{}")
+    assert f"record {RID} is deleted in revision 2" in shown.stderr
+    assert get("--revision", "2").exit_code == 1
 
     early = get("--at", "2023-11-13")
     assert early.exit_code == 1
