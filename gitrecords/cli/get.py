@@ -191,7 +191,8 @@ def show(
         shown: RecordBase = revisions[revision]
         if shown.is_deleted and not with_deleted:  # as plain get, and as REST's ?at= (410)
             raise NoResultFound(
-                f"record {record_id} is deleted in revision {shown.revision_id} (use --with-deleted to show it)"
+                f"record {record_id} is deleted in revision {shown.revision_id}"
+                " (use --with-deleted to show it)"
             )
     else:
         shown = Record.get_record(record_id, with_deleted=True, repo=repo)
