@@ -386,6 +386,9 @@ class SearchIndex:
                 deleted = True
         if deleted:
             self._paths_deleted()
+            # the ranker's field-scoped words name path ids: a field that comes back gets a new
+            # id, which records whose files end as they were would never get there
+            _new_generation(conn)
 
     def _drop_doc(self, doc: int, stale_paths: set[int]) -> None:
         self._drop_docs([doc], stale_paths)

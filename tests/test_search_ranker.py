@@ -459,3 +459,14 @@ def test_a_reader_never_takes_a_folder_another_process_is_rebuilding(
     monkeypatch.setattr(_ranker, "_read_state", read_then_rebuild_elsewhere)
     assert reader.current(source)
     assert interleaved and reader.top(_ranker.Words("body", ("alpha",)), 10)[0] == 50
+
+
+def test_a_field_that_goes_and_comes_back_is_found_by_the_ranker(repo: Repository) -> None:
+    """The last record with a field losing it drops the field's path id; the field coming back
+    gets a new one. Records whose files end as they were (a bulk edit and its undo) were never
+    re-added to the ranker, whose field-scoped words kept the old id: notes:coral found none."""
+    assert by_ranker(repo, "notes:coral")[0] == 30
+    edit = repo.update_records("", [{"op": "remove", "path": "/notes"}])
+    repo.undo(edit.commit)
+    assert by_ranker(repo, "notes:coral")[0] == by_fts5(repo, "notes:coral")[0] == 30
+    assert_same_answers(repo)
