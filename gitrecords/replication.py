@@ -32,7 +32,7 @@ from typing import Any, Literal
 from jsonschema.exceptions import best_match
 
 from . import _git, layout
-from .config import PURGED_FILE
+from .config import PURGED_FILE, parse_config
 from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError, StaleRevisionError
 from .merge import (
     Conflict,
@@ -414,11 +414,19 @@ def merge(
 
 def _validate_merged(repo: Repository, tree: _git.Oid, changes: Any, what: str) -> None:
     """Every record the merge writes (merged field by field, or taken from the other side) must be
-    valid against the schemas of the merged tree: a merge never lands what a write would refuse."""
+    valid against the schemas of the merged tree: a merge never lands what a write would refuse.
+    When the merge changes the schema store or ``gitrecords.json``, every record of the merged
+    tree is checked, under the merged settings: the other side's stricter schema applies to the
+    records of this side too."""
     git = repo.git
-    settings = repo.config
+    merged = git[tree]
+    config = _git.entry_id(merged, layout.CONFIG_FILE)
+    settings = parse_config(_git.read_blob(git, config) if config is not None else None)
     records_dir = settings["records"]
     store = repo.schema_store(tree)
+    if any(p == layout.CONFIG_FILE or p.startswith(settings["schemas"] + "/") for p in changes):
+        records = _git.subtree(git, merged, records_dir)
+        changes = dict(_git.walk_blobs(git, records, records_dir + "/")) if records is not None else {}
     for path, blob in sorted(changes.items()):
         record_id = layout.id_from_path(path, records_dir)
         if record_id is None or blob is None:

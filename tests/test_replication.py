@@ -428,6 +428,42 @@ def test_other_files_merge_as_whole_files(server: Repository, tmp_path: Path) ->
     fsck(bob)
 
 
+def test_a_stricter_schema_from_the_other_side_applies_to_this_sides_records(
+    server: Repository, tmp_path: Path
+) -> None:
+    """A merge checked only the records it changed: this side's own new record, invalid under
+    the schema the other side made stricter (or under a default schema it set), was merged and
+    pushed. When the merge changes the schema store or gitrecords.json, every record is checked
+    under the merged settings."""
+    from gitrecords.errors import InvalidRecordError
+
+    alice = clone(server, tmp_path / "alice")
+    bob = clone(server, tmp_path / "bob")
+    loose = {"$id": "https://example.org/s.json", "type": "object"}
+    alice.put_schema("s.json", loose)
+    push(alice)
+    pull(bob)
+    alice.put_schema("s.json", {**loose, "required": ["year"]})
+    push(alice)
+    Record.create({"$schema": "https://example.org/s.json", "title": "no year"}, repo=bob)
+    before = tip(bob)
+    with pytest.raises(InvalidRecordError, match="would not be valid at /: 'year' is a required property"):
+        pull(bob)
+    assert tip(bob) == before
+    # gitrecords.json: a default schema set on the other side
+    carol = clone(server, tmp_path / "carol")
+    dave = clone(server, tmp_path / "dave")
+    carol.put_schema("t.json", {"type": "object", "required": ["year"]})
+    config = json.loads((carol.path / "gitrecords.json").read_text())
+    config["default_schema"] = "t.json"
+    (carol.path / "gitrecords.json").write_bytes(layout.dumps(config))
+    sh(carol.path, "commit", "--quiet", "-am", "a default schema")
+    push(carol)
+    Record.create({"title": "no year either"}, repo=dave)
+    with pytest.raises(InvalidRecordError, match="'year' is a required property"):
+        pull(dave)
+
+
 def test_pull_from_a_path_and_push_to_a_new_branch(
     server: Repository, ids: list[uuid.UUID], tmp_path: Path
 ) -> None:
