@@ -482,22 +482,29 @@ def merge_trees(
         else:
             contents[path] = data
 
-    if checks and not result.unresolved:
-        result.conflicts.extend(
-            _check_purged(repo, ours, ours_changed.keys() | theirs_changed.keys(), result, contents)
-            + _check_pids(
-                repo,
-                base,
-                ours,
-                theirs,
-                ours_changed,
-                theirs_changed,
-                result,
-                merged_values,
-                contents,
-                pid_owner,
-            )
+    if checks:
+        # with conflicts left, the PIDs of the records that are decided are still checked, so
+        # that a pull lists a duplicate PID with the field conflicts, not in a round after them
+        undecided = {c.path for c in result.unresolved}
+        found = (
+            []
+            if undecided
+            else _check_purged(repo, ours, ours_changed.keys() | theirs_changed.keys(), result, contents)
         )
+        found += _check_pids(
+            repo,
+            base,
+            ours,
+            theirs,
+            ours_changed,
+            theirs_changed,
+            result,
+            merged_values,
+            contents,
+            pid_owner,
+            undecided,
+        )
+        result.conflicts.extend(found)
     if not result.unresolved:
         for path, data in contents.items():
             blob = _git.create_blob(git, data)
@@ -566,8 +573,10 @@ def _check_pids(
     merged_values: Mapping[str, Any],
     contents: Mapping[str, bytes],
     pid_owner: Callable[[str, str], uuid.UUID | None] | None,
+    undecided: set[str | None] | frozenset[str | None] = frozenset(),
 ) -> list[Conflict]:
-    """Two records must not hold the same PID after the merge."""
+    """Two records must not hold the same PID after the merge (the records at ``undecided``
+    paths, whose conflicts are not resolved yet, are left out: their PIDs are not known)."""
     pid_fields: Mapping[str, str] = repo.config.get("pids") or {}
     if not pid_fields:
         return []
@@ -592,7 +601,7 @@ def _check_pids(
     touched: dict[uuid.UUID, str] = {}
     for path in order:
         record_id = layout.id_from_path(path, records_dir)
-        if record_id is not None:
+        if record_id is not None and path not in undecided:
             touched[record_id] = path
     owners: dict[tuple[str, str], uuid.UUID] = {}
     conflicts = []

@@ -259,6 +259,24 @@ def test_two_records_minted_with_the_same_pid(server: Repository, tmp_path: Path
     assert_index_is_right(bob)
 
 
+def test_a_duplicate_pid_is_listed_with_the_field_conflicts(
+    server: Repository, ids: list[uuid.UUID], tmp_path: Path
+) -> None:
+    """The PID check ran only once no field conflict was left: a pull listed the title
+    conflict, and the duplicate PID came out only after --strategy, a round later."""
+    alice = clone(server, tmp_path / "alice.git", bare=True)
+    bob = clone(server, tmp_path / "bob.git", bare=True)
+    edit(alice, ids[0], title="alice's title")
+    theirs = Record.create({"title": "alice's"}, repo=alice, pid_minters=["recid"])
+    push(alice)
+    edit(bob, ids[0], title="bob's title")
+    Record.create({"title": "bob's"}, repo=bob, pid_minters=["recid"])
+    with pytest.raises(MergeConflictError) as raised:
+        pull(bob)
+    kinds = sorted((c.kind, c.record, c.pointer) for c in raised.value.conflicts)
+    assert kinds == sorted([("both-changed", ids[0], "/title"), (DUPLICATE_PID, theirs.id, "/control_number")])
+
+
 def test_index_follows_pulls(server: Repository, ids: list[uuid.UUID], tmp_path: Path) -> None:
     alice = clone(server, tmp_path / "alice.git", bare=True)
     bob = clone(server, tmp_path / "bob")
