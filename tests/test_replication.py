@@ -274,7 +274,9 @@ def test_a_duplicate_pid_is_listed_with_the_field_conflicts(
     with pytest.raises(MergeConflictError) as raised:
         pull(bob)
     kinds = sorted((c.kind, c.record, c.pointer) for c in raised.value.conflicts)
-    assert kinds == sorted([("both-changed", ids[0], "/title"), (DUPLICATE_PID, theirs.id, "/control_number")])
+    assert kinds == sorted(
+        [("both-changed", ids[0], "/title"), (DUPLICATE_PID, theirs.id, "/control_number")]
+    )
 
 
 def test_index_follows_pulls(server: Repository, ids: list[uuid.UUID], tmp_path: Path) -> None:
