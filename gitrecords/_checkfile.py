@@ -205,7 +205,7 @@ def _unicode_key_findings(text: str, data: Any, path: str = "") -> list[Finding]
     if isinstance(data, dict):
         seen: dict[str, str] = {}
         for key, value in data.items():
-            pointer = f"{path}/{key.replace('~', '~0').replace('/', '~1')}"
+            pointer = f"{path}/{layout.pointer_token(key)}"
             normal = unicodedata.normalize("NFC", key)
             if normal in seen:
                 found.append(

@@ -43,6 +43,9 @@ from .storage import Storage
 
 __all__ = ["AtError", "BlameEntry", "blame", "escape", "find_revision", "leaves", "parse_at"]
 
+#: a member name as a JSON pointer token (kept by this name: blame's pointers are built with it)
+escape = layout.pointer_token
+
 
 class AtError(GitRecordsError, ValueError):
     """An ``at`` value that is not a revision id, an ISO 8601 date or datetime, or a commit."""
@@ -73,16 +76,11 @@ class BlameEntry:
         }
 
 
-def escape(key: str) -> str:
-    """A member name as a JSON pointer token (RFC 6901: ``~`` is ``~0``, ``/`` is ``~1``)."""
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(JSON pointer, value) of every scalar and every empty object or array, in document order."""
     if isinstance(data, dict) and data:
         for key, value in data.items():
-            yield from leaves(value, f"{prefix}/{escape(key)}")
+            yield from leaves(value, f"{prefix}/{layout.pointer_token(key)}")
     elif isinstance(data, list) and data:
         for number, value in enumerate(data):
             yield from leaves(value, f"{prefix}/{number}")

@@ -943,7 +943,7 @@ def _check_pids(
         if len(holders) < 2 and gone is None:
             continue
         field_name = pid_fields[pid_type]
-        pointer = "/" + field_name.replace("~", "~0").replace("/", "~1")
+        pointer = "/" + layout.pointer_token(field_name)
         for record_id, path in holders:
             if path not in checked:
                 continue  # only the records being checked are blamed

@@ -77,13 +77,13 @@ def pid_type_problems(data: Any, pid_fields: Mapping[str, str]) -> list[tuple[st
             if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
                 found.append(
                     (
-                        f"/{field}",
+                        f"/{layout.pointer_token(field)}",
                         f"the {pid_type} PID must be a string or an integer, not "
                         + (repr(value) if isinstance(value, float) else layout.json_type(value)),
                     )
                 )
             elif value == "":
-                found.append((f"/{field}", f"the {pid_type} PID must not be empty"))
+                found.append((f"/{layout.pointer_token(field)}", f"the {pid_type} PID must not be empty"))
     return found
 
 

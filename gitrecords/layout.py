@@ -201,6 +201,11 @@ def loads(data: bytes | str, *, what: str = "record", checked: bool = False) -> 
     return value
 
 
+def pointer_token(name: Any) -> str:
+    """A member name as a JSON pointer token (RFC 6901: ``~`` is written ``~0``, ``/`` ``~1``)."""
+    return str(name).replace("~", "~0").replace("/", "~1")
+
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
@@ -216,7 +221,7 @@ def _refusal_place(text: str) -> str:
     if not pointer:
         return ""
     line = text.count("\n", 0, offset) + 1
-    return f" (line {line}, at {pointer or '/'})"
+    return f" (line {line}, at {pointer})"
 
 
 def _refused_member(text: str, start: int, pointer: str) -> tuple[str, int] | None:
@@ -237,7 +242,7 @@ def _refused_member(text: str, start: int, pointer: str) -> tuple[str, int] | No
         while text[position : position + 1] not in ("]", "}", ""):
             if opening == "{":
                 key, after = _PLAIN_DECODER.raw_decode(text, position)
-                here = f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+                here = f"{pointer}/{pointer_token(key)}"
                 if key in seen:
                     return here, position
                 seen.add(key)
@@ -325,7 +330,7 @@ def check_value(value: Any, pointer: str = "", depth: int = 0) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidRecordError(f"object key {key!r} at {pointer or '/'} is not a string")
-            check_value(item, f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}", depth + 1)
+            check_value(item, f"{pointer}/{pointer_token(key)}", depth + 1)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             check_value(item, f"{pointer}/{index}", depth + 1)

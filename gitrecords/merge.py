@@ -224,10 +224,6 @@ def _json_type(value: Any) -> str:
     return "null"
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def _merge(
     base: Any, ours: Any, theirs: Any, pointer: str, conflicts: list[Conflict], strategy: str | None
 ) -> Any:
@@ -245,7 +241,7 @@ def _merge(
                 old.get(key, ABSENT),
                 ours.get(key, ABSENT),
                 theirs.get(key, ABSENT),
-                f"{pointer}/{_escape(key)}",
+                f"{pointer}/{layout.pointer_token(key)}",
                 conflicts,
                 strategy,
             )
@@ -629,7 +625,7 @@ def _check_pids(
                 conflicts.append(
                     Conflict(
                         DUPLICATE_PID,
-                        f"/{_escape(field_name)}",
+                        f"/{layout.pointer_token(field_name)}",
                         base=pids_of(load(_git.entry_id(base, path))).get(pid_type, ABSENT),
                         ours=pids_of(load(_git.entry_id(ours, path))).get(pid_type, ABSENT),
                         theirs=pids_of(load(_git.entry_id(theirs, path))).get(pid_type, ABSENT),

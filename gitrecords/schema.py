@@ -620,7 +620,7 @@ def _with_base_uri(schema: Any, uri: str) -> Any:
 
 
 def _pointer(path: Any) -> str:
-    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path) if path else "/"
+    return "/" + "/".join(layout.pointer_token(p) for p in path) if path else "/"
 
 
 def pointer(error: ValidationError) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 import referencing
 import referencing.exceptions
 
+from . import layout
 from .errors import GitRecordsError
 from .schema import SchemaStore, store_uri
 
@@ -201,10 +202,6 @@ def _types(node: Any) -> list[str] | None:
         return None
     found = node["type"]
     return sorted(found) if isinstance(found, list) else [found]
-
-
-def _escape(name: str) -> str:
-    return name.replace("~", "~0").replace("/", "~1")
 
 
 # -- the walk ------------------------------------------------------------------
@@ -379,13 +376,13 @@ class _Walk:
         renamed = self.renames(before, after, removed, added, old_res, new_res)
         props = f"{schema_at}/properties"
         for name in sorted(set(before) | set(after), key=lambda n: (n not in before, n)):
-            here = f"{where}/{_escape(name)}"
-            at = f"{props}/{_escape(name)}"
+            here = f"{where}/{layout.pointer_token(name)}"
+            at = f"{props}/{layout.pointer_token(name)}"
             if name in before and name in after:
                 self.compare(before[name], after[name], old_res, new_res, here, at, depth + 1)
             elif name in renamed:
                 source = renamed[name]
-                old_here = f"{where}/{_escape(source)}"
+                old_here = f"{where}/{layout.pointer_token(source)}"
                 types = _types(_resolved(after[name], new_res)[0])
                 self.add(here, "renamed", old_here, types, at)
                 self.compare(before[source], after[name], old_res, new_res, here, at, depth + 1)
@@ -394,9 +391,17 @@ class _Walk:
             elif name not in renamed.values():
                 self.add(here, "removed", _types(_resolved(before[name], old_res)[0]), None, at)
         for name in sorted(new_required - old_required):
-            self.add(f"{where}/{_escape(name)}", "required-added", None, True, f"{schema_at}/required")
+            self.add(
+                f"{where}/{layout.pointer_token(name)}", "required-added", None, True, f"{schema_at}/required"
+            )
         for name in sorted(old_required - new_required):
-            self.add(f"{where}/{_escape(name)}", "required-removed", True, None, f"{schema_at}/required")
+            self.add(
+                f"{where}/{layout.pointer_token(name)}",
+                "required-removed",
+                True,
+                None,
+                f"{schema_at}/required",
+            )
 
     @staticmethod
     def renames(
