@@ -37,7 +37,14 @@ from .index import PendingImport, facts_from_data, pid_type_problems
 from .record import Record
 from .schema import FastCheck, SchemaStore, pointer
 from .storage import Storage as Repository
-from .writer import IMPORT_SLOT, MAX_ATTEMPTS, check_message, keep_out_of_children, release_in_children
+from .writer import (
+    IMPORT_SLOT,
+    MAX_ATTEMPTS,
+    check_message,
+    keep_out_of_children,
+    open_lock_file,
+    release_in_children,
+)
 
 log = logging.getLogger("gitrecords")
 
@@ -668,11 +675,8 @@ def import_slot(repo: Repository) -> Iterator[None]:
     killed import left: its temporary ref, git fast-import's temporary pack and crash report. A
     hard delete waits for running imports and keeps new ones waiting while it rewrites the
     history (:func:`gitrecords.writer.imports_excluded`)."""
-    path = repo.git_dir / "gitrecords" / IMPORT_SLOT
-    try:
-        path.parent.mkdir(exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError:
+    fd = open_lock_file(repo.git_dir, IMPORT_SLOT)
+    if fd < 0:
         yield  # a read-only repository: the import fails later, when it writes
         return
     keep_out_of_children(fd)

@@ -212,7 +212,7 @@ class SetFields:
 
 
 def _step(target: Any, part: str, parts: list[str], depth: int, create: bool) -> Any:
-    where = "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts[: depth + 1])
+    where = "/" + "/".join(layout.pointer_token(p) for p in parts[: depth + 1])
     if isinstance(target, dict):
         if part not in target:
             if not create:
@@ -698,19 +698,31 @@ def update_records(
             return report
         _commit(repo, staged, snap.tree.id, changed, report, message, author, chunk)
     if after_hooks:
-        failed: list[tuple[str, BaseException]] = []
-        for record_id in changed.ids():
-            try:
-                record = Record.get_record(record_id, repo=repo)
-            except NoResultFound:
-                continue
-            try:
-                signals.send("after_record_update", repo, record)
-            except Exception as err:  # the commit has landed: every record is still told
-                failed.append((str(record_id), err))
-        if failed:
-            raise AfterSignalError(list(report.commits), failed) from failed[0][1]
+        _send_after(repo, ((i, "after_record_update") for i in changed.ids()), report.commits, False)
     return report
+
+
+def _send_after(
+    repo: Storage, sent: Iterable[tuple[Any, str]], commits: list[str], with_deleted: bool
+) -> None:
+    """Once a change has landed in ``commits``: each record's after signal (``sent``: record id,
+    signal name), to the plugins that receive it. A receiver that raises keeps no other record
+    from being told; then :class:`AfterSignalError` says the change is committed."""
+    failed: list[tuple[str, BaseException]] = []
+    received: dict[str, bool] = {}
+    for record_id, name in sent:
+        if not received.setdefault(name, signals.receivers(name)):
+            continue
+        try:
+            record = Record.get_record(record_id, with_deleted=with_deleted, repo=repo)
+        except NoResultFound:
+            continue
+        try:
+            signals.send(name, repo, record)
+        except Exception as err:
+            failed.append((str(record_id), err))
+    if failed and commits:
+        raise AfterSignalError(list(commits), failed) from failed[0][1]
 
 
 def _changed(
@@ -880,16 +892,8 @@ def undo(
             prebuilt=(snap.tree.id, new_tree),
         )
     report.commit = str(written) if written is not None else None
-    failed: list[tuple[str, BaseException]] = []
-    for key, kind in sent:
-        if not signals.receivers(f"after_record_{kind}"):
-            continue
-        try:
-            signals.send(f"after_record_{kind}", repo, Record.get_record(key, with_deleted=True, repo=repo))
-        except Exception as err:  # the commit has landed: every record is still told
-            failed.append((key, err))
-    if failed and report.commit is not None:
-        raise AfterSignalError([report.commit], failed) from failed[0][1]
+    commits = [report.commit] if report.commit is not None else []
+    _send_after(repo, ((key, f"after_record_{kind}") for key, kind in sent), commits, True)
     return report
 
 

@@ -429,23 +429,18 @@ class Record(RecordBase):
         """Write ``change`` (or stage it in the open transaction, which reports its commit to
         ``target``, by default this record, when it lands)."""
         tx = repo.in_transaction
-        before = self._identity()
+        before = Record()  # the identity (blob, revision, times) that is stored now
+        before._copy_identity(self)
         repo.stage_or_write(change, message=message, author=author)
         if tx is not None:
             record = target if target is not None else self
             tx.on_commit(lambda commit: record._refresh_after_write(_TIP_NOW if commit is None else commit))
 
             def roll_back() -> None:  # the write is gone: the objects say what is stored again
-                self._restore_identity(before)
-                record._restore_identity(before)
+                self._copy_identity(before)
+                record._copy_identity(before)
 
             tx.on_rollback(roll_back)
-
-    def _identity(self) -> tuple[Any, ...]:
-        return (self._blob, self._revision_id, self._created, self._updated, self._deleted)
-
-    def _restore_identity(self, identity: tuple[Any, ...]) -> None:
-        self._blob, self._revision_id, self._created, self._updated, self._deleted = identity
 
     def _require_written(self) -> Repository:
         if self._id is not None and self._deleted and self._blob is None:
@@ -749,3 +744,13 @@ class RevisionsIterator:
 
 
 REMOVED_STATE = REMOVED
+
+
+def revisions_of(record_id: uuid.UUID, repo: Repository) -> RevisionsIterator:
+    """The revisions of ``record_id``, read from the revision index without reading its current
+    file (edited by hand into invalid JSON, the revisions before it stay readable). A record
+    with none raises what :meth:`Record.get_record` says of it (missing, hard-deleted...)."""
+    revisions = RevisionsIterator(repo, record_id)
+    if not len(revisions):
+        Record.get_record(record_id, with_deleted=True, repo=repo)
+    return revisions

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from jsonschema.exceptions import best_match
 
 from . import _git, layout
-from .config import PURGED_FILE, parse_config
+from .config import PURGED_FILE
 from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError, StaleRevisionError
 from .merge import (
     Conflict,
@@ -420,8 +420,7 @@ def _validate_merged(repo: Repository, tree: _git.Oid, changes: Any, what: str) 
     records of this side too."""
     git = repo.git
     merged = git[tree]
-    config = _git.entry_id(merged, layout.CONFIG_FILE)
-    settings = parse_config(_git.read_blob(git, config) if config is not None else None)
+    settings = repo.config_in(merged)
     records_dir = settings["records"]
     store = repo.schema_store(tree)
     if any(p == layout.CONFIG_FILE or p.startswith(settings["schemas"] + "/") for p in changes):

@@ -232,7 +232,7 @@ class Storage:
         if snap is not None and snap.tip == tip:
             return snap
         tree = _git.tree_of(self.git, tip)
-        snap = Snapshot(tip, tree, self._config_in(tree))
+        snap = Snapshot(tip, tree, self.config_in(tree))
         self._snapshot = snap
         return snap
 
@@ -246,7 +246,9 @@ class Storage:
         but not those whose PID ``data`` already holds."""
         return default_minters(self.config, data)
 
-    def _config_in(self, tree: Any) -> dict[str, Any]:
+    def config_in(self, tree: Any) -> dict[str, Any]:
+        """The settings of the ``gitrecords.json`` in ``tree`` (any tree: a commit's, a merge's
+        before it is committed), defaults filled in; the last one read is remembered."""
         blob = _git.entry_id(tree, layout.CONFIG_FILE)
         cached = self._config_cache
         if cached is not None and cached[0] == blob:

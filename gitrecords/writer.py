@@ -153,27 +153,20 @@ def imports_excluded(git_dir: Path, wait: float) -> Iterator[None]:
         finally:
             _EXCLUDING.depth -= 1
         return
-    path = git_dir / "gitrecords" / IMPORT_SLOT
-    try:
-        path.parent.mkdir(exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError:  # a read-only repository: nothing imports into it
+    fd = open_lock_file(git_dir, IMPORT_SLOT)
+    if fd < 0:  # a read-only repository: nothing imports into it
         yield
         return
     _HELD_LOCKS.add(fd)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise RepositoryLockedError(
-                        f"waited {wait:g} s for the bulk imports or bulk edits running in {git_dir} "
-                        "to finish: a hard delete does not run beside them; try again when they end"
-                    ) from None
-                time.sleep(0.05)
+        _wait_for_flock(
+            fd,
+            time.monotonic() + wait,
+            lambda: (
+                f"waited {wait:g} s for the bulk imports or bulk edits running in {git_dir} to "
+                "finish: a hard delete does not run beside them; try again when they end"
+            ),
+        )
         _EXCLUDING.depth = 1
         try:
             yield
@@ -182,6 +175,17 @@ def imports_excluded(git_dir: Path, wait: float) -> Iterator[None]:
     finally:
         _HELD_LOCKS.discard(fd)
         os.close(fd)
+
+
+def open_lock_file(git_dir: Path, name: str) -> int:
+    """A descriptor of ``<git dir>/gitrecords/<name>`` to ``flock`` (made if missing); -1 when
+    it cannot be opened (a read-only repository)."""
+    path = git_dir / "gitrecords" / name
+    try:
+        path.parent.mkdir(exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return -1
 
 
 def _lock_holder(fd: int) -> str:
@@ -193,7 +197,9 @@ def _lock_holder(fd: int) -> str:
     return text or "another process"
 
 
-def _wait_for_flock(fd: int, deadline: float, wait: float, git_dir: Path) -> None:
+def _wait_for_flock(fd: int, deadline: float, refused: Callable[[], str]) -> None:
+    """Take an exclusive ``flock`` on ``fd``, waiting until ``deadline`` at most; then raise
+    :class:`RepositoryLockedError` saying ``refused()``."""
     delay = 0.001
     while True:
         try:
@@ -201,10 +207,7 @@ def _wait_for_flock(fd: int, deadline: float, wait: float, git_dir: Path) -> Non
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise RepositoryLockedError(
-                    f"waited {wait:g} s for the write lock of {git_dir}, held by {_lock_holder(fd)}; "
-                    "wait longer (--wait SECONDS), or stop that process"
-                ) from None
+                raise RepositoryLockedError(refused()) from None
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
 
@@ -553,16 +556,19 @@ class WritePath:
                 "held by another thread of this process"
             )
         try:
-            lock_path = self.git_dir / "gitrecords" / "write.lock"
-            try:
-                lock_path.parent.mkdir(exist_ok=True)
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError:
-                fd = -1  # read-only repository: the compare-and-swap still protects us
+            # -1 in a read-only repository: the compare-and-swap still protects us
+            fd = open_lock_file(self.git_dir, "write.lock")
             try:
                 if fd >= 0:
                     _HELD_LOCKS.add(fd)
-                    _wait_for_flock(fd, deadline, self.lock_wait, self.git_dir)
+                    _wait_for_flock(
+                        fd,
+                        deadline,
+                        lambda: (
+                            f"waited {self.lock_wait:g} s for the write lock of {self.git_dir}, held by "
+                            f"{_lock_holder(fd)}; wait longer (--wait SECONDS), or stop that process"
+                        ),
+                    )
                     _say_who_holds(fd)
                 self.local.lock_depth = 1
                 self.local.lock_fd = fd

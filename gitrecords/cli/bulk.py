@@ -34,7 +34,7 @@ from ._common import (
     write_options,
 )
 from ._input import Item, label_for, parse_lines, read_bytes
-from ._output import Progress, echo_json, echo_nl, note, progress_iter
+from ._output import Progress, echo_json, echo_nl, note, printable, progress_iter
 from .search import (
     NEWEST_FIRST,
     SORT_HELP,
@@ -186,8 +186,6 @@ def list_(
 
 def flatten(text: str | None) -> str:
     """A summary on one line of a listing, with its control characters escaped."""
-    from ._output import printable  # (imported here: this module's imports are another change's)
-
     return printable(" ".join(text.split())) if text else ""
 
 

@@ -167,7 +167,7 @@ def show(
     as_json: bool,
 ) -> None:
     """``get`` through the repository: every form, and every error."""
-    from ..record import Record, RevisionsIterator
+    from ..record import Record, revisions_of
     from ._output import echo_json, note, revision_range, timestamp
 
     if (record_id is None) == (pid is None):
@@ -180,11 +180,7 @@ def show(
     if at is not None:
         revision = at_revision(repo, record_id, at)
     if revision is not None:
-        # an earlier revision is read from the index's rows, not through the current file (which
-        # may have been edited by hand into invalid JSON: the revisions before stay readable)
-        revisions = RevisionsIterator(repo, record_id)
-        if not len(revisions):
-            Record.get_record(record_id, with_deleted=True, repo=repo)  # says why: missing, purged...
+        revisions = revisions_of(record_id, repo)  # not through the current file
         if revision not in revisions:
             shown_range = revision_range(len(revisions))
             raise NoResultFound(f"record {record_id} has no revision {revision} ({shown_range})")

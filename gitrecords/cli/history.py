@@ -11,7 +11,7 @@ import jsonpatch
 
 from .. import _git, layout
 from ..errors import InvalidRecordError, NoResultFound
-from ..record import Record, RevisionsIterator
+from ..record import Record, RevisionsIterator, revisions_of
 from ..repository import Repository
 from ._common import RECORD_ID, DataError, at_revision, json_option, pass_repo, short
 from ._output import echo_json, echo_table, printable, revision_range, timestamp
@@ -115,12 +115,10 @@ def diff(repo: Repository, record_id: uuid.UUID, a: int | None, b: int | None, f
       gitrecords diff ID 0 2
       gitrecords diff ID 0 --format unified
     """
-    # the revisions from the index: only those compared are read (an unreadable latest file
-    # does not keep two earlier revisions from being compared)
-    revisions = RevisionsIterator(repo, record_id)
+    # only the revisions compared are read (an unreadable latest file does not keep two earlier
+    # revisions from being compared)
+    revisions = revisions_of(record_id, repo)
     count = len(revisions)
-    if not count:
-        Record.get_record(record_id, with_deleted=True, repo=repo)  # says why: missing, purged...
     latest = count - 1
     if b is None:
         b = latest

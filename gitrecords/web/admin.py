@@ -323,9 +323,17 @@ def _in_sort_order(values: list[Any], descending: bool) -> list[Any]:
     """``values`` in the order a sort by their field weighs them, as the search index does:
     numbers (and text that reads as one, "9") first, then the other texts, each smallest first
     (largest first when ``descending``), then the rest as they were."""
-    numbers = [(n, v) for v in values if (n := scalar_number(v)) is not None]
-    strings = [v for v in values if isinstance(v, str) and scalar_number(v) is None]
-    rest = [v for v in values if scalar_number(v) is None and not isinstance(v, str)]
+    numbers: list[tuple[float, Any]] = []
+    strings: list[str] = []
+    rest: list[Any] = []
+    for value in values:
+        number = scalar_number(value)
+        if number is not None:
+            numbers.append((number, value))
+        elif isinstance(value, str):
+            strings.append(value)
+        else:
+            rest.append(value)
     ordered = [v for _n, v in sorted(numbers, key=lambda pair: pair[0], reverse=descending)]
     return ordered + sorted(strings, reverse=descending) + rest
 
