@@ -7,11 +7,20 @@ away and built again, and a repository whose folder cannot be written keeps its 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-__all__ = ["open_derived", "remove_database"]
+__all__ = ["chunks", "open_derived", "remove_database"]
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last one shorter): the rows of one statement each."""
+    iterator = iter(items)
+    while part := list(itertools.islice(iterator, size)):
+        yield part
 
 
 def remove_database(path: str) -> None:

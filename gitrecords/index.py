@@ -15,6 +15,7 @@ the answer for its snapshot, and never moves the shared index backwards.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 
 from . import _git, layout
 from ._index_sql import INDEX_FORMAT, SCHEMA, SUMMARY
-from ._sqlite import open_derived
+from ._sqlite import chunks, open_derived
 from .config import parse_config
 from .errors import GitRecordsError, PIDError
 
@@ -92,6 +93,13 @@ _DIGITS = "pid_value GLOB '[0-9]*' AND pid_value NOT GLOB '*[^0-9]*'"
 #: ``pid_high`` keeps the higher of its value and the one inserted
 _HIGHER = " ON CONFLICT (pid_type) DO UPDATE SET value = MAX(value, excluded.value)"
 _RAISE_HIGH = "INSERT INTO pid_high VALUES (?, ?)" + _HIGHER
+#: (record, its next revision id) of a JSON list of record ids, each looked up by its key
+_NEXT_REVISIONS = (
+    "SELECT j.value, (SELECT COALESCE(MAX(revision) + 1, 0) FROM revisions WHERE record = j.value)"
+    " FROM json_each(?) j"
+)
+#: records indexed with one statement of each kind
+_PART = 500
 
 
 class RevisionIndex:
@@ -400,29 +408,38 @@ class RevisionIndex:
         conn = self._conn
         conn.execute("INSERT INTO commits VALUES (?, ?)", (seq, str(commit_id)))
         changed, pid_fields = self._changed_records(parent, commit_id, files)
-        for record_id, new_blob in changed:
-            key = str(record_id)
-            row = conn.execute(
-                "SELECT COALESCE(MAX(revision) + 1, 0) FROM revisions WHERE record=?", (key,)
-            ).fetchone()
-            if new_blob is None:
-                state, pids = REMOVED, {}
-            else:
-                known = hints.get((key, str(new_blob)))
-                if known is None:
-                    known = self._read_facts(new_blob, pid_fields)
-                state, pids = known
-            conn.execute(
-                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, row[0], str(commit_id), str(new_blob) if new_blob else None, state, when, seq),
-            )
-            if state == TOMBSTONE:
-                continue  # a tombstone keeps the PIDs its record had, reserved
-            conn.execute("DELETE FROM pids WHERE record=?", (key,))
-            for pid_type, value in pids.items():
-                conn.execute("INSERT OR IGNORE INTO pids VALUES (?, ?, ?)", (pid_type, value, key))
-                if value.isascii() and value.isdigit():
-                    conn.execute(_RAISE_HIGH, (pid_type, int(value)))
+        commit_hex = str(commit_id)
+        # in parts: a bulk edit's commit changes 100,000 records, three statements each one by one
+        for part in chunks(changed, _PART):
+            keys = [str(record_id) for record_id, _blob in part]
+            # each record once in a commit's changes: its next revision is one past its last
+            following = dict(conn.execute(_NEXT_REVISIONS, (json.dumps(keys),)).fetchall())
+            revisions: list[tuple[Any, ...]] = []
+            holders: list[tuple[str]] = []
+            held: list[tuple[str, str, str]] = []
+            highs: list[tuple[str, int]] = []
+            for key, (_record_id, new_blob) in zip(keys, part, strict=True):
+                if new_blob is None:
+                    state, pids = REMOVED, {}
+                else:
+                    known = hints.get((key, str(new_blob)))
+                    if known is None:
+                        known = self._read_facts(new_blob, pid_fields)
+                    state, pids = known
+                revisions.append(
+                    (key, following[key], commit_hex, str(new_blob) if new_blob else None, state, when, seq)
+                )
+                if state == TOMBSTONE:
+                    continue  # a tombstone keeps the PIDs its record had, reserved
+                holders.append((key,))
+                for pid_type, value in pids.items():
+                    held.append((pid_type, value, key))
+                    if value.isascii() and value.isdigit():
+                        highs.append((pid_type, int(value)))
+            conn.executemany("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?)", revisions)
+            conn.executemany("DELETE FROM pids WHERE record=?", holders)
+            conn.executemany("INSERT OR IGNORE INTO pids VALUES (?, ?, ?)", held)
+            conn.executemany(_RAISE_HIGH, highs)
 
     def _read_facts(self, blob: _git.Oid, pid_fields: Mapping[str, str]) -> BlobFacts:
         try:

@@ -310,3 +310,34 @@ def test_the_revision_index_follows_its_writers_without_comparing_trees(
         assert repo.index.contents() == fresh.contents()
     finally:
         fresh.close()
+
+
+def test_a_commit_of_many_records_is_indexed_in_parts(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records of one commit are indexed a part at a time (one statement of each kind a
+    part): across parts, revision ids follow each record's own, PIDs move between records
+    (each takes the next one's), and the index holds what a rebuild from git holds."""
+    from gitrecords import index as revision_index
+    from gitrecords.index import RevisionIndex
+
+    monkeypatch.setattr(revision_index, "_PART", 4)
+    ids = repo.import_records([{"title": f"bulk {n}", "control_number": str(100 + n)} for n in range(30)]).ids
+    repo.update_records(ids[:10], [{"op": "add", "path": "/x", "value": 1}])
+
+    def next_pid(data: dict) -> dict:
+        data["control_number"] = str((int(data["control_number"]) - 100 + 1) % 30 + 100)
+        return data
+
+    repo.update_records(ids, next_pid)
+    for n, record_id in enumerate(ids):
+        record = Record.get_record(record_id, repo=repo)
+        assert record.revision_id == (2 if n < 10 else 1)
+        assert [r.revision_id for r in record.revisions] == list(range(record.revision_id + 1))
+        assert repo.lookup_pid("recid", str((n + 1) % 30 + 100)) == record_id
+    fresh = RevisionIndex(repo.git, repo.ref, None)
+    try:
+        fresh.rebuild()
+        assert repo.index.contents() == fresh.contents()
+    finally:
+        fresh.close()

@@ -609,6 +609,61 @@ def test_a_commit_that_changes_most_records_compares_their_rows(
     assert_equals_rebuild(repo)
 
 
+def test_a_commit_that_changes_most_records_writes_the_full_text_table_again(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up of more changes than BULK, most of them new versions of records the index has,
+    writes every full-text row into a new table instead of updating two thirds of them one by
+    one: records changed, deleted and left alone are found as before, phrases and ranking
+    included, and the index holds what a build holds. A failure in it leaves the index as it
+    was, and the next catch-up does it again."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "BULK", 50)
+    rewrites: list[int] = []
+    real_rewrite = search_index._rewrite_fts
+
+    def rewrite(conn):
+        rewrites.append(conn.execute("SELECT COUNT(*) FROM temp.fts_touched").fetchone()[0])
+        return real_rewrite(conn)
+
+    monkeypatch.setattr(search_index, "_rewrite_fts", rewrite)
+    ids = repo.import_records([{"title": f"coral reefs {n}", "n": n} for n in range(120)]).ids
+    assert repo.search('"coral reefs"').total == 120 and rewrites == []
+    with repo.transaction():
+        for n, record_id in enumerate(ids[:100]):
+            record = Record.get_record(record_id, repo=repo)
+            if n < 10:
+                record.delete()
+            else:
+                record["title"] = f"sea ice {n}" if n % 2 else f"reefs coral {n}"
+                record.commit()
+    assert rewrites == [90]  # 90 new rows; the 10 deleted records left the old table, 20 are copied
+    assert repo.search('"coral reefs"').total == 20
+    assert repo.search('"sea ice"').total == 45 and repo.search("reefs coral").total == 65
+    assert repo.search("coral", sort="-n", size=3).ids == list(reversed(ids[117:]))
+    conn = repo.search_index._conn
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'fts_next%'").fetchall() == []
+    conn.execute("INSERT INTO fts (fts) VALUES ('integrity-check')")
+    assert_equals_rebuild(repo)
+
+    tip = repo.search_index.indexed_tip()
+
+    def failing(conn):
+        real_rewrite(conn)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(search_index, "_rewrite_fts", failing)
+    repo.update_records("n:[0 TO 119]", [{"op": "add", "path": "/title", "value": "glacier"}])
+    with pytest.raises(OSError, match="disk full"):
+        repo.search_index.catch_up()
+    assert repo.search_index.indexed_tip() == tip
+    monkeypatch.setattr(search_index, "_rewrite_fts", rewrite)
+    assert repo.search("glacier").total == 110  # the ten deleted records are not changed
+    assert repo.search('"sea ice"').total == 0
+    assert_equals_rebuild(repo)
+
+
 def test_an_import_is_indexed_without_a_list_of_every_change(
     repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
