@@ -734,9 +734,12 @@ def index_rows(outcome: dict[str, Any]) -> list[list[str]]:
                     "",
                     "",
                     "index adds < 1 ms",
-                    "PASS" if x["index_p50_ms"] < 1.0 else "FAIL",
+                    "PASS" if max(x["index_p50_ms"], x.get("index_update_p50_ms", 0)) < 1.0 else "FAIL",
                     f"the index's catch-up in each commit: p50 {fmt_ms(x['index_p50_ms'])}, "
-                    f"p95 {fmt_ms(x['index_p95_ms'])}; medians differ by {added:+.2f} ms; "
+                    f"p95 {fmt_ms(x['index_p95_ms'])}; in an update of a record: "
+                    f"p50 {fmt_ms(x.get('index_update_p50_ms'))}, "
+                    f"p95 {fmt_ms(x.get('index_update_p95_ms'))}; "
+                    f"medians differ by {added:+.2f} ms; "
                     f"p95 {fmt_ms(x['with_p95_ms'])}; {load_note(commit)}",
                 ]
             )

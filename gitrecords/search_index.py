@@ -697,9 +697,12 @@ class SearchIndex:
         """Take ``doc``'s values out of the facet counts (before its rows are deleted)."""
         fields = sorted(self._counting)
         marks = ",".join("?" * len(fields))
+        # led by the record's own rows (CROSS JOIN keeps that order): led by the field paths,
+        # SQLite walked every value of each facet's field in the value index (2.5 ms an update
+        # at 10,000 records, growing with them)
         pairs = self._conn.execute(
-            f"SELECT DISTINCT p.path, v.str FROM paths p JOIN vals v ON v.doc = ? AND v.path = p.id"
-            f" WHERE p.path IN ({marks}) AND v.str IS NOT NULL",
+            f"SELECT DISTINCT p.path, v.str FROM vals v CROSS JOIN paths p ON p.id = v.path"
+            f" WHERE v.doc = ? AND p.path IN ({marks}) AND v.str IS NOT NULL",
             [doc, *fields],
         ).fetchall()
         if not pairs:

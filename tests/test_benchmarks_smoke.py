@@ -49,6 +49,8 @@ def test_benchmark_suite_runs(tmp_path: Path) -> None:
         assert found["hits"] == rows["search"]["floor"]["extra"]["kinds"][kind]["hits"], kind
     text = render(report, settings)
     assert "bulk import" in text and "raw git" in text and "linear scan" in text
+    assert rows["search_commit"]["api"]["extra"]["index_update_p50_ms"] > 0
+    assert "in an update of a record" in text
     assert "| operation |" in render(report, settings, markdown=True)
 
 
