@@ -52,7 +52,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABSENT",
+    "DISAGREEING_BASES",
     "STRATEGIES",
+    "VIRTUAL_BASE",
     "Conflict",
     "MergeConflictError",
     "MergeResult",
@@ -66,6 +68,12 @@ __all__ = [
 ]
 
 STRATEGIES: Final = ("ours", "theirs")
+#: the strategy of a virtual merge base (criss-cross merges, git's inner merges): where the
+#: bases disagree it holds :data:`DISAGREEING_BASES`, so that the real merge reports the spot
+#: unless both sides agree there (keeping one base's side let the other side win silently)
+VIRTUAL_BASE: Final = "virtual-base"
+#: a value no record holds: both sides of the real merge differ from it
+DISAGREEING_BASES: Final = "\u0000gitrecords: the merge bases disagree here"
 
 #: conflict kinds
 BOTH_CHANGED: Final = "both-changed"
@@ -167,6 +175,8 @@ class Conflict:
 def _show(value: Any, limit: int = 60) -> str:
     if value is ABSENT:
         return "(absent)"
+    if value == DISAGREEING_BASES or value == {"\u0000": DISAGREEING_BASES}:
+        return "(the merge bases disagree)"
     if layout.is_tombstone(value):
         return "(deleted)"
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
@@ -250,16 +260,30 @@ def _merge(
         return merged
     if ours is ABSENT or theirs is ABSENT:
         kind = EDIT_DELETE
-    elif len({_json_type(v) for v in (base, ours, theirs) if v is not ABSENT}) > 1:
+    elif len({_json_type(v) for v in (base, ours, theirs) if v is not ABSENT and v != DISAGREEING_BASES}) > 1:
         kind = TYPE_CHANGE
     else:
         kind = BOTH_CHANGED
     conflicts.append(Conflict(kind, pointer, base, ours, theirs, resolved=strategy is not None))
+    return _chosen(strategy, ours, theirs, DISAGREEING_BASES)
+
+
+def _chosen(strategy: str | None, ours: Any, theirs: Any, disagreeing: Any) -> Any:
+    """The side ``strategy`` keeps at a conflict (ours when none does)."""
+    if strategy == VIRTUAL_BASE:
+        return disagreeing
     return theirs if strategy == "theirs" else ours
 
 
 def _check_strategy(strategy: str | None) -> None:
+    """Refuse a strategy a person may not choose (of a pull, a merge)."""
     if strategy is not None and strategy not in STRATEGIES:
+        raise GitRecordsError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
+
+
+def _check_merge_strategy(strategy: str | None) -> None:
+    """Refuse an unknown strategy (:data:`VIRTUAL_BASE` is known here: the merges of bases)."""
+    if strategy is not None and strategy not in STRATEGIES and strategy != VIRTUAL_BASE:
         raise GitRecordsError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
 
 
@@ -276,7 +300,7 @@ def merge_json(base: Any, ours: Any, theirs: Any, *, strategy: str | None = None
     >>> [(c.pointer, c.base, c.ours, c.theirs) for c in result.conflicts]
     [('/year', 2020, 2022, 2021)]
     """
-    _check_strategy(strategy)
+    _check_merge_strategy(strategy)
     conflicts: list[Conflict] = []
     value = _merge(base, ours, theirs, "", conflicts, strategy)
     return MergeResult(value, conflicts)
@@ -303,7 +327,7 @@ def merge_record(
     A tombstone or a missing file counts as deleted: deleted on one side and
     changed on the other is an ``edit-delete`` conflict on the whole record.
     """
-    _check_strategy(strategy)
+    _check_merge_strategy(strategy)
     conflicts: list[Conflict] = []
     if same(ours, theirs):
         value = ours
@@ -317,7 +341,7 @@ def merge_record(
         value = min(stones, key=layout.dumps) if stones else ABSENT
     elif _deleted(ours) or _deleted(theirs):
         conflicts.append(Conflict(EDIT_DELETE, "", base, ours, theirs, resolved=strategy is not None))
-        value = theirs if strategy == "theirs" else ours
+        value = _chosen(strategy, ours, theirs, {"\u0000": DISAGREEING_BASES})
     else:
         value = _merge(ABSENT if _deleted(base) else base, ours, theirs, "", conflicts, strategy)
     conflicts = [replace(c, record=record_id, path=path) for c in conflicts]
@@ -404,7 +428,7 @@ def merge_trees(
     With ``checks=False`` the PID and purge checks are skipped (for virtual
     merge bases).
     """
-    _check_strategy(strategy)
+    _check_merge_strategy(strategy)
     git = repo.git
     records_dir = repo.records_dir
     ours_changed = {p: (old, new) for p, old, new in _git.changed_blobs(git, base, ours)}
@@ -446,8 +470,8 @@ def merge_trees(
                 resolved=strategy is not None,
             )
             result.conflicts.append(conflict)
-            if strategy == "theirs":
-                result.changes[path] = new
+            if strategy in ("theirs", VIRTUAL_BASE):  # a virtual base keeps the base's file
+                result.changes[path] = new if strategy == "theirs" else old
             continue
         try:
             data, merge = merge_files(read(old), read(mine), read(new), path=path, strategy=strategy)
@@ -465,8 +489,8 @@ def merge_trees(
                     resolved=strategy is not None,
                 )
             )
-            if strategy == "theirs":
-                result.changes[path] = new
+            if strategy in ("theirs", VIRTUAL_BASE):
+                result.changes[path] = new if strategy == "theirs" else old
             continue
         result.conflicts.extend(merge.conflicts)
         if merge.unresolved:

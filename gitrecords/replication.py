@@ -35,6 +35,7 @@ from . import _git, layout
 from .config import PURGED_FILE
 from .errors import GitRecordsError, InvalidRecordError, RepositoryError, SchemaError, StaleRevisionError
 from .merge import (
+    VIRTUAL_BASE,
     Conflict,
     MergeConflictError,
     TreeMerge,
@@ -63,6 +64,10 @@ __all__ = [
 DRIVER_NAME = "gitrecords"
 #: the merge driver's name in git's configuration (merge.gitrecords.name)
 DRIVER_DESCRIPTION = "gitrecords: record-aware three-way merge of JSON records"
+#: the driver of git's inner merges (of two merge bases, criss-cross histories): where the bases
+#: disagree the virtual base holds a value no record holds (merge.gitrecords.recursive)
+BASE_DRIVER_NAME = "gitrecords-base"
+BASE_DRIVER_DESCRIPTION = "gitrecords: merge of two merge bases into git's virtual base"
 FETCH_REFS = "refs/gitrecords/fetch"
 #: how deep criss-cross histories are merged into virtual bases before giving up
 MAX_VIRTUAL_DEPTH = 8
@@ -257,8 +262,10 @@ def _base_tree(
     """The merge base's tree; with several bases (criss-cross merges), their merge.
 
     As git's recursive strategy does, the bases are merged into a virtual
-    base first (conflicts inside it keep the first base's side, so they show
-    up again in the real merge if both sides still differ there).
+    base first. Where they disagree it holds a value no record holds
+    (:data:`~gitrecords.merge.VIRTUAL_BASE`), so the real merge reports the
+    spot unless both sides agree there: keeping one base's side there let the
+    other side's value win without a conflict.
     """
     if len(bases) == 1:
         return _tree(repo, bases[0])
@@ -269,7 +276,7 @@ def _base_tree(
         inner = _merge_bases(repo, virtual, other)
         inner_tree = _base_tree(repo, virtual, other, inner, depth + 1) if inner else None
         merged = merge_trees(
-            repo, inner_tree, _tree(repo, virtual), _tree(repo, other), strategy="ours", checks=False
+            repo, inner_tree, _tree(repo, virtual), _tree(repo, other), strategy=VIRTUAL_BASE, checks=False
         )
         tree = _git.build_tree(repo.git, _tree(repo, virtual), merged.changes)
         signature = _git.signature("gitrecords", "gitrecords@localhost", (0, 0))
@@ -686,6 +693,16 @@ def driver_command(executable: str | None = None) -> str:
     return f"{python} -m gitrecords.cli merge-driver %O %A %B %P"
 
 
+def base_driver_command(command: str) -> str | None:
+    """The command of git's inner merges for a driver ``command``: the same with
+    ``--virtual-base``; None when ``command`` is not ``gitrecords merge-driver``."""
+    words = command.split(" ")
+    if "merge-driver" not in words:
+        return None
+    at = words.index("merge-driver") + 1
+    return " ".join([*words[:at], "--virtual-base", *words[at:]])
+
+
 def install_merge_driver(repo: Repository, command: str | None = None) -> list[str]:
     """Make plain ``git merge``/``git pull`` merge record files through gitrecords.
 
@@ -694,12 +711,30 @@ def install_merge_driver(repo: Repository, command: str | None = None) -> list[s
     ``<records>/**/*.json merge=gitrecords`` into ``.gitattributes`` in a
     working clone (commit it to share it), or ``info/attributes`` in a bare
     repository. Returns the files written.
+
+    git also merges two merge bases into a virtual one (criss-cross
+    histories) with the driver that ``merge.gitrecords.recursive`` names:
+    ``gitrecords-base`` (the same command with ``--virtual-base``), or git's
+    ``binary`` (the bases' common ancestor) for a ``command`` of another kind.
+    With the driver itself there, a spot the bases disagree on kept one base's
+    side, and the other side won the real merge without a conflict.
     """
     command = command or driver_command()
-    for key, value in (("name", DRIVER_DESCRIPTION), ("driver", command)):
-        proc = _run(repo, "config", f"merge.{DRIVER_NAME}.{key}", value)
+    base_command = base_driver_command(command)
+    settings = [
+        (f"merge.{DRIVER_NAME}.name", DRIVER_DESCRIPTION),
+        (f"merge.{DRIVER_NAME}.driver", command),
+        (f"merge.{DRIVER_NAME}.recursive", BASE_DRIVER_NAME if base_command else "binary"),
+    ]
+    if base_command:
+        settings += [
+            (f"merge.{BASE_DRIVER_NAME}.name", BASE_DRIVER_DESCRIPTION),
+            (f"merge.{BASE_DRIVER_NAME}.driver", base_command),
+        ]
+    for key, value in settings:
+        proc = _run(repo, "config", key, value)
         if proc.returncode != 0:
-            raise RepositoryError(f"git config merge.{DRIVER_NAME}.{key} failed: {_reason(proc.stderr)}")
+            raise RepositoryError(f"git config {key} failed: {_reason(proc.stderr)}")
     line = f"{repo.records_dir}/**/*.json merge={DRIVER_NAME}"
     workdir = repo.git.workdir
     target = (

@@ -117,6 +117,37 @@ def test_git_merge_stops_on_a_conflict_with_our_file_and_a_report(work: Reposito
     assert json.loads((work.path / path).read_text()) == {"title": "ours", "year": 2020, "tags": ["a"]}
 
 
+def test_git_merge_of_criss_cross_histories_conflicts_where_the_bases_disagree(
+    work: Repository, rec: uuid.UUID
+) -> None:
+    """main and other set /year differently, each merges the other's commit keeping its own
+    value; the next plain git merge must report /year again. git merges the two merge bases
+    with merge.gitrecords.recursive's driver: with the driver itself there, the virtual base
+    kept main's value and other's won without a conflict."""
+    install_merge_driver(work)
+    assert git(work, "config", "merge.gitrecords.recursive").strip() == "gitrecords-base"
+    assert "--virtual-base" in git(work, "config", "merge.gitrecords-base.driver")
+    branches_editing(work, rec, theirs={"year": 2}, ours={"year": 1})
+    path = work.path_for(rec)
+    first_ours, first_theirs = git(work, "rev-parse", "main").strip(), git(work, "rev-parse", "other").strip()
+    for branch, merged in (("main", first_theirs), ("other", first_ours)):
+        sh(work.path, "checkout", "-q", branch)
+        assert sh(work.path, "merge", "--no-edit", merged, check=False).returncode == 1
+        sh(work.path, "add", path)  # the driver left our version in the file: keep it
+        sh(work.path, "commit", "-q", "--no-edit")
+    sh(work.path, "checkout", "-q", "main")
+    assert len(git(work, "merge-base", "--all", "main", "other").split()) == 2
+    edit(work, rec, title="main again")
+    proc = sh(work.path, "merge", "--no-edit", "other", check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    output = proc.stdout + proc.stderr
+    shown = "changed on both sides: base (the merge bases disagree), ours 1, theirs 2"
+    assert f"record {rec} /year: {shown}" in output
+    assert json.loads((work.path / path).read_text())["year"] == 1
+    sh(work.path, "merge", "--abort")
+    fsck(work)
+
+
 def test_git_pull_in_a_clone_uses_the_driver(
     server: Repository, rec: uuid.UUID, work: Repository, tmp_path: Path
 ) -> None:

@@ -370,6 +370,41 @@ def test_criss_cross_histories_merge_through_a_virtual_base(server: Repository, 
     fsck(server)
 
 
+def test_criss_cross_merges_that_decided_a_conflict_differently_conflict_again(
+    server: Repository, ids: list[uuid.UUID]
+) -> None:
+    """x and y change one field differently, each merges the other's first commit keeping its
+    own value; the next merge of the two must report that field again (as git does), not let
+    one side's decision win because the virtual base held the other one. Where both sides
+    agree, or only one changed, the merge goes through."""
+    git(server, "branch", "x", "main")
+    git(server, "branch", "y", "main")
+    x, y = Repository(server.path, branch="x"), Repository(server.path, branch="y")
+    edit(x, ids[0], year=1)
+    edit(x, ids[1], year=7)
+    edit(y, ids[0], year=2)
+    edit(y, ids[1], year=7)
+    x1, y1 = tip(x), tip(y)
+    merge(x, y1, strategy="ours")  # x keeps year 1
+    merge(y, x1, strategy="ours")  # y keeps year 2
+    edit(x, ids[2], title="x2")
+    assert len(git(server, "merge-base", "--all", "x", "y").split()) == 2
+    for into, other in ((x, y), (y, x)):
+        with pytest.raises(MergeConflictError) as raised:
+            merge(into, tip(other))
+        [conflict] = raised.value.conflicts
+        assert (conflict.kind, conflict.record, conflict.pointer) == ("both-changed", ids[0], "/year")
+        assert {conflict.ours, conflict.theirs} == {1, 2}
+        assert "base (the merge bases disagree)" in conflict.describe()
+    before = tip(y)
+    assert merge(y, tip(x), strategy="theirs").status == "merged"
+    assert Record.get_record(ids[0], repo=y)["year"] == 1
+    assert Record.get_record(ids[1], repo=y)["year"] == 7  # both sides agree
+    assert Record.get_record(ids[2], repo=y)["title"] == "x2"
+    assert tip(y) != before
+    fsck(server)
+
+
 def test_pull_and_push_errors(server: Repository, tmp_path: Path) -> None:
     bob = clone(server, tmp_path / "bob.git", bare=True)
     with pytest.raises(GitRecordsError, match=r"^origin has no branch 'nope'$"):

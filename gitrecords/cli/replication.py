@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidRecordError
-from ..merge import STRATEGIES, UNRESOLVABLE, MergeConflictError, describe_conflicts, merge_files
+from ..merge import (
+    STRATEGIES,
+    UNRESOLVABLE,
+    VIRTUAL_BASE,
+    MergeConflictError,
+    describe_conflicts,
+    merge_files,
+)
 from ..repository import Repository
 from ._common import (
     DataError,
@@ -138,9 +145,19 @@ def push(repo: Repository, remote: str, branch: str | None, as_json: bool) -> No
     metavar="COMMAND",
     help="With install: the command git runs (default: this Python's gitrecords, by absolute path).",
 )
+@click.option(
+    "--virtual-base",
+    is_flag=True,
+    hidden=True,
+    help="Merge two merge bases into git's virtual base (merge.gitrecords.recursive).",
+)
 @click.pass_context
 def merge_driver(
-    ctx: click.Context, args: tuple[str, ...], strategy: str | None, command: str | None
+    ctx: click.Context,
+    args: tuple[str, ...],
+    strategy: str | None,
+    command: str | None,
+    virtual_base: bool,
 ) -> None:
     """Merge one record file for git (%O %A %B %P), or install the driver.
 
@@ -154,7 +171,9 @@ def merge_driver(
     merge.gitrecords.name in the repository's git config and adds
     'records/**/*.json merge=gitrecords' to .gitattributes (info/attributes
     in a bare repository), so that plain 'git merge' and 'git pull' merge
-    records the way 'gitrecords pull' does.
+    records the way 'gitrecords pull' does. It also sets the driver of git's
+    merges of two merge bases (criss-cross histories, merge.gitrecords.recursive),
+    so that a field the bases disagree on conflicts again unless both sides agree.
 
     \b
     Examples:
@@ -178,6 +197,16 @@ def merge_driver(
         raise UsageFailure("give BASE OURS THEIRS [PATH] (git's %O %A %B %P), or 'install'")
     base, ours, theirs = (Path(a) for a in args[:3])
     path = args[3] if len(args) == 4 else None
+    if virtual_base:
+        if strategy is not None:
+            raise UsageFailure("--strategy is not for --virtual-base")
+        # git's inner merge: never a conflict; where the bases disagree, a value no record holds
+        data, _result = merge_files(
+            base.read_bytes(), ours.read_bytes(), theirs.read_bytes(), path=path, strategy=VIRTUAL_BASE
+        )
+        if data is not None:
+            ours.write_bytes(data)
+        return
     data, result = merge_files(
         base.read_bytes(), ours.read_bytes(), theirs.read_bytes(), path=path, strategy=strategy
     )
