@@ -207,8 +207,9 @@ class Repository(Storage):
     ) -> SearchResult:
         """Records matching the query ``q`` (docs/search.md), through the derived search index.
 
-        ``sort`` is ``relevance`` (the default when ``q`` has words), ``updated`` (the default
-        otherwise, newest first), ``created`` or any field, ``-`` first for descending. A page is
+        ``sort`` is ``relevance`` (the default when ``q`` has words), ``updated`` (oldest first;
+        ``-updated``, newest first, is the default otherwise), ``created`` or any field, ``-``
+        first for descending. A page is
         ``page`` and ``size``, or ``offset`` and ``size``. Returns a
         :class:`~gitrecords.search.SearchResult`: ``total``, ``ids`` of this page in order, the
         ``records`` (read when asked for) and, with ``facets=True``, the counts of the facets

@@ -52,7 +52,7 @@ from .errors import GitRecordsError
 from .index import RevisionIndex
 from .query import WORD, And, Node, Not, Or, QueryError, Term, normalize, words
 
-FORMAT = "10"
+FORMAT = "11"
 log = logging.getLogger("gitrecords")
 #: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
 MAX_VALUE_CHARS = 200
@@ -114,6 +114,8 @@ _EVERYTHING = "SELECT d.doc FROM docs d WHERE 1"
 #: the token between two values' words in ``fts`` (a token character, never part of a word)
 VALUE_END = "."
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+_INTEGER = re.compile(r"^-?\d+$")
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _NUMBER_START = frozenset("-0123456789")
 #: joins a record's values for one normalisation (a control character no text normally has)
 _SEPARATOR = "\x1f"
@@ -126,7 +128,8 @@ _VALUE_COLUMNS = """
     path INTEGER NOT NULL,
     n INTEGER NOT NULL,
     str TEXT,
-    num REAL,
+    -- NUMERIC, not REAL: an integer stays one (REAL made 2**53 + 1 equal to 2**53)
+    num NUMERIC,
     PRIMARY KEY (doc, path, n)
 """
 _SCHEMA = f"""
@@ -180,7 +183,7 @@ _FTS_NEXT = _FTS_TABLE.replace("IF NOT EXISTS fts USING", "fts_next USING")
 def leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted path, value) of every scalar in ``data``; lists are transparent (``titles.title``)."""
     found: list[tuple[str, Any]] = []
-    _flatten(data, prefix, found)
+    _flatten(data, prefix or None, found)
     return iter(found)
 
 
@@ -192,14 +195,20 @@ def scalar_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def scalar_number(value: Any) -> float | None:
+def scalar_number(value: Any) -> int | float | None:
+    """The number ``value`` is or reads as (``"2019"``), None for anything else. An integer
+    SQLite holds as one (64 bits) stays an integer, so that it compares exactly: as a float,
+    9007199254740993 was 9007199254740992."""
     kind = value.__class__
     if kind is str:
         # most text does not start like a number: no regular expression for it
         if len(value) >= 40 or value[:1] not in _NUMBER_START or not _NUMBER.match(value):
             return None
-    elif kind is bool or not isinstance(value, (int, float)):
+        return query_number(value)
+    if kind is bool or not isinstance(value, (int, float)):
         return None
+    if isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX:
+        return value
     try:
         number = float(value)
     except OverflowError:  # an integer past a float's range
@@ -207,22 +216,38 @@ def scalar_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _flatten(data: Any, prefix: str, out: list[tuple[str, Any]]) -> None:
-    """Append what :func:`leaves` yields to ``out``: a scalar under a path that is not empty (the
-    index's hot path: no generators, and the class of most values is looked up once)."""
+def query_number(text: str) -> int | float | None:
+    """The number of a text that reads as one (``_NUMBER``): an integer within 64 bits as an
+    integer, any other as a float; None for infinite ones."""
+    if _INTEGER.match(text):
+        exact = int(text)
+        if _INT64_MIN <= exact <= _INT64_MAX:
+            return exact
+    try:
+        number = float(text)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _flatten(data: Any, prefix: str | None, out: list[tuple[str, Any]]) -> None:
+    """Append what :func:`leaves` yields to ``out``: a scalar under a path (``prefix`` None at the
+    root, where a scalar has none; a top-level key "" is the path "", and its members' paths
+    start with "."). The index's hot path: no generators, and the class of most values is looked
+    up once."""
     if isinstance(data, dict):
         for key, value in data.items():
-            _flatten_value(value, f"{prefix}.{key}" if prefix else str(key), out)
+            _flatten_value(value, str(key) if prefix is None else f"{prefix}.{key}", out)
     elif isinstance(data, list):
         for item in data:
             _flatten_value(item, prefix, out)
-    elif data is not None and prefix:
+    elif data is not None and prefix is not None:
         out.append((prefix, data))
 
 
-def _flatten_value(value: Any, path: str, out: list[tuple[str, Any]]) -> None:
+def _flatten_value(value: Any, path: str | None, out: list[tuple[str, Any]]) -> None:
     if value.__class__ in _SCALARS:
-        if path:
+        if path is not None:
             out.append((path, value))
     elif value is not None:
         _flatten(value, path, out)
@@ -1084,7 +1109,7 @@ class SearchIndex:
         ``values``, only its full-text row."""
         counting = self._counting
         pairs: list[tuple[str, Any]] = []
-        _flatten(data, "", pairs)
+        _flatten(data, None, pairs)
         texts = [value if value.__class__ is str else scalar_text(value) for _path, value in pairs]
         # one normalisation of the record's text, not one per value (a value holding the
         # separator itself is rare: then each value is normalised alone)
@@ -1998,6 +2023,14 @@ _TOO_COMPLEX = re.compile(
 _COMPOUND = 400
 
 
+def _bound(text: str) -> int | float:
+    """A range's numeric bound: exact for an integer, infinite past a float's range."""
+    number = query_number(text)
+    if number is None:
+        return -math.inf if text.startswith("-") else math.inf
+    return number
+
+
 def _compound(operator: str, parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
     """The subqueries ``parts`` joined by ``operator`` (UNION, INTERSECT), in groups of at most
     :data:`_COMPOUND` (a query selecting 1,000 records by their PIDs is 1,000 terms)."""
@@ -2161,11 +2194,11 @@ class _Compiler:
         column = "num" if numeric else "str"
         if term.low is not None:
             conditions.append(f"{column} {'>=' if term.low_inclusive else '>'} ?")
-            params.append(float(term.low) if numeric else term.low)
+            params.append(_bound(term.low) if numeric else term.low)
         if term.high is not None:
             if numeric:
                 conditions.append(f"num {'<=' if term.high_inclusive else '<'} ?")
-                params.append(float(term.high))
+                params.append(_bound(term.high))
             elif term.high_inclusive:  # 2020-12-31 includes 2020-12-31T10:00
                 conditions.append("(str <= ? OR substr(str, 1, length(?)) = ?)")
                 params += [term.high, term.high, term.high]

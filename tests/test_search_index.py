@@ -937,8 +937,8 @@ def test_a_compared_catch_up_of_files_that_are_no_longer_records(
 
 def test_the_rows_of_a_record_are_its_leaves(tmp_path: Path) -> None:
     """The index's value rows of a record are the (path, value) pairs ``leaves`` gives, for the
-    odd shapes too: an empty key at the top (no path: not indexed) and inside (``a.``), lists of
-    lists, nulls, booleans, a top-level list's objects."""
+    odd shapes too: an empty key at the top (the path "") and inside (``a.``), lists of lists,
+    nulls, booleans, a top-level list's objects."""
     from gitrecords.search_index import _Batch, leaves
 
     index = SearchIndex(None, "refs/heads/main", None, None)  # type: ignore[arg-type]
@@ -950,7 +950,7 @@ def test_the_rows_of_a_record_are_its_leaves(tmp_path: Path) -> None:
     assert rows == [
         (path, str(value).lower() if isinstance(value, bool) else str(value)) for path, value in leaves(data)
     ]
-    assert rows == [("a.", "2"), ("a.b", "1"), ("a.b.c", "true"), ("f.g", "h")]
+    assert rows == [("", "top"), ("a.", "2"), ("a.b", "1"), ("a.b.c", "true"), ("f.g", "h")]
     assert list(leaves([1, {"x": "y"}])) == [("x", "y")]
     index.close()
 
@@ -1266,3 +1266,44 @@ def test_a_single_record_catch_up_reads_values_by_record(sample_repo: Repository
         plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
         # a walk: of the table, or of a field's values in a value index
         assert not re.search(r"\bSCAN (v|vals)\b|vals_by_\w+ \(path=\? AND (str|num)>\?\)", plan), (sql, plan)
+
+
+def test_integers_past_2_to_the_53_compare_exactly(repo: Repository) -> None:
+    """Ranges and sorts compare integers as integers (a float made 2**53 + 1 equal to 2**53),
+    in numbers and in text that reads as one; other numbers as before."""
+    big = 2**53
+    one = Record.create({"big": big + 1, "text": str(big + 1)}, repo=repo)
+    two = Record.create({"big": big, "text": str(big)}, repo=repo)
+    Record.create({"big": 1.5, "text": "1.5"}, repo=repo)
+    for field in ("big", "text"):
+        assert repo.search(f"{field}:>{big}").ids == [one.id]
+        assert repo.search(f"{field}:[{big + 1} TO {big + 1}]").ids == [one.id]
+        assert repo.search(f"{field}:[1 TO {big}]").total == 2
+        assert repo.search("", sort=f"-{field}").ids[:2] == [one.id, two.id]
+    assert repo.search("big:>1e400").total == 0 and repo.search("big:<1e400").total == 3
+    assert_equals_rebuild(repo)
+
+
+def test_a_top_level_key_that_is_empty_is_indexed(repo: Repository) -> None:
+    """A value under the top-level key "" is found by its words like any other, and the members
+    of an object there do not take the paths of top-level fields ("a" is not ".a")."""
+    record = Record.create({"": "zanzibarword", "x": {"": "pembaword"}}, repo=repo)
+    nested = Record.create({"": {"a": "mafiaword"}, "b": 1}, repo=repo)
+    assert repo.search("zanzibarword").ids == [record.id]
+    assert repo.search("pembaword").ids == [record.id]
+    assert repo.search("mafiaword").ids == [nested.id]
+    assert {"", "x.", ".a", "b"} <= set(repo.search_index.known_paths())
+    assert "a" not in repo.search_index.known_paths()
+    assert_equals_rebuild(repo)
+
+
+def test_updated_sorts_oldest_first_and_the_default_is_newest_first(repo: Repository) -> None:
+    """``updated`` ascends like every sort key; ``-updated`` (newest first) is the default
+    without words, as docs/search.md says."""
+    first = Record.create({"title": "first"}, repo=repo)
+    second = Record.create({"title": "second"}, repo=repo)
+    first["title"] = "first, again"
+    first.commit()
+    assert repo.search("", sort="updated").ids == [second.id, first.id]
+    assert repo.search("", sort="-updated").ids == [first.id, second.id]
+    assert repo.search("").ids == [first.id, second.id]

@@ -195,8 +195,9 @@ def output_format(as_json: bool, nl: bool, as_csv: bool, as_table: bool, fields:
 
 
 SORT_HELP = (
-    "Relevance (the default when the query has words), updated (newest first otherwise), "
-    "created, or a field; '-' first for descending (--sort=-year)."
+    "Relevance (the default when the query has words), updated (oldest first; -updated, "
+    "newest first, is the default otherwise), created, or a field; '-' first for descending "
+    "(--sort=-year)."
 )
 
 
