@@ -439,6 +439,27 @@ def _check_purged_history(
         )
 
 
+def _not_a_file(tree: Any, name: str, kind: str) -> Problem | None:
+    """A problem when the repository's own file ``name`` is in ``tree`` as a folder, a link or a
+    gitlink: it is then read as missing (a purge log that lists nothing), and a hard delete
+    would write its own file over what is there."""
+    try:
+        entry = tree[name]
+    except KeyError:
+        return None
+    if entry.type == _git.ObjectType.BLOB and entry.filemode != _LINK_MODE:
+        return None
+    if entry.type == _git.ObjectType.TREE:
+        what = "folder"
+    else:
+        what = "link" if entry.type == _git.ObjectType.BLOB else "gitlink"
+    return Problem(name, kind, f"{name} must be a file, and here it is a {what}: 'git rm -r --cached {name}'")
+
+
+#: the mode git gives a symbolic link
+_LINK_MODE = 0o120000
+
+
 def _read_purged(repo: Repository, tree: Any) -> set[str]:
     blob = _git.entry_id(tree, PURGED_FILE)
     if blob is None:
@@ -690,6 +711,10 @@ def validate(
                         f"remove it ('git rm --cached {path}')",
                     )
                 )
+    if ids is None:
+        problem = _not_a_file(head_tree, PURGED_FILE, "purged")
+        if problem is not None:
+            problems.add(problem)
     if base_id is not None and ids is None and not rewritten and _is_commit(repo, head_id):
         # (a rewritten history, a hard delete's: its commits were checked when they were new)
         if _is_commit(repo, base_id):

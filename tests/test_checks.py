@@ -518,6 +518,20 @@ def test_a_gitlink_in_the_records_folder_is_stray(work: Path) -> None:
         assert "a gitlink (a submodule entry)" in report.problems[0].message
 
 
+def test_purged_txt_must_be_a_file(work: Path) -> None:
+    """purged.txt as a folder is read as no file (an empty purge log), and a hard delete would
+    write its own file over it: refused (gitrecords.json as one is refused as missing)."""
+    (work / "purged.txt").mkdir()
+    (work / "purged.txt" / "keep").write_text("x\n")
+    commit_all(work, "purged.txt as a folder")
+    for base in ("HEAD~1", None):
+        report = checks.validate(open_clone(work), "HEAD", base)
+        assert [(p.path, p.check) for p in report.problems] == [("purged.txt", "purged")]
+        assert report.problems[0].message == (
+            "purged.txt must be a file, and here it is a folder: 'git rm -r --cached purged.txt'"
+        )
+
+
 def test_a_range_that_lists_a_live_record_in_purged_txt_checks_every_record(work: Path) -> None:
     """purged.txt bears on records and PIDs the range does not touch: a live record's id or a
     PID listed there by hand was accepted by a range check, then refused by every whole check."""
