@@ -25,6 +25,7 @@ queries (docs/search.md says how).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -54,7 +55,8 @@ from .query import WORD, And, Node, Not, Or, QueryError, Term, normalize, words
 
 FORMAT = "11"
 log = logging.getLogger("gitrecords")
-#: values longer than this are kept in ``vals`` cut to this length (their words are all indexed)
+#: values longer than this are kept in ``vals`` cut to this length (their words are all indexed);
+#: an exact value, a range or a sort compares the query's value cut the same way (docs/search.md)
 MAX_VALUE_CHARS = 200
 #: facet values returned per facet
 FACET_VALUES = 50
@@ -2023,6 +2025,13 @@ _TOO_COMPLEX = re.compile(
 _COMPOUND = 400
 
 
+def _exact_value(path_ids: list[int], text: str) -> tuple[str, list[Any]]:
+    """The records holding the value ``text`` at one of ``path_ids`` (both cut to the kept part)."""
+    marks = ",".join("?" * len(path_ids))
+    sql = f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND str = ?"
+    return sql, [*path_ids, text[:MAX_VALUE_CHARS]]
+
+
 def _bound(text: str) -> int | float:
     """A range's numeric bound: exact for an integer, infinite past a float's range."""
     number = query_number(text)
@@ -2150,8 +2159,7 @@ class _Compiler:
             ids = self.paths_for(self.pid_fields[name], exact_path=True)
             if not ids:
                 return nothing
-            marks = ",".join("?" * len(ids))
-            return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
+            return _exact_value(ids, term.text)
         if term.kind == "range":
             return self._range(term)
         if name is not None and name in self.aliases and term.kind == "phrase":
@@ -2160,8 +2168,7 @@ class _Compiler:
             ids = self.paths_for(name, exact_path=True)
             if not ids:
                 return nothing
-            marks = ",".join("?" * len(ids))
-            return f"SELECT DISTINCT doc FROM vals WHERE path IN ({marks}) AND str = ?", [*ids, term.text]
+            return _exact_value(ids, term.text)
         found = words(term.text)
         if not found:
             return nothing
@@ -2190,6 +2197,12 @@ class _Compiler:
         marks = ",".join("?" * len(ids))
         bounds = [b for b in (term.low, term.high) if b is not None]
         numeric = bool(bounds) and all(_NUMBER.match(b) for b in bounds)
+        if not numeric:  # values are kept by their first MAX_VALUE_CHARS: so are the bounds
+            term = dataclasses.replace(
+                term,
+                low=None if term.low is None else term.low[:MAX_VALUE_CHARS],
+                high=None if term.high is None else term.high[:MAX_VALUE_CHARS],
+            )
         conditions, params = [], list(ids)
         column = "num" if numeric else "str"
         if term.low is not None:

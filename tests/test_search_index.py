@@ -1307,3 +1307,23 @@ def test_updated_sorts_oldest_first_and_the_default_is_newest_first(repo: Reposi
     assert repo.search("", sort="updated").ids == [second.id, first.id]
     assert repo.search("", sort="-updated").ids == [first.id, second.id]
     assert repo.search("").ids == [first.id, second.id]
+
+
+def test_values_longer_than_the_kept_length_compare_by_their_kept_part(tmp_path: Path) -> None:
+    """A value past MAX_VALUE_CHARS is kept by its first MAX_VALUE_CHARS characters, and a
+    query's exact value or string bound is cut the same way (docs/search.md): the record is found
+    by its whole value, as its facet value, and by ranges on either side of it."""
+    from gitrecords import search_index
+
+    kept = search_index.MAX_VALUE_CHARS
+    repo = Repository.init(tmp_path / "long.git", config={"facets": {"kind": "kind"}})
+    long_value = "Dataset " + "x" * (kept + 60)
+    record = Record.create({"kind": long_value, "note": "k" * (kept + 50)}, repo=repo)
+    Record.create({"kind": "Text", "note": "a"}, repo=repo)
+    assert repo.search(f'kind:"{long_value}"').ids == [record.id]
+    [(shown, count)] = [f for f in repo.search(facets=True).facets["kind"] if f[0] != "Text"]
+    assert (shown, count) == (long_value[:kept], 1)
+    assert repo.search(f'kind:"{shown}"').ids == [record.id]  # a click on the facet value
+    assert repo.search(f"note:>={'k' * (kept + 50)}").ids == [record.id]
+    assert repo.search(f"note:<{'k' * (kept + 1)}").total == 1  # "a" only: both cut to the kept part
+    assert repo.search("dataset").ids == [record.id]  # its words are all indexed
