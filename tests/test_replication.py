@@ -551,6 +551,15 @@ def test_cli_pull_and_push(server: Repository, ids: list[uuid.UUID], tmp_path: P
         "Error: push to origin rejected: origin/main has commits that main does not have: "
         "run 'gitrecords pull' first\n"
     )
+    result = gr(bob, "push", "--json")  # a script reading stdout learns it too
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "status": "rejected",
+        "remote": "origin",
+        "branch": "main",
+        "reason": "push to origin rejected: origin/main has commits that main does not have: "
+        "run 'gitrecords pull' first",
+    }
 
     result = gr(bob, "pull")
     assert result.exit_code == 1 and result.stdout == ""

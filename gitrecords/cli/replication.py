@@ -127,7 +127,20 @@ def push(repo: Repository, remote: str, branch: str | None, as_json: bool) -> No
     """
     from .. import replication
 
-    result = replication.push(repo, remote, branch)
+    try:
+        result = replication.push(repo, remote, branch)
+    except replication.PushRejectedError as err:
+        if as_json:  # a script reading stdout learns what happened, as pull --json tells a conflict
+            echo_json(
+                {
+                    "status": "rejected",
+                    "remote": replication.shown_url(remote),
+                    "branch": branch or repo.branch,
+                    "reason": str(err),
+                }
+            )
+            raise DataError(str(err)) from None
+        raise
     if as_json:
         echo_json(result.to_json())
     elif result.status == "up-to-date":
