@@ -746,8 +746,65 @@ def staged_blob(repo: pygit2.Repository, path: str) -> Oid | None:
     """The blob the index of ``repo``'s worktree has at ``path``, or None."""
     index = repo.index
     index.read()
-    entry = index[path] if path in index else None
-    return entry.id if entry is not None else None
+    return index_blob(index, path)
+
+
+def index_blob(index: pygit2.Index, path: str) -> Oid | None:
+    """The blob ``index`` has at ``path``: None when it has none, or only the stages of an
+    unresolved merge conflict (see :func:`in_conflict`)."""
+    try:
+        return index[path].id
+    except KeyError:  # no entry, or conflict stages only (``path in index`` is True for those)
+        return None
+
+
+def in_conflict(index: pygit2.Index, path: str) -> bool:
+    """Whether ``index`` holds an unresolved merge conflict at ``path``."""
+    conflicts = index.conflicts
+    if conflicts is None:
+        return False
+    try:
+        conflicts[path]
+    except KeyError:
+        return False
+    return True
+
+
+def skip_worktree(repo: pygit2.Repository, paths: list[str]) -> set[str]:
+    """Those of ``paths`` that git's index marks skip-worktree (outside a sparse checkout: the
+    file is absent from the work tree on purpose). Asks the git binary (libgit2 does not show
+    the flag): only for files that are missing."""
+    if not paths:
+        return set()
+    proc = subprocess.run(
+        ["git", "--git-dir", repo.path, "--work-tree", repo.workdir, "ls-files", "-v", "-z", "--", *paths],
+        capture_output=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
+    if proc.returncode != 0:
+        return set()
+    marked = set()
+    for line in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        tag, _, path = line.partition(" ")
+        if tag in ("S", "s"):
+            marked.add(path)
+    return marked
+
+
+def set_index_entry_outside_worktree(repo: pygit2.Repository, path: str, blob: Oid) -> None:
+    """Point the index entry of a skip-worktree ``path`` at ``blob``, keeping the flag and
+    writing no file (the git binary: libgit2 cannot set the flag)."""
+    work = ["--git-dir", repo.path, "--work-tree", repo.workdir]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    for args in (
+        ["update-index", "--cacheinfo", f"100644,{blob},{path}"],
+        ["update-index", "--skip-worktree", "--", path],
+    ):
+        proc = subprocess.run(["git", *work, *args], capture_output=True, env=env)
+        if proc.returncode != 0:
+            raise RepositoryError(
+                f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}"
+            )
 
 
 def apply_to_worktree(repo: pygit2.Repository, changes: Mapping[str, Oid | None]) -> None:

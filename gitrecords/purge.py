@@ -96,8 +96,12 @@ def hard_delete(
             f"(gitrecords --repo {shared.rstrip(os.sep)} --branch {repo.branch} delete --force ...)"
         )
     with imports_excluded(repo.git_dir, repo.writer.lock_wait), repo.writer.lock():
-        # local edits to a purged record's file would be lost: refuse, as every write does
-        repo.working_clone.check(repo.tip(), [repo.path_for(i) for i in record_ids])
+        # local edits to a purged record's file, or to purged.txt (which the hard delete writes),
+        # would be lost: refuse, as every write does; in the clone's own work tree whatever
+        # branch it has checked out (the rewrite removes the files there too)
+        paths = [repo.path_for(i) for i in record_ids]
+        repo.working_clone.check(repo.tip(), [*paths, PURGED_FILE])
+        repo.working_clone.check_checked_out(paths)
         try:
             purge(repo, record_ids, message=message, author=author, progress=progress)
         finally:

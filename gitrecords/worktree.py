@@ -65,25 +65,7 @@ class WorkingClone:
         self.recover(trees)
         tree = _git.tree_of(self.git, base)
         for git in trees:
-            index = git.index
-            index.read()
-            workdir = Path(git.workdir)
-            for path in changes:
-                committed = _git.entry_id(tree, path)
-                entry = index[path] if path in index else None
-                staged = entry.id if entry is not None else None
-                if staged != committed:
-                    raise LocalChangesError(
-                        f"{path} has staged changes in {workdir}; commit or reset them first"
-                    )
-                file = workdir / path
-                if file.exists():
-                    if _git.hash_worktree_file(git, file) != committed:
-                        raise LocalChangesError(
-                            f"{path} has local edits in {workdir}; commit or restore them first"
-                        )
-                elif committed is not None:
-                    raise LocalChangesError(f"{path} was removed locally in {workdir}; restore it first")
+            _check_tree(git, tree, list(changes))
         if isinstance(changes, Mapping):
             entry = {
                 "base": str(base) if base is not None else None,
@@ -92,6 +74,15 @@ class WorkingClone:
             with contextlib.suppress(OSError):
                 self._journal.parent.mkdir(exist_ok=True)
                 self._journal.write_text(json.dumps(entry))
+
+    def check_checked_out(self, paths: Iterable[str]) -> None:
+        """Raise :class:`LocalChangesError` if a file in ``paths`` has staged or local edits in the
+        clone's own work tree, whatever its HEAD is on (compared with HEAD's commit): a history
+        rewrite removes them there (:meth:`forget`) whichever branch is checked out."""
+        if self.bare or self.git.workdir is None:
+            return
+        head = _git.resolve_commit(self.git, "HEAD")
+        _check_tree(self.git, _git.tree_of(self.git, head) if head is not None else None, list(paths))
 
     def recover(self, trees: list[Any] | None = None) -> None:
         """Finish the update of a write killed after its branch moved (see the module docstring):
@@ -114,7 +105,7 @@ class WorkingClone:
                 if _git.entry_id(head_tree, path) != new:
                     continue  # the write did not land, or the file changed again since
                 before = _git.entry_id(base_tree, path)
-                staged = index[path].id if path in index else None
+                staged = _git.index_blob(index, path)
                 file = workdir / path
                 on_disk = _git.hash_worktree_file(git, file) if file.exists() else None
                 if staged == before and on_disk == before and before != new:
@@ -136,8 +127,15 @@ class WorkingClone:
         index = git.index
         index.read()
         workdir = Path(git.workdir)
+        # files a sparse checkout leaves out stay out: only their index entries change
+        absent = [
+            p for p, b in changes.items() if b is not None and p in index and not (workdir / p).exists()
+        ]
+        sparse = _git.skip_worktree(git, absent) if absent else set()
         for path, blob in changes.items():
             file = workdir / path
+            if path in sparse:
+                continue
             if blob is None:
                 with contextlib.suppress(FileNotFoundError):
                     file.unlink()
@@ -155,6 +153,10 @@ class WorkingClone:
                 os.replace(temp, file)
                 index.add(path)
         index.write()
+        for path in sorted(sparse):
+            blob = changes[path]
+            assert blob is not None
+            _git.set_index_entry_outside_worktree(git, path, blob)
 
     def forget(self, paths: Iterable[str]) -> None:
         """After a history rewrite, drop ``paths`` from the index and the files (any HEAD)."""
@@ -169,3 +171,33 @@ class WorkingClone:
             with contextlib.suppress(FileNotFoundError):
                 (workdir / path).unlink()
         index.write()
+
+
+def _check_tree(git: Any, tree: Any, paths: list[str]) -> None:
+    """Raise :class:`LocalChangesError` if a file in ``paths`` differs in ``git``'s index or work
+    tree from ``tree`` (a commit's): staged, edited, removed, or in an unresolved merge conflict.
+    A file a sparse checkout leaves out (skip-worktree) is not a removal."""
+    index = git.index
+    index.read()
+    workdir = Path(git.workdir)
+    missing: list[str] = []
+    for path in paths:
+        if _git.in_conflict(index, path):
+            raise LocalChangesError(
+                f"{path} has an unresolved merge conflict in {workdir}; resolve it (edit the file and "
+                "'git add' it, or 'git merge --abort') first"
+            )
+        committed = _git.entry_id(tree, path)
+        staged = _git.index_blob(index, path)
+        if staged != committed:
+            raise LocalChangesError(f"{path} has staged changes in {workdir}; commit or reset them first")
+        file = workdir / path
+        if file.exists():
+            if _git.hash_worktree_file(git, file) != committed:
+                raise LocalChangesError(f"{path} has local edits in {workdir}; commit or restore them first")
+        elif committed is not None:
+            missing.append(path)
+    if missing:
+        removed = sorted(set(missing) - _git.skip_worktree(git, missing))
+        if removed:
+            raise LocalChangesError(f"{removed[0]} was removed locally in {workdir}; restore it first")

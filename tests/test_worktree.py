@@ -175,6 +175,74 @@ def test_local_edits_to_a_schema_block_put_schema(clone: Repository, work: Path)
     assert tip(work) == before
 
 
+def test_a_hard_delete_keeps_local_edits_to_purged_txt_and_to_files_of_another_branch(
+    clone: Repository, work: Path
+) -> None:
+    """A hard delete writes purged.txt and removes the record's file from the clone whatever
+    branch it has checked out: local edits to either are refused, nothing changed, as every
+    write refuses to overwrite them."""
+    rec = Record.create({"title": "v0"}, repo=clone)
+    before = tip(work)
+    (work / "purged.txt").write_text("a line of my own\n")  # untracked: purged.txt is new
+    with pytest.raises(LocalChangesError, match=r"^purged.txt has local edits in "):
+        Record.get_record(rec.id, repo=clone).delete(force=True)
+    assert (work / "purged.txt").read_text() == "a line of my own\n" and tip(work) == before
+    (work / "purged.txt").unlink()
+
+    run(work, "checkout", "-q", "-b", "feature")
+    file = work / clone.path_for(rec.id)
+    file.write_text(file.read_text().replace("v0", "my edit"))
+    with pytest.raises(LocalChangesError, match="has local edits in"):
+        Record.get_record(rec.id, repo=clone).delete(force=True)
+    assert "my edit" in file.read_text() and tip(work) == before
+    run(work, "checkout", "-q", "--", clone.path_for(rec.id))
+    Record.get_record(rec.id, repo=clone).delete(force=True)  # no local edits: it goes
+    assert not file.exists() and status(work) == ""
+    fsck(clone.git_dir)
+
+
+def test_a_sparse_checkout_leaves_records_it_does_not_hold_out(clone: Repository, work: Path) -> None:
+    """A record outside a sparse checkout (skip-worktree) is not a local removal: writes to it
+    go through, its file stays out of the work tree, and git's index follows the branch."""
+    inside = Record.create({"title": "in"}, repo=clone)
+    outside = Record.create({"title": "out"}, repo=clone)
+    inside_dir = clone.path_for(inside.id).rsplit("/", 1)[0]
+    assert not clone.path_for(outside.id).startswith(inside_dir)
+    run(work, "sparse-checkout", "set", "--no-cone", "/gitrecords.json", f"/{inside_dir}/")
+    assert not (work / clone.path_for(outside.id)).exists()
+    outside["title"] = "out, changed"
+    outside.commit()
+    assert not (work / clone.path_for(outside.id)).exists()
+    assert status(work) == ""
+    assert run(work, "ls-files", "-v", "--", clone.path_for(outside.id)).startswith("S ")
+    assert Record.get_record(outside.id, repo=clone)["title"] == "out, changed"
+    run(work, "sparse-checkout", "disable")
+    assert json.loads((work / clone.path_for(outside.id)).read_text())["title"] == "out, changed"
+    (work / clone.path_for(inside.id)).unlink()  # a real removal is still refused
+    inside["title"] = "in, changed"
+    with pytest.raises(LocalChangesError, match="was removed locally"):
+        inside.commit()
+
+
+def test_a_record_in_a_merge_conflict_is_refused_with_a_clear_error(clone: Repository, work: Path) -> None:
+    """A write to a record whose file is in an unresolved merge conflict (git's index holds
+    only its conflict stages) is refused, naming the file: it was an internal KeyError."""
+    rec = Record.create({"title": "v0"}, repo=clone)
+    run(work, "checkout", "-q", "-b", "other")
+    path = clone.path_for(rec.id)
+    (work / path).write_text(layout.dumps({"title": "other"}).decode())
+    run(work, "commit", "-qam", "other")
+    run(work, "checkout", "-q", "main")
+    (work / path).write_text(layout.dumps({"title": "main"}).decode())
+    run(work, "commit", "-qam", "main")
+    with pytest.raises(AssertionError, match="git merge other failed"):  # stops on the conflict
+        run(work, "merge", "other")
+    record = Record.get_record(rec.id, repo=clone)
+    record["title"] = "resolved?"
+    with pytest.raises(LocalChangesError, match=rf"^{path} has an unresolved merge conflict in "):
+        record.commit()
+
+
 def test_another_branch_checked_out(clone: Repository, work: Path) -> None:
     rec = Record.create({"title": "v0"}, repo=clone)
     run(work, "checkout", "-q", "-b", "draft")
