@@ -399,22 +399,34 @@ def _check_purged_history(
     present_too: bool = False,
 ) -> None:
     """Content of a hard-deleted record in the history of ``head`` (not of ``base``): an old clone's
-    history merged back in by plain git, or pushed. One ``git rev-list --objects`` lists the
-    objects with their paths; a record file of a purged id among them is content that was purged
-    and came back (it reaches every new clone, even if the branch's tree no longer has it)."""
-    args = ["rev-list", "--objects", str(head)]
+    history merged back in by plain git, or pushed. One ``git rev-list --objects`` lists the new
+    trees (not the blobs); a tree with a file named after a purged id holds content that was
+    purged and came back (it reaches every new clone, even if the branch's tree no longer has it).
+
+    Every listed tree is read, wherever it was met: git lists an object once, under the first
+    path it meets it at, so the path of a record's blob (or of its folder) may be another one,
+    a copy's, and a check of those paths let the record's file through."""
+    args = ["rev-list", "--objects", "--filter=blob:none", str(head)]
     if base is not None and _is_commit(repo, base):
         args += ["--not", str(base)]
     listed = _git.git(str(repo.git_dir), *args).stdout.decode("utf-8", "replace")
-    prefix = records_dir + "/"
+    names = {f"{record_id}.json": record_id for record_id in purged}
     found: dict[str, str] = {}
+    git = repo.git
     for line in listed.splitlines():
-        _oid, _sep, path = line.partition(" ")
-        if not path.startswith(prefix):
+        oid, sep, folder = line.partition(" ")
+        if not sep:
+            continue  # a commit
+        try:
+            tree = git[oid]
+        except (KeyError, ValueError):
             continue
-        record_id = layout.id_from_path(path, records_dir)
-        if record_id is not None and str(record_id) in purged:
-            found.setdefault(str(record_id), path)
+        if tree.type != _git.ObjectType.TREE:
+            continue
+        for entry in tree:
+            record_id = names.get(entry.name.lower())
+            if record_id is not None:
+                found.setdefault(record_id, f"{folder}/{entry.name}" if folder else entry.name)
     head_tree = _git.tree_of(repo.git, head)
     for record_id, path in sorted(found.items()):
         if _git.entry_id(head_tree, path) is not None and not present_too:

@@ -54,6 +54,26 @@ def test_a_fast_forward_push_of_a_purged_history_is_refused(server: Repository, 
     assert not reachable_content(server, SECRET)
 
 
+def test_a_purged_history_is_refused_when_the_push_also_copies_the_record_elsewhere(
+    server: Repository, tmp_path: Path
+) -> None:
+    """git lists each object once, under the first path it meets it at: with the purged record's
+    bytes also in another, newer file, the record's own path was never seen, and the old history
+    came back. Every new tree is read, wherever git met it."""
+    install(server)
+    work = stale_clone_after_plain_pull(server, tmp_path)
+    path = layout.path_for(A)
+    copy = run(work, "git", "show", f"HEAD~1^1:{path}").stdout  # the old side of the merge
+    (work / "copy.txt").write_text(copy)
+    commit_all(work, "an unrelated file")
+    before = run(server.git_dir, "git", "rev-parse", "main").stdout
+    push = run(work, "git", "push", "origin", "HEAD:main", check=False)
+    assert push.returncode != 0
+    assert f"this history contains content of record {A}, purged in" in push.stderr
+    assert run(server.git_dir, "git", "rev-parse", "main").stdout == before
+    assert not reachable_content(server, SECRET)
+
+
 def test_the_purged_history_is_refused_even_where_rewrites_are_accepted(
     server: Repository, tmp_path: Path
 ) -> None:
