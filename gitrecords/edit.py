@@ -180,8 +180,8 @@ class SetFields:
             except jsonpointer.JsonPointerException as err:  # ~ is written ~0, / within a name ~1
                 raise InvalidRecordError(f"{pointer!r} is not a JSON pointer: {err}") from None
         for pointer, value in self.set:  # once here, not in every record it is set in
-            try:
-                layout.check_value(value)
+            try:  # the value sits as deep in the record as the pointer has tokens
+                layout.check_value(value, pointer, len(jsonpointer.JsonPointer(pointer).parts))
             except InvalidRecordError as err:
                 raise InvalidRecordError(f"{pointer}: {err}") from None
         self.description = "; ".join(

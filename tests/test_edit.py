@@ -723,3 +723,44 @@ def test_values_json_cannot_hold_are_refused_before_any_record_is_read(value) ->
         SetFields(set=[("/x", value)])
     with pytest.raises(InvalidRecordError):
         _Patch([{"op": "add", "path": "/x", "value": value}])
+
+
+def _nested(depth: int) -> dict:
+    value: object = 1
+    for _ in range(depth):
+        value = {"x": value}
+    return value  # type: ignore[return-value]
+
+
+def test_values_nested_too_deep_where_set_are_refused(titled: Repository, gr, tmp_path: Path) -> None:
+    """A value that is shallow enough on its own but lands deeper than MAX_DEPTH in the record
+    is refused (the record would be unreadable), naming the record and where; nothing is written."""
+    tip = titled.tip()
+    deep = _nested(96)  # 97 levels on its own, 103 at /a/b/c/d/e/f
+    SetFields(set=[("/a", deep)])  # fits at /a
+    with pytest.raises(InvalidRecordError, match=r"^/a/b/c/d/e/f: record is nested deeper than 100 levels"):
+        SetFields(set=[("/a/b/c/d/e/f", deep)])
+    patch = [
+        {"op": "add", "path": "/b", "value": {"c": {"d": {"e": {"f": {}}}}}},
+        {"op": "add", "path": "/b/c/d/e/f/g", "value": deep},
+    ]
+    one = titled.lookup_pid("recid", "1")
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records([one], patch)
+    ((record_id, _pointer, text),) = caught.value.report.problems
+    assert record_id == str(one)
+    assert text.startswith("record is nested deeper than 100 levels at /b/c/d/e/f/g/x/x/")
+    assert titled.tip() == tip
+    # in the CLI: a usage error for --set, a problem naming the record for --patch (exit 1)
+    result = gr(titled, "edit", "--set", f"/a/b/c/d/e/f={json.dumps(deep)}")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: /a/b/c/d/e/f: record is nested deeper than 100 levels at /a/b/")
+    assert len(result.stderr.splitlines()) == 1 and len(result.stderr) < 500
+    result = gr(titled, "edit", "--set", f"/a={json.dumps(_nested(101))}")  # not "is not JSON"
+    assert result.exit_code == 2
+    assert result.stderr == "Error: the value of --set /a is nested deeper than 100 levels\n"
+    (tmp_path / "p.json").write_text(json.dumps(patch))
+    result = gr(titled, "edit", "-i", str(one), "--patch", str(tmp_path / "p.json"))
+    assert result.exit_code == 1
+    assert f"record {one}: record is nested deeper than 100 levels at /b/c/d/e/f/g/x/" in result.stderr
+    assert titled.tip() == tip
