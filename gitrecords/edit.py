@@ -164,9 +164,9 @@ class SetFields:
 
     Unlike a JSON Patch it applies to every record and is idempotent (running it twice
     changes nothing the second time, which is what a resumed run needs): ``set`` creates
-    missing objects on the way to the pointer, replaces an array's element at an index
-    (``-`` appends the value unless the array already holds an equal one), and ``unset`` of a
-    member that is not there changes nothing.
+    missing objects on the way to the pointer (a missing array before a ``-``), replaces an
+    array's element at an index (``-`` appends the value unless the array already holds an
+    equal one), and ``unset`` of a member that is not there changes nothing.
     """
 
     def __init__(self, set: Sequence[tuple[str, Any]] = (), unset: Sequence[str] = ()) -> None:
@@ -217,7 +217,8 @@ def _step(target: Any, part: str, parts: list[str], depth: int, create: bool) ->
         if part not in target:
             if not create:
                 return None
-            target[part] = {}
+            # "-" is past the end of an array (RFC 6901): a missing container before it is one
+            target[part] = [] if parts[depth + 1] == "-" else {}
         return target[part]
     if isinstance(target, list):
         if part.isdigit() and int(part) < len(target):

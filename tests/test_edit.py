@@ -213,6 +213,19 @@ def test_set_and_unset_are_idempotent(titled: Repository) -> None:
     assert SetFields(set=[("/tags/2", "c")])({"tags": ["a", "b"]}) == {"tags": ["a", "b", "c"]}
 
 
+def test_set_at_a_dash_makes_a_missing_array(titled: Repository) -> None:
+    """``-`` is past the end of an array (RFC 6901): ``/tags/-`` on a record without tags makes
+    ``tags`` a one-element array, not an object with the member ``-``; a second run adds nothing."""
+    add = SetFields(set=[("/tags/-", "x"), ("/a/b/-", {"k": 1})])
+    assert add({"title": "t"}) == {"title": "t", "tags": ["x"], "a": {"b": [{"k": 1}]}}
+    assert add({"tags": ["x"], "a": {"b": [{"k": 1}]}}) == {"tags": ["x"], "a": {"b": [{"k": 1}]}}
+    assert SetFields(set=[("/m/-", 1)])({"m": {}}) == {"m": {"-": 1}}  # in an object, "-" is a name
+    assert SetFields(set=[("/m/0", 1)])({}) == {"m": {"0": 1}}  # a number may be a member's name
+    report = titled.update_records("year:2001", SetFields(set=[("/tags/-", "x")]))
+    assert report.changed == 4
+    assert {tuple(d.get("tags", ())) for d in data_by_number(titled).values()} == {("x",), ()}
+
+
 def test_chunks_land_one_after_another_and_a_rerun_continues(titled: Repository) -> None:
     before = commits(titled)
     change = SetFields(set=[("/checked", True)])
