@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from datetime import UTC, datetime
@@ -777,3 +778,61 @@ def test_values_nested_too_deep_where_set_are_refused(titled: Repository, gr, tm
     assert result.exit_code == 1
     assert f"record {one}: record is nested deeper than 100 levels at /b/c/d/e/f/g/x/" in result.stderr
     assert titled.tip() == tip
+
+
+def test_pids_are_checked_across_chunks_before_the_first_is_written(titled: Repository, gr) -> None:
+    """A PID two changed records take, or one a record the edit leaves holds, is a problem of
+    the whole edit, found before any chunk is written (and by the dry run), naming the field."""
+    tip = titled.tip()
+
+    def fold(data: dict) -> dict:  # 20 records onto 10 numbers: the clashes come chunk after chunk
+        data["control_number"] = str(int(data["control_number"]) % 10 + 100)
+        return data
+
+    preview = titled.update_records("", fold, chunk=2, dry_run=True)
+    assert (preview.changed, preview.invalid) == (10, 10)
+    assert {p[1] for p in preview.problems} == {"/control_number"}
+    assert all(re.fullmatch(r"PID recid:1\d\d is already used by record \S+", p[2]) for p in preview.problems)
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("", fold, chunk=2)
+    assert caught.value.report.problems == preview.problems and not caught.value.report.commits
+    assert titled.tip() == tip
+    # against a record the edit does not select: named as its owner
+    first = titled.lookup_pid("recid", "1")
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("year:2001", SetFields(set=[("/control_number", "1")]), chunk=1)
+    problems = caught.value.report.problems
+    assert len(problems) == 4 and problems[0][1:] == (
+        "/control_number",
+        f"PID recid:1 is already used by record {first}",
+    )
+    assert titled.tip() == tip
+    # the CLI: exit 1, one line a problem, nothing written
+    result = gr(titled, "edit", "year:2001", "--set", '/control_number="1"', "--chunk", "1", "--dry-run")
+    assert result.exit_code == 1 and "Would be invalid: 4" in result.stdout
+    result = gr(titled, "edit", "year:2001", "--set", '/control_number="1"', "--chunk", "1")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert f": /control_number: PID recid:1 is already used by record {first}\n" in result.stderr
+    assert result.stderr.endswith("Error: 4 problems in 4 of 4 records; nothing was written\n")
+    assert titled.tip() == tip
+
+
+def test_pids_that_move_between_records_of_one_edit(titled: Repository) -> None:
+    """Records that swap PIDs in one commit may; across chunks the first would take a PID the
+    other still holds, which is a problem before anything is written."""
+    one, two = titled.lookup_pid("recid", "1"), titled.lookup_pid("recid", "2")
+    swap = {"1": "2", "2": "1"}
+
+    def swapped(data: dict) -> dict:
+        data["control_number"] = swap[data["control_number"]]
+        return data
+
+    tip = titled.tip()
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records([one, two], swapped, chunk=1)
+    ((_record, pointer, text),) = caught.value.report.problems
+    assert pointer == "/control_number" and "until a later chunk is written" in text
+    assert titled.tip() == tip
+    report = titled.update_records([one, two], swapped)
+    assert report.changed == 2 and len(report.commits) == 1
+    assert (titled.lookup_pid("recid", "1"), titled.lookup_pid("recid", "2")) == (two, one)
