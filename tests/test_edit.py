@@ -836,3 +836,26 @@ def test_pids_that_move_between_records_of_one_edit(titled: Repository) -> None:
     report = titled.update_records([one, two], swapped)
     assert report.changed == 2 and len(report.commits) == 1
     assert (titled.lookup_pid("recid", "1"), titled.lookup_pid("recid", "2")) == (two, one)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def change(r) return r\n", "SyntaxError: "),
+        ("undefined_name\n", "NameError: name 'undefined_name' is not defined"),
+        ("raise RuntimeError('no config')\n", "RuntimeError: no config"),
+    ],
+)
+def test_cli_edit_python_module_that_fails_to_import_is_a_usage_error(
+    titled: Repository, gr, tmp_path: Path, monkeypatch, source: str, message: str
+) -> None:
+    """As --python-file says for the same file: exit 2, one line naming --python."""
+    name = f"broken_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    tip = titled.tip()
+    result = gr(titled, "edit", "--python", f"{name}:change")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: --python {name}:change: {message}")
+    assert len(result.stderr.splitlines()) == 1
+    assert titled.tip() == tip

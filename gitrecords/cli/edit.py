@@ -64,6 +64,8 @@ def _load_module_function(spec: str) -> Callable[[dict[str, Any]], Any]:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise UsageFailure(f"--python {spec}: {err}") from None
+    except Exception as err:  # the module's own code fails (SyntaxError, NameError, ...)
+        raise UsageFailure(f"--python {spec}: {type(err).__name__}: {err}") from None
     return _function_in(module, name, f"--python {spec}", f"python {spec}")
 
 
