@@ -271,7 +271,7 @@ class _Patch:
             try:
                 data = compiled.apply(data, in_place=True)
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
-                return None, ("", str(op["path"]) or "/", patch_failure(number, op, err))
+                return None, ("", str(op["path"]) or "/", patch_failure(number, op, err, data))
         if not isinstance(data, dict):
             return None, ("", "/", "a JSON Patch must leave the record an object")
         return data, None

@@ -859,3 +859,31 @@ def test_cli_edit_python_module_that_fails_to_import_is_a_usage_error(
     assert result.stderr.startswith(f"Error: --python {name}:change: {message}")
     assert len(result.stderr.splitlines()) == 1
     assert titled.tip() == tip
+
+
+@pytest.mark.parametrize(
+    ("op", "pointer", "text"),
+    [
+        ({"op": "add", "path": "/year/x", "value": 1}, "/year/x", "/year is a number"),
+        ({"op": "remove", "path": "/title/0"}, "/title/0", "/title is a string"),
+        ({"op": "replace", "path": "/o/k/deeper", "value": 1}, "/o/k/deeper", "/o/k is null"),
+        ({"op": "add", "path": "/l/0/z", "value": 1}, "/l/0/z", "/l/0 is a boolean"),
+        ({"op": "move", "from": "/year/x", "path": "/y"}, "/y", "/year is a number"),
+    ],
+)
+def test_a_patch_through_a_value_that_is_no_container_says_which(
+    titled: Repository, op: dict, pointer: str, text: str
+) -> None:
+    """As --set says it ("the parent is a number, not an object or array"), not jsonpointer's
+    "Document '<class 'int'>' does not support indexing"."""
+    one = titled.lookup_pid("recid", "1")
+    setup = SetFields(set=[("/o", {"k": None}), ("/l", [True])])
+    titled.update_records([one], setup)
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records([one], [op])
+    ((record_id, where, message),) = caught.value.report.problems
+    described = f"{op['op']} {op['path']}" + (f" from {op['from']}" if "from" in op else "")
+    assert (record_id, where) == (str(one), pointer)
+    assert message == f"JSON Patch operation 0 ({described}): {text}, not an object or array"
+    with pytest.raises(Exception, match=f"^record {one}: JSON Patch operation 0 .*: {text}, not an object"):
+        Record.get_record(one, repo=titled).patch([op])
