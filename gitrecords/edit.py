@@ -164,9 +164,9 @@ class SetFields:
 
     Unlike a JSON Patch it applies to every record and is idempotent (running it twice
     changes nothing the second time, which is what a resumed run needs): ``set`` creates
-    missing objects on the way to the pointer, replaces an array's element at an index
-    (``-`` appends the value unless the array already holds an equal one), and ``unset`` of a
-    member that is not there changes nothing.
+    missing objects on the way to the pointer (a missing array before a ``-``), replaces an
+    array's element at an index (``-`` appends the value unless the array already holds an
+    equal one), and ``unset`` of a member that is not there changes nothing.
     """
 
     def __init__(self, set: Sequence[tuple[str, Any]] = (), unset: Sequence[str] = ()) -> None:
@@ -180,8 +180,8 @@ class SetFields:
             except jsonpointer.JsonPointerException as err:  # ~ is written ~0, / within a name ~1
                 raise InvalidRecordError(f"{pointer!r} is not a JSON pointer: {err}") from None
         for pointer, value in self.set:  # once here, not in every record it is set in
-            try:
-                layout.check_value(value)
+            try:  # the value sits as deep in the record as the pointer has tokens
+                layout.check_value(value, pointer, len(jsonpointer.JsonPointer(pointer).parts))
             except InvalidRecordError as err:
                 raise InvalidRecordError(f"{pointer}: {err}") from None
         self.description = "; ".join(
@@ -217,7 +217,8 @@ def _step(target: Any, part: str, parts: list[str], depth: int, create: bool) ->
         if part not in target:
             if not create:
                 return None
-            target[part] = {}
+            # "-" is past the end of an array (RFC 6901): a missing container before it is one
+            target[part] = [] if parts[depth + 1] == "-" else {}
         return target[part]
     if isinstance(target, list):
         if part.isdigit() and int(part) < len(target):
@@ -270,7 +271,7 @@ class _Patch:
             try:
                 data = compiled.apply(data, in_place=True)
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
-                return None, ("", str(op["path"]) or "/", patch_failure(number, op, err))
+                return None, ("", str(op["path"]) or "/", patch_failure(number, op, err, data))
         if not isinstance(data, dict):
             return None, ("", "/", "a JSON Patch must leave the record an object")
         return data, None
@@ -424,7 +425,8 @@ class _Work:
         return blob_hex, _git.read_blob(self.opened, _git.oid_from_hex(blob_hex))
 
     def record(self, key: str, blob_hex: str | None, raw: bytes | None) -> tuple[int, Any, Any]:
-        """(what became of it, its problems or (old blob, new bytes, new blob, PIDs), new data)."""
+        """(what became of it, its problems or (old blob, new bytes, new blob, PIDs, whether its
+        PIDs change), new data)."""
         if raw is None:
             return INVALID, [("/", "the record does not exist")], None
         try:
@@ -468,8 +470,9 @@ class _Work:
         if new_raw == raw:
             return UNCHANGED, None, None
         _state, pids = facts_from_data(new, self.pid_fields)
+        moved = pids != facts_from_data(held, self.pid_fields)[1]
         assert blob_hex is not None
-        return CHANGED, (blob_hex, new_raw, blob_id(new_raw), pids or None), new
+        return CHANGED, (blob_hex, new_raw, blob_id(new_raw), pids or None, moved), new
 
 
 _work: list[_Work] = []
@@ -488,8 +491,9 @@ def _cleared_after(results: Iterator[Any]) -> Iterator[Any]:
 
 
 def _edit_chunk(chunk: tuple[int | None, list[tuple[str, str | None]]]) -> list[tuple[str, int, Any, Any]]:
-    """(id, what became of it, its problems or (old blob, new bytes, new blob, PIDs), diff) per
-    record of ``chunk``: (diffs wanted, None for all; [(id, blob: None to look it up)])."""
+    """(id, what became of it, its problems or (old blob, new bytes, new blob, PIDs, whether its
+    PIDs change), diff) per record of ``chunk``: (diffs wanted, None for all; [(id, blob: None to
+    look it up)])."""
     wanted, items = chunk
     work = _work[0]
     out: list[tuple[str, int, Any, Any]] = []
@@ -652,6 +656,8 @@ def update_records(
             yield (None if diffs is None else max(diffs - len(report.diffs), 0)), items
 
     changed = _Changes(snap.records_dir, "update")
+    # the changed records whose PIDs change: their place among the changes, and their new PIDs
+    moved: dict[str, tuple[int, dict[str, str]]] = {}
     size = chunk or 1 << 62  # records a commit
     staging: Any = contextlib.nullcontext(None) if dry_run else StagedTrees(repo, snap.tip)
     with staging as staged:
@@ -673,9 +679,11 @@ def update_records(
                 report.changed += 1
                 if diff is not None and (diffs is None or len(report.diffs) < diffs):
                     report.diffs.append((key, diff))
+                if found[4]:
+                    moved[key] = (report.changed - 1, found[3] or {})
                 if staged is None or report.invalid:
                     continue
-                old_hex, new_raw, new_hex, pids = found
+                old_hex, new_raw, new_hex, pids, _moved = found
                 # straight into the tree of its chunk: git fast-import builds the trees meanwhile
                 if len(changed) == size * (staged.commits + staged.opened):
                     if staged.opened:
@@ -690,6 +698,13 @@ def update_records(
             progress(done, done)
         if not isinstance(selection, str):
             report.selection = f"{IDS}{total[0]} record id{'' if total[0] == 1 else 's'}"
+        # every chunk's PIDs against the others' and the records the edit leaves, before the first
+        # is written (the write path checks each commit again, against what landed meanwhile)
+        for key, problems in _pid_clashes(repo, snap, moved, work.pid_fields, size).items():
+            report.changed -= 1
+            report.invalid += 1
+            for pointer, text in problems:
+                _problem(report, key, pointer, text)
         if report.invalid:
             if dry_run:
                 return report
@@ -700,6 +715,52 @@ def update_records(
     if after_hooks:
         _send_after(repo, ((i, "after_record_update") for i in changed.ids()), report.commits, False)
     return report
+
+
+def _pid_clashes(
+    repo: Storage,
+    snap: Any,
+    moved: dict[str, tuple[int, dict[str, str]]],
+    pid_fields: dict[str, str],
+    size: int,
+) -> dict[str, list[tuple[str, str]]]:
+    """The problems, by record id, of the PIDs that ``moved`` (place among the changes and new
+    PIDs of each changed record whose PIDs change; ``size`` changes a commit) gives records: a
+    PID another changed record takes too, one that a record holds at the snapshot and keeps (or
+    lets go of only in a later commit), or one a hard-deleted record had."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    if not any(pids for _place, pids in moved.values()):
+        return found
+    repo.index.catch_up(snap.tip)
+    purged = repo.writer.purged(snap.tree).pids
+    taken: dict[tuple[str, str], str] = {}
+    for key, (place, pids) in moved.items():  # in path order, as the records were read
+        for pid_type, value in sorted(pids.items()):
+            pointer = f"/{layout.pointer_token(pid_fields.get(pid_type, pid_type))}"
+            later = None
+            kept = None
+            for owner in map(str, repo.index.pid_owners(pid_type, value)):
+                if owner == key:
+                    continue
+                if owner not in moved or moved[owner][1].get(pid_type) == value:
+                    kept = kept or owner
+                elif moved[owner][0] // size > place // size:  # it lets go in a later commit
+                    later = later or owner
+            other = taken.get((pid_type, value)) or kept
+            if other is not None:
+                text = f"PID {pid_type}:{value} is already used by record {other}"
+            elif later is not None:
+                text = f"PID {pid_type}:{value} is used by record {later} until a later chunk is written"
+            elif (pid_type, value) in purged and purged[(pid_type, value)] != key:
+                text = (
+                    f"PID {pid_type}:{value} belonged to hard-deleted record "
+                    f"{purged[(pid_type, value)]} and stays reserved"
+                )
+            else:
+                taken[(pid_type, value)] = key
+                continue
+            found.setdefault(key, []).append((pointer, text))
+    return found
 
 
 def _send_after(

@@ -388,7 +388,8 @@ def _encode(data: Any) -> bytes:
     except orjson.JSONEncodeError:
         pass  # integers beyond 64 bits, unpaired surrogates, nesting deeper than orjson goes
     else:
-        if not _has_float(raw):
+        # a line indented past MAX_DEPTH: too deep, and check_value below says where
+        if not _has_float(raw) and _TOO_DEEP not in raw:
             return raw + b"\n"
     return _encode_with_json(data)
 

@@ -61,10 +61,12 @@ def checked_patch(patch: Any) -> list[dict[str, Any]]:
     return patch
 
 
-def patch_failure(number: int, op: dict[str, Any], err: Exception) -> str:
+def patch_failure(number: int, op: dict[str, Any], err: Exception, document: Any = None) -> str:
     """One line saying why operation ``number`` of a JSON Patch does not apply: the operation
     and its pointer, then what failed, without the whole document (jsonpointer's messages end
-    with a repr of it) or Python type names (jsonpatch's failed ``test``)."""
+    with a repr of it) or Python type names (jsonpatch's failed ``test``, jsonpointer's
+    ``Document '<class 'int'>'``: with the ``document`` the operation was applied to, the
+    value on the way that is not an object or array is named)."""
     import jsonpatch
 
     source = f" from {op['from']}" if "from" in op else ""
@@ -74,10 +76,37 @@ def patch_failure(number: int, op: dict[str, Any], err: Exception) -> str:
         if len(expected) > 80:
             expected = expected[:77] + "..."
         return f"{where}: the value at {op['path'] or '/'} is not {expected}"
+    if re.search(r"does not support indexing|to non-container type", str(err)):
+        for pointer in (op.get("from"), op.get("path")):
+            found = _scalar_on_the_way(document, pointer) if isinstance(pointer, str) else None
+            if found is not None:
+                return f"{where}: {found[0]} is {layout.json_type(found[1])}, not an object or array"
     reason = re.sub(r" (?:in|of) [\[{(].*\Z", "", str(err), flags=re.S)
     if re.fullmatch(r"'.*'", reason):  # a KeyError's text: jsonpatch passes on only the name
         reason = f"{reason} not found"
     return f"{where}: {reason[:200]}"
+
+
+def _scalar_on_the_way(document: Any, pointer: str) -> tuple[str, Any] | None:
+    """(pointer, value) of the first value on the way to ``pointer`` in ``document`` that is not
+    an object or array; None when there is none (or the way is missing)."""
+    import jsonpointer
+
+    try:
+        parts = jsonpointer.JsonPointer(pointer).parts
+    except jsonpointer.JsonPointerException:
+        return None
+    value = document
+    for depth, part in enumerate(parts):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, (dict, list)):
+            return None
+        else:
+            return "/" + "/".join(layout.pointer_token(p) for p in parts[:depth]), value
+    return None
 
 
 class RecordBase(dict):
@@ -496,7 +525,7 @@ class Record(RecordBase):
                 data = jsonpatch.JsonPatch([op]).apply(data, in_place=True)
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
                 # the same type (a failed test is a 409 over HTTP), with one line of our own
-                raise type(err)(f"record {self._id}: {patch_failure(number, op, err)}") from None
+                raise type(err)(f"record {self._id}: {patch_failure(number, op, err, data)}") from None
         if not isinstance(data, dict):
             raise InvalidRecordError("a JSON Patch must leave the record an object")
         new = type(self)(data, repo=self._repo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from datetime import UTC, datetime
@@ -211,6 +212,19 @@ def test_set_and_unset_are_idempotent(titled: Repository) -> None:
     again = titled.update_records("", tag)
     assert (again.changed, again.unchanged) == (0, 20)
     assert SetFields(set=[("/tags/2", "c")])({"tags": ["a", "b"]}) == {"tags": ["a", "b", "c"]}
+
+
+def test_set_at_a_dash_makes_a_missing_array(titled: Repository) -> None:
+    """``-`` is past the end of an array (RFC 6901): ``/tags/-`` on a record without tags makes
+    ``tags`` a one-element array, not an object with the member ``-``; a second run adds nothing."""
+    add = SetFields(set=[("/tags/-", "x"), ("/a/b/-", {"k": 1})])
+    assert add({"title": "t"}) == {"title": "t", "tags": ["x"], "a": {"b": [{"k": 1}]}}
+    assert add({"tags": ["x"], "a": {"b": [{"k": 1}]}}) == {"tags": ["x"], "a": {"b": [{"k": 1}]}}
+    assert SetFields(set=[("/m/-", 1)])({"m": {}}) == {"m": {"-": 1}}  # in an object, "-" is a name
+    assert SetFields(set=[("/m/0", 1)])({}) == {"m": {"0": 1}}  # a number may be a member's name
+    report = titled.update_records("year:2001", SetFields(set=[("/tags/-", "x")]))
+    assert report.changed == 4
+    assert {tuple(d.get("tags", ())) for d in data_by_number(titled).values()} == {("x",), ()}
 
 
 def test_chunks_land_one_after_another_and_a_rerun_continues(titled: Repository) -> None:
@@ -723,3 +737,153 @@ def test_values_json_cannot_hold_are_refused_before_any_record_is_read(value) ->
         SetFields(set=[("/x", value)])
     with pytest.raises(InvalidRecordError):
         _Patch([{"op": "add", "path": "/x", "value": value}])
+
+
+def _nested(depth: int) -> dict:
+    value: object = 1
+    for _ in range(depth):
+        value = {"x": value}
+    return value  # type: ignore[return-value]
+
+
+def test_values_nested_too_deep_where_set_are_refused(titled: Repository, gr, tmp_path: Path) -> None:
+    """A value that is shallow enough on its own but lands deeper than MAX_DEPTH in the record
+    is refused (the record would be unreadable), naming the record and where; nothing is written."""
+    tip = titled.tip()
+    deep = _nested(96)  # 97 levels on its own, 103 at /a/b/c/d/e/f
+    SetFields(set=[("/a", deep)])  # fits at /a
+    with pytest.raises(InvalidRecordError, match=r"^/a/b/c/d/e/f: record is nested deeper than 100 levels"):
+        SetFields(set=[("/a/b/c/d/e/f", deep)])
+    patch = [
+        {"op": "add", "path": "/b", "value": {"c": {"d": {"e": {"f": {}}}}}},
+        {"op": "add", "path": "/b/c/d/e/f/g", "value": deep},
+    ]
+    one = titled.lookup_pid("recid", "1")
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records([one], patch)
+    ((record_id, _pointer, text),) = caught.value.report.problems
+    assert record_id == str(one)
+    assert text.startswith("record is nested deeper than 100 levels at /b/c/d/e/f/g/x/x/")
+    assert titled.tip() == tip
+    # in the CLI: a usage error for --set, a problem naming the record for --patch (exit 1)
+    result = gr(titled, "edit", "--set", f"/a/b/c/d/e/f={json.dumps(deep)}")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: /a/b/c/d/e/f: record is nested deeper than 100 levels at /a/b/")
+    assert len(result.stderr.splitlines()) == 1 and len(result.stderr) < 500
+    result = gr(titled, "edit", "--set", f"/a={json.dumps(_nested(101))}")  # not "is not JSON"
+    assert result.exit_code == 2
+    assert result.stderr == "Error: the value of --set /a is nested deeper than 100 levels\n"
+    (tmp_path / "p.json").write_text(json.dumps(patch))
+    result = gr(titled, "edit", "-i", str(one), "--patch", str(tmp_path / "p.json"))
+    assert result.exit_code == 1
+    assert f"record {one}: record is nested deeper than 100 levels at /b/c/d/e/f/g/x/" in result.stderr
+    assert titled.tip() == tip
+
+
+def test_pids_are_checked_across_chunks_before_the_first_is_written(titled: Repository, gr) -> None:
+    """A PID two changed records take, or one a record the edit leaves holds, is a problem of
+    the whole edit, found before any chunk is written (and by the dry run), naming the field."""
+    tip = titled.tip()
+
+    def fold(data: dict) -> dict:  # 20 records onto 10 numbers: the clashes come chunk after chunk
+        data["control_number"] = str(int(data["control_number"]) % 10 + 100)
+        return data
+
+    preview = titled.update_records("", fold, chunk=2, dry_run=True)
+    assert (preview.changed, preview.invalid) == (10, 10)
+    assert {p[1] for p in preview.problems} == {"/control_number"}
+    assert all(re.fullmatch(r"PID recid:1\d\d is already used by record \S+", p[2]) for p in preview.problems)
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("", fold, chunk=2)
+    assert caught.value.report.problems == preview.problems and not caught.value.report.commits
+    assert titled.tip() == tip
+    # against a record the edit does not select: named as its owner
+    first = titled.lookup_pid("recid", "1")
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records("year:2001", SetFields(set=[("/control_number", "1")]), chunk=1)
+    problems = caught.value.report.problems
+    assert len(problems) == 4 and problems[0][1:] == (
+        "/control_number",
+        f"PID recid:1 is already used by record {first}",
+    )
+    assert titled.tip() == tip
+    # the CLI: exit 1, one line a problem, nothing written
+    result = gr(titled, "edit", "year:2001", "--set", '/control_number="1"', "--chunk", "1", "--dry-run")
+    assert result.exit_code == 1 and "Would be invalid: 4" in result.stdout
+    result = gr(titled, "edit", "year:2001", "--set", '/control_number="1"', "--chunk", "1")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert f": /control_number: PID recid:1 is already used by record {first}\n" in result.stderr
+    assert result.stderr.endswith("Error: 4 problems in 4 of 4 records; nothing was written\n")
+    assert titled.tip() == tip
+
+
+def test_pids_that_move_between_records_of_one_edit(titled: Repository) -> None:
+    """Records that swap PIDs in one commit may; across chunks the first would take a PID the
+    other still holds, which is a problem before anything is written."""
+    one, two = titled.lookup_pid("recid", "1"), titled.lookup_pid("recid", "2")
+    swap = {"1": "2", "2": "1"}
+
+    def swapped(data: dict) -> dict:
+        data["control_number"] = swap[data["control_number"]]
+        return data
+
+    tip = titled.tip()
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records([one, two], swapped, chunk=1)
+    ((_record, pointer, text),) = caught.value.report.problems
+    assert pointer == "/control_number" and "until a later chunk is written" in text
+    assert titled.tip() == tip
+    report = titled.update_records([one, two], swapped)
+    assert report.changed == 2 and len(report.commits) == 1
+    assert (titled.lookup_pid("recid", "1"), titled.lookup_pid("recid", "2")) == (two, one)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def change(r) return r\n", "SyntaxError: "),
+        ("undefined_name\n", "NameError: name 'undefined_name' is not defined"),
+        ("raise RuntimeError('no config')\n", "RuntimeError: no config"),
+    ],
+)
+def test_cli_edit_python_module_that_fails_to_import_is_a_usage_error(
+    titled: Repository, gr, tmp_path: Path, monkeypatch, source: str, message: str
+) -> None:
+    """As --python-file says for the same file: exit 2, one line naming --python."""
+    name = f"broken_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    tip = titled.tip()
+    result = gr(titled, "edit", "--python", f"{name}:change")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: --python {name}:change: {message}")
+    assert len(result.stderr.splitlines()) == 1
+    assert titled.tip() == tip
+
+
+@pytest.mark.parametrize(
+    ("op", "pointer", "text"),
+    [
+        ({"op": "add", "path": "/year/x", "value": 1}, "/year/x", "/year is a number"),
+        ({"op": "remove", "path": "/title/0"}, "/title/0", "/title is a string"),
+        ({"op": "replace", "path": "/o/k/deeper", "value": 1}, "/o/k/deeper", "/o/k is null"),
+        ({"op": "add", "path": "/l/0/z", "value": 1}, "/l/0/z", "/l/0 is a boolean"),
+        ({"op": "move", "from": "/year/x", "path": "/y"}, "/y", "/year is a number"),
+    ],
+)
+def test_a_patch_through_a_value_that_is_no_container_says_which(
+    titled: Repository, op: dict, pointer: str, text: str
+) -> None:
+    """As --set says it ("the parent is a number, not an object or array"), not jsonpointer's
+    "Document '<class 'int'>' does not support indexing"."""
+    one = titled.lookup_pid("recid", "1")
+    setup = SetFields(set=[("/o", {"k": None}), ("/l", [True])])
+    titled.update_records([one], setup)
+    with pytest.raises(BulkEditError) as caught:
+        titled.update_records([one], [op])
+    ((record_id, where, message),) = caught.value.report.problems
+    described = f"{op['op']} {op['path']}" + (f" from {op['from']}" if "from" in op else "")
+    assert (record_id, where) == (str(one), pointer)
+    assert message == f"JSON Patch operation 0 ({described}): {text}, not an object or array"
+    with pytest.raises(Exception, match=f"^record {one}: JSON Patch operation 0 .*: {text}, not an object"):
+        Record.get_record(one, repo=titled).patch([op])

@@ -261,6 +261,23 @@ def test_deep_nesting_is_refused_on_write() -> None:
         layout.dumps(nest(sys.getrecursionlimit() * 2))
 
 
+@pytest.mark.parametrize(("leaf", "inner"), [(1, 0), ("s", 0), ([], 0), ({}, 0), ([1], 1), ({"k": None}, 1)])
+def test_dumps_parsed_refuses_what_dumps_refuses_for_depth(leaf: object, inner: int) -> None:
+    """A parsed record changed by values checked on their own (an edit's --set or JSON Patch)
+    is written by dumps_parsed: the values may sit deeper in the record than they were checked."""
+
+    def nest(depth: int) -> dict:  # the deepest value at depth ``depth``
+        value: object = leaf
+        for number in range(depth - 1 - inner):
+            value = {"a": value} if number % 2 else [value]
+        return {"r": value}
+
+    fits = nest(layout.MAX_DEPTH)
+    assert layout.dumps_parsed(fits) == layout.dumps(fits)
+    with pytest.raises(InvalidRecordError, match=f"nested deeper than {layout.MAX_DEPTH} levels at /r/"):
+        layout.dumps_parsed(nest(layout.MAX_DEPTH + 1))
+
+
 @pytest.mark.parametrize("raw", [b'"\\ud800"', b'{"k": ["\\udfff"]}', b'{"\\udc00": 1}', b'"\\ud83d x"'])
 def test_unpaired_surrogate_escapes_are_refused(raw: bytes) -> None:
     with pytest.raises(InvalidRecordError, match="surrogate"):

@@ -43,11 +43,15 @@ def _parse_set(value: str) -> tuple[str, Any]:
         raise UsageFailure(f"--set {value}: give POINTER=JSON, like --set '/title=\"New title\"'")
     try:
         return pointer, layout.loads(text, what=f"the value of --set {pointer}")
-    except GitRecordsError:
-        quoted = f"{pointer}={json.dumps(text)}"
-        raise UsageFailure(
-            f"--set {value}: {text!r} is not JSON; for a string, quote it: --set '{quoted}'"
-        ) from None
+    except GitRecordsError as err:
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError):
+            quoted = f"{pointer}={json.dumps(text)}"
+            raise UsageFailure(
+                f"--set {value}: {text!r} is not JSON; for a string, quote it: --set '{quoted}'"
+            ) from None
+        raise UsageFailure(str(err)) from None  # JSON, but not what a record can hold
 
 
 def _load_module_function(spec: str) -> Callable[[dict[str, Any]], Any]:
@@ -60,6 +64,8 @@ def _load_module_function(spec: str) -> Callable[[dict[str, Any]], Any]:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise UsageFailure(f"--python {spec}: {err}") from None
+    except Exception as err:  # the module's own code fails (SyntaxError, NameError, ...)
+        raise UsageFailure(f"--python {spec}: {type(err).__name__}: {err}") from None
     return _function_in(module, name, f"--python {spec}", f"python {spec}")
 
 
