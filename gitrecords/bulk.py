@@ -93,10 +93,13 @@ def _init_worker(
     max_bytes: int,
     format_checker: Any,
     inline_schemas: bool = True,
+    allow_remote_refs: bool = False,
 ) -> None:
     _settings.clear()
     _settings.update(
-        store=SchemaStore(schemas, schemas_dir, inline_schemas=inline_schemas),
+        store=SchemaStore(
+            schemas, schemas_dir, allow_remote_refs=allow_remote_refs, inline_schemas=inline_schemas
+        ),
         default_schema=default_schema,
         pid_fields=pid_fields,
         max_bytes=max_bytes,
@@ -451,6 +454,7 @@ def import_records(
             repo.max_record_bytes,
             format_checker,
             settings.get("inline_schemas", True) is True,
+            store.allow_remote_refs,  # as the single writes of this repository resolve them
         )
         records_dir = settings["records"]
         pending = PendingImport(repo.index)

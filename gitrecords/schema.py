@@ -315,7 +315,7 @@ class SchemaStore:
         cls = SAFE_BASES.get(type(validator), type(validator))
         expected = _rust_drafts().get(cls)
         schemas = [validator.schema, *self.by_path.values()]
-        if expected is None or any(_mentions(schema, "patternProperties") for schema in schemas):
+        if expected is None or any(_mentions(schema, key) for schema in schemas for key in _READ_APART):
             return None
         try:
             if jsonschema_rs.validator_cls_for(validator.schema) is not expected:
@@ -544,6 +544,23 @@ def _expand(node: Any, resolver: Any, spec: Any, seen: frozenset[int], budget: l
 
 def _refuse_retrieval(uri: str) -> Any:
     raise RefResolutionError(f"$ref {uri!r} is outside the schema store")
+
+
+#: keywords jsonschema-rs reads otherwise than jsonschema (the reference) in some draft: a schema
+#: that any schema of the store mentions them in is validated by jsonschema alone. The first
+#: CROSS_CHECKS records find a disagreement only if one of them meets it; these were found by a
+#: differential test: patternProperties (regex dialects), 2019-09's unevaluatedProperties and
+#: unevaluatedItems (jsonschema took an additionalProperties schema's keys for names), the
+#: draft-7 dependencies in 2019-09 and 2020-12 (jsonschema ignores it there, jsonschema-rs
+#: applies it), $recursiveRef and $dynamicRef
+_READ_APART = (
+    "patternProperties",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "dependencies",
+    "$recursiveRef",
+    "$dynamicRef",
+)
 
 
 def _mentions(value: Any, key: str) -> bool:

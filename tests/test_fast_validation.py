@@ -286,6 +286,13 @@ def test_no_fast_check_with_a_format_checker_or_remote_refs() -> None:
     "schema",
     [
         {"patternProperties": {"^\\S+$": {"type": "string"}}},
+        {
+            "$schema": "https://json-schema.org/draft/2019-09/schema",
+            "additionalProperties": {"type": "string"},
+            "unevaluatedProperties": False,
+        },
+        {"if": {"dependencies": {"doi": ["publisher"]}}, "then": {"required": ["title"]}},
+        {"$schema": "https://json-schema.org/draft/2019-09/schema", "items": {"$recursiveRef": "#"}},
         {"$schema": "http://json-schema.org/draft-03/schema#", "type": "string"},
         {"properties": {"a": {"$ref": "https://example.org/elsewhere.json"}}},
         {"properties": {"a": {"$ref": "other.json"}}},
@@ -293,6 +300,48 @@ def test_no_fast_check_with_a_format_checker_or_remote_refs() -> None:
 )
 def test_no_fast_check_where_the_two_could_disagree(schema: dict[str, Any]) -> None:
     assert SchemaStore({"s.json": schema}).fast_check("s.json") is None
+
+
+@pytest.mark.parametrize(
+    ("schema", "bad"),
+    [
+        (
+            {
+                "$schema": "https://json-schema.org/draft/2019-09/schema",
+                "properties": {"$schema": {"type": "string"}, "title": {"type": "string"}},
+                "additionalProperties": {"type": "string"},
+                "unevaluatedProperties": False,
+            },
+            {"title": "t", "note": "extra"},
+        ),
+        (
+            {
+                "properties": {"$schema": {"type": "string"}},
+                "if": {"dependencies": {"doi": ["publisher"]}},
+                "then": {"required": ["title"]},
+            },
+            {"doi": "10.1/x"},
+        ),
+    ],
+)
+def test_a_record_jsonschema_refuses_is_refused_after_the_cross_checks(
+    tmp_path: Path, schema: dict[str, Any], bad: dict[str, Any]
+) -> None:
+    """Where jsonschema-rs reads a keyword otherwise, a record jsonschema refuses was written
+    once CROSS_CHECKS valid records had switched the schema to jsonschema-rs alone (and refused
+    by a fresh process, and reported by validate): jsonschema decides such schemas."""
+    from jsonschema import ValidationError, validators
+
+    from gitrecords import Record
+    from gitrecords import schema as schema_module
+
+    assert not validators.validator_for(schema, default=validators.Draft202012Validator)(schema).is_valid(bad)
+    repo = Repository.init(tmp_path / "r.git")
+    repo.put_schema("s.json", schema)
+    for n in range(schema_module.CROSS_CHECKS + 1):
+        Record.create({"$schema": "s.json", "title": f"valid {n}"}, repo=repo)
+    with pytest.raises(ValidationError):
+        Record.create({"$schema": "s.json", **bad}, repo=repo)
 
 
 def test_store_refs_resolve_in_rust_too() -> None:
@@ -341,6 +390,29 @@ def test_jsonschema_rs_never_fetches_a_ref(counting_server: tuple[str, list[str]
     store = SchemaStore({"s.json": {"properties": {"a": {"$ref": f"{base}/remote.json"}}}})
     assert store.fast_check("s.json") is None
     assert requests == []
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_a_bulk_import_resolves_remote_refs_where_the_repository_allows_them(
+    tmp_path: Path, counting_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch, many: bool
+) -> None:
+    """A repository opened with allow_remote_refs=True resolves an http $ref of a store schema
+    in a bulk import (in this process and in its workers) as its single writes do: the import
+    refused the record the single create accepted."""
+    from gitrecords import Record, bulk
+
+    base, requests = counting_server
+    if many:
+        monkeypatch.setattr(bulk, "PARALLEL_THRESHOLD", 1)
+    repo = Repository.init(tmp_path / "r.git")
+    repo.put_schema("s.json", {"properties": {"title": {"$ref": f"{base}/title.json"}}})
+    allowing = Repository(repo.path, allow_remote_refs=True)
+    Record.create({"$schema": "s.json", "title": "one"}, repo=allowing)
+    assert len(allowing.import_records([{"$schema": "s.json", "title": "two"}]).ids) == 1
+    with pytest.raises(BatchValidationError) as refused:
+        allowing.import_records([{"$schema": "s.json", "title": 3}])
+    assert "3 is not of type 'string'" in str(refused.value.problems)
+    assert requests
 
 
 # -- in the import ---------------------------------------------------------------------------
