@@ -248,7 +248,13 @@ class SchemaStore:
             except referencing.exceptions.Unresolvable as err:
                 raise _ref_error(err) from None
             except RecursionError:
-                raise SchemaError("schema has a $ref cycle that never reaches a value") from None
+                raise SchemaError(_REF_CYCLE) from None
+            except BaseException as err:
+                # the same recursion met inside rpds (referencing's Rust maps) comes out as pyo3's
+                # PanicException, a BaseException no ``except Exception`` catches
+                if _recursion_panic(err):
+                    raise SchemaError(_REF_CYCLE) from None
+                raise
             if budget.timeouts[first:] and first_timeout(errors) is None:
                 errors.append(swallowed_timeout(data, *budget.timeouts[first]))
         yield from errors
@@ -544,6 +550,14 @@ def _expand(node: Any, resolver: Any, spec: Any, seen: frozenset[int], budget: l
 
 def _refuse_retrieval(uri: str) -> Any:
     raise RefResolutionError(f"$ref {uri!r} is outside the schema store")
+
+
+_REF_CYCLE = "schema has a $ref cycle that never reaches a value"
+
+
+def _recursion_panic(err: BaseException) -> bool:
+    """Whether ``err`` is a Rust panic (pyo3's PanicException) over a Python RecursionError."""
+    return type(err).__name__ == "PanicException" and "RecursionError" in str(err)
 
 
 #: keywords jsonschema-rs reads otherwise than jsonschema (the reference) in some draft: a schema

@@ -485,6 +485,38 @@ def test_a_ref_cycle_jsonschema_rs_does_not_mind_is_reported_for_every_record(re
     }
 
 
+def test_a_ref_cycle_met_inside_rust_is_the_same_one_line_error(tmp_path: Path) -> None:
+    """With some cycles the RecursionError is raised inside rpds (referencing's Rust maps) and
+    comes out as pyo3's PanicException, a BaseException: the CLI died with a traceback. It is
+    the same schema error (Rust still prints its panic's lines on stderr before it)."""
+    import os
+    import subprocess
+    import sys
+
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": "#/$defs/x",
+        "$defs": {
+            "x": {"if": {"type": "object", "allOf": [True, {"$ref": "#/$defs/x"}], "$ref": "#/$defs/x"}}
+        },
+    }
+    repo = Repository.init(tmp_path / "r.git")
+    repo.put_schema("cycle.json", schema)
+    env = {**os.environ, "GITRECORDS_REPO": str(repo.path), "RUST_BACKTRACE": "0"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "gitrecords"), "create"],  # as a person runs it
+        input='{"$schema": "cycle.json", "a": 1}',
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == (
+        "Error: stdin: new record: /$schema: schema has a $ref cycle that never reaches a value"
+    )
+    assert "Traceback" not in proc.stderr and "PanicException" not in proc.stderr
+
+
 def test_single_writes_are_decided_by_jsonschema_rs_after_the_cross_checks(
     doi_repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
