@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _git, _pack
-from .config import PURGED_FILE, purged_text
+from . import _git, _pack, layout
+from .config import DEFAULT_CONFIG, PURGED_FILE, parse_config, purged_text
 from .errors import (
     GitRecordsError,
     HardDeleteRefusedError,
@@ -108,6 +108,24 @@ def hard_delete(
             repo.parsed.clear()  # no copy of a purged record's data stays in memory
 
 
+def _records_folders(git: Any, commits: list[Any], current: str) -> set[str]:
+    """The records folders the ``gitrecords.json`` of ``commits`` name (each file read once), and
+    ``current``; a file that cannot be read names none."""
+    folders = {current}
+    seen: set[_git.Oid] = set()
+    for commit in commits:
+        blob = _git.entry_id(git[commit.tree_id], layout.CONFIG_FILE)
+        if blob is None:
+            folders.add(DEFAULT_CONFIG["records"])
+            continue
+        if blob in seen:
+            continue
+        seen.add(blob)
+        with contextlib.suppress(GitRecordsError):
+            folders.add(str(parse_config(_git.read_blob(git, blob))["records"]).strip("/"))
+    return folders
+
+
 def _purge_log_commit(
     repo: Repository, base: _git.Oid, record_ids: list[uuid.UUID], *, message: str | None, author: Any
 ) -> tuple[_git.Oid, dict[str, _git.Oid | None]]:
@@ -172,7 +190,6 @@ def purge(
     dropped: set[_git.Oid] = set()  # the commits that only changed the purged records
     purged_blobs: set[_git.Oid] = set()
     memo: dict[tuple[_git.Oid, frozenset[tuple[bytes, ...]]], _git.Oid] = {}
-    wanted = frozenset(tuple(part.encode() for part in p.split("/")) for p in paths)
     pack = _pack.PackWriter(str(repo.git_dir / "objects" / "pack"), _delta_depth(git))
     reader = _pack.PackReader(str(repo.git_dir / "objects" / "pack"))
 
@@ -228,10 +245,19 @@ def purge(
 
     try:
         commits = list(_git.walk_all(git, tips))
+        # the record's file wherever a commit's own gitrecords.json put the records folder: a
+        # commit from before the folder moved has the file at the old place
+        wanted = frozenset(
+            tuple(part.encode() for part in layout.path_for(record_id, folder).split("/"))
+            for folder in _records_folders(git, commits, repo.records_dir)
+            for record_id in record_ids
+        )
         total = len(commits)
         for done, commit in enumerate(commits, 1):
             old_parents = commit.parent_ids
-            parents = [commit_map.get(p, p) for p in old_parents]
+            # two parents that only changed the purged records become one: git never writes a
+            # commit with the same parent twice
+            parents = list(dict.fromkeys(commit_map.get(p, p) for p in old_parents))
             old_tree = commit.tree_id
             trees[commit.id] = old_tree
             tree_id = strip(old_tree, wanted, ())
@@ -240,10 +266,11 @@ def purge(
             elif (
                 len(parents) == 1
                 and tree_id == tree_of(parents[0])
-                and old_tree != tree_of(old_parents[0])
+                and (old_tree != tree_of(old_parents[0]) or len(old_parents) > 1)
                 and commit.id not in keep_shape
             ):
-                commit_map[commit.id] = parents[0]  # it only changed the purged records
+                # it only changed the purged records, or merged branches that only did
+                commit_map[commit.id] = parents[0]
                 dropped.add(commit.id)
             else:
                 raw = _rewrite_commit_raw(commit.read_raw(), tree_id, parents)

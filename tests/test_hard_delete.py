@@ -202,6 +202,64 @@ def test_a_record_read_before_another_handle_purged_it_says_so(repo: Repository)
             read()
 
 
+def test_hard_delete_purges_the_file_from_commits_made_before_the_records_folder_moved(
+    tmp_path: Path,
+) -> None:
+    """Each commit is read with its own gitrecords.json: before "records" moved to data/, the
+    record's file was under records/. The hard delete removes it there too; it left that
+    file, and the content, in every commit from before the move."""
+    import json
+
+    work = tmp_path / "work"
+    repo = Repository.init(work, bare=False)
+    secret = Record.create({"title": "zyxqv secret"}, repo=repo)
+    keep = Record.create({"title": "kept"}, repo=repo)
+    identity = ["-c", "user.name=T", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "-C", str(work), "mv", "records", "data"], check=True)
+    config = json.loads((work / "gitrecords.json").read_text())
+    (work / "gitrecords.json").write_text(json.dumps({**config, "records": "data"}, indent=2) + "\n")
+    subprocess.run(["git", "-C", str(work), *identity, "commit", "-qam", "records move to data/"], check=True)
+    repo = Repository(work)
+    assert repo.path_for(secret.id).startswith("data/")
+    repo.hard_delete([secret.id])
+    for commit in git(repo, "log", "--all", "--format=%H").split():
+        assert str(secret.id) not in git(repo, "ls-tree", "-r", "--name-only", commit), commit
+    assert "zyxqv" not in git(repo, "log", "--all", "-p")
+    assert Record.get_record(keep.id, repo=repo)["title"] == "kept"
+    fsck(repo)
+
+
+def test_a_merge_of_branches_that_only_changed_the_record_goes_with_them(tmp_path: Path) -> None:
+    """Two branches that only changed the purged record, then merged: both sides' commits go,
+    so the merge's parents became one commit twice (git never writes that). It goes too."""
+    work = tmp_path / "work"
+    repo = Repository.init(work, bare=False)
+    secret = Record.create({"title": "secret"}, repo=repo)
+    keep = Record.create({"title": "kept"}, repo=repo)
+    path = repo.path_for(secret.id)
+    identity = ["-c", "user.name=T", "-c", "user.email=t@example.org"]
+
+    def run(*args: str) -> None:
+        subprocess.run(["git", "-C", str(work), *identity, *args], check=True, capture_output=True)
+
+    run("checkout", "-q", "-b", "side")
+    (work / path).write_text('{\n  "title": "side"\n}\n')
+    run("commit", "-qam", "side")
+    run("checkout", "-q", "main")
+    (work / path).write_text('{\n  "title": "main"\n}\n')
+    run("commit", "-qam", "main")
+    run("merge", "-q", "--no-edit", "-s", "ours", "side")
+    repo = Repository(work)
+    repo.hard_delete([secret.id])
+    for line in git(repo, "log", "--all", "--format=%H %P").splitlines():
+        parents = line.split()[1:]
+        assert len(parents) == len(set(parents)), line
+    assert "Merge branch" not in git(repo, "log", "--format=%s", "main")
+    assert Record.get_record(keep.id, repo=repo)["title"] == "kept"
+    fsck_strict = ["git", "--git-dir", str(repo.git_dir), "fsck", "--strict"]
+    subprocess.run(fsck_strict, check=True, capture_output=True)
+
+
 def test_hard_delete_several_records(repo: Repository) -> None:
     a = Record.create({"t": "a"}, repo=repo)
     b = Record.create({"t": "b"}, repo=repo)
