@@ -667,6 +667,13 @@ def _linked_worktrees(
                 f"the linked worktree {worktree.path} is missing, and its HEAD and index may hold "
                 "the record: restore it or run `git worktree prune` (nothing was changed)"
             )
+        private = _worktree_refs(worktree)
+        if private:
+            raise HardDeleteRefusedError(
+                f"the linked worktree {worktree.path} has refs of its own ({', '.join(private[:3])}), "
+                "which a hard delete cannot rewrite with the others: delete them first ('git bisect "
+                f"reset' there, or 'git -C {worktree.path} update-ref -d {private[0]}'; nothing was changed)"
+            )
         head = _worktree_commit(worktree, refs)
         tree = _git.tree_of(git, head)
         opened = _git.open_worktree(worktree)
@@ -684,6 +691,17 @@ def _linked_worktrees(
                     "commit or restore them first"
                 )
     return worktrees
+
+
+def _worktree_refs(worktree: _git.LinkedWorktree) -> list[str]:
+    """The refs a linked worktree keeps for itself (refs/worktree/*, refs/bisect/*, ...: files
+    under its own folder, which the repository's refs do not list)."""
+    root = Path(worktree.admin) / "refs"
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            found.append(str(Path(folder, name).relative_to(worktree.admin)))
+    return sorted(found)
 
 
 def _worktree_commit(worktree: _git.LinkedWorktree, refs: dict[str, _git.Oid]) -> _git.Oid | None:

@@ -378,3 +378,21 @@ def test_a_hard_delete_in_a_linked_worktree_is_refused_and_leaves_nothing_behind
         assert b"purgeme" not in index.read_bytes(), index
     assert Repository(a).search("purgeme").total == 0
     fsck(bare)
+
+
+def test_a_hard_delete_refuses_while_a_linked_worktree_has_refs_of_its_own(tmp_path: Path) -> None:
+    """refs/worktree/* and refs/bisect/* of a linked worktree live in its own folder, which the
+    repository's refs do not list: the hard delete left them naming commits it deleted (git
+    fsck: invalid sha1 pointer). It refuses, nothing changed, until they are gone."""
+    from gitrecords.errors import HardDeleteRefusedError
+
+    bare, a, _b = linked_pair(tmp_path)
+    secret = Record.create({"title": "purge me"}, repo=Repository(bare.path, branch="feature"))
+    run(a, "update-ref", "refs/worktree/keep", "HEAD")
+    before = run(bare.git_dir, "rev-parse", "feature")
+    with pytest.raises(HardDeleteRefusedError, match=r"has refs of its own \(refs/worktree/keep\)"):
+        Repository(bare.path, branch="feature").hard_delete([secret.id])
+    assert run(bare.git_dir, "rev-parse", "feature") == before
+    run(a, "update-ref", "-d", "refs/worktree/keep")
+    Repository(bare.path, branch="feature").hard_delete([secret.id])
+    fsck(bare.git_dir)
