@@ -40,7 +40,18 @@ LIVE, TOMBSTONE, BROKEN = 0, 1, 2
 
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
-JSON_LINE = re.compile(r"\(line (\d+) column \d+\)")
+#: where a file's JSON went wrong, as layout.loads says it: ``(line L column C)`` for its syntax,
+#: ``(line L, at POINTER)`` for a value or a duplicate key it refuses (always at the end)
+_JSON_PLACE = re.compile(r"\(line (\d+)(?: column \d+|, at (/.*))\)$")
+
+
+def json_place(message: str) -> tuple[int | None, str | None]:
+    """(line, JSON pointer) of a refusal of :func:`gitrecords.layout.loads`; None where it says
+    none."""
+    match = _JSON_PLACE.search(message)
+    if match is None:
+        return None, None
+    return int(match[1]), match[2]
 
 
 def _skip(text: str, pos: int) -> int:
@@ -157,9 +168,8 @@ def _check_file(path: str, record_id: str, raw: bytes) -> FileResult:
         data = layout.loads(text, what="the file")
     except InvalidRecordError as err:
         message = str(err)
-        match = JSON_LINE.search(message)
-        line = int(match[1]) if match else None
-        return path, record_id, BROKEN, {}, [("json", None, line, message)]
+        line, pointer = json_place(message)
+        return path, record_id, BROKEN, {}, [("json", pointer, line, message)]
     try:
         # the strict parser let JSON values only through: serialise as layout.dumps does,
         # without its check of every value (a tenth of the time of a whole check)

@@ -33,9 +33,9 @@ from jsonschema.exceptions import best_match
 
 from . import _git, layout
 from ._checkfile import (
-    JSON_LINE,
     TOMBSTONE,
     BlobReader,
+    json_place,
     line_of,
     pids_of,
     results,
@@ -268,8 +268,8 @@ def _read_config(repo: Repository, tree: Any, problems: _Problems) -> dict[str, 
     try:
         loaded = layout.loads(text, what=layout.CONFIG_FILE)
     except InvalidRecordError as err:
-        match = JSON_LINE.search(str(err))
-        problems.add(Problem(layout.CONFIG_FILE, "config", str(err), line=int(match[1]) if match else None))
+        line, pointer = json_place(str(err))
+        problems.add(Problem(layout.CONFIG_FILE, "config", str(err), line=line, pointer=pointer))
         return None
     if not isinstance(loaded, dict):
         problems.add(Problem(layout.CONFIG_FILE, "config", f"{layout.CONFIG_FILE} must hold a JSON object"))
@@ -326,8 +326,8 @@ def _load_schemas(
             schema = parse_schema_file(raw, path)
         except SchemaError as err:
             if report is None or full in report:
-                match = JSON_LINE.search(str(err))
-                problems.add(Problem(full, "schema-store", str(err), line=int(match[1]) if match else None))
+                line, pointer = json_place(str(err))
+                problems.add(Problem(full, "schema-store", str(err), line=line, pointer=pointer))
             continue
         findings = _schema_problems(schema)
         if findings and (report is None or full in report):
@@ -1024,8 +1024,7 @@ def fmt(paths: Iterable[Path], *, check: bool = False, git: Any = None) -> Itera
         try:
             canonical = layout.dumps(layout.loads(raw, what=str(path)))
         except InvalidRecordError as err:
-            match = JSON_LINE.search(str(err))
-            yield FmtResult(path, False, str(err), int(match[1]) if match else None)
+            yield FmtResult(path, False, str(err), json_place(str(err))[0])
             continue
         if canonical == raw or (
             # absolute: libgit2 reads a relative path from the clone's root, not from the cwd

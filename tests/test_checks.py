@@ -518,6 +518,27 @@ def test_a_gitlink_in_the_records_folder_is_stray(work: Path) -> None:
         assert "a gitlink (a submodule entry)" in report.problems[0].message
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "pointer"),
+    [
+        ('{\n  "title": "a",\n  "control_number": "3",\n  "control_number": "4"\n}\n', 4, "/control_number"),
+        ('{\n  "title": "a",\n  "n": [1, NaN]\n}\n', 3, "/n/1"),
+        ('{\n  "title": "a",\n  "n": {"x)": -0}\n}\n', 3, "/n/x)"),
+    ],
+)
+def test_a_value_the_strict_reader_refuses_is_named_by_line_and_pointer(
+    work: Path, text: str, line: int, pointer: str
+) -> None:
+    """A duplicate key, NaN or -0 is refused with its line and JSON pointer in the message; the
+    problem carries them too (text output path:line:, --format github's line=), as for a
+    syntax error."""
+    path = layout.path_for(D)
+    write(work, path, text.encode(), raw=True)
+    commit_all(work, "a refused value")
+    [problem] = [p for p in validate_range(open_clone(work)).problems if p.path == path]
+    assert (problem.check, problem.line, problem.pointer) == ("json", line, pointer)
+
+
 def test_purged_txt_must_be_a_file(work: Path) -> None:
     """purged.txt as a folder is read as no file (an empty purge log), and a hard delete would
     write its own file over it: refused (gitrecords.json as one is refused as missing)."""

@@ -207,7 +207,7 @@ def test_fmt_paths_and_invalid_json(gr, work: Path, monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 1
     assert result.stdout == "a.json\n"
     assert result.stderr == (
-        "bad.json: [json] bad.json is not valid JSON: NaN is not a JSON number (use null or a string)"
+        "bad.json:2: [json] bad.json is not valid JSON: NaN is not a JSON number (use null or a string)"
         " (line 2, at /a)\n"
         "Error: 1 of 2 files not valid JSON; left as they are\n"
     )
