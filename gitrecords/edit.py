@@ -166,7 +166,9 @@ class SetFields:
     changes nothing the second time, which is what a resumed run needs): ``set`` creates
     missing objects on the way to the pointer (a missing array before a ``-``), replaces an
     array's element at an index (``-`` appends the value unless the array already holds an
-    equal one), and ``unset`` of a member that is not there changes nothing.
+    equal one), and ``unset`` of a member that is not there changes nothing. The exception: an
+    ``unset`` of an array element by its index (``/keywords/0``) removes whatever element is
+    there, so a second run removes the next one.
     """
 
     def __init__(self, set: Sequence[tuple[str, Any]] = (), unset: Sequence[str] = ()) -> None:

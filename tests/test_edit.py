@@ -513,6 +513,33 @@ def test_cli_undo_conflicts(titled: Repository, gr) -> None:
     assert result.stderr.splitlines()[1].startswith(f"Undid {report.commit[:7]}: restored 3 records (commit ")
 
 
+def test_cli_undo_says_why_nothing_was_undone(titled: Repository, gr) -> None:
+    """When undo writes nothing it says why, truly: every record skipped as changed since, the
+    records already back as they were, or a commit that changed no records (it said 'the
+    records are as they were before it' for all three)."""
+    report = titled.update_records("year:2001", SetFields(set=[("/x", 1)]))
+    for record_id in titled.search("year:2001").ids:
+        Record.get_record(record_id, repo=titled).patch([{"op": "add", "path": "/x", "value": 2}]).commit()
+    result = gr(titled, "undo", report.commit, "--skip-conflicts")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        f"Nothing undone: the 4 records {report.commit[:7]} changed that are not as it left them were skipped"
+    )
+    again = titled.update_records("year:2002", SetFields(set=[("/y", 1)]))
+    titled.undo(again.commit)
+    result = gr(titled, "undo", again.commit)
+    assert result.exit_code == 0
+    assert (
+        result.stderr
+        == f"Nothing to undo: the records {again.commit[:7]} changed are as they were before it\n"
+    )
+    titled.put_schema("other.json", {"type": "object"})
+    schema_commit = str(titled.tip())
+    result = gr(titled, "undo", schema_commit)
+    assert result.exit_code == 0
+    assert result.stderr == f"Nothing to undo: {schema_commit[:7]} changed no records\n"
+
+
 # -- the worker processes ------------------------------------------------------------------
 
 

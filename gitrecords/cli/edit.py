@@ -358,7 +358,18 @@ def undo(
     count = len(report.restored)
     noun = "record" if count == 1 else "records"
     if report.commit is None:
-        note(f"Nothing to undo: the records {short(report.undone)} changed are as they were before it")
+        undone = short(report.undone)
+        if report.conflicts:  # --skip-conflicts, and every record it changed has changed since
+            skipped = len(report.conflicts)
+            note(
+                f"Nothing undone: the {skipped} {'record' if skipped == 1 else 'records'} {undone} changed "
+                "that are not as it left them were skipped"
+                + (f"; {report.already} are as they were before it" if report.already else "")
+            )
+        elif report.already:
+            note(f"Nothing to undo: the records {undone} changed are as they were before it")
+        else:
+            note(f"Nothing to undo: {undone} changed no records")
     else:
         note(f"Undid {short(report.undone)}: restored {count} {noun} (commit {short(report.commit)})")
 
