@@ -38,6 +38,7 @@ from .bulk import CHUNK, StagedTrees, Validity, blob_id, in_workers, record_path
 from .errors import (
     AfterSignalError,
     BulkEditError,
+    EditInterruptedError,
     GitRecordsError,
     InvalidRecordError,
     NoResultFound,
@@ -849,6 +850,45 @@ def _commit(
     parts = -(-count // size)
     trees = staged.finish()  # the chunks' trees, staged with their files
     assert len(trees) == parts
+    start = repo.tip()
+    try:
+        _commit_parts(repo, trees, base_tree, changed, report, message, author, size, parts)
+    except KeyboardInterrupt:
+        # a Ctrl-C once a commit is on the branch (in a later chunk, or in the derived indexes'
+        # catch-up after the branch moved) says what landed: "Aborted!" alone hid it
+        # every trailer of the edit's commits but the chunk's number
+        trailers = [line for line in _trailers(report, 1, parts) if not line.startswith("Gitrecords-Chunk:")]
+        landed = _landed(repo, start, trailers)
+        if landed:
+            raise EditInterruptedError(landed, parts) from None
+        raise
+
+
+def _landed(repo: Storage, start: Any, trailers: list[str]) -> list[str]:
+    """The commits of an edit (those with all of ``trailers``) on the branch since ``start``,
+    oldest first."""
+    found: list[str] = []
+    commit = repo.tip()
+    while commit is not None and commit != start and len(found) < 100_000:
+        message = repo.git[commit].message
+        if all(line in message.splitlines() for line in trailers):
+            found.append(str(commit))
+        commit = _git.first_parent(repo.git, commit)
+    return found[::-1]
+
+
+def _commit_parts(
+    repo: Storage,
+    trees: list[Any],
+    base_tree: Any,
+    changed: _Changes,
+    report: EditReport,
+    message: str | None,
+    author: Any,
+    size: int,
+    parts: int,
+) -> None:
+    count = len(changed)
     for part in range(parts):
         start, stop = part * size, min((part + 1) * size, count)
         text = message or _default_message(report, stop - start)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchValidationError",
     "BulkEditError",
+    "EditInterruptedError",
     "GitRecordsError",
     "HardDeleteRefusedError",
     "InvalidRecordError",
@@ -125,6 +126,26 @@ class BatchValidationError(GitRecordsError):
         plural = "" if len(problems) == 1 else "s"
         super().__init__(
             f"{len(problems)} problem{plural} in {invalid} of {total} records; nothing was written"
+        )
+
+
+class EditInterruptedError(GitRecordsError):
+    """A bulk edit was interrupted (Ctrl-C) after some of its commits landed: ``commits`` are
+    those on the branch, oldest first, of ``parts`` in all."""
+
+    def __init__(self, commits: list[str], parts: int) -> None:
+        self.commits = commits
+        self.parts = parts
+        landed = ", ".join(c[:12] for c in commits)
+        if parts == 1:
+            done = "the edit's commit"
+        elif len(commits) == parts:
+            done = f"all {parts} of the edit's commits"
+        else:
+            done = f"{len(commits)} of the edit's {parts} commits"
+        super().__init__(
+            f"interrupted, but {done} landed ({landed}): run the same command again to finish it, "
+            "or 'gitrecords undo' each of them to take it back"
         )
 
 

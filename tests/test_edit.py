@@ -540,6 +540,41 @@ def test_cli_undo_says_why_nothing_was_undone(titled: Repository, gr) -> None:
     assert result.stderr == f"Nothing to undo: {schema_commit[:7]} changed no records\n"
 
 
+def test_a_ctrl_c_after_commits_landed_says_which(titled: Repository, gr, monkeypatch) -> None:
+    """A Ctrl-C once some of an edit's commits are on the branch (here while the second chunk's
+    indexes catch up, after its branch moved) said only 'Aborted!', exit 1: it now names the
+    commits that landed and what to do. Before any landed, it is an interruption as before."""
+    from gitrecords.errors import EditInterruptedError
+    from gitrecords.writer import WritePath
+
+    real = WritePath.write
+    calls: list[int] = []
+
+    def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        commit = real(self, *args, **kwargs)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return commit
+
+    monkeypatch.setattr(WritePath, "write", write)
+    with pytest.raises(EditInterruptedError) as raised:
+        titled.update_records("year:2001", SetFields(set=[("/x", 1)]), chunk=2)
+    assert len(raised.value.commits) == 2 and raised.value.parts == 2
+    assert raised.value.commits[-1] == str(titled.tip())
+    assert "run the same command again to finish it" in str(raised.value)
+    calls.clear()
+    result = gr(titled, "edit", "year:2002", "--set", "/y=1", "--chunk", "2")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: interrupted, but all 2 of the edit's commits landed (")
+    calls[:] = [1]  # the first write is interrupted: nothing landed
+    monkeypatch.setattr(WritePath, "write", lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    before = titled.tip()
+    with pytest.raises(KeyboardInterrupt):
+        titled.update_records("year:2003", SetFields(set=[("/z", 1)]))
+    assert titled.tip() == before
+
+
 # -- the worker processes ------------------------------------------------------------------
 
 
