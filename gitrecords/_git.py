@@ -776,19 +776,53 @@ def skip_worktree(repo: pygit2.Repository, paths: list[str]) -> set[str]:
     the flag): only for files that are missing."""
     if not paths:
         return set()
+    # many paths (a bulk write in a sparse checkout) would pass the system's limit of a command
+    # line: then the whole index is listed
+    named = paths if len(paths) <= 100 else []
     proc = subprocess.run(
-        ["git", "--git-dir", repo.path, "--work-tree", repo.workdir, "ls-files", "-v", "-z", "--", *paths],
+        ["git", "--git-dir", repo.path, "--work-tree", repo.workdir, "ls-files", "-v", "-z", "--", *named],
         capture_output=True,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_LITERAL_PATHSPECS": "1"},
     )
     if proc.returncode != 0:
         return set()
+    wanted = set(paths)
     marked = set()
     for line in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
         tag, _, path = line.partition(" ")
-        if tag in ("S", "s"):
+        if tag in ("S", "s") and path in wanted:
             marked.add(path)
     return marked
+
+
+def sparse_checkout(repo: pygit2.Repository) -> bool:
+    """Whether ``repo``'s work tree is a sparse checkout (``core.sparseCheckout``; git puts it in
+    config.worktree, which libgit2 does not read, so the git binary is asked, and only when the
+    patterns' file exists)."""
+    if not os.path.exists(os.path.join(repo.path, "info", "sparse-checkout")):
+        return False
+    proc = subprocess.run(
+        ["git", "--git-dir", repo.path, "config", "--bool", "core.sparseCheckout"],
+        capture_output=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
+    return proc.stdout.strip() == b"true"
+
+
+def reapply_sparse_checkout(repo: pygit2.Repository) -> None:
+    """Let git take the files a sparse checkout leaves out out of the work tree again (new ones
+    written there are then only in the index, marked skip-worktree, as git's own checkout
+    leaves them)."""
+    git_args = ["--git-dir", repo.path, "--work-tree", repo.workdir]
+    proc = subprocess.run(
+        ["git", *git_args, "sparse-checkout", "reapply"],
+        capture_output=True,
+        cwd=repo.workdir,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
+    if proc.returncode != 0:
+        reason = proc.stderr.decode(errors="replace").strip()
+        raise RepositoryError(f"git sparse-checkout reapply failed: {reason}")
 
 
 def set_index_entry_outside_worktree(repo: pygit2.Repository, path: str, blob: Oid) -> None:

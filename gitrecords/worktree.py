@@ -131,6 +131,7 @@ class WorkingClone:
         absent = [
             p for p, b in changes.items() if b is not None and p in index and not (workdir / p).exists()
         ]
+        added = any(b is not None and p not in index for p, b in changes.items())
         sparse = _git.skip_worktree(git, absent) if absent else set()
         for path, blob in changes.items():
             file = workdir / path
@@ -157,6 +158,9 @@ class WorkingClone:
             blob = changes[path]
             assert blob is not None
             _git.set_index_entry_outside_worktree(git, path, blob)
+        if added and _git.sparse_checkout(git):
+            # a new file outside the sparse checkout's folders: git's own rules take it out
+            _git.reapply_sparse_checkout(git)
 
     def forget(self, paths: Iterable[str]) -> None:
         """After a history rewrite, drop ``paths`` from the index and the files (any HEAD)."""

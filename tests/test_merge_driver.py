@@ -148,6 +148,23 @@ def test_git_merge_of_criss_cross_histories_conflicts_where_the_bases_disagree(
     fsck(work)
 
 
+def test_the_base_driver_ignores_a_strategy_of_the_drivers_command(
+    files: tuple[Path, Path, Path], gr
+) -> None:  # type: ignore[no-untyped-def]
+    """A driver installed with --command '... merge-driver --strategy theirs ...' gets the same
+    words for git's inner merges plus --virtual-base: that merge must not fail (git then went on
+    with a base of its own), and the strategy is for the real merge only."""
+    base, ours, theirs = files
+    args = ("--virtual-base", "--strategy", "theirs", str(base), str(ours), str(theirs))
+    result = gr(None, "merge-driver", *args)
+    assert result.exit_code == 0, result.stderr
+    from gitrecords.replication import base_driver_command
+
+    assert base_driver_command("gitrecords merge-driver --strategy theirs %O %A %B %P") == (
+        "gitrecords merge-driver --virtual-base --strategy theirs %O %A %B %P"
+    )
+
+
 def test_git_pull_in_a_clone_uses_the_driver(
     server: Repository, rec: uuid.UUID, work: Repository, tmp_path: Path
 ) -> None:

@@ -224,6 +224,23 @@ def test_a_sparse_checkout_leaves_records_it_does_not_hold_out(clone: Repository
         inside.commit()
 
 
+def test_new_records_and_bulk_writes_in_a_cone_sparse_checkout(clone: Repository, work: Path) -> None:
+    """In a cone-mode sparse checkout that leaves records/ out, a new record's file stays out as
+    git's own checkout would leave it (only in the index, skip-worktree), and a bulk edit of
+    more records than a command line can name goes through."""
+    ids = clone.import_records([{"title": f"r{n}"} for n in range(150)]).ids
+    run(work, "sparse-checkout", "set", "--cone", "schemas")
+    assert not (work / clone.path_for(ids[0])).exists()
+    new = Record.create({"title": "new"}, repo=clone)
+    assert not (work / clone.path_for(new.id)).exists()
+    assert run(work, "ls-files", "-v", "--", clone.path_for(new.id)).startswith("S ")
+    report = clone.update_records(ids, [{"op": "add", "path": "/x", "value": 1}])
+    assert report.changed == 150
+    assert status(work) == ""
+    run(work, "sparse-checkout", "disable")
+    assert json.loads((work / clone.path_for(ids[-1])).read_text())["x"] == 1
+
+
 def test_a_record_in_a_merge_conflict_is_refused_with_a_clear_error(clone: Repository, work: Path) -> None:
     """A write to a record whose file is in an unresolved merge conflict (git's index holds
     only its conflict stages) is refused, naming the file: it was an internal KeyError."""

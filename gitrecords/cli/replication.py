@@ -211,9 +211,8 @@ def merge_driver(
     base, ours, theirs = (Path(a) for a in args[:3])
     path = args[3] if len(args) == 4 else None
     if virtual_base:
-        if strategy is not None:
-            raise UsageFailure("--strategy is not for --virtual-base")
         # git's inner merge: never a conflict; where the bases disagree, a value no record holds
+        # (a --strategy of the driver's command is for the real merge, not this one)
         data, _result = merge_files(
             base.read_bytes(), ours.read_bytes(), theirs.read_bytes(), path=path, strategy=VIRTUAL_BASE
         )
