@@ -182,6 +182,8 @@ def parse_at(value: int | str | date | datetime) -> int | datetime | str:
     if not text:
         raise AtError("an empty value is not a revision, a date or a commit")
     if text.isdigit() and text.isascii():
+        if len(text) > 18:  # (and past 4,300 digits int() refuses the text)
+            raise AtError(f"revision {text[:12]}...: no record has that many revisions")
         return int(text)
     try:
         if _DATE.fullmatch(text):

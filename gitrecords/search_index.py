@@ -221,7 +221,8 @@ def scalar_number(value: Any) -> int | float | None:
 def query_number(text: str) -> int | float | None:
     """The number of a text that reads as one (``_NUMBER``): an integer within 64 bits as an
     integer, any other as a float; None for infinite ones."""
-    if _INTEGER.match(text):
+    # past 19 digits no integer fits 64 bits (and past 4,300 int() refuses the text): a float
+    if _INTEGER.match(text) and len(text.lstrip("-")) <= 19:
         exact = int(text)
         if _INT64_MIN <= exact <= _INT64_MAX:
             return exact
