@@ -411,7 +411,9 @@ class _Work:
     opened: Any = None  # the repository, as opened by this process
     opened_tree: Any = None
     opened_in: int = 0  # by the process with this pid
-    keep_pids: bool = False  # a change that removes or changes a PID the record holds is a problem
+    #: a change that removes or changes a PID the record holds, or removes its $schema, is a
+    #: problem (the guards of a write over HTTP)
+    keep_pids: bool = False
 
     def read(self, key: str, blob_hex: str | None) -> tuple[str | None, bytes | None]:
         """(blob, bytes) of the record ``key`` (looked up in the tree when ``blob_hex`` is None),
@@ -444,6 +446,7 @@ class _Work:
             return INVALID, [("/", "the file does not hold a JSON object")], None
         record_id = uuid.UUID(key)
         held = {field: data[field] for field in self.pid_fields.values() if field in data}
+        had_schema = "$schema" in data
         new, problem = _changed(data, self.patch, self.function, record_id)
         if problem is not None:
             return INVALID, [problem[1:]], None
@@ -465,6 +468,8 @@ class _Work:
                         [(f"/{field}", f"the {pid_type} PID {shown} cannot be removed or changed")],
                         None,
                     )
+            if had_schema and "$schema" not in new:  # it would be validated no more
+                return INVALID, [("/$schema", "the record's $schema cannot be removed")], None
         new_raw, found = self.checks.problems(new, self.checked)
         found = [*(found or []), *pid_type_problems(new, self.pid_fields)]
         if found:

@@ -441,6 +441,37 @@ def test_a_write_over_http_cannot_drop_or_change_a_pid(client: FlaskClient, samp
     assert client.get("/records/1").get_json()["id"] == FIRST
 
 
+def test_a_write_over_http_cannot_drop_the_schema_to_skip_validation(
+    client: FlaskClient, sample_repo: Repository
+) -> None:
+    """Dropping $schema switched validation off (the sample names no default schema): a PUT
+    without it saved an invalid value, and a PATCH that removed it too. A PUT or edit that
+    leaves it out keeps it; removing it is a 400 naming /$schema."""
+    before = commits(sample_repo)
+    data = client.get("/records/1").get_json()["metadata"]
+    schema = data.pop("$schema")
+    response = client.put(
+        f"/api/records/{FIRST}", json={**data, "publicationYear": "not a year"}, headers=auth()
+    )
+    assert response.status_code == 400 and "publicationYear" in response.get_data(as_text=True)
+    response = client.patch(
+        f"/api/records/{FIRST}",
+        json=[
+            {"op": "remove", "path": "/$schema"},
+            {"op": "replace", "path": "/publicationYear", "value": "x"},
+        ],
+        headers=auth(),
+    )
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {"pointer": "/$schema", "message": "the record's $schema cannot be removed"}
+    ]
+    assert commits(sample_repo) == before
+    response = client.put(f"/api/records/{FIRST}", json={**data, "publicationYear": "2001"}, headers=auth())
+    assert response.status_code == 200
+    assert Record.get_record(FIRST, repo=Repository(sample_repo.path))["$schema"] == schema
+
+
 def test_a_full_replace_that_leaves_the_pid_out_keeps_it(
     client: FlaskClient, sample_repo: Repository
 ) -> None:

@@ -143,6 +143,21 @@ def test_a_bulk_change_keeps_every_pid_as_put_and_patch_do(tmp_path: Path) -> No
     assert repo.update_records("recid:2", [{"op": "remove", "path": "/control_number"}]).changed == 1
 
 
+def test_a_bulk_change_over_http_cannot_remove_the_schema(tmp_path: Path) -> None:
+    """Removing $schema would switch validation off for the records: a problem of each one."""
+    repo = Repository.init(tmp_path / "schema.git")
+    repo.put_schema("title.json", {"type": "object", "properties": {"title": {"type": "string"}}})
+    Record.create({"$schema": "title.json", "title": "one"}, repo=repo)
+    client = create_app(repo.path, GITRECORDS_ADMIN_TOKEN=ADMIN, TESTING=True).test_client()
+    before = tip(repo)
+    response = bulk(client, {"query": "", "patch": [{"op": "remove", "path": "/$schema"}]})
+    assert response.status_code == 400
+    assert [(e["pointer"], e["message"]) for e in response.get_json()["errors"]] == [
+        ("/$schema", "the record's $schema cannot be removed")
+    ]
+    assert tip(repo) == before
+
+
 def test_the_server_forks_no_worker_processes(
     titled: tuple[Repository, FlaskClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:

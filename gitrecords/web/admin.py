@@ -632,6 +632,7 @@ def edit(record_id: str) -> Any:
         rec.check_revision(current, based_on)
         data = rec.parse_object(text.encode(), "record")
         rec.check_pids_kept(repo, current, data, fill=True)
+        rec.check_schema_kept(current, data, fill=True)
         current.clear()
         current.update(data)
         before = current.revision_id

@@ -301,6 +301,7 @@ def replace_record(record_id: str) -> Response:
     repo = current_repo()
     data = body_object()
     rec.check_pids_kept(repo, record, data, fill=True)
+    rec.check_schema_kept(record, data, fill=True)
     record.clear()
     record.update(data)
     return written(validated(repo, data, lambda: record.commit(message=message(), author=author())))
@@ -316,6 +317,7 @@ def patch_record(record_id: str) -> Response:
         raise HTTPProblem(400, str(err)) from None
     patched = record.patch(operations)
     rec.check_pids_kept(repo, record, dict(patched))
+    rec.check_schema_kept(record, dict(patched))
     return written(validated(repo, dict(patched), lambda: patched.commit(message=message(), author=author())))
 
 

@@ -98,6 +98,25 @@ def check_pids_kept(
             )
 
 
+def check_schema_kept(record: Record | RecordRevision, data: dict[str, Any], *, fill: bool = False) -> None:
+    """400 when ``data`` drops the ``$schema`` the record names: the schema is what a write is
+    validated against, and a record without one (in a repository with no default schema) is
+    validated no more. With ``fill`` (PUT, the edit page) a body that leaves it out keeps it,
+    as the form shows it read-only; naming another schema is a change like any other (the
+    record is validated against that one)."""
+    if "$schema" not in record or "$schema" in data:
+        return
+    if fill:
+        data["$schema"] = record["$schema"]
+        return
+    raise HTTPProblem(
+        400,
+        f"/$schema: record {record.id} is validated against its $schema; a write over HTTP cannot "
+        "remove it (name another schema to move the record to it)",
+        errors=[{"pointer": "/$schema", "message": "the record's $schema cannot be removed"}],
+    )
+
+
 def check_revert_keeps_pids(repo: Repository, record: Record, target: int) -> None:
     """400 when reverting ``record`` to revision ``target`` would drop or change a PID it holds
     (a revision from before the PID was added); reverting to a deletion is a delete, which keeps
