@@ -340,11 +340,16 @@ class StagedTrees:
         importer = self._importer
         if importer is None or importer.out.closed:
             return
+        pack_dir = self.repo.git_dir / "objects" / "pack"
+        own = _open_files(importer.proc.pid, pack_dir, "tmp_")  # its own, known before it dies
         importer.proc.kill()
         release_in_children(importer.out.fileno())
         with contextlib.suppress(BrokenPipeError):
             importer.out.close()
         importer._finish()
+        for path in own:  # (other temporary packs may be a fetch's or a gc's: left alone)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     @property
     def importer(self) -> _FastImport:
@@ -670,6 +675,25 @@ def _move_branch(
         except _git.RefMoved:
             continue
     raise StaleRevisionError(f"{repo.ref} kept moving under the import; nothing was written")
+
+
+def _open_files(pid: int, folder: str | os.PathLike[str], prefix: str) -> list[str]:
+    """The files in ``folder`` whose names start with ``prefix`` that process ``pid`` has open
+    (from /proc; none where there is no /proc)."""
+    found: list[str] = []
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    wanted = os.path.realpath(folder)
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if os.path.dirname(target) == wanted and os.path.basename(target).startswith(prefix):
+            found.append(target)
+    return found
 
 
 @contextlib.contextmanager

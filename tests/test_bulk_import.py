@@ -129,3 +129,25 @@ def test_sample_records_round_trip_through_import(sample_repo: Repository, tmp_p
     for record_id in ids[:10]:
         path = sample_repo.path_for(record_id)
         assert git(target, "show", f"main:{path}") == git(sample_repo, "show", f"main:{path}")
+
+
+def test_an_aborted_staging_leaves_no_temporary_pack(tmp_path: Path) -> None:
+    """A bulk edit that stops (invalid records, Ctrl-C) kills its git fast-import: the pack it
+    had begun stayed behind as objects/pack/tmp_pack_* until a later import found it old
+    enough (other temporary packs may be a fetch's). The one it had open goes with it."""
+    import time
+
+    from gitrecords.bulk import StagedTrees
+
+    repo = Repository.init(tmp_path / "r.git")
+    repo.import_records([{"title": "one"}])
+    pack_dir = repo.git_dir / "objects" / "pack"
+    with StagedTrees(repo, repo.tip()) as staged:
+        staged.open_tree()
+        staged.file("records/aa/bb/x.json", b'{"title": "staged"}\n' * 1000)
+        deadline = time.monotonic() + 10
+        while not list(pack_dir.glob("tmp_*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert list(pack_dir.glob("tmp_*"))  # fast-import has begun its pack
+        staged.abort()
+    assert not list(pack_dir.glob("tmp_*"))
