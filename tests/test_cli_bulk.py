@@ -269,6 +269,52 @@ def test_import_reports_the_same_from_a_file_and_from_stdin(gr, title_repo, tmp_
     assert "duplicate key 'title'" in from_stdin.stderr
 
 
+def _feed_fifo(fifo: Path, data: bytes, done: threading.Event) -> threading.Thread:
+    """Write ``data`` into ``fifo`` once; if the reader is not ``done`` within 10 s (it opened
+    the FIFO a second time and waits for a writer), open it once more to let it go on."""
+
+    def feed() -> None:
+        fifo.write_bytes(data)
+        if not done.wait(timeout=10):
+            with open(fifo, "wb"):
+                pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return writer
+
+
+def test_import_from_a_fifo_reports_a_bad_line_without_reading_it_again(gr, repo, tmp_path):
+    """A FIFO can be read once: the messages of the lines the import parsed are not made by
+    opening FILE again (which waited forever for a writer)."""
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    before = repo.tip()
+    writer = _feed_fifo(fifo, b'{"title": "a"}\n{"title":\n', done)
+    result = gr(repo, "import", str(fifo))
+    done.set()
+    writer.join(timeout=10)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {fifo} line 2 is not valid JSON: Expecting value")
+    assert repo.tip() == before
+
+
+def test_import_total_does_not_open_a_fifo(gr, repo, tmp_path, monkeypatch):
+    """The progress bar's total is counted on a terminal only from a regular file: a FIFO
+    opened for the count would lose its input to it."""
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    writer = _feed_fifo(fifo, b'{"title": "a"}\n{"title": "b"}\n', done)
+    result = gr(repo, "import", str(fifo))
+    done.set()
+    writer.join(timeout=10)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.split()) == 2
+
+
 # -- validate ----------------------------------------------------------------
 
 

@@ -463,7 +463,7 @@ def _fast_import(
                 source, message=message, author=author, source=os.path.basename(label), progress=progress
             )
         except BatchValidationError as err:
-            parse_errors.update(_parse_errors(file, label, err.problems, unparsed, line_numbers))
+            parse_errors.update(_parse_errors(label, err.problems, unparsed, line_numbers))
             existing = [p for p in err.problems if p[3] == f"record {p[1]} already exists"]
             if existing and len(existing) == len(err.problems):
                 shown = ", ".join(str(p[1]) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
@@ -506,9 +506,13 @@ def _fast_import(
 
 def count_records(file: str) -> int | None:
     """The number of records (non-blank lines) in a JSON Lines file, or in stdin when it is a
-    regular file (``import - < records.jsonl``); None when that cannot be known (a pipe). Reads
-    with ``os.pread``, so stdin is left where it was."""
+    regular file (``import - < records.jsonl``); None when that cannot be known (a pipe, a
+    FIFO, which is not opened: the import opens it once). Reads with ``os.pread``, so stdin
+    is left where it was."""
     try:
+        # a path is looked at before it is opened: opening a FIFO would take its input
+        if file != "-" and not stat.S_ISREG(os.stat(file).st_mode):
+            return None
         fd = sys.stdin.fileno() if file == "-" else os.open(file, os.O_RDONLY)
     except (OSError, ValueError, io.UnsupportedOperation):
         return None
@@ -536,24 +540,23 @@ def _may_be_envelope(line: bytes) -> bool:
     return b'"data"' in line or b"\\u" in line
 
 
+#: how the import words a line it could not parse: ``layout.loads(line, what="record")``
+_UNPARSED_WHAT = "record"
+
+
 def _parse_errors(
-    file: str, label: str, problems: list[Any], unparsed: bytearray, line_numbers: array[int]
+    label: str, problems: list[Any], unparsed: bytearray, line_numbers: array[int]
 ) -> dict[int, str]:
     """The messages of lines sent unparsed that do not parse, worded as when parsed here.
 
-    Only the lines with a problem are read again (the input is a file: stdin is parsed
-    line by line before the import)."""
-    wanted = {line_numbers[p[0]]: p[0] for p in problems if p[2] == "/" and unparsed[p[0]]}
+    The import parsed them with ``layout.loads(line, what="record")``, whose messages start
+    with that ``what`` ("record is not valid JSON: ..."): the line's label takes its place.
+    FILE is never read again (it may be a pipe)."""
     found: dict[int, str] = {}
-    if not wanted:
-        return found
-    with open(file, "rb") as stream:
-        for number, line in enumerate(stream, 1):
-            if number in wanted:
-                try:
-                    layout.loads(line, what=f"{label} line {number}")
-                except GitRecordsError as err:
-                    found[wanted[number]] = str(err)
+    prefix = f"{_UNPARSED_WHAT} is "
+    for idx, _record_id, where, text in problems:
+        if where == "/" and unparsed[idx] and text.startswith(prefix):
+            found[idx] = f"{label} line {line_numbers[idx]}{text[len(_UNPARSED_WHAT) :]}"
     return found
 
 
