@@ -269,6 +269,24 @@ def test_import_reports_the_same_from_a_file_and_from_stdin(gr, title_repo, tmp_
     assert "duplicate key 'title'" in from_stdin.stderr
 
 
+def test_import_refuses_an_envelope_whose_data_is_not_an_object_on_both_paths(gr, repo, tmp_path):
+    """The record-by-record path (--force, minting) took such a line as a new record's data."""
+    file = tmp_path / "env.jsonl"
+    file.write_text('{"title": "a"}\n{"id": "00000000-0000-4000-8000-0000000000aa", "data": "hello"}\n')
+    before = repo.tip()
+    fast = gr(repo, "import", str(file))
+    assert fast.exit_code == 1
+    assert "a record must be a JSON object" in fast.stderr
+    for option in ("--force", "--pid-minter=recid"):
+        result = gr(repo, "import", option, str(file))
+        assert result.exit_code == 1, option
+        assert result.stderr == (
+            f"Error: {file} line 2: /data: a record must be a JSON object, not a string; "
+            "nothing was written\n"
+        )
+    assert repo.tip() == before
+
+
 def _feed_fifo(fifo: Path, data: bytes, done: threading.Event) -> threading.Thread:
     """Write ``data`` into ``fifo`` once; if the reader is not ``done`` within 10 s (it opened
     the FIFO a second time and waits for a writer), open it once more to let it go on."""

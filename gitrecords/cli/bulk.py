@@ -350,13 +350,18 @@ ENVELOPE_KEYS = {"id", "revision_id", "data"}
 
 
 def _unwrap(items: list[Item]) -> None:
-    """Turn ``{"id": ..., "data": {...}}`` lines (as 'export' writes) into id + data."""
+    """Turn ``{"id": ..., "data": {...}}`` lines (as 'export' writes) into id + data.
+
+    An envelope whose "data" is not an object is refused, as the fast path refuses it, not
+    taken as a record's data."""
     problems: list[Problem] = []
     for item in items:
         data = item.data
         if not (isinstance(data, dict) and "data" in data and set(data) <= ENVELOPE_KEYS):
             continue
         if not isinstance(data["data"], dict):
+            text = f"a record must be a JSON object, not {layout.json_type(data['data'])}"
+            problems.append(Problem(text, "/data", where=item.where))
             continue
         item.data = data["data"]
         if data.get("id") is not None:
