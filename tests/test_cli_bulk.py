@@ -287,6 +287,46 @@ def test_import_refuses_an_envelope_whose_data_is_not_an_object_on_both_paths(gr
     assert repo.tip() == before
 
 
+def test_minting_import_lists_a_purged_pid_with_the_other_problems(gr, sample_repo, tmp_path):
+    """The record-by-record path found a hard-deleted record's PID only at write time, naming a
+    random new id instead of the input line, and not at all when another problem was listed."""
+    gone = str(sample_repo.lookup_pid("recid", "44"))
+    taken = str(sample_repo.lookup_pid("recid", "45"))
+    assert gr(sample_repo, "delete", "--force", "--yes", "-i", gone).exit_code == 0
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"title": "b", "control_number": "44"}\n{"title": "c", "control_number": "45"}\n')
+    before = sample_repo.tip()
+    result = gr(sample_repo, "import", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{file} line 1: new record: /control_number: PID recid:44 belonged to hard-deleted record "
+        f"{gone} and stays reserved",
+        f"{file} line 2: new record: /control_number: PID recid:45 is already used by record {taken}",
+        "Error: 2 problems in 2 of 2 records; nothing was written",
+    ]
+    assert sample_repo.tip() == before
+
+
+def test_import_force_lists_a_hard_deleted_id_with_the_other_problems(gr, repo, tmp_path):
+    gone = gr(repo, "create", input='{"title": "a"}').stdout.strip()
+    assert gr(repo, "delete", "--force", "--yes", "-i", gone).exit_code == 0
+    other = "00000000-0000-4000-8000-0000000000aa"
+    file = tmp_path / "in.jsonl"
+    file.write_text(
+        f'{{"id": "{gone}", "data": {{"title": "b"}}}}\n{{"id": "{other}", "data": {{"$gitrecords": 1}}}}\n'
+    )
+    before = repo.tip()
+    result = gr(repo, "import", "--force", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{file} line 1: record {gone} was hard-deleted (it is listed in purged.txt); "
+        "its id cannot be used again",
+        f"{file} line 2: record {other}: /$gitrecords: this top-level key is reserved for tombstones",
+        "Error: 2 problems in 2 of 2 records; nothing was written",
+    ]
+    assert repo.tip() == before
+
+
 def _feed_fifo(fifo: Path, data: bytes, done: threading.Event) -> threading.Thread:
     """Write ``data`` into ``fifo`` once; if the reader is not ``done`` within 10 s (it opened
     the FIFO a second time and waits for a writer), open it once more to let it go on."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from .. import layout
+from ..config import PURGED_FILE
 from ..errors import GitRecordsError, NoResultFound, SchemaError
 from ..record import Record, RecordBase
 from ..repository import Repository, record_facts
@@ -99,12 +100,21 @@ def check_record(repo: Repository, data: Any, store: SchemaStore | None = None) 
 
 
 class PidClashes:
-    """Finds PIDs that another record (in the repository or earlier in the batch) already has."""
+    """Finds PIDs that another record (in the repository or earlier in the batch) already has,
+    or that a hard-deleted record held (listed in purged.txt: they stay reserved)."""
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.fields: dict[str, str] = dict(repo.config.get("pids") or {})
         self.seen: dict[tuple[str, str], uuid.UUID] = {}
+        self.purged = repo.writer.purged(repo.snapshot().tree)
+
+    def hard_deleted(self, record_id: uuid.UUID) -> str | None:
+        """Why ``record_id`` cannot be created: it names a hard-deleted record; else None."""
+        if str(record_id) in self.purged.ids:
+            listed = f"it is listed in {PURGED_FILE}"
+            return f"record {record_id} was hard-deleted ({listed}); its id cannot be used again"
+        return None
 
     def check(self, record_id: uuid.UUID, data: Any) -> list[tuple[str, str]]:
         if not self.fields or not isinstance(data, dict):
@@ -118,9 +128,13 @@ class PidClashes:
                     owner = self.repo.lookup_pid(pid_type, value)
                 except NoResultFound:
                     owner = None
+            gone = self.purged.pids.get(key)
+            place = f"/{layout.pointer_token(self.fields.get(pid_type, pid_type))}"
             if owner is not None and owner != record_id:
-                field = self.fields.get(pid_type, pid_type)
-                problems.append((f"/{field}", f"PID {pid_type}:{value} is already used by record {owner}"))
+                problems.append((place, f"PID {pid_type}:{value} is already used by record {owner}"))
+            elif gone is not None and gone != str(record_id):
+                text = f"PID {pid_type}:{value} belonged to hard-deleted record {gone} and stays reserved"
+                problems.append((place, text))
             else:
                 self.seen[key] = record_id
         return problems
@@ -224,6 +238,9 @@ def write_items(
                         minter(repo, record_id, data)
                     except GitRecordsError as err:
                         problems.append(Problem(str(err), record_id=record_id, where=item.where, new=is_new))
+            gone = pid_clashes.hard_deleted(record_id) if old is None and not is_new else None
+            if gone is not None:
+                problems.append(Problem(gone, where=item.where))
             for where, text in check_record(repo, data, store):
                 problems.append(Problem(text, where, record_id, item.where, is_new))
             for where, text in pid_clashes.check(record_id, data):
