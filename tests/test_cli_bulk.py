@@ -242,6 +242,20 @@ def test_import_invalid_json_line(gr, repo, tmp_path):
     assert result.stderr.startswith(f"Error: {file} line 2 is not valid JSON")
 
 
+def test_import_counts_each_invalid_json_line_as_a_record(gr, repo, tmp_path):
+    """Lines that are not JSON were all counted as one record: "3 problems in 1 of 4 records"."""
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"a": 1}\n{"a":\n{"b":\n{"c":\n')
+    for source, label, given in ((str(file), str(file), None), ("-", "stdin", file.read_bytes())):
+        result = gr(repo, "import", source, input=given)
+        assert result.exit_code == 1
+        lines = result.stderr.splitlines()
+        assert [line.split(" is not valid JSON")[0] for line in lines[:3]] == [
+            f"{label} line {n}" for n in (2, 3, 4)
+        ]
+        assert lines[3:] == ["Error: 3 problems in 3 of 4 records; nothing was written"]
+
+
 def test_import_reports_the_same_from_a_file_and_from_stdin(gr, title_repo, tmp_path):
     """Lines of a file that cannot be envelopes are parsed by the import, not by the CLI first;
     the report must not change (stdin is parsed line by line before the import)."""

@@ -34,10 +34,13 @@ class Problem:
     record_id: uuid.UUID | None = None
     where: str | None = None
     new: bool = False
+    #: the message starts with ``where`` already ("a.jsonl line 2 is not valid JSON: ..."):
+    #: ``where`` tells which input record the problem is of, and is not repeated
+    named: bool = False
 
     def line(self) -> str:
         parts = []
-        if self.where:
+        if self.where and not self.named:
             parts.append(self.where)
         if self.record_id is not None:
             parts.append("new record" if self.new else f"record {self.record_id}")

@@ -485,7 +485,7 @@ def _fast_import(
                     new=not given_ids[idx],
                 )
                 if idx not in parse_errors
-                else Problem(parse_errors[idx])
+                else Problem(parse_errors[idx], where=f"{label} line {line_numbers[idx]}", named=True)
                 for idx, record_id, where, text in err.problems
             ]
             fail(problems, err.total)
