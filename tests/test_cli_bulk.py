@@ -256,6 +256,26 @@ def test_import_counts_each_invalid_json_line_as_a_record(gr, repo, tmp_path):
         assert lines[3:] == ["Error: 3 problems in 3 of 4 records; nothing was written"]
 
 
+def test_import_gives_the_position_in_a_bad_line_without_its_newline(gr, repo, tmp_path):
+    """The fast path parsed each line with its newline: "(line 2 column 1)" for a one-line
+    record, where the record-by-record path said "(line 1 column 6)"."""
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"a": 1}\n{"a":\n')
+    envelope = tmp_path / "envelope.jsonl"
+    envelope.write_text('{"a": 1}\n{"data":\n')  # parsed by the CLI, not by the import
+    expected = "line 2 is not valid JSON: Expecting value ({}); nothing was written\n"
+    for args, given, label, place in (
+        ((str(file),), None, str(file), "line 1 column 6"),
+        (("-",), file.read_bytes(), "stdin", "line 1 column 6"),
+        ((str(envelope),), None, str(envelope), "line 1 column 9"),
+    ):
+        result = gr(repo, "import", *args, input=given)
+        assert result.exit_code == 1
+        assert result.stderr == f"Error: {label} " + expected.format(place)
+    minted = gr(repo, "import", "--pid-minter=recid", str(file))
+    assert minted.stderr == f"Error: {file} line 2 is not valid JSON: Expecting value (line 1 column 6)\n"
+
+
 def test_import_reports_the_same_from_a_file_and_from_stdin(gr, title_repo, tmp_path):
     """Lines of a file that cannot be envelopes are parsed by the import, not by the CLI first;
     the report must not change (stdin is parsed line by line before the import)."""

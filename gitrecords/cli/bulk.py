@@ -434,6 +434,8 @@ def _fast_import(
             for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue
+                if line.endswith(b"\n"):  # a position in the line is within it, not past its end
+                    line = line[:-1]
                 line_numbers.append(number)
                 if file != "-" and not _may_be_envelope(line):
                     given_ids.append(0)
