@@ -361,6 +361,25 @@ def test_import_force_lists_a_hard_deleted_id_with_the_other_problems(gr, repo, 
     assert repo.tip() == before
 
 
+def test_import_force_counts_the_records_written_not_every_input_record(gr, sample_repo, tmp_path):
+    """The summary and the commit message said "60 records" when one got a new revision."""
+    lines = gr(sample_repo, "export").stdout.splitlines()
+    changed = json.loads(lines[0])
+    changed["data"]["version"] = "9.9"
+    file = tmp_path / "changed.jsonl"
+    file.write_text("\n".join([json.dumps(changed), *lines[1:]]) + "\n")
+    result = gr(sample_repo, "import", "--force", str(file))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.split()) == 60  # every input record's id, in input order
+    assert result.stderr == f"Imported 1 record, 59 unchanged (commit {tip(sample_repo)[:7]})\n"
+    assert git(sample_repo, "log", "-1", "--format=%s").strip() == "import 1 record from changed.jsonl"
+    assert git(sample_repo, "diff", "--name-only", "HEAD~1", "HEAD").split() == [
+        sample_repo.path_for(changed["id"])
+    ]
+    again = gr(sample_repo, "import", "--force", str(file))
+    assert again.stderr == "No changes: the records already had that data\n"
+
+
 def _feed_fifo(fifo: Path, data: bytes, done: threading.Event) -> threading.Thread:
     """Write ``data`` into ``fifo`` once; if the reader is not ``done`` within 10 s (it opened
     the FIFO a second time and waits for a writer), open it once more to let it go on."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -150,6 +150,8 @@ class Written:
     records: list[Record]
     commit: str | None
     changed: bool
+    #: how many of ``records`` (existing ones) already had that data: no new revision
+    unchanged: int = 0
 
 
 def _check_duplicates(items: Sequence[Item]) -> None:
@@ -170,7 +172,7 @@ def write_items(
     replace: bool = False,
     must_exist: bool = False,
     pid_minters: Sequence[str] | None = None,
-    message: str | None = None,
+    message: str | Callable[[int], str] | None = None,
     author: str | None = None,
     progress: bool = False,
 ) -> Written:
@@ -182,6 +184,7 @@ def write_items(
     record holds that the input leaves out. With ``must_exist``
     (``update``) every id must name a live record. PID minters run for new
     records only: ``pid_minters``, or by default the repository's (``mint``).
+    ``message`` may be a function of the number of records written (unchanged ones left out).
     """
     _check_duplicates(items)
     existing: dict[int, Record] = {}
@@ -215,7 +218,8 @@ def write_items(
     before = repo.tip()
     records: list[Record] = []
     pid_fields: dict[str, str] = dict(repo.config.get("pids") or {})
-    with repo.transaction(message=message, author=author) as tx:
+    unchanged = 0
+    with repo.transaction(message=None if callable(message) else message, author=author) as tx:
         prepared: list[tuple[Item, uuid.UUID, Any, Record | None]] = []
         checking: Iterable[tuple[int, Item]] = enumerate(items)
         if progress:
@@ -259,14 +263,18 @@ def write_items(
                 # minted above already, where a PID that cannot be minted is a problem like any
                 records.append(Record.create(data, repo=repo, id_=record_id, pid_minters=()))
                 continue
+            blob = repo.record_blob(old.id)
             if old.is_deleted:
                 old.undelete()
             old.clear()
             old.update(data)
             old.commit()
             records.append(old)
+            unchanged += repo.record_blob(old.id) == blob  # the same data: no new revision
+        if callable(message):
+            tx.message = message(len(records) - unchanged)
     commit = tx.commit_id if tx.commit_id is not None else before
-    return Written(records, str(commit) if commit is not None else None, commit != before)
+    return Written(records, str(commit) if commit is not None else None, commit != before, unchanged)
 
 
 def record_summary(record: RecordBase) -> dict[str, Any]:
@@ -283,11 +291,13 @@ def report(verb: str, written: Written, as_json: bool) -> None:
     """Tell what a write did: JSON on stdout with --json, and one line on stderr."""
     if as_json:
         echo_json({"commit": written.commit, "records": [record_summary(r) for r in written.records]})
-    count = len(written.records)
-    noun = "record" if count == 1 else "records"
     if written.changed:
-        note(f"{verb} {count} {noun} (commit {short(written.commit)})")
-    elif count:
+        count = len(written.records) - written.unchanged
+        noun = "record" if count == 1 else "records"
+        same = f", {written.unchanged} unchanged" if written.unchanged else ""
+        note(f"{verb} {count} {noun}{same} (commit {short(written.commit)})")
+    elif written.records:
+        noun = "record" if len(written.records) == 1 else "records"
         note(f"No changes: the {noun} already had that data")
     else:
         note("Nothing to write: the input holds no records")

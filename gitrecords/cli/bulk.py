@@ -404,12 +404,19 @@ def import_(
     if force or pid_minters or (pid_minters is None and repo.config.get("mint")):
         items = parse_lines(read_bytes(file), label)
         _unwrap(items)
-        if message is None and items:
-            message = (
-                f"import {len(items)} record{'' if len(items) == 1 else 's'} from {os.path.basename(label)}"
-            )
+        name = os.path.basename(label)
+
+        def default_message(count: int) -> str:  # the records written: unchanged ones left out
+            return f"import {count} record{'' if count == 1 else 's'} from {name}"
+
         written = write_items(
-            repo, items, replace=force, pid_minters=pid_minters, message=message, author=author, progress=True
+            repo,
+            items,
+            replace=force,
+            pid_minters=pid_minters,
+            message=message if message is not None else default_message,
+            author=author,
+            progress=True,
         )
         if not as_json:
             for record in written.records:
