@@ -380,6 +380,22 @@ def test_import_force_counts_the_records_written_not_every_input_record(gr, samp
     assert again.stderr == "No changes: the records already had that data\n"
 
 
+def test_import_of_one_json_document_advises_without_naming_nl(gr, sample_repo, tmp_path):
+    """The record-by-record path (the sample mints recid) gave create's hint, "leave out --nl",
+    an option import does not have."""
+    file = tmp_path / "rec.json"
+    file.write_text(json.dumps({"title": "a", "year": 1}, indent=2) + "\n")
+    before = sample_repo.tip()
+    result = gr(sample_repo, "import", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: 4 lines of {file} are not valid JSON; {file} holds one JSON document: "
+        "import reads JSON Lines, one record per line ('create' reads a document)"
+    )
+    assert "--nl" not in result.stderr
+    assert sample_repo.tip() == before
+
+
 def _feed_fifo(fifo: Path, data: bytes, done: threading.Event) -> threading.Thread:
     """Write ``data`` into ``fifo`` once; if the reader is not ``done`` within 10 s (it opened
     the FIFO a second time and waits for a writer), open it once more to let it go on."""

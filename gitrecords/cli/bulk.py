@@ -348,6 +348,9 @@ def _same_file(a: os.stat_result, b: os.stat_result | None) -> bool:
 
 ENVELOPE_KEYS = {"id", "revision_id", "data"}
 
+#: import's advice for a FILE that is one JSON document (it has no --nl: it reads lines only)
+IMPORT_READS_LINES = "import reads JSON Lines, one record per line ('create' reads a document)"
+
 
 def _unwrap(items: list[Item]) -> None:
     """Turn ``{"id": ..., "data": {...}}`` lines (as 'export' writes) into id + data.
@@ -402,7 +405,7 @@ def import_(
     label = label_for(file)
     # minting (given, or the repository's "mint") and --force take the record-by-record path
     if force or pid_minters or (pid_minters is None and repo.config.get("mint")):
-        items = parse_lines(read_bytes(file), label)
+        items = parse_lines(read_bytes(file), label, IMPORT_READS_LINES)
         _unwrap(items)
         name = os.path.basename(label)
 
