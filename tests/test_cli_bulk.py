@@ -14,6 +14,7 @@ import pytest
 from helpers import SAMPLE_REPO, TITLE_SCHEMA, git
 
 import gitrecords.bulk
+import gitrecords.cli.bulk
 from gitrecords import Record, Repository, layout
 from gitrecords.cli import _output
 from gitrecords.cli.bulk import count_records, summary
@@ -531,6 +532,20 @@ def test_no_export_progress_between_records_on_a_terminal(gr, sample_repo, tmp_p
     monkeypatch.setattr(_output, "stdout_is_tty", lambda: False)
     redirected = gr(sample_repo, "export")
     assert redirected.stderr.split("\r")[-1].startswith("Exporting  60/60  100%")
+
+
+def test_no_export_progress_between_records_written_to_dev_stdout(gr, sample_repo, tmp_path, monkeypatch):
+    """``-o /dev/stdout`` is stdout, as open_output knows: on a terminal the bar was drawn
+    between the records all the same."""
+    stdout = tmp_path / "stdout"  # stands for the terminal: the runner's stdout has no descriptor
+    stdout.touch()
+    monkeypatch.setattr(gitrecords.cli.bulk, "_stdout_stat", lambda: os.stat(stdout))
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_output, "stdout_is_tty", lambda: True)
+    result = gr(sample_repo, "export", "-o", str(stdout))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 60
+    assert "Exporting" not in result.stderr
 
 
 def test_progress_line_has_count_rate_and_eta():

@@ -230,8 +230,8 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     unreadable = Unreadable()
 
     def records() -> Iterator[tuple[uuid.UUID, Record]]:
-        # JSON Lines on stdout: no bar drawn between them on a terminal
-        streaming = directory is None and output == "-"
+        # JSON Lines on stdout (-o /dev/stdout too): no bar drawn between them on a terminal
+        streaming = directory is None and _is_stdout(output)
         for record_id in progress_iter(ids, "Exporting", len(ids), streaming=streaming):
             record = load(repo, record_id)
             if isinstance(record, str):
@@ -286,7 +286,7 @@ def open_output(path: str) -> Iterator[IO[str]]:
         info = None
     except OSError as err:
         raise UsageFailure(f"-o {path}: {err.strerror}") from None
-    if path == "-" or (info is not None and _same_file(info, _stdout_stat())):
+    if _is_stdout(path, info):
         with click.open_file("-", "w", encoding="utf-8") as stream:
             yield stream
         return
@@ -333,6 +333,19 @@ def _writing(path: str, stream: IO[str]) -> Iterator[IO[str]]:
         if err.strerror is None:
             raise
         raise DataError(f"{path}: {err.strerror}") from None
+
+
+def _is_stdout(path: str, info: os.stat_result | None = None) -> bool:
+    """Whether ``-o PATH`` writes to stdout: ``-``, or a path that is stdout (/dev/stdout);
+    ``info`` is PATH's stat when known (None: looked up here)."""
+    if path == "-":
+        return True
+    if info is None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+    return _same_file(info, _stdout_stat())
 
 
 def _stdout_stat() -> os.stat_result | None:
