@@ -14,6 +14,7 @@ import pytest
 from helpers import SAMPLE_REPO, TITLE_SCHEMA, git
 
 import gitrecords.bulk
+import gitrecords.cli.bulk
 from gitrecords import Record, Repository, layout
 from gitrecords.cli import _output
 from gitrecords.cli.bulk import count_records, summary
@@ -242,6 +243,40 @@ def test_import_invalid_json_line(gr, repo, tmp_path):
     assert result.stderr.startswith(f"Error: {file} line 2 is not valid JSON")
 
 
+def test_import_counts_each_invalid_json_line_as_a_record(gr, repo, tmp_path):
+    """Lines that are not JSON were all counted as one record: "3 problems in 1 of 4 records"."""
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"a": 1}\n{"a":\n{"b":\n{"c":\n')
+    for source, label, given in ((str(file), str(file), None), ("-", "stdin", file.read_bytes())):
+        result = gr(repo, "import", source, input=given)
+        assert result.exit_code == 1
+        lines = result.stderr.splitlines()
+        assert [line.split(" is not valid JSON")[0] for line in lines[:3]] == [
+            f"{label} line {n}" for n in (2, 3, 4)
+        ]
+        assert lines[3:] == ["Error: 3 problems in 3 of 4 records; nothing was written"]
+
+
+def test_import_gives_the_position_in_a_bad_line_without_its_newline(gr, repo, tmp_path):
+    """The fast path parsed each line with its newline: "(line 2 column 1)" for a one-line
+    record, where the record-by-record path said "(line 1 column 6)"."""
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"a": 1}\n{"a":\n')
+    envelope = tmp_path / "envelope.jsonl"
+    envelope.write_text('{"a": 1}\n{"data":\n')  # parsed by the CLI, not by the import
+    expected = "line 2 is not valid JSON: Expecting value ({}); nothing was written\n"
+    for args, given, label, place in (
+        ((str(file),), None, str(file), "line 1 column 6"),
+        (("-",), file.read_bytes(), "stdin", "line 1 column 6"),
+        ((str(envelope),), None, str(envelope), "line 1 column 9"),
+    ):
+        result = gr(repo, "import", *args, input=given)
+        assert result.exit_code == 1
+        assert result.stderr == f"Error: {label} " + expected.format(place)
+    minted = gr(repo, "import", "--pid-minter=recid", str(file))
+    assert minted.stderr == f"Error: {file} line 2 is not valid JSON: Expecting value (line 1 column 6)\n"
+
+
 def test_import_reports_the_same_from_a_file_and_from_stdin(gr, title_repo, tmp_path):
     """Lines of a file that cannot be envelopes are parsed by the import, not by the CLI first;
     the report must not change (stdin is parsed line by line before the import)."""
@@ -267,6 +302,145 @@ def test_import_reports_the_same_from_a_file_and_from_stdin(gr, title_repo, tmp_
     assert from_file.stderr.replace(str(file), "stdin") == from_stdin.stderr
     assert "stdin line 2 is not valid JSON" in from_stdin.stderr
     assert "duplicate key 'title'" in from_stdin.stderr
+
+
+def test_import_refuses_an_envelope_whose_data_is_not_an_object_on_both_paths(gr, repo, tmp_path):
+    """The record-by-record path (--force, minting) took such a line as a new record's data."""
+    file = tmp_path / "env.jsonl"
+    file.write_text('{"title": "a"}\n{"id": "00000000-0000-4000-8000-0000000000aa", "data": "hello"}\n')
+    before = repo.tip()
+    fast = gr(repo, "import", str(file))
+    assert fast.exit_code == 1
+    assert "a record must be a JSON object" in fast.stderr
+    for option in ("--force", "--pid-minter=recid"):
+        result = gr(repo, "import", option, str(file))
+        assert result.exit_code == 1, option
+        assert result.stderr == (
+            f"Error: {file} line 2: /data: a record must be a JSON object, not a string; "
+            "nothing was written\n"
+        )
+    assert repo.tip() == before
+
+
+def test_minting_import_lists_a_purged_pid_with_the_other_problems(gr, sample_repo, tmp_path):
+    """The record-by-record path found a hard-deleted record's PID only at write time, naming a
+    random new id instead of the input line, and not at all when another problem was listed."""
+    gone = str(sample_repo.lookup_pid("recid", "44"))
+    taken = str(sample_repo.lookup_pid("recid", "45"))
+    assert gr(sample_repo, "delete", "--force", "--yes", "-i", gone).exit_code == 0
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"title": "b", "control_number": "44"}\n{"title": "c", "control_number": "45"}\n')
+    before = sample_repo.tip()
+    result = gr(sample_repo, "import", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{file} line 1: new record: /control_number: PID recid:44 belonged to hard-deleted record "
+        f"{gone} and stays reserved",
+        f"{file} line 2: new record: /control_number: PID recid:45 is already used by record {taken}",
+        "Error: 2 problems in 2 of 2 records; nothing was written",
+    ]
+    assert sample_repo.tip() == before
+
+
+def test_import_force_lists_a_hard_deleted_id_with_the_other_problems(gr, repo, tmp_path):
+    gone = gr(repo, "create", input='{"title": "a"}').stdout.strip()
+    assert gr(repo, "delete", "--force", "--yes", "-i", gone).exit_code == 0
+    other = "00000000-0000-4000-8000-0000000000aa"
+    file = tmp_path / "in.jsonl"
+    file.write_text(
+        f'{{"id": "{gone}", "data": {{"title": "b"}}}}\n{{"id": "{other}", "data": {{"$gitrecords": 1}}}}\n'
+    )
+    before = repo.tip()
+    result = gr(repo, "import", "--force", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{file} line 1: record {gone} was hard-deleted (it is listed in purged.txt); "
+        "its id cannot be used again",
+        f"{file} line 2: record {other}: /$gitrecords: this top-level key is reserved for tombstones",
+        "Error: 2 problems in 2 of 2 records; nothing was written",
+    ]
+    assert repo.tip() == before
+
+
+def test_import_force_counts_the_records_written_not_every_input_record(gr, sample_repo, tmp_path):
+    """The summary and the commit message said "60 records" when one got a new revision."""
+    lines = gr(sample_repo, "export").stdout.splitlines()
+    changed = json.loads(lines[0])
+    changed["data"]["version"] = "9.9"
+    file = tmp_path / "changed.jsonl"
+    file.write_text("\n".join([json.dumps(changed), *lines[1:]]) + "\n")
+    result = gr(sample_repo, "import", "--force", str(file))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.split()) == 60  # every input record's id, in input order
+    assert result.stderr == f"Imported 1 record, 59 unchanged (commit {tip(sample_repo)[:7]})\n"
+    assert git(sample_repo, "log", "-1", "--format=%s").strip() == "import 1 record from changed.jsonl"
+    assert git(sample_repo, "diff", "--name-only", "HEAD~1", "HEAD").split() == [
+        sample_repo.path_for(changed["id"])
+    ]
+    again = gr(sample_repo, "import", "--force", str(file))
+    assert again.stderr == "No changes: the records already had that data\n"
+
+
+def test_import_of_one_json_document_advises_without_naming_nl(gr, sample_repo, tmp_path):
+    """The record-by-record path (the sample mints recid) gave create's hint, "leave out --nl",
+    an option import does not have."""
+    file = tmp_path / "rec.json"
+    file.write_text(json.dumps({"title": "a", "year": 1}, indent=2) + "\n")
+    before = sample_repo.tip()
+    result = gr(sample_repo, "import", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: 4 lines of {file} are not valid JSON; {file} holds one JSON document: "
+        "import reads JSON Lines, one record per line ('create' reads a document)"
+    )
+    assert "--nl" not in result.stderr
+    assert sample_repo.tip() == before
+
+
+def _feed_fifo(fifo: Path, data: bytes, done: threading.Event) -> threading.Thread:
+    """Write ``data`` into ``fifo`` once; if the reader is not ``done`` within 10 s (it opened
+    the FIFO a second time and waits for a writer), open it once more to let it go on."""
+
+    def feed() -> None:
+        fifo.write_bytes(data)
+        if not done.wait(timeout=10):
+            with open(fifo, "wb"):
+                pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return writer
+
+
+def test_import_from_a_fifo_reports_a_bad_line_without_reading_it_again(gr, repo, tmp_path):
+    """A FIFO can be read once: the messages of the lines the import parsed are not made by
+    opening FILE again (which waited forever for a writer)."""
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    before = repo.tip()
+    writer = _feed_fifo(fifo, b'{"title": "a"}\n{"title":\n', done)
+    result = gr(repo, "import", str(fifo))
+    done.set()
+    writer.join(timeout=10)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {fifo} line 2 is not valid JSON: Expecting value")
+    assert repo.tip() == before
+
+
+def test_import_total_does_not_open_a_fifo(gr, repo, tmp_path, monkeypatch):
+    """The progress bar's total is counted on a terminal only from a regular file: a FIFO
+    opened for the count would lose its input to it."""
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    writer = _feed_fifo(fifo, b'{"title": "a"}\n{"title": "b"}\n', done)
+    result = gr(repo, "import", str(fifo))
+    done.set()
+    writer.join(timeout=10)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.split()) == 2
 
 
 # -- validate ----------------------------------------------------------------
@@ -358,6 +532,20 @@ def test_no_export_progress_between_records_on_a_terminal(gr, sample_repo, tmp_p
     monkeypatch.setattr(_output, "stdout_is_tty", lambda: False)
     redirected = gr(sample_repo, "export")
     assert redirected.stderr.split("\r")[-1].startswith("Exporting  60/60  100%")
+
+
+def test_no_export_progress_between_records_written_to_dev_stdout(gr, sample_repo, tmp_path, monkeypatch):
+    """``-o /dev/stdout`` is stdout, as open_output knows: on a terminal the bar was drawn
+    between the records all the same."""
+    stdout = tmp_path / "stdout"  # stands for the terminal: the runner's stdout has no descriptor
+    stdout.touch()
+    monkeypatch.setattr(gitrecords.cli.bulk, "_stdout_stat", lambda: os.stat(stdout))
+    monkeypatch.setattr(_output, "stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_output, "stdout_is_tty", lambda: True)
+    result = gr(sample_repo, "export", "-o", str(stdout))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 60
+    assert "Exporting" not in result.stderr
 
 
 def test_progress_line_has_count_rate_and_eta():

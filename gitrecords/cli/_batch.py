@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from .. import layout
+from ..config import PURGED_FILE
 from ..errors import GitRecordsError, NoResultFound, SchemaError
 from ..record import Record, RecordBase
 from ..repository import Repository, record_facts
@@ -33,10 +34,13 @@ class Problem:
     record_id: uuid.UUID | None = None
     where: str | None = None
     new: bool = False
+    #: the message starts with ``where`` already ("a.jsonl line 2 is not valid JSON: ..."):
+    #: ``where`` tells which input record the problem is of, and is not repeated
+    named: bool = False
 
     def line(self) -> str:
         parts = []
-        if self.where:
+        if self.where and not self.named:
             parts.append(self.where)
         if self.record_id is not None:
             parts.append("new record" if self.new else f"record {self.record_id}")
@@ -99,12 +103,21 @@ def check_record(repo: Repository, data: Any, store: SchemaStore | None = None) 
 
 
 class PidClashes:
-    """Finds PIDs that another record (in the repository or earlier in the batch) already has."""
+    """Finds PIDs that another record (in the repository or earlier in the batch) already has,
+    or that a hard-deleted record held (listed in purged.txt: they stay reserved)."""
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.fields: dict[str, str] = dict(repo.config.get("pids") or {})
         self.seen: dict[tuple[str, str], uuid.UUID] = {}
+        self.purged = repo.writer.purged(repo.snapshot().tree)
+
+    def hard_deleted(self, record_id: uuid.UUID) -> str | None:
+        """Why ``record_id`` cannot be created: it names a hard-deleted record; else None."""
+        if str(record_id) in self.purged.ids:
+            listed = f"it is listed in {PURGED_FILE}"
+            return f"record {record_id} was hard-deleted ({listed}); its id cannot be used again"
+        return None
 
     def check(self, record_id: uuid.UUID, data: Any) -> list[tuple[str, str]]:
         if not self.fields or not isinstance(data, dict):
@@ -118,9 +131,13 @@ class PidClashes:
                     owner = self.repo.lookup_pid(pid_type, value)
                 except NoResultFound:
                     owner = None
+            gone = self.purged.pids.get(key)
+            place = f"/{layout.pointer_token(self.fields.get(pid_type, pid_type))}"
             if owner is not None and owner != record_id:
-                field = self.fields.get(pid_type, pid_type)
-                problems.append((f"/{field}", f"PID {pid_type}:{value} is already used by record {owner}"))
+                problems.append((place, f"PID {pid_type}:{value} is already used by record {owner}"))
+            elif gone is not None and gone != str(record_id):
+                text = f"PID {pid_type}:{value} belonged to hard-deleted record {gone} and stays reserved"
+                problems.append((place, text))
             else:
                 self.seen[key] = record_id
         return problems
@@ -133,6 +150,8 @@ class Written:
     records: list[Record]
     commit: str | None
     changed: bool
+    #: how many of ``records`` (existing ones) already had that data: no new revision
+    unchanged: int = 0
 
 
 def _check_duplicates(items: Sequence[Item]) -> None:
@@ -153,7 +172,7 @@ def write_items(
     replace: bool = False,
     must_exist: bool = False,
     pid_minters: Sequence[str] | None = None,
-    message: str | None = None,
+    message: str | Callable[[int], str] | None = None,
     author: str | None = None,
     progress: bool = False,
 ) -> Written:
@@ -165,6 +184,7 @@ def write_items(
     record holds that the input leaves out. With ``must_exist``
     (``update``) every id must name a live record. PID minters run for new
     records only: ``pid_minters``, or by default the repository's (``mint``).
+    ``message`` may be a function of the number of records written (unchanged ones left out).
     """
     _check_duplicates(items)
     existing: dict[int, Record] = {}
@@ -198,7 +218,8 @@ def write_items(
     before = repo.tip()
     records: list[Record] = []
     pid_fields: dict[str, str] = dict(repo.config.get("pids") or {})
-    with repo.transaction(message=message, author=author) as tx:
+    unchanged = 0
+    with repo.transaction(message=None if callable(message) else message, author=author) as tx:
         prepared: list[tuple[Item, uuid.UUID, Any, Record | None]] = []
         checking: Iterable[tuple[int, Item]] = enumerate(items)
         if progress:
@@ -224,6 +245,9 @@ def write_items(
                         minter(repo, record_id, data)
                     except GitRecordsError as err:
                         problems.append(Problem(str(err), record_id=record_id, where=item.where, new=is_new))
+            gone = pid_clashes.hard_deleted(record_id) if old is None and not is_new else None
+            if gone is not None:
+                problems.append(Problem(gone, where=item.where))
             for where, text in check_record(repo, data, store):
                 problems.append(Problem(text, where, record_id, item.where, is_new))
             for where, text in pid_clashes.check(record_id, data):
@@ -239,14 +263,18 @@ def write_items(
                 # minted above already, where a PID that cannot be minted is a problem like any
                 records.append(Record.create(data, repo=repo, id_=record_id, pid_minters=()))
                 continue
+            blob = repo.record_blob(old.id)
             if old.is_deleted:
                 old.undelete()
             old.clear()
             old.update(data)
             old.commit()
             records.append(old)
+            unchanged += repo.record_blob(old.id) == blob  # the same data: no new revision
+        if callable(message):
+            tx.message = message(len(records) - unchanged)
     commit = tx.commit_id if tx.commit_id is not None else before
-    return Written(records, str(commit) if commit is not None else None, commit != before)
+    return Written(records, str(commit) if commit is not None else None, commit != before, unchanged)
 
 
 def record_summary(record: RecordBase) -> dict[str, Any]:
@@ -263,11 +291,13 @@ def report(verb: str, written: Written, as_json: bool) -> None:
     """Tell what a write did: JSON on stdout with --json, and one line on stderr."""
     if as_json:
         echo_json({"commit": written.commit, "records": [record_summary(r) for r in written.records]})
-    count = len(written.records)
-    noun = "record" if count == 1 else "records"
     if written.changed:
-        note(f"{verb} {count} {noun} (commit {short(written.commit)})")
-    elif count:
+        count = len(written.records) - written.unchanged
+        noun = "record" if count == 1 else "records"
+        same = f", {written.unchanged} unchanged" if written.unchanged else ""
+        note(f"{verb} {count} {noun}{same} (commit {short(written.commit)})")
+    elif written.records:
+        noun = "record" if len(written.records) == 1 else "records"
         note(f"No changes: the {noun} already had that data")
     else:
         note("Nothing to write: the input holds no records")

@@ -85,8 +85,13 @@ def parse_document(raw: bytes, label: str) -> list[Item]:
     raise DataError(f"{label}: expected a JSON object or a list of objects, not {layout.json_type(value)}")
 
 
-def parse_lines(raw: bytes, label: str) -> list[Item]:
-    """JSON Lines: one record per non-blank line."""
+#: what ``parse_lines`` advises when the whole input is one JSON document (create --nl's hint)
+LEAVE_OUT_NL = "leave out --nl"
+
+
+def parse_lines(raw: bytes, label: str, whole: str = LEAVE_OUT_NL) -> list[Item]:
+    """JSON Lines: one record per non-blank line. ``whole`` is the advice when the lines do not
+    parse but the input as a whole does (one pretty-printed document)."""
     items: list[Item] = []
     errors: list[str] = []
     for number, line in enumerate(raw.split(b"\n"), 1):
@@ -100,7 +105,7 @@ def parse_lines(raw: bytes, label: str) -> list[Item]:
     if errors:
         hint = ""
         if _parses_whole(raw):
-            hint = f"; {label} holds one JSON document: leave out --nl"
+            hint = f"; {label} holds one JSON document: {whole}"
         if len(errors) == 1:
             raise DataError(errors[0] + hint)
         raise ProblemsError(errors, f"{len(errors)} lines of {label} are not valid JSON{hint}")

@@ -230,8 +230,8 @@ def export(repo: Repository, output: str, directory: str | None) -> None:
     unreadable = Unreadable()
 
     def records() -> Iterator[tuple[uuid.UUID, Record]]:
-        # JSON Lines on stdout: no bar drawn between them on a terminal
-        streaming = directory is None and output == "-"
+        # JSON Lines on stdout (-o /dev/stdout too): no bar drawn between them on a terminal
+        streaming = directory is None and _is_stdout(output)
         for record_id in progress_iter(ids, "Exporting", len(ids), streaming=streaming):
             record = load(repo, record_id)
             if isinstance(record, str):
@@ -286,7 +286,7 @@ def open_output(path: str) -> Iterator[IO[str]]:
         info = None
     except OSError as err:
         raise UsageFailure(f"-o {path}: {err.strerror}") from None
-    if path == "-" or (info is not None and _same_file(info, _stdout_stat())):
+    if _is_stdout(path, info):
         with click.open_file("-", "w", encoding="utf-8") as stream:
             yield stream
         return
@@ -335,6 +335,19 @@ def _writing(path: str, stream: IO[str]) -> Iterator[IO[str]]:
         raise DataError(f"{path}: {err.strerror}") from None
 
 
+def _is_stdout(path: str, info: os.stat_result | None = None) -> bool:
+    """Whether ``-o PATH`` writes to stdout: ``-``, or a path that is stdout (/dev/stdout);
+    ``info`` is PATH's stat when known (None: looked up here)."""
+    if path == "-":
+        return True
+    if info is None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+    return _same_file(info, _stdout_stat())
+
+
 def _stdout_stat() -> os.stat_result | None:
     try:
         return os.fstat(sys.stdout.fileno())
@@ -348,15 +361,23 @@ def _same_file(a: os.stat_result, b: os.stat_result | None) -> bool:
 
 ENVELOPE_KEYS = {"id", "revision_id", "data"}
 
+#: import's advice for a FILE that is one JSON document (it has no --nl: it reads lines only)
+IMPORT_READS_LINES = "import reads JSON Lines, one record per line ('create' reads a document)"
+
 
 def _unwrap(items: list[Item]) -> None:
-    """Turn ``{"id": ..., "data": {...}}`` lines (as 'export' writes) into id + data."""
+    """Turn ``{"id": ..., "data": {...}}`` lines (as 'export' writes) into id + data.
+
+    An envelope whose "data" is not an object is refused, as the fast path refuses it, not
+    taken as a record's data."""
     problems: list[Problem] = []
     for item in items:
         data = item.data
         if not (isinstance(data, dict) and "data" in data and set(data) <= ENVELOPE_KEYS):
             continue
         if not isinstance(data["data"], dict):
+            text = f"a record must be a JSON object, not {layout.json_type(data['data'])}"
+            problems.append(Problem(text, "/data", where=item.where))
             continue
         item.data = data["data"]
         if data.get("id") is not None:
@@ -397,14 +418,21 @@ def import_(
     label = label_for(file)
     # minting (given, or the repository's "mint") and --force take the record-by-record path
     if force or pid_minters or (pid_minters is None and repo.config.get("mint")):
-        items = parse_lines(read_bytes(file), label)
+        items = parse_lines(read_bytes(file), label, IMPORT_READS_LINES)
         _unwrap(items)
-        if message is None and items:
-            message = (
-                f"import {len(items)} record{'' if len(items) == 1 else 's'} from {os.path.basename(label)}"
-            )
+        name = os.path.basename(label)
+
+        def default_message(count: int) -> str:  # the records written: unchanged ones left out
+            return f"import {count} record{'' if count == 1 else 's'} from {name}"
+
         written = write_items(
-            repo, items, replace=force, pid_minters=pid_minters, message=message, author=author, progress=True
+            repo,
+            items,
+            replace=force,
+            pid_minters=pid_minters,
+            message=message if message is not None else default_message,
+            author=author,
+            progress=True,
         )
         if not as_json:
             for record in written.records:
@@ -429,6 +457,8 @@ def _fast_import(
             for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue
+                if line.endswith(b"\n"):  # a position in the line is within it, not past its end
+                    line = line[:-1]
                 line_numbers.append(number)
                 if file != "-" and not _may_be_envelope(line):
                     given_ids.append(0)
@@ -463,7 +493,7 @@ def _fast_import(
                 source, message=message, author=author, source=os.path.basename(label), progress=progress
             )
         except BatchValidationError as err:
-            parse_errors.update(_parse_errors(file, label, err.problems, unparsed, line_numbers))
+            parse_errors.update(_parse_errors(label, err.problems, unparsed, line_numbers))
             existing = [p for p in err.problems if p[3] == f"record {p[1]} already exists"]
             if existing and len(existing) == len(err.problems):
                 shown = ", ".join(str(p[1]) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
@@ -480,7 +510,7 @@ def _fast_import(
                     new=not given_ids[idx],
                 )
                 if idx not in parse_errors
-                else Problem(parse_errors[idx])
+                else Problem(parse_errors[idx], where=f"{label} line {line_numbers[idx]}", named=True)
                 for idx, record_id, where, text in err.problems
             ]
             fail(problems, err.total)
@@ -506,9 +536,13 @@ def _fast_import(
 
 def count_records(file: str) -> int | None:
     """The number of records (non-blank lines) in a JSON Lines file, or in stdin when it is a
-    regular file (``import - < records.jsonl``); None when that cannot be known (a pipe). Reads
-    with ``os.pread``, so stdin is left where it was."""
+    regular file (``import - < records.jsonl``); None when that cannot be known (a pipe, a
+    FIFO, which is not opened: the import opens it once). Reads with ``os.pread``, so stdin
+    is left where it was."""
     try:
+        # a path is looked at before it is opened: opening a FIFO would take its input
+        if file != "-" and not stat.S_ISREG(os.stat(file).st_mode):
+            return None
         fd = sys.stdin.fileno() if file == "-" else os.open(file, os.O_RDONLY)
     except (OSError, ValueError, io.UnsupportedOperation):
         return None
@@ -536,24 +570,23 @@ def _may_be_envelope(line: bytes) -> bool:
     return b'"data"' in line or b"\\u" in line
 
 
+#: how the import words a line it could not parse: ``layout.loads(line, what="record")``
+_UNPARSED_WHAT = "record"
+
+
 def _parse_errors(
-    file: str, label: str, problems: list[Any], unparsed: bytearray, line_numbers: array[int]
+    label: str, problems: list[Any], unparsed: bytearray, line_numbers: array[int]
 ) -> dict[int, str]:
     """The messages of lines sent unparsed that do not parse, worded as when parsed here.
 
-    Only the lines with a problem are read again (the input is a file: stdin is parsed
-    line by line before the import)."""
-    wanted = {line_numbers[p[0]]: p[0] for p in problems if p[2] == "/" and unparsed[p[0]]}
+    The import parsed them with ``layout.loads(line, what="record")``, whose messages start
+    with that ``what`` ("record is not valid JSON: ..."): the line's label takes its place.
+    FILE is never read again (it may be a pipe)."""
     found: dict[int, str] = {}
-    if not wanted:
-        return found
-    with open(file, "rb") as stream:
-        for number, line in enumerate(stream, 1):
-            if number in wanted:
-                try:
-                    layout.loads(line, what=f"{label} line {number}")
-                except GitRecordsError as err:
-                    found[wanted[number]] = str(err)
+    prefix = f"{_UNPARSED_WHAT} is "
+    for idx, _record_id, where, text in problems:
+        if where == "/" and unparsed[idx] and text.startswith(prefix):
+            found[idx] = f"{label} line {line_numbers[idx]}{text[len(_UNPARSED_WHAT) :]}"
     return found
 
 
