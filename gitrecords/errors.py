@@ -18,6 +18,7 @@ __all__ = [
     "EditInterruptedError",
     "GitRecordsError",
     "HardDeleteRefusedError",
+    "InitValidationError",
     "InvalidRecordError",
     "LocalChangesError",
     "NoResultFound",
@@ -127,6 +128,12 @@ class BatchValidationError(GitRecordsError):
         super().__init__(
             f"{len(problems)} problem{plural} in {invalid} of {total} records; nothing was written"
         )
+
+
+class InitValidationError(BatchValidationError):
+    """Records of a tree to start a repository from (``Repository.init(from_dir=...)``) break
+    a check that every write makes (size, reserved keys, schema, PIDs, ...): nothing was
+    created. ``problems`` as :class:`BatchValidationError`'s, the message naming the file."""
 
 
 class EditInterruptedError(GitRecordsError):

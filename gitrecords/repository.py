@@ -68,6 +68,55 @@ class Repository(Storage):
     :class:`~gitrecords.Record` class methods.
     """
 
+    @classmethod
+    def init(  # type: ignore[override]
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        from_dir: str | os.PathLike[str] | None = None,
+        allow_missing_schemas: bool = False,
+        **kwargs: Any,
+    ) -> Repository:
+        """Create a new data repository; see :meth:`Storage.init`. With ``from_dir``, the first
+        commit is checked as ``gitrecords validate`` checks a tree (every record: JSON object,
+        size, depth, reserved keys, schema, PIDs): a problem raises
+        :class:`~gitrecords.errors.InitValidationError` listing every one, and nothing is left
+        at ``path``. With ``allow_missing_schemas``, a record whose schema the tree lacks is
+        let through (it cannot be validated)."""
+        import shutil
+
+        from .checks import validate
+        from .errors import InitValidationError
+
+        target = os.fspath(path)
+        existed = os.path.isdir(target)
+        repo = super().init(path, from_dir=from_dir, allow_missing_schemas=allow_missing_schemas, **kwargs)
+        if from_dir is None:
+            return repo  # type: ignore[no-any-return]
+        report = validate(repo)
+        found = [
+            p
+            for p in report.problems
+            if not (allow_missing_schemas and p.check == "schema" and "not in the schema store" in p.message)
+        ]
+        if not found:
+            return repo  # type: ignore[no-any-return]
+        repo.close()
+        shutil.rmtree(target, ignore_errors=True)
+        if existed:
+            os.makedirs(target, exist_ok=True)
+        places = {path: n for n, path in enumerate(dict.fromkeys(p.path for p in found))}
+        problems = [
+            (
+                places[p.path],
+                p.record_id,
+                p.pointer or "/",
+                f"{p.path}: {p.message}" if not p.record_id else p.message,
+            )
+            for p in found
+        ]
+        raise InitValidationError(problems, report.files)
+
     def import_records(
         self,
         items: Iterable[Any],

@@ -10,7 +10,7 @@ import pytest
 from helpers import SAMPLE_REPO, TITLE_SCHEMA, git
 
 from gitrecords import Repository, layout
-from gitrecords.errors import BatchValidationError
+from gitrecords.errors import BatchValidationError, InitValidationError
 from gitrecords.schema import INLINE_SCHEMAS_REFUSED
 
 
@@ -170,6 +170,35 @@ def test_init_from_names_each_record_and_its_schema(gr, tmp_path):
         "record 44444444-4444-4444-8444-444444444444: /$schema: "
         "schema 'nope.json' is not in the schema store (schemas/)",
     ]
+
+
+def test_init_from_checks_every_record_as_every_write_does(gr, tmp_path):
+    """init --from committed records that every other write refuses (one PID in two records, a
+    file over max_record_bytes, the reserved key, data its schema refuses); validate found them
+    afterwards. They are refused now, each named, and nothing is created."""
+    source = tmp_path / "bad"
+    shutil.copytree(SAMPLE_REPO, source)
+    files = sorted((source / "records").rglob("*.json"))
+    first, second, third = (json.loads(f.read_text()) for f in files[:3])
+    second["control_number"] = first["control_number"]
+    third["publicationYear"] = 12
+    files[1].write_text(json.dumps(second))
+    files[2].write_text(json.dumps(third))
+    result = gr(None, "init", "--from", str(source), str(tmp_path / "t.git"))
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert f"/control_number: PID recid:{first['control_number']} is also used by record" in result.stderr
+    assert "/publicationYear: 12 is not of type 'string'" in result.stderr
+    assert lines[-1].startswith("Error: ") and "nothing was created" in lines[-1]
+    assert not (tmp_path / "t.git").exists()
+    with pytest.raises(InitValidationError) as caught:
+        Repository.init(tmp_path / "t.git", from_dir=source)
+    assert {p[2] for p in caught.value.problems} >= {"/control_number", "/publicationYear"}
+    assert not (tmp_path / "t.git").exists()
+    (tmp_path / "empty").mkdir()  # an empty folder given stays, empty
+    with pytest.raises(InitValidationError):
+        Repository.init(tmp_path / "empty", from_dir=source)
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
 
 
 def test_allow_missing_schemas_goes_with_from(gr, tmp_path):

@@ -7,7 +7,7 @@ import uuid
 
 import click
 
-from ..errors import BatchValidationError
+from ..errors import BatchValidationError, InitValidationError
 from ..maintenance import AGGRESSIVE_WINDOW, DEFAULT_WINDOW, ObjectStore, gc
 from ..repository import Repository
 from ._batch import Problem
@@ -52,10 +52,11 @@ def init(
     """Create a data repository at PATH, empty or from a working tree.
 
     With --from, every record's $schema (or the default schema) must be in
-    the working tree's schema store: otherwise each such record is one line
-    on stderr, nothing is created and the exit code is 1.
-    --allow-missing-schemas imports them anyway ('gitrecords validate'
-    lists them later).
+    the working tree's schema store, and every record must pass the checks
+    every write makes (size, reserved keys, its schema, unique PIDs):
+    otherwise each problem is one line on stderr, nothing is created and the
+    exit code is 1. --allow-missing-schemas imports records whose schema is
+    missing anyway ('gitrecords validate' lists them later).
 
     \b
     Examples:
@@ -71,22 +72,32 @@ def init(
         Repository.init, path, bare=bare, from_dir=from_dir, branch=branch, author=author, message=message
     )
     try:
-        repo = create()
-    except BatchValidationError as err:  # records whose schema the tree lacks: nothing was created
-        lines = [
-            Problem(text, where, uuid.UUID(i) if i else None).line() for _, i, where, text in err.problems
-        ]
-        if not allow_missing_schemas:
-            count = len(lines)
-            raise ProblemsError(
-                lines,
-                f"{count} record{' names' if count == 1 else 's name'} a schema that is not in the schema "
-                f"store of {from_dir}; nothing was created: add the schema files there, or use "
-                "--allow-missing-schemas to import the records anyway",
-            ) from None
-        for line in lines:
-            note(f"warning: {line}")
-        repo = create(allow_missing_schemas=True)
+        try:
+            repo = create()
+        except InitValidationError:
+            raise
+        except BatchValidationError as err:  # records whose schema the tree lacks: nothing was created
+            lines = [
+                Problem(text, where, uuid.UUID(i) if i else None).line() for _, i, where, text in err.problems
+            ]
+            if not allow_missing_schemas:
+                count = len(lines)
+                raise ProblemsError(
+                    lines,
+                    f"{count} record{' names' if count == 1 else 's name'} a schema that is not in the "
+                    f"schema store of {from_dir}; nothing was created: add the schema files there, or use "
+                    "--allow-missing-schemas to import the records anyway",
+                ) from None
+            for line in lines:
+                note(f"warning: {line}")
+            repo = create(allow_missing_schemas=True)
+    except InitValidationError as err:  # records that break a check of every write: nothing created
+        raise ProblemsError(
+            [Problem(text, where, uuid.UUID(i) if i else None).line() for _, i, where, text in err.problems],
+            f"{len(err.problems)} problem{'' if len(err.problems) == 1 else 's'} in the records of "
+            f"{from_dir}; nothing was created: fix them there ('gitrecords validate' lists the same "
+            "problems in a repository)",
+        ) from None
     try:
         count = sum(1 for _ in repo.ids())
         kind = "bare data repository" if bare else "data repository"
