@@ -325,6 +325,13 @@ def purge(
                 updates[name] = moved
     if repo.durable:
         _git.sync_filesystem(repo.git_dir)
+    # a hard delete killed once the refs moved leaves a note: the next write brings the clone's
+    # files and index to the new branch (the old tree will be gone: the blobs before are noted)
+    old_tree = _git.tree_of(git, refs[repo.ref])
+    clone_changes = {**dict.fromkeys(paths), **log_changes}
+    repo.working_clone.journal(
+        None, clone_changes, before={path: _git.entry_id(old_tree, path) for path in clone_changes}
+    )
     try:
         _git.move_refs(git, updates, refs, "gitrecords: hard delete")
     except _git.RefMoved as moved:

@@ -67,13 +67,29 @@ class WorkingClone:
         for git in trees:
             _check_tree(git, tree, list(changes))
         if isinstance(changes, Mapping):
-            entry = {
-                "base": str(base) if base is not None else None,
-                "changes": {p: str(b) if b is not None else None for p, b in changes.items()},
-            }
-            with contextlib.suppress(OSError):
-                self._journal.parent.mkdir(exist_ok=True)
-                self._journal.write_text(json.dumps(entry))
+            self.journal(base, changes)
+
+    def journal(
+        self,
+        base: _git.Oid | None,
+        changes: Mapping[str, _git.Oid | None],
+        before: Mapping[str, _git.Oid | None] | None = None,
+    ) -> None:
+        """Note the files a write is about to change (path -> new blob), until :meth:`update`:
+        a writer killed after its branch moved leaves the note, and :meth:`recover` finishes
+        the update. ``before``: the files' blobs before the write, where ``base``'s tree will
+        not be there to say (a hard delete removes the old commits)."""
+        if not self._trees():
+            return
+        entry: dict[str, Any] = {
+            "base": str(base) if base is not None else None,
+            "changes": {p: str(b) if b is not None else None for p, b in changes.items()},
+        }
+        if before is not None:
+            entry["before"] = {p: str(b) if b is not None else None for p, b in before.items()}
+        with contextlib.suppress(OSError):
+            self._journal.parent.mkdir(exist_ok=True)
+            self._journal.write_text(json.dumps(entry))
 
     def check_checked_out(self, paths: Iterable[str]) -> None:
         """Raise :class:`LocalChangesError` if a file in ``paths`` has staged or local edits in the
@@ -94,7 +110,8 @@ class WorkingClone:
             return
         head_tree = _git.tree_of(self.git, _git.tip(self.git, f"refs/heads/{self.branch}"))
         base = entry.get("base")
-        base_tree = _git.tree_of(self.git, _git.Oid(hex=base)) if base else None
+        noted = entry.get("before")
+        base_tree = _git.tree_of(self.git, _git.Oid(hex=base)) if base and noted is None else None
         for git in self._trees() if trees is None else trees:
             index = git.index
             index.read()
@@ -104,7 +121,10 @@ class WorkingClone:
                 new = _git.Oid(hex=blob) if blob else None
                 if _git.entry_id(head_tree, path) != new:
                     continue  # the write did not land, or the file changed again since
-                before = _git.entry_id(base_tree, path)
+                if noted is not None:
+                    before = _git.Oid(hex=noted[path]) if noted.get(path) else None
+                else:
+                    before = _git.entry_id(base_tree, path)
                 staged = _git.index_blob(index, path)
                 file = workdir / path
                 on_disk = _git.hash_worktree_file(git, file) if file.exists() else None
@@ -112,6 +132,11 @@ class WorkingClone:
                     behind[path] = new
             if behind:
                 self._write(git, behind)
+            for path in entry.get("changes") or {}:  # the killed writer's temporary files
+                file = workdir / path
+                for temp in file.parent.glob(f".{file.name}.*.tmp"):
+                    with contextlib.suppress(OSError):
+                        temp.unlink()
         with contextlib.suppress(FileNotFoundError):
             self._journal.unlink()
 

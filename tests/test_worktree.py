@@ -413,3 +413,31 @@ def test_a_hard_delete_refuses_while_a_linked_worktree_has_refs_of_its_own(tmp_p
     run(a, "update-ref", "-d", "refs/worktree/keep")
     Repository(bare.path, branch="feature").hard_delete([secret.id])
     fsck(bare.git_dir)
+
+
+def test_a_hard_delete_killed_after_its_refs_moved_is_finished_by_the_next_write(
+    clone: Repository, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between moving the refs and updating the clone, a hard delete left the purged
+    files staged and purged.txt behind, and every later hard delete was refused (as local
+    changes). It notes the clone's changes first: the next write finishes them."""
+    from gitrecords.worktree import WorkingClone
+
+    first = Record.create({"title": "one"}, repo=clone)
+    second = Record.create({"title": "two"}, repo=clone)
+    Record.create({"title": "kept"}, repo=clone)
+
+    def killed(self, paths):  # type: ignore[no-untyped-def]
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(WorkingClone, "forget", killed)
+    with pytest.raises(SystemExit):
+        clone.hard_delete([first.id])
+    monkeypatch.undo()
+    assert status(work) != ""  # the branch moved, the clone did not follow
+    again = Repository(work)
+    again.hard_delete([second.id])  # the note is replayed first: no "local changes"
+    assert status(work) == ""
+    assert not (work / again.path_for(first.id)).exists()
+    assert set((work / "purged.txt").read_text().split()) == {str(first.id), str(second.id)}
+    fsck(again.git_dir)
