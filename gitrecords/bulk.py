@@ -167,7 +167,7 @@ def _prepare_chunk(
             if parsed:
                 data = layout.loads(payload, what="record")
             if not isinstance(data, dict):
-                raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
+                raise InvalidRecordError(f"a record must be a JSON object, not {layout.json_type(data)}")
             if layout.TOMBSTONE_KEY in data:
                 raise InvalidRecordError(f"top-level key {layout.TOMBSTONE_KEY!r} is reserved for tombstones")
             raw = layout.dumps_parsed(data) if parsed else layout.dumps(data)

@@ -270,7 +270,7 @@ class Record(RecordBase):
         repository's ``mint`` setting whose PID the data does not hold yet.
         """
         if not isinstance(data, dict):
-            raise InvalidRecordError(f"a record must be a JSON object, not {type(data).__name__}")
+            raise InvalidRecordError(f"a record must be a JSON object, not {layout.json_type(data)}")
         layout.check_value(data)  # before the deep copy, which cannot copy a too deeply nested value
         repo = repo or current_repository()
         record = cls(copy.deepcopy(dict(data)), repo=repo)  # (a Record too: its data, not its repository)

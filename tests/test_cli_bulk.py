@@ -627,7 +627,7 @@ def test_a_json_string_line_is_not_a_record(gr, repo):
     ]:
         result = gr(repo, "import", "-", input=text + "\n")
         assert result.exit_code == 1, text
-        assert "a record must be a JSON object, not str" in result.stderr, text
+        assert "a record must be a JSON object, not a string" in result.stderr, text
     assert list(repo.ids()) == []
 
 

@@ -258,7 +258,7 @@ def list_with_string(env: Env) -> Outcome:
     "`Record.create([1, 2])`",
     "API",
     "InvalidRecordError",
-    "a record must be a JSON object, not list",
+    "a record must be a JSON object, not an array",
 )
 def create_list(env: Env) -> Outcome:
     return api(lambda: Record.create([1, 2], repo=env.repo))  # type: ignore[arg-type]
