@@ -533,12 +533,18 @@ def subtree(repo: pygit2.Repository, tree: pygit2.Tree | None, path: str) -> pyg
     return repo[entry.id]
 
 
-def git(repo_path: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the git binary on ``repo_path`` (its git dir); raise RepositoryError on failure."""
+def git(
+    repo_path: str, *args: str, input: bytes | None = None, work_tree: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the git binary on ``repo_path`` (its git dir; ``work_tree``: with that work tree);
+    raise RepositoryError on failure."""
     env = dict(os.environ)
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    place = (
+        ["--git-dir", repo_path] if work_tree is None else ["--git-dir", repo_path, "--work-tree", work_tree]
+    )
     proc = subprocess.run(
-        ["git", "--git-dir", repo_path, *args],
+        ["git", *place, *args],
         input=input,
         capture_output=True,
         env=env,
@@ -779,16 +785,15 @@ def skip_worktree(repo: pygit2.Repository, paths: list[str]) -> set[str]:
     # many paths (a bulk write in a sparse checkout) would pass the system's limit of a command
     # line: then the whole index is listed
     named = paths if len(paths) <= 100 else []
-    proc = subprocess.run(
-        ["git", "--git-dir", repo.path, "--work-tree", repo.workdir, "ls-files", "-v", "-z", "--", *named],
-        capture_output=True,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_LITERAL_PATHSPECS": "1"},
-    )
-    if proc.returncode != 0:
+    try:
+        listed = git(
+            repo.path, "--literal-pathspecs", "ls-files", "-v", "-z", "--", *named, work_tree=repo.workdir
+        )
+    except RepositoryError:
         return set()
     wanted = set(paths)
     marked = set()
-    for line in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+    for line in listed.stdout.decode("utf-8", "surrogateescape").split("\0"):
         tag, _, path = line.partition(" ")
         if tag in ("S", "s") and path in wanted:
             marked.add(path)
@@ -801,44 +806,24 @@ def sparse_checkout(repo: pygit2.Repository) -> bool:
     patterns' file exists)."""
     if not os.path.exists(os.path.join(repo.path, "info", "sparse-checkout")):
         return False
-    proc = subprocess.run(
-        ["git", "--git-dir", repo.path, "config", "--bool", "core.sparseCheckout"],
-        capture_output=True,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-    )
-    return proc.stdout.strip() == b"true"
+    try:  # (git config exits 1 when the setting is not there)
+        return git(repo.path, "config", "--bool", "core.sparseCheckout").stdout.strip() == b"true"
+    except RepositoryError:
+        return False
 
 
 def reapply_sparse_checkout(repo: pygit2.Repository) -> None:
     """Let git take the files a sparse checkout leaves out out of the work tree again (new ones
     written there are then only in the index, marked skip-worktree, as git's own checkout
     leaves them)."""
-    git_args = ["--git-dir", repo.path, "--work-tree", repo.workdir]
-    proc = subprocess.run(
-        ["git", *git_args, "sparse-checkout", "reapply"],
-        capture_output=True,
-        cwd=repo.workdir,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-    )
-    if proc.returncode != 0:
-        reason = proc.stderr.decode(errors="replace").strip()
-        raise RepositoryError(f"git sparse-checkout reapply failed: {reason}")
+    git(repo.path, "sparse-checkout", "reapply", work_tree=repo.workdir)
 
 
 def set_index_entry_outside_worktree(repo: pygit2.Repository, path: str, blob: Oid) -> None:
     """Point the index entry of a skip-worktree ``path`` at ``blob``, keeping the flag and
     writing no file (the git binary: libgit2 cannot set the flag)."""
-    work = ["--git-dir", repo.path, "--work-tree", repo.workdir]
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    for args in (
-        ["update-index", "--cacheinfo", f"100644,{blob},{path}"],
-        ["update-index", "--skip-worktree", "--", path],
-    ):
-        proc = subprocess.run(["git", *work, *args], capture_output=True, env=env)
-        if proc.returncode != 0:
-            raise RepositoryError(
-                f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}"
-            )
+    git(repo.path, "update-index", "--cacheinfo", f"100644,{blob},{path}", work_tree=repo.workdir)
+    git(repo.path, "update-index", "--skip-worktree", "--", path, work_tree=repo.workdir)
 
 
 def apply_to_worktree(repo: pygit2.Repository, changes: Mapping[str, Oid | None]) -> None:

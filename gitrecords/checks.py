@@ -375,17 +375,16 @@ def _is_commit(repo: Repository, oid: Any) -> bool:
 def purged_history(repo: Repository, head: Any, base: Any = None) -> Report:
     """Only the check that no content of a hard-deleted record comes back, on a history that
     holds no records of its own (a notes ref): every file of a purged id that ``head`` reaches
-    and ``base`` does not, with the records folder and purged.txt of the branch."""
+    and ``base`` does not, with the purged.txt of the branch."""
     head_id, _ = resolve(repo, head)
     base_id = resolve(repo, base)[0] if base is not None else None
     report = Report(str(head_id), str(base_id) if base_id is not None else None, full=False)
     problems = _Problems(MAX_PROBLEMS)
     tip = repo.tip()
     tree = _git.tree_of(repo.git, tip) if tip is not None else None
-    records_dir = (_records_dir_of(repo, tree) if tree is not None else None) or DEFAULT_CONFIG["records"]
     purged = _read_purged(repo, tree) if tree is not None else set()
     if purged and _is_commit(repo, head_id):
-        _check_purged_history(repo, head_id, base_id, records_dir, purged, problems, present_too=True)
+        _check_purged_history(repo, head_id, base_id, purged, problems, present_too=True)
     return _finish(report, problems)
 
 
@@ -393,7 +392,6 @@ def _check_purged_history(
     repo: Repository,
     head: Any,
     base: Any,
-    records_dir: str,
     purged: set[str],
     problems: _Problems,
     present_too: bool = False,
@@ -732,7 +730,7 @@ def validate(
         if _is_commit(repo, base_id):
             _check_intermediate_revisions(repo, head_id, base_id, records_dir, problems)
     if (purged or purged_before) and ids is None and _is_commit(repo, head_id):
-        _check_purged_history(repo, head_id, base_id, records_dir, purged | purged_before, problems)
+        _check_purged_history(repo, head_id, base_id, purged | purged_before, problems)
     if base_tree is not None:
         _check_removals(changed, records_dir, purged, purged_before, problems)
         _check_reserved_kept(reserved, reserved_before, problems)

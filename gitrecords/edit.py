@@ -860,8 +860,8 @@ def _commit(
         _commit_parts(repo, trees, base_tree, changed, report, message, author, size, parts)
     except KeyboardInterrupt:
         # a Ctrl-C once a commit is on the branch (in a later chunk, or in the derived indexes'
-        # catch-up after the branch moved) says what landed: "Aborted!" alone hid it
-        # every trailer of the edit's commits but the chunk's number
+        # catch-up after the branch moved) says what landed: "Aborted!" alone hid it. The edit's
+        # commits are those with every trailer of its but the chunk's number
         trailers = [line for line in _trailers(report, 1, parts) if not line.startswith("Gitrecords-Chunk:")]
         landed = _landed(repo, start, trailers)
         if landed:
@@ -875,8 +875,8 @@ def _landed(repo: Storage, start: Any, trailers: list[str]) -> list[str]:
     found: list[str] = []
     commit = repo.tip()
     while commit is not None and commit != start and len(found) < 100_000:
-        message = repo.git[commit].message
-        if all(line in message.splitlines() for line in trailers):
+        lines = set(repo.git[commit].message.splitlines())
+        if all(line in lines for line in trailers):
             found.append(str(commit))
         commit = _git.first_parent(repo.git, commit)
     return found[::-1]

@@ -74,6 +74,8 @@ STRATEGIES: Final = ("ours", "theirs")
 VIRTUAL_BASE: Final = "virtual-base"
 #: a value no record holds: both sides of the real merge differ from it
 DISAGREEING_BASES: Final = "\u0000gitrecords: the merge bases disagree here"
+#: the same for a whole record (one side deleted it, the other changed it)
+_DISAGREEING_RECORD: Final = {"\u0000": DISAGREEING_BASES}
 
 #: conflict kinds
 BOTH_CHANGED: Final = "both-changed"
@@ -175,7 +177,7 @@ class Conflict:
 def _show(value: Any, limit: int = 60) -> str:
     if value is ABSENT:
         return "(absent)"
-    if value == DISAGREEING_BASES or value == {"\u0000": DISAGREEING_BASES}:
+    if value == DISAGREEING_BASES or value == _DISAGREEING_RECORD:
         return "(the merge bases disagree)"
     if layout.is_tombstone(value):
         return "(deleted)"
@@ -283,8 +285,8 @@ def _check_strategy(strategy: str | None) -> None:
 
 def _check_merge_strategy(strategy: str | None) -> None:
     """Refuse an unknown strategy (:data:`VIRTUAL_BASE` is known here: the merges of bases)."""
-    if strategy is not None and strategy not in STRATEGIES and strategy != VIRTUAL_BASE:
-        raise GitRecordsError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
+    if strategy != VIRTUAL_BASE:
+        _check_strategy(strategy)
 
 
 def merge_json(base: Any, ours: Any, theirs: Any, *, strategy: str | None = None) -> MergeResult:
@@ -341,7 +343,7 @@ def merge_record(
         value = min(stones, key=layout.dumps) if stones else ABSENT
     elif _deleted(ours) or _deleted(theirs):
         conflicts.append(Conflict(EDIT_DELETE, "", base, ours, theirs, resolved=strategy is not None))
-        value = _chosen(strategy, ours, theirs, {"\u0000": DISAGREEING_BASES})
+        value = _chosen(strategy, ours, theirs, dict(_DISAGREEING_RECORD))
     else:
         value = _merge(ABSENT if _deleted(base) else base, ours, theirs, "", conflicts, strategy)
     conflicts = [replace(c, record=record_id, path=path) for c in conflicts]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _git, _pack, layout
-from .config import DEFAULT_CONFIG, PURGED_FILE, parse_config, purged_text
+from .config import PURGED_FILE, purged_text
 from .errors import (
     GitRecordsError,
     HardDeleteRefusedError,
@@ -108,21 +108,13 @@ def hard_delete(
             repo.parsed.clear()  # no copy of a purged record's data stays in memory
 
 
-def _records_folders(git: Any, commits: list[Any], current: str) -> set[str]:
-    """The records folders the ``gitrecords.json`` of ``commits`` name (each file read once), and
-    ``current``; a file that cannot be read names none."""
-    folders = {current}
-    seen: set[_git.Oid] = set()
-    for commit in commits:
-        blob = _git.entry_id(git[commit.tree_id], layout.CONFIG_FILE)
-        if blob is None:
-            folders.add(DEFAULT_CONFIG["records"])
-            continue
-        if blob in seen:
-            continue
-        seen.add(blob)
+def _records_folders(repo: Repository, commits: list[Any]) -> set[str]:
+    """The records folders the ``gitrecords.json`` of ``commits`` name, and the branch's; a file
+    that cannot be read names none."""
+    folders = {repo.records_dir}
+    for commit in commits:  # (config_in reads a file once while the commits share it)
         with contextlib.suppress(GitRecordsError):
-            folders.add(str(parse_config(_git.read_blob(git, blob))["records"]).strip("/"))
+            folders.add(str(repo.config_in(repo.git[commit.tree_id])["records"]).strip("/"))
     return folders
 
 
@@ -249,7 +241,7 @@ def purge(
         # commit from before the folder moved has the file at the old place
         wanted = frozenset(
             tuple(part.encode() for part in layout.path_for(record_id, folder).split("/"))
-            for folder in _records_folders(git, commits, repo.records_dir)
+            for folder in _records_folders(repo, commits)
             for record_id in record_ids
         )
         total = len(commits)

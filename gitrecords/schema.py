@@ -321,7 +321,7 @@ class SchemaStore:
         cls = SAFE_BASES.get(type(validator), type(validator))
         expected = _rust_drafts().get(cls)
         schemas = [validator.schema, *self.by_path.values()]
-        if expected is None or any(_mentions(schema, key) for schema in schemas for key in _READ_APART):
+        if expected is None or any(_mentions(schema, _READ_APART) for schema in schemas):
             return None
         try:
             if jsonschema_rs.validator_cls_for(validator.schema) is not expected:
@@ -567,22 +567,25 @@ def _recursion_panic(err: BaseException) -> bool:
 #: unevaluatedItems (jsonschema took an additionalProperties schema's keys for names), the
 #: draft-7 dependencies in 2019-09 and 2020-12 (jsonschema ignores it there, jsonschema-rs
 #: applies it), $recursiveRef and $dynamicRef
-_READ_APART = (
-    "patternProperties",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-    "dependencies",
-    "$recursiveRef",
-    "$dynamicRef",
+_READ_APART = frozenset(
+    (
+        "patternProperties",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "dependencies",
+        "$recursiveRef",
+        "$dynamicRef",
+    )
 )
 
 
-def _mentions(value: Any, key: str) -> bool:
-    """Whether ``key`` is a key anywhere in ``value`` (as a keyword or not: a cautious answer)."""
+def _mentions(value: Any, keys: frozenset[str]) -> bool:
+    """Whether one of ``keys`` is a key anywhere in ``value`` (as a keyword or not: a cautious
+    answer)."""
     if isinstance(value, dict):
-        return key in value or any(_mentions(item, key) for item in value.values())
+        return not keys.isdisjoint(value) or any(_mentions(item, keys) for item in value.values())
     if isinstance(value, list):
-        return any(_mentions(item, key) for item in value)
+        return any(_mentions(item, keys) for item in value)
     return False
 
 

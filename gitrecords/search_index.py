@@ -1957,11 +1957,9 @@ class _Batch:
         and their merging made a bulk edit's full-text writes four times its inserts alone."""
         gone = {doc for (doc,) in self.fts_gone}
         if self.stage_fts:
+            touched = gone.union(row[0] for row in self.fts)
             self._conn.executemany(
-                "INSERT OR IGNORE INTO temp.fts_touched VALUES (?)", [(doc,) for doc in sorted(gone)]
-            )
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO temp.fts_touched VALUES (?)", [(row[0],) for row in self.fts]
+                "INSERT OR IGNORE INTO temp.fts_touched VALUES (?)", [(doc,) for doc in sorted(touched)]
             )
             self._conn.executemany(
                 "INSERT INTO fts_next (rowid, body, scoped) VALUES (?, ?, ?)",

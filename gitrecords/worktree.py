@@ -134,7 +134,7 @@ class WorkingClone:
                 self._write(git, behind)
             for path in entry.get("changes") or {}:  # the killed writer's temporary files
                 file = workdir / path
-                for temp in file.parent.glob(f".{file.name}.*.tmp"):
+                for temp in file.parent.glob(_temp_file(file, "*").name):
                     with contextlib.suppress(OSError):
                         temp.unlink()
         with contextlib.suppress(FileNotFoundError):
@@ -174,7 +174,7 @@ class WorkingClone:
                         parent.rmdir()
             else:
                 file.parent.mkdir(parents=True, exist_ok=True)
-                temp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+                temp = _temp_file(file, str(os.getpid()))
                 temp.write_bytes(_git.read_blob(self.git, blob))
                 os.replace(temp, file)
                 index.add(path)
@@ -200,6 +200,11 @@ class WorkingClone:
             with contextlib.suppress(FileNotFoundError):
                 (workdir / path).unlink()
         index.write()
+
+
+def _temp_file(file: Path, pid: str) -> Path:
+    """Where process ``pid`` writes ``file`` before renaming it into place (``*``: any's)."""
+    return file.with_name(f".{file.name}.{pid}.tmp")
 
 
 def _check_tree(git: Any, tree: Any, paths: list[str]) -> None:

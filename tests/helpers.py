@@ -34,6 +34,18 @@ def fsck(repo: Repository | Path | str) -> None:
     git(repo, "fsck", "--strict", "--no-progress")
 
 
+def assert_revision_index_equals_rebuild(repo: Repository) -> None:
+    """The repository's revision and PID index holds what one rebuilt from git holds."""
+    from gitrecords.index import RevisionIndex
+
+    fresh = RevisionIndex(repo.git, repo.ref, None)
+    try:
+        fresh.rebuild()
+        assert repo.index.contents() == fresh.contents()
+    finally:
+        fresh.close()
+
+
 def annotated_tag(repo: Repository | Path | str, name: str, message: str, rev: str) -> None:
     """Tag ``rev`` with an annotated tag (a tag object, which a history rewrite must rewrite too)."""
     tagger = ["-c", "user.name=Tagger", "-c", "user.email=tagger@example.org"]

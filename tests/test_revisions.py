@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import fsck, git
+from helpers import assert_revision_index_equals_rebuild, fsck, git
 
 from gitrecords import NoResultFound, Record, Repository, layout
 
@@ -281,7 +281,6 @@ def test_the_revision_index_follows_its_writers_without_comparing_trees(
     and PIDs, through creates, updates, a PID given up and taken, deletes and a bulk edit."""
     from gitrecords import _git
     from gitrecords import index as revision_index
-    from gitrecords.index import RevisionIndex
 
     compared: list[str] = []
     real = _git.changed_blobs
@@ -304,12 +303,7 @@ def test_the_revision_index_follows_its_writers_without_comparing_trees(
     repo.update_records(ids, [{"op": "add", "path": "/x", "value": 1}])
     assert compared == []
     assert repo.lookup_pid("recid", "1") == second.id
-    fresh = RevisionIndex(repo.git, repo.ref, None)
-    try:
-        fresh.rebuild()
-        assert repo.index.contents() == fresh.contents()
-    finally:
-        fresh.close()
+    assert_revision_index_equals_rebuild(repo)
 
 
 def test_a_commit_of_many_records_is_indexed_in_parts(
@@ -319,7 +313,6 @@ def test_a_commit_of_many_records_is_indexed_in_parts(
     part): across parts, revision ids follow each record's own, PIDs move between records
     (each takes the next one's), and the index holds what a rebuild from git holds."""
     from gitrecords import index as revision_index
-    from gitrecords.index import RevisionIndex
 
     monkeypatch.setattr(revision_index, "_PART", 4)
     ids = repo.import_records([{"title": f"bulk {n}", "control_number": str(100 + n)} for n in range(30)]).ids
@@ -335,9 +328,4 @@ def test_a_commit_of_many_records_is_indexed_in_parts(
         assert record.revision_id == (2 if n < 10 else 1)
         assert [r.revision_id for r in record.revisions] == list(range(record.revision_id + 1))
         assert repo.lookup_pid("recid", str((n + 1) % 30 + 100)) == record_id
-    fresh = RevisionIndex(repo.git, repo.ref, None)
-    try:
-        fresh.rebuild()
-        assert repo.index.contents() == fresh.contents()
-    finally:
-        fresh.close()
+    assert_revision_index_equals_rebuild(repo)

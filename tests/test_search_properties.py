@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
+from helpers import assert_revision_index_equals_rebuild
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -1044,15 +1045,8 @@ class SearchIndexMachine(RuleBasedStateMachine):
     def revision_index_equals_rebuild(self) -> None:
         """The revision and PID index too (issue 15): the same rows as one rebuilt from git, and
         no PID with two owners unless plain git put it in two records."""
-        from gitrecords.index import RevisionIndex
-
         self.repo.sync_index()
-        fresh = RevisionIndex(self.repo.git, self.repo.ref, None)
-        try:
-            fresh.rebuild()
-            assert self.repo.index.contents() == fresh.contents()
-        finally:
-            fresh.close()
+        assert_revision_index_equals_rebuild(self.repo)
 
 
 SearchIndexMachine.TestCase.settings = settings(
