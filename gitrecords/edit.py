@@ -32,7 +32,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from . import _git, checks, layout, signals
+from . import _git, _written, checks, layout, signals
 from ._checkfile import line_of
 from .bulk import CHUNK, StagedTrees, Validity, blob_id, in_workers, record_path
 from .errors import (
@@ -480,7 +480,7 @@ class _Work:
         _state, pids = facts_from_data(new, self.pid_fields)
         moved = pids != facts_from_data(held, self.pid_fields)[1]
         assert blob_hex is not None
-        return CHANGED, (blob_hex, new_raw, blob_id(new_raw), pids or None, moved), new
+        return CHANGED, (blob_hex, new_raw, blob_id(new_raw), pids or None, moved, raw), new
 
 
 _work: list[_Work] = []
@@ -668,7 +668,11 @@ def update_records(
     moved: dict[str, tuple[int, dict[str, str]]] = {}
     size = chunk or 1 << 62  # records a commit
     staging: Any = contextlib.nullcontext(None) if dry_run else StagedTrees(repo, snap.tip)
-    with staging as staged:
+    # each changed record's old and new file, for the search index's catch-up (see _written)
+    written = None
+    if not dry_run and repo.writer.compares_files():
+        written = _written.WrittenFiles(str(repo.git_dir))
+    with staging as staged, contextlib.closing(written) if written is not None else contextlib.nullcontext():
         done = 0
         results_of = in_workers(chunks(), _edit_chunk, _init_work, (work,), workers, fork_only=True)
         for results in _cleared_after(results_of):
@@ -691,13 +695,15 @@ def update_records(
                     moved[key] = (report.changed - 1, found[3] or {})
                 if staged is None or report.invalid:
                     continue
-                old_hex, new_raw, new_hex, pids, _moved = found
+                old_hex, new_raw, new_hex, pids, _moved, old_raw = found
                 # straight into the tree of its chunk: git fast-import builds the trees meanwhile
                 if len(changed) == size * (staged.commits + staged.opened):
                     if staged.opened:
                         staged.close_tree()
                     staged.open_tree()
                 staged.file(record_path(key, snap.records_dir), new_raw, new_hex)
+                if written is not None:
+                    written.add(key, old_raw, new_raw)
                 changed.add(uuid.UUID(key), old_hex, new_hex, (LIVE, pids) if pids else _NO_PIDS)
             done += len(results)
             if progress is not None:
@@ -719,7 +725,7 @@ def update_records(
             raise BulkEditError(report)
         if dry_run or not changed:
             return report
-        _commit(repo, staged, snap.tree.id, changed, report, message, author, chunk)
+        _commit(repo, staged, snap.tree.id, changed, report, message, author, chunk, written)
     if after_hooks:
         _send_after(repo, ((i, "after_record_update") for i in changed.ids()), report.commits, False)
     return report
@@ -849,6 +855,7 @@ def _commit(
     message: str | None,
     author: Any,
     chunk: int | None,
+    written: _written.WrittenFiles | None = None,
 ) -> None:
     count = len(changed)
     size = chunk or count
@@ -857,7 +864,7 @@ def _commit(
     assert len(trees) == parts
     start = repo.tip()
     try:
-        _commit_parts(repo, trees, base_tree, changed, report, message, author, size, parts)
+        _commit_parts(repo, trees, base_tree, changed, report, message, author, size, parts, written)
     except KeyboardInterrupt:
         # a Ctrl-C once a commit is on the branch (in a later chunk, or in the derived indexes'
         # catch-up after the branch moved) says what landed: "Aborted!" alone hid it. The edit's
@@ -892,6 +899,7 @@ def _commit_parts(
     author: Any,
     size: int,
     parts: int,
+    written: _written.WrittenFiles | None = None,
 ) -> None:
     count = len(changed)
     for part in range(parts):
@@ -906,6 +914,7 @@ def _commit_parts(
             author=author,
             trailers=_trailers(report, part + 1, parts),
             prebuilt=(base_tree, trees[part]),
+            written=written,
         )
         base_tree = trees[part]
         if commit is not None:

@@ -43,9 +43,9 @@ from typing import Any
 
 import orjson
 
-from . import _git, _ranker, layout
+from . import _git, _ranker, _written, layout
 from ._objects import GitDir
-from ._pack import BLOB
+from ._pack import BLOB, object_id
 from ._sqlite import chunks, open_derived, remove_database
 from ._workers import can_fork, ordered_map
 from .config import parse_config
@@ -332,6 +332,10 @@ class SearchHits:
 class SearchIndex:
     """The search index of one branch (see the module docstring)."""
 
+    #: a bulk edit's catch-up compares each record's new file with its old one: a bulk writer
+    #: keeps both for it (:class:`gitrecords._written.WrittenFiles`)
+    compares_files = True
+
     def __init__(self, git: Any, ref: str, path: str | None, revisions: RevisionIndex) -> None:
         self._git = git
         self._ref = ref
@@ -452,7 +456,7 @@ class SearchIndex:
             return
         with self._lock:
             with self._writing() as conn:
-                if since is None or not self._follow(tip, *since):
+                if since is None or not self._follow(tip, *since, written=getattr(hints, "written", None)):
                     self._catch_up(tip)
                 # two lookups at the ends of the table (MIN and MAX in one SELECT walk all of it)
                 low, high = conn.execute(
@@ -466,10 +470,15 @@ class SearchIndex:
     sync = catch_up
 
     def _follow(
-        self, tip: _git.Oid | None, base: _git.Oid | None, changes: Mapping[str, _git.Oid | None]
+        self,
+        tip: _git.Oid | None,
+        base: _git.Oid | None,
+        changes: Mapping[str, _git.Oid | None],
+        written: _written.WrittenFiles | None = None,
     ) -> bool:
         """Index one commit's ``changes`` as its writer reported them (see :meth:`catch_up`);
-        False when they are not enough to tell (then the trees are compared)."""
+        False when they are not enough to tell (then the trees are compared). ``written``: the
+        old and new files of records the writer kept, the old ones those at ``base``."""
         if tip is None or base is None or layout.CONFIG_FILE in changes:
             return False
         if self.indexed_tip() != str(base) or _git.first_parent(self._git, tip) != base:
@@ -480,7 +489,7 @@ class SearchIndex:
         if many and not diff and len(records) * 2 > self._docs():
             self._build(tip)  # mostly new records, more than the index has (an import): not listed
             return True
-        self._index(tip, records, diff=diff, before=base, one_commit=True)
+        self._index(tip, records, diff=diff, before=base, one_commit=True, written=written)
         return True
 
     def _catch_up(self, tip: _git.Oid | None) -> None:
@@ -640,13 +649,15 @@ class SearchIndex:
         diff: bool | None = None,
         before: _git.Oid | None = None,
         one_commit: bool = False,
+        written: _written.WrittenFiles | None = None,
     ) -> None:
         """Index ``changes`` (a sized collection, or any iterable when ``fresh``: a build, whose
         records are not held all at once). ``diff``: whether most of a large list of changes are new files
         of records the index has live (None: count them), whose rows are then compared with the
         old ones and only what differs is written (a bulk edit). ``before``: the commit the
         index is at, whose files are the old ones; ``one_commit``: ``tip`` is one commit past
-        it (each changed record has one revision more, of ``tip``)."""
+        it (each changed record has one revision more, of ``tip``); then ``written`` may hold
+        the old (at ``before``) and new files of changed records, read there, not in the packs."""
         conn = self._conn
         bulk = fresh or len(changes) > BULK  # type: ignore[arg-type]
         if fresh:
@@ -679,7 +690,9 @@ class SearchIndex:
         if rewrite:
             _stage_fts(conn)
         try:
-            self._index_changes(tip, changes, fresh, diff, before, one_commit, stage_fts=rewrite)
+            self._index_changes(
+                tip, changes, fresh, diff, before, one_commit, stage_fts=rewrite, written=written
+            )
             if rewrite:
                 _rewrite_fts(conn)
         finally:
@@ -747,6 +760,7 @@ class SearchIndex:
         before: _git.Oid | None = None,
         one_commit: bool = False,
         stage_fts: bool = False,
+        written: _written.WrittenFiles | None = None,
     ) -> None:
         """Index ``changes``, in parts of :data:`_Batch.SIZE` records; ``fresh``: the tables are
         empty (a build), so no record has rows yet; ``diff``: a record that stays live keeps its
@@ -781,7 +795,8 @@ class SearchIndex:
             narrow = _git.narrow_pack_windows()
         with narrow:
             try:
-                self._write_parts(tip, when, changes, fresh, diff, old_tree, stale_paths, batch)
+                given = written if one_commit and old_tree is not None else None
+                self._write_parts(tip, when, changes, fresh, diff, old_tree, stale_paths, batch, given)
             finally:
                 self._old_times = None
         if stale_paths is None:
@@ -801,9 +816,10 @@ class SearchIndex:
         old_tree: Any,
         stale_paths: set[int] | None,
         batch: _Batch,
+        written: _written.WrittenFiles | None = None,
     ) -> None:
         """Write the rows of ``changes``, part after part (see :meth:`_index_changes`)."""
-        for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff, old_tree):
+        for part, rows in self._parts_with_rows(changes, fresh, stale_paths, diff, old_tree, written):
             times = self._new_times(tip, when, [key for _doc, key, blob, _live in part if blob is not None])
             compared: set[int] = set()  # live records whose old rows stay, to be compared
             for n, (doc, key, blob, was_live) in enumerate(part):
@@ -845,28 +861,41 @@ class SearchIndex:
         stale_paths: set[int] | None,
         diff: bool = False,
         old_tree: Any = None,
+        written: _written.WrittenFiles | None = None,
     ) -> Iterator[tuple[list[tuple[int | None, str, _git.Oid | None, bool]], _Rows]]:
         """``changes`` in parts of (doc, record id, blob, was live), each with its rows: the doc
         of a record that had none is numbered, and the old rows of a record that had some are
         deleted (with ``diff``, not those of a live record's new file), before its new rows come.
-        With ``old_tree``, a live record's new file is compared with its file there."""
+        With ``old_tree``, a live record's new file is compared with its file there, or with
+        the old file its writer kept in ``written`` (both files are then read there)."""
         parts = (self._numbered(part, fresh, stale_paths, diff) for part in chunks(changes, _Batch.SIZE))
         records_dir = self._records_dir(old_tree) if old_tree is not None else ""
+        written_fd = written.ready() if written is not None and len(written) else None
 
         def old_file(key: str, blob: _git.Oid | None, was_live: bool) -> _git.Oid | None:
             if old_tree is None or blob is None or not was_live:
                 return None
             return _git.entry_id(old_tree, layout.path_for(key, records_dir))
 
+        def kept(key: str, blob: _git.Oid | None, was_live: bool) -> int | None:
+            """Where ``written`` has the record's old and new file, if it has them."""
+            if written_fd is None or blob is None or not was_live:
+                return None
+            return written.location(key)  # type: ignore[union-attr]
+
+        def here(doc: int | None, key: str, blob: _git.Oid | None, was_live: bool) -> tuple[Any, Any, Any]:
+            """(doc, file, old file) for :meth:`_make_rows` in this process."""
+            location = kept(key, blob, was_live)
+            if location is not None:
+                old, new = _written.read(written_fd, location)  # type: ignore[arg-type]
+                if object_id(BLOB, new) == blob.raw:  # type: ignore[union-attr]
+                    return doc, new, old
+            return doc, blob, old_file(key, blob, was_live)
+
         made = 0
         workers = 0  # how many processes could make rows: asked only once PARALLEL is reached
         for part in parts:
-            yield (
-                part,
-                self._make_rows(
-                    [(doc, blob, old_file(key, blob, live)) for doc, key, blob, live in part], learn=True
-                ),
-            )
+            yield part, self._make_rows([here(*entry) for entry in part], learn=True)
             made += len(part)
             if made >= PARALLEL and not workers:
                 workers = min(MAX_WORKERS, os.cpu_count() or 1) if can_fork() else 1
@@ -892,26 +921,28 @@ class SearchIndex:
                     return None
                 return blob.raw if by_id else _git.read_blob(self._git, blob)
 
-            def tasks() -> Iterator[list[tuple[int | None, bytes | None, bytes | None]]]:
+            def task(doc: int | None, key: str, blob: _git.Oid | None, live: bool) -> tuple[Any, Any, Any]:
+                location = kept(key, blob, live)
+                if location is not None:  # the worker reads both files in ``written``
+                    return doc, location, blob.raw  # type: ignore[union-attr]
+                return doc, read(blob), read(old_file(key, blob, live))
+
+            def tasks() -> Iterator[list[tuple[Any, Any, Any]]]:
                 for part in parts:
                     pending.append(part)
-                    yield [
-                        (doc, read(blob), read(old_file(key, blob, live))) for doc, key, blob, live in part
-                    ]
+                    yield [task(*entry) for entry in part]
 
             results = ordered_map(
                 _worker_rows,
                 tasks(),
                 workers=workers,
                 initializer=_start_rows_worker,
-                initargs=(git_dir if by_id else None,),
+                initargs=(git_dir if by_id else None, written_fd),
             )
             for rows in results:
                 part = pending.popleft()
                 if rows.unread:  # a file the worker could not read: the part is made here
-                    rows = self._make_rows(
-                        [(doc, blob, old_file(key, blob, live)) for doc, key, blob, live in part], learn=True
-                    )
+                    rows = self._make_rows([here(*entry) for entry in part], learn=True)
                 yield part, rows
         finally:
             _WORKER_INDEX = None
@@ -1822,10 +1853,13 @@ _WORKER_INDEX: SearchIndex | None = None
 
 #: in a worker, the repository it reads files from (None: the parent sends the files)
 _WORKER_GIT: GitDir | None = None
+#: in a worker, the file of the old and new files a writer kept (inherited from the parent)
+_WORKER_WRITTEN: int | None = None
 
 
-def _start_rows_worker(git_dir: str | None) -> None:
-    global _WORKER_GIT
+def _start_rows_worker(git_dir: str | None, written_fd: int | None = None) -> None:
+    global _WORKER_GIT, _WORKER_WRITTEN
+    _WORKER_WRITTEN = written_fd
     index = _WORKER_INDEX
     assert index is not None
     # the parent's git and SQLite handles: never used here
@@ -1839,18 +1873,31 @@ def _start_rows_worker(git_dir: str | None) -> None:
     _WORKER_GIT = GitDir(git_dir, mapped=False) if git_dir is not None else None
 
 
-def _worker_rows(part: list[tuple[int | None, bytes | None, bytes | None]]) -> _Rows:
+def _worker_rows(part: list[tuple[int | None, Any, Any]]) -> _Rows:
     """The rows of a part of (doc, file, old file). A worker that reads the files itself is
-    given their ids (20 bytes); one it cannot read here (a pack gone in a repack, damage,
-    anything this reader does not expect) leaves the whole part to the parent
+    given their ids (20 bytes), or (where, the file's id) of both files in the writer's
+    :class:`~gitrecords._written.WrittenFiles`; one it cannot read here (a pack gone in a
+    repack, damage, anything this reader does not expect) leaves the whole part to the parent
     (:attr:`_Rows.unread`)."""
     assert _WORKER_INDEX is not None
-    if _WORKER_GIT is not None:
-        try:
-            part = [(doc, _worker_file(new), _worker_file(old)) for doc, new, old in part]
-        except Exception:
-            return _Rows(unread=True)
+    try:
+        part = [_worker_files(*entry) for entry in part]
+    except Exception:
+        return _Rows(unread=True)
     return _WORKER_INDEX._make_rows(part, learn=False)
+
+
+def _worker_files(doc: int | None, new: Any, old: Any) -> tuple[int | None, Any, Any]:
+    """(doc, file, old file) of a worker's task: read in the written files or the packs."""
+    if new.__class__ is int:  # where both files are, and the new one's id
+        assert _WORKER_WRITTEN is not None
+        old_file, new_file = _written.read(_WORKER_WRITTEN, new)
+        if object_id(BLOB, new_file) != old:
+            raise LookupError(old.hex())
+        return doc, new_file, old_file
+    if _WORKER_GIT is None:
+        return doc, new, old  # the files themselves
+    return doc, _worker_file(new), _worker_file(old)
 
 
 def _worker_file(oid: bytes | None) -> bytes | None:

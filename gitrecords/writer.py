@@ -283,8 +283,13 @@ class _Hints(Mapping[tuple[str, str], BlobFacts]):
     found through the write's own path -> blob mapping: the 100,000 changes of a bulk edit need
     no second dict of 100,000 keys, only the facts that are not "live, no PIDs"."""
 
-    def __init__(self, changes: Iterable[Change], effective: Mapping[str, _git.Oid | None]) -> None:
+    def __init__(
+        self, changes: Iterable[Change], effective: Mapping[str, _git.Oid | None], written: Any = None
+    ) -> None:
         self.effective = effective
+        #: the old and new file of each changed record, as the writer had them
+        #: (:class:`gitrecords._written.WrittenFiles`), or None
+        self.written = written
         self.folders: set[str] = set()
         self.facts: dict[str, BlobFacts] = {}
         self.count = 0
@@ -475,6 +480,11 @@ class WritePath:
         self._queue_usable: bool | None = None
 
     # -- subscribers -------------------------------------------------------
+
+    def compares_files(self) -> bool:
+        """Whether a derived index compares the old and new files of a write's records (then
+        a bulk writer keeps them for it: see :meth:`write`'s ``written``)."""
+        return any(getattr(derived, "compares_files", False) for derived in self._subscribers)
 
     def subscribe(self, derived: DerivedIndex) -> None:
         """Keep ``derived`` up to date with the branch from now on."""
@@ -767,12 +777,16 @@ class WritePath:
         locked: bool = False,
         trailers: Sequence[str] = (),
         prebuilt: tuple[_git.Oid, _git.Oid] | None = None,
+        written: Any = None,
     ) -> _git.Oid | None:
         """Commit ``changes`` onto the branch (compare-and-swap, rebuilt on the new tip on retry);
         returns the new tip (the old one when nothing changed). ``trailers`` are more
         ``Gitrecords-Name: value`` lines for the commit message (a bulk edit's query).
         ``prebuilt`` is ``(tree, new tree)``: the tree ``changes`` give on ``tree``, built
         already (by ``git fast-import``); it is used when the tip's tree is still ``tree``.
+        ``written`` (:class:`gitrecords._written.WrittenFiles`) holds the old and new file of
+        changed records, the old one the blob each change expects: the derived indexes read
+        them there rather than out of the packs.
 
         **Group commit.** A durable write of a bare repository that is not part of a transaction
         (nor of a bulk edit) and finds the write lock busy does not wait for it: it queues its
@@ -806,7 +820,7 @@ class WritePath:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
                     continue
-                hints = _Hints(live, effective)
+                hints = _Hints(live, effective, written)
                 del changes, live  # (a bulk edit's 100,000 changes need not outlive the indexes' work)
                 self.landed(base, commit, effective, hints)
                 return commit

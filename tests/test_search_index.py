@@ -677,10 +677,10 @@ def test_an_import_is_indexed_without_a_list_of_every_change(
     listed: list[int] = []
     real_index = SearchIndex._index
 
-    def index(self, tip, changes, fresh=False, diff=None, before=None, one_commit=False):
+    def index(self, tip, changes, fresh=False, diff=None, before=None, one_commit=False, written=None):
         if not fresh:
             listed.append(len(changes))
-        return real_index(self, tip, changes, fresh, diff, before, one_commit)
+        return real_index(self, tip, changes, fresh, diff, before, one_commit, written)
 
     monkeypatch.setattr(SearchIndex, "_index", index)
     repo.import_records([{"title": f"record {n}", "n": n} for n in range(200)])
@@ -1129,6 +1129,74 @@ def test_a_compared_bulk_edit_of_fields_whose_paths_meet(
     assert_equals_rebuild(repo)
 
 
+@pytest.mark.parametrize("how", ["kept", "past the budget", "not the file committed"])
+def test_a_bulk_edit_gives_its_catch_up_the_files_it_read_and_wrote(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A bulk edit keeps each changed record's old and new file (gitrecords._written), and its
+    catch-up makes the rows from them, in this process and in the workers: no record file is
+    read from the packs. Past the budget, the records not kept are read from the packs; a
+    kept file that is not the one committed (its id differs) is not used. Each way gives the
+    index a rebuild gives."""
+    from gitrecords import _objects, _written, search_index
+    from gitrecords.edit import SetFields
+
+    monkeypatch.setattr(search_index, "BULK", 50)
+    monkeypatch.setattr(search_index, "PARALLEL", 40)
+    monkeypatch.setattr(search_index._Batch, "SIZE", 20)
+    imported = repo.import_records({"title": f"record {n}", "n": n, "tags": ["a"]} for n in range(200))
+    assert repo.search("record").total == 200
+    made_here: list[int] = []  # records whose rows this process made: the first PARALLEL, and unread parts
+    real_make_rows = SearchIndex._make_rows
+
+    def make_rows(self, part, learn):
+        if learn:
+            made_here.append(len(part))
+        return real_make_rows(self, part, learn)
+
+    monkeypatch.setattr(SearchIndex, "_make_rows", make_rows)
+    read_here: list[str] = []  # record files read from the packs in this process
+    real_read_blob = _git.read_blob
+
+    def read_blob(git, oid):
+        read_here.append(str(oid))
+        return real_read_blob(git, oid)
+
+    monkeypatch.setattr(_git, "read_blob", read_blob)
+
+    def unreadable(self, oid: bytes):  # a worker that reads a file from the packs gives its part back
+        raise RuntimeError("read from the packs")
+
+    monkeypatch.setattr(_objects.GitDir, "read", unreadable)
+    real_init = _written.WrittenFiles.__init__
+    if how == "past the budget":  # some 100 records' files kept, of 180
+        monkeypatch.setattr(
+            _written.WrittenFiles, "__init__", lambda self, folder=None: real_init(self, folder, budget=8_000)
+        )
+    if how == "not the file committed":  # a byte of every new file changed
+        real_read = _written.read
+
+        def altered(fd: int, location: int) -> tuple[bytes, bytes]:
+            old, new = real_read(fd, location)
+            return old, new[:-1] + b" "
+
+        monkeypatch.setattr(_written, "read", altered)
+    edit = repo.update_records(imported.ids[:180], SetFields(set=[("/tags", ["b"]), ("/title", "changed")]))
+    assert edit.changed == 180
+    assert repo.search("tags:b").total == repo.search("changed").total == 180
+    folders = [repo.git[sub.id] for top in repo.git[edit.commit].tree["records"] for sub in repo.git[top.id]]
+    edited_files = {str(entry.id) for folder in folders for entry in folder}
+    read_files = edited_files.intersection(read_here)
+    if how == "kept":
+        assert sum(made_here) == 40 and not read_files
+    else:
+        assert sum(made_here) > 40 and read_files
+        assert len(read_files) < 180 if how == "past the budget" else len(read_files) == 180
+    with monkeypatch.context() as plain:  # the rebuild compared with: in this process, reading all
+        plain.setattr(search_index, "PARALLEL", 10**9)
+        assert_equals_rebuild(repo)
+
+
 @pytest.mark.parametrize("how", ["by id", "sent", "unreadable", "raising"])
 def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
     repo: Repository, monkeypatch: pytest.MonkeyPatch, how: str
@@ -1182,9 +1250,11 @@ def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
     if how == "sent":
         other.start()
 
-    def check(changed: int) -> None:
-        assert given == [(None,) if how == "sent" else (str(repo.git_dir) + "/",)]
-        if how in ("unreadable", "raising"):
+    def check(changed: int, written: bool = False) -> None:
+        # a bulk edit's workers read both files of each record in the ones its writer kept
+        assert [args[0] for args in given] == [None if how == "sent" else str(repo.git_dir) + "/"]
+        assert [isinstance(args[1], int) for args in given] == [written]
+        if how in ("unreadable", "raising") and not written:
             assert sum(made_here) == changed  # every part had a file the workers could not read
         else:
             assert sum(made_here) == 40
@@ -1200,7 +1270,7 @@ def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
         edit = repo.update_records(imported.ids[:180], change)
         assert edit.changed == 180
         assert repo.search("tags:b").total == repo.search("changed").total == 180
-        check(180)
+        check(180, written=True)
         assert len(repo.undo(edit.commit).restored) == 180
         assert repo.search("tags:a").total == 200
         check(180)
