@@ -30,7 +30,9 @@ _FLUSH = 1 << 20
 
 
 class WrittenFiles:
-    """(old, new) file of each record a write changes, by record id (its text form)."""
+    """(old, new) file of each record a write changes, by record id (its text form). The old
+    file is a live record's (not a tombstone): a reader may count the records kept as records
+    it has live."""
 
     def __init__(self, folder: str | None = None, budget: int | None = None) -> None:
         self._file = tempfile.TemporaryFile(dir=folder, buffering=0)

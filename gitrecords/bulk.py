@@ -391,8 +391,10 @@ class StagedTrees:
         self.commits += 1
         self.opened = False
 
-    def finish(self) -> list[_git.Oid]:
-        """Write the pack; returns the staged trees' ids, in order."""
+    def finish(self, meanwhile: Callable[[], Any] | None = None) -> list[_git.Oid]:
+        """Write the pack; returns the staged trees' ids, in order. ``meanwhile`` is called
+        while git fast-import writes the trees and the pack's index (a second or so at
+        100,000 records, which this process would spend waiting)."""
         if self.opened:
             self.close_tree()
         if not self.commits:
@@ -403,6 +405,8 @@ class StagedTrees:
         out.write(b"done\n")
         release_in_children(out.fileno())
         out.close()
+        if meanwhile is not None:
+            meanwhile()
         stderr = importer._finish()
         if importer.proc.returncode != 0:
             raise GitRecordsError(f"git fast-import failed: {stderr.decode(errors='replace').strip()}")

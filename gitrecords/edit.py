@@ -860,11 +860,12 @@ def _commit(
     count = len(changed)
     size = chunk or count
     parts = -(-count // size)
-    trees = staged.finish()  # the chunks' trees, staged with their files
+    first: list[Change] = []  # the first commit's changes, made while fast-import finishes
+    trees = staged.finish(meanwhile=lambda: first.extend(changed.changes(0, min(size, count))))
     assert len(trees) == parts
     start = repo.tip()
     try:
-        _commit_parts(repo, trees, base_tree, changed, report, message, author, size, parts, written)
+        _commit_parts(repo, trees, base_tree, changed, report, message, author, size, parts, written, first)
     except KeyboardInterrupt:
         # a Ctrl-C once a commit is on the branch (in a later chunk, or in the derived indexes'
         # catch-up after the branch moved) says what landed: "Aborted!" alone hid it. The edit's
@@ -900,7 +901,10 @@ def _commit_parts(
     size: int,
     parts: int,
     written: _written.WrittenFiles | None = None,
+    first: list[Change] | None = None,
 ) -> None:
+    """Commit the changes in ``parts`` commits of ``size``; ``first``: the first one's, made
+    already (the list is emptied: only the write path holds them)."""
     count = len(changed)
     for part in range(parts):
         start, stop = part * size, min((part + 1) * size, count)
@@ -909,7 +913,8 @@ def _commit_parts(
             head, _, rest = text.partition("\n")
             text = f"{head} ({part + 1} of {parts})" + (f"\n{rest}" if rest else "")
         commit = repo.writer.write(
-            changed.changes(start, stop),  # only the write path holds them: gone before the indexes work
+            # only the write path holds them: gone before the indexes work
+            _taken(first) if part == 0 and first else changed.changes(start, stop),
             message=text,
             author=author,
             trailers=_trailers(report, part + 1, parts),
@@ -919,6 +924,13 @@ def _commit_parts(
         base_tree = trees[part]
         if commit is not None:
             report.commits.append(str(commit))
+
+
+def _taken(items: list[Change]) -> list[Change]:
+    """The items of ``items`` in a new list, ``items`` emptied."""
+    taken = items[:]
+    items.clear()
+    return taken
 
 
 def _default_message(report: EditReport, count: int) -> str:

@@ -646,6 +646,11 @@ def test_a_commit_that_changes_most_records_writes_the_full_text_table_again(
     conn = repo.search_index._conn
     assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'fts_next%'").fetchall() == []
     conn.execute("INSERT INTO fts (fts) VALUES ('integrity-check')")
+    # the new table was written with larger in-memory batches and fewer merges: it keeps FTS5's usual ones
+    assert dict(conn.execute("SELECT k, v FROM fts_config WHERE k IN ('hashsize', 'automerge')")) == {
+        "hashsize": 1 << 20,
+        "automerge": 4,
+    }
     assert_equals_rebuild(repo)
 
     tip = repo.search_index.indexed_tip()
