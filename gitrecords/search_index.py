@@ -300,6 +300,7 @@ def forget_elsewhere(folder: str, own: str | None, purged: list[uuid.UUID]) -> N
                 conn.execute("DELETE FROM meta WHERE key='tip'")
                 conn.execute("DELETE FROM meta WHERE key='counted'")
                 conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+                _wipe_free_pages(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -1257,6 +1258,7 @@ class SearchIndex:
             else:
                 conn.execute("DELETE FROM meta WHERE key='tip'")  # rebuilt on the next catch-up
             conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+            _wipe_free_pages(conn)
             _new_generation(conn)
         if self._ranker is not None:
             _ranker.remove(self._ranker.folder)  # its files may hold the purged records' words
@@ -2060,10 +2062,46 @@ def _rewrite_fts(conn: sqlite3.Connection) -> None:
     )
     for name, value in _USUAL_FTS:
         conn.execute("INSERT INTO fts_next (fts_next, rank) VALUES (?, ?)", (name, value))
-    conn.execute("DROP TABLE fts")
+    # its pages are not overwritten with zeros as they are freed (the old words, 170 MB at
+    # 100,000 records, written once more and checkpointed: a second of the edit): the file is
+    # marked, and a hard delete overwrites its free pages first (see _wipe_free_pages)
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('unzeroed', '1')")
+    conn.execute("PRAGMA secure_delete=OFF")
+    try:
+        conn.execute("DROP TABLE fts")
+    finally:
+        conn.execute("PRAGMA secure_delete=ON")
     conn.execute("ALTER TABLE fts_next RENAME TO fts")
     conn.execute("DELETE FROM temp.fts_touched")
 
+
+def _wipe_free_pages(conn: sqlite3.Connection) -> None:
+    """Overwrite the file's free pages with zeros if some were freed without (a bulk edit's old
+    full-text table: :func:`_rewrite_fts`), in the transaction open on ``conn``: a table of
+    zeros as large as the free pages takes them (SQLite allocates from the free list first),
+    and is dropped. The words of a record once purged leave no page of the file."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = 'unzeroed'").fetchone() is None:
+        return
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute("CREATE TABLE wipe (x BLOB)")
+    while free > 0:
+        # a row of at most 64 MiB at a time (SQLite's limit on a value is 1 GB)
+        conn.execute("INSERT INTO wipe VALUES (zeroblob(?))", (min(free, _WIPE_PAGES) * page,))
+        left = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if left >= free:  # (never seen: SQLite takes free pages before it grows the file)
+            raise sqlite3.DatabaseError("the free pages of the search index were not taken")
+        free = left
+    conn.execute("PRAGMA secure_delete=OFF")  # they hold zeros already
+    try:
+        conn.execute("DROP TABLE wipe")
+    finally:
+        conn.execute("PRAGMA secure_delete=ON")
+    conn.execute("DELETE FROM meta WHERE key = 'unzeroed'")
+
+
+#: the free pages one row of zeros takes at most
+_WIPE_PAGES = 16384
 
 _UPSERT_DOC = (
     "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc) DO UPDATE SET deleted = excluded.deleted,"

@@ -83,6 +83,48 @@ def test_a_purged_record_leaves_no_word_in_the_index_files(indexed: Repository) 
     fsck(indexed)
 
 
+@pytest.mark.parametrize("branch", ["this one", "another one"])
+def test_a_purged_record_leaves_no_word_in_the_pages_a_bulk_edit_freed(
+    indexed: Repository, monkeypatch: pytest.MonkeyPatch, branch: str
+) -> None:
+    """A bulk edit of most records writes the full-text table again and drops the old one without
+    overwriting its pages with zeros: they keep the words the records had. A hard delete then
+    overwrites every free page first, in this branch's index and in another branch's: the
+    purged record's old words leave the file too."""
+    from gitrecords import search_index
+    from gitrecords.edit import SetFields
+
+    monkeypatch.setattr(search_index, "BULK", 10)
+    secret = Record.create({"title": f"{UNIQUE} Expedition", "n": 99}, repo=indexed)
+    if branch == "another one":
+        git(indexed, "branch", "other", indexed.branch)
+        searched = Repository(indexed.path, branch="other")
+    else:
+        searched = indexed
+    searched.search("")
+    # every record, the secret's title too: the full-text table is written again
+    edit = searched.update_records("", SetFields(set=[("/title", "renamed")]))
+    assert edit.changed == 31 and searched.search(UNIQUE).total == 0
+    conn = searched.search_index._conn
+    assert conn.execute("SELECT value FROM meta WHERE key = 'unzeroed'").fetchone() == ("1",)
+    assert leaks(searched, UNIQUE)  # in the pages of the old full-text table, free now
+    if branch == "another one":
+        searched.close()
+        indexed.search("")
+    indexed.hard_delete([secret.id])
+
+    files = sorted((indexed.git_dir / "gitrecords").glob("search-*.sqlite*"))
+    assert len(files) >= (2 if branch == "another one" else 1)
+    raw = b"".join(p.read_bytes() for p in files).lower()
+    assert UNIQUE.lower().encode() not in raw and b"expedition" not in raw
+    again = Repository(indexed.path, branch="other") if branch == "another one" else indexed
+    marked = again.search_index._conn.execute("SELECT value FROM meta WHERE key = 'unzeroed'").fetchone()
+    assert marked is None
+    assert again.search("renamed").total == 30
+    assert_equals_rebuild(again)
+    fsck(indexed)
+
+
 def test_a_purged_record_leaves_no_field_name_in_the_index_files(indexed: Repository) -> None:
     """The field paths of the index (which map field names to values) keep no name only the purged
     record had."""
