@@ -191,16 +191,21 @@ class SetFields:
             [f"set {p}={json.dumps(v, ensure_ascii=False)}" for p, v in self.set]
             + [f"unset {p}" for p in self.unset]
         )
+        # parsed once, not for each record
+        pointers = [*dict(self.set), *self.unset]
+        self._parts = {pointer: jsonpointer.JsonPointer(pointer).parts for pointer in pointers}
 
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
         for pointer, value in self.set:
-            parts = jsonpointer.JsonPointer(pointer).parts
+            parts = self._parts[pointer]
             target: Any = data
             for depth, part in enumerate(parts[:-1]):
                 target = _step(target, part, parts, depth, create=True)
-            _assign(target, parts[-1], json.loads(json.dumps(value)), pointer)
+            # each record its own copy of an object or array (a scalar is never changed in place)
+            copied = value if value.__class__ in _IMMUTABLE else json.loads(json.dumps(value))
+            _assign(target, parts[-1], copied, pointer)
         for pointer in self.unset:
-            parts = jsonpointer.JsonPointer(pointer).parts
+            parts = self._parts[pointer]
             target = data
             for depth, part in enumerate(parts[:-1]):
                 target = _step(target, part, parts, depth, create=False)
@@ -212,6 +217,10 @@ class SetFields:
                 elif isinstance(target, list) and parts[-1].isdigit() and int(parts[-1]) < len(target):
                     del target[int(parts[-1])]
         return data
+
+
+#: the values a record may share with another (a --set value of one of these is not copied)
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))
 
 
 def _step(target: Any, part: str, parts: list[str], depth: int, create: bool) -> Any:

@@ -256,6 +256,18 @@ def _flatten_value(value: Any, path: str | None, out: list[tuple[str, Any]]) -> 
         _flatten(value, path, out)
 
 
+#: the prefix of a field path's scoped words, and what joins them (``12:`` and `` 12:``), by path id
+_PREFIXES: dict[int, tuple[str, str]] = {}
+
+
+def _prefix(path_id: int) -> tuple[str, str]:
+    prefix = f"{path_id}:"
+    found = prefix, " " + prefix
+    if len(_PREFIXES) < 65536:  # (most repositories have some hundreds of field paths)
+        _PREFIXES[path_id] = found
+    return found
+
+
 def _new_generation(conn: sqlite3.Connection) -> None:
     """Mark the index as built again, or purged: the ranker is built again from it."""
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (uuid.uuid4().hex,))
@@ -1155,15 +1167,34 @@ class SearchIndex:
             pieces = [normalize(text) for text in texts]
         body: list[str] = []
         scoped: list[str] = []
-        vals = batch.vals
         known = self._paths
+        findall = WORD.findall
+        last_path = None
+        if not values:  # the full-text row alone (a bulk edit's): only values with words matter
+            for n, piece in enumerate(pieces):
+                found = findall(piece)
+                if not found:
+                    continue
+                path = pairs[n][0]
+                path_id = known.get(path) or self._path_id(path)
+                # see below
+                if body:
+                    body.append(VALUE_END)
+                body.extend(found)
+                if path_id == last_path:
+                    scoped.append(VALUE_END)
+                prefix, joiner = _PREFIXES.get(path_id) or _prefix(path_id)
+                scoped.append(prefix + joiner.join(found))
+                last_path = path_id
+            batch.fts.append((doc, " ".join(body), " ".join(scoped)))
+            return
+        vals = batch.vals
         # a value's key is its place among the record's values at the same path: a value added
         # or removed elsewhere in the record leaves the other rows as they were
         ordinals: dict[int, int] = {}
-        last_path = None
         for n, (path, value) in enumerate(pairs):
             text = texts[n]
-            found = WORD.findall(pieces[n])
+            found = findall(pieces[n])
             path_id = known.get(path) or self._path_id(path)
             if found:
                 # a token no query has (words are \w+) between two values: no phrase runs on
@@ -1174,11 +1205,9 @@ class SearchIndex:
                 body.extend(found)
                 if path_id == last_path:
                     scoped.append(VALUE_END)
-                prefix = f"{path_id}:"
-                scoped.append(prefix + (" " + prefix).join(found))
+                prefix, joiner = _PREFIXES.get(path_id) or _prefix(path_id)
+                scoped.append(prefix + joiner.join(found))
                 last_path = path_id
-            if not values:
-                continue
             ordinal = ordinals.get(path_id, 0)
             ordinals[path_id] = ordinal + 1
             if ordinal:
