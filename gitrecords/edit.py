@@ -680,7 +680,8 @@ def update_records(
     # each changed record's old and new file, for the search index's catch-up (see _written)
     written = None
     if not dry_run and repo.writer.compares_files():
-        written = _written.WrittenFiles(str(repo.git_dir))
+        with contextlib.suppress(OSError):  # (then the index reads the files from the packs)
+            written = _written.WrittenFiles(str(repo.git_dir))
     with staging as staged, contextlib.closing(written) if written is not None else contextlib.nullcontext():
         done = 0
         results_of = in_workers(chunks(), _edit_chunk, _init_work, (work,), workers, fork_only=True)

@@ -43,3 +43,23 @@ def test_a_forked_process_reads_the_kept_files(tmp_path: Path) -> None:
         assert os.read(reader, 2) == b"ok"
     finally:
         files.close()
+
+
+def test_a_full_disk_keeps_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Files that cannot be written out are not kept: every record is read from the packs."""
+    files = _written.WrittenFiles(str(tmp_path))
+    try:
+        assert files.add("a", b"old", b"new")
+
+        def full(fd: int, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "write", full)
+        assert not files.add("b", b"x" * (1 << 20), b"y")  # the buffer is written out, and fails
+        assert len(files) == 0 and files.location("a") is None
+        assert not files.add("c", b"old", b"new")  # nothing more is kept
+        monkeypatch.undo()
+        files.ready()
+        assert len(files) == 0
+    finally:
+        files.close()
