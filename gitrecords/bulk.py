@@ -405,9 +405,13 @@ class StagedTrees:
         out.write(b"done\n")
         release_in_children(out.fileno())
         out.close()
-        if meanwhile is not None:
-            meanwhile()
-        stderr = importer._finish()
+        try:
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            # fast-import is waited for even when ``meanwhile`` raised (a Ctrl-C): else it would
+            # write its ref after the caller removed it
+            stderr = importer._finish()
         if importer.proc.returncode != 0:
             raise GitRecordsError(f"git fast-import failed: {stderr.decode(errors='replace').strip()}")
         commit = _git.tip(self.repo.git, self.ref)

@@ -575,6 +575,29 @@ def test_a_ctrl_c_after_commits_landed_says_which(titled: Repository, gr, monkey
     assert titled.tip() == before
 
 
+def test_a_ctrl_c_while_fast_import_finishes_leaves_nothing(titled: Repository, monkeypatch) -> None:
+    """The first commit's changes are made while git fast-import writes the pack: a Ctrl-C then
+    waits for fast-import before it stops, so fast-import does not write its temporary ref
+    after the edit removed it. Nothing lands, no ref is left, and the next edit works."""
+    real = gitrecords.edit._Changes.changes
+    interrupted: list[int] = []
+
+    def changes(self, start, stop):  # type: ignore[no-untyped-def]
+        if not interrupted:
+            interrupted.append(1)
+            raise KeyboardInterrupt
+        return real(self, start, stop)
+
+    monkeypatch.setattr(gitrecords.edit._Changes, "changes", changes)
+    before = titled.tip()
+    with pytest.raises(KeyboardInterrupt):
+        titled.update_records("year:2001", SetFields(set=[("/x", 1)]))
+    assert interrupted and titled.tip() == before
+    assert git(titled, "for-each-ref", "refs/gitrecords/") == ""
+    assert titled.update_records("year:2001", SetFields(set=[("/x", 1)])).changed == 4
+    fsck(titled)
+
+
 # -- the worker processes ------------------------------------------------------------------
 
 
