@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["chunks", "open_derived", "remove_database"]
+__all__ = ["chunks", "open_derived", "remove_database", "zero_free_pages"]
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -89,10 +89,46 @@ def _open(
                 if not name.startswith(skip)
             ]
             drops = "".join(f'DROP TABLE IF EXISTS "{name}";' for name in tables)
-            conn.executescript(
-                f"BEGIN IMMEDIATE; {drops} {schema} INSERT INTO meta VALUES ('format', '{fmt}'); COMMIT;"
-            )
+            mark = f"INSERT INTO meta VALUES ('format', '{fmt}');"
+            conn.executescript(f"BEGIN IMMEDIATE; {drops} {schema} {mark}")
+            try:
+                # what the file held is gone from its free pages too (some may have been freed
+                # without being overwritten, with what the old format knew of that)
+                zero_free_pages(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+#: the free pages one row of zeros takes at most (64 MiB of 4 KiB pages)
+_ZERO_PAGES = 16384
+
+
+def zero_free_pages(conn: sqlite3.Connection) -> None:
+    """Overwrite every free page of the database with zeros, in the transaction open on
+    ``conn``: a table of zeros as large as the free pages takes them (SQLite allocates from the
+    free list before it grows the file), and is dropped. For pages freed while
+    ``secure_delete`` was off, whose old content would otherwise stay in the file."""
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    if not free:
+        return
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute("CREATE TABLE gitrecords_zeros (x BLOB)")
+    while free > 0:
+        # a row of at most 64 MiB at a time (SQLite's limit on a value is 1 GB)
+        conn.execute("INSERT INTO gitrecords_zeros VALUES (zeroblob(?))", (min(free, _ZERO_PAGES) * page,))
+        left = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if left >= free:  # (never seen: SQLite takes free pages before it grows the file)
+            raise sqlite3.DatabaseError("the free pages of the database were not taken")
+        free = left
+    secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete=OFF")  # they hold zeros already
+    try:
+        conn.execute("DROP TABLE gitrecords_zeros")
+    finally:
+        conn.execute(f"PRAGMA secure_delete={int(secure)}")

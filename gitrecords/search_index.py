@@ -46,7 +46,7 @@ import orjson
 from . import _git, _ranker, _written, layout
 from ._objects import GitDir
 from ._pack import BLOB, object_id
-from ._sqlite import chunks, open_derived, remove_database
+from ._sqlite import chunks, open_derived, remove_database, zero_free_pages
 from ._workers import can_fork, ordered_map
 from .config import parse_config
 from .errors import GitRecordsError
@@ -2106,31 +2106,14 @@ def _rewrite_fts(conn: sqlite3.Connection) -> None:
 
 def _wipe_free_pages(conn: sqlite3.Connection) -> None:
     """Overwrite the file's free pages with zeros if some were freed without (a bulk edit's old
-    full-text table: :func:`_rewrite_fts`), in the transaction open on ``conn``: a table of
-    zeros as large as the free pages takes them (SQLite allocates from the free list first),
-    and is dropped. The words of a record once purged leave no page of the file."""
+    full-text table: :func:`_rewrite_fts`), in the transaction open on ``conn``: the words of
+    a record once purged leave no page of the file. (A change of the file's format overwrites
+    them too, as it drops the tables: :func:`gitrecords._sqlite.open_derived`.)"""
     if conn.execute("SELECT 1 FROM meta WHERE key = 'unzeroed'").fetchone() is None:
         return
-    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-    page = conn.execute("PRAGMA page_size").fetchone()[0]
-    conn.execute("CREATE TABLE wipe (x BLOB)")
-    while free > 0:
-        # a row of at most 64 MiB at a time (SQLite's limit on a value is 1 GB)
-        conn.execute("INSERT INTO wipe VALUES (zeroblob(?))", (min(free, _WIPE_PAGES) * page,))
-        left = conn.execute("PRAGMA freelist_count").fetchone()[0]
-        if left >= free:  # (never seen: SQLite takes free pages before it grows the file)
-            raise sqlite3.DatabaseError("the free pages of the search index were not taken")
-        free = left
-    conn.execute("PRAGMA secure_delete=OFF")  # they hold zeros already
-    try:
-        conn.execute("DROP TABLE wipe")
-    finally:
-        conn.execute("PRAGMA secure_delete=ON")
+    zero_free_pages(conn)
     conn.execute("DELETE FROM meta WHERE key = 'unzeroed'")
 
-
-#: the free pages one row of zeros takes at most
-_WIPE_PAGES = 16384
 
 _UPSERT_DOC = (
     "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc) DO UPDATE SET deleted = excluded.deleted,"

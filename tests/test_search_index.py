@@ -125,6 +125,30 @@ def test_a_purged_record_leaves_no_word_in_the_pages_a_bulk_edit_freed(
     fsck(indexed)
 
 
+def test_a_change_of_format_overwrites_the_pages_a_bulk_edit_freed(
+    indexed: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index of another format is emptied in its file (its tables dropped), mark and all: the
+    pages a bulk edit freed without zeros are overwritten then, so a later hard delete leaves
+    no word of the purged record's old version (found by a review)."""
+    from gitrecords import search_index
+    from gitrecords.edit import SetFields
+
+    monkeypatch.setattr(search_index, "BULK", 10)
+    secret = Record.create({"title": f"{UNIQUE} Expedition", "n": 99}, repo=indexed)
+    indexed.search("")
+    indexed.update_records("", SetFields(set=[("/title", "renamed")]))
+    assert leaks(indexed, UNIQUE)  # in the pages of the old full-text table, free now
+    indexed.close()
+    monkeypatch.setattr(search_index, "FORMAT", search_index.FORMAT + "-next")  # an upgrade
+    again = Repository(indexed.path)
+    assert again.search("renamed").total == 31  # the same file, its tables made again
+    assert leaks(again, UNIQUE) == []
+    again.hard_delete([secret.id])
+    assert leaks(again, UNIQUE, "expedition") == []
+    assert_equals_rebuild(again)
+
+
 def test_a_purged_record_leaves_no_field_name_in_the_index_files(indexed: Repository) -> None:
     """The field paths of the index (which map field names to values) keep no name only the purged
     record had."""
