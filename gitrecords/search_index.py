@@ -638,6 +638,9 @@ class SearchIndex:
             conn.execute(f"DELETE FROM {table}")
         conn.execute("DROP TABLE fts")
         conn.execute(_FTS_TABLE)
+        # pages a bulk edit freed without zeros may hold words of records gone since (a hard
+        # delete whose own step here failed): a build leaves none
+        _wipe_free_pages(conn)
         conn.execute("DELETE FROM meta WHERE key='counted'")
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('live', 0)")
         _new_generation(conn)
@@ -902,9 +905,13 @@ class SearchIndex:
             """(doc, file, old file) for :meth:`_make_rows` in this process."""
             location = kept(key, blob, was_live)
             if location is not None:
-                old, new = _written.read(written_fd, location)  # type: ignore[arg-type]
-                if object_id(BLOB, new) == blob.raw:  # type: ignore[union-attr]
-                    return doc, new, old
+                try:
+                    old, new = _written.read(written_fd, location)  # type: ignore[arg-type]
+                except OSError:  # (a read error: the packs have them too)
+                    pass
+                else:
+                    if object_id(BLOB, new) == blob.raw:  # type: ignore[union-attr]
+                        return doc, new, old
             return doc, blob, old_file(key, blob, was_live)
 
         made = 0

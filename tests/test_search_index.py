@@ -125,6 +125,30 @@ def test_a_purged_record_leaves_no_word_in_the_pages_a_bulk_edit_freed(
     fsck(indexed)
 
 
+def test_a_build_overwrites_the_pages_a_bulk_edit_freed(indexed: Repository, monkeypatch) -> None:
+    """When a hard delete's step in the search index fails (the file busy), the next read builds
+    the index again: the build overwrites the pages a bulk edit freed without zeros, so no word
+    of the purged record stays in the file (found by a review)."""
+    from gitrecords import search_index
+    from gitrecords.edit import SetFields
+
+    monkeypatch.setattr(search_index, "BULK", 10)
+    secret = Record.create({"title": f"{UNIQUE} Expedition", "n": 99}, repo=indexed)
+    indexed.search("")
+    indexed.update_records("", SetFields(set=[("/title", "renamed")]))
+    assert leaks(indexed, UNIQUE)  # in the pages of the old full-text table, free now
+
+    def busy(self, *args):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database is locked")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(SearchIndex, "rewritten", busy)
+        indexed.hard_delete([secret.id])  # its index step fails: logged, rebuilt on the next read
+    assert indexed.search("renamed").total == 30
+    assert leaks(indexed, UNIQUE, "expedition") == []
+    assert_equals_rebuild(indexed)
+
+
 def test_a_change_of_format_overwrites_the_pages_a_bulk_edit_freed(
     indexed: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1200,15 +1224,15 @@ def test_a_compared_bulk_edit_of_fields_whose_paths_meet(
     assert_equals_rebuild(repo)
 
 
-@pytest.mark.parametrize("how", ["kept", "past the budget", "not the file committed"])
+@pytest.mark.parametrize("how", ["kept", "past the budget", "not the file committed", "a read error"])
 def test_a_bulk_edit_gives_its_catch_up_the_files_it_read_and_wrote(
     repo: Repository, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     """A bulk edit keeps each changed record's old and new file (gitrecords._written), and its
     catch-up makes the rows from them, in this process and in the workers: no record file is
     read from the packs. Past the budget, the records not kept are read from the packs; a
-    kept file that is not the one committed (its id differs) is not used. Each way gives the
-    index a rebuild gives."""
+    kept file that is not the one committed (its id differs), or that cannot be read back, is
+    not used. Each way gives the index a rebuild gives."""
     from gitrecords import _objects, _written, search_index
     from gitrecords.edit import SetFields
 
@@ -1252,8 +1276,15 @@ def test_a_bulk_edit_gives_its_catch_up_the_files_it_read_and_wrote(
             return old, new[:-1] + b" "
 
         monkeypatch.setattr(_written, "read", altered)
+    if how == "a read error":  # the temporary file cannot be read back (found by a review)
+
+        def failing(fd: int, location: int) -> tuple[bytes, bytes]:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(_written, "read", failing)
     edit = repo.update_records(imported.ids[:180], SetFields(set=[("/tags", ["b"]), ("/title", "changed")]))
     assert edit.changed == 180
+    assert repo.search_index.indexed_tip() == edit.commit  # caught up within the edit, each way
     assert repo.search("tags:b").total == repo.search("changed").total == 180
     folders = [repo.git[sub.id] for top in repo.git[edit.commit].tree["records"] for sub in repo.git[top.id]]
     edited_files = {str(entry.id) for folder in folders for entry in folder}
