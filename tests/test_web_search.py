@@ -306,6 +306,9 @@ def test_a_real_server_searches_and_sees_a_push(tmp_path: Path) -> None:
     ("page", "status", "message"),
     [
         ("abc", 400, "query parameter &#39;page&#39; must be an integer, not &#39;abc&#39;"),
+        ("\uff12", 400, "query parameter &#39;page&#39; must be an integer, not &#39;\uff12&#39;"),
+        ("2_0", 400, "must be an integer, not &#39;2_0&#39;"),
+        (" 2", 400, "must be an integer, not &#39; 2&#39;"),
         ("0", 400, "query parameter &#39;page&#39; must be between 1 and 1000000000, not 0"),
         ("-2", 400, "must be between 1 and 1000000000, not -2"),
         ("100000000000000000000", 400, "must be between 1 and 1000000000, not 100000000000000000000"),

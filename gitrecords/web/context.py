@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import queue
+import re
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -231,6 +232,10 @@ def author() -> tuple[str, str] | str | None:
     return current_app.config["GITRECORDS_AUTHOR"]
 
 
+#: an integer as a query parameter writes it
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def int_arg(name: str, default: int, lowest: int = 1, highest: int | None = None) -> int:
     """Query parameter ``name`` as an integer from ``lowest`` to ``highest``; 400 otherwise (the API
     and the pages refuse the same values)."""
@@ -238,6 +243,9 @@ def int_arg(name: str, default: int, lowest: int = 1, highest: int | None = None
     if raw is None or raw == "":
         return default
     try:
+        # ASCII digits only: int() also reads " 2", "2_0", "+2" and digits of other scripts (U+FF12)
+        if not _INTEGER.fullmatch(raw):
+            raise ValueError(raw)
         value = int(raw)
     except ValueError:
         raise HTTPProblem(400, f"query parameter {name!r} must be an integer, not {raw!r}") from None
