@@ -236,6 +236,10 @@ def test_list_with_query_sort_and_limit(gr, sample_repo):
     assert titles == sorted(titles)
     assert gr(sample_repo, "list", "--query", "type:Software", "--count").stdout == "5\n"
     assert gr(sample_repo, "list", "-q", "year:>=2024", "--count").stdout == "5\n"
+    # --count counts what list would list: at most --limit (it printed every match)
+    assert gr(sample_repo, "list", "-q", "type:Software", "--limit", "3", "--count").stdout == "3\n"
+    assert gr(sample_repo, "list", "-q", "type:Software", "--limit", "30", "--count").stdout == "5\n"
+    assert gr(sample_repo, "list", "--limit", "7", "--count").stdout == "7\n"
 
     rows = json.loads(gr(sample_repo, "list", "--limit", "2", "--json").stdout)
     assert [r["id"] for r in rows] == [str(i) for i in sample_repo.latest_ids(limit=2)]

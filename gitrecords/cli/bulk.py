@@ -72,7 +72,9 @@ LIST_COLUMNS = ["id", "revision_id", "updated", "title"]
 @click.option("--sort", metavar="FIELD", help=SORT_HELP)
 @click.option("--limit", metavar="N", type=click.IntRange(min=1), help="List at most N records.")
 @click.option("--with-deleted", is_flag=True, help="Include soft-deleted records.")
-@click.option("--count", is_flag=True, help="Print only the number of records.")
+@click.option(
+    "--count", is_flag=True, help="Print only the number of records (at most --limit, as 'list' lists)."
+)
 @json_option
 @click.option("--nl", is_flag=True, help="Print one JSON object per line (JSON Lines).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: a header, then one row per record.")
@@ -122,7 +124,8 @@ def list_(
     searched = query is not None or sort is not None or limit is not None
     if count:
         if searched:
-            click.echo(str(find(repo, query or "", with_deleted=with_deleted, limit=1).total))
+            total = find(repo, query or "", with_deleted=with_deleted, limit=1).total
+            click.echo(str(total if limit is None else min(total, limit)))
         else:
             click.echo(str(sum(1 for _ in repo.ids(with_deleted=with_deleted))))
         return
