@@ -470,6 +470,14 @@ def _not_a_file(tree: Any, name: str, kind: str) -> Problem | None:
 _LINK_MODE = 0o120000
 
 
+def _is_link(tree: Any, path: str) -> bool:
+    """Whether ``path`` is a symbolic link in ``tree``."""
+    try:
+        return bool(tree[path].filemode == _LINK_MODE)
+    except KeyError:
+        return False
+
+
 def _read_purged(repo: Repository, tree: Any) -> set[str]:
     blob = _git.entry_id(tree, PURGED_FILE)
     if blob is None:
@@ -792,6 +800,14 @@ def validate(
                 if state != TOMBSTONE:
                     report.checked += 1
                 for check, pointer, line, message in findings:
+                    if check == "json" and _is_link(head_tree, path):
+                        # its content is the path it points to, not JSON: say what it is
+                        message, line, pointer = (
+                            "a symbolic link, not a file: a record is a file of JSON "
+                            f"('git rm --cached {path}', then add the file itself)",
+                            None,
+                            None,
+                        )
                     found = Problem(path, check, message, line, record_id, pointer)
                     if check in WARNINGS:
                         report.warnings.append(found)

@@ -518,6 +518,20 @@ def test_a_gitlink_in_the_records_folder_is_stray(work: Path) -> None:
         assert "a gitlink (a submodule entry)" in report.problems[0].message
 
 
+def test_a_symbolic_link_in_the_records_folder_is_named_as_one(work: Path) -> None:
+    """A record path that is a symbolic link was reported as invalid JSON (its content is the
+    path it points to): it is now named as a link, with what to do."""
+    path = layout.path_for(D)
+    (work / path).parent.mkdir(parents=True, exist_ok=True)
+    (work / path).symlink_to("../../../elsewhere.json")
+    commit_all(work, "a link where a record goes")
+    for base in ("HEAD~1", None):
+        [problem] = [p for p in checks.validate(open_clone(work), "HEAD", base).problems if p.path == path]
+        assert problem.check == "json" and problem.line is None and problem.pointer is None
+        assert problem.message.startswith("a symbolic link, not a file: a record is a file of JSON")
+        assert f"git rm --cached {path}" in problem.message
+
+
 @pytest.mark.parametrize(
     ("text", "line", "pointer"),
     [
