@@ -1177,31 +1177,14 @@ class SearchIndex:
         known = self._paths
         findall = WORD.findall
         last_path = None
-        if not values:  # the full-text row alone (a bulk edit's): only values with words matter
-            for n, piece in enumerate(pieces):
-                found = findall(piece)
-                if not found:
-                    continue
-                path = pairs[n][0]
-                path_id = known.get(path) or self._path_id(path)
-                # see below
-                if body:
-                    body.append(VALUE_END)
-                body.extend(found)
-                if path_id == last_path:
-                    scoped.append(VALUE_END)
-                prefix, joiner = _PREFIXES.get(path_id) or _prefix(path_id)
-                scoped.append(prefix + joiner.join(found))
-                last_path = path_id
-            batch.fts.append((doc, " ".join(body), " ".join(scoped)))
-            return
         vals = batch.vals
         # a value's key is its place among the record's values at the same path: a value added
         # or removed elsewhere in the record leaves the other rows as they were
         ordinals: dict[int, int] = {}
         for n, (path, value) in enumerate(pairs):
-            text = texts[n]
             found = findall(pieces[n])
+            if not (found or values):
+                continue  # the full-text row alone (a bulk edit's): a value without words adds nothing
             path_id = known.get(path) or self._path_id(path)
             if found:
                 # a token no query has (words are \w+) between two values: no phrase runs on
@@ -1215,6 +1198,9 @@ class SearchIndex:
                 prefix, joiner = _PREFIXES.get(path_id) or _prefix(path_id)
                 scoped.append(prefix + joiner.join(found))
                 last_path = path_id
+            if not values:
+                continue
+            text = texts[n]
             ordinal = ordinals.get(path_id, 0)
             ordinals[path_id] = ordinal + 1
             if ordinal:

@@ -1224,6 +1224,26 @@ def test_a_compared_bulk_edit_of_fields_whose_paths_meet(
     assert_equals_rebuild(repo)
 
 
+def rows_made_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Small bulk catch-ups (past 50 changes, workers past 40 records, parts of 20): the list
+    gets the size of each part whose rows this process made, not a forked worker."""
+    from gitrecords import search_index
+
+    monkeypatch.setattr(search_index, "BULK", 50)
+    monkeypatch.setattr(search_index, "PARALLEL", 40)
+    monkeypatch.setattr(search_index._Batch, "SIZE", 20)
+    made_here: list[int] = []
+    real_make_rows = SearchIndex._make_rows
+
+    def make_rows(self, part, learn):  # type: ignore[no-untyped-def]
+        if learn:
+            made_here.append(len(part))
+        return real_make_rows(self, part, learn)
+
+    monkeypatch.setattr(SearchIndex, "_make_rows", make_rows)
+    return made_here
+
+
 @pytest.mark.parametrize("how", ["kept", "past the budget", "not the file committed", "a read error"])
 def test_a_bulk_edit_gives_its_catch_up_the_files_it_read_and_wrote(
     repo: Repository, monkeypatch: pytest.MonkeyPatch, how: str
@@ -1236,20 +1256,9 @@ def test_a_bulk_edit_gives_its_catch_up_the_files_it_read_and_wrote(
     from gitrecords import _objects, _written, search_index
     from gitrecords.edit import SetFields
 
-    monkeypatch.setattr(search_index, "BULK", 50)
-    monkeypatch.setattr(search_index, "PARALLEL", 40)
-    monkeypatch.setattr(search_index._Batch, "SIZE", 20)
     imported = repo.import_records({"title": f"record {n}", "n": n, "tags": ["a"]} for n in range(200))
     assert repo.search("record").total == 200
-    made_here: list[int] = []  # records whose rows this process made: the first PARALLEL, and unread parts
-    real_make_rows = SearchIndex._make_rows
-
-    def make_rows(self, part, learn):
-        if learn:
-            made_here.append(len(part))
-        return real_make_rows(self, part, learn)
-
-    monkeypatch.setattr(SearchIndex, "_make_rows", make_rows)
+    made_here = rows_made_here(monkeypatch)  # the first PARALLEL records, and the parts given back
     read_here: list[str] = []  # record files read from the packs in this process
     real_read_blob = _git.read_blob
 
@@ -1313,9 +1322,6 @@ def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
     from gitrecords import _objects, search_index
     from gitrecords.edit import SetFields
 
-    monkeypatch.setattr(search_index, "BULK", 50)
-    monkeypatch.setattr(search_index, "PARALLEL", 40)
-    monkeypatch.setattr(search_index._Batch, "SIZE", 20)
     imported = repo.import_records({"title": f"record {n}", "n": n, "tags": ["a"]} for n in range(200))
     assert repo.search("record").total == 200
     given: list[tuple] = []
@@ -1326,15 +1332,7 @@ def test_workers_read_the_files_of_a_bulk_edit_or_are_sent_them(
         return real_map(*args, **kwargs)
 
     monkeypatch.setattr(search_index, "ordered_map", recording_map)
-    made_here: list[int] = []  # records whose rows this process made (the first PARALLEL at least)
-    real_make_rows = SearchIndex._make_rows
-
-    def make_rows(self, part, learn):
-        if learn:
-            made_here.append(len(part))
-        return real_make_rows(self, part, learn)
-
-    monkeypatch.setattr(SearchIndex, "_make_rows", make_rows)
+    made_here = rows_made_here(monkeypatch)  # the first PARALLEL records at least
     real_read = _objects.GitDir.read
     if how in ("unreadable", "raising"):  # one read in seven (forked workers inherit this class)
         reads = itertools.count()  # each worker counts its own: a part is 20 reads or more
